@@ -1,0 +1,99 @@
+package storage_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pertitle/pertitle/pkg/storage"
+)
+
+// adapters lists every Storage implementation; each runs the same contract.
+func adapters(t *testing.T) map[string]storage.Storage {
+	fsStore, err := storage.NewFS(t.TempDir())
+	require.NoError(t, err)
+	return map[string]storage.Storage{"fs": fsStore}
+}
+
+func TestStorageContract(t *testing.T) {
+	for name, s := range adapters(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			n, err := s.Put(ctx, "a/b/c.txt", strings.NewReader("hello world"))
+			require.NoError(t, err)
+			assert.EqualValues(t, 11, n)
+
+			rc, obj, err := s.Open(ctx, "a/b/c.txt")
+			require.NoError(t, err)
+			assert.EqualValues(t, 11, obj.Size)
+			_, err = rc.Seek(6, io.SeekStart)
+			require.NoError(t, err)
+			rest, _ := io.ReadAll(rc)
+			require.NoError(t, rc.Close())
+			assert.Equal(t, "world", string(rest))
+
+			_, err = s.Put(ctx, "a/b/c.txt", strings.NewReader("replaced"))
+			require.NoError(t, err)
+			st, err := s.Stat(ctx, "a/b/c.txt")
+			require.NoError(t, err)
+			assert.EqualValues(t, 8, st.Size)
+
+			_, err = s.Put(ctx, "a/d.txt", bytes.NewReader(nil))
+			require.NoError(t, err)
+			list, err := s.List(ctx, "a/")
+			require.NoError(t, err)
+			require.Len(t, list, 2)
+			assert.Equal(t, "a/b/c.txt", list[0].Key)
+
+			_, err = s.Stat(ctx, "missing")
+			assert.ErrorIs(t, err, storage.ErrNotFound)
+			_, _, err = s.Open(ctx, "a/b")
+			assert.ErrorIs(t, err, storage.ErrNotFound)
+
+			require.NoError(t, s.Delete(ctx, "a/d.txt"))
+			require.NoError(t, s.Delete(ctx, "a/d.txt"), "deleting twice is not an error")
+			require.NoError(t, s.DeletePrefix(ctx, "a/"))
+			list, err = s.List(ctx, "a/")
+			require.NoError(t, err)
+			assert.Empty(t, list)
+			require.NoError(t, s.Ping(ctx))
+		})
+	}
+}
+
+func TestFailedPutLeavesNothing(t *testing.T) {
+	for name, s := range adapters(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			_, err := s.Put(ctx, "x/y.bin", io.MultiReader(strings.NewReader("partial"), errReader{}))
+			require.Error(t, err)
+			_, err = s.Stat(ctx, "x/y.bin")
+			assert.ErrorIs(t, err, storage.ErrNotFound)
+			list, err := s.List(ctx, "")
+			require.NoError(t, err)
+			assert.Empty(t, list)
+		})
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func TestInvalidKeys(t *testing.T) {
+	for _, k := range []string{"", "/etc/passwd", "../x", "a/../../x", "a/./b", "a\\b", "a//b"} {
+		_, err := storage.CleanKey(k)
+		assert.ErrorIs(t, err, storage.ErrInvalidKey, k)
+	}
+	for _, k := range []string{"a", "a/b.mp4", "outputs/x/y/master.m3u8"} {
+		c, err := storage.CleanKey(k)
+		require.NoError(t, err)
+		assert.Equal(t, k, c)
+	}
+}

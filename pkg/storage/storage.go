@@ -1,0 +1,71 @@
+// Package storage is where sources and encoded outputs live. The filesystem adapter
+// is the local default; an S3 adapter implements the same interface.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+)
+
+// ErrNotFound is returned for a key that holds no object.
+var ErrNotFound = errors.New("object not found")
+
+// ErrInvalidKey is returned for keys that could escape the store.
+var ErrInvalidKey = errors.New("invalid storage key")
+
+// Object describes a stored object.
+type Object struct {
+	Key     string
+	Size    int64
+	ModTime time.Time
+}
+
+// ReadSeekCloser is what Open returns, so that ranges can be served.
+type ReadSeekCloser interface {
+	io.ReadSeeker
+	io.Closer
+}
+
+// Storage keeps objects under slash-separated keys.
+type Storage interface {
+	// Put streams r into key, replacing it atomically; a failed Put leaves nothing.
+	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	Open(ctx context.Context, key string) (ReadSeekCloser, Object, error)
+	Stat(ctx context.Context, key string) (Object, error)
+	Delete(ctx context.Context, key string) error
+	// DeletePrefix removes every object under prefix (a "directory").
+	DeletePrefix(ctx context.Context, prefix string) error
+	List(ctx context.Context, prefix string) ([]Object, error)
+	// URL is the absolute location of key for processes that read it directly.
+	URL(key string) string
+	// Ping checks the store is usable (readiness).
+	Ping(ctx context.Context) error
+}
+
+// Localizer is implemented by stores whose objects are files on this machine, so
+// that ffmpeg can read them in place instead of through a copy.
+type Localizer interface {
+	LocalPath(key string) (string, error)
+}
+
+// CleanKey validates a key and returns it in canonical form.
+func CleanKey(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") || strings.ContainsRune(key, 0) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidKey, key)
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == ".." || seg == "." {
+			return "", fmt.Errorf("%w: %q", ErrInvalidKey, key)
+		}
+	}
+	c := path.Clean(key)
+	if c != strings.TrimSuffix(key, "/") {
+		return "", fmt.Errorf("%w: %q", ErrInvalidKey, key)
+	}
+	return c, nil
+}

@@ -1,0 +1,89 @@
+package svc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// ShutdownTimeout bounds graceful shutdown: stop consuming, finish in-flight work, exit.
+const ShutdownTimeout = 25 * time.Second
+
+// Main runs a service's run function with a context cancelled on SIGINT/SIGTERM and
+// exits with a non-zero status when it fails. It is the only os.Exit of a service.
+func Main(service string, run func(ctx context.Context, log *zap.Logger, args []string) error) {
+	log := NewLogger(service)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, log, os.Args[1:])
+	stop()
+	_ = log.Sync()
+	if errors.Is(err, ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		log.Error("service stopped", zap.Error(err))
+		fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
+		os.Exit(1)
+	}
+}
+
+// NewLogger returns a JSON logger at the level in PERTITLE_LOG_LEVEL (default info).
+func NewLogger(service string) *zap.Logger {
+	cfg := zap.NewProductionConfig()
+	cfg.EncoderConfig.TimeKey = "ts"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.Sampling = nil
+	if lvl, err := zapcore.ParseLevel(os.Getenv("PERTITLE_LOG_LEVEL")); err == nil {
+		cfg.Level = zap.NewAtomicLevelAt(lvl)
+	}
+	log, err := cfg.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return log.With(zap.String("service", service))
+}
+
+// NewServer returns an http.Server with timeouts suited to an API. Uploads and media
+// need long bodies, so WriteTimeout/ReadTimeout are left to the handlers that need them.
+func NewServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+}
+
+// Serve listens and serves until ctx ends, then shuts the server down gracefully.
+func Serve(ctx context.Context, log *zap.Logger, srv *http.Server) error {
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", srv.Addr, err)
+	}
+	log.Info("listening", zap.String("addr", ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("http server on %s: %w", srv.Addr, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("cannot shut down http server on %s: %w", srv.Addr, err)
+	}
+	return nil
+}
