@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -96,4 +97,30 @@ func TestInvalidKeys(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, k, c)
 	}
+}
+
+func TestMoveOrPut(t *testing.T) {
+	for name, s := range adapters(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			src := t.TempDir() + "/staged.bin"
+			require.NoError(t, os.WriteFile(src, []byte("payload"), 0o600))
+			require.NoError(t, storage.MoveOrPut(ctx, s, src, "sources/a/source.mp4"))
+			_, err := os.Stat(src)
+			assert.True(t, os.IsNotExist(err), "the staged file is consumed")
+			st, err := s.Stat(ctx, "sources/a/source.mp4")
+			require.NoError(t, err)
+			assert.EqualValues(t, 7, st.Size)
+		})
+	}
+}
+
+func TestListSkipsPrivateDirectories(t *testing.T) {
+	fsStore, err := storage.NewFS(t.TempDir())
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(fsStore.StagingDir(), 0o755))
+	require.NoError(t, os.WriteFile(fsStore.StagingDir()+"/upload-1", []byte("x"), 0o600))
+	list, err := fsStore.List(context.Background(), "")
+	require.NoError(t, err)
+	assert.Empty(t, list)
 }

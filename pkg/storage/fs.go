@@ -17,6 +17,7 @@ type FS struct{ root string }
 
 var _ Storage = (*FS)(nil)
 var _ Localizer = (*FS)(nil)
+var _ Mover = (*FS)(nil)
 
 // NewFS returns a filesystem store rooted at dir, creating it if needed.
 func NewFS(dir string) (*FS, error) {
@@ -128,7 +129,13 @@ func (f *FS) List(_ context.Context, prefix string) ([]Object, error) {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".put-") {
+		if strings.HasPrefix(d.Name(), ".") && p != f.root {
+			if d.IsDir() {
+				return filepath.SkipDir // staging and other private areas
+			}
+			return nil
+		}
+		if d.IsDir() {
 			return nil
 		}
 		rel, _ := filepath.Rel(f.root, p)
@@ -187,4 +194,32 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// StagingDir is a private directory on the same filesystem as the objects, so that
+// staged uploads become objects by a rename instead of a copy.
+func (f *FS) StagingDir() string { return filepath.Join(f.root, ".staging") }
+
+// Move makes the local file at src the object key, renaming it when it lives on
+// the same filesystem and copying it otherwise.
+func (f *FS) Move(ctx context.Context, src, key string) error {
+	p, err := f.LocalPath(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("cannot create directory for %s: %w", key, err)
+	}
+	if err := os.Rename(src, p); err == nil {
+		return nil
+	}
+	fh, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("cannot move %s to %s: %w", src, key, err)
+	}
+	defer fh.Close()
+	if _, err := f.Put(ctx, key, fh); err != nil {
+		return err
+	}
+	return os.Remove(src)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -68,4 +69,27 @@ func CleanKey(key string) (string, error) {
 		return "", fmt.Errorf("%w: %q", ErrInvalidKey, key)
 	}
 	return c, nil
+}
+
+// Mover is implemented by stores that can adopt a local file as an object without
+// streaming it again (a rename on the same filesystem).
+type Mover interface {
+	Move(ctx context.Context, localPath, key string) error
+}
+
+// MoveOrPut makes the local file at src the object key, through Mover when the
+// store has it, otherwise by streaming it; src is removed either way on success.
+func MoveOrPut(ctx context.Context, st Storage, src, key string) error {
+	if m, ok := st.(Mover); ok {
+		return m.Move(ctx, src, key)
+	}
+	fh, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("cannot open %s: %w", src, err)
+	}
+	defer fh.Close()
+	if _, err := st.Put(ctx, key, fh); err != nil {
+		return err
+	}
+	return os.Remove(src)
 }

@@ -1,0 +1,57 @@
+# pertitle: `make run` starts the whole stack locally, `make test` runs every test.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+SERVICES := ingest encoder-dispatch webhook-receiver catalog
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+
+.PHONY: all build run test test-short bench bench-ladder lint fmt proto proto-check deps goaws clean help
+
+all: build
+
+help:
+	@echo "make run          install what is missing, start goaws + the four services, print URLs"
+	@echo "make test         every test of every module (installs ffmpeg if missing)"
+	@echo "make build        binaries into bin/"
+	@echo "make bench        benchmarks, printed as tables"
+	@echo "make proto        regenerate Go from proto/ ; make proto-check fails on drift"
+	@echo "make lint fmt     go vet + gofmt check ; gofmt -w"
+
+deps:
+	@./scripts/deps.sh
+
+build: goaws
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./services/,$(SERVICES)) ./cmd/pertitle
+
+goaws:
+	@./scripts/goaws.sh $(BIN)
+
+run: deps build
+	@./scripts/run.sh
+
+test: deps
+	@./scripts/test.sh
+
+test-short:
+	@./scripts/test.sh -short
+
+bench: deps build
+	@./scripts/bench.sh
+
+proto:
+	@./scripts/proto.sh
+
+proto-check:
+	@./scripts/proto.sh --check
+
+lint:
+	@./scripts/modules.sh go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed: make fmt"; exit 1; }
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN) var

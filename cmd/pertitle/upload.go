@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+type asset struct {
+	ID         string          `json:"id"`
+	Title      string          `json:"title"`
+	Status     string          `json:"status"`
+	Error      string          `json:"error"`
+	HLSURL     string          `json:"hls_url"`
+	DASHURL    string          `json:"dash_url"`
+	Progress   *progress       `json:"progress"`
+	Renditions []rendition     `json:"renditions"`
+	raw        json.RawMessage `json:"-"`
+}
+
+type progress struct {
+	Percent    float64 `json:"percent"`
+	ETASeconds float64 `json:"eta_seconds"`
+}
+
+type rendition struct {
+	Width   int   `json:"width"`
+	Height  int   `json:"height"`
+	Bitrate int64 `json:"bitrate"`
+	Bytes   int64 `json:"bytes"`
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	title := fs.String("title", "", "title of the asset (default: the file name)")
+	wait := fs.Bool("wait", false, "wait until the asset is ready or failed, showing progress")
+	asJSON := fs.Bool("json", false, "print the asset as JSON")
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long --wait waits")
+	ingestURL := fs.String("ingest-url", envOr("PERTITLE_INGEST_URL", "http://127.0.0.1:8081"), "ingest base URL")
+	catalogURL := fs.String("catalog-url", envOr("PERTITLE_CATALOG_URL", "http://127.0.0.1:8080"), "catalog base URL")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitError{2, errors.Join(errQuiet, err)}
+	}
+	if len(pos) != 1 {
+		return exitError{2, errors.New("usage: pertitle upload FILE [--title T] [--wait] [--json]")}
+	}
+	a, err := upload(ctx, *ingestURL, pos[0], *title, stderr)
+	if err != nil {
+		return err
+	}
+	if !*wait {
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(a)
+		}
+		fmt.Fprintf(stdout, "%s\n", a.ID)
+		fmt.Fprintf(stderr, "uploaded %q as %s; follow it with GET %s/v1/assets/%s\n", a.Title, a.ID, strings.TrimSuffix(*catalogURL, "/"), a.ID)
+		return nil
+	}
+	fmt.Fprintf(stderr, "uploaded as %s, waiting for the ladder...\n", a.ID)
+	wctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	final, err := waitReady(wctx, *catalogURL, a.ID, stderr)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := stdout.Write(append(final.raw, '\n'))
+		if final.Status == "failed" {
+			return exitError{1, errors.Join(errQuiet, errors.New("failed"))}
+		}
+		return err
+	}
+	if final.Status == "failed" {
+		return exitError{1, fmt.Errorf("asset %s failed: %s", final.ID, final.Error)}
+	}
+	fmt.Fprintf(stdout, "id:   %s\nHLS:  %s\nDASH: %s\n", final.ID, final.HLSURL, final.DASHURL)
+	for _, r := range final.Renditions {
+		fmt.Fprintf(stdout, "  %4dx%-4d %6d kbit/s %8.1f MB\n", r.Width, r.Height, r.Bitrate/1000, float64(r.Bytes)/1e6)
+	}
+	return nil
+}
+
+func upload(ctx context.Context, base, file, title string, stderr io.Writer) (*asset, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory", file)
+	}
+	q := url.Values{"filename": {filepath.Base(file)}}
+	if title != "" {
+		q.Set("title", title)
+	}
+	cr := &countingReader{r: f}
+	stopProgress := showUploadProgress(cr, st.Size(), stderr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/v1/assets?"+q.Encode(), cr)
+	if err != nil {
+		stopProgress()
+		return nil, err
+	}
+	req.ContentLength = st.Size()
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	stopProgress()
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach ingest at %s (is the stack running? `make run`): %w", base, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusAccepted {
+		return nil, fmt.Errorf("upload refused (%d): %s", resp.StatusCode, apiError(body))
+	}
+	var a asset
+	if err := json.Unmarshal(body, &a); err != nil || a.ID == "" {
+		return nil, fmt.Errorf("unexpected answer from ingest: %s", body)
+	}
+	return &a, nil
+}
+
+func apiError(body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	return strings.TrimSpace(string(body))
+}
+
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func showUploadProgress(cr *countingReader, total int64, w io.Writer) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				n := cr.n.Load()
+				secs := time.Since(start).Seconds()
+				fmt.Fprintf(w, "uploading: %5.1f%% (%.1f MB/s)\n", 100*float64(n)/float64(max(total, 1)), float64(n)/1e6/secs)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func waitReady(ctx context.Context, base, id string, stderr io.Writer) (*asset, error) {
+	u := strings.TrimSuffix(base, "/") + "/v1/assets/" + url.PathEscape(id)
+	lastLine := ""
+	for {
+		a, err := getAsset(ctx, u)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, fmt.Errorf("gave up waiting for %s: %w", id, ctx.Err())
+		case err != nil:
+			line := "waiting for the catalog: " + err.Error()
+			if line != lastLine {
+				fmt.Fprintln(stderr, line)
+				lastLine = line
+			}
+		default:
+			line := a.Status
+			if a.Progress != nil && a.Status == "encoding" {
+				line = fmt.Sprintf("encoding: %5.1f%%", a.Progress.Percent)
+				if a.Progress.ETASeconds > 0 {
+					line += fmt.Sprintf(" (about %ds left)", int(a.Progress.ETASeconds+0.5))
+				}
+			}
+			if line != lastLine {
+				fmt.Fprintln(stderr, line)
+				lastLine = line
+			}
+			if a.Status == "ready" || a.Status == "failed" {
+				return a, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("gave up waiting for %s: %w", id, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+var errNotYet = errors.New("not in the catalog yet")
+
+func getAsset(ctx context.Context, u string) (*asset, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, errNotYet
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("catalog answered %d: %s", resp.StatusCode, apiError(body))
+	}
+	var a asset
+	if err := json.Unmarshal(body, &a); err != nil {
+		return nil, fmt.Errorf("unexpected answer from catalog: %w", err)
+	}
+	a.raw = body
+	return &a, nil
+}

@@ -1,0 +1,131 @@
+// Package encoding holds what the encoder backends and the webhook-receiver share:
+// the record of a finished local job and the layout of outputs in storage.
+package encoding
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/storage"
+)
+
+// Job statuses, spelled as Bitmovin spells encoding statuses.
+const (
+	StatusFinished = "FINISHED"
+	StatusError    = "ERROR"
+)
+
+// Result is what the local backend records for a job before it fires the webhook.
+// The webhook-receiver reads it to build EncodingFinished or EncodingFailed, as it
+// asks Bitmovin's API for an encoding's details with the Bitmovin backend.
+type Result struct {
+	JobID           string      `json:"job_id"`
+	AssetID         string      `json:"asset_id"`
+	Owner           string      `json:"owner"`
+	Backend         string      `json:"backend"`
+	Status          string      `json:"status"`
+	LadderMode      string      `json:"ladder_mode,omitempty"`
+	HLSManifestKey  string      `json:"hls_manifest_key,omitempty"`
+	DASHManifestKey string      `json:"dash_manifest_key,omitempty"`
+	Renditions      []Rendition `json:"renditions,omitempty"`
+	EncodeSeconds   float64     `json:"encode_seconds,omitempty"`
+	Error           string      `json:"error,omitempty"`
+	Retryable       bool        `json:"retryable,omitempty"`
+	Code            string      `json:"code,omitempty"`
+	CorrelationID   string      `json:"correlation_id,omitempty"`
+	Traceparent     string      `json:"traceparent,omitempty"`
+	FinishedAt      time.Time   `json:"finished_at"`
+}
+
+// Rendition is one encoded rung.
+type Rendition struct {
+	Width          int     `json:"width"`
+	Height         int     `json:"height"`
+	Bitrate        int64   `json:"bitrate"`
+	AverageBitrate int64   `json:"average_bitrate"`
+	Codec          string  `json:"codec"`
+	Codecs         string  `json:"codecs"`
+	FrameRate      float64 `json:"frame_rate"`
+	Bytes          int64   `json:"bytes"`
+	Playlist       string  `json:"playlist,omitempty"`
+}
+
+// Rungs converts renditions to their event form.
+func Rungs(rs []Rendition) []*eventsv1.Rung {
+	out := make([]*eventsv1.Rung, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, &eventsv1.Rung{
+			Width: int32(r.Width), Height: int32(r.Height), Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,
+			Codec: r.Codec, Codecs: r.Codecs, FrameRate: r.FrameRate, SizeBytes: r.Bytes, PlaylistKey: r.Playlist,
+		})
+	}
+	return out
+}
+
+var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
+
+// ErrInvalidJobID is returned for job ids that cannot name a storage key.
+var ErrInvalidJobID = errors.New("invalid job id")
+
+// ValidJobID checks a job id before it is used in a key.
+func ValidJobID(id string) error {
+	if !jobIDPattern.MatchString(id) {
+		return fmt.Errorf("%w: %q", ErrInvalidJobID, id)
+	}
+	return nil
+}
+
+// ResultKey is where a job's result is recorded.
+func ResultKey(jobID string) string { return "jobs/" + jobID + ".json" }
+
+// OutputPrefix is where a job writes its manifests and segments.
+func OutputPrefix(assetID, jobID string) string { return "outputs/" + assetID + "/" + jobID }
+
+// SourceKey is where ingest keeps an asset's source.
+func SourceKey(assetID, ext string) string { return "sources/" + assetID + "/source" + ext }
+
+// Save records r in st.
+func Save(ctx context.Context, st storage.Storage, r *Result) error {
+	if err := ValidJobID(r.JobID); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode job result %s: %w", r.JobID, err)
+	}
+	if _, err := st.Put(ctx, ResultKey(r.JobID), bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("cannot save job result %s: %w", r.JobID, err)
+	}
+	return nil
+}
+
+// Load reads the result of jobID; storage.ErrNotFound when the job never recorded one.
+func Load(ctx context.Context, st storage.Storage, jobID string) (*Result, error) {
+	if err := ValidJobID(jobID); err != nil {
+		return nil, err
+	}
+	rc, _, err := st.Open(ctx, ResultKey(jobID))
+	if err != nil {
+		return nil, fmt.Errorf("cannot open job result %s: %w", jobID, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, 4<<20))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read job result %s: %w", jobID, err)
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("job result %s is corrupt: %w", jobID, err)
+	}
+	if r.JobID != jobID || r.AssetID == "" {
+		return nil, fmt.Errorf("job result %s is inconsistent (job %q, asset %q)", jobID, r.JobID, r.AssetID)
+	}
+	return &r, nil
+}

@@ -1,0 +1,85 @@
+// Package testmedia makes short clips with ffmpeg's lavfi sources for tests, so
+// that no test depends on media files that users do not have.
+package testmedia
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// Spec describes a generated clip.
+type Spec struct {
+	Width, Height int
+	Seconds       float64
+	FPS           int
+	Audio         bool
+	// Source is a lavfi video source name: testsrc2 (default), mandelbrot, life.
+	Source string
+	// Name of the output file (extension picks the container); default clip.mp4.
+	Name string
+}
+
+// RequireFFmpeg skips the test when ffmpeg/ffprobe are missing, with the fix.
+func RequireFFmpeg(t testing.TB) {
+	t.Helper()
+	for _, b := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Fatalf("%s not found: install it (apt-get install -y ffmpeg)", b)
+		}
+	}
+}
+
+// Clip writes a clip into a fresh temp dir and returns its path.
+func Clip(t testing.TB, s Spec) string {
+	t.Helper()
+	RequireFFmpeg(t)
+	if s.Width == 0 {
+		s.Width, s.Height = 640, 360
+	}
+	if s.Seconds == 0 {
+		s.Seconds = 2
+	}
+	if s.FPS == 0 {
+		s.FPS = 25
+	}
+	if s.Source == "" {
+		s.Source = "testsrc2"
+	}
+	if s.Name == "" {
+		s.Name = "clip.mp4"
+	}
+	out := filepath.Join(t.TempDir(), s.Name)
+	dur := strconv.FormatFloat(s.Seconds, 'f', 3, 64)
+	args := []string{"-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", fmt.Sprintf("%s=size=%dx%d:rate=%d", s.Source, s.Width, s.Height, s.FPS)}
+	if s.Audio {
+		args = append(args, "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000")
+	}
+	args = append(args, "-t", dur, "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+	if s.Audio {
+		args = append(args, "-c:a", "aac", "-shortest")
+	}
+	args = append(args, out)
+	if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		t.Fatalf("cannot make test clip: %v\n%s", err, b)
+	}
+	return out
+}
+
+// Truncate writes the first frac of src's bytes to a new file and returns its path.
+func Truncate(t testing.TB, src string, frac float64) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "truncated"+filepath.Ext(src))
+	if err := os.WriteFile(out, b[:int(float64(len(b))*frac)], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,210 @@
+// Package local is the encoder backend that runs ffmpeg on this machine and then
+// reports completion through the webhook-receiver, exactly as Bitmovin would.
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/webhook"
+	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
+)
+
+// Backend encodes with the local ffmpeg.
+type Backend struct {
+	Store          storage.Storage
+	WorkDir        string
+	FFmpeg         string
+	Preset         string
+	SegmentSeconds float64
+	Webhook        webhook.Sender
+	Log            *zap.Logger
+}
+
+var _ app.Backend = (*Backend)(nil)
+
+// Name implements app.Backend.
+func (b *Backend) Name() string { return "local" }
+
+// Run encodes job, stores its outputs, records the result and sends the webhook.
+// A job whose result is already recorded (a redelivered request after the webhook
+// failed, say) is not encoded again: only its webhook is resent.
+func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error {
+	if err := encoding.ValidJobID(job.ID); err != nil {
+		return err
+	}
+	if res, err := encoding.Load(ctx, b.Store, job.ID); err == nil {
+		b.Log.Info("job already ran; resending its webhook", zap.String("job_id", job.ID), zap.String("status", res.Status))
+		return b.notify(ctx, res)
+	}
+	if err := rep.Started(ctx, job.ID); err != nil {
+		return err
+	}
+	res, err := b.encode(ctx, job, rep)
+	if err != nil {
+		// Interrupted (shutdown, crash recovery) or storage trouble: let the bus redeliver.
+		return err
+	}
+	if err := encoding.Save(ctx, b.Store, res); err != nil {
+		return err
+	}
+	return b.notify(ctx, res)
+}
+
+func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*encoding.Result, error) {
+	res := &encoding.Result{JobID: job.ID, AssetID: job.AssetID, Owner: job.Owner, Backend: b.Name(),
+		LadderMode: job.LadderMode, CorrelationID: job.CorrelationID, Traceparent: job.Traceparent}
+	srcPath, cleanup, err := b.localSource(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	outDir := filepath.Join(b.WorkDir, job.ID)
+	if err := os.RemoveAll(outDir); err != nil {
+		return nil, fmt.Errorf("cannot clear work dir: %w", err)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create work dir: %w", err)
+	}
+	defer os.RemoveAll(outDir)
+
+	src := &media.Source{Duration: job.Probe.GetDurationSeconds(), Video: &media.VideoStream{
+		Width: int(job.Probe.GetWidth()), Height: int(job.Probe.GetHeight()), FrameRate: job.Probe.GetFrameRate(),
+		PixFmt: job.Probe.GetPixelFormat(), Codec: job.Probe.GetVideoCodec()}}
+	if job.Probe.GetHasAudio() {
+		src.Audio = []media.AudioStream{{Codec: job.Probe.GetAudioCodec()}}
+	}
+	start := time.Now()
+	out, err := media.Encode(ctx, media.EncodeRequest{
+		FFmpeg: b.FFmpeg, Source: srcPath, Src: src, OutDir: outDir, Ladder: job.Ladder,
+		SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
+		Progress: func(p media.Progress) { rep.Progress(ctx, p) },
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("encode interrupted: %w", ctx.Err())
+		}
+		b.Log.Warn("encode failed", zap.String("job_id", job.ID), zap.Error(err))
+		res.Status = encoding.StatusError
+		res.Error = firstLines(err.Error(), 3)
+		res.Code = "ENCODE_FAILED"
+		res.FinishedAt = time.Now().UTC()
+		return res, nil
+	}
+	if err := b.upload(ctx, outDir, job.OutputPrefix, out.Files); err != nil {
+		return nil, err
+	}
+	res.Status = encoding.StatusFinished
+	res.HLSManifestKey = path.Join(job.OutputPrefix, out.HLSMaster)
+	res.DASHManifestKey = path.Join(job.OutputPrefix, out.DASHManifest)
+	res.EncodeSeconds = time.Since(start).Seconds()
+	for _, r := range out.Renditions {
+		res.Renditions = append(res.Renditions, encoding.Rendition{
+			Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,
+			Codec: r.Codec, Codecs: r.Codecs, FrameRate: r.FrameRate, Bytes: r.Bytes, Playlist: path.Join(job.OutputPrefix, r.Playlist),
+		})
+	}
+	res.FinishedAt = time.Now().UTC()
+	return res, nil
+}
+
+// localSource gives ffmpeg a path to read: the object itself on filesystem storage,
+// otherwise a downloaded copy.
+func (b *Backend) localSource(ctx context.Context, job app.Job) (string, func(), error) {
+	if l, ok := b.Store.(storage.Localizer); ok {
+		p, err := l.LocalPath(job.SourceKey)
+		if err != nil {
+			return "", nil, err
+		}
+		if _, err := os.Stat(p); err != nil {
+			return "", nil, fmt.Errorf("source %s: %w", job.SourceKey, err)
+		}
+		return p, func() {}, nil
+	}
+	rc, _, err := b.Store.Open(ctx, job.SourceKey)
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot open source %s: %w", job.SourceKey, err)
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(b.WorkDir, 0o755); err != nil {
+		return "", nil, err
+	}
+	f, err := os.CreateTemp(b.WorkDir, "source-*"+path.Ext(job.SourceKey))
+	if err != nil {
+		return "", nil, err
+	}
+	_, err = f.ReadFrom(rc)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return "", nil, fmt.Errorf("cannot download source %s: %w", job.SourceKey, err)
+	}
+	return f.Name(), func() { _ = os.Remove(f.Name()) }, nil
+}
+
+// upload copies the job's files into storage; manifests go last so that a reader
+// never finds a playlist whose segments are missing.
+func (b *Backend) upload(ctx context.Context, dir, prefix string, files []string) error {
+	var manifests []string
+	for _, rel := range files {
+		if strings.HasSuffix(rel, ".m3u8") || strings.HasSuffix(rel, ".mpd") {
+			manifests = append(manifests, rel)
+			continue
+		}
+		if err := b.put(ctx, dir, prefix, rel); err != nil {
+			return err
+		}
+	}
+	for _, rel := range manifests {
+		if err := b.put(ctx, dir, prefix, rel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Backend) put(ctx context.Context, dir, prefix, rel string) error {
+	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
+	if err != nil {
+		return fmt.Errorf("cannot read output %s: %w", rel, err)
+	}
+	defer f.Close()
+	if _, err := b.Store.Put(ctx, path.Join(prefix, rel), f); err != nil {
+		return fmt.Errorf("cannot store output %s: %w", rel, err)
+	}
+	return nil
+}
+
+func (b *Backend) notify(ctx context.Context, res *encoding.Result) error {
+	typ := webhook.EventEncodingFinished
+	if res.Status != encoding.StatusFinished {
+		typ = webhook.EventEncodingError
+	}
+	n := webhook.Notification{EventID: uuid.NewString(), CreatedAt: time.Now().UTC(), OrgID: "local", UserID: "local",
+		ResourceID: res.JobID, ResourceType: "ENCODING", EventType: typ}
+	if err := b.Webhook.Send(ctx, n); err != nil {
+		return fmt.Errorf("cannot deliver completion webhook: %w", err)
+	}
+	return nil
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
+}

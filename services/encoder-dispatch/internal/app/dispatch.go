@@ -1,0 +1,206 @@
+// Package app plans encodings and hands them to a backend.
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/media"
+)
+
+// Publisher puts events on the bus.
+type Publisher interface {
+	Publish(ctx context.Context, env *eventsv1.Envelope) error
+}
+
+// Job is one encoding for a backend to run.
+type Job struct {
+	ID            string
+	AssetID       string
+	Owner         string
+	Title         string
+	SourceKey     string
+	SourceURL     string
+	OutputPrefix  string
+	LadderMode    string
+	Ladder        []media.Rung
+	Probe         *eventsv1.ProbeSummary
+	CorrelationID string
+	Traceparent   string
+}
+
+// Reporter receives a job's life signs and turns them into events.
+type Reporter interface {
+	Started(ctx context.Context, externalID string) error
+	Progress(ctx context.Context, p media.Progress)
+}
+
+// Backend runs encodings. Backends that encode in this process (local) return when
+// the job has ended and its completion webhook was delivered; remote ones (Bitmovin)
+// return once the job started, and completion arrives by webhook.
+type Backend interface {
+	Name() string
+	Run(ctx context.Context, job Job, rep Reporter) error
+}
+
+// Dispatcher handles AssetUploaded and EncodingRequested.
+type Dispatcher struct {
+	Pub      Publisher
+	Backend  Backend
+	Log      *zap.Logger
+	Producer string
+	// ProgressEvery bounds how often progress events are published.
+	ProgressEvery time.Duration
+}
+
+var requestNamespace = uuid.MustParse("0c3c3f53-7d3b-4a9b-b7a3-3f0d6d0f5e21")
+
+// JobID derives a job id from the EncodingRequested event, so that a redelivered
+// request names the same job (and the same outputs) rather than a new one.
+func JobID(requestEventID string) string {
+	sum := sha256.Sum256([]byte(requestEventID))
+	return "local-" + hex.EncodeToString(sum[:10])
+}
+
+// OnAssetUploaded plans the ladder and publishes EncodingRequested.
+func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope) error {
+	up := env.GetAssetUploaded()
+	if up == nil {
+		return bus.Permanent(fmt.Errorf("event %s is not AssetUploaded", env.GetEventId()))
+	}
+	p := up.GetProbe()
+	if p.GetWidth() <= 0 || p.GetHeight() <= 0 {
+		return bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", env.GetAssetId()))
+	}
+	src := &media.Source{Duration: p.GetDurationSeconds(), Video: &media.VideoStream{
+		Codec: p.GetVideoCodec(), Width: int(p.GetWidth()), Height: int(p.GetHeight()), FrameRate: p.GetFrameRate(), PixFmt: p.GetPixelFormat(),
+	}}
+	if p.GetHasAudio() {
+		src.Audio = []media.AudioStream{{Codec: p.GetAudioCodec()}}
+	}
+	ladder := media.FixedLadder(src)
+	// The request id follows from the upload id: a redelivered upload plans the same request.
+	reqID := uuid.NewSHA1(requestNamespace, []byte(env.GetEventId())).String()
+	jobID := JobID(reqID)
+	req := &eventsv1.EncodingRequested{
+		Owner: up.GetOwner(), Title: up.GetTitle(), SourceKey: up.GetSourceKey(), SourceUrl: up.GetSourceUrl(),
+		Backend: d.Backend.Name(), LadderMode: "fixed", Ladder: rungsToEvent(ladder),
+		OutputPrefix: encoding.OutputPrefix(env.GetAssetId(), jobID), Probe: p,
+	}
+	out, err := events.New(d.meta(ctx, env), req)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	out.EventId = reqID
+	if err := d.Pub.Publish(ctx, out); err != nil {
+		return fmt.Errorf("cannot publish EncodingRequested for %s: %w", env.GetAssetId(), err)
+	}
+	d.Log.Info("encoding planned", zap.String("asset_id", env.GetAssetId()), zap.String("job_id", jobID), zap.Int("rungs", len(ladder)))
+	return nil
+}
+
+// OnEncodingRequested runs the job on the backend.
+func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Envelope) error {
+	req := env.GetEncodingRequested()
+	if req == nil {
+		return bus.Permanent(fmt.Errorf("event %s is not EncodingRequested", env.GetEventId()))
+	}
+	job := Job{
+		ID: JobID(env.GetEventId()), AssetID: env.GetAssetId(), Owner: req.GetOwner(), Title: req.GetTitle(),
+		SourceKey: req.GetSourceKey(), SourceURL: req.GetSourceUrl(), OutputPrefix: req.GetOutputPrefix(),
+		LadderMode: req.GetLadderMode(), Ladder: rungsFromEvent(req.GetLadder()), Probe: req.GetProbe(),
+		CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent(),
+	}
+	if len(job.Ladder) == 0 {
+		return bus.Permanent(fmt.Errorf("encoding request %s has an empty ladder", env.GetEventId()))
+	}
+	rep := &reporter{d: d, env: env, job: job}
+	start := time.Now()
+	err := d.Backend.Run(ctx, job, rep)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			d.Log.Warn("encoding interrupted; it will be redelivered", zap.String("job_id", job.ID))
+		}
+		return fmt.Errorf("job %s on %s: %w", job.ID, d.Backend.Name(), err)
+	}
+	d.Log.Info("encoding handed over", zap.String("asset_id", job.AssetID), zap.String("job_id", job.ID),
+		zap.Duration("took", time.Since(start)))
+	return nil
+}
+
+func (d *Dispatcher) meta(ctx context.Context, env *eventsv1.Envelope) events.Meta {
+	return events.Meta{AssetID: env.GetAssetId(), Producer: d.Producer, CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent()}
+}
+
+// reporter publishes EncodingStarted and throttled EncodingProgress events.
+type reporter struct {
+	d   *Dispatcher
+	env *eventsv1.Envelope
+	job Job
+
+	mu   sync.Mutex
+	last time.Time
+}
+
+func (r *reporter) Started(ctx context.Context, externalID string) error {
+	out, err := events.New(r.d.meta(ctx, r.env), &eventsv1.EncodingStarted{
+		Owner: r.job.Owner, Backend: r.d.Backend.Name(), ExternalJobId: externalID, OutputPrefix: r.job.OutputPrefix, Attempt: 1,
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.d.Pub.Publish(ctx, out); err != nil {
+		return fmt.Errorf("cannot publish EncodingStarted: %w", err)
+	}
+	return nil
+}
+
+func (r *reporter) Progress(ctx context.Context, p media.Progress) {
+	r.mu.Lock()
+	due := time.Since(r.last) >= r.d.ProgressEvery
+	if due {
+		r.last = time.Now()
+	}
+	r.mu.Unlock()
+	if !due {
+		return
+	}
+	out, err := events.New(r.d.meta(ctx, r.env), &eventsv1.EncodingProgress{
+		Backend: r.d.Backend.Name(), ExternalJobId: r.job.ID, Percent: p.Percent, EtaSeconds: p.ETA.Seconds(), Stage: "encoding",
+	})
+	if err == nil {
+		err = r.d.Pub.Publish(ctx, out)
+	}
+	if err != nil {
+		r.d.Log.Warn("cannot publish progress", zap.Error(err), zap.String("job_id", r.job.ID))
+	}
+}
+
+func rungsToEvent(rs []media.Rung) []*eventsv1.Rung {
+	out := make([]*eventsv1.Rung, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, &eventsv1.Rung{Width: int32(r.Width), Height: int32(r.Height), Bitrate: r.Bitrate, Codec: "h264"})
+	}
+	return out
+}
+
+func rungsFromEvent(rs []*eventsv1.Rung) []media.Rung {
+	out := make([]media.Rung, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, media.Rung{Width: int(r.GetWidth()), Height: int(r.GetHeight()), Bitrate: r.GetBitrate(),
+			MaxRate: r.GetBitrate() * 3 / 2, BufSize: r.GetBitrate() * 2, Profile: "high"})
+	}
+	return out
+}

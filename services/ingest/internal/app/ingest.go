@@ -1,0 +1,199 @@
+// Package app validates, stores and announces uploaded sources.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/storage"
+)
+
+// Publisher puts events on the bus.
+type Publisher interface {
+	Publish(ctx context.Context, env *eventsv1.Envelope) error
+}
+
+// Prober tells whether a file is a video we can encode.
+type Prober interface {
+	Probe(ctx context.Context, path string) (*media.Source, error)
+}
+
+// Errors the HTTP port maps to status codes.
+var (
+	ErrEmpty       = errors.New("the upload is empty")
+	ErrTooLarge    = errors.New("the upload is larger than the limit")
+	ErrUnavailable = errors.New("cannot accept uploads right now")
+)
+
+// Ingestor stages an upload on local disk, validates it, makes it an object and
+// publishes AssetUploaded. Nothing is kept of a rejected upload.
+type Ingestor struct {
+	Store      storage.Storage
+	Pub        Publisher
+	Prober     Prober
+	StagingDir string
+	MaxBytes   int64
+	Producer   string
+}
+
+// Staged is an upload written to the staging area, not yet validated.
+type Staged struct {
+	Path string
+	Size int64
+}
+
+// Discard removes the staged file.
+func (s *Staged) Discard() { _ = os.Remove(s.Path) }
+
+// Stage streams r to a staging file without holding it in memory.
+func (in *Ingestor) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
+	if err := os.MkdirAll(in.StagingDir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: cannot create staging dir: %w", ErrUnavailable, err)
+	}
+	f, err := os.CreateTemp(in.StagingDir, "upload-*")
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot create staging file: %w", ErrUnavailable, err)
+	}
+	st := &Staged{Path: f.Name()}
+	buf := make([]byte, 1<<20)
+	n, err := io.CopyBuffer(f, io.LimitReader(ctxReader{ctx, r}, in.MaxBytes+1), buf)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, cerr)
+	}
+	st.Size = n
+	switch {
+	case err != nil:
+		st.Discard()
+		return nil, fmt.Errorf("upload interrupted after %d bytes: %w", n, err)
+	case n > in.MaxBytes:
+		st.Discard()
+		return nil, fmt.Errorf("%w of %d bytes", ErrTooLarge, in.MaxBytes)
+	case n == 0:
+		st.Discard()
+		return nil, ErrEmpty
+	}
+	return st, nil
+}
+
+// Meta describes an upload besides its bytes.
+type Meta struct {
+	Title         string
+	Filename      string
+	ContentType   string
+	Owner         string
+	CorrelationID string
+}
+
+// Asset is what the caller learns of an accepted upload.
+type Asset struct {
+	ID        string  `json:"id"`
+	Status    string  `json:"status"`
+	Title     string  `json:"title"`
+	Owner     string  `json:"owner"`
+	Bytes     int64   `json:"source_bytes"`
+	Duration  float64 `json:"duration_seconds"`
+	Width     int     `json:"width"`
+	Height    int     `json:"height"`
+	SourceKey string  `json:"-"`
+}
+
+// Commit validates a staged upload, stores it and publishes AssetUploaded. The
+// staged file is consumed either way.
+func (in *Ingestor) Commit(ctx context.Context, st *Staged, m Meta) (*Asset, error) {
+	defer st.Discard()
+	src, err := in.Prober.Probe(ctx, st.Path)
+	if err != nil {
+		return nil, err
+	}
+	id := uuid.NewString()
+	key := encoding.SourceKey(id, sourceExt(m.Filename, src))
+	if err := storage.MoveOrPut(ctx, in.Store, st.Path, key); err != nil {
+		return nil, fmt.Errorf("%w: cannot store source: %w", ErrUnavailable, err)
+	}
+	title := m.Title
+	if title == "" {
+		title = strings.TrimSuffix(filepath.Base(m.Filename), filepath.Ext(m.Filename))
+	}
+	if title == "" || title == "." {
+		title = "Untitled"
+	}
+	w, h := src.DisplaySize()
+	probe := &eventsv1.ProbeSummary{
+		Container: src.Container, DurationSeconds: src.Duration, SizeBytes: st.Size, Bitrate: src.Bitrate,
+		VideoCodec: src.Video.Codec, Width: int32(w), Height: int32(h), FrameRate: src.Video.FrameRate,
+		PixelFormat: src.Video.PixFmt, HasAudio: src.HasAudio(), Rotation: int32(src.Video.Rotation),
+	}
+	if src.HasAudio() {
+		probe.AudioCodec = src.Audio[0].Codec
+	}
+	env, err := events.New(events.Meta{AssetID: id, Producer: in.Producer, CorrelationID: m.CorrelationID},
+		&eventsv1.AssetUploaded{
+			Owner: m.Owner, Title: title, SourceKey: key, SourceUrl: in.Store.URL(key),
+			OriginalFilename: m.Filename, ContentType: m.ContentType, Probe: probe,
+		})
+	if err == nil {
+		err = in.Pub.Publish(ctx, env)
+	}
+	if err != nil {
+		// Nobody will ever hear of this source: do not keep it.
+		_ = in.Store.DeletePrefix(context.WithoutCancel(ctx), "sources/"+id)
+		return nil, fmt.Errorf("%w: cannot publish AssetUploaded: %w", ErrUnavailable, err)
+	}
+	return &Asset{ID: id, Status: "uploaded", Title: title, Owner: m.Owner, Bytes: st.Size,
+		Duration: src.Duration, Width: w, Height: h, SourceKey: key}, nil
+}
+
+// sourceExt keeps a recognisable extension for the stored source.
+func sourceExt(filename string, src *media.Source) string {
+	ext := strings.ToLower(filepath.Ext(filename))
+	if len(ext) >= 2 && len(ext) <= 6 && strings.Trim(ext[1:], "abcdefghijklmnopqrstuvwxyz0123456789") == "" {
+		return ext
+	}
+	switch {
+	case strings.Contains(src.Container, "mp4"):
+		return ".mp4"
+	case strings.Contains(src.Container, "matroska"):
+		return ".mkv"
+	}
+	return ".bin"
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// FFprobe probes and decodes a stretch of the file with the configured binaries.
+type FFprobe struct {
+	FFprobe, FFmpeg string
+}
+
+// Probe implements Prober.
+func (f FFprobe) Probe(ctx context.Context, path string) (*media.Source, error) {
+	src, err := media.Probe(ctx, f.FFprobe, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := media.Validate(ctx, f.FFmpeg, path, src); err != nil {
+		return nil, err
+	}
+	return src, nil
+}

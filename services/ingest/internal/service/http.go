@@ -1,0 +1,151 @@
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/services/ingest/internal/app"
+)
+
+// uploadHandler accepts POST /v1/assets with the video as the raw body or as the
+// multipart field "file" (optional field "title"). Bytes are streamed to disk.
+func uploadHandler(in *app.Ingestor, defaultOwner, catalogURL string, log *zap.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > in.MaxBytes {
+			writeErr(w, http.StatusRequestEntityTooLarge, app.ErrTooLarge.Error())
+			return
+		}
+		corr := r.Header.Get("X-Request-Id")
+		if corr == "" {
+			corr = uuid.NewString()
+		}
+		w.Header().Set("X-Request-Id", corr)
+		owner := r.Header.Get("X-Pertitle-Owner")
+		if owner == "" {
+			owner = defaultOwner
+		}
+		meta := app.Meta{Owner: owner, CorrelationID: corr}
+		var staged *app.Staged
+		var err error
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if mt == "multipart/form-data" {
+			staged, err = stageMultipart(r, in, &meta)
+		} else {
+			meta.Title = firstNonEmpty(r.URL.Query().Get("title"), r.Header.Get("X-Pertitle-Title"))
+			meta.Filename = firstNonEmpty(r.URL.Query().Get("filename"), r.Header.Get("X-Pertitle-Filename"))
+			meta.ContentType = r.Header.Get("Content-Type")
+			staged, err = in.Stage(r.Context(), r.Body)
+		}
+		if err != nil {
+			fail(w, log, err)
+			return
+		}
+		asset, err := in.Commit(r.Context(), staged, meta)
+		if err != nil {
+			fail(w, log, err)
+			return
+		}
+		log.Info("asset uploaded", zap.String("asset_id", asset.ID), zap.Int64("bytes", asset.Bytes),
+			zap.String("correlation_id", corr), zap.String("owner", owner))
+		if catalogURL != "" {
+			w.Header().Set("Location", strings.TrimSuffix(catalogURL, "/")+"/v1/assets/"+asset.ID)
+		}
+		writeJSON(w, http.StatusAccepted, asset)
+	})
+}
+
+func stageMultipart(r *http.Request, in *app.Ingestor, meta *app.Meta) (*app.Staged, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, badRequest("malformed multipart body: " + err.Error())
+	}
+	var staged *app.Staged
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if staged != nil {
+				staged.Discard()
+			}
+			return nil, badRequest("malformed multipart body: " + err.Error())
+		}
+		switch part.FormName() {
+		case "title":
+			b, _ := io.ReadAll(io.LimitReader(part, 1024))
+			meta.Title = strings.TrimSpace(string(b))
+		case "file":
+			if staged != nil {
+				staged.Discard()
+				return nil, badRequest("send one file per upload")
+			}
+			meta.Filename = part.FileName()
+			meta.ContentType = part.Header.Get("Content-Type")
+			staged, err = in.Stage(r.Context(), part)
+			if err != nil {
+				return nil, err
+			}
+		default:
+			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
+		}
+	}
+	if staged == nil {
+		return nil, badRequest("multipart upload has no field named file")
+	}
+	return staged, nil
+}
+
+type badRequest string
+
+func (b badRequest) Error() string { return string(b) }
+
+func fail(w http.ResponseWriter, log *zap.Logger, err error) {
+	var br badRequest
+	var inv *media.InvalidSourceError
+	switch {
+	case errors.As(err, &br):
+		writeErr(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, app.ErrEmpty):
+		writeErr(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, app.ErrTooLarge):
+		writeErr(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.As(err, &inv):
+		writeErr(w, http.StatusUnprocessableEntity, "not a video we can encode: "+inv.Reason)
+	case errors.Is(err, app.ErrUnavailable):
+		log.Error("upload failed", zap.Error(err))
+		w.Header().Set("Retry-After", "5")
+		writeErr(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		// The client went away or the body broke mid-stream.
+		log.Warn("upload aborted", zap.Error(err))
+		writeErr(w, http.StatusBadRequest, err.Error())
+	}
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func writeErr(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,203 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/testmedia"
+	"github.com/pertitle/pertitle/services/ingest/internal/app"
+)
+
+type recordingPublisher struct {
+	mu   sync.Mutex
+	fail error
+	got  []*eventsv1.Envelope
+}
+
+func (p *recordingPublisher) Publish(_ context.Context, env *eventsv1.Envelope) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail != nil {
+		return p.fail
+	}
+	p.got = append(p.got, env)
+	return nil
+}
+
+type fixture struct {
+	store *storage.FS
+	pub   *recordingPublisher
+	h     http.Handler
+	in    *app.Ingestor
+}
+
+func newFixture(t *testing.T, maxBytes int64) *fixture {
+	st, err := storage.NewFS(t.TempDir())
+	require.NoError(t, err)
+	pub := &recordingPublisher{}
+	in := &app.Ingestor{Store: st, Pub: pub, Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
+		StagingDir: st.StagingDir(), MaxBytes: maxBytes, Producer: "ingest"}
+	return &fixture{store: st, pub: pub, in: in, h: uploadHandler(in, "local", "http://catalog", zap.NewNop())}
+}
+
+// assertNothingKept checks that a rejected upload left no object and no staged file.
+func (f *fixture) assertNothingKept(t *testing.T) {
+	t.Helper()
+	objs, err := f.store.List(context.Background(), "")
+	require.NoError(t, err)
+	assert.Empty(t, objs, "no object may be kept")
+	staged, _ := os.ReadDir(f.store.StagingDir())
+	assert.Empty(t, staged, "no staged file may be kept")
+	assert.Empty(t, f.pub.got, "nothing may be published")
+}
+
+func rawPost(h http.Handler, body io.Reader, query string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "/v1/assets"+query, body)
+	req.Header.Set("Content-Type", "video/mp4")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func multipartPost(t *testing.T, h http.Handler, fields map[string]string, file string) *httptest.ResponseRecorder {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		require.NoError(t, mw.WriteField(k, v))
+	}
+	if file != "" {
+		fw, err := mw.CreateFormFile("file", "holiday.mp4")
+		require.NoError(t, err)
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		_, _ = fw.Write(b)
+	}
+	require.NoError(t, mw.Close())
+	req := httptest.NewRequest(http.MethodPost, "/v1/assets", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestUploadRawBody(t *testing.T) {
+	t.Parallel()
+	clip := testmedia.Clip(t, testmedia.Spec{Width: 320, Height: 180, Seconds: 1, Audio: true})
+	f := newFixture(t, 1<<30)
+	fh, err := os.Open(clip)
+	require.NoError(t, err)
+	defer fh.Close()
+	rec := rawPost(f.h, fh, "?title=My%20Clip")
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+
+	var resp map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp))
+	assert.Equal(t, "uploaded", resp["status"])
+	assert.Equal(t, "My Clip", resp["title"])
+	id := resp["id"].(string)
+	assert.Equal(t, "http://catalog/v1/assets/"+id, rec.Header().Get("Location"))
+
+	require.Len(t, f.pub.got, 1)
+	env := f.pub.got[0]
+	up := env.GetAssetUploaded()
+	require.NotNil(t, up)
+	assert.Equal(t, id, env.GetAssetId())
+	assert.Equal(t, "local", up.GetOwner())
+	assert.EqualValues(t, 320, up.GetProbe().GetWidth())
+	assert.True(t, up.GetProbe().GetHasAudio())
+	info, err := f.store.Stat(context.Background(), up.GetSourceKey())
+	require.NoError(t, err)
+	st, _ := os.Stat(clip)
+	assert.Equal(t, st.Size(), info.Size, "the stored source is the uploaded file")
+	staged, _ := os.ReadDir(f.store.StagingDir())
+	assert.Empty(t, staged)
+}
+
+func TestUploadMultipart(t *testing.T) {
+	t.Parallel()
+	clip := testmedia.Clip(t, testmedia.Spec{Width: 320, Height: 180, Seconds: 1})
+	f := newFixture(t, 1<<30)
+	rec := multipartPost(t, f.h, map[string]string{"title": "Holiday"}, clip)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	require.Len(t, f.pub.got, 1)
+	up := f.pub.got[0].GetAssetUploaded()
+	assert.Equal(t, "Holiday", up.GetTitle())
+	assert.Equal(t, "holiday.mp4", up.GetOriginalFilename())
+}
+
+func TestBadUploadsKeepNothing(t *testing.T) {
+	t.Parallel()
+	clip := testmedia.Clip(t, testmedia.Spec{Width: 320, Height: 180, Seconds: 2})
+	truncated := testmedia.Truncate(t, clip, 0.5)
+	text := t.TempDir() + "/notes.txt"
+	require.NoError(t, os.WriteFile(text, bytes.Repeat([]byte("this is not a video\n"), 100), 0o644))
+	clipBytes, _ := os.ReadFile(clip)
+
+	cases := []struct {
+		name     string
+		maxBytes int64
+		send     func(t *testing.T, h http.Handler) *httptest.ResponseRecorder
+		code     int
+		errText  string
+	}{
+		{"empty body", 1 << 30, func(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+			return rawPost(h, bytes.NewReader(nil), "")
+		}, http.StatusBadRequest, "empty"},
+		{"text file", 1 << 30, func(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+			b, _ := os.ReadFile(text)
+			return rawPost(h, bytes.NewReader(b), "")
+		}, http.StatusUnprocessableEntity, "not a video we can encode"},
+		{"truncated mp4", 1 << 30, func(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+			b, _ := os.ReadFile(truncated)
+			return rawPost(h, bytes.NewReader(b), "")
+		}, http.StatusUnprocessableEntity, "not a video we can encode"},
+		{"oversize streamed", 1000, func(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+			// No Content-Length: the limit is enforced while streaming.
+			return rawPost(h, io.MultiReader(bytes.NewReader(clipBytes)), "")
+		}, http.StatusRequestEntityTooLarge, "larger than the limit"},
+		{"oversize declared", 1000, func(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+			return rawPost(h, bytes.NewReader(clipBytes), "")
+		}, http.StatusRequestEntityTooLarge, "larger than the limit"},
+		{"multipart without file", 1 << 30, func(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+			return multipartPost(t, h, map[string]string{"title": "x"}, "")
+		}, http.StatusBadRequest, "no field named file"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, tc.maxBytes)
+			rec := tc.send(t, f.h)
+			assert.Equal(t, tc.code, rec.Code, rec.Body.String())
+			assert.Contains(t, rec.Body.String(), tc.errText)
+			f.assertNothingKept(t)
+		})
+	}
+}
+
+func TestPublishFailureKeepsNothing(t *testing.T) {
+	t.Parallel()
+	clip := testmedia.Clip(t, testmedia.Spec{Width: 320, Height: 180, Seconds: 1})
+	f := newFixture(t, 1<<30)
+	f.pub.fail = errors.New("sns down")
+	b, _ := os.ReadFile(clip)
+	rec := rawPost(f.h, bytes.NewReader(b), "")
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Contains(t, rec.Body.String(), "cannot publish")
+	f.pub.fail = nil
+	f.assertNothingKept(t)
+}

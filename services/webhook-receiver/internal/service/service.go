@@ -1,0 +1,90 @@
+// Package service wires the webhook-receiver: configuration, adapters, HTTP.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
+)
+
+// Config is the webhook-receiver's configuration.
+type Config struct {
+	Addr     string
+	Secret   string
+	MaxBytes int64
+	DedupTTL time.Duration
+	Bus      bus.Config
+	Storage  storage.Config
+}
+
+// FromEnv reads the configuration.
+func (c *Config) FromEnv(e *svc.Env) {
+	e.String(&c.Addr, "PERTITLE_WEBHOOK_ADDR", ":8082", "listen address")
+	e.Secret(&c.Secret, "PERTITLE_BITMOVIN_WEBHOOK_SECRET", "local-dev-secret", "HMAC-SHA512 key of the Bitmovin-Signature header")
+	e.Int64(&c.MaxBytes, "PERTITLE_WEBHOOK_MAX_BYTES", 1<<20, "largest accepted webhook body")
+	e.Duration(&c.DedupTTL, "PERTITLE_WEBHOOK_DEDUP_TTL", time.Hour, "how long a delivered notification id is remembered")
+	c.Bus = bus.DefaultConfig()
+	c.Bus.FromEnv(e)
+	c.Storage.FromEnv(e)
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var v svc.Validation
+	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_WEBHOOK_ADDR=%q is not a listen address", c.Addr)
+	v.Check(c.MaxBytes > 0, "PERTITLE_WEBHOOK_MAX_BYTES must be positive")
+	v.Check(c.Secret != "", "PERTITLE_BITMOVIN_WEBHOOK_SECRET must be set: unsigned webhooks would be accepted")
+	return errors.Join(v.Err(), c.Bus.Validate(), c.Storage.Validate())
+}
+
+// Run starts the service and blocks until ctx ends.
+func Run(ctx context.Context, log *zap.Logger, args []string) error {
+	return run(ctx, log, args, os.Stdout)
+}
+
+func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) error {
+	env := svc.NewEnv("webhook-receiver")
+	var cfg Config
+	cfg.FromEnv(env)
+	if err := env.Parse(args, out); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log.Info("starting", zap.Any("config", env.Fields()))
+
+	ops := svc.NewOps("webhook-receiver")
+	store, err := cfg.Storage.Open()
+	if err != nil {
+		return err
+	}
+	b, err := bus.New(ctx, cfg.Bus, bus.ServiceWebhookReceiver, log, ops.Metrics)
+	if err != nil {
+		return fmt.Errorf("cannot connect to the bus: %w", err)
+	}
+	defer b.Close()
+	ops.AddCheck("bus", b.Ping)
+	ops.AddCheck("storage", store.Ping)
+
+	rcv := app.NewReceiver(b, app.StorageResolver{Store: store}, cfg.DedupTTL)
+	mux := http.NewServeMux()
+	ops.Register(mux)
+	mux.Handle("POST /webhooks/bitmovin", ops.Metrics.Instrument("/webhooks/bitmovin",
+		webhookHandler(rcv, []byte(cfg.Secret), cfg.MaxBytes, log)))
+	srv := svc.NewServer(cfg.Addr, mux)
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	return svc.Serve(ctx, log, srv)
+}
