@@ -1,0 +1,390 @@
+package media
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Output file names written into EncodeRequest.OutDir.
+const (
+	DASHManifestName = "manifest.mpd"
+	HLSMasterName    = "master.m3u8"
+
+	initSegTemplate  = "init-$RepresentationID$.$ext$"
+	mediaSegTemplate = "seg-$RepresentationID$-$Number%05d$.$ext$"
+)
+
+// Defaults applied by Encode to zero EncodeRequest fields.
+const (
+	DefaultSegmentSeconds = 2.0
+	DefaultPreset         = "veryfast"
+
+	audioBitrate    = 128_000
+	audioSampleRate = 48_000
+	audioChannels   = 2
+
+	progressInterval = 500 * time.Millisecond
+	stderrTail       = 4096
+)
+
+// EncodeRequest describes one ladder encode.
+type EncodeRequest struct {
+	FFmpeg         string  // ffmpeg binary; "ffmpeg" when empty
+	Source         string  // path of the source file
+	Src            *Source // result of Probe for Source (required)
+	OutDir         string  // output directory; created if missing, must be empty
+	Ladder         []Rung  // at least one rung, e.g. FixedLadder(Src)
+	SegmentSeconds float64 // segment (and GOP) duration; DefaultSegmentSeconds when 0
+	Preset         string  // x264 preset; DefaultPreset when empty
+	// Progress, when set, is called from a single goroutine at most every
+	// ~500 ms with monotonically non-decreasing Percent, and once with 100
+	// when ffmpeg reports the end of the encode. It is never called after
+	// Encode returns.
+	Progress func(Progress)
+}
+
+// Progress is an encode progress report.
+type Progress struct {
+	Percent float64       // 0..100 of the source duration
+	ETA     time.Duration // estimated time remaining
+	Speed   float64       // encode speed relative to real time (ffmpeg's speed=)
+}
+
+// Output describes the packaged ladder. Paths are relative to OutDir.
+type Output struct {
+	HLSMaster     string // "master.m3u8"
+	DASHManifest  string // "manifest.mpd"
+	Renditions    []Rendition
+	Audio         *AudioRendition // nil when the source has no audio
+	Duration      float64         // presentation duration, seconds
+	EncodeSeconds float64         // wall-clock time of the ffmpeg run
+	Files         []string        // every file in OutDir, sorted
+}
+
+// Rendition describes one packaged video rendition, in ladder order.
+type Rendition struct {
+	Width, Height  int
+	Bitrate        int64   // peak video bits/s over media segments
+	AverageBitrate int64   // average video bits/s over media segments
+	Codec          string  // "h264"
+	Codecs         string  // RFC 6381 codecs string, e.g. "avc1.64001f"
+	FrameRate      float64 // frames/s
+	Bytes          int64   // init + media segments
+	Playlist       string  // HLS media playlist, e.g. "media_0.m3u8"
+}
+
+// AudioRendition describes the packaged AAC audio rendition.
+type AudioRendition struct {
+	Bitrate        int64  // peak bits/s over media segments
+	AverageBitrate int64  // average bits/s over media segments
+	Codecs         string // "mp4a.40.2"
+	Channels       int
+	SampleRate     int
+	Bytes          int64
+	Playlist       string
+}
+
+// Encode transcodes req.Source into every rung of req.Ladder with one ffmpeg
+// process (decode once, split, scale per rung, libx264 per rung, AAC audio)
+// and packages the result as CMAF fMP4 segments referenced by both a DASH MPD
+// and HLS playlists. Keyframes are forced at every segment boundary with
+// closed GOPs so that all renditions switch at the same points.
+//
+// After ffmpeg exits, Encode measures every segment and rewrites master.m3u8
+// with BANDWIDTH (measured peak, never below ffmpeg's advertised value),
+// AVERAGE-BANDWIDTH, RESOLUTION, CODECS and FRAME-RATE taken from the files.
+//
+// On failure the error carries the tail of ffmpeg's stderr. Cancelling ctx
+// kills ffmpeg and returns an error wrapping ctx.Err(). Partial output is left
+// in OutDir.
+func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
+	if err := req.normalize(); err != nil {
+		return nil, err
+	}
+	if err := prepareOutDir(req.OutDir); err != nil {
+		return nil, err
+	}
+	args := buildEncodeArgs(&req)
+
+	cmd := exec.CommandContext(ctx, req.FFmpeg, args...)
+	cmd.WaitDelay = 5 * time.Second
+	stderr := newTailBuffer(stderrTail)
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("media: encode: %w", err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("media: start ffmpeg: %w", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		readProgress(stdout, req.Src.Duration, start, req.Progress)
+	}()
+	<-done // EOF on stdout: ffmpeg exited or closed it
+	waitErr := cmd.Wait()
+	elapsed := time.Since(start)
+
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("media: encode cancelled: %w", ctx.Err())
+	}
+	if waitErr != nil {
+		return nil, &FFmpegError{Err: waitErr, Stderr: strings.TrimSpace(stderr.String())}
+	}
+
+	out, err := finalize(&req)
+	if err != nil {
+		return nil, err
+	}
+	out.EncodeSeconds = elapsed.Seconds()
+	return out, nil
+}
+
+// FFmpegError is returned when ffmpeg exits unsuccessfully.
+type FFmpegError struct {
+	Err    error  // the *exec.ExitError
+	Stderr string // last ~4 KiB of ffmpeg's stderr
+}
+
+func (e *FFmpegError) Error() string {
+	if e.Stderr == "" {
+		return "media: ffmpeg failed: " + e.Err.Error()
+	}
+	return "media: ffmpeg failed: " + e.Err.Error() + ": " + e.Stderr
+}
+
+func (e *FFmpegError) Unwrap() error { return e.Err }
+
+func (req *EncodeRequest) normalize() error {
+	if req.FFmpeg == "" {
+		req.FFmpeg = "ffmpeg"
+	}
+	if req.Preset == "" {
+		req.Preset = DefaultPreset
+	}
+	if req.SegmentSeconds <= 0 {
+		req.SegmentSeconds = DefaultSegmentSeconds
+	}
+	switch {
+	case req.Source == "":
+		return errors.New("media: encode: Source path is required")
+	case req.Src == nil || req.Src.Video == nil:
+		return errors.New("media: encode: Src with a video stream is required (see Probe)")
+	case req.OutDir == "":
+		return errors.New("media: encode: OutDir is required")
+	case len(req.Ladder) == 0:
+		return errors.New("media: encode: Ladder is empty")
+	}
+	for i, r := range req.Ladder {
+		if r.Width <= 0 || r.Height <= 0 || r.Width%2 != 0 || r.Height%2 != 0 {
+			return fmt.Errorf("media: encode: rung %d: size %dx%d must be positive and even", i, r.Width, r.Height)
+		}
+		if r.Bitrate <= 0 {
+			return fmt.Errorf("media: encode: rung %d: bitrate must be positive", i)
+		}
+	}
+	return nil
+}
+
+func prepareOutDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("media: encode: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("media: encode: %w", err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("media: encode: output directory %s is not empty", dir)
+	}
+	return nil
+}
+
+// gopFrames is round(fps*seg), at least 1.
+func gopFrames(fps, seg float64) int {
+	if fps <= 0 {
+		fps = 30
+	}
+	g := int(math.Round(fps * seg))
+	if g < 1 {
+		g = 1
+	}
+	return g
+}
+
+func buildEncodeArgs(req *EncodeRequest) []string {
+	seg := strconv.FormatFloat(req.SegmentSeconds, 'f', -1, 64)
+	gop := strconv.Itoa(gopFrames(req.Src.Video.FrameRate, req.SegmentSeconds))
+	n := len(req.Ladder)
+
+	// [0:v:0]split=N[s0][s1]...;[s0]scale=...,setsar=1,format=yuv420p[v0];...
+	var fg strings.Builder
+	fmt.Fprintf(&fg, "[0:v:0]split=%d", n)
+	for i := range n {
+		fmt.Fprintf(&fg, "[s%d]", i)
+	}
+	inRange := ""
+	if req.Src.Video.ColorRange == "pc" {
+		inRange = ":in_range=pc"
+	}
+	for i, r := range req.Ladder {
+		fmt.Fprintf(&fg, ";[s%d]scale=w=%d:h=%d%s:out_range=tv,setsar=1,format=yuv420p[v%d]",
+			i, r.Width, r.Height, inRange, i)
+	}
+
+	args := []string{
+		"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y",
+		"-i", req.Source,
+		"-filter_complex", fg.String(),
+	}
+	for i := range n {
+		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
+	}
+	hasAudio := req.Src.HasAudio()
+	if hasAudio {
+		args = append(args, "-map", "0:a:0")
+	}
+	args = append(args,
+		"-map_metadata", "-1", "-map_chapters", "-1",
+		"-c:v", "libx264", "-preset", req.Preset,
+		"-sc_threshold", "0", "-g", gop, "-keyint_min", gop, "-flags", "+cgop",
+		"-force_key_frames", "expr:gte(t,n_forced*"+seg+")",
+		"-color_range", "tv",
+	)
+	for i, r := range req.Ladder {
+		idx := strconv.Itoa(i)
+		profile := r.Profile
+		if profile == "" {
+			profile = "high"
+		}
+		maxRate, bufSize := r.MaxRate, r.BufSize
+		if maxRate <= 0 {
+			maxRate = int64(float64(r.Bitrate) * maxRateFactor)
+		}
+		if bufSize <= 0 {
+			bufSize = int64(float64(r.Bitrate) * bufSizeFactor)
+		}
+		args = append(args,
+			"-b:v:"+idx, strconv.FormatInt(r.Bitrate, 10),
+			"-maxrate:v:"+idx, strconv.FormatInt(maxRate, 10),
+			"-bufsize:v:"+idx, strconv.FormatInt(bufSize, 10),
+			"-profile:v:"+idx, profile,
+		)
+		if r.Level != "" {
+			args = append(args, "-level:v:"+idx, r.Level)
+		}
+	}
+	adaptationSets := "id=0,streams=v"
+	if hasAudio {
+		args = append(args,
+			"-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate),
+			"-ar", strconv.Itoa(audioSampleRate), "-ac", strconv.Itoa(audioChannels),
+		)
+		adaptationSets += " id=1,streams=a"
+	}
+	args = append(args,
+		"-f", "dash",
+		"-seg_duration", seg,
+		"-use_template", "1", "-use_timeline", "0",
+		"-hls_playlist", "1", "-hls_master_name", HLSMasterName,
+		"-adaptation_sets", adaptationSets,
+		"-init_seg_name", initSegTemplate,
+		"-media_seg_name", mediaSegTemplate,
+		"-progress", "pipe:1",
+		filepath.Join(req.OutDir, DASHManifestName),
+	)
+	return args
+}
+
+// readProgress parses ffmpeg's -progress key=value blocks from r until EOF
+// and forwards throttled reports to fn. It always drains r.
+func readProgress(r io.Reader, duration float64, start time.Time, fn func(Progress)) {
+	sc := bufio.NewScanner(r)
+	var (
+		outUS    int64 = -1
+		speed    float64
+		lastSent time.Time
+		lastPct  float64
+	)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
+		if !ok || fn == nil {
+			continue
+		}
+		switch key {
+		case "out_time_us":
+			if v, err := strconv.ParseInt(val, 10, 64); err == nil {
+				outUS = v
+			}
+		case "speed":
+			if v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(val), "x"), 64); err == nil {
+				speed = v
+			}
+		case "progress":
+			end := val == "end"
+			now := time.Now()
+			if !end && (outUS < 0 || now.Sub(lastSent) < progressInterval) {
+				continue
+			}
+			p := Progress{Speed: speed}
+			if end {
+				p.Percent = 100
+			} else if duration > 0 {
+				done := float64(outUS) / 1e6
+				p.Percent = math.Min(99.9, math.Max(0, done/duration*100))
+				remaining := math.Max(0, duration-done)
+				switch {
+				case speed > 0:
+					p.ETA = time.Duration(remaining / speed * float64(time.Second))
+				case done > 0:
+					p.ETA = time.Duration(now.Sub(start).Seconds() * remaining / done * float64(time.Second))
+				}
+			}
+			if p.Percent < lastPct {
+				p.Percent = lastPct
+			}
+			lastPct = p.Percent
+			lastSent = now
+			fn(p)
+		}
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+// tailBuffer is an io.Writer keeping only the last max bytes written.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}

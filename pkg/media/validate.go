@@ -1,0 +1,136 @@
+package media
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// validateTimeout bounds each decode pass of Validate.
+const validateTimeout = 2 * time.Minute
+
+// Validate decodes the first ~2 s and the last ~1 s of the primary video
+// stream (and of the audio streams) of a probed source. It catches files that ffprobe accepts from their
+// headers but whose media data is missing or damaged (typically an upload cut
+// short after a faststart moov). It returns an *InvalidSourceError
+// ("truncated or corrupt ...") when ffmpeg reports a decode error, exits with
+// an error, or cannot decode any frame in one of the stretches.
+func Validate(ctx context.Context, ffmpeg, path string, src *Source) error {
+	if ffmpeg == "" {
+		ffmpeg = "ffmpeg"
+	}
+	if src == nil || src.Video == nil {
+		return invalid("no video stream to validate")
+	}
+	head := 2.0
+	if src.Duration < head {
+		head = src.Duration
+	}
+	if err := decodeStretch(ctx, ffmpeg, path, 0, head, "start"); err != nil {
+		return err
+	}
+	if src.Duration <= head {
+		return nil // the head pass already covered the whole file
+	}
+	return decodeStretch(ctx, ffmpeg, path, max(0, src.Duration-1), 0, "end")
+}
+
+func decodeStretch(ctx context.Context, ffmpeg, path string, start, dur float64, where string) error {
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+
+	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-xerror"}
+	if start > 0 {
+		args = append(args, "-ss", formatSeconds(start))
+	}
+	args = append(args, "-i", path)
+	if dur > 0 {
+		args = append(args, "-t", formatSeconds(dur))
+	}
+	args = append(args, "-map", "0:v:0", "-map", "0:a?", "-sn", "-dn", "-f", "null", "-progress", "pipe:1", "-")
+
+	cmd := exec.CommandContext(ctx, ffmpeg, args...)
+	cmd.WaitDelay = 2 * time.Second
+	var stdout bytes.Buffer
+	stderr := newTailBuffer(4096)
+	cmd.Stdout = &stdout
+	cmd.Stderr = stderr
+	runErr := cmd.Run()
+	if ctx.Err() != nil {
+		return fmt.Errorf("media: validate %s: %w", path, ctx.Err())
+	}
+	var ee *exec.ExitError
+	if runErr != nil && !errors.As(runErr, &ee) {
+		return fmt.Errorf("media: run ffmpeg: %w", runErr)
+	}
+	msg := firstLine(stderr.String())
+	if runErr != nil || isDecodeError(stderr.String()) {
+		if msg == "" {
+			msg = runErr.Error()
+		}
+		return invalid("truncated or corrupt video data near the %s of the file: %s", where, msg)
+	}
+	if lastFrameCount(stdout.String()) == 0 {
+		return invalid("truncated or corrupt: no video frame could be decoded near the %s of the file", where)
+	}
+	return nil
+}
+
+// isDecodeError reports whether ffmpeg's error-level log mentions damaged
+// data. Plain informational errors (e.g. unsupported metadata) are ignored.
+func isDecodeError(log string) bool {
+	l := strings.ToLower(log)
+	for _, p := range []string{"corrupt", "partial file", "invalid nal", "truncat",
+		"error while decoding", "invalid data found", "missing picture"} {
+		if strings.Contains(l, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastFrameCount returns the last "frame=N" value of an ffmpeg -progress
+// stream, or -1 if there was none.
+func lastFrameCount(progress string) int64 {
+	n := int64(-1)
+	sc := bufio.NewScanner(strings.NewReader(progress))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "frame="); ok {
+			if f, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				n = f
+			}
+		}
+	}
+	return n
+}
+
+func formatSeconds(s float64) string { return strconv.FormatFloat(s, 'f', 3, 64) }
+
+// HasLibVMAF reports whether the ffmpeg binary was built with the libvmaf
+// filter.
+func HasLibVMAF(ctx context.Context, ffmpeg string) bool {
+	if ffmpeg == "" {
+		ffmpeg = "ffmpeg"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-nostdin", "-filters")
+	cmd.WaitDelay = time.Second
+	out, err := cmd.Output()
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[1] == "libvmaf" {
+			return true
+		}
+	}
+	return false
+}
