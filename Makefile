@@ -4,7 +4,7 @@ GO    ?= go
 BIN   := $(CURDIR)/bin
 SERVICES := ingest encoder-dispatch webhook-receiver catalog
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X main.version=$(VERSION)
+LDFLAGS  := -s -w -X main.version=$(VERSION) -X github.com/pertitle/pertitle/pkg/svc.Version=$(VERSION)
 
 .PHONY: all build run test test-short bench bench-ladder lint fmt proto proto-check deps goaws clean help
 

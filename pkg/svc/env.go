@@ -39,8 +39,10 @@ func NewEnvFrom(service string, m map[string]string) *Env {
 }
 
 func (e *Env) raw(name, def, help string, secret bool) string {
+	// A variable set to the empty string is honoured (PERTITLE_AWS_ENDPOINT= means
+	// real AWS); only an unset one takes the default.
 	v, ok := e.lookup(name)
-	if !ok || v == "" {
+	if !ok {
 		v = def
 	}
 	e.vars = append(e.vars, envVar{name: name, def: def, help: help, secret: secret, value: v})

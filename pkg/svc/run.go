@@ -15,13 +15,16 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
+// Version is stamped at build time (-ldflags "-X github.com/pertitle/pertitle/pkg/svc.Version=...").
+var Version = "dev"
+
 // ShutdownTimeout bounds graceful shutdown: stop consuming, finish in-flight work, exit.
 const ShutdownTimeout = 25 * time.Second
 
 // Main runs a service's run function with a context cancelled on SIGINT/SIGTERM and
 // exits with a non-zero status when it fails. It is the only os.Exit of a service.
 func Main(service string, run func(ctx context.Context, log *zap.Logger, args []string) error) {
-	log := NewLogger(service)
+	log := NewLogger(service).With(zap.String("version", Version))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, log, os.Args[1:])
 	stop()

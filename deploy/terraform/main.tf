@@ -1,0 +1,654 @@
+# AWS infrastructure for pertitle: the same bus `pertitle provision` creates
+# (SNS topics, SQS queues + DLQs with redrive, raw-delivery subscriptions) plus
+# what production needs: queue policies, S3 buckets, CloudFront with OAC,
+# least-privilege IAM per service (+ optional IRSA roles) and DLQ alarms.
+#
+# Use either this module or `pertitle provision` against a given account, not
+# both: SQS CreateQueue fails with QueueAlreadyExists when the attributes it
+# passes differ from those of an existing queue.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.name
+
+  topics = toset([
+    "asset-uploaded",
+    "encoding-requested",
+    "encoding-started",
+    "encoding-progress",
+    "encoding-finished",
+    "encoding-failed",
+  ])
+
+  # One SQS queue per (consumer service, topic): <prefix><service>--<topic>,
+  # its DLQ <queue>-dlq, and a raw-delivery subscription of the queue to the topic.
+  subscriptions = {
+    "encoder-dispatch--asset-uploaded"     = { service = "encoder-dispatch", topic = "asset-uploaded" }
+    "encoder-dispatch--encoding-requested" = { service = "encoder-dispatch", topic = "encoding-requested" }
+    "catalog--asset-uploaded"              = { service = "catalog", topic = "asset-uploaded" }
+    "catalog--encoding-started"            = { service = "catalog", topic = "encoding-started" }
+    "catalog--encoding-progress"           = { service = "catalog", topic = "encoding-progress" }
+    "catalog--encoding-finished"           = { service = "catalog", topic = "encoding-finished" }
+    "catalog--encoding-failed"             = { service = "catalog", topic = "encoding-failed" }
+  }
+
+  services = toset(["ingest", "encoder-dispatch", "webhook-receiver", "catalog"])
+
+  # Topics each service publishes to.
+  publishes = {
+    "ingest"           = ["asset-uploaded"]
+    "encoder-dispatch" = ["encoding-requested", "encoding-started", "encoding-progress"]
+    "webhook-receiver" = ["encoding-finished", "encoding-failed"]
+    "catalog"          = []
+  }
+
+  # Queues each service consumes (keys of local.subscriptions).
+  consumes = {
+    for svc in local.services : svc => [for k, s in local.subscriptions : k if s.service == svc]
+  }
+
+  input_bucket_name  = coalesce(var.input_bucket_name, "${var.prefix}input-${local.account_id}")
+  output_bucket_name = coalesce(var.output_bucket_name, "${var.prefix}output-${local.account_id}")
+
+  bus_topic_arn_pattern = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${var.prefix}*"
+  bus_queue_arn_pattern = "arn:${local.partition}:sqs:${local.region}:${local.account_id}:${var.prefix}*"
+}
+
+# ---------------------------------------------------------------------------
+# SNS topics
+
+resource "aws_sns_topic" "bus" {
+  for_each          = local.topics
+  name              = "${var.prefix}${each.key}"
+  kms_master_key_id = var.sns_kms_master_key_id
+}
+
+# ---------------------------------------------------------------------------
+# SQS queues and dead-letter queues
+
+resource "aws_sqs_queue" "dlq" {
+  for_each                  = local.subscriptions
+  name                      = "${var.prefix}${each.key}-dlq"
+  message_retention_seconds = var.dlq_message_retention_seconds
+  receive_wait_time_seconds = var.receive_wait_time_seconds
+  sqs_managed_sse_enabled   = true
+}
+
+resource "aws_sqs_queue" "queue" {
+  for_each                   = local.subscriptions
+  name                       = "${var.prefix}${each.key}"
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  receive_wait_time_seconds  = var.receive_wait_time_seconds
+  message_retention_seconds  = var.message_retention_seconds
+  sqs_managed_sse_enabled    = true
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
+    maxReceiveCount     = var.max_receive_count
+  })
+}
+
+# Each DLQ accepts dead letters only from its own queue.
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  for_each  = local.subscriptions
+  queue_url = aws_sqs_queue.dlq[each.key].id
+
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.queue[each.key].arn]
+  })
+}
+
+# Each queue accepts messages only from the topic it is subscribed to.
+data "aws_iam_policy_document" "queue" {
+  for_each = local.subscriptions
+
+  statement {
+    sid       = "AllowTopic"
+    effect    = "Allow"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.queue[each.key].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_sns_topic.bus[each.value.topic].arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.queue[each.key].arn]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "queue" {
+  for_each  = local.subscriptions
+  queue_url = aws_sqs_queue.queue[each.key].id
+  policy    = data.aws_iam_policy_document.queue[each.key].json
+}
+
+# Raw delivery: the queue receives the published message body as is, without
+# the SNS JSON envelope (the services expect that, as with goaws Raw: true).
+resource "aws_sns_topic_subscription" "queue" {
+  for_each             = local.subscriptions
+  topic_arn            = aws_sns_topic.bus[each.value.topic].arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.queue[each.key].arn
+  raw_message_delivery = true
+
+  depends_on = [aws_sqs_queue_policy.queue]
+}
+
+# ---------------------------------------------------------------------------
+# DLQ alarms: any message in a DLQ needs a human.
+
+resource "aws_cloudwatch_metric_alarm" "dlq" {
+  for_each            = local.subscriptions
+  alarm_name          = "${var.prefix}${each.key}-dlq-not-empty"
+  alarm_description   = "Messages in ${aws_sqs_queue.dlq[each.key].name}: ${each.value.service} failed ${var.max_receive_count} times on ${each.value.topic} events. Inspect, fix, then redrive."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.dlq[each.key].name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+}
+
+# ---------------------------------------------------------------------------
+# S3 buckets (PERTITLE_STORAGE=s3, planned adapter)
+
+resource "aws_s3_bucket" "input" {
+  bucket        = local.input_bucket_name
+  force_destroy = var.force_destroy_buckets
+}
+
+resource "aws_s3_bucket" "output" {
+  bucket        = local.output_bucket_name
+  force_destroy = var.force_destroy_buckets
+}
+
+locals {
+  buckets = {
+    input  = aws_s3_bucket.input
+    output = aws_s3_bucket.output
+  }
+}
+
+resource "aws_s3_bucket_ownership_controls" "this" {
+  for_each = local.buckets
+  bucket   = each.value.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  for_each                = local.buckets
+  bucket                  = each.value.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  for_each = local.buckets
+  bucket   = each.value.id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "input" {
+  bucket = aws_s3_bucket.input.id
+
+  rule {
+    id     = "abort-incomplete-multipart-uploads"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+}
+
+resource "aws_s3_bucket_cors_configuration" "output" {
+  bucket = aws_s3_bucket.output.id
+
+  cors_rule {
+    allowed_methods = ["GET", "HEAD"]
+    allowed_origins = var.cors_allowed_origins
+    allowed_headers = ["*"]
+    expose_headers  = ["ETag", "Content-Length", "Content-Range"]
+    max_age_seconds = 3600
+  }
+}
+
+data "aws_iam_policy_document" "input_bucket" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.input.arn, "${aws_s3_bucket.input.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "input" {
+  bucket     = aws_s3_bucket.input.id
+  policy     = data.aws_iam_policy_document.input_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+data "aws_iam_policy_document" "output_bucket" {
+  statement {
+    sid       = "AllowCloudFrontOAC"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.output.arn}/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.cdn.arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.output.arn, "${aws_s3_bucket.output.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "output" {
+  bucket     = aws_s3_bucket.output.id
+  policy     = data.aws_iam_policy_document.output_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+# PLANNED: object-created events of the input bucket to SNS, for uploads that go
+# straight to S3 (presigned URLs) instead of through ingest. Nothing subscribes yet.
+resource "aws_sns_topic" "input_object_created" {
+  count = var.enable_input_notifications ? 1 : 0
+  name  = "${var.prefix}input-object-created"
+  # Left unencrypted on purpose: S3 can publish to a KMS-encrypted topic only
+  # with a customer-managed key whose policy allows s3.amazonaws.com.
+}
+
+data "aws_iam_policy_document" "input_object_created" {
+  count = var.enable_input_notifications ? 1 : 0
+
+  statement {
+    sid       = "AllowInputBucket"
+    effect    = "Allow"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.input_object_created[0].arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.input.arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "input_object_created" {
+  count  = var.enable_input_notifications ? 1 : 0
+  arn    = aws_sns_topic.input_object_created[0].arn
+  policy = data.aws_iam_policy_document.input_object_created[0].json
+}
+
+resource "aws_s3_bucket_notification" "input" {
+  count  = var.enable_input_notifications ? 1 : 0
+  bucket = aws_s3_bucket.input.id
+
+  topic {
+    topic_arn     = aws_sns_topic.input_object_created[0].arn
+    events        = ["s3:ObjectCreated:*"]
+    filter_prefix = var.input_notification_prefix
+  }
+
+  depends_on = [aws_sns_topic_policy.input_object_created]
+}
+
+# ---------------------------------------------------------------------------
+# CloudFront over the output bucket (Origin Access Control, private bucket).
+# Point PERTITLE_MEDIA_BASE_URL at https://<cdn_domain_name>/.
+
+data "aws_cloudfront_cache_policy" "caching_optimized" {
+  name = "Managed-CachingOptimized"
+}
+
+data "aws_cloudfront_origin_request_policy" "cors_s3_origin" {
+  name = "Managed-CORS-S3Origin"
+}
+
+resource "aws_cloudfront_origin_access_control" "output" {
+  name                              = "${var.prefix}output"
+  description                       = "pertitle output bucket"
+  origin_access_control_origin_type = "s3"
+  signing_behavior                  = "always"
+  signing_protocol                  = "sigv4"
+}
+
+resource "aws_cloudfront_distribution" "cdn" {
+  enabled         = true
+  is_ipv6_enabled = true
+  http_version    = "http2and3"
+  comment         = "${var.prefix}output renditions and manifests"
+  price_class     = var.cloudfront_price_class
+
+  origin {
+    origin_id                = "output"
+    domain_name              = aws_s3_bucket.output.bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.output.id
+  }
+
+  default_cache_behavior {
+    target_origin_id         = "output"
+    viewer_protocol_policy   = "redirect-to-https"
+    allowed_methods          = ["GET", "HEAD", "OPTIONS"]
+    cached_methods           = ["GET", "HEAD", "OPTIONS"]
+    compress                 = true
+    cache_policy_id          = data.aws_cloudfront_cache_policy.caching_optimized.id
+    origin_request_policy_id = data.aws_cloudfront_origin_request_policy.cors_s3_origin.id
+  }
+
+  restrictions {
+    geo_restriction {
+      restriction_type = "none"
+    }
+  }
+
+  viewer_certificate {
+    cloudfront_default_certificate = true
+  }
+}
+
+# ---------------------------------------------------------------------------
+# IAM: one least-privilege policy per service, plus one for `pertitle provision`.
+
+data "aws_iam_policy_document" "service" {
+  for_each = local.services
+
+  # Publish to the topics the service emits.
+  dynamic "statement" {
+    for_each = length(local.publishes[each.key]) > 0 ? [1] : []
+    content {
+      sid       = "PublishEvents"
+      actions   = ["sns:Publish", "sns:GetTopicAttributes"]
+      resources = [for t in local.publishes[each.key] : aws_sns_topic.bus[t].arn]
+    }
+  }
+
+  # Consume its own queues (ChangeMessageVisibility: the heartbeat that keeps a
+  # long encode's message invisible). GetQueueAttributes is also what KEDA
+  # needs with identityOwner: workload.
+  dynamic "statement" {
+    for_each = length(local.consumes[each.key]) > 0 ? [1] : []
+    content {
+      sid = "ConsumeQueues"
+      actions = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+      ]
+      resources = [for q in local.consumes[each.key] : aws_sqs_queue.queue[q].arn]
+    }
+  }
+
+  # SNS server-side encryption with a KMS key: publishers need the data key.
+  dynamic "statement" {
+    for_each = var.sns_kms_master_key_id != null && length(local.publishes[each.key]) > 0 ? [1] : []
+    content {
+      sid       = "UseTopicKey"
+      actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+      resources = [var.sns_kms_master_key_id]
+    }
+  }
+
+  # ingest writes uploads to the input bucket.
+  dynamic "statement" {
+    for_each = each.key == "ingest" ? [1] : []
+    content {
+      sid       = "WriteInput"
+      actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+      resources = ["${aws_s3_bucket.input.arn}/*"]
+    }
+  }
+
+  # encoder-dispatch reads sources and writes renditions and manifests.
+  dynamic "statement" {
+    for_each = each.key == "encoder-dispatch" ? [1] : []
+    content {
+      sid       = "ReadInput"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.input.arn}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "encoder-dispatch" ? [1] : []
+    content {
+      sid       = "WriteOutput"
+      actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+      resources = ["${aws_s3_bucket.output.arn}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "encoder-dispatch" ? [1] : []
+    content {
+      sid       = "ListBuckets"
+      actions   = ["s3:ListBucket"]
+      resources = [aws_s3_bucket.input.arn, aws_s3_bucket.output.arn]
+    }
+  }
+
+  # catalog reads renditions and manifests (the CDN serves them to viewers).
+  dynamic "statement" {
+    for_each = each.key == "catalog" ? [1] : []
+    content {
+      sid       = "ReadOutput"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.output.arn}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "catalog" ? [1] : []
+    content {
+      sid       = "ListOutput"
+      actions   = ["s3:ListBucket"]
+      resources = [aws_s3_bucket.output.arn]
+    }
+  }
+}
+
+# `pertitle provision` (the Kubernetes Job / CI): create and configure the bus,
+# limited to resources named with the prefix. Not needed when terraform owns the bus.
+data "aws_iam_policy_document" "provision" {
+  statement {
+    sid = "ManageTopics"
+    actions = [
+      "sns:CreateTopic",
+      "sns:GetTopicAttributes",
+      "sns:SetTopicAttributes",
+      "sns:Subscribe",
+      "sns:ListSubscriptionsByTopic",
+      "sns:GetSubscriptionAttributes",
+      "sns:SetSubscriptionAttributes",
+      "sns:TagResource",
+    ]
+    resources = [local.bus_topic_arn_pattern]
+  }
+
+  statement {
+    sid = "ManageQueues"
+    actions = [
+      "sqs:CreateQueue",
+      "sqs:GetQueueUrl",
+      "sqs:GetQueueAttributes",
+      "sqs:SetQueueAttributes",
+      "sqs:TagQueue",
+    ]
+    resources = [local.bus_queue_arn_pattern]
+  }
+}
+
+resource "aws_iam_policy" "service" {
+  for_each    = local.services
+  name        = "${var.prefix}${each.key}"
+  description = "pertitle ${each.key}: least privilege on the bus and buckets"
+  policy      = data.aws_iam_policy_document.service[each.key].json
+}
+
+resource "aws_iam_policy" "provision" {
+  name        = "${var.prefix}provision"
+  description = "pertitle provision: create the SNS/SQS bus"
+  policy      = data.aws_iam_policy_document.provision.json
+}
+
+# ---------------------------------------------------------------------------
+# Optional IRSA roles (EKS): role <prefix><name> trusted by the ServiceAccount
+# <namespace>/<name> (deploy/k8s/serviceaccounts.yaml).
+
+locals {
+  irsa_enabled     = var.eks_oidc_provider_arn != ""
+  oidc_issuer_host = local.irsa_enabled ? element(split(":oidc-provider/", var.eks_oidc_provider_arn), 1) : ""
+
+  workload_policies = merge(
+    { for svc in local.services : svc => aws_iam_policy.service[svc].arn },
+    { "provision" = aws_iam_policy.provision.arn },
+  )
+
+  # Workloads KEDA scales (identityOwner: workload) must also trust KEDA's role.
+  keda_scaled = toset(["encoder-dispatch", "catalog"])
+}
+
+data "aws_iam_policy_document" "irsa_trust" {
+  for_each = { for k, v in local.workload_policies : k => v if local.irsa_enabled }
+
+  statement {
+    sid     = "ServiceAccount"
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+
+    principals {
+      type        = "Federated"
+      identifiers = [var.eks_oidc_provider_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer_host}:sub"
+      values   = ["system:serviceaccount:${var.k8s_namespace}:${each.key}"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "${local.oidc_issuer_host}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.keda_operator_role_arn != "" && contains(local.keda_scaled, each.key) ? [1] : []
+    content {
+      sid     = "KedaOperator"
+      actions = ["sts:AssumeRole"]
+
+      principals {
+        type        = "AWS"
+        identifiers = [var.keda_operator_role_arn]
+      }
+    }
+  }
+}
+
+resource "aws_iam_role" "irsa" {
+  for_each           = { for k, v in local.workload_policies : k => v if local.irsa_enabled }
+  name               = "${var.prefix}${each.key}"
+  assume_role_policy = data.aws_iam_policy_document.irsa_trust[each.key].json
+}
+
+resource "aws_iam_role_policy_attachment" "irsa" {
+  for_each   = { for k, v in local.workload_policies : k => v if local.irsa_enabled }
+  role       = aws_iam_role.irsa[each.key].name
+  policy_arn = each.value
+}

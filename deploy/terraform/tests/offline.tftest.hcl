@@ -1,0 +1,95 @@
+# Offline checks with a mocked AWS provider (no credentials, no API calls):
+#   terraform init -backend=false && terraform test
+# They evaluate names, for_each maps, redrive policies and optional features.
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_resource "aws_sns_topic" {
+    defaults = { arn = "arn:aws:sns:us-east-1:123456789012:mock" }
+  }
+  mock_resource "aws_sqs_queue" {
+    defaults = { arn = "arn:aws:sqs:us-east-1:123456789012:mock", url = "https://sqs.us-east-1.amazonaws.com/123456789012/mock", id = "https://sqs.us-east-1.amazonaws.com/123456789012/mock" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::mock" }
+  }
+  mock_resource "aws_cloudfront_distribution" {
+    defaults = { arn = "arn:aws:cloudfront::123456789012:distribution/MOCK", domain_name = "d111.cloudfront.net" }
+  }
+  mock_resource "aws_iam_policy" {
+    defaults = { arn = "arn:aws:iam::123456789012:policy/mock" }
+  }
+  mock_resource "aws_iam_role" {
+    defaults = { arn = "arn:aws:iam::123456789012:role/mock" }
+  }
+  mock_data "aws_region" {
+    defaults = { name = "us-east-1" }
+  }
+}
+
+run "defaults" {
+  command = apply
+  assert {
+    condition     = length(aws_sqs_queue.queue) == 7 && length(aws_sqs_queue.dlq) == 7 && length(aws_sns_topic.bus) == 6
+    error_message = "counts"
+  }
+  assert {
+    condition     = aws_sqs_queue.queue["encoder-dispatch--encoding-requested"].name == "pertitle-encoder-dispatch--encoding-requested"
+    error_message = "queue name"
+  }
+  assert {
+    condition     = aws_sqs_queue.dlq["catalog--asset-uploaded"].name == "pertitle-catalog--asset-uploaded-dlq"
+    error_message = "dlq name"
+  }
+  assert {
+    condition     = aws_s3_bucket.input.bucket == "pertitle-input-123456789012"
+    error_message = "bucket"
+  }
+  assert {
+    condition     = length(aws_iam_role.irsa) == 0 && length(aws_s3_bucket_notification.input) == 0
+    error_message = "optional off"
+  }
+  assert {
+    condition     = jsondecode(aws_sqs_queue.queue["catalog--encoding-failed"].redrive_policy).maxReceiveCount == 5
+    error_message = "redrive"
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.dlq) == 7 && aws_sns_topic_subscription.queue["catalog--encoding-progress"].raw_message_delivery
+    error_message = "alarms/raw"
+  }
+}
+
+run "all_options" {
+  command = apply
+  variables {
+    eks_oidc_provider_arn      = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+    keda_operator_role_arn     = "arn:aws:iam::123456789012:role/keda-operator"
+    enable_input_notifications = true
+    sns_kms_master_key_id      = "arn:aws:kms:us-east-1:123456789012:key/abc"
+    prefix                     = "stg-pertitle-"
+  }
+  assert {
+    condition     = length(aws_iam_role.irsa) == 5 && aws_iam_role.irsa["encoder-dispatch"].name == "stg-pertitle-encoder-dispatch"
+    error_message = "irsa"
+  }
+  assert {
+    condition     = length(aws_s3_bucket_notification.input) == 1
+    error_message = "notif"
+  }
+  assert {
+    condition     = local.oidc_issuer_host == "oidc.eks.us-east-1.amazonaws.com/id/ABC"
+    error_message = "oidc host"
+  }
+  assert {
+    condition     = sort(local.consumes["catalog"]) == sort(["catalog--asset-uploaded", "catalog--encoding-started", "catalog--encoding-progress", "catalog--encoding-finished", "catalog--encoding-failed"]) && length(local.consumes["ingest"]) == 0
+    error_message = "consumes"
+  }
+}

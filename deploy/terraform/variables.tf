@@ -1,0 +1,124 @@
+variable "region" {
+  description = "AWS region. Set PERTITLE_AWS_REGION to the same value."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "prefix" {
+  description = "Prefix of every topic and queue name (PERTITLE_BUS_PREFIX) and of the other resources."
+  type        = string
+  default     = "pertitle-"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]{0,40}$", var.prefix))
+    error_message = "prefix must be lowercase letters, digits and dashes (it also prefixes S3 bucket names)."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives before a message moves to its DLQ (PERTITLE_BUS_MAX_RECEIVES)."
+  type        = number
+  default     = 5
+}
+
+variable "visibility_timeout_seconds" {
+  description = "SQS visibility timeout (PERTITLE_BUS_VISIBILITY_TIMEOUT). Long encodes extend it with a heartbeat; a crashed consumer's message reappears after this delay."
+  type        = number
+  default     = 60
+}
+
+variable "receive_wait_time_seconds" {
+  description = "SQS long-polling wait (PERTITLE_BUS_WAIT_TIME)."
+  type        = number
+  default     = 20
+}
+
+variable "message_retention_seconds" {
+  description = "Retention of the work queues."
+  type        = number
+  default     = 345600 # 4 days
+}
+
+variable "dlq_message_retention_seconds" {
+  description = "Retention of the dead-letter queues (keep it longer than the work queues: SQS keeps a message's original enqueue timestamp when it moves to a DLQ)."
+  type        = number
+  default     = 1209600 # 14 days, the maximum
+}
+
+variable "sns_kms_master_key_id" {
+  description = "Optional KMS key (ARN) for SNS server-side encryption of the bus topics. null leaves the topics unencrypted at rest (SQS queues are always encrypted with SSE-SQS). A customer-managed key must allow sns.amazonaws.com to use it."
+  type        = string
+  default     = null
+}
+
+variable "input_bucket_name" {
+  description = "Input (uploads) bucket. null: <prefix>input-<account id>. Set PERTITLE_S3_INPUT_BUCKET to it."
+  type        = string
+  default     = null
+}
+
+variable "output_bucket_name" {
+  description = "Output (renditions, manifests) bucket. null: <prefix>output-<account id>. Set PERTITLE_S3_OUTPUT_BUCKET to it."
+  type        = string
+  default     = null
+}
+
+variable "force_destroy_buckets" {
+  description = "Allow terraform destroy to delete non-empty buckets (dev/test only)."
+  type        = bool
+  default     = false
+}
+
+variable "enable_input_notifications" {
+  description = "PLANNED: publish s3:ObjectCreated events of the input bucket to a <prefix>input-object-created SNS topic (for direct-to-S3 uploads). No service consumes it yet."
+  type        = bool
+  default     = false
+}
+
+variable "input_notification_prefix" {
+  description = "Key prefix filter of the input bucket notification."
+  type        = string
+  default     = ""
+}
+
+variable "cors_allowed_origins" {
+  description = "Origins allowed to fetch manifests and segments from the CDN (browser players)."
+  type        = list(string)
+  default     = ["*"]
+}
+
+variable "cloudfront_price_class" {
+  description = "CloudFront price class."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+variable "alarm_actions" {
+  description = "ARNs notified when a DLQ alarm fires or recovers (e.g. an ops SNS topic)."
+  type        = list(string)
+  default     = []
+}
+
+variable "eks_oidc_provider_arn" {
+  description = "ARN of the EKS cluster's IAM OIDC provider. When set, one IRSA role per workload is created (names <prefix><service>) with its policy attached."
+  type        = string
+  default     = ""
+}
+
+variable "k8s_namespace" {
+  description = "Kubernetes namespace of the workloads (IRSA trust: system:serviceaccount:<namespace>:<service>)."
+  type        = string
+  default     = "pertitle"
+}
+
+variable "keda_operator_role_arn" {
+  description = "IAM role of the KEDA operator. With KEDA identityOwner: workload, KEDA assumes the scaled workload's role, so that role must trust this one. Empty: no such trust."
+  type        = string
+  default     = ""
+}
+
+variable "tags" {
+  description = "Extra tags on every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,77 @@
+package svc_test
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pertitle/pertitle/pkg/svc"
+)
+
+func TestEnv(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		vars    map[string]string
+		wantErr string
+		check   func(t *testing.T, s string, n int, d time.Duration, b bool, secret string)
+	}{
+		{"defaults", nil, "", func(t *testing.T, s string, n int, d time.Duration, b bool, secret string) {
+			assert.Equal(t, "def", s)
+			assert.Equal(t, 7, n)
+			assert.Equal(t, 3*time.Second, d)
+			assert.True(t, b)
+		}},
+		{"set", map[string]string{"S": "x", "N": "9", "D": "1m", "B": "false", "K": "hush"}, "",
+			func(t *testing.T, s string, n int, d time.Duration, b bool, secret string) {
+				assert.Equal(t, "x", s)
+				assert.Equal(t, 9, n)
+				assert.Equal(t, time.Minute, d)
+				assert.False(t, b)
+				assert.Equal(t, "hush", secret)
+			}},
+		{"empty string is honoured", map[string]string{"S": ""}, "",
+			func(t *testing.T, s string, n int, d time.Duration, b bool, secret string) { assert.Equal(t, "", s) }},
+		{"every bad value reported", map[string]string{"N": "nine", "D": "soon", "B": "maybe"}, "N=\"nine\" is not an integer", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := svc.NewEnvFrom("test", tc.vars)
+			var s, secret string
+			var n int
+			var d time.Duration
+			var b bool
+			e.String(&s, "S", "def", "a string")
+			e.Int(&n, "N", 7, "a number")
+			e.Duration(&d, "D", 3*time.Second, "a duration")
+			e.Bool(&b, "B", true, "a flag")
+			e.Secret(&secret, "K", "", "a secret")
+			err := e.Parse(nil, &bytes.Buffer{})
+			if tc.wantErr != "" {
+				require.ErrorContains(t, err, tc.wantErr)
+				assert.ErrorContains(t, err, "D=\"soon\"")
+				assert.ErrorContains(t, err, "B=\"maybe\"")
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, s, n, d, b, secret)
+			assert.NotContains(t, e.Fields()["K"], "hush", "secrets are masked")
+		})
+	}
+}
+
+func TestEnvHelpListsVariables(t *testing.T) {
+	t.Parallel()
+	e := svc.NewEnvFrom("test", nil)
+	var s string
+	e.String(&s, "PERTITLE_X", "1", "the x setting")
+	var out bytes.Buffer
+	err := e.Parse([]string{"--help"}, &out)
+	require.ErrorIs(t, err, svc.ErrHelp)
+	assert.Contains(t, out.String(), "PERTITLE_X")
+	assert.Contains(t, out.String(), "the x setting")
+	require.ErrorContains(t, e.Parse([]string{"--port=1"}, &out), "configured through environment variables")
+}
