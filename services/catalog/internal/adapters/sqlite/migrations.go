@@ -1,0 +1,106 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migrations are applied in order, each once; the index+1 is the version. Never edit
+// an applied migration: append a new one.
+var migrations = []string{
+	// 1: assets, their renditions, and the events already projected.
+	`CREATE TABLE assets (
+		id                TEXT PRIMARY KEY,
+		owner             TEXT    NOT NULL DEFAULT '',
+		title             TEXT    NOT NULL DEFAULT '',
+		source_key        TEXT    NOT NULL DEFAULT '',
+		duration_seconds  REAL    NOT NULL DEFAULT 0,
+		width             INTEGER NOT NULL DEFAULT 0,
+		height            INTEGER NOT NULL DEFAULT 0,
+		source_bytes      INTEGER NOT NULL DEFAULT 0,
+		status            TEXT    NOT NULL CHECK (status IN ('uploaded', 'encoding', 'ready', 'failed')),
+		error             TEXT    NOT NULL DEFAULT '',
+		retryable         INTEGER NOT NULL DEFAULT 0,
+		progress_percent  REAL    NOT NULL DEFAULT 0,
+		progress_eta      REAL    NOT NULL DEFAULT 0,
+		progress_at       INTEGER NOT NULL DEFAULT 0,
+		backend           TEXT    NOT NULL DEFAULT '',
+		job_id            TEXT    NOT NULL DEFAULT '',
+		attempt           INTEGER NOT NULL DEFAULT 0,
+		job_at            INTEGER NOT NULL DEFAULT 0,
+		hls_key           TEXT    NOT NULL DEFAULT '',
+		dash_key          TEXT    NOT NULL DEFAULT '',
+		hls_url           TEXT    NOT NULL DEFAULT '',
+		dash_url          TEXT    NOT NULL DEFAULT '',
+		created_at        INTEGER NOT NULL,
+		updated_at        INTEGER NOT NULL,
+		ready_at          INTEGER NOT NULL DEFAULT 0,
+		ready_transitions INTEGER NOT NULL DEFAULT 0
+	) WITHOUT ROWID;
+	CREATE INDEX assets_by_created ON assets (created_at DESC, id DESC);
+	CREATE INDEX assets_by_status ON assets (status, created_at DESC, id DESC);
+	CREATE INDEX assets_by_owner ON assets (owner, created_at DESC, id DESC);
+	CREATE TABLE renditions (
+		asset_id        TEXT    NOT NULL REFERENCES assets (id) ON DELETE CASCADE,
+		position        INTEGER NOT NULL,
+		width           INTEGER NOT NULL,
+		height          INTEGER NOT NULL,
+		bitrate         INTEGER NOT NULL,
+		average_bitrate INTEGER NOT NULL,
+		codec           TEXT    NOT NULL,
+		codecs          TEXT    NOT NULL,
+		frame_rate      REAL    NOT NULL,
+		bytes           INTEGER NOT NULL,
+		quality         TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(quality)),
+		PRIMARY KEY (asset_id, position)
+	) WITHOUT ROWID;
+	CREATE TABLE processed_events (
+		consumer     TEXT    NOT NULL,
+		event_id     TEXT    NOT NULL,
+		processed_at INTEGER NOT NULL,
+		PRIMARY KEY (consumer, event_id)
+	) WITHOUT ROWID;
+	CREATE INDEX processed_events_by_time ON processed_events (processed_at);`,
+}
+
+// migrate brings the schema up to date in one transaction, so that a crash or a
+// second process starting at the same time never sees half a schema.
+func migrate(ctx context.Context, db *sql.DB) (err error) {
+	tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see dsn): one migrator at a time
+	if err != nil {
+		return fmt.Errorf("cannot begin migration: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err = tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("cannot create schema_migrations: %w", err)
+	}
+	var current int
+	if err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("cannot read schema version: %w", err)
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
+	}
+	for v := current + 1; v <= len(migrations); v++ {
+		if _, err = tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			return fmt.Errorf("cannot apply migration %d: %w", v, err)
+		}
+		if _, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+			v, time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("cannot record migration %d: %w", v, err)
+		}
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("cannot commit migrations: %w", err)
+	}
+	return nil
+}

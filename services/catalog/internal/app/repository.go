@@ -1,0 +1,52 @@
+// Package app holds the catalog's use cases: projecting events into the repository
+// and answering queries about assets.
+package app
+
+import (
+	"context"
+
+	"github.com/pertitle/pertitle/services/catalog/internal/domain"
+)
+
+// EventKey identifies an event handled by one consumer; a repository applies each
+// key at most once.
+type EventKey struct {
+	Consumer string
+	EventID  string
+}
+
+// UpdateFunc computes the new state of an asset from its current one (the zero Asset
+// with only ID set when it does not exist yet). It returns changed=false to write nothing.
+type UpdateFunc func(current domain.Asset) (next domain.Asset, changed bool, err error)
+
+// ListFilter selects assets. Owner and Status are optional; Limit is clamped by the
+// caller; Cursor is the NextCursor of a previous page.
+type ListFilter struct {
+	Owner  string
+	Status domain.Status
+	Limit  int
+	Cursor string
+}
+
+// Page is one page of assets, newest first. NextCursor is empty on the last page.
+type Page struct {
+	Assets     []domain.Asset
+	NextCursor string
+}
+
+// Repository stores the projection. Implementations: SQLite (adapters/sqlite), and
+// any other must pass the contract suite in adapters/sqlite/contract_test.go.
+type Repository interface {
+	// Update reads asset id, calls fn and stores its result, and records key, all in
+	// one transaction. When key was already recorded it calls nothing and returns
+	// applied=false: an event redelivered has one effect. fn may run more than once
+	// if the implementation retries a conflicting transaction, so it must be pure.
+	Update(ctx context.Context, key EventKey, id string, fn UpdateFunc) (applied bool, err error)
+	// Get returns the asset or an error wrapping domain.ErrNotFound.
+	Get(ctx context.Context, id string) (domain.Asset, error)
+	// List returns a page of assets, newest (created_at) first. A malformed cursor
+	// returns an error wrapping ErrInvalidCursor.
+	List(ctx context.Context, f ListFilter) (Page, error)
+	// Ping checks the database is usable (readiness).
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,275 @@
+// Package http serves the catalog API (/v1/assets) and the encoded media (/media/).
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/catalog/internal/app"
+	"github.com/pertitle/pertitle/services/catalog/internal/domain"
+)
+
+// Queries is the read side the API needs.
+type Queries interface {
+	Get(ctx context.Context, id string) (domain.Asset, error)
+	List(ctx context.Context, f app.ListFilter) (app.Page, error)
+}
+
+// Media is the part of storage the media endpoint reads.
+type Media interface {
+	Open(ctx context.Context, key string) (storage.ReadSeekCloser, storage.Object, error)
+}
+
+// Instrumenter wraps a handler with metrics under a route name (svc.Metrics).
+type Instrumenter interface {
+	Instrument(route string, h http.Handler) http.Handler
+}
+
+// Config of the HTTP port.
+type Config struct {
+	// MediaBaseURL prefixes manifest keys in asset responses, e.g.
+	// "http://127.0.0.1:8080/media/" or a CDN. It ends with a slash.
+	MediaBaseURL string
+}
+
+// Handlers serves the catalog's HTTP endpoints.
+type Handlers struct {
+	cfg     Config
+	queries Queries
+	media   Media
+	log     *zap.Logger
+}
+
+// New returns the handlers; log may be nil.
+func New(cfg Config, q Queries, media Media, log *zap.Logger) *Handlers {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if cfg.MediaBaseURL != "" && !strings.HasSuffix(cfg.MediaBaseURL, "/") {
+		cfg.MediaBaseURL += "/"
+	}
+	return &Handlers{cfg: cfg, queries: q, media: media, log: log}
+}
+
+// Register mounts the API and media routes on mux, instrumented by m (may be nil).
+func (h *Handlers) Register(mux *http.ServeMux, m Instrumenter) {
+	route := func(pattern, name string, fn http.HandlerFunc) {
+		var handler http.Handler = fn
+		if m != nil {
+			handler = m.Instrument(name, handler)
+		}
+		mux.Handle(pattern, handler)
+	}
+	route("GET /v1/assets", "/v1/assets", h.listAssets)
+	route("GET /v1/assets/{id}", "/v1/assets/{id}", h.getAsset)
+	route("GET /media/{key...}", "/media", h.serveMedia)
+	route("HEAD /media/{key...}", "/media", h.serveMedia)
+	route("OPTIONS /media/{key...}", "/media", h.preflight)
+}
+
+// Handler returns a mux with just the catalog routes, guarded against path tricks.
+func (h *Handlers) Handler(m Instrumenter) http.Handler {
+	mux := http.NewServeMux()
+	h.Register(mux, m)
+	return Guard(mux)
+}
+
+// Guard answers 404 for media paths with dot segments or empty segments before the
+// mux sees them: ServeMux would otherwise redirect /media/../catalog.db to a cleaned
+// path, turning a traversal attempt into a hint.
+func Guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; strings.HasPrefix(p, "/media/") || p == "/media" {
+			rest := strings.TrimPrefix(p, "/media/")
+			if _, err := storage.CleanKey(rest); err != nil || strings.Contains(rest, "//") {
+				setCORS(w.Header())
+				writeError(w, http.StatusNotFound, "not found")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Response shapes.
+
+type assetJSON struct {
+	ID              string          `json:"id"`
+	Title           string          `json:"title"`
+	Owner           string          `json:"owner"`
+	Status          domain.Status   `json:"status"`
+	Error           string          `json:"error,omitempty"`
+	Retryable       bool            `json:"retryable"`
+	Progress        *progressJSON   `json:"progress,omitempty"`
+	HLSURL          string          `json:"hls_url,omitempty"`
+	DASHURL         string          `json:"dash_url,omitempty"`
+	Renditions      []renditionJSON `json:"renditions"`
+	DurationSeconds float64         `json:"duration_seconds"`
+	Width           int             `json:"width"`
+	Height          int             `json:"height"`
+	SourceBytes     int64           `json:"source_bytes"`
+	Backend         string          `json:"backend,omitempty"`
+	JobID           string          `json:"job_id,omitempty"`
+	Attempt         int             `json:"attempt,omitempty"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+	ReadyAt         *time.Time      `json:"ready_at,omitempty"`
+	// ReadyTransitions counts how often the asset became ready: 1 after one
+	// encoding, however often its events were delivered.
+	ReadyTransitions int `json:"ready_transitions"`
+}
+
+type progressJSON struct {
+	Percent    float64 `json:"percent"`
+	ETASeconds float64 `json:"eta_seconds"`
+}
+
+type renditionJSON struct {
+	Width          int           `json:"width"`
+	Height         int           `json:"height"`
+	Bitrate        int64         `json:"bitrate"`
+	AverageBitrate int64         `json:"average_bitrate"`
+	Codec          string        `json:"codec"`
+	Codecs         string        `json:"codecs"`
+	FrameRate      float64       `json:"frame_rate"`
+	Bytes          int64         `json:"bytes"`
+	Quality        []qualityJSON `json:"quality"`
+}
+
+type qualityJSON struct {
+	Metric string  `json:"metric"`
+	Value  float64 `json:"value"`
+}
+
+type listJSON struct {
+	Assets     []assetJSON `json:"assets"`
+	NextCursor string      `json:"next_cursor"`
+}
+
+func (h *Handlers) toJSON(a domain.Asset) assetJSON {
+	out := assetJSON{
+		ID: a.ID, Title: a.Title, Owner: a.Owner, Status: a.Status, Error: a.Error, Retryable: a.Retryable,
+		HLSURL: h.manifestURL(a.HLSURL, a.HLSKey), DASHURL: h.manifestURL(a.DASHURL, a.DASHKey),
+		Renditions:      make([]renditionJSON, len(a.Renditions)),
+		DurationSeconds: a.DurationSeconds, Width: a.Width, Height: a.Height, SourceBytes: a.SourceBytes,
+		Backend: a.Backend, JobID: a.JobID, Attempt: a.Attempt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		ReadyTransitions: a.ReadyTransitions,
+	}
+	if a.Status == domain.StatusEncoding {
+		out.Progress = &progressJSON{Percent: a.ProgressPercent, ETASeconds: a.ProgressETA}
+	}
+	if !a.ReadyAt.IsZero() {
+		t := a.ReadyAt
+		out.ReadyAt = &t
+	}
+	for i, r := range a.Renditions {
+		q := make([]qualityJSON, len(r.Quality))
+		for j, s := range r.Quality {
+			q[j] = qualityJSON(s)
+		}
+		out.Renditions[i] = renditionJSON{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate,
+			AverageBitrate: r.AverageBitrate, Codec: r.Codec, Codecs: r.Codecs, FrameRate: r.FrameRate,
+			Bytes: r.Bytes, Quality: q}
+	}
+	return out
+}
+
+// manifestURL prefers the absolute URL an encoder gave; otherwise the storage key
+// under the media base URL.
+func (h *Handlers) manifestURL(abs, key string) string {
+	if abs != "" {
+		return abs
+	}
+	if key == "" {
+		return ""
+	}
+	return h.cfg.MediaBaseURL + strings.TrimPrefix(key, "/")
+}
+
+func (h *Handlers) getAsset(w http.ResponseWriter, r *http.Request) {
+	a, err := h.queries.Get(r.Context(), r.PathValue("id"))
+	switch {
+	case errors.Is(err, domain.ErrInvalidID):
+		writeError(w, http.StatusBadRequest, "invalid asset id")
+		return
+	case errors.Is(err, domain.ErrNotFound):
+		writeError(w, http.StatusNotFound, "asset not found")
+		return
+	case err != nil:
+		h.internal(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, h.toJSON(a))
+}
+
+func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := app.ListFilter{Owner: q.Get("owner"), Cursor: q.Get("cursor")}
+	if s := q.Get("status"); s != "" {
+		st, err := domain.ParseStatus(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		f.Status = st
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "limit must be a positive integer")
+			return
+		}
+		f.Limit = n
+	}
+	p, err := h.queries.List(r.Context(), f)
+	switch {
+	case errors.Is(err, app.ErrInvalidCursor):
+		writeError(w, http.StatusBadRequest, "invalid cursor")
+		return
+	case errors.Is(err, domain.ErrInvalidStatus):
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
+		h.internal(w, r, err)
+		return
+	}
+	out := listJSON{Assets: make([]assetJSON, len(p.Assets)), NextCursor: p.NextCursor}
+	for i, a := range p.Assets {
+		out.Assets[i] = h.toJSON(a)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handlers) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client left
+	}
+	h.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"cannot encode response"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

@@ -1,0 +1,120 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlite"
+)
+
+// Processed event ids are kept long enough to catch any redelivery (SQS retention
+// is at most 14 days), then pruned so the table does not grow forever.
+const (
+	processedRetention = 15 * 24 * time.Hour
+	pruneEvery         = time.Hour
+)
+
+// Run is the catalog process: it reads its configuration from the environment,
+// serves HTTP and consumes events until ctx ends, then shuts down gracefully.
+func Run(ctx context.Context, log *zap.Logger, args []string) error {
+	return run(ctx, log, args, svc.NewEnv(Name), os.Stdout)
+}
+
+func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdout io.Writer) (err error) {
+	var cfg Config
+	cfg.FromEnv(env)
+	if err := env.Parse(args, stdout); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log.Info("starting", zap.Any("config", env.Fields()))
+
+	store, err := storage.NewFS(cfg.StorageDir)
+	if err != nil {
+		return err
+	}
+	repo, err := sqlite.Open(ctx, cfg.DBPath, sqlite.Options{})
+	if err != nil {
+		return err
+	}
+	// Closed last: the bus and the HTTP server have stopped using it by then.
+	defer func() {
+		if cerr := repo.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cannot close database: %w", cerr))
+		}
+	}()
+
+	ops := svc.NewOps(Name)
+	s, err := New(cfg, Deps{Repo: repo, Storage: store, Log: log, Ops: ops})
+	if err != nil {
+		return err
+	}
+	b, err := bus.New(ctx, cfg.Bus, Name, log, ops.Metrics)
+	if err != nil {
+		return fmt.Errorf("cannot start the bus: %w", err)
+	}
+	defer func() {
+		if cerr := b.Close(); cerr != nil {
+			log.Warn("cannot close the bus", zap.Error(cerr))
+		}
+	}()
+	s.Subscribe(b)
+	ops.AddCheck("bus", b.Ping)
+
+	srv := svc.NewServer(cfg.Addr, s.Handler())
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Either side failing stops the other; both drain within svc.ShutdownTimeout,
+	// in parallel, so the process exits well inside 30 s.
+	errc := make(chan error, 2)
+	go func() {
+		defer cancel()
+		if err := b.Run(runCtx); err != nil {
+			errc <- fmt.Errorf("bus: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	go func() {
+		defer cancel()
+		errc <- svc.Serve(runCtx, log, srv)
+	}()
+	go prune(runCtx, repo, log)
+
+	var errs []error
+	for range 2 {
+		errs = append(errs, <-errc)
+	}
+	log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func prune(ctx context.Context, repo *sqlite.Repository, log *zap.Logger) {
+	t := time.NewTicker(pruneEvery)
+	defer t.Stop()
+	for {
+		if n, err := repo.PruneProcessed(ctx, time.Now().Add(-processedRetention)); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("cannot prune processed events", zap.Error(err))
+			}
+		} else if n > 0 {
+			log.Info("pruned processed events", zap.Int64("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
