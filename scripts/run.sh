@@ -69,7 +69,7 @@ YAML
 fi
 
 echo ">> provisioning topics, queues, dead-letter queues and subscriptions"
-"$bin/pertitle" provision
+PERTITLE_LOG_LEVEL=warn "$bin/pertitle" provision
 
 start() { # name health-url
   "$bin/$1" >"$var/log/$1.log" 2>&1 &

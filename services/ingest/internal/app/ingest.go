@@ -189,11 +189,13 @@ type FFprobe struct {
 // Probe implements Prober.
 func (f FFprobe) Probe(ctx context.Context, path string) (*media.Source, error) {
 	src, err := media.Probe(ctx, f.FFprobe, path)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = media.Validate(ctx, f.FFmpeg, path, src)
 	}
-	if err := media.Validate(ctx, f.FFmpeg, path, src); err != nil {
-		return nil, err
+	var inv *media.InvalidSourceError
+	if errors.As(err, &inv) {
+		// The staging path means nothing to the client and says too much about the server.
+		return nil, &media.InvalidSourceError{Reason: strings.ReplaceAll(inv.Reason, path+": ", "")}
 	}
-	return src, nil
+	return src, err
 }

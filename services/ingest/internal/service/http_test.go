@@ -184,6 +184,7 @@ func TestBadUploadsKeepNothing(t *testing.T) {
 			rec := tc.send(t, f.h)
 			assert.Equal(t, tc.code, rec.Code, rec.Body.String())
 			assert.Contains(t, rec.Body.String(), tc.errText)
+			assert.NotContains(t, rec.Body.String(), f.store.StagingDir(), "server paths stay private")
 			f.assertNothingKept(t)
 		})
 	}
