@@ -238,3 +238,17 @@ func TestHasLibVMAF(t *testing.T) {
 	assert.Equal(t, want, media.HasLibVMAF(context.Background(), ffmpeg))
 	assert.False(t, media.HasLibVMAF(context.Background(), filepath.Join(t.TempDir(), "no-ffmpeg")))
 }
+
+func TestValidateLongGOPTransportStream(t *testing.T) {
+	t.Parallel()
+	// MPEG-TS has no seek index: a seek near the end finds no keyframe to start
+	// from when the GOP is long. Such a file is valid and must not be refused.
+	dir := t.TempDir()
+	ts := filepath.Join(dir, "long-gop.ts")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-t", "6",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "1000", "-f", "mpegts", ts).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	src, err := media.Probe(context.Background(), "ffprobe", ts)
+	require.NoError(t, err)
+	require.NoError(t, media.Validate(context.Background(), "ffmpeg", ts, src))
+}

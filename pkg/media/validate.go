@@ -38,8 +38,21 @@ func Validate(ctx context.Context, ffmpeg, path string, src *Source) error {
 	if src.Duration <= head {
 		return nil // the head pass already covered the whole file
 	}
-	return decodeStretch(ctx, ffmpeg, path, max(0, src.Duration-1), 0, "end")
+	err := decodeStretch(ctx, ffmpeg, path, max(0, src.Duration-1), 0, "end")
+	if errors.Is(err, errNoFrame) {
+		// Containers without a seek index (MPEG-TS) resume decoding at the next
+		// keyframe after the seek point, and a long GOP may have none in the last
+		// second: start far enough back to cover any GOP a sane encoder makes.
+		err = decodeStretch(ctx, ffmpeg, path, max(0, src.Duration-tailLookback), 0, "end")
+	}
+	return err
 }
+
+// tailLookback is how far before the end the second tail pass starts.
+const tailLookback = 12.0
+
+// errNoFrame marks a stretch in which no frame could be decoded.
+var errNoFrame = errors.New("no frame decoded")
 
 func decodeStretch(ctx context.Context, ffmpeg, path string, start, dur float64, where string) error {
 	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
@@ -77,7 +90,7 @@ func decodeStretch(ctx context.Context, ffmpeg, path string, start, dur float64,
 		return invalid("truncated or corrupt video data near the %s of the file: %s", where, msg)
 	}
 	if lastFrameCount(stdout.String()) == 0 {
-		return invalid("truncated or corrupt: no video frame could be decoded near the %s of the file", where)
+		return fmt.Errorf("%w: %w", invalid("truncated or corrupt: no video frame could be decoded near the %s of the file", where), errNoFrame)
 	}
 	return nil
 }

@@ -67,7 +67,12 @@ type Stack struct {
 type Options struct {
 	// Extra environment for every service (e.g. a slower preset).
 	Env map[string]string
+	// Services to start, in order (default: all four).
+	Services []string
 }
+
+// AllServices is every service, in the order they start.
+var AllServices = []string{"catalog", "webhook-receiver", "encoder-dispatch", "ingest"}
 
 func Start(t testing.TB, opts Options) *Stack {
 	t.Helper()
@@ -117,7 +122,11 @@ func Start(t testing.TB, opts Options) *Stack {
 	out, err := s.Command("pertitle", "provision").CombinedOutput()
 	require.NoError(t, err, "pertitle provision: %s", out)
 
-	for _, name := range []string{"catalog", "webhook-receiver", "encoder-dispatch", "ingest"} {
+	services := opts.Services
+	if len(services) == 0 {
+		services = AllServices
+	}
+	for _, name := range services {
 		s.StartService(name)
 	}
 	t.Cleanup(s.StopAll)
@@ -160,6 +169,16 @@ func (s *Stack) StartService(name string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// PID returns the process id of a running service.
+func (s *Stack) PID(name string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.procs[name]; c != nil {
+		return c.Process.Pid
+	}
+	return 0
 }
 
 // kill9 kills a service without letting it clean up.
