@@ -1,0 +1,223 @@
+// Package testenv starts the external processes integration tests need.
+package testenv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// GoawsVersion is the goaws release the tests run against.
+const GoawsVersion = "v0.5.4"
+
+// Goaws region and account, as written into its configuration.
+const (
+	GoawsRegion    = "us-east-1"
+	GoawsAccountID = "000000000000"
+)
+
+// RepoRoot returns the directory holding go.work (or go.mod), walking up from the
+// working directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	var modDir string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.work")); err == nil {
+			return d
+		}
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && modDir == "" {
+			modDir = d
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if modDir == "" {
+		t.Fatalf("testenv: no go.work or go.mod above %s", dir)
+	}
+	return modDir
+}
+
+// FreePort returns a TCP port free on the loopback interface right now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: no free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var buildOnce sync.Once
+
+// GoawsBin returns the goaws binary: $PERTITLE_GOAWS_BIN, else <repo>/bin/goaws,
+// built there with `go install` on first use.
+func GoawsBin(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("PERTITLE_GOAWS_BIN"); p != "" {
+		return p
+	}
+	root := RepoRoot(t)
+	bin := filepath.Join(root, "bin", "goaws")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	var buildErr error
+	buildOnce.Do(func() { buildErr = buildGoaws(root, bin) })
+	if buildErr != nil {
+		t.Fatalf("testenv: cannot build goaws: %v", buildErr)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("testenv: goaws missing after build: %v", err)
+	}
+	return bin
+}
+
+// buildGoaws installs goaws into a private directory, then renames the binary into
+// place atomically, under a file lock so that test binaries of several packages do
+// not race.
+func buildGoaws(root, bin string) error {
+	dir := filepath.Dir(bin)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".goaws.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
+	if _, err := os.Stat(bin); err == nil {
+		return nil // another process built it while we waited
+	}
+	tmp, err := os.MkdirTemp(dir, ".goaws-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cmd := exec.Command("go", "install", "github.com/Admiral-Piett/goaws/app/cmd@"+GoawsVersion)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOWORK=off")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go install goaws %s: %w\n%s", GoawsVersion, err, out.String())
+	}
+	return os.Rename(filepath.Join(tmp, "cmd"), bin)
+}
+
+const goawsConfig = `Local:
+  Host: 127.0.0.1
+  Port: "%d"
+  Region: %s
+  AccountId: "%s"
+  LogToFile: false
+  EnableDuplicates: false
+  QueueAttributeDefaults:
+    VisibilityTimeout: 30
+    ReceiveMessageWaitTimeSeconds: 20
+    MaximumMessageSize: 262144
+  Queues: []
+  Topics: []
+  RandomLatency:
+    Min: 0
+    Max: 0
+`
+
+// Goaws starts a goaws emulator on a free loopback port for the test and returns
+// its endpoint (http://127.0.0.1:PORT). It is killed when the test ends. Its
+// region and account are GoawsRegion and GoawsAccountID.
+func Goaws(t testing.TB) (endpoint string) {
+	t.Helper()
+	bin := GoawsBin(t)
+	dir := t.TempDir()
+	var lastErr error
+	for try := 0; try < 3; try++ { // the free port may be taken between probe and start
+		port := FreePort(t)
+		conf := filepath.Join(dir, fmt.Sprintf("goaws-%d.yaml", port))
+		if err := os.WriteFile(conf, []byte(fmt.Sprintf(goawsConfig, port, GoawsRegion, GoawsAccountID)), 0o644); err != nil {
+			t.Fatalf("testenv: %v", err)
+		}
+		var logs bytes.Buffer
+		cmd := exec.Command(bin, "-config", conf, "-loglevel", "warn", "Local")
+		cmd.Dir = dir
+		sw := &syncWriter{w: &logs}
+		cmd.Stdout, cmd.Stderr = sw, sw
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("testenv: cannot start goaws: %v", err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
+		if err := waitReady(endpoint, exited, 10*time.Second); err != nil {
+			_ = cmd.Process.Kill()
+			<-exited
+			lastErr = fmt.Errorf("%w\n%s", err, sw.String())
+			continue
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		return endpoint
+	}
+	t.Fatalf("testenv: goaws did not start: %v", lastErr)
+	return ""
+}
+
+func waitReady(endpoint string, exited <-chan error, timeout time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("goaws exited: %v", err)
+		default:
+		}
+		resp, err := client.Post(endpoint+"/", "application/x-www-form-urlencoded",
+			strings.NewReader("Action=ListQueues&Version=2012-11-05"))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("goaws did not answer in time")
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
