@@ -1,0 +1,152 @@
+// Package pertitle is the per-title engine: it analyses a title, finds the upper
+// convex hull of quality over bitrate across resolutions, chooses the ladder on
+// it under the user's constraints, encodes and packages it, and reports what it
+// did (and, beside a static ladder, what it saved).
+//
+// THIS FILE IS THE CONTRACT between the pure part of the engine (hull, ladder
+// selection, static ladder, BD-rate, report; files hull.go, select.go, static.go,
+// bdrate.go, report.go) and the part that runs ffmpeg (analysis, engine, files
+// analyze.go, engine.go, quality.go). Add to it; do not rename.
+package pertitle
+
+import "time"
+
+// Metric names a quality metric.
+type Metric string
+
+// Metrics, best first: the engine uses VMAF when its ffmpeg has libvmaf and falls
+// back to SSIM (and reports PSNR beside it) otherwise.
+const (
+	MetricVMAF Metric = "vmaf"
+	MetricSSIM Metric = "ssim"
+	MetricPSNR Metric = "psnr"
+)
+
+// Point is one measured encode of the title (or of its samples): a resolution and
+// an encoder quality setting, and what came out of it.
+type Point struct {
+	Width, Height int
+	// CRF is the x264 constant rate factor used to produce the point.
+	CRF float64
+	// Bitrate is the average video bitrate in bits/s.
+	Bitrate int64
+	// Quality is the value of Metric for this point, measured against the source
+	// at the source's display resolution (the rendition scaled up before scoring).
+	Quality float64
+	Metric  Metric
+	// Scores holds every metric measured for the point (vmaf, ssim, psnr).
+	Scores map[Metric]float64
+}
+
+// FixedRung is a rendition that must exist in the ladder whatever the hull says.
+// Bitrate 0 lets the engine choose it from the hull at that resolution.
+type FixedRung struct {
+	Width, Height int
+	Bitrate       int64
+}
+
+// Constraints are the knobs of ladder selection (Bitmovin's per-title knobs are
+// the checklist).
+type Constraints struct {
+	MinBitrate, MaxBitrate int64 // bits/s; 0 = no limit
+	// MinStep and MaxStep bound the bitrate ratio between neighbouring rungs
+	// (e.g. 1.5 and 2.5).
+	MinStep, MaxStep float64
+	MaxRenditions    int // 0 = no limit
+	// TargetQuality is the top-rung quality (in the ladder's metric) above which
+	// bits are wasted; the top rung stops there. 0 = the metric's default.
+	TargetQuality float64
+	// SourceWidth/SourceHeight: rungs never exceed the source's display size.
+	SourceWidth, SourceHeight int
+	FixedRungs                []FixedRung
+	// ComplexityFactor scales chosen bitrates (>1 spends more bits, <1 fewer); 0 = 1.
+	ComplexityFactor float64
+}
+
+// Rung is one chosen rendition.
+type Rung struct {
+	Width, Height int
+	// Bitrate is the target average video bitrate (bits/s) predicted by the hull.
+	Bitrate int64
+	// CRF is the quality setting that produced the hull point (constrained quality
+	// encodes use it with VBV capped at the bitrate).
+	CRF float64
+	// PredictedQuality is the hull's quality at Bitrate, in the ladder's metric.
+	PredictedQuality float64
+	Fixed            bool
+	// Why explains the choice in one line (shown by `pertitle analyze`).
+	Why string
+}
+
+// Ladder is the outcome of selection, top rung first.
+type Ladder struct {
+	Rungs  []Rung
+	Metric Metric
+	// Notes explain decisions that shaped the whole ladder (caps, dropped rungs).
+	Notes []string
+}
+
+// Mode selects how a ladder is obtained.
+type Mode string
+
+// Modes.
+const (
+	ModeFast       Mode = "fast"       // samples of the title, CRF grid
+	ModeExhaustive Mode = "exhaustive" // full encodes on the whole grid
+	ModeStatic     Mode = "static"     // Apple HLS authoring specification ladder
+)
+
+// Analysis is what the analysis measured.
+type Analysis struct {
+	Mode   Mode
+	Metric Metric
+	// Points are every measured point; Hull the upper convex hull over them.
+	Points []Point
+	Hull   []Point
+	// Samples are the [start, end) seconds of the pieces analysed (fast mode).
+	Samples  [][2]float64
+	Elapsed  time.Duration
+	CPUTime  time.Duration // user+system CPU of the ffmpeg processes
+	Warnings []string
+}
+
+// RenditionReport is one encoded rung as measured after the final encode.
+type RenditionReport struct {
+	Width, Height  int
+	Bitrate        int64 // peak (BANDWIDTH)
+	AverageBitrate int64
+	Bytes          int64
+	CRF            float64
+	Scores         map[Metric]float64 // measured against the source when requested
+}
+
+// Savings compares the per-title ladder with the static one on the same title.
+type Savings struct {
+	// BDRate is the Bjøntegaard delta rate of per-title against static in percent
+	// (negative = fewer bits for the same quality).
+	BDRate float64
+	// StorageBytes: total ladder bytes of each, and the saved fraction.
+	PerTitleBytes, StaticBytes int64
+	StorageSaved               float64
+	// CappedViewer: the top rung a viewer limited to CapBitrate gets under each.
+	CapBitrate                int64
+	PerTitleTop, StaticTop    RenditionReport
+	TopBitrateSaved           float64
+	StreamingCostSavedPerHour float64 // bytes per viewing hour saved for that viewer
+}
+
+// Report is the per-title report: JSON for machines, SVG for people.
+type Report struct {
+	Source       string
+	Width        int
+	Height       int
+	Duration     float64
+	Metric       Metric
+	Analysis     *Analysis
+	Ladder       Ladder
+	Renditions   []RenditionReport
+	AnalysisTime time.Duration
+	EncodeTime   time.Duration
+	Static       []RenditionReport // when the static ladder was encoded too
+	Savings      *Savings
+}
