@@ -150,3 +150,55 @@ type Report struct {
 	Static       []RenditionReport // when the static ladder was encoded too
 	Savings      *Savings
 }
+
+// Progress of a long engine run (analysis, encode), for the CLI and as events.
+type Progress struct {
+	Stage   string // "analysis", "encode", "static", "quality"
+	Percent float64
+	ETA     time.Duration
+}
+
+// Options configure an engine run. Zero values take documented defaults.
+type Options struct {
+	FFmpeg, FFprobe string
+	// VMAFModel is the model path for libvmaf 1.x; libvmaf 2.x uses its built-in
+	// model when empty. Without libvmaf the engine falls back to SSIM/PSNR.
+	VMAFModel string
+	Mode      Mode
+	// Constraints for ladder selection; SourceWidth/Height are filled from the probe.
+	Constraints Constraints
+	// Preset is the x264 preset of the final encode; AnalysisPreset that of the
+	// analysis encodes (faster; the engine corrects for the difference).
+	Preset, AnalysisPreset string
+	SegmentSeconds         float64
+	// Heights considered by the analysis (capped at the source); CRFs the quality
+	// points of the grid.
+	Heights []int
+	CRFs    []float64
+	// SampleCount pieces of SampleSeconds each are analysed in fast mode.
+	SampleCount   int
+	SampleSeconds float64
+	// WithStatic also encodes the static ladder and computes Savings.
+	WithStatic bool
+	// CapBitrate is the bandwidth of the capped viewer in Savings (default 5 Mbit/s).
+	CapBitrate int64
+	// MeasureQuality scores every final rendition against the source.
+	MeasureQuality bool
+	Progress       func(Progress)
+}
+
+// The engine's entry points (engine.go) are:
+//
+//	func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error)
+//	func Plan(ctx context.Context, src string, opt Options) (Ladder, *Analysis, error)
+//	func Encode(ctx context.Context, src, outDir string, opt Options) (*Report, error)
+//
+// and the pure part (hull.go, select.go, static.go, bdrate.go, report.go):
+//
+//	func UpperHull(points []Point) []Point
+//	func SelectLadder(hull []Point, c Constraints) (Ladder, error)
+//	func StaticLadder(width, height int) []Rung
+//	func BDRate(reference, test []Point) (float64, error)
+//	func ComputeSavings(perTitle, static []RenditionReport, metric Metric, capBitrate int64) (*Savings, error)
+//	func (r *Report) JSON() ([]byte, error)
+//	func (r *Report) SVG() []byte
