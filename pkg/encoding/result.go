@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"time"
 
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
@@ -55,6 +56,9 @@ type Rendition struct {
 	FrameRate      float64 `json:"frame_rate"`
 	Bytes          int64   `json:"bytes"`
 	Playlist       string  `json:"playlist,omitempty"`
+	// Scores are quality measurements against the source by metric ("vmaf",
+	// "ssim", "psnr"), when the backend measured them.
+	Scores map[string]float64 `json:"scores,omitempty"`
 }
 
 // Rungs converts renditions to their event form.
@@ -64,7 +68,25 @@ func Rungs(rs []Rendition) []*eventsv1.Rung {
 		out = append(out, &eventsv1.Rung{
 			Width: int32(r.Width), Height: int32(r.Height), Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,
 			Codec: r.Codec, Codecs: r.Codecs, FrameRate: r.FrameRate, SizeBytes: r.Bytes, PlaylistKey: r.Playlist,
+			Quality: qualityScores(r.Scores),
 		})
+	}
+	return out
+}
+
+// qualityScores lists scores by metric name, for a stable event.
+func qualityScores(m map[string]float64) []*eventsv1.QualityScore {
+	if len(m) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	out := make([]*eventsv1.QualityScore, 0, len(names))
+	for _, k := range names {
+		out = append(out, &eventsv1.QualityScore{Metric: k, Value: m[k]})
 	}
 	return out
 }

@@ -59,6 +59,9 @@ type Progress struct {
 	Percent float64       // 0..100 of the source duration
 	ETA     time.Duration // estimated time remaining
 	Speed   float64       // encode speed relative to real time (ffmpeg's speed=)
+	// Stage names the step of a multi-step job ("analysis", "encoding"); Encode
+	// leaves it empty, which means encoding.
+	Stage string
 }
 
 // Output describes the packaged ladder. Paths are relative to OutDir.
@@ -69,6 +72,7 @@ type Output struct {
 	Audio         *AudioRendition // nil when the source has no audio
 	Duration      float64         // presentation duration, seconds
 	EncodeSeconds float64         // wall-clock time of the ffmpeg run
+	CPUTime       time.Duration   // user+system CPU time of the ffmpeg run
 	Files         []string        // every file in OutDir, sorted
 }
 
@@ -150,7 +154,16 @@ func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
 		return nil, err
 	}
 	out.EncodeSeconds = elapsed.Seconds()
+	out.CPUTime = CPUTime(cmd.ProcessState)
 	return out, nil
+}
+
+// CPUTime returns the user+system CPU time of an exited process (0 for nil).
+func CPUTime(ps *os.ProcessState) time.Duration {
+	if ps == nil {
+		return 0
+	}
+	return ps.UserTime() + ps.SystemTime()
 }
 
 // FFmpegError is returned when ffmpeg exits unsuccessfully.
@@ -271,14 +284,25 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 			profile = "high"
 		}
 		maxRate, bufSize := r.MaxRate, r.BufSize
-		if maxRate <= 0 {
-			maxRate = int64(float64(r.Bitrate) * maxRateFactor)
-		}
-		if bufSize <= 0 {
-			bufSize = int64(float64(r.Bitrate) * bufSizeFactor)
+		if r.CRF > 0 {
+			// Constrained quality: the CRF decides, VBV caps peaks at the rung's rate.
+			if maxRate <= 0 {
+				maxRate = r.Bitrate
+			}
+			if bufSize <= 0 {
+				bufSize = int64(float64(maxRate) * bufSizeFactor)
+			}
+			args = append(args, "-crf:v:"+idx, strconv.FormatFloat(r.CRF, 'f', -1, 64))
+		} else {
+			if maxRate <= 0 {
+				maxRate = int64(float64(r.Bitrate) * maxRateFactor)
+			}
+			if bufSize <= 0 {
+				bufSize = int64(float64(r.Bitrate) * bufSizeFactor)
+			}
+			args = append(args, "-b:v:"+idx, strconv.FormatInt(r.Bitrate, 10))
 		}
 		args = append(args,
-			"-b:v:"+idx, strconv.FormatInt(r.Bitrate, 10),
 			"-maxrate:v:"+idx, strconv.FormatInt(maxRate, 10),
 			"-bufsize:v:"+idx, strconv.FormatInt(bufSize, 10),
 			"-profile:v:"+idx, profile,

@@ -13,6 +13,11 @@ type Rung struct {
 	BufSize       int64  // VBV buffer size, bits (-bufsize)
 	Profile       string // H.264 profile, "high"
 	Level         string // H.264 level, e.g. "3.1"
+	// CRF > 0 encodes in constrained-quality mode: -crf CRF with VBV capped at
+	// MaxRate (Bitrate when 0) and BufSize (2 x that rate when 0), so the
+	// advertised bitrate holds while easy scenes spend fewer bits. CRF 0 keeps
+	// average-bitrate mode (-b:v Bitrate).
+	CRF float64
 }
 
 func (r Rung) String() string {

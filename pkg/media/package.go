@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -465,4 +466,63 @@ func walkBoxes(data []byte, fn func(typ string, body []byte) bool) {
 		}
 		data = data[size:]
 	}
+}
+
+// JoinRendition writes the init segment and then every media segment of the
+// HLS media playlist (relative to dir) to w: one fragmented MP4 that ffmpeg
+// and players read as a whole file (for quality measurement, say).
+func JoinRendition(dir, playlist string, w io.Writer) error {
+	st, err := measurePlaylist(dir, playlist)
+	if err != nil {
+		return err
+	}
+	for _, name := range append([]string{st.init}, st.segments...) {
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
+		if err != nil {
+			return fmt.Errorf("media: join %s: %w", playlist, err)
+		}
+		_, err = io.Copy(w, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("media: join %s: %w", playlist, err)
+		}
+	}
+	return nil
+}
+
+// RenditionInfo is what the HLS master playlist says of one variant.
+type RenditionInfo struct {
+	Codecs    string  // video codec string, e.g. "avc1.64001e"
+	FrameRate float64 // FRAME-RATE
+	Bandwidth int64   // BANDWIDTH (video + audio peak)
+}
+
+// ReadRenditionInfo reads the master playlist in dir (HLSMasterName) and
+// returns what it declares for the variant whose URI is playlist.
+func ReadRenditionInfo(dir, playlist string) (RenditionInfo, error) {
+	f, err := os.Open(filepath.Join(dir, HLSMasterName))
+	if err != nil {
+		return RenditionInfo{}, fmt.Errorf("media: %w", err)
+	}
+	defer f.Close()
+	var pending map[string]string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "#EXT-X-STREAM-INF:"):
+			pending = m3u8Attrs(strings.TrimPrefix(line, "#EXT-X-STREAM-INF:"))
+		case line == "" || strings.HasPrefix(line, "#"):
+		case pending != nil:
+			if line == playlist {
+				codecs, _, _ := strings.Cut(pending["CODECS"], ",")
+				return RenditionInfo{Codecs: codecs, FrameRate: parseFloat(pending["FRAME-RATE"]), Bandwidth: parseInt(pending["BANDWIDTH"])}, nil
+			}
+			pending = nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return RenditionInfo{}, fmt.Errorf("media: %w", err)
+	}
+	return RenditionInfo{}, fmt.Errorf("media: %s lists no variant %s", HLSMasterName, playlist)
 }

@@ -52,7 +52,7 @@ type Constraints struct {
 	// MinStep and MaxStep bound the bitrate ratio between neighbouring rungs
 	// (e.g. 1.5 and 2.5).
 	MinStep, MaxStep float64
-	MaxRenditions    int // 0 = no limit
+	MaxRenditions    int // 0 = DefaultMaxRenditions (6)
 	// TargetQuality is the top-rung quality (in the ladder's metric) above which
 	// bits are wasted; the top rung stops there. 0 = the metric's default.
 	TargetQuality float64
@@ -118,6 +118,7 @@ type RenditionReport struct {
 	Bytes          int64
 	CRF            float64
 	Scores         map[Metric]float64 // measured against the source when requested
+	Playlist       string             // HLS media playlist, relative to the output directory
 }
 
 // Savings compares the per-title ladder with the static one on the same title.
@@ -125,13 +126,16 @@ type Savings struct {
 	// BDRate is the Bjøntegaard delta rate of per-title against static in percent
 	// (negative = fewer bits for the same quality).
 	BDRate float64
+	// BDRateError says why BDRate could not be computed (then BDRate is 0):
+	// missing scores, or quality ranges that do not overlap.
+	BDRateError string
 	// StorageBytes: total ladder bytes of each, and the saved fraction.
 	PerTitleBytes, StaticBytes int64
 	StorageSaved               float64
 	// CappedViewer: the top rung a viewer limited to CapBitrate gets under each.
 	CapBitrate                int64
 	PerTitleTop, StaticTop    RenditionReport
-	TopBitrateSaved           float64
+	TopBitrateSaved           float64 // fraction of StaticTop's average bitrate
 	StreamingCostSavedPerHour float64 // bytes per viewing hour saved for that viewer
 }
 
@@ -149,6 +153,10 @@ type Report struct {
 	EncodeTime   time.Duration
 	Static       []RenditionReport // when the static ladder was encoded too
 	Savings      *Savings
+
+	// EncodeCPUTime is the user+system CPU of the final encode (the analysis
+	// budget is a share of it: Analysis.CPUTime / EncodeCPUTime).
+	EncodeCPUTime time.Duration
 }
 
 // Progress of a long engine run (analysis, encode), for the CLI and as events.
@@ -185,6 +193,11 @@ type Options struct {
 	// MeasureQuality scores every final rendition against the source.
 	MeasureQuality bool
 	Progress       func(Progress)
+	// AnalysisWorkers bounds how many analysis ffmpeg processes run at once
+	// (default 2).
+	AnalysisWorkers int
+	// QualityEvery scores one frame in QualityEvery (default 2; 1 = every frame).
+	QualityEvery int
 }
 
 // The engine's entry points (engine.go) are:

@@ -18,6 +18,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/pertitle"
 )
 
 // Publisher puts events on the bus.
@@ -63,7 +64,20 @@ type Dispatcher struct {
 	Producer string
 	// ProgressEvery bounds how often progress events are published.
 	ProgressEvery time.Duration
+	// LadderMode is what OnAssetUploaded plans: "pertitle" (the backend
+	// analyses the title and chooses the ladder; the request carries the fixed
+	// ladder as the fallback for backends that cannot), "static" (Apple HLS
+	// authoring specification ladder) or "fixed" (media.FixedLadder, also
+	// when empty).
+	LadderMode string
 }
+
+// Ladder modes.
+const (
+	LadderFixed    = "fixed"
+	LadderStatic   = "static"
+	LadderPerTitle = "pertitle"
+)
 
 var requestNamespace = uuid.MustParse("0c3c3f53-7d3b-4a9b-b7a3-3f0d6d0f5e21")
 
@@ -90,13 +104,21 @@ func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope
 	if p.GetHasAudio() {
 		src.Audio = []media.AudioStream{{Codec: p.GetAudioCodec()}}
 	}
+	mode := d.LadderMode
+	if mode == "" {
+		mode = LadderFixed
+	}
 	ladder := media.FixedLadder(src)
+	if mode == LadderStatic {
+		w, h := src.DisplaySize()
+		ladder = pertitle.MediaRungs(pertitle.StaticLadder(w, h))
+	}
 	// The request id follows from the upload id: a redelivered upload plans the same request.
 	reqID := uuid.NewSHA1(requestNamespace, []byte(env.GetEventId())).String()
 	jobID := JobID(reqID)
 	req := &eventsv1.EncodingRequested{
 		Owner: up.GetOwner(), Title: up.GetTitle(), SourceKey: up.GetSourceKey(), SourceUrl: up.GetSourceUrl(),
-		Backend: d.Backend.Name(), LadderMode: "fixed", Ladder: rungsToEvent(ladder),
+		Backend: d.Backend.Name(), LadderMode: mode, Ladder: rungsToEvent(ladder),
 		OutputPrefix: encoding.OutputPrefix(env.GetAssetId(), jobID), Probe: p,
 	}
 	out, err := events.New(d.meta(ctx, env), req)
@@ -107,7 +129,7 @@ func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope
 	if err := d.Pub.Publish(ctx, out); err != nil {
 		return fmt.Errorf("cannot publish EncodingRequested for %s: %w", env.GetAssetId(), err)
 	}
-	d.Log.Info("encoding planned", zap.String("asset_id", env.GetAssetId()), zap.String("job_id", jobID), zap.Int("rungs", len(ladder)))
+	d.Log.Info("encoding planned", zap.String("asset_id", env.GetAssetId()), zap.String("job_id", jobID), zap.String("ladder_mode", mode), zap.Int("rungs", len(ladder)))
 	return nil
 }
 
@@ -177,8 +199,12 @@ func (r *reporter) Progress(ctx context.Context, p media.Progress) {
 	if !due {
 		return
 	}
+	stage := p.Stage
+	if stage == "" {
+		stage = "encoding"
+	}
 	out, err := events.New(r.d.meta(ctx, r.env), &eventsv1.EncodingProgress{
-		Backend: r.d.Backend.Name(), ExternalJobId: r.job.ID, Percent: p.Percent, EtaSeconds: p.ETA.Seconds(), Stage: "encoding",
+		Backend: r.d.Backend.Name(), ExternalJobId: r.job.ID, Percent: p.Percent, EtaSeconds: p.ETA.Seconds(), Stage: stage,
 	})
 	if err == nil {
 		err = r.d.Pub.Publish(ctx, out)

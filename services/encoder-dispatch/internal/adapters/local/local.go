@@ -16,6 +16,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/encoding"
 	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
@@ -30,6 +31,24 @@ type Backend struct {
 	SegmentSeconds float64
 	Webhook        webhook.Sender
 	Log            *zap.Logger
+	// PerTitle configures jobs whose ladder mode is "pertitle": the backend
+	// analyses the source, chooses the ladder and encodes it (pkg/pertitle);
+	// other jobs encode the ladder they carry.
+	PerTitle PerTitleConfig
+}
+
+// PerTitleConfig are the per-title engine settings of the local backend.
+type PerTitleConfig struct {
+	FFprobe   string
+	VMAFModel string // libvmaf 1.x model; "" for libvmaf 2.x or without libvmaf
+	// Mode is the analysis: fast (default) or exhaustive.
+	Mode pertitle.Mode
+	// WithStatic also encodes the static ladder into <output>/static and
+	// reports the savings.
+	WithStatic bool
+	// SkipQuality leaves the final renditions unscored (scores are measured by
+	// default and travel in EncodingFinished).
+	SkipQuality bool
 }
 
 var _ app.Backend = (*Backend)(nil)
@@ -86,11 +105,19 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 		src.Audio = []media.AudioStream{{Codec: job.Probe.GetAudioCodec()}}
 	}
 	start := time.Now()
-	out, err := media.Encode(ctx, media.EncodeRequest{
-		FFmpeg: b.FFmpeg, Source: srcPath, Src: src, OutDir: outDir, Ladder: job.Ladder,
-		SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
-		Progress: func(p media.Progress) { rep.Progress(ctx, p) },
-	})
+	var (
+		out    *media.Output
+		report *pertitle.Report
+	)
+	if job.LadderMode == app.LadderPerTitle {
+		report, err = b.perTitle(ctx, srcPath, outDir, rep)
+	} else {
+		out, err = media.Encode(ctx, media.EncodeRequest{
+			FFmpeg: b.FFmpeg, Source: srcPath, Src: src, OutDir: outDir, Ladder: job.Ladder,
+			SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
+			Progress: func(p media.Progress) { rep.Progress(ctx, p) },
+		})
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("encode interrupted: %w", ctx.Err())
@@ -102,18 +129,26 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 		res.FinishedAt = time.Now().UTC()
 		return res, nil
 	}
-	if err := b.upload(ctx, outDir, job.OutputPrefix, out.Files); err != nil {
+	files, err := listFiles(outDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.upload(ctx, outDir, job.OutputPrefix, files); err != nil {
 		return nil, err
 	}
 	res.Status = encoding.StatusFinished
-	res.HLSManifestKey = path.Join(job.OutputPrefix, out.HLSMaster)
-	res.DASHManifestKey = path.Join(job.OutputPrefix, out.DASHManifest)
+	res.HLSManifestKey = path.Join(job.OutputPrefix, media.HLSMasterName)
+	res.DASHManifestKey = path.Join(job.OutputPrefix, media.DASHManifestName)
 	res.EncodeSeconds = time.Since(start).Seconds()
-	for _, r := range out.Renditions {
-		res.Renditions = append(res.Renditions, encoding.Rendition{
-			Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,
-			Codec: r.Codec, Codecs: r.Codecs, FrameRate: r.FrameRate, Bytes: r.Bytes, Playlist: path.Join(job.OutputPrefix, r.Playlist),
-		})
+	if report != nil {
+		res.Renditions = perTitleRenditions(report, outDir, job.OutputPrefix)
+	} else {
+		for _, r := range out.Renditions {
+			res.Renditions = append(res.Renditions, encoding.Rendition{
+				Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,
+				Codec: r.Codec, Codecs: r.Codecs, FrameRate: r.FrameRate, Bytes: r.Bytes, Playlist: path.Join(job.OutputPrefix, r.Playlist),
+			})
+		}
 	}
 	res.FinishedAt = time.Now().UTC()
 	return res, nil

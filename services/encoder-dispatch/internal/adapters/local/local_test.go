@@ -210,3 +210,60 @@ func TestPlanRejectsUnusableEvents(t *testing.T) {
 	assert.Contains(t, err.Error(), "no video size")
 	assert.True(t, bus.IsPermanent(err), "an unusable event goes to the dead-letter queue, not round and round")
 }
+
+// TestPerTitleJob: with ladder mode pertitle the backend analyses the clip,
+// encodes the ladder it chose, scores it and stores the reports beside the
+// manifests; progress goes through the analysis and encoding stages.
+func TestPerTitleJob(t *testing.T) {
+	t.Parallel()
+	d, rec, hk, st := setup(t)
+	d.LadderMode = app.LadderPerTitle
+	ctx := context.Background()
+	clip := testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 2, Audio: true})
+	up := uploaded(t, st, clip, 640, 360)
+
+	require.NoError(t, d.OnAssetUploaded(ctx, up))
+	req := rec.ofType(events.TopicEncodingRequested)[0]
+	assert.Equal(t, app.LadderPerTitle, req.GetEncodingRequested().GetLadderMode())
+	require.NoError(t, d.OnEncodingRequested(ctx, req))
+
+	require.Len(t, hk.all(), 1)
+	require.Equal(t, webhook.EventEncodingFinished, hk.all()[0].EventType)
+	res, err := encoding.Load(ctx, st, hk.all()[0].EncodingID())
+	require.NoError(t, err)
+	require.Equal(t, encoding.StatusFinished, res.Status, res.Error)
+	assert.Equal(t, app.LadderPerTitle, res.LadderMode)
+	require.NotEmpty(t, res.Renditions)
+	for _, r := range res.Renditions {
+		assert.Contains(t, r.Scores, "ssim")
+		assert.Contains(t, r.Codecs, "avc1.")
+		assert.Positive(t, r.FrameRate)
+		_, err := st.Stat(ctx, r.Playlist)
+		assert.NoError(t, err, r.Playlist)
+	}
+	rungs := encoding.Rungs(res.Renditions)
+	require.NotEmpty(t, rungs[0].GetQuality(), "EncodingFinished carries the scores")
+	prefix := req.GetEncodingRequested().GetOutputPrefix()
+	for _, name := range []string{"report.json", "report.svg", "master.m3u8", "manifest.mpd"} {
+		_, err := st.Stat(ctx, prefix+"/"+name)
+		assert.NoError(t, err, name)
+	}
+	stages := map[string]bool{}
+	for _, e := range rec.ofType(events.TopicEncodingProgress) {
+		stages[e.GetEncodingProgress().GetStage()] = true
+	}
+	assert.True(t, stages["analysis"], "analysis progress: %v", stages)
+	assert.True(t, stages["encoding"], "encoding progress: %v", stages)
+}
+
+func TestStaticLadderMode(t *testing.T) {
+	t.Parallel()
+	d, rec, _, st := setup(t)
+	d.LadderMode = app.LadderStatic
+	up := uploaded(t, st, testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 1}), 640, 360)
+	require.NoError(t, d.OnAssetUploaded(context.Background(), up))
+	req := rec.ofType(events.TopicEncodingRequested)[0].GetEncodingRequested()
+	assert.Equal(t, app.LadderStatic, req.GetLadderMode())
+	require.NotEmpty(t, req.GetLadder())
+	assert.Equal(t, int32(640), req.GetLadder()[0].GetWidth(), "the static ladder stops at the source size")
+}

@@ -1,0 +1,579 @@
+package pertitle
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pertitle/pertitle/pkg/media"
+)
+
+// Analysis defaults. The grid is 5 heights x 5 CRFs; CRF 18..38 spans
+// "transparent" to "visibly soft" for x264, which is the range a ladder uses.
+var (
+	DefaultHeights = []int{1080, 720, 540, 360, 234}
+	DefaultCRFs    = []float64{18, 23, 28, 33, 38}
+)
+
+// Engine defaults.
+const (
+	// DefaultPreset is the final encode's x264 preset. On 2 cores "veryfast"
+	// encodes a 1080p five-rung ladder near real time; "medium" spends about
+	// twice the CPU for ~10% fewer bits. Callers with CPU to spare set Preset.
+	DefaultPreset = "veryfast"
+	// DefaultAnalysisPreset is used for analysis encodes when the final preset
+	// is slower than it; for veryfast and faster the analysis uses the final
+	// preset itself (it costs little more, and needs no correction). When they
+	// differ the engine measures the bitrate ratio between them on one piece
+	// and scales the analysis bitrates by it (x264 keeps quality at a CRF
+	// roughly constant across presets; the bits change: veryfast spends ~10%
+	// more than medium at the same CRF, ultrafast ~3x, so ultrafast is never
+	// used for analysis).
+	DefaultAnalysisPreset  = "veryfast"
+	DefaultAnalysisWorkers = 2
+)
+
+// fastPresets are presets cheap enough to analyse with directly.
+var fastPresets = map[string]bool{"ultrafast": true, "superfast": true, "veryfast": true}
+
+func (o *Options) setDefaults() {
+	if o.FFmpeg == "" {
+		o.FFmpeg = "ffmpeg"
+	}
+	if o.FFprobe == "" {
+		o.FFprobe = "ffprobe"
+	}
+	if o.Mode == "" {
+		o.Mode = ModeFast
+	}
+	if o.Preset == "" {
+		o.Preset = DefaultPreset
+	}
+	if o.AnalysisPreset == "" {
+		o.AnalysisPreset = DefaultAnalysisPreset
+		if fastPresets[o.Preset] {
+			o.AnalysisPreset = o.Preset
+		}
+	}
+	if o.Mode == ModeExhaustive {
+		o.AnalysisPreset = o.Preset
+	}
+	if o.SegmentSeconds <= 0 {
+		o.SegmentSeconds = media.DefaultSegmentSeconds
+	}
+	if len(o.Heights) == 0 {
+		o.Heights = DefaultHeights
+	}
+	if len(o.CRFs) == 0 {
+		o.CRFs = DefaultCRFs
+	}
+	if o.SampleCount <= 0 {
+		o.SampleCount = DefaultSampleCount
+	}
+	if o.SampleSeconds <= 0 {
+		o.SampleSeconds = DefaultSampleSeconds
+	}
+	if o.CapBitrate <= 0 {
+		o.CapBitrate = 5_000_000
+	}
+	if o.AnalysisWorkers <= 0 {
+		o.AnalysisWorkers = DefaultAnalysisWorkers
+	}
+	if o.QualityEvery <= 0 {
+		o.QualityEvery = DefaultQualityEvery
+	}
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	switch o.Mode {
+	case ModeFast, ModeExhaustive, ModeStatic:
+	default:
+		errs = append(errs, fmt.Errorf("unknown analysis mode %q (fast, exhaustive or static)", o.Mode))
+	}
+	for _, c := range o.CRFs {
+		if c <= 0 || c > 51 {
+			errs = append(errs, fmt.Errorf("CRF %g is outside 1..51", c))
+		}
+	}
+	for _, h := range o.Heights {
+		if h < 16 {
+			errs = append(errs, fmt.Errorf("height %d is too small", h))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// probeSource probes and validates src; unusable sources give errors wrapping
+// media.ErrInvalidSource.
+func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, error) {
+	s, err := media.Probe(ctx, opt.FFprobe, src)
+	if err != nil {
+		return nil, fmt.Errorf("pertitle: %w", err)
+	}
+	if err := media.Validate(ctx, opt.FFmpeg, src, s); err != nil {
+		return nil, fmt.Errorf("pertitle: %w", err)
+	}
+	return s, nil
+}
+
+// Analyze measures bitrate and quality of the title over a grid of
+// resolutions x CRFs and returns the points with their upper convex hull.
+//
+// Fast mode cuts SampleCount pieces of SampleSeconds (one per stretch of the
+// title, each inside one scene; titles up to 2 x SampleCount x SampleSeconds
+// long are analysed whole), extracts them losslessly at display size, and
+// encodes each at every height and CRF with AnalysisPreset. Exhaustive mode
+// encodes the whole title on the grid with the final preset. At most
+// AnalysisWorkers ffmpeg processes run at once; Analysis.CPUTime is their
+// user+system CPU time.
+func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error) {
+	opt.setDefaults()
+	if err := opt.validate(); err != nil {
+		return nil, fmt.Errorf("pertitle: %w", err)
+	}
+	s, err := probeSource(ctx, src, &opt)
+	if err != nil {
+		return nil, err
+	}
+	return analyze(ctx, src, s, opt)
+}
+
+// piece is a stretch of the title that the grid is encoded from.
+type piece struct {
+	path   string        // file holding it
+	ref    *media.Source // what the quality graph needs to know of it
+	start  float64       // position in the title (seconds)
+	secs   float64       // duration (seconds)
+	frames int64         // frames in it, once known
+}
+
+// gridResult is one (piece, size, CRF) encode.
+type gridResult struct {
+	bits   float64
+	secs   float64
+	scores Score
+}
+
+type analyzer struct {
+	opt    Options
+	src    *media.Source
+	dir    string
+	fps    float64
+	sizes  [][2]int
+	mu     sync.Mutex
+	cpu    time.Duration
+	done   int
+	total  int
+	start  time.Time
+	report func(Progress)
+}
+
+func (a *analyzer) addCPU(d time.Duration) {
+	a.mu.Lock()
+	a.cpu += d
+	a.mu.Unlock()
+}
+
+func (a *analyzer) step() {
+	a.mu.Lock()
+	a.done++
+	done, total := a.done, a.total
+	a.mu.Unlock()
+	if a.report == nil || total == 0 {
+		return
+	}
+	pct := math.Min(100, 100*float64(done)/float64(total))
+	var eta time.Duration
+	if done > 0 && done < total {
+		eta = time.Duration(float64(time.Since(a.start)) * float64(total-done) / float64(done))
+	}
+	a.report(Progress{Stage: "analysis", Percent: pct, ETA: eta})
+}
+
+func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*Analysis, error) {
+	start := time.Now()
+	dir, err := os.MkdirTemp("", "pertitle-analysis-*")
+	if err != nil {
+		return nil, fmt.Errorf("pertitle: %w", err)
+	}
+	defer removeAll(dir)
+
+	dw, dh := s.DisplaySize()
+	a := &analyzer{opt: opt, src: s, dir: dir, fps: s.Video.FrameRate, sizes: gridSizes(dw, dh, opt.Heights),
+		start: start, report: opt.Progress}
+	if a.fps <= 0 {
+		a.fps = 25
+	}
+	res := &Analysis{Mode: opt.Mode}
+	vm := detectVMAF(ctx, opt.FFmpeg, opt.VMAFModel)
+	res.Metric = MetricVMAF
+	if vm.filter == "" {
+		res.Metric = MetricSSIM
+		res.Warnings = append(res.Warnings, "quality metric is SSIM: "+vm.why)
+	}
+
+	// Which stretches to analyse.
+	var pieces []*piece
+	whole := opt.Mode == ModeExhaustive || wholeTitle(s.Duration, opt.SampleCount, opt.SampleSeconds)
+	if whole {
+		pieces = []*piece{{path: src, ref: s, start: 0, secs: s.Duration}}
+		res.Samples = [][2]float64{{0, s.Duration}}
+	} else {
+		cuts, cpu, err := detectScenes(ctx, opt.FFmpeg, src)
+		a.addCPU(cpu)
+		if err != nil {
+			return nil, err
+		}
+		n := budgetedCount(s.Duration, opt.SampleCount, opt.SampleSeconds)
+		if n < opt.SampleCount {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples instead of %d: a %.0f s title affords no more within the CPU budget",
+				n, opt.SampleCount, s.Duration))
+		}
+		res.Samples = chooseSamples(s.Duration, cuts, n, opt.SampleSeconds)
+		for _, sm := range res.Samples {
+			pieces = append(pieces, &piece{start: sm[0], secs: sm[1] - sm[0]})
+		}
+	}
+	calibrate := opt.AnalysisPreset != opt.Preset
+	a.total = len(pieces)*len(a.sizes) + boolInt(!whole)*len(pieces) + boolInt(calibrate)
+	if !whole {
+		if err := runPool(ctx, opt.AnalysisWorkers, len(pieces), func(ctx context.Context, i int) error {
+			err := a.extract(ctx, src, i, pieces[i])
+			a.step()
+			return err
+		}); err != nil {
+			return nil, err
+		}
+	}
+
+	// The grid: one ffmpeg per (piece, size) encodes every CRF, then one more
+	// scores them all against the piece.
+	results := make([][][]gridResult, len(pieces)) // [piece][size][crf]
+	for i := range results {
+		results[i] = make([][]gridResult, len(a.sizes))
+	}
+	jobs := len(pieces) * len(a.sizes)
+	err = runPool(ctx, opt.AnalysisWorkers, jobs, func(ctx context.Context, j int) error {
+		pi, si := j/len(a.sizes), j%len(a.sizes)
+		r, err := a.encodeAndScore(ctx, pieces[pi], pi, si, opt.AnalysisPreset)
+		results[pi][si] = r
+		a.step()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	ratio := 1.0
+	if calibrate {
+		ratio, err = a.calibrate(ctx, pieces[len(pieces)/2], results[len(pieces)/2])
+		if err != nil {
+			return nil, err
+		}
+		a.step()
+		res.Warnings = append(res.Warnings, fmt.Sprintf("analysis preset %s, final preset %s: bitrates scaled by %.3f (measured)",
+			opt.AnalysisPreset, opt.Preset, ratio))
+	}
+
+	for si, sz := range a.sizes {
+		for ci, crf := range opt.CRFs {
+			var bits, secs float64
+			sums := map[Metric]float64{}
+			for pi := range pieces {
+				g := results[pi][si][ci]
+				bits += g.bits
+				secs += g.secs
+				for m, v := range g.scores.Scores {
+					sums[m] += v * g.secs
+				}
+			}
+			if secs <= 0 {
+				continue
+			}
+			p := Point{Width: sz[0], Height: sz[1], CRF: crf, Metric: res.Metric, Scores: map[Metric]float64{},
+				Bitrate: int64(math.Round(bits / secs * ratio))}
+			for m, v := range sums {
+				p.Scores[m] = v / secs
+			}
+			p.Quality = p.Scores[res.Metric]
+			res.Points = append(res.Points, p)
+		}
+	}
+	res.Hull = UpperHull(res.Points)
+	res.CPUTime = a.cpu
+	res.Elapsed = time.Since(start)
+	return res, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// gridSizes turns heights (the short side: height for landscape, width for
+// portrait, as media.FixedLadder does) into even picture sizes of the
+// source's display aspect, never above the source. The source's own size is
+// added when it lies between grid steps, so a 480p title can keep 480p.
+func gridSizes(dw, dh int, heights []int) [][2]int {
+	portrait := dh > dw
+	short, long := dh, dw
+	if portrait {
+		short, long = dw, dh
+	}
+	var shorts []int
+	top := 0
+	for _, h := range heights {
+		top = max(top, h)
+		if h <= short {
+			shorts = append(shorts, h)
+		}
+	}
+	if short <= top && !contains(shorts, short) && (len(shorts) == 0 || short > maxInt(shorts)) {
+		shorts = append(shorts, short)
+	}
+	if len(shorts) == 0 {
+		shorts = []int{short}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(shorts)))
+	var out [][2]int
+	for _, sh := range shorts {
+		s, l := evenDim(float64(sh)), evenDim(float64(sh)*float64(long)/float64(short))
+		if sh == short {
+			s, l = evenDim(float64(short)-0.5), evenDim(float64(long)-0.5)
+		}
+		if portrait {
+			out = append(out, [2]int{s, l})
+		} else {
+			out = append(out, [2]int{l, s})
+		}
+	}
+	return out
+}
+
+func evenDim(x float64) int {
+	n := int(math.Round(x/2)) * 2
+	if n < 2 {
+		n = 2
+	}
+	return n
+}
+
+func contains(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func maxInt(xs []int) int {
+	m := xs[0]
+	for _, v := range xs[1:] {
+		m = max(m, v)
+	}
+	return m
+}
+
+// normalizeFilter brings a source to display size, limited range, 4:2:0.
+func normalizeFilter(s *media.Source, w, h int) string {
+	rng := "tv"
+	if s.Video != nil && s.Video.ColorRange == "pc" {
+		rng = "pc"
+	}
+	return fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,setsar=1,format=yuv420p", w, h, rng)
+}
+
+// extract cuts piece i out of the source losslessly (x264 -qp 0), normalised
+// to display size, limited range and 4:2:0: the grid encodes read it and the
+// quality filters compare against it, so the source is decoded (and sought)
+// once per piece, not once per grid point.
+func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece) error {
+	dw, dh := a.src.DisplaySize()
+	dw, dh = dw&^1, dh&^1
+	p.path = filepath.Join(a.dir, fmt.Sprintf("piece%d.mkv", i))
+	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y",
+		"-ss", strconv.FormatFloat(p.start, 'f', 3, 64), "-i", src,
+		"-t", strconv.FormatFloat(p.secs, 'f', 3, 64),
+		"-map", "0:v:0", "-an", "-sn", "-dn", "-vf", normalizeFilter(a.src, dw, dh),
+		"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-threads", "1",
+		"-progress", "pipe:1", p.path}
+	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, args)
+	a.addCPU(cpu)
+	if err != nil {
+		return fmt.Errorf("pertitle: cannot extract sample %d: %w", i, err)
+	}
+	p.frames = lastFrames(out)
+	if p.frames <= 0 {
+		return fmt.Errorf("pertitle: sample %d at %.1fs has no frames", i, p.start)
+	}
+	p.secs = float64(p.frames) / a.fps
+	p.ref = &media.Source{Duration: p.secs, Video: &media.VideoStream{Width: dw, Height: dh, FrameRate: a.fps, ColorRange: "tv"}}
+	return nil
+}
+
+// encodeArgs encodes input at size si and every CRF of the grid (one output
+// each, raw H.264 so that the file size is the video's size) with the final
+// encode's GOP structure.
+func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, names []string) []string {
+	w, h := a.sizes[si][0], a.sizes[si][1]
+	gop := strconv.Itoa(max(1, int(math.Round(a.fps*a.opt.SegmentSeconds))))
+	seg := strconv.FormatFloat(a.opt.SegmentSeconds, 'f', -1, 64)
+	var g strings.Builder
+	fmt.Fprintf(&g, "[0:v:0]%s,split=%d", normalizeFilter(in.ref, w, h), len(crfs))
+	for i := range crfs {
+		fmt.Fprintf(&g, "[o%d]", i)
+	}
+	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y", "-i", in.path,
+		"-filter_complex", g.String()}
+	for i, crf := range crfs {
+		args = append(args, "-map", fmt.Sprintf("[o%d]", i), "-an", "-sn", "-dn",
+			"-c:v", "libx264", "-preset", preset, "-crf", strconv.FormatFloat(crf, 'f', -1, 64),
+			"-profile:v", "high", "-threads", "1",
+			"-sc_threshold", "0", "-g", gop, "-keyint_min", gop, "-flags", "+cgop",
+			"-force_key_frames", "expr:gte(t,n_forced*"+seg+")",
+			"-f", "h264", names[i])
+	}
+	return append(args, "-progress", "pipe:1")
+}
+
+func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, preset string) ([]gridResult, error) {
+	names := make([]string, len(a.opt.CRFs))
+	for ci := range names {
+		names[ci] = filepath.Join(a.dir, fmt.Sprintf("p%d_s%d_c%d.h264", pi, si, ci))
+	}
+	defer func() {
+		for _, n := range names {
+			_ = os.Remove(n)
+		}
+	}()
+	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, preset, a.opt.CRFs, names))
+	a.addCPU(cpu)
+	if err != nil {
+		return nil, fmt.Errorf("pertitle: analysis encode at %dx%d: %w", a.sizes[si][0], a.sizes[si][1], err)
+	}
+	frames := lastFrames(out)
+	if frames <= 0 {
+		frames = p.frames
+	}
+	secs := p.secs
+	if frames > 0 {
+		secs = float64(frames) / a.fps
+	}
+	dists := make([]*media.Source, len(names))
+	scores, cpu, err := measureSources(ctx, p.path, p.ref, names, dists, QualityOptions{
+		FFmpeg: a.opt.FFmpeg, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.QualityEvery})
+	a.addCPU(cpu)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]gridResult, len(names))
+	for ci, n := range names {
+		fi, err := os.Stat(n)
+		if err != nil {
+			return nil, fmt.Errorf("pertitle: analysis encode: %w", err)
+		}
+		res[ci] = gridResult{bits: float64(fi.Size()) * 8, secs: secs, scores: scores[ci]}
+	}
+	return res, nil
+}
+
+// calibrate encodes one piece at the middle size and CRF with the final
+// preset and returns final bits / analysis bits, bounded to [0.5, 2].
+func (a *analyzer) calibrate(ctx context.Context, p *piece, measured [][]gridResult) (float64, error) {
+	si, ci := len(a.sizes)/2, len(a.opt.CRFs)/2
+	name := filepath.Join(a.dir, "calibrate.h264")
+	defer os.Remove(name)
+	_, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, a.opt.Preset, a.opt.CRFs[ci:ci+1], []string{name}))
+	a.addCPU(cpu)
+	if err != nil {
+		return 0, fmt.Errorf("pertitle: preset calibration: %w", err)
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return 0, fmt.Errorf("pertitle: preset calibration: %w", err)
+	}
+	base := measured[si][ci].bits
+	if base <= 0 {
+		return 1, nil
+	}
+	return clampF(float64(fi.Size())*8/base, 0.5, 2), nil
+}
+
+// runFFmpeg runs ffmpeg and returns its stdout (the -progress stream) and CPU time.
+func runFFmpeg(ctx context.Context, ffmpeg string, args []string) (string, time.Duration, error) {
+	cmd := exec.CommandContext(ctx, ffmpeg, args...)
+	cmd.WaitDelay = 2 * time.Second
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	cpu := media.CPUTime(cmd.ProcessState)
+	if ctx.Err() != nil {
+		return "", cpu, ctx.Err()
+	}
+	if err != nil {
+		return "", cpu, fmt.Errorf("ffmpeg failed: %w: %s", err, tail(stderr.String(), 1000))
+	}
+	return stdout.String(), cpu, nil
+}
+
+// lastFrames returns the last frame= of a -progress stream, 0 when none.
+func lastFrames(progress string) int64 {
+	var n int64
+	sc := bufio.NewScanner(strings.NewReader(progress))
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "frame="); ok {
+			if f, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				n = f
+			}
+		}
+	}
+	return n
+}
+
+// runPool runs fn(0..n-1) on at most workers goroutines and returns the first
+// error; the others see a cancelled context.
+func runPool(ctx context.Context, workers, n int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}

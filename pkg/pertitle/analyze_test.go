@@ -1,0 +1,184 @@
+package pertitle
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pertitle/pertitle/pkg/testmedia"
+)
+
+// lavfiClip renders a lavfi filtergraph (e.g. "color=c=gray:s=320x180:r=25")
+// into an mp4 of the given length.
+func lavfiClip(t *testing.T, graph string, seconds float64) string {
+	t.Helper()
+	testmedia.RequireFFmpeg(t)
+	out := filepath.Join(t.TempDir(), "clip.mp4")
+	b, err := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-y", "-f", "lavfi", "-i", graph,
+		"-t", fmt.Sprint(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p", out).CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	return out
+}
+
+// scenesClip concatenates 4 visibly different scenes of sceneSecs each.
+func scenesClip(t *testing.T, sceneSecs float64) string {
+	t.Helper()
+	d := fmt.Sprint(sceneSecs)
+	g := "testsrc2=s=320x180:r=25:d=" + d + "[a];mandelbrot=s=320x180:r=25,trim=duration=" + d + "[b];" +
+		"color=c=red:s=320x180:r=25:d=" + d + "[c];life=s=320x180:r=25:mold=10:ratio=0.5,trim=duration=" + d + ",format=yuv420p[e];" +
+		"[a][b][c][e]concat=n=4:v=1:a=0"
+	return lavfiClip(t, g, 4*sceneSecs)
+}
+
+func TestChooseSamples(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		duration float64
+		cuts     []float64
+		count    int
+		length   float64
+		want     [][2]float64 // nil: check the invariants only
+	}{
+		{"short title is analysed whole", 10, nil, 3, 2, [][2]float64{{0, 10}}},
+		{"no cuts: middle of each stretch", 30, nil, 3, 2, [][2]float64{{4, 6}, {14, 16}, {24, 26}}},
+		{"cut inside the middle piece moves it into one scene", 30, []float64{15}, 3, 2, nil},
+		{"many cuts", 120, []float64{3, 17, 29, 44, 58, 61, 77, 90, 101, 115}, 4, 2, nil},
+		{"one long scene", 60, []float64{59}, 4, 2, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := chooseSamples(tc.duration, tc.cuts, tc.count, tc.length)
+			if tc.want != nil {
+				assert.InDeltaSlice(t, flatten(tc.want), flatten(got), 1e-9)
+				return
+			}
+			require.Len(t, got, tc.count)
+			stretch := tc.duration / float64(tc.count)
+			for i, p := range got {
+				assert.GreaterOrEqual(t, p[0], stretch*float64(i)-1e-9, "piece %d lies in its stretch", i)
+				assert.LessOrEqual(t, p[0], stretch*float64(i+1), "piece %d lies in its stretch", i)
+				assert.Greater(t, p[1], p[0])
+				assert.LessOrEqual(t, p[1], tc.duration)
+				assert.GreaterOrEqual(t, p[1]-p[0], tc.length/2)
+				for _, c := range tc.cuts {
+					assert.False(t, c > p[0]+1e-6 && c < p[1]-1e-6, "piece %v straddles the cut at %g", p, c)
+				}
+				if i > 0 {
+					assert.GreaterOrEqual(t, p[0], got[i-1][1], "pieces do not overlap")
+				}
+			}
+		})
+	}
+}
+
+func flatten(ps [][2]float64) []float64 {
+	var out []float64
+	for _, p := range ps {
+		out = append(out, p[0], p[1])
+	}
+	return out
+}
+
+// TestSamplingSpreadsOverScenes: on a title of four scenes the scene detector
+// finds the cuts and fast analysis samples pieces over the whole title, each in
+// its own scene.
+func TestSamplingSpreadsOverScenes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clip := scenesClip(t, 15)
+	cuts, cpu, err := detectScenes(ctx, "ffmpeg", clip)
+	require.NoError(t, err)
+	assert.Positive(t, cpu)
+	require.GreaterOrEqual(t, len(cuts), 3, "cuts %v", cuts)
+	for _, want := range []float64{15, 30, 45} {
+		found := false
+		for _, c := range cuts {
+			found = found || (c > want-0.1 && c < want+0.1)
+		}
+		assert.True(t, found, "cut at %gs in %v", want, cuts)
+	}
+
+	a, err := Analyze(ctx, clip, Options{SampleCount: 3, SampleSeconds: 1, Heights: []int{180, 90}, CRFs: []float64{24, 36}})
+	require.NoError(t, err)
+	require.Len(t, a.Samples, 3)
+	scenes := map[int]bool{}
+	for i, s := range a.Samples {
+		assert.GreaterOrEqual(t, s[0], float64(i)*20-1e-9)
+		assert.LessOrEqual(t, s[1], float64(i+1)*20+1e-9)
+		scenes[int(s[0]/15)] = true
+		assert.Equal(t, int(s[0]/15), int((s[1]-0.01)/15), "piece %v stays in one scene", s)
+	}
+	assert.Len(t, scenes, 3, "three different scenes: %v", a.Samples)
+	assert.Len(t, a.Points, 4)
+	assert.NotEmpty(t, a.Hull)
+	assert.Positive(t, a.CPUTime)
+	for _, p := range a.Points {
+		assert.Positive(t, p.Bitrate)
+		assert.Equal(t, a.Metric, p.Metric)
+		assert.Contains(t, p.Scores, MetricPSNR)
+	}
+}
+
+// TestStaticContentGetsCheaperLadder: a still picture needs far fewer bits
+// than noise for the same quality, and the chosen ladders show it.
+func TestStaticContentGetsCheaperLadder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	still := lavfiClip(t, "color=c=0x406080:s=640x360:r=25,drawbox=x=100:y=80:w=200:h=120:c=yellow:t=fill", 3)
+	noise := lavfiClip(t, "nullsrc=s=640x360:r=25,geq=lum='random(1)*255':cb=128:cr=128", 3)
+	opt := Options{CRFs: []float64{20, 28, 36}}
+	ls, as, err := Plan(ctx, still, opt)
+	require.NoError(t, err)
+	ln, an, err := Plan(ctx, noise, opt)
+	require.NoError(t, err)
+	require.NotEmpty(t, ls.Rungs)
+	require.NotEmpty(t, ln.Rungs)
+	assert.Less(t, ls.Rungs[0].Bitrate*5, ln.Rungs[0].Bitrate, "top rung: still %d, noise %d", ls.Rungs[0].Bitrate, ln.Rungs[0].Bitrate)
+	assert.Less(t, sumBitrates(ls.Rungs)*5, sumBitrates(ln.Rungs))
+	assert.Equal(t, [][2]float64{{0, as.Samples[0][1]}}, as.Samples, "a 3 s title is analysed whole")
+	t.Logf("still: %v (cpu %v)\nnoise: %v (cpu %v)", ls.Rungs, as.CPUTime, ln.Rungs, an.CPUTime)
+}
+
+func sumBitrates(rs []Rung) int64 {
+	var n int64
+	for _, r := range rs {
+		n += r.Bitrate
+	}
+	return n
+}
+
+func TestGridSizes(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		w, h int
+		want [][2]int
+	}{
+		{1920, 1080, [][2]int{{1920, 1080}, {1280, 720}, {960, 540}, {640, 360}, {416, 234}}},
+		{640, 360, [][2]int{{640, 360}, {416, 234}}},
+		{854, 480, [][2]int{{854, 480}, {640, 360}, {416, 234}}},
+		{1080, 1920, [][2]int{{1080, 1920}, {720, 1280}, {540, 960}, {360, 640}, {234, 416}}},
+		{3840, 2160, [][2]int{{1920, 1080}, {1280, 720}, {960, 540}, {640, 360}, {416, 234}}},
+		{160, 90, [][2]int{{160, 90}}},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, gridSizes(tc.w, tc.h, DefaultHeights), "%dx%d", tc.w, tc.h)
+	}
+}
+
+func TestBudgetedCount(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		duration float64
+		want     int
+	}{{20, 2}, {60, 2}, {100, 2}, {120, 3}, {160, 4}, {3600, 4}}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, budgetedCount(tc.duration, 4, 2), "%gs", tc.duration)
+	}
+}

@@ -1,0 +1,246 @@
+package pertitle
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pertitle/pertitle/pkg/media"
+)
+
+// Files the engine writes beside the manifests.
+const (
+	ReportJSONName = "report.json"
+	ReportSVGName  = "report.svg"
+	// StaticDir is the subdirectory of the static ladder (Options.WithStatic).
+	StaticDir = "static"
+)
+
+// Plan probes and validates src, then returns its ladder: for ModeStatic the
+// static ladder (no analysis), otherwise Analyze, UpperHull and SelectLadder
+// with the source's display size as the size limit.
+func Plan(ctx context.Context, src string, opt Options) (Ladder, *Analysis, error) {
+	opt.setDefaults()
+	if err := opt.validate(); err != nil {
+		return Ladder{}, nil, fmt.Errorf("pertitle: %w", err)
+	}
+	s, err := probeSource(ctx, src, &opt)
+	if err != nil {
+		return Ladder{}, nil, err
+	}
+	return plan(ctx, src, s, opt)
+}
+
+func plan(ctx context.Context, src string, s *media.Source, opt Options) (Ladder, *Analysis, error) {
+	dw, dh := s.DisplaySize()
+	if opt.Mode == ModeStatic {
+		return Ladder{Rungs: StaticLadder(dw, dh), Notes: []string{"static ladder: no analysis"}}, nil, nil
+	}
+	an, err := analyze(ctx, src, s, opt)
+	if err != nil {
+		return Ladder{}, nil, err
+	}
+	c := opt.Constraints
+	c.SourceWidth, c.SourceHeight = dw, dh
+	l, err := SelectLadder(an.Hull, c)
+	if err != nil {
+		return Ladder{}, an, fmt.Errorf("pertitle: cannot choose a ladder: %w", err)
+	}
+	if l.Metric == "" {
+		l.Metric = an.Metric
+	}
+	return l, an, nil
+}
+
+// Encode probes, plans and encodes src into outDir (created, must be empty):
+// CMAF segments with an HLS master and a DASH MPD (media.Encode, one ffmpeg
+// process), per-title rungs in constrained-quality mode (-crf with VBV capped
+// at the rung's bitrate, buffer 2x), static rungs at their bitrate. With
+// WithStatic the static ladder is also encoded into outDir/static and Savings
+// computed (which scores both ladders); with MeasureQuality every rendition is
+// scored against the source. report.json and report.svg are written into
+// outDir. Progress reports stages analysis, encode, static and quality.
+func Encode(ctx context.Context, src, outDir string, opt Options) (*Report, error) {
+	opt.setDefaults()
+	if err := opt.validate(); err != nil {
+		return nil, fmt.Errorf("pertitle: %w", err)
+	}
+	s, err := probeSource(ctx, src, &opt)
+	if err != nil {
+		return nil, err
+	}
+	dw, dh := s.DisplaySize()
+	rep := &Report{Source: filepath.Base(src), Width: dw, Height: dh, Duration: s.Duration}
+
+	ladder, an, err := plan(ctx, src, s, opt)
+	if err != nil {
+		return nil, err
+	}
+	rep.Ladder, rep.Analysis, rep.Metric = ladder, an, ladder.Metric
+	if an != nil {
+		rep.AnalysisTime = an.Elapsed
+		rep.Metric = an.Metric
+	}
+
+	out, err := encodeLadder(ctx, src, s, outDir, ladder.Rungs, "encode", opt)
+	if err != nil {
+		return nil, err
+	}
+	rep.EncodeTime = secondsDuration(out.EncodeSeconds)
+	rep.EncodeCPUTime = out.CPUTime
+	rep.Renditions = renditionReports(out, ladder.Rungs)
+
+	var staticOut *media.Output
+	if opt.WithStatic {
+		static := StaticLadder(dw, dh)
+		for i := range static {
+			static[i].CRF = 0 // the static ladder is what it is: average bitrate
+		}
+		staticOut, err = encodeLadder(ctx, src, s, filepath.Join(outDir, StaticDir), static, "static", opt)
+		if err != nil {
+			return nil, err
+		}
+		rep.Static = renditionReports(staticOut, static)
+		for i := range rep.Static {
+			rep.Static[i].Playlist = StaticDir + "/" + rep.Static[i].Playlist
+		}
+	}
+
+	if opt.MeasureQuality || opt.WithStatic {
+		all := append(append([]RenditionReport(nil), rep.Renditions...), rep.Static...)
+		if err := scoreRenditions(ctx, src, s, outDir, all, opt); err != nil {
+			return nil, err
+		}
+		copy(rep.Renditions, all[:len(rep.Renditions)])
+		copy(rep.Static, all[len(rep.Renditions):])
+		if rep.Metric == "" && len(all) > 0 {
+			if _, ok := all[0].Scores[MetricVMAF]; ok {
+				rep.Metric = MetricVMAF
+			} else {
+				rep.Metric = MetricSSIM
+			}
+		}
+	}
+	if opt.WithStatic {
+		sv, err := ComputeSavings(rep.Renditions, rep.Static, rep.Metric, opt.CapBitrate)
+		if err != nil {
+			return nil, fmt.Errorf("pertitle: %w", err)
+		}
+		rep.Savings = sv
+	}
+	if err := WriteReport(rep, outDir); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// WriteReport writes report.json and report.svg into dir.
+func WriteReport(rep *Report, dir string) error {
+	js, err := rep.JSON()
+	if err != nil {
+		return fmt.Errorf("pertitle: report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ReportJSONName), js, 0o644); err != nil {
+		return fmt.Errorf("pertitle: report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ReportSVGName), rep.SVG(), 0o644); err != nil {
+		return fmt.Errorf("pertitle: report: %w", err)
+	}
+	return nil
+}
+
+// MediaRungs turns chosen rungs into media.Encode rungs: with a CRF,
+// constrained quality capped at the rung's bitrate (VBV buffer 2x); without,
+// average bitrate with media's usual VBV.
+func MediaRungs(rungs []Rung) []media.Rung {
+	out := make([]media.Rung, 0, len(rungs))
+	for _, r := range rungs {
+		m := media.Rung{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, Profile: "high", CRF: r.CRF}
+		if r.CRF > 0 {
+			m.MaxRate, m.BufSize = r.Bitrate, 2*r.Bitrate
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func encodeLadder(ctx context.Context, src string, s *media.Source, dir string, rungs []Rung, stage string, opt Options) (*media.Output, error) {
+	if len(rungs) == 0 {
+		return nil, fmt.Errorf("pertitle: the %s ladder is empty", stage)
+	}
+	out, err := media.Encode(ctx, media.EncodeRequest{
+		FFmpeg: opt.FFmpeg, Source: src, Src: s, OutDir: dir, Ladder: MediaRungs(rungs),
+		SegmentSeconds: opt.SegmentSeconds, Preset: opt.Preset,
+		Progress: func(p media.Progress) {
+			if opt.Progress != nil {
+				opt.Progress(Progress{Stage: stage, Percent: p.Percent, ETA: p.ETA})
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pertitle: %s: %w", stage, err)
+	}
+	return out, nil
+}
+
+func renditionReports(out *media.Output, rungs []Rung) []RenditionReport {
+	rs := make([]RenditionReport, 0, len(out.Renditions))
+	for i, r := range out.Renditions {
+		rr := RenditionReport{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,
+			Bytes: r.Bytes, Playlist: r.Playlist}
+		if i < len(rungs) {
+			rr.CRF = rungs[i].CRF
+		}
+		rs = append(rs, rr)
+	}
+	return rs
+}
+
+// scoreRenditions measures every rendition against the source in one ffmpeg
+// process (the source is decoded once), each rendition read as one fMP4 file
+// joined from its segments.
+func scoreRenditions(ctx context.Context, src string, s *media.Source, outDir string, rs []RenditionReport, opt Options) error {
+	if opt.Progress != nil {
+		opt.Progress(Progress{Stage: "quality"})
+	}
+	tmp, err := os.MkdirTemp("", "pertitle-quality-*")
+	if err != nil {
+		return fmt.Errorf("pertitle: %w", err)
+	}
+	defer removeAll(tmp)
+	paths := make([]string, len(rs))
+	for i, r := range rs {
+		paths[i] = filepath.Join(tmp, fmt.Sprintf("r%d.mp4", i))
+		f, err := os.Create(paths[i])
+		if err != nil {
+			return fmt.Errorf("pertitle: %w", err)
+		}
+		dir, pl := outDir, r.Playlist
+		if d, file := filepath.Split(filepath.FromSlash(pl)); d != "" {
+			dir, pl = filepath.Join(outDir, d), file
+		}
+		err = media.JoinRendition(dir, pl, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("pertitle: quality: %w", err)
+		}
+	}
+	scores, _, err := measureSources(ctx, src, s, paths, make([]*media.Source, len(paths)), QualityOptions{
+		FFmpeg: opt.FFmpeg, FFprobe: opt.FFprobe, VMAFModel: opt.VMAFModel, Every: opt.QualityEvery})
+	if err != nil {
+		return err
+	}
+	for i := range rs {
+		rs[i].Scores = scores[i].Scores
+	}
+	if opt.Progress != nil {
+		opt.Progress(Progress{Stage: "quality", Percent: 100})
+	}
+	return nil
+}
+
+func secondsDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

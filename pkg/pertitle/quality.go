@@ -1,0 +1,384 @@
+package pertitle
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pertitle/pertitle/pkg/media"
+)
+
+// DefaultQualityEvery scores one frame in two. On 2 s pieces at 25 fps and
+// more that moves SSIM by less than 0.001 and VMAF by a fraction of a point
+// (measured on lavfi content), and halves the cost of the upscale and the
+// metric; decoding still reads every frame.
+const DefaultQualityEvery = 2
+
+// psnrCap stands for an infinite PSNR (identical pictures), so that scores stay
+// finite numbers in JSON and in averages.
+const psnrCap = 100.0
+
+// QualityOptions configure MeasureQuality.
+type QualityOptions struct {
+	FFmpeg, FFprobe string
+	// VMAFModel is the model file for libvmaf 1.x (e.g. vmaf_v0.6.1.pkl);
+	// libvmaf 2.x uses its built-in vmaf_v0.6.1 when empty.
+	VMAFModel string
+	// Every scores one frame in Every, chosen by index on both inputs; 0 takes
+	// DefaultQualityEvery, 1 scores every frame.
+	Every int
+	// NoVMAF uses the SSIM/PSNR fallback even when libvmaf is available.
+	NoVMAF bool
+}
+
+// Score is the quality of one distorted file against its reference.
+type Score struct {
+	// Metric is the primary metric (vmaf when the ffmpeg has libvmaf, else
+	// ssim) and Value its value; Scores holds every metric measured.
+	Metric Metric
+	Value  float64
+	Scores map[Metric]float64
+}
+
+// MeasureQuality scores distorted against reference at the reference's
+// display size: the distorted picture is scaled up (bicubic), both are brought
+// to limited-range 4:2:0 with square pixels, and frames are paired by index,
+// not by timestamp (containers round timestamps differently, and a
+// timestamp-paired comparison of a 29.97 fps mkv against an mp4 of the same
+// frames shows a VMAF 99 encode as 72). VMAF is used when ffmpeg has libvmaf,
+// with SSIM and PSNR beside it; otherwise SSIM (primary) and PSNR.
+func MeasureQuality(ctx context.Context, reference, distorted string, opt QualityOptions) (Score, error) {
+	scores, _, err := measureMany(ctx, reference, []string{distorted}, opt)
+	if err != nil {
+		return Score{}, err
+	}
+	return scores[0], nil
+}
+
+// QualityMetric reports the primary metric MeasureQuality will use with this
+// ffmpeg and model (vmaf or ssim), and why VMAF is not used when it is not.
+func QualityMetric(ctx context.Context, ffmpeg, vmafModel string) (Metric, string) {
+	v := detectVMAF(ctx, ffmpeg, vmafModel)
+	if v.filter == "" {
+		return MetricSSIM, v.why
+	}
+	return MetricVMAF, ""
+}
+
+// vmafSupport is what detectVMAF found out about an ffmpeg binary.
+type vmafSupport struct {
+	filter string // libvmaf filter with options, "" when unavailable
+	why    string // why VMAF is unavailable
+}
+
+var vmafCache sync.Map // ffmpeg+"\x00"+model -> vmafSupport
+
+// detectVMAF finds out whether ffmpeg has libvmaf and which syntax works:
+// libvmaf 2.x takes model=version=vmaf_v0.6.1 (built in), 1.x needs
+// model_path=. It tries both on two tiny frames, once per binary and model.
+func detectVMAF(ctx context.Context, ffmpeg, model string) vmafSupport {
+	if ffmpeg == "" {
+		ffmpeg = "ffmpeg"
+	}
+	key := ffmpeg + "\x00" + model
+	if v, ok := vmafCache.Load(key); ok {
+		return v.(vmafSupport)
+	}
+	v := probeVMAF(ctx, ffmpeg, model)
+	if ctx.Err() == nil {
+		vmafCache.Store(key, v)
+	}
+	return v
+}
+
+func probeVMAF(ctx context.Context, ffmpeg, model string) vmafSupport {
+	if !media.HasLibVMAF(ctx, ffmpeg) {
+		return vmafSupport{why: "ffmpeg has no libvmaf filter"}
+	}
+	var candidates []string
+	if model != "" {
+		if strings.HasSuffix(model, ".json") {
+			candidates = append(candidates, "libvmaf=model=path="+escapeFilterArg(model))
+		}
+		candidates = append(candidates, "libvmaf=model_path="+escapeFilterArg(model))
+	}
+	candidates = append(candidates, "libvmaf=model=version=vmaf_v0.6.1")
+	for _, c := range candidates {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-v", "error",
+			"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5:duration=0.4",
+			"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5:duration=0.4",
+			"-lavfi", "[0:v][1:v]"+c, "-f", "null", "-")
+		err := cmd.Run()
+		cancel()
+		if err == nil {
+			return vmafSupport{filter: c}
+		}
+	}
+	if model == "" {
+		return vmafSupport{why: "libvmaf 1.x needs a model file (PERTITLE_VMAF_MODEL)"}
+	}
+	return vmafSupport{why: "libvmaf cannot load model " + model}
+}
+
+// escapeFilterArg escapes a value for a filter option inside -lavfi.
+func escapeFilterArg(s string) string {
+	r := strings.NewReplacer(`\`, `\\\\`, `'`, `\\\'`, `:`, `\\:`, `,`, `\,`, `;`, `\;`, `[`, `\[`, `]`, `\]`)
+	return r.Replace(s)
+}
+
+var (
+	reSSIM = regexp.MustCompile(`\[ssim@q(\d+) @ [^\]]*\] SSIM .*All:([0-9.]+|inf)`)
+	rePSNR = regexp.MustCompile(`\[psnr@q(\d+) @ [^\]]*\] PSNR .*average:([0-9.]+|inf)`)
+)
+
+// measureMany scores every distorted file against one reference in a single
+// ffmpeg process (the reference is decoded once). It returns the CPU time of
+// the process.
+func measureMany(ctx context.Context, reference string, distorted []string, opt QualityOptions) ([]Score, time.Duration, error) {
+	if len(distorted) == 0 {
+		return nil, 0, errors.New("pertitle: quality: nothing to measure")
+	}
+	ref, err := media.Probe(ctx, opt.FFprobe, reference)
+	if err != nil {
+		return nil, 0, fmt.Errorf("pertitle: quality: reference: %w", err)
+	}
+	dists := make([]*media.Source, len(distorted))
+	for i, d := range distorted {
+		if dists[i], err = media.Probe(ctx, opt.FFprobe, d); err != nil {
+			return nil, 0, fmt.Errorf("pertitle: quality: %s: %w", filepath.Base(d), err)
+		}
+	}
+	return measureSources(ctx, reference, ref, distorted, dists, opt)
+}
+
+// measureSources is measureMany with the inputs already probed; a nil entry
+// of dists stands for a limited-range file.
+func measureSources(ctx context.Context, reference string, ref *media.Source, distorted []string, dists []*media.Source, opt QualityOptions) ([]Score, time.Duration, error) {
+	if opt.FFmpeg == "" {
+		opt.FFmpeg = "ffmpeg"
+	}
+	every := opt.Every
+	if every <= 0 {
+		every = DefaultQualityEvery
+	}
+	vmaf := vmafSupport{why: "disabled"}
+	if !opt.NoVMAF {
+		vmaf = detectVMAF(ctx, opt.FFmpeg, opt.VMAFModel)
+	}
+	if vmaf.filter != "" && len(distorted) > 1 {
+		// libvmaf 1.x aborts with two instances in one process: one run each.
+		var (
+			all []Score
+			cpu time.Duration
+		)
+		for i := range distorted {
+			sc, c, err := measureSources(ctx, reference, ref, distorted[i:i+1], dists[i:i+1], opt)
+			cpu += c
+			if err != nil {
+				return nil, cpu, err
+			}
+			all = append(all, sc...)
+		}
+		return all, cpu, nil
+	}
+	w, h := ref.DisplaySize()
+	logDir, err := os.MkdirTemp("", "pertitle-vmaf-*")
+	if err != nil {
+		return nil, 0, fmt.Errorf("pertitle: quality: %w", err)
+	}
+	defer removeAll(logDir)
+	graph := qualityGraph(w, h, ref, dists, every, vmaf.filter, logDir)
+
+	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", reference}
+	for _, d := range distorted {
+		args = append(args, "-i", d)
+	}
+	args = append(args, "-filter_complex", graph, "-an", "-sn", "-dn", "-f", "null", "-")
+	cmd := exec.CommandContext(ctx, opt.FFmpeg, args...)
+	cmd.WaitDelay = 2 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	runErr := cmd.Run()
+	cpu := media.CPUTime(cmd.ProcessState)
+	if ctx.Err() != nil {
+		return nil, cpu, fmt.Errorf("pertitle: quality: %w", ctx.Err())
+	}
+	if runErr != nil {
+		return nil, cpu, fmt.Errorf("pertitle: quality: ffmpeg failed: %w: %s", runErr, tail(stderr.String(), 1500))
+	}
+	scores, err := parseQualityLog(stderr.String(), len(distorted), vmaf.filter != "")
+	if err != nil {
+		return nil, cpu, err
+	}
+	if vmaf.filter != "" {
+		for i := range scores {
+			v, err := readVMAFLog(vmafLogPath(logDir, i))
+			if err != nil {
+				return nil, cpu, fmt.Errorf("pertitle: quality: %w", err)
+			}
+			scores[i].Scores[MetricVMAF], scores[i].Value = v, v
+		}
+	}
+	return scores, cpu, nil
+}
+
+// qualityGraph builds the filter graph: input 0 is the reference, inputs
+// 1..n the distorted files. Both sides get the same index-based timestamps
+// (settb + setpts=N) and the same frame selection, so that the metric filters
+// pair frame k of one with frame k of the other. Without VMAF, frames are
+// selected before the upscale (the cheap path); VMAF needs consecutive frames
+// for its motion feature, so it sees every frame and subsamples itself
+// (n_subsample), and SSIM/PSNR select after the split. VMAF writes a JSON log
+// per distorted input into logDir (libvmaf 1.x logs its score without the
+// filter's instance name, so the log lines cannot tell the inputs apart).
+func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int, vmafFilter, logDir string) string {
+	metrics := []string{"ssim", "psnr"}
+	if vmafFilter != "" {
+		metrics = append(metrics, "vmaf")
+	}
+	sel := ""
+	if every > 1 {
+		sel = fmt.Sprintf("select='not(mod(n\\,%d))'", every)
+	}
+	early, late := "", ""
+	if sel != "" && vmafFilter == "" {
+		early = "," + sel
+	} else if sel != "" {
+		late = sel + ","
+	}
+	n := len(dists)
+	norm := func(in string, src *media.Source) string {
+		rng := "tv"
+		if src != nil && src.Video != nil && src.Video.ColorRange == "pc" {
+			rng = "pc"
+		}
+		return fmt.Sprintf("%ssettb=1/25,setpts=N%s,scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,format=yuv420p,setsar=1",
+			in, early, w, h, rng)
+	}
+	var g strings.Builder
+	g.WriteString(norm("[0:v:0]", ref))
+	fmt.Fprintf(&g, ",split=%d", n*len(metrics))
+	for i := range n {
+		for _, m := range metrics {
+			fmt.Fprintf(&g, "[r%d%s]", i, m)
+		}
+	}
+	for i, d := range dists {
+		fmt.Fprintf(&g, ";%s,split=%d", norm(fmt.Sprintf("[%d:v:0]", i+1), d), len(metrics))
+		for _, m := range metrics {
+			fmt.Fprintf(&g, "[d%d%s]", i, m)
+		}
+		for _, m := range metrics {
+			switch m {
+			case "ssim", "psnr":
+				if late != "" {
+					fmt.Fprintf(&g, ";[d%[1]d%[2]s]%[3]snull[d%[1]d%[2]sx];[r%[1]d%[2]s]%[3]snull[r%[1]d%[2]sx]", i, m, late)
+					fmt.Fprintf(&g, ";[d%d%sx][r%d%sx]%s@q%d=shortest=1", i, m, i, m, m, i)
+				} else {
+					fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s@q%d=shortest=1", i, m, i, m, m, i)
+				}
+			case "vmaf":
+				// libvmaf: first input distorted, second reference.
+				f := strings.Replace(vmafFilter, "libvmaf=", fmt.Sprintf("libvmaf@q%d=", i), 1)
+				fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s:n_threads=2:n_subsample=%d:shortest=1:log_fmt=json:log_path=%s",
+					i, m, i, m, f, max(every, 1), escapeFilterArg(vmafLogPath(logDir, i)))
+			}
+		}
+	}
+	return g.String()
+}
+
+func vmafLogPath(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("vmaf%d.json", i)) }
+
+// readVMAFLog returns the mean per-frame VMAF of a libvmaf JSON log (1.x and
+// 2.x both list frames[].metrics.vmaf).
+func readVMAFLog(path string) (float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var doc struct {
+		Frames []struct {
+			Metrics map[string]float64 `json:"metrics"`
+		} `json:"frames"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return 0, fmt.Errorf("libvmaf log %s: %w", filepath.Base(path), err)
+	}
+	var sum float64
+	var n int
+	for _, f := range doc.Frames {
+		if v, ok := f.Metrics["vmaf"]; ok {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("libvmaf log %s has no frames", filepath.Base(path))
+	}
+	return sum / float64(n), nil
+}
+
+func parseQualityLog(log string, n int, vmaf bool) ([]Score, error) {
+	scores := make([]Score, n)
+	for i := range scores {
+		scores[i].Scores = map[Metric]float64{}
+	}
+	set := func(re *regexp.Regexp, m Metric) {
+		for _, sm := range re.FindAllStringSubmatch(log, -1) {
+			i, _ := strconv.Atoi(sm[1])
+			if i < 0 || i >= n {
+				continue
+			}
+			v := math.Inf(1)
+			if sm[2] != "inf" {
+				v, _ = strconv.ParseFloat(sm[2], 64)
+			}
+			if m == MetricPSNR && v > psnrCap {
+				v = psnrCap
+			}
+			scores[i].Scores[m] = v
+		}
+	}
+	set(reSSIM, MetricSSIM)
+	set(rePSNR, MetricPSNR)
+	for i := range scores {
+		s := &scores[i]
+		v, ok := s.Scores[MetricSSIM]
+		if !ok {
+			return nil, fmt.Errorf("pertitle: quality: ffmpeg reported no SSIM for input %d: %s", i+1, tail(log, 800))
+		}
+		if math.IsInf(v, 1) {
+			v = 1
+			s.Scores[MetricSSIM] = v
+		}
+		s.Metric, s.Value = MetricSSIM, v
+		if vmaf {
+			s.Metric = MetricVMAF
+		}
+	}
+	return scores, nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// removeAll is os.RemoveAll without the error, for deferred cleanup.
+func removeAll(p string) { _ = os.RemoveAll(p) }

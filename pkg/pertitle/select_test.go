@@ -1,0 +1,268 @@
+package pertitle
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testHull is the hull of a synthetic 1080p title (see modelPoints): 416x234
+// at the bottom, 1920x1080 at the top, VMAF 95 reached near 4.3 Mb/s.
+func testHull() []Point {
+	return UpperHull(modelPoints([]int{1080, 720, 540, 360, 234}, []float64{18, 22, 26, 30, 34, 38, 42}))
+}
+
+// checkLadder asserts the invariants every ladder keeps.
+func checkLadder(t *testing.T, l Ladder, c Constraints) {
+	t.Helper()
+	require.NotEmpty(t, l.Rungs)
+	maxR := c.MaxRenditions
+	if maxR == 0 {
+		maxR = DefaultMaxRenditions
+	}
+	assert.LessOrEqual(t, len(l.Rungs), maxR, "max renditions")
+	for i, r := range l.Rungs {
+		assert.NotEmpty(t, r.Why, "rung %d explains itself", i)
+		assert.Positive(t, r.Bitrate)
+		assert.True(t, r.Width%2 == 0 && r.Height%2 == 0 || r.Fixed, "even size %dx%d", r.Width, r.Height)
+		assert.True(t, fitsSource(r.Width, r.Height, c.SourceWidth, c.SourceHeight), "no upscaling: %dx%d", r.Width, r.Height)
+		assert.GreaterOrEqual(t, r.CRF, 0.0)
+		assert.LessOrEqual(t, r.CRF, 51.0)
+		if c.MaxBitrate > 0 {
+			assert.LessOrEqual(t, r.Bitrate, c.MaxBitrate, "max bitrate")
+		}
+		assert.GreaterOrEqual(t, r.Bitrate, c.MinBitrate, "min bitrate")
+		if i == 0 {
+			continue
+		}
+		up := l.Rungs[i-1]
+		assert.Less(t, r.Bitrate, up.Bitrate, "bitrates strictly decreasing")
+		assert.False(t, largerThan(picSize{r.Width, r.Height}, picSize{up.Width, up.Height}),
+			"rung %d (%dx%d) larger than the rung above (%dx%d)", i, r.Width, r.Height, up.Width, up.Height)
+		assert.LessOrEqual(t, r.CRF, 51.0)
+	}
+}
+
+func steps(l Ladder) []float64 {
+	var out []float64
+	for i := 1; i < len(l.Rungs); i++ {
+		out = append(out, float64(l.Rungs[i-1].Bitrate)/float64(l.Rungs[i].Bitrate))
+	}
+	return out
+}
+
+func TestSelectLadder(t *testing.T) {
+	t.Parallel()
+	base, err := SelectLadder(testHull(), Constraints{SourceWidth: 1920, SourceHeight: 1080})
+	require.NoError(t, err)
+
+	tests := []struct {
+		name  string
+		hull  []Point
+		c     Constraints
+		check func(t *testing.T, l Ladder)
+	}{
+		{"defaults: target quality caps the top, steps within 1.5–2.5", testHull(), Constraints{SourceWidth: 1920, SourceHeight: 1080},
+			func(t *testing.T, l Ladder) {
+				assert.Equal(t, MetricVMAF, l.Metric)
+				assert.InDelta(t, 95, l.Rungs[0].PredictedQuality, 0.05, "top at the target")
+				assert.Less(t, l.Rungs[0].Bitrate, int64(8_000_000), "bits above the target are not spent")
+				for _, s := range steps(l) {
+					assert.GreaterOrEqual(t, s, 1.5-1e-3)
+					assert.LessOrEqual(t, s, 2.5+1e-3)
+				}
+				assert.Len(t, l.Rungs, 6)
+				assert.Equal(t, 416, l.Rungs[len(l.Rungs)-1].Width, "smallest size at the bottom")
+				assert.True(t, hasNote(l, "target quality"))
+			}},
+		{"lower target quality lowers the top", testHull(), Constraints{TargetQuality: 90},
+			func(t *testing.T, l Ladder) {
+				assert.InDelta(t, 90, l.Rungs[0].PredictedQuality, 0.05)
+				assert.Less(t, l.Rungs[0].Bitrate, base.Rungs[0].Bitrate)
+			}},
+		{"target above the hull: top at the hull's end", testHull(), Constraints{TargetQuality: 99.5},
+			func(t *testing.T, l Ladder) {
+				h := testHull()
+				assert.InDelta(t, h[len(h)-1].Bitrate, l.Rungs[0].Bitrate, 500, "rounded to kb/s")
+				assert.Equal(t, 1920, l.Rungs[0].Width)
+				assert.True(t, hasNote(l, "below the target"))
+			}},
+		{"max bitrate caps the top", testHull(), Constraints{MaxBitrate: 2_000_000},
+			func(t *testing.T, l Ladder) {
+				assert.Equal(t, int64(2_000_000), l.Rungs[0].Bitrate)
+				assert.True(t, hasNote(l, "max bitrate"))
+			}},
+		{"min bitrate raises the bottom", testHull(), Constraints{MinBitrate: 200_000},
+			func(t *testing.T, l Ladder) {
+				assert.Equal(t, int64(200_000), l.Rungs[len(l.Rungs)-1].Bitrate)
+				assert.True(t, hasNote(l, "min bitrate"))
+			}},
+		{"no upscaling: a 720p source never gets 1080p", testHull(), Constraints{SourceWidth: 1280, SourceHeight: 720, TargetQuality: 99.5},
+			func(t *testing.T, l Ladder) {
+				assert.Equal(t, 1280, l.Rungs[0].Width)
+				assert.True(t, hasNote(l, "no upscaling"))
+			}},
+		{"custom steps", testHull(), Constraints{MinStep: 1.8, MaxStep: 2.0, MaxRenditions: 10},
+			func(t *testing.T, l Ladder) {
+				for _, s := range steps(l) {
+					assert.GreaterOrEqual(t, s, 1.8-1e-2)
+					assert.LessOrEqual(t, s, 2.0+1e-2)
+				}
+				assert.Greater(t, len(l.Rungs), 6)
+			}},
+		{"max renditions drops the bottom at the widest step", testHull(), Constraints{MaxRenditions: 3},
+			func(t *testing.T, l Ladder) {
+				assert.Len(t, l.Rungs, 3)
+				for _, s := range steps(l) {
+					assert.LessOrEqual(t, s, 2.5+1e-2)
+				}
+				assert.True(t, hasNote(l, "max renditions 3"))
+			}},
+		{"fixed rung with a bitrate is kept as given", testHull(), Constraints{FixedRungs: []FixedRung{{Width: 1280, Height: 720, Bitrate: 3_000_000}}},
+			func(t *testing.T, l Ladder) {
+				r := findRung(l, 1280, 720, 3_000_000)
+				require.NotNil(t, r)
+				assert.True(t, r.Fixed)
+				assert.Contains(t, r.Why, "fixed")
+				for _, o := range l.Rungs {
+					if o.Bitrate != 3_000_000 {
+						assert.GreaterOrEqual(t, ratio2(o.Bitrate, 3_000_000), 1.5-1e-3, "free rungs keep the min step from the fixed one")
+					}
+				}
+			}},
+		{"fixed rung without bitrate is taken from its stretch of the hull", testHull(), Constraints{FixedRungs: []FixedRung{{Width: 640, Height: 360}}},
+			func(t *testing.T, l Ladder) {
+				var r *Rung
+				for i := range l.Rungs {
+					if l.Rungs[i].Fixed {
+						r = &l.Rungs[i]
+					}
+				}
+				require.NotNil(t, r)
+				assert.Equal(t, 640, r.Width)
+				assert.InDelta(t, math.Sqrt(89604*358418), float64(r.Bitrate), 1000, "geometric middle of 640x360's hull points")
+				assert.Greater(t, r.CRF, 26.0)
+				assert.Less(t, r.CRF, 38.0)
+			}},
+		{"fixed rung at a size the hull skips", testHull(), Constraints{FixedRungs: []FixedRung{{Width: 768, Height: 432}}},
+			func(t *testing.T, l Ladder) {
+				found := false
+				for _, r := range l.Rungs {
+					if r.Fixed {
+						found = true
+						assert.Equal(t, 768, r.Width)
+						assert.Greater(t, r.Bitrate, int64(358418))
+						assert.Less(t, r.Bitrate, int64(508026))
+					}
+				}
+				assert.True(t, found)
+			}},
+		{"complexity factor scales the bitrates", testHull(), Constraints{SourceWidth: 1920, SourceHeight: 1080, ComplexityFactor: 1.2},
+			func(t *testing.T, l Ladder) {
+				require.Len(t, l.Rungs, len(base.Rungs))
+				for i, r := range l.Rungs {
+					assert.InDelta(t, 1.2*float64(base.Rungs[i].Bitrate), float64(r.Bitrate), 1200, "rung %d", i)
+					assert.Less(t, r.CRF, base.Rungs[i].CRF+1e-9, "more bits, lower CRF")
+					assert.Contains(t, r.Why, "complexity")
+				}
+			}},
+		{"range narrower than a step: one rung", []Point{pt(640, 360, 26, 1000_000, 90), pt(640, 360, 24, 1200_000, 96)}, Constraints{},
+			func(t *testing.T, l Ladder) {
+				require.Len(t, l.Rungs, 1)
+				assert.InDelta(t, 95, l.Rungs[0].PredictedQuality, 0.05)
+			}},
+		{"single hull point", []Point{pt(640, 360, 23, 800_000, 90)}, Constraints{},
+			func(t *testing.T, l Ladder) {
+				require.Len(t, l.Rungs, 1)
+				assert.Equal(t, int64(800_000), l.Rungs[0].Bitrate)
+				assert.Equal(t, 23.0, l.Rungs[0].CRF)
+			}},
+		{"CRF interpolates in log bitrate between points of a resolution", []Point{
+			pt(640, 360, 30, 500_000, 70), pt(640, 360, 24, 2_000_000, 90),
+		}, Constraints{MinStep: 2, MaxStep: 2, MaxRenditions: 3, TargetQuality: 99},
+			func(t *testing.T, l Ladder) {
+				require.Len(t, l.Rungs, 3)
+				assert.Equal(t, int64(1_000_000), l.Rungs[1].Bitrate)
+				assert.InDelta(t, 27, l.Rungs[1].CRF, 0.01)
+				assert.InDelta(t, 70+20.0/3, l.Rungs[1].PredictedQuality, 0.01, "quality linear in bitrate along the hull")
+			}},
+		{"SSIM default target", []Point{
+			{Width: 640, Height: 360, CRF: 30, Bitrate: 300_000, Quality: 0.95, Metric: MetricSSIM},
+			{Width: 640, Height: 360, CRF: 20, Bitrate: 3_000_000, Quality: 0.995, Metric: MetricSSIM},
+		}, Constraints{},
+			func(t *testing.T, l Ladder) {
+				assert.Equal(t, MetricSSIM, l.Metric)
+				assert.InDelta(t, 0.99, l.Rungs[0].PredictedQuality, 1e-4)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l, err := SelectLadder(tt.hull, tt.c)
+			require.NoError(t, err)
+			checkLadder(t, l, tt.c)
+			tt.check(t, l)
+		})
+	}
+}
+
+func TestSelectLadderErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		hull []Point
+		c    Constraints
+		want error
+		msg  string
+	}{
+		{"empty hull", nil, Constraints{}, ErrEmptyHull, "no usable hull point"},
+		{"only unusable points", []Point{pt(640, 360, 23, 0, 90), pt(640, 360, 23, 100, math.NaN())}, Constraints{}, ErrEmptyHull, ""},
+		{"every point upscaled", []Point{pt(1920, 1080, 23, 100, 90)}, Constraints{SourceWidth: 1280, SourceHeight: 720}, ErrEmptyHull, ""},
+		{"min above max", testHull(), Constraints{MinBitrate: 3_000_000, MaxBitrate: 1_000_000}, ErrInvalidConstraints, "min bitrate 3 Mb/s above max bitrate 1 Mb/s"},
+		{"min step above max step", testHull(), Constraints{MinStep: 3, MaxStep: 2}, ErrInvalidConstraints, "max step 2 below min step 3"},
+		{"min step of 1", testHull(), Constraints{MinStep: 1}, ErrInvalidConstraints, "above 1"},
+		{"fixed rung above the source", testHull(), Constraints{SourceWidth: 1280, SourceHeight: 720, FixedRungs: []FixedRung{{Width: 1920, Height: 1080, Bitrate: 6_000_000}}}, ErrInvalidConstraints, "larger than the source"},
+		{"fixed rung above max bitrate", testHull(), Constraints{MaxBitrate: 2_000_000, FixedRungs: []FixedRung{{Width: 640, Height: 360, Bitrate: 3_000_000}}}, ErrInvalidConstraints, "above max bitrate"},
+		{"more fixed rungs than renditions", testHull(), Constraints{MaxRenditions: 1, FixedRungs: []FixedRung{{Width: 640, Height: 360, Bitrate: 1}, {Width: 640, Height: 360, Bitrate: 2}}}, ErrInvalidConstraints, "exceed max renditions"},
+		{"fixed rungs in the wrong order", testHull(), Constraints{FixedRungs: []FixedRung{{Width: 1280, Height: 720, Bitrate: 500_000}, {Width: 640, Height: 360, Bitrate: 2_000_000}}}, ErrInvalidConstraints, "larger than fixed rung"},
+		{"negative complexity", testHull(), Constraints{ComplexityFactor: -1}, ErrInvalidConstraints, "complexity"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := SelectLadder(tt.hull, tt.c)
+			require.ErrorIs(t, err, tt.want)
+			assert.Contains(t, err.Error(), tt.msg)
+		})
+	}
+}
+
+func TestDefaultTargetQuality(t *testing.T) {
+	t.Parallel()
+	for m, want := range map[Metric]float64{MetricVMAF: 95, MetricSSIM: 0.99, MetricPSNR: 45, "": 95} {
+		assert.Equal(t, want, DefaultTargetQuality(m), string(m))
+	}
+}
+
+func hasNote(l Ladder, sub string) bool {
+	for _, n := range l.Notes {
+		if strings.Contains(n, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func findRung(l Ladder, w, h int, b int64) *Rung {
+	for i, r := range l.Rungs {
+		if r.Width == w && r.Height == h && r.Bitrate == b {
+			return &l.Rungs[i]
+		}
+	}
+	return nil
+}
+
+func ratio2(a, b int64) float64 { return stepRatio(float64(a), float64(b)) }

@@ -1,0 +1,98 @@
+package local
+
+import (
+	"context"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/pertitle"
+	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
+)
+
+// Shares of the overall progress: analysis first, then the final encode, then
+// the static ladder and quality scoring. Stages are reported separately too.
+const (
+	analysisShare = 25.0
+	encodeShare   = 70.0
+)
+
+// perTitle analyses the source, encodes the chosen ladder into outDir and
+// writes report.json and report.svg beside the manifests. The catalog does not
+// index the reports yet; they are stored under the job's output prefix.
+func (b *Backend) perTitle(ctx context.Context, srcPath, outDir string, rep app.Reporter) (*pertitle.Report, error) {
+	opt := pertitle.Options{
+		FFmpeg: b.FFmpeg, FFprobe: b.PerTitle.FFprobe, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
+		Preset: b.Preset, SegmentSeconds: b.SegmentSeconds, WithStatic: b.PerTitle.WithStatic,
+		MeasureQuality: !b.PerTitle.SkipQuality,
+		Progress: func(p pertitle.Progress) {
+			mp := media.Progress{Percent: p.Percent, ETA: p.ETA, Stage: "encoding"}
+			switch p.Stage {
+			case "analysis":
+				mp.Stage, mp.Percent = "analysis", p.Percent*analysisShare/100
+			case "encode":
+				mp.Percent = analysisShare + p.Percent*encodeShare/100
+			default: // static ladder, quality
+				mp.Percent = analysisShare + encodeShare + p.Percent*(100-analysisShare-encodeShare)/100
+			}
+			rep.Progress(ctx, mp)
+		},
+	}
+	r, err := pertitle.Encode(ctx, srcPath, outDir, opt)
+	if err != nil {
+		return nil, err
+	}
+	fields := []zap.Field{zap.Int("rungs", len(r.Renditions)), zap.String("metric", string(r.Metric)),
+		zap.Duration("encode_cpu", r.EncodeCPUTime)}
+	if r.Analysis != nil {
+		fields = append(fields, zap.Duration("analysis_cpu", r.Analysis.CPUTime), zap.Duration("analysis_took", r.Analysis.Elapsed))
+	}
+	b.Log.Info("per-title ladder encoded", fields...)
+	return r, nil
+}
+
+// perTitleRenditions describes the per-title renditions for the job result,
+// with their quality scores; codec details come from the packaged files.
+func perTitleRenditions(r *pertitle.Report, outDir, prefix string) []encoding.Rendition {
+	out := make([]encoding.Rendition, 0, len(r.Renditions))
+	for _, rr := range r.Renditions {
+		er := encoding.Rendition{Width: rr.Width, Height: rr.Height, Bitrate: rr.Bitrate, AverageBitrate: rr.AverageBitrate,
+			Codec: "h264", Bytes: rr.Bytes, Playlist: path.Join(prefix, rr.Playlist)}
+		if info, err := media.ReadRenditionInfo(outDir, rr.Playlist); err == nil {
+			er.Codecs, er.FrameRate = info.Codecs, info.FrameRate
+		}
+		if len(rr.Scores) > 0 {
+			er.Scores = map[string]float64{}
+			for m, v := range rr.Scores {
+				er.Scores[string(m)] = v
+			}
+		}
+		out = append(out, er)
+	}
+	return out
+}
+
+// listFiles lists every regular file under dir, relative and slash-separated.
+func listFiles(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				return err
+			}
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
