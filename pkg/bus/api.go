@@ -51,7 +51,7 @@ const (
 // DefaultTopology is pertitle's topology: who consumes what.
 func DefaultTopology() Topology {
 	return Topology{
-		Topics: append([]string(nil), events.AllTopics...),
+		Topics: append(append([]string(nil), events.AllTopics...), TopicS3ObjectCreated),
 		Subscriptions: []Subscription{
 			{ServiceEncoderDispatch, events.TopicAssetUploaded},
 			{ServiceEncoderDispatch, events.TopicEncodingRequested},
@@ -60,6 +60,7 @@ func DefaultTopology() Topology {
 			{ServiceCatalog, events.TopicEncodingProgress},
 			{ServiceCatalog, events.TopicEncodingFinished},
 			{ServiceCatalog, events.TopicEncodingFailed},
+			{ServiceIngest, TopicS3ObjectCreated}, // S3 event notifications of the input bucket (raw)
 		},
 	}
 }

@@ -82,6 +82,7 @@ type Bus struct {
 type subscription struct {
 	topic, queue string
 	h            Handler
+	raw          RawHandler // set by SubscribeRaw: bodies are not pertitle envelopes
 }
 
 // Option configures New.

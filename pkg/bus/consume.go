@@ -57,6 +57,9 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 		stop := b.heartbeat(ctx, s.queue, msg, log)
 		defer stop()
 	}
+	if s.raw != nil {
+		return b.processRaw(ctx, s, msg, log)
+	}
 
 	env, err := events.Unmarshal(msg.Payload)
 	if err != nil {

@@ -15,11 +15,16 @@ import (
 	"github.com/pertitle/pertitle/pkg/storage"
 )
 
-// adapters lists every Storage implementation; each runs the same contract.
+// adapters lists every Storage implementation; each runs the same contract. The
+// S3 adapter runs against the local S3 server (skipped with -short).
 func adapters(t *testing.T) map[string]storage.Storage {
 	fsStore, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
-	return map[string]storage.Storage{"fs": fsStore}
+	out := map[string]storage.Storage{"fs": fsStore}
+	if !testing.Short() {
+		out["s3"] = newS3(t)
+	}
+	return out
 }
 
 func TestStorageContract(t *testing.T) {

@@ -24,6 +24,12 @@ type Object struct {
 	Key     string
 	Size    int64
 	ModTime time.Time
+	// Set by stores that have them (S3); empty on the filesystem.
+	ETag        string
+	ContentType string
+	VersionID   string
+	// Metadata is the object's user metadata (x-amz-meta-*), keys in lower case.
+	Metadata map[string]string
 }
 
 // ReadSeekCloser is what Open returns, so that ranges can be served.

@@ -52,15 +52,32 @@ func RepoRoot(t testing.TB) string {
 	return modDir
 }
 
-// FreePort returns a TCP port free on the loopback interface right now.
+var (
+	portsMu sync.Mutex
+	ports   = map[int]bool{}
+)
+
+// FreePort returns a TCP port free on the loopback interface right now and never
+// handed out before in this process: the kernel may offer a just-closed port
+// again, and two services of one test stack must not be given the same one.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: no free port: %v", err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for i := 0; i < 100; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testenv: no free port: %v", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !ports[p] {
+			ports[p] = true
+			return p
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("testenv: no unused free port after 100 tries")
+	return 0
 }
 
 var buildOnce sync.Once

@@ -46,6 +46,13 @@ type Receiver struct {
 	Pub      Publisher
 	Resolver Resolver
 	Producer string
+	// ResolveTimeout bounds the resolver (a call to Bitmovin's API), so that the
+	// webhook is answered within Bitmovin's 10-second limit: when it cannot finish in
+	// time the handler answers 503 and Bitmovin delivers again.
+	ResolveTimeout time.Duration
+	// Ledger, when set, remembers published outcomes across restarts (and tells the
+	// reconciler which encodings were reported); best effort.
+	Ledger Ledger
 
 	mu   sync.Mutex
 	seen map[string]time.Time // notification ids already published
@@ -54,7 +61,7 @@ type Receiver struct {
 
 // NewReceiver returns a receiver that remembers published notifications for ttl.
 func NewReceiver(pub Publisher, r Resolver, ttl time.Duration) *Receiver {
-	return &Receiver{Pub: pub, Resolver: r, Producer: "webhook-receiver", seen: map[string]time.Time{}, ttl: ttl}
+	return &Receiver{Pub: pub, Resolver: r, Producer: "webhook-receiver", ResolveTimeout: 8 * time.Second, seen: map[string]time.Time{}, ttl: ttl}
 }
 
 // eventNamespace makes event ids derived from job ids stable across retries and replicas.
@@ -79,7 +86,17 @@ func (r *Receiver) Handle(ctx context.Context, n webhook.Notification) (Outcome,
 	if r.isSeen(n.EventID) {
 		return Outcome{EventID: eventID, EventType: eventType, Duplicate: true}, nil
 	}
-	res, err := r.Resolver.Resolve(ctx, n.EncodingID())
+	if r.Ledger != nil {
+		if done, err := r.Ledger.Published(ctx, n.EncodingID(), eventType); err == nil && done {
+			return Outcome{EventID: eventID, EventType: eventType, Duplicate: true}, nil
+		}
+	}
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if r.ResolveTimeout > 0 {
+		rctx, cancel = context.WithTimeout(ctx, r.ResolveTimeout)
+	}
+	res, err := r.Resolver.Resolve(rctx, n.EncodingID())
+	cancel()
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -113,6 +130,11 @@ func (r *Receiver) Handle(ctx context.Context, n webhook.Notification) (Outcome,
 		return Outcome{}, fmt.Errorf("cannot publish %s for encoding %s: %w", eventType, res.JobID, err)
 	}
 	r.markSeen(n.EventID)
+	if r.Ledger != nil {
+		// Best effort: without the mark a replay publishes again, which the
+		// deterministic event id collapses in the consumers.
+		_ = r.Ledger.MarkPublished(ctx, n.EncodingID(), eventType)
+	}
 	return Outcome{EventID: eventID, EventType: eventType}, nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/bitmovin"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
@@ -26,6 +27,9 @@ type Config struct {
 	DedupTTL time.Duration
 	Bus      bus.Config
 	Storage  storage.Config
+	// Bitmovin API access, to resolve Bitmovin encodings (enabled by an API key).
+	BitmovinAPIURL, BitmovinAPIKey, BitmovinTenantOrgID string
+	ResolveTimeout                                      time.Duration
 }
 
 // FromEnv reads the configuration.
@@ -37,6 +41,10 @@ func (c *Config) FromEnv(e *svc.Env) {
 	c.Bus = bus.DefaultConfig()
 	c.Bus.FromEnv(e)
 	c.Storage.FromEnv(e)
+	e.String(&c.BitmovinAPIURL, "PERTITLE_BITMOVIN_API_URL", bitmovin.DefaultBaseURL, "Bitmovin API base URL")
+	e.Secret(&c.BitmovinAPIKey, "PERTITLE_BITMOVIN_API_KEY", "", "Bitmovin API key; set, Bitmovin encodings are resolved through the API")
+	e.String(&c.BitmovinTenantOrgID, "PERTITLE_BITMOVIN_TENANT_ORG_ID", "", "Bitmovin organisation (X-Tenant-Org-Id), optional")
+	e.Duration(&c.ResolveTimeout, "PERTITLE_WEBHOOK_RESOLVE_TIMEOUT", 8*time.Second, "bound on resolving a webhook (Bitmovin waits 10s); past it the answer is 503 and Bitmovin retries")
 }
 
 // Validate checks the configuration.
@@ -45,6 +53,7 @@ func (c Config) Validate() error {
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_WEBHOOK_ADDR=%q is not a listen address", c.Addr)
 	v.Check(c.MaxBytes > 0, "PERTITLE_WEBHOOK_MAX_BYTES must be positive")
 	v.Check(c.Secret != "", "PERTITLE_BITMOVIN_WEBHOOK_SECRET must be set: unsigned webhooks would be accepted")
+	v.Check(c.ResolveTimeout > 0 && c.ResolveTimeout < 10*time.Second, "PERTITLE_WEBHOOK_RESOLVE_TIMEOUT must be between 0 and 10s (Bitmovin's limit)")
 	return errors.Join(v.Err(), c.Bus.Validate(), c.Storage.Validate())
 }
 
@@ -78,7 +87,19 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	ops.AddCheck("bus", b.Ping)
 	ops.AddCheck("storage", store.Ping)
 
-	rcv := app.NewReceiver(b, app.StorageResolver{Store: store}, cfg.DedupTTL)
+	resolver := app.RoutingResolver{Local: app.StorageResolver{Store: store}}
+	if cfg.BitmovinAPIKey != "" {
+		client, err := bitmovin.New(bitmovin.Config{BaseURL: cfg.BitmovinAPIURL, APIKey: cfg.BitmovinAPIKey,
+			TenantOrgID: cfg.BitmovinTenantOrgID, Timeout: cfg.ResolveTimeout / 2, Retries: 1, Backoff: 200 * time.Millisecond,
+			MaxBackoff: time.Second, Log: log.Named("bitmovin")})
+		if err != nil {
+			return err
+		}
+		resolver.Bitmovin = app.BitmovinResolver{Client: client}
+	}
+	rcv := app.NewReceiver(b, resolver, cfg.DedupTTL)
+	rcv.ResolveTimeout = cfg.ResolveTimeout
+	rcv.Ledger = app.StorageLedger{Store: store}
 	mux := http.NewServeMux()
 	ops.Register(mux)
 	mux.Handle("POST /webhooks/bitmovin", ops.Metrics.Instrument("/webhooks/bitmovin",

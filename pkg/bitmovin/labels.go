@@ -1,0 +1,59 @@
+package bitmovin
+
+import "strings"
+
+// LabelSystem marks the encodings pertitle created, so that listings (the
+// reconciler) and webhooks (the receiver) can tell them from others in the account.
+const LabelSystem = "pertitle"
+
+// JobLabels is what pertitle records on an encoding to find it again and to build
+// events from it: the encoding's labels survive restarts of every service.
+type JobLabels struct {
+	JobID, AssetID, Owner, CorrelationID, Traceparent, LadderMode string
+}
+
+var labelKeys = []string{"job", "asset", "owner", "corr", "trace", "ladder"}
+
+func (j *JobLabels) fields() []*string {
+	return []*string{&j.JobID, &j.AssetID, &j.Owner, &j.CorrelationID, &j.Traceparent, &j.LadderMode}
+}
+
+// Labels encodes j as encoding labels ("pertitle", "pertitle:job=…", …).
+func (j JobLabels) Labels() []string {
+	out := []string{LabelSystem}
+	for i, f := range j.fields() {
+		if *f != "" {
+			out = append(out, LabelSystem+":"+labelKeys[i]+"="+*f)
+		}
+	}
+	return out
+}
+
+// ParseJobLabels reads labels written by Labels; ok is false when the encoding is
+// not pertitle's.
+func ParseJobLabels(labels []string) (j JobLabels, ok bool) {
+	fields := j.fields()
+	for _, l := range labels {
+		if l == LabelSystem {
+			ok = true
+			continue
+		}
+		k, v, found := strings.Cut(strings.TrimPrefix(l, LabelSystem+":"), "=")
+		if !found || !strings.HasPrefix(l, LabelSystem+":") {
+			continue
+		}
+		for i, key := range labelKeys {
+			if key == k {
+				*fields[i] = v
+			}
+		}
+	}
+	return j, ok && j.JobID != "" && j.AssetID != ""
+}
+
+// CompletionKey is the storage key the webhook-receiver writes once it published
+// the outcome (webhook event type) of an encoding; the reconciler reads it to know
+// which finished encodings were never reported. The id must be a valid job id.
+func CompletionKey(encodingID, eventType string) string {
+	return "completions/" + encodingID + "/" + eventType
+}

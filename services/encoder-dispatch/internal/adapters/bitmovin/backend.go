@@ -1,0 +1,285 @@
+// Package bitmovin is the encoder backend that hands jobs to Bitmovin's per-title
+// encoding (in a Bitmovin cloud region or on a Cloud Connect infrastructure in the
+// operator's own AWS account) and returns once the encoding started; completion
+// arrives at the webhook-receiver as a signed webhook.
+package bitmovin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strconv"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/bitmovin"
+	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/pertitle"
+	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
+)
+
+// Manifest names under a job's output prefix, as the local backend writes them.
+const (
+	HLSManifestName  = "master.m3u8"
+	DASHManifestName = "manifest.mpd"
+)
+
+// Settings are the backend's knobs.
+type Settings struct {
+	// InputID and OutputID name an S3 input and output created once in the Bitmovin
+	// account (role-based or access-key); they are reused by every encoding.
+	InputID, OutputID string
+	// CloudRegion is where encodings run (e.g. AWS_EU_WEST_1, AUTO); with an
+	// InfrastructureID it is the region of that Cloud Connect infrastructure and
+	// encodings run with cloudRegion EXTERNAL.
+	CloudRegion      string
+	InfrastructureID string
+	EncoderVersion   string
+	// WebhookURL is the public URL Bitmovin calls; WebhookSecret signs it (HMAC).
+	WebhookURL, WebhookSecret string
+	EncodingMode              bitmovin.EncodingMode
+	Preset                    bitmovin.PresetConfiguration
+	// Constraints are the per-title knobs shared with the local engine.
+	Constraints pertitle.Constraints
+	// AutoRepresentations lets per-title choose how many renditions to make.
+	AutoRepresentations bool
+	// TargetQualityCRF caps the top rendition's quality (0: Bitmovin's default).
+	TargetQualityCRF float64
+	SegmentSeconds   float64
+	AudioBitrate     int64
+	// FixedHeights adds per-title streams at these heights (bitrate chosen by per-title).
+	FixedHeights []int
+}
+
+// Backend runs jobs on Bitmovin.
+type Backend struct {
+	Client   *bitmovin.Client
+	Settings Settings
+	Log      *zap.Logger
+
+	mu          sync.Mutex
+	storageOK   bool
+	storageKind [2]string
+}
+
+var _ app.Backend = (*Backend)(nil)
+
+// Name implements app.Backend.
+func (b *Backend) Name() string { return "bitmovin" }
+
+// PerTitleConfig maps the engine's constraints onto Bitmovin's H.264 per-title
+// configuration. MaxRenditions has no counterpart: Bitmovin bounds the ladder
+// through the step sizes and bitrate range.
+func PerTitleConfig(c pertitle.Constraints, auto bool, targetCRF float64) *bitmovin.H264PerTitleConfiguration {
+	cfg := &bitmovin.H264PerTitleConfiguration{MinBitrate: c.MinBitrate, MaxBitrate: c.MaxBitrate,
+		MinBitrateStepSize: c.MinStep, MaxBitrateStepSize: c.MaxStep, ComplexityFactor: c.ComplexityFactor, TargetQualityCrf: targetCRF}
+	if auto {
+		cfg.AutoRepresentations = &bitmovin.AutoRepresentation{}
+	}
+	return cfg
+}
+
+// Run starts the encoding of job unless it already exists. A redelivered request
+// finds the encoding by its name (the job id) and only reports it started again.
+func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error {
+	existing, err := b.find(ctx, job.ID)
+	if err != nil {
+		return err
+	}
+	for _, e := range existing {
+		if e.Status != bitmovin.StatusCreated {
+			b.Log.Info("encoding already exists; not starting another", zap.String("job_id", job.ID),
+				zap.String("encoding_id", e.ID), zap.String("status", string(e.Status)))
+			return rep.Started(ctx, e.ID)
+		}
+	}
+	// Encodings left in CREATED were being set up when a previous attempt died: which
+	// of their parts exist is unknown, so they are removed and the setup starts over.
+	for _, e := range existing {
+		b.Log.Warn("removing an encoding whose setup was interrupted", zap.String("job_id", job.ID), zap.String("encoding_id", e.ID))
+		if err := b.Client.DeleteEncoding(ctx, e.ID); err != nil && !bitmovin.IsNotFound(err) {
+			return fmt.Errorf("cannot remove interrupted encoding %s: %w", e.ID, err)
+		}
+	}
+	if err := b.checkStorage(ctx); err != nil {
+		return err
+	}
+	id, err := b.setup(ctx, job)
+	if err != nil {
+		return classify(err)
+	}
+	b.Log.Info("bitmovin encoding started", zap.String("job_id", job.ID), zap.String("encoding_id", id), zap.String("asset_id", job.AssetID))
+	return rep.Started(ctx, id)
+}
+
+// classify makes 4xx answers (other than 404/429) permanent: the same request would
+// be refused again, so the message goes to the dead-letter queue at once.
+func classify(err error) error {
+	var ae *bitmovin.APIError
+	if errors.As(err, &ae) && ae.HTTPStatus >= 400 && ae.HTTPStatus < 500 &&
+		ae.HTTPStatus != http.StatusTooManyRequests && ae.HTTPStatus != http.StatusNotFound {
+		return bus.Permanent(err)
+	}
+	return err
+}
+
+// find returns pertitle's encodings named jobID.
+func (b *Backend) find(ctx context.Context, jobID string) ([]bitmovin.Encoding, error) {
+	page, err := b.Client.ListEncodings(ctx, bitmovin.ListEncodingsParams{Name: jobID, Limit: 100})
+	if err != nil {
+		return nil, fmt.Errorf("cannot look up encoding %s: %w", jobID, err)
+	}
+	var out []bitmovin.Encoding
+	for _, e := range page.Items {
+		if e.Name == jobID && e.HasLabel(bitmovin.LabelSystem) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// checkStorage verifies once that the configured input and output exist, trying
+// the role-based kind first.
+func (b *Backend) checkStorage(ctx context.Context) error {
+	b.mu.Lock()
+	ok := b.storageOK
+	b.mu.Unlock()
+	if ok {
+		return nil
+	}
+	var kinds [2]string
+	if _, err := b.Client.GetS3RoleBasedInput(ctx, b.Settings.InputID); err == nil {
+		kinds[0] = "s3-role-based"
+	} else if !bitmovin.IsNotFound(err) {
+		return fmt.Errorf("cannot read input %s: %w", b.Settings.InputID, err)
+	} else if _, err := b.Client.GetS3Input(ctx, b.Settings.InputID); err == nil {
+		kinds[0] = "s3"
+	} else {
+		return bus.Permanent(fmt.Errorf("PERTITLE_BITMOVIN_INPUT_ID=%s is neither an S3 role-based nor an S3 input: %w", b.Settings.InputID, err))
+	}
+	if _, err := b.Client.GetS3RoleBasedOutput(ctx, b.Settings.OutputID); err == nil {
+		kinds[1] = "s3-role-based"
+	} else if !bitmovin.IsNotFound(err) {
+		return fmt.Errorf("cannot read output %s: %w", b.Settings.OutputID, err)
+	} else if _, err := b.Client.GetS3Output(ctx, b.Settings.OutputID); err == nil {
+		kinds[1] = "s3"
+	} else {
+		return bus.Permanent(fmt.Errorf("PERTITLE_BITMOVIN_OUTPUT_ID=%s is neither an S3 role-based nor an S3 output: %w", b.Settings.OutputID, err))
+	}
+	b.mu.Lock()
+	b.storageOK, b.storageKind = true, kinds
+	b.mu.Unlock()
+	b.Log.Info("bitmovin storage checked", zap.String("input", kinds[0]), zap.String("output", kinds[1]))
+	return nil
+}
+
+func (b *Backend) output(p string) []bitmovin.EncodingOutput {
+	return []bitmovin.EncodingOutput{{OutputID: b.Settings.OutputID, OutputPath: p, ACL: []bitmovin.ACLEntry{{Permission: "PRIVATE"}}}}
+}
+
+// setup creates the encoding and its parts and starts it.
+func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
+	s := b.Settings
+	enc := bitmovin.Encoding{
+		Name:        job.ID,
+		Description: "pertitle asset " + job.AssetID,
+		Labels: bitmovin.JobLabels{JobID: job.ID, AssetID: job.AssetID, Owner: job.Owner, CorrelationID: job.CorrelationID,
+			Traceparent: job.Traceparent, LadderMode: "per-title"}.Labels(),
+		CustomData:     map[string]any{"assetId": job.AssetID, "jobId": job.ID, "outputPrefix": job.OutputPrefix},
+		EncoderVersion: s.EncoderVersion,
+	}
+	if s.InfrastructureID != "" {
+		enc.CloudRegion = bitmovin.CloudRegionExternal
+		enc.Infrastructure = &bitmovin.InfrastructureSettings{InfrastructureID: s.InfrastructureID, CloudRegion: bitmovin.CloudRegion(s.CloudRegion)}
+	} else {
+		enc.CloudRegion = bitmovin.CloudRegion(s.CloudRegion)
+	}
+	created, err := b.Client.CreateEncoding(ctx, enc)
+	if err != nil {
+		return "", fmt.Errorf("cannot create encoding: %w", err)
+	}
+	id := created.ID
+	input := []bitmovin.StreamInput{{InputID: s.InputID, InputPath: job.SourceKey, SelectionMode: bitmovin.SelectionModeAuto}}
+	prefix := job.OutputPrefix
+
+	// The template: per-title chooses the resolutions and bitrates.
+	tpl, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: "pertitle " + job.ID + " h264 template",
+		PresetConfiguration: s.Preset, Profile: "HIGH"})
+	if err != nil {
+		return "", fmt.Errorf("cannot create H.264 configuration: %w", err)
+	}
+	video, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: "video per-title", InputStreams: input,
+		CodecConfigID: tpl.ID, Mode: bitmovin.StreamModePerTitleTemplate})
+	if err != nil {
+		return "", fmt.Errorf("cannot create video stream: %w", err)
+	}
+	if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: "video per-title",
+		Streams: []bitmovin.MuxingStream{{StreamID: video.ID}}, SegmentLength: s.SegmentSeconds,
+		Outputs: b.output(path.Join(prefix, "video", "{height}p_{bitrate}_{uuid}"))}); err != nil {
+		return "", fmt.Errorf("cannot create video muxing: %w", err)
+	}
+	for _, h := range s.FixedHeights {
+		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: fmt.Sprintf("pertitle %s h264 %dp", job.ID, h),
+			Height: h, PresetConfiguration: s.Preset, Profile: "HIGH"})
+		if err != nil {
+			return "", fmt.Errorf("cannot create H.264 %dp configuration: %w", h, err)
+		}
+		st, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: fmt.Sprintf("video %dp", h), InputStreams: input,
+			CodecConfigID: cfg.ID, Mode: bitmovin.StreamModePerTitleTemplateFixedRes})
+		if err != nil {
+			return "", fmt.Errorf("cannot create %dp stream: %w", h, err)
+		}
+		if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: fmt.Sprintf("video %dp", h),
+			Streams: []bitmovin.MuxingStream{{StreamID: st.ID}}, SegmentLength: s.SegmentSeconds,
+			Outputs: b.output(path.Join(prefix, "video", strconv.Itoa(h)+"p_{bitrate}_{uuid}"))}); err != nil {
+			return "", fmt.Errorf("cannot create %dp muxing: %w", h, err)
+		}
+	}
+	if job.Probe == nil || job.Probe.GetHasAudio() {
+		aac, err := b.Client.CreateAACConfiguration(ctx, bitmovin.AacAudioConfiguration{Name: "pertitle " + job.ID + " aac",
+			Bitrate: s.AudioBitrate, Rate: 48000})
+		if err != nil {
+			return "", fmt.Errorf("cannot create AAC configuration: %w", err)
+		}
+		audio, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: "audio", InputStreams: input, CodecConfigID: aac.ID,
+			Mode: bitmovin.StreamModeStandard})
+		if err != nil {
+			return "", fmt.Errorf("cannot create audio stream: %w", err)
+		}
+		if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: "audio",
+			Streams: []bitmovin.MuxingStream{{StreamID: audio.ID}}, SegmentLength: s.SegmentSeconds,
+			Outputs: b.output(path.Join(prefix, "audio", "aac_"+strconv.FormatInt(s.AudioBitrate/1000, 10)+"k"))}); err != nil {
+			return "", fmt.Errorf("cannot create audio muxing: %w", err)
+		}
+	}
+	hls, err := b.Client.CreateDefaultHLSManifest(ctx, bitmovin.HlsManifestDefault{Name: "pertitle " + job.ID + " hls",
+		EncodingID: id, ManifestName: HLSManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV1})
+	if err != nil {
+		return "", fmt.Errorf("cannot create HLS manifest: %w", err)
+	}
+	dash, err := b.Client.CreateDefaultDASHManifest(ctx, bitmovin.DashManifestDefault{Name: "pertitle " + job.ID + " dash",
+		EncodingID: id, ManifestName: DASHManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV2})
+	if err != nil {
+		return "", fmt.Errorf("cannot create DASH manifest: %w", err)
+	}
+	for _, event := range []string{bitmovin.WebhookFinished, bitmovin.WebhookError} {
+		if _, err := b.Client.CreateEncodingWebhook(ctx, id, event, bitmovin.Webhook{URL: s.WebhookURL, Method: http.MethodPost,
+			Signature: &bitmovin.WebhookSignature{Type: bitmovin.SignatureHMAC, Key: s.WebhookSecret}}); err != nil {
+			return "", fmt.Errorf("cannot create %s webhook: %w", event, err)
+		}
+	}
+	err = b.Client.StartEncoding(ctx, id, bitmovin.StartEncodingRequest{
+		EncodingMode:      s.EncodingMode,
+		ManifestGenerator: bitmovin.ManifestGeneratorV2,
+		PerTitle:          &bitmovin.PerTitle{H264Configuration: PerTitleConfig(s.Constraints, s.AutoRepresentations, s.TargetQualityCRF)},
+		VodHlsManifests:   []bitmovin.ManifestResource{{ManifestID: hls.ID}},
+		VodDashManifests:  []bitmovin.ManifestResource{{ManifestID: dash.ID}},
+	})
+	if err != nil {
+		return "", fmt.Errorf("cannot start encoding %s: %w", id, err)
+	}
+	return id, nil
+}

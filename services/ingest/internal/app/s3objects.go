@@ -1,0 +1,196 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"path"
+	"strings"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/s3event"
+	"github.com/pertitle/pertitle/pkg/storage"
+)
+
+// UploadsPrefix is where objects dropped into the input bucket become assets:
+// uploads/<owner>/<title or filename>. Other keys of the input bucket (sources/
+// written by ingest itself, above all) are ignored even if a notification comes.
+const UploadsPrefix = "uploads/"
+
+// assetNamespace makes asset ids from object identities (UUID version 5).
+var assetNamespace = uuid.MustParse("6f1d2a4e-3c1b-5e0a-9d4f-8a7b6c5d4e3f")
+
+// AssetIDFor is the asset id of an object version: the same notification, however
+// often delivered and by whichever replica handled, yields the same asset and the
+// same AssetUploaded event id, which consumers collapse.
+func AssetIDFor(r s3event.Record) string {
+	return uuid.NewSHA1(assetNamespace, []byte(r.Identity())).String()
+}
+
+// uploadedEventID is the deterministic id of an asset's AssetUploaded event.
+func uploadedEventID(assetID string) string {
+	return uuid.NewSHA1(assetNamespace, []byte("asset-uploaded/"+assetID)).String()
+}
+
+// ObjectIngestor turns ObjectCreated notifications of the input bucket into assets,
+// as an upload through POST /v1/assets would: the object is downloaded to staging,
+// probed, and announced with AssetUploaded. The object itself is the source (its
+// key is the asset's source key); nothing is copied.
+type ObjectIngestor struct {
+	In           *Ingestor
+	Bucket       string // the input bucket: notifications of others are ignored
+	DefaultOwner string
+	Log          *zap.Logger
+}
+
+// Handle is the bus RawHandler of the s3-object-created topic. A body that is not
+// a notification is dead-lettered; a bad object (not a video, too large, gone) is
+// logged and acknowledged; storage or bus trouble is retried.
+func (o *ObjectIngestor) Handle(ctx context.Context, body []byte) error {
+	n, err := s3event.Parse(body)
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	if n.Test {
+		o.Log.Info("s3 test event ignored")
+		return nil
+	}
+	var errs []error
+	for _, r := range n.Records {
+		if err := o.ingest(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// A retry repeats the records that succeeded too: harmless, they publish the
+	// same event ids again.
+	return errors.Join(errs...)
+}
+
+func (o *ObjectIngestor) ingest(ctx context.Context, r s3event.Record) error {
+	log := o.Log.With(zap.String("bucket", r.Bucket), zap.String("key", r.Key), zap.String("event", r.EventName))
+	switch {
+	case !r.ObjectCreated():
+		log.Debug("s3 event ignored: not ObjectCreated")
+		return nil
+	case r.Bucket != o.Bucket:
+		log.Warn("s3 event ignored: not the input bucket", zap.String("input_bucket", o.Bucket))
+		return nil
+	case !strings.HasPrefix(r.Key, UploadsPrefix):
+		log.Debug("s3 event ignored: key outside " + UploadsPrefix)
+		return nil
+	}
+	if _, err := storage.CleanKey(r.Key); err != nil {
+		log.Warn("s3 object rejected: key cannot be a storage key", zap.Error(err))
+		return nil
+	}
+	obj, err := o.In.Store.Stat(ctx, r.Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		log.Info("s3 object gone before ingestion: ignored")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.ETag != "" && obj.ETag != "" && r.ETag != obj.ETag {
+		// Overwritten since: the newer write has its own notification.
+		log.Info("s3 object changed since the notification: ignored", zap.String("etag", obj.ETag))
+		return nil
+	}
+	if obj.Size > o.In.MaxBytes {
+		log.Warn("s3 object rejected: larger than the limit", zap.Int64("bytes", obj.Size), zap.Int64("max", o.In.MaxBytes))
+		return nil
+	}
+	id := AssetIDFor(r)
+	log = log.With(zap.String("asset_id", id))
+
+	rc, _, err := o.In.Store.Open(ctx, r.Key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	staged, err := o.In.Stage(ctx, rc)
+	_ = rc.Close()
+	switch {
+	case errors.Is(err, ErrEmpty), errors.Is(err, ErrTooLarge):
+		log.Warn("s3 object rejected", zap.Error(err))
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot download %s: %w", r.Key, err)
+	}
+	defer staged.Discard()
+	src, err := o.In.Prober.Probe(ctx, staged.Path)
+	var inv *media.InvalidSourceError
+	if errors.As(err, &inv) {
+		log.Warn("s3 object rejected: not a video we can encode", zap.String("reason", inv.Reason))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	owner, title := OwnerTitle(r.Key, obj.Metadata, o.DefaultOwner)
+	env, err := events.New(events.Meta{AssetID: id, Producer: o.In.Producer, CorrelationID: id},
+		&eventsv1.AssetUploaded{
+			Owner: owner, Title: title, SourceKey: r.Key, SourceUrl: o.In.Store.URL(r.Key),
+			OriginalFilename: path.Base(r.Key), ContentType: obj.ContentType, Probe: probeSummary(src, staged.Size),
+		})
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	env.EventId = uploadedEventID(id)
+	if !r.EventTime.IsZero() {
+		env.OccurredAt = timestamppb.New(r.EventTime)
+	}
+	if err := o.In.Pub.Publish(ctx, env); err != nil {
+		return err
+	}
+	log.Info("asset uploaded from s3", zap.String("owner", owner), zap.String("title", title), zap.Int64("bytes", staged.Size))
+	return nil
+}
+
+// OwnerTitle reads owner and title from the object's metadata (x-amz-meta-owner,
+// x-amz-meta-title; RFC 2047 encoded words are decoded, since S3 metadata is
+// ASCII), else from the key: uploads/<owner>/<title or filename>. A key directly
+// under uploads/ has the default owner; the title is the filename without its
+// extension.
+func OwnerTitle(key string, meta map[string]string, defaultOwner string) (owner, title string) {
+	rest := strings.TrimPrefix(key, UploadsPrefix)
+	file := path.Base(rest)
+	if i := strings.IndexByte(rest, '/'); i > 0 {
+		owner = rest[:i]
+	}
+	title = strings.TrimSuffix(file, path.Ext(file))
+	if v := decodeMeta(meta["owner"]); v != "" {
+		owner = v
+	}
+	if v := decodeMeta(meta["title"]); v != "" {
+		title = v
+	}
+	if owner == "" {
+		owner = defaultOwner
+	}
+	if title == "" {
+		title = "Untitled"
+	}
+	return owner, title
+}
+
+func decodeMeta(v string) string {
+	v = strings.TrimSpace(v)
+	if strings.HasPrefix(v, "=?") {
+		if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
+			return strings.TrimSpace(d)
+		}
+	}
+	return v
+}

@@ -1,0 +1,42 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/ingest/internal/app"
+)
+
+// serveWithS3Events serves HTTP and consumes S3 event notifications of the input
+// bucket together; either stopping stops the other, and both drain in parallel.
+func serveWithS3Events(ctx context.Context, log *zap.Logger, cfg Config, b *bus.Bus, in *app.Ingestor, bucket string, mux *http.ServeMux) error {
+	objects := &app.ObjectIngestor{In: in, Bucket: bucket, DefaultOwner: cfg.DefaultOwner, Log: log.With(zap.String("component", "s3-events"))}
+	b.SubscribeRaw(bus.TopicS3ObjectCreated, objects.Handle)
+	log.Info("ingesting objects created under "+app.UploadsPrefix+" in the input bucket", zap.String("bucket", bucket))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() {
+		defer cancel()
+		if err := b.Run(runCtx); err != nil {
+			errc <- fmt.Errorf("bus: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	go func() {
+		defer cancel()
+		errc <- svc.Serve(runCtx, log, svc.NewServer(cfg.Addr, mux))
+	}()
+	var errs []error
+	for range 2 {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
+}
