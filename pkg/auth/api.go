@@ -26,7 +26,9 @@ type Principal struct {
 func (p Principal) Admin() bool { return slices.Contains(p.Groups, AdminGroup) }
 
 // CanAccess reports whether the caller may read an asset owned by owner.
-func (p Principal) CanAccess(owner string) bool { return p.Admin() || (p.Subject != "" && p.Subject == owner) }
+func (p Principal) CanAccess(owner string) bool {
+	return p.Admin() || (p.Subject != "" && p.Subject == owner)
+}
 
 type principalKey struct{}
 

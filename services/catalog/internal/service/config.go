@@ -4,9 +4,13 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/catalog/internal/webapp"
 )
 
 // Name is the service name used in logs, metrics and queue names.
@@ -22,7 +26,19 @@ type Config struct {
 	MediaBaseURL string
 	Storage      string
 	StorageDir   string
+	S3           storage.S3Config // PERTITLE_STORAGE=s3: media is read from the output bucket
 	Bus          bus.Config
+	// MediaSigningKey signs playback URLs and beacon tokens; empty in New means
+	// unsigned media (component tests), and run generates one with a warning.
+	MediaSigningKey string
+	MediaURLTTL     time.Duration
+	// AnalyticsPerMinute and AnalyticsBurst are each viewer's beacon token bucket.
+	AnalyticsPerMinute int
+	AnalyticsBurst     int
+	// Web is what the embedded web app is told in /config.json.
+	Web webapp.Config
+	// Auth is the OIDC issuer and audience whose tokens the API accepts.
+	Auth auth.Config
 }
 
 // DefaultConfig holds the defaults of docs/settings.md.
@@ -34,6 +50,13 @@ func DefaultConfig() Config {
 		Storage:      StorageFS,
 		StorageDir:   "var/storage",
 		Bus:          bus.DefaultConfig(),
+		Web:          webapp.DefaultConfig(),
+		Auth:         auth.Config{Issuer: auth.DefaultIssuer, Audience: auth.DefaultAudience},
+
+		MediaURLTTL: 6 * time.Hour,
+		// A player sends a heartbeat every 10 s or so plus a few events per play.
+		AnalyticsPerMinute: 120,
+		AnalyticsBurst:     200,
 	}
 }
 
@@ -43,9 +66,16 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.Addr, "PERTITLE_CATALOG_ADDR", d.Addr, "listen address of the API, media, health and metrics")
 	e.String(&c.DBPath, "PERTITLE_CATALOG_DB", d.DBPath, "SQLite database file (its directory is created)")
 	e.String(&c.MediaBaseURL, "PERTITLE_MEDIA_BASE_URL", d.MediaBaseURL, "base of manifest URLs handed out (point at a CDN)")
-	e.String(&c.Storage, "PERTITLE_STORAGE", d.Storage, "storage adapter: fs")
+	e.String(&c.Storage, "PERTITLE_STORAGE", d.Storage, "storage adapter: fs or s3")
 	e.String(&c.StorageDir, "PERTITLE_STORAGE_DIR", d.StorageDir, "root of filesystem storage")
+	c.S3.FromEnv(e)
+	e.Secret(&c.MediaSigningKey, "PERTITLE_MEDIA_SIGNING_KEY", "", "secret that signs playback URLs and beacon tokens (at least 16 bytes; empty: a random one per start, with a warning)")
+	e.Duration(&c.MediaURLTTL, "PERTITLE_MEDIA_URL_TTL", d.MediaURLTTL, "how long signed playback URLs and beacon tokens stay valid")
+	e.Int(&c.AnalyticsPerMinute, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE", d.AnalyticsPerMinute, "analytics events a viewer may send per minute, sustained")
+	e.Int(&c.AnalyticsBurst, "PERTITLE_ANALYTICS_BURST", d.AnalyticsBurst, "analytics events a viewer may send at once (at least 100, one full batch)")
 	c.Bus.FromEnv(e)
+	c.Web.FromEnv(e)
+	c.Auth.FromEnv(e)
 }
 
 // Validate reports every problem at once.
@@ -54,9 +84,21 @@ func (c Config) Validate() error {
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_CATALOG_ADDR %q is not a listen address such as :8080", c.Addr)
 	v.Check(c.DBPath != "" && !strings.ContainsAny(c.DBPath, "?#"), "PERTITLE_CATALOG_DB %q must be a file path without '?' or '#'", c.DBPath)
 	v.Check(validBaseURL(c.MediaBaseURL), "PERTITLE_MEDIA_BASE_URL %q must be an http(s) URL or an absolute path", c.MediaBaseURL)
-	v.Check(c.Storage == StorageFS, "PERTITLE_STORAGE %q is not supported (want %q)", c.Storage, StorageFS)
+	v.Check(c.Storage == StorageFS || c.Storage == storage.KindS3, "PERTITLE_STORAGE %q is not supported (want %q or %q)", c.Storage, StorageFS, storage.KindS3)
+	if c.Storage == storage.KindS3 {
+		v.Check(c.storageConfig().Validate() == nil, "%v", c.storageConfig().Validate())
+	}
 	v.Check(c.Storage != StorageFS || c.StorageDir != "", "PERTITLE_STORAGE_DIR is empty")
-	return errors.Join(v.Err(), c.Bus.Validate())
+	v.Check(c.MediaSigningKey == "" || len(c.MediaSigningKey) >= 16, "PERTITLE_MEDIA_SIGNING_KEY must be at least 16 bytes (e.g. openssl rand -base64 32)")
+	v.Check(c.MediaURLTTL >= time.Minute && c.MediaURLTTL <= 7*24*time.Hour, "PERTITLE_MEDIA_URL_TTL must be between 1m and 168h")
+	v.Check(c.AnalyticsPerMinute > 0, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE must be positive")
+	v.Check(c.AnalyticsBurst >= 100, "PERTITLE_ANALYTICS_BURST must be at least 100 (one full batch)")
+	return errors.Join(v.Err(), c.Bus.Validate(), c.Web.Validate(), c.Auth.Validate())
+}
+
+// storageConfig is the storage the media is served from.
+func (c Config) storageConfig() storage.Config {
+	return storage.Config{Kind: c.Storage, Dir: c.StorageDir, S3: c.S3}
 }
 
 func validBaseURL(s string) bool {

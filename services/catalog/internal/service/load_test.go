@@ -29,6 +29,7 @@ func TestLoadGetAsset(t *testing.T) {
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	url := srv.URL + "/v1/assets/" + assetID
+	token := testToken(t, "alice")
 
 	const rate, duration = 1000, 5 * time.Second
 	n := int(rate * duration.Seconds())
@@ -44,7 +45,9 @@ func TestLoadGetAsset(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			res, err := client.Get(url)
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			req.Header.Set("Authorization", "Bearer "+token)
+			res, err := client.Do(req)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, res.Body)
 				_ = res.Body.Close()

@@ -2,6 +2,8 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -10,8 +12,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlite"
 )
@@ -39,8 +41,17 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	log.Info("starting", zap.Any("config", env.Fields()))
+	if cfg.MediaSigningKey == "" {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return fmt.Errorf("cannot generate a media signing key: %w", err)
+		}
+		cfg.MediaSigningKey = base64.StdEncoding.EncodeToString(key)
+		log.Warn("PERTITLE_MEDIA_SIGNING_KEY is not set: using a random key, so playback URLs die with this process " +
+			"and differ between replicas; set one shared secret in production")
+	}
 
-	store, err := storage.NewFS(cfg.StorageDir)
+	store, err := cfg.storageConfig().Open()
 	if err != nil {
 		return err
 	}
@@ -56,7 +67,12 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 	}()
 
 	ops := svc.NewOps(Name)
-	s, err := New(cfg, Deps{Repo: repo, Storage: store, Log: log, Ops: ops})
+	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
+	if err != nil {
+		return err
+	}
+	ops.AddCheck("oidc", verifier.Ping)
+	s, err := New(cfg, Deps{Repo: repo, Storage: store, Log: log, Ops: ops, Auth: verifier})
 	if err != nil {
 		return err
 	}

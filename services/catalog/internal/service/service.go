@@ -9,12 +9,16 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/catalog/internal/analytics"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
+	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 	cataloghttp "github.com/pertitle/pertitle/services/catalog/internal/ports/http"
+	"github.com/pertitle/pertitle/services/catalog/internal/webapp"
 )
 
 // Deps are the adapters the catalog runs on. Component tests pass their own.
@@ -23,6 +27,10 @@ type Deps struct {
 	Storage storage.Storage // required: media is served from it
 	Log     *zap.Logger     // optional
 	Ops     *svc.Ops        // optional: health and metrics; a fresh one if nil
+	// Auth checks the bearer tokens of the API (an *auth.Verifier in production).
+	// Nil: API calls must already carry an auth.Principal in their context, so
+	// over HTTP every API call is refused with 401.
+	Auth auth.TokenVerifier
 }
 
 // Service is a wired catalog without its transports: Handler serves HTTP and Project
@@ -57,10 +65,64 @@ func New(cfg Config, deps Deps) (*Service, error) {
 
 	mux := http.NewServeMux()
 	deps.Ops.Register(mux)
-	cataloghttp.New(cataloghttp.Config{MediaBaseURL: cfg.MediaBaseURL}, s.queries, deps.Storage, deps.Log).
-		Register(mux, deps.Ops.Metrics)
+	var signer *cataloghttp.Signer
+	if cfg.MediaSigningKey != "" {
+		signer = cataloghttp.NewSigner([]byte(cfg.MediaSigningKey), cfg.MediaURLTTL)
+	}
+	httpCfg := cataloghttp.Config{MediaBaseURL: cfg.MediaBaseURL, Signer: signer}
+	optional := func(h http.Handler) http.Handler { return h }
+	if deps.Auth != nil {
+		httpCfg.Authenticate = func(h http.Handler) http.Handler { return auth.Middleware(deps.Auth, h) }
+		optional = func(h http.Handler) http.Handler { return auth.Optional(deps.Auth, h) }
+	}
+	cataloghttp.New(httpCfg, s.queries, deps.Storage, deps.Log).Register(mux, deps.Ops.Metrics)
+	if store, ok := deps.Repo.(analytics.Store); ok {
+		// Beacons take a bearer token or a beacon token, so the analytics routes get
+		// the caller when there is one and decide themselves (reads need one).
+		s.analytics(cfg, store, signer).Register(mux, wrapRoutes{deps.Ops.Metrics, optional})
+	}
+	// The web app takes every GET the API and media routes do not match.
+	webCfg := cfg.Web
+	webCfg.MediaBaseURL = cfg.MediaBaseURL
+	webCfg.Issuer = cfg.Auth.Issuer // the app signs in where the API's tokens come from
+	web, err := webapp.New(webCfg)
+	if err != nil {
+		return nil, err
+	}
+	web.Register(mux)
 	s.handler = cataloghttp.Guard(mux)
 	return s, nil
+}
+
+// wrapRoutes applies middleware to each route a Register(mux, Instrumenter)
+// mounts, inside the metrics: per route, never around the whole mux.
+type wrapRoutes struct {
+	metrics *svc.Metrics
+	wrap    func(http.Handler) http.Handler
+}
+
+func (w wrapRoutes) Instrument(route string, h http.Handler) http.Handler {
+	return w.metrics.Instrument(route, w.wrap(h))
+}
+
+// analytics wires the player analytics endpoints (README "Player analytics").
+func (s *Service) analytics(cfg Config, store analytics.Store, signer *cataloghttp.Signer) *analytics.Handler {
+	h := &analytics.Handler{Store: store, Log: s.deps.Log,
+		Limiter: &analytics.Limiter{Rate: float64(cfg.AnalyticsPerMinute) / 60, Burst: float64(cfg.AnalyticsBurst)},
+		Owner: func(ctx context.Context, id string) (string, bool, error) {
+			a, err := s.queries.Get(ctx, id)
+			if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrInvalidID) {
+				return "", false, nil
+			}
+			return a.Owner, err == nil, err
+		}}
+	if h.Limiter.Rate <= 0 {
+		h.Limiter.Rate, h.Limiter.Burst = 2, 200 // a Config built by hand, not by DefaultConfig
+	}
+	if signer != nil {
+		h.Tokens = signer
+	}
+	return h
 }
 
 // Handler serves the API, media, /healthz, /readyz and /metrics.

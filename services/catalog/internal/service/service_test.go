@@ -38,7 +38,7 @@ func component(t *testing.T) (*Service, *storage.FS) {
 	require.NoError(t, err)
 	cfg := DefaultConfig()
 	cfg.MediaBaseURL = "http://cdn.test/media/"
-	s, err := New(cfg, Deps{Repo: repo, Storage: store})
+	s, err := New(cfg, Deps{Repo: repo, Storage: store, Auth: testVerifier(t)})
 	require.NoError(t, err)
 	return s, store
 }
@@ -66,7 +66,9 @@ func journey(t *testing.T, id string) []*eventsv1.Envelope {
 func getJSON(t *testing.T, h http.Handler, target string) (int, map[string]any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req.Header.Set("Authorization", "Bearer "+testToken(t, "alice")) // the owner in journey
+	h.ServeHTTP(rec, req)
 	var out map[string]any
 	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out), rec.Body.String())
@@ -218,7 +220,7 @@ func TestConfig(t *testing.T) {
 		"PERTITLE_CATALOG_ADDR":   "nope",
 		"PERTITLE_CATALOG_DB":     "var/x?.db",
 		"PERTITLE_MEDIA_BASE_URL": "ftp://x/",
-		"PERTITLE_STORAGE":        "s3",
+		"PERTITLE_STORAGE":        "gcs", // fs and s3 are supported
 		"PERTITLE_BUS_TRANSPORT":  "carrier-pigeon",
 	}
 	for name, value := range tests {

@@ -129,14 +129,7 @@ func (in *Ingestor) Commit(ctx context.Context, st *Staged, m Meta) (*Asset, err
 		title = "Untitled"
 	}
 	w, h := src.DisplaySize()
-	probe := &eventsv1.ProbeSummary{
-		Container: src.Container, DurationSeconds: src.Duration, SizeBytes: st.Size, Bitrate: src.Bitrate,
-		VideoCodec: src.Video.Codec, Width: int32(w), Height: int32(h), FrameRate: src.Video.FrameRate,
-		PixelFormat: src.Video.PixFmt, HasAudio: src.HasAudio(), Rotation: int32(src.Video.Rotation),
-	}
-	if src.HasAudio() {
-		probe.AudioCodec = src.Audio[0].Codec
-	}
+	probe := probeSummary(src, st.Size)
 	env, err := events.New(events.Meta{AssetID: id, Producer: in.Producer, CorrelationID: m.CorrelationID},
 		&eventsv1.AssetUploaded{
 			Owner: m.Owner, Title: title, SourceKey: key, SourceUrl: in.Store.URL(key),
@@ -152,6 +145,20 @@ func (in *Ingestor) Commit(ctx context.Context, st *Staged, m Meta) (*Asset, err
 	}
 	return &Asset{ID: id, Status: "uploaded", Title: title, Owner: m.Owner, Bytes: st.Size,
 		Duration: src.Duration, Width: w, Height: h, SourceKey: key}, nil
+}
+
+// probeSummary is the probe as AssetUploaded carries it.
+func probeSummary(src *media.Source, size int64) *eventsv1.ProbeSummary {
+	w, h := src.DisplaySize()
+	probe := &eventsv1.ProbeSummary{
+		Container: src.Container, DurationSeconds: src.Duration, SizeBytes: size, Bitrate: src.Bitrate,
+		VideoCodec: src.Video.Codec, Width: int32(w), Height: int32(h), FrameRate: src.Video.FrameRate,
+		PixelFormat: src.Video.PixFmt, HasAudio: src.HasAudio(), Rotation: int32(src.Video.Rotation),
+	}
+	if src.HasAudio() {
+		probe.AudioCodec = src.Audio[0].Codec
+	}
+	return probe
 }
 
 // sourceExt keeps a recognisable extension for the stored source.

@@ -11,14 +11,23 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
 // uploadHandler accepts POST /v1/assets with the video as the raw body or as the
 // multipart field "file" (optional field "title"). Bytes are streamed to disk.
-func uploadHandler(in *app.Ingestor, defaultOwner, catalogURL string, log *zap.Logger) http.Handler {
+// The asset belongs to the caller (auth.Principal.Subject); a request without one
+// is refused, so mounting it without auth.Middleware fails closed.
+func uploadHandler(in *app.Ingestor, catalogURL string, log *zap.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller, ok := auth.FromContext(r.Context())
+		if !ok || caller.Subject == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
+			writeErr(w, http.StatusUnauthorized, "sign in to upload")
+			return
+		}
 		if r.ContentLength > in.MaxBytes {
 			writeErr(w, http.StatusRequestEntityTooLarge, app.ErrTooLarge.Error())
 			return
@@ -28,10 +37,7 @@ func uploadHandler(in *app.Ingestor, defaultOwner, catalogURL string, log *zap.L
 			corr = uuid.NewString()
 		}
 		w.Header().Set("X-Request-Id", corr)
-		owner := r.Header.Get("X-Pertitle-Owner")
-		if owner == "" {
-			owner = defaultOwner
-		}
+		owner := caller.Subject
 		meta := app.Meta{Owner: owner, CorrelationID: corr}
 		var staged *app.Staged
 		var err error

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/testmedia"
@@ -52,7 +53,14 @@ func newFixture(t *testing.T, maxBytes int64) *fixture {
 	pub := &recordingPublisher{}
 	in := &app.Ingestor{Store: st, Pub: pub, Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
 		StagingDir: st.StagingDir(), MaxBytes: maxBytes, Producer: "ingest"}
-	return &fixture{store: st, pub: pub, in: in, h: uploadHandler(in, "local", "http://catalog", zap.NewNop())}
+	return &fixture{store: st, pub: pub, in: in, h: asCaller("u-alice", uploadHandler(in, "http://catalog", zap.NewNop()))}
+}
+
+// asCaller runs h as the signed-in user sub, as auth.Middleware would.
+func asCaller(sub string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), auth.Principal{Subject: sub, Username: "alice"})))
+	})
 }
 
 // assertNothingKept checks that a rejected upload left no object and no staged file.
@@ -69,6 +77,7 @@ func (f *fixture) assertNothingKept(t *testing.T) {
 func rawPost(h http.Handler, body io.Reader, query string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, "/v1/assets"+query, body)
 	req.Header.Set("Content-Type", "video/mp4")
+	req.Header.Set("X-Pertitle-Owner", "u-mallory") // ignored: the owner is the caller
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
@@ -117,7 +126,7 @@ func TestUploadRawBody(t *testing.T) {
 	up := env.GetAssetUploaded()
 	require.NotNil(t, up)
 	assert.Equal(t, id, env.GetAssetId())
-	assert.Equal(t, "local", up.GetOwner())
+	assert.Equal(t, "u-alice", up.GetOwner(), "the asset belongs to the token's subject, whatever the headers say")
 	assert.EqualValues(t, 320, up.GetProbe().GetWidth())
 	assert.True(t, up.GetProbe().GetHasAudio())
 	info, err := f.store.Stat(context.Background(), up.GetSourceKey())

@@ -10,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
@@ -27,7 +29,12 @@ type Config struct {
 	FFprobe      string
 	FFmpeg       string
 	DefaultOwner string
+	SessionTTL   time.Duration
+	PartSize     int64
 	CatalogURL   string
+	CORSOrigins  string
+	S3Events     bool // consume S3 ObjectCreated notifications (PERTITLE_STORAGE=s3 only)
+	Auth         auth.Config
 	Bus          bus.Config
 	Storage      storage.Config
 }
@@ -39,11 +46,16 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.StagingDir, "PERTITLE_INGEST_STAGING_DIR", "", "where uploads are staged before validation (default: inside filesystem storage)")
 	e.String(&c.FFprobe, "PERTITLE_FFPROBE", "ffprobe", "ffprobe binary")
 	e.String(&c.FFmpeg, "PERTITLE_FFMPEG", "ffmpeg", "ffmpeg binary (decodes a stretch to reject corrupt files)")
-	e.String(&c.DefaultOwner, "PERTITLE_DEFAULT_OWNER", "local", "owner of uploads that carry no identity")
+	e.String(&c.DefaultOwner, "PERTITLE_DEFAULT_OWNER", "local", "owner of S3-event uploads whose object names none (HTTP uploads always belong to the signed-in caller)")
+	e.Duration(&c.SessionTTL, "PERTITLE_UPLOAD_SESSION_TTL", 24*time.Hour, "resumable upload sessions expire this long after their last part")
+	e.Int64(&c.PartSize, "PERTITLE_UPLOAD_PART_SIZE", app.DefaultPartSize, "part size of resumable uploads in bytes (at least 5 MiB, as S3 multipart needs)")
 	e.String(&c.CatalogURL, "PERTITLE_CATALOG_URL", "http://127.0.0.1:8080", "catalog base URL for Location headers")
+	e.String(&c.CORSOrigins, "PERTITLE_CORS_ORIGINS", DefaultCORSOrigins, "origins of the web app allowed to upload from a browser (comma-separated; * for any)")
+	c.Auth.FromEnv(e)
 	c.Bus = bus.DefaultConfig()
 	c.Bus.FromEnv(e)
 	c.Storage.FromEnv(e)
+	e.Bool(&c.S3Events, "PERTITLE_S3_EVENTS", true, "with PERTITLE_STORAGE=s3: turn objects created under uploads/ in the input bucket into assets (S3 event notifications on the s3-object-created topic)")
 }
 
 // Validate checks the configuration.
@@ -51,11 +63,13 @@ func (c Config) Validate() error {
 	var v svc.Validation
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_INGEST_ADDR=%q is not a listen address", c.Addr)
 	v.Check(c.MaxBytes > 0, "PERTITLE_INGEST_MAX_BYTES must be positive")
+	v.Check(c.SessionTTL >= time.Minute, "PERTITLE_UPLOAD_SESSION_TTL must be at least 1m")
+	v.Check(c.PartSize >= 5<<20 && c.PartSize <= 5<<30, "PERTITLE_UPLOAD_PART_SIZE must be between 5 MiB and 5 GiB")
 	_, err := exec.LookPath(c.FFprobe)
 	v.Check(err == nil, "PERTITLE_FFPROBE=%q not found (install ffmpeg)", c.FFprobe)
 	_, err = exec.LookPath(c.FFmpeg)
 	v.Check(err == nil, "PERTITLE_FFMPEG=%q not found (install ffmpeg)", c.FFmpeg)
-	return errors.Join(v.Err(), c.Bus.Validate(), c.Storage.Validate())
+	return errors.Join(v.Err(), c.Auth.Validate(), c.Bus.Validate(), c.Storage.Validate())
 }
 
 // Run starts the service and blocks until ctx ends.
@@ -98,8 +112,32 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 
 	in := &app.Ingestor{Store: store, Pub: b, Prober: app.FFprobe{FFprobe: cfg.FFprobe, FFmpeg: cfg.FFmpeg},
 		StagingDir: staging, MaxBytes: cfg.MaxBytes, Producer: "ingest"}
+	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
+	if err != nil {
+		return err
+	}
+	ops.AddCheck("oidc", verifier.Ping)
+	sessions := &app.Sessions{Ingestor: in, Dir: filepath.Join(staging, "sessions"), PartSize: cfg.PartSize, TTL: cfg.SessionTTL}
+	mux := newMux(ops, verifier, in, sessions, cfg.CatalogURL, log)
+	mux = withCORS(cfg.CORSOrigins, mux) // the web app uploads from the catalog's origin
+	go sessions.RunJanitor(ctx, time.Minute, func(n int, err error) {
+		log.Info("expired upload sessions", zap.Int("removed", n), zap.Error(err))
+	})
+	if s3, ok := store.(*storage.S3); ok && cfg.S3Events {
+		return serveWithS3Events(ctx, log, cfg, b, in, s3.InputBucket(), mux)
+	}
+	return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, mux))
+}
+
+// newMux mounts health and metrics (open) and every API route behind the bearer
+// token middleware: uploads belong to the token's subject.
+func newMux(ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions *app.Sessions, catalogURL string, log *zap.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	ops.Register(mux)
-	mux.Handle("POST /v1/assets", ops.Metrics.Instrument("/v1/assets", uploadHandler(in, cfg.DefaultOwner, cfg.CatalogURL, log)))
-	return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, mux))
+	routes := append([]route{{"POST /v1/assets", "/v1/assets", uploadHandler(in, catalogURL, log)}},
+		sessionRoutes(sessions, catalogURL, log)...)
+	for _, rt := range routes {
+		mux.Handle(rt.pattern, ops.Metrics.Instrument(rt.name, auth.Middleware(v, rt.handler)))
+	}
+	return mux
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
@@ -38,6 +39,14 @@ type Config struct {
 	// MediaBaseURL prefixes manifest keys in asset responses, e.g.
 	// "http://127.0.0.1:8080/media/" or a CDN. It ends with a slash.
 	MediaBaseURL string
+	// Signer, when set, signs the manifest URLs handed out and makes /media/ serve
+	// signed paths only (README "Protected playback"); it also issues the analytics
+	// beacon tokens. Nil serves media by plain path.
+	Signer *Signer
+	// Authenticate wraps the /v1/assets routes, e.g. with auth.Middleware; /media/
+	// is left alone. Nil leaves authentication to whoever puts an auth.Principal in
+	// the request context (tests): without one, the API answers 401.
+	Authenticate func(http.Handler) http.Handler
 }
 
 // Handlers serves the catalog's HTTP endpoints.
@@ -68,8 +77,15 @@ func (h *Handlers) Register(mux *http.ServeMux, m Instrumenter) {
 		}
 		mux.Handle(pattern, handler)
 	}
-	route("GET /v1/assets", "/v1/assets", h.listAssets)
-	route("GET /v1/assets/{id}", "/v1/assets/{id}", h.getAsset)
+	authed := func(fn http.HandlerFunc) http.HandlerFunc {
+		var handler http.Handler = auth.Required(fn)
+		if h.cfg.Authenticate != nil {
+			handler = h.cfg.Authenticate(handler)
+		}
+		return handler.ServeHTTP
+	}
+	route("GET /v1/assets", "/v1/assets", authed(h.listAssets))
+	route("GET /v1/assets/{id}", "/v1/assets/{id}", authed(h.getAsset))
 	route("GET /media/{key...}", "/media", h.serveMedia)
 	route("HEAD /media/{key...}", "/media", h.serveMedia)
 	route("OPTIONS /media/{key...}", "/media", h.preflight)
@@ -125,6 +141,10 @@ type assetJSON struct {
 	// ReadyTransitions counts how often the asset became ready: 1 after one
 	// encoding, however often its events were delivered.
 	ReadyTransitions int `json:"ready_transitions"`
+	// BeaconToken authorises player analytics beacons for this asset until
+	// BeaconExpiresAt (README "Player analytics"); present with playback URLs.
+	BeaconToken     string     `json:"beacon_token,omitempty"`
+	BeaconExpiresAt *time.Time `json:"beacon_expires_at,omitempty"`
 }
 
 type progressJSON struct {
@@ -163,6 +183,10 @@ func (h *Handlers) toJSON(a domain.Asset) assetJSON {
 		Backend: a.Backend, JobID: a.JobID, Attempt: a.Attempt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 		ReadyTransitions: a.ReadyTransitions,
 	}
+	if s := h.cfg.Signer; s != nil && (out.HLSURL != "" || out.DASHURL != "") {
+		tok, exp := s.BeaconToken(a.ID)
+		out.BeaconToken, out.BeaconExpiresAt = tok, &exp
+	}
 	if a.Status == domain.StatusEncoding {
 		out.Progress = &progressJSON{Percent: a.ProgressPercent, ETASeconds: a.ProgressETA}
 	}
@@ -191,16 +215,24 @@ func (h *Handlers) manifestURL(abs, key string) string {
 	if key == "" {
 		return ""
 	}
-	return h.cfg.MediaBaseURL + strings.TrimPrefix(key, "/")
+	key = strings.TrimPrefix(key, "/")
+	if h.cfg.Signer != nil {
+		return h.cfg.MediaBaseURL + h.cfg.Signer.SignKey(key)
+	}
+	return h.cfg.MediaBaseURL + key
 }
 
+// getAsset answers another user's asset exactly as a missing one (404), so that
+// ids cannot be probed for existence; admins see every asset.
 func (h *Handlers) getAsset(w http.ResponseWriter, r *http.Request) {
+	caller, _ := auth.FromContext(r.Context())
 	a, err := h.queries.Get(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, domain.ErrInvalidID):
 		writeError(w, http.StatusBadRequest, "invalid asset id")
 		return
-	case errors.Is(err, domain.ErrNotFound):
+	case errors.Is(err, domain.ErrNotFound) || (err == nil && !caller.CanAccess(a.Owner)):
+		w.Header().Set("Cache-Control", "no-store")
 		writeError(w, http.StatusNotFound, "asset not found")
 		return
 	case err != nil:
@@ -211,9 +243,15 @@ func (h *Handlers) getAsset(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.toJSON(a))
 }
 
+// listAssets lists the caller's assets; admins list everyone's, or one owner's
+// with ?owner=.
 func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
+	caller, _ := auth.FromContext(r.Context())
 	q := r.URL.Query()
 	f := app.ListFilter{Owner: q.Get("owner"), Cursor: q.Get("cursor")}
+	if !caller.Admin() {
+		f.Owner = caller.Subject
+	}
 	if s := q.Get("status"); s != "" {
 		st, err := domain.ParseStatus(s)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
@@ -83,7 +84,20 @@ func newServer(t *testing.T) (http.Handler, *fakeQueries, *storage.FS) {
 	require.NoError(t, err)
 	q := fixture()
 	h := cataloghttp.New(cataloghttp.Config{MediaBaseURL: "http://media.test/media"}, q, fs, nil)
-	return h.Handler(nil), q, fs
+	return as(admin, h.Handler(nil)), q, fs
+}
+
+var (
+	admin = auth.Principal{Subject: "root", Groups: []string{auth.AdminGroup}}
+	alice = auth.Principal{Subject: "alice"}
+	bob   = auth.Principal{Subject: "bob"}
+)
+
+// as serves h to p, as auth.Middleware would after checking p's token.
+func as(p auth.Principal, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
 }
 
 func do(h http.Handler, method, target string, hdr ...string) *httptest.ResponseRecorder {
@@ -204,7 +218,7 @@ func TestListAssets(t *testing.T) {
 
 func TestListEmptyIsArray(t *testing.T) {
 	t.Parallel()
-	h := cataloghttp.New(cataloghttp.Config{}, &fakeQueries{}, nil, nil).Handler(nil)
+	h := as(alice, cataloghttp.New(cataloghttp.Config{}, &fakeQueries{}, nil, nil).Handler(nil))
 	rec := do(h, http.MethodGet, "/v1/assets")
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.JSONEq(t, `{"assets":[],"next_cursor":""}`, rec.Body.String())
@@ -224,6 +238,7 @@ func TestMedia(t *testing.T) {
 	put(t, fs, "outputs/a1/j1/720p/seg_001.m4s", "0123456789abcdef")
 	put(t, fs, "outputs/a1/j1/720p/init.mp4", "init-bytes")
 	put(t, fs, "outputs/a1/j1/notes.bin", "x")
+	put(t, fs, "outputs/a1/j1/report.svg", "<svg/>")
 	put(t, fs, "sources/a1/source.mp4", "secret source")
 	// A file beside the storage root that traversal would reach.
 	require.NoError(t, os.WriteFile(filepath.Join(fs.Root(), "..", "catalog.db"), []byte("db"), 0o644))
@@ -236,6 +251,7 @@ func TestMedia(t *testing.T) {
 			{"outputs/a1/j1/720p/seg_001.m4s", "video/iso.segment", "public, max-age=31536000, immutable", "0123456789abcdef"},
 			{"outputs/a1/j1/720p/init.mp4", "video/mp4", "public, max-age=31536000, immutable", "init-bytes"},
 			{"outputs/a1/j1/notes.bin", "application/octet-stream", "public, max-age=60", "x"},
+			{"outputs/a1/j1/report.svg", "image/svg+xml", "public, max-age=60", "<svg/>"},
 		} {
 			rec := do(h, http.MethodGet, "/media/"+tc.key)
 			require.Equal(t, http.StatusOK, rec.Code, tc.key)
@@ -249,6 +265,9 @@ func TestMedia(t *testing.T) {
 			assert.Equal(t, "bytes", rec.Header().Get("Accept-Ranges"))
 			assert.Equal(t, fmt.Sprint(len(tc.body)), rec.Header().Get("Content-Length"))
 			assert.Equal(t, tc.body, rec.Body.String())
+			if tc.ctype == "image/svg+xml" {
+				assert.Contains(t, rec.Header().Get("Content-Security-Policy"), "default-src 'none'", "an SVG served beside the app runs no script")
+			}
 		}
 	})
 

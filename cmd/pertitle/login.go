@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+type discoveryDoc struct {
+	Issuer                string `json:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+}
+
+func discover(ctx context.Context, issuer string) (*discoveryDoc, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, issuer+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the identity provider %s (is the stack running? `make run`): %w", issuer, err)
+	}
+	defer resp.Body.Close()
+	var d discoveryDoc
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&d) != nil || d.TokenEndpoint == "" {
+		return nil, fmt.Errorf("%s has no usable OpenID configuration (%s)", issuer, resp.Status)
+	}
+	if strings.TrimSuffix(d.Issuer, "/") != issuer {
+		return nil, fmt.Errorf("%s says it is issuer %q", issuer, d.Issuer)
+	}
+	return &d, nil
+}
+
+// cmdLogin signs in and saves the tokens: in a browser (authorization code with
+// PKCE, redirected to a one-off listener on 127.0.0.1), or with a password read
+// from stdin (the issuer's password grant, for scripts).
+func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("login", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	username := fs.String("username", "", "sign in as this user with the password grant (needs --password-stdin)")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the browser")
+	if err := fs.Parse(args); err != nil {
+		return exitError{2, errors.Join(errQuiet, err)}
+	}
+	if fs.NArg() > 0 || (*username != "") != *pwStdin {
+		return exitError{2, errors.New("usage: pertitle login [--username U --password-stdin]")}
+	}
+	s := oidcFromEnv()
+	d, err := discover(ctx, s.Issuer)
+	if err != nil {
+		return err
+	}
+	var tc *tokenCache
+	if *username != "" {
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		password := strings.TrimRight(line, "\r\n")
+		if password == "" {
+			return errors.New("no password on stdin")
+		}
+		tc, err = postToken(ctx, s, d.TokenEndpoint, url.Values{"grant_type": {"password"},
+			"username": {*username}, "password": {password}, "scope": {"openid profile offline_access"}})
+		if err != nil {
+			return err
+		}
+	} else {
+		bctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		tc, err = browserLogin(bctx, s, d, stderr)
+		if err != nil {
+			return err
+		}
+	}
+	if err := saveToken(tc); err != nil {
+		return fmt.Errorf("cannot save the token: %w", err)
+	}
+	p, _ := tokenPath()
+	fmt.Fprintf(stderr, "signed in to %s; token saved in %s\n", s.Issuer, p)
+	return nil
+}
+
+func randomURLSafe(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// browserLogin runs the authorization code flow with PKCE (RFC 7636) on a
+// loopback redirect (RFC 8252): it prints the URL to open and waits for the
+// browser to come back with a code.
+func browserLogin(ctx context.Context, s oidcSettings, d *discoveryDoc, stderr io.Writer) (*tokenCache, error) {
+	if d.AuthorizationEndpoint == "" {
+		return nil, errors.New("the identity provider has no authorization endpoint; use --username U --password-stdin")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	redirect := fmt.Sprintf("http://127.0.0.1:%d/callback", ln.Addr().(*net.TCPAddr).Port)
+	verifier, state := randomURLSafe(32), randomURLSafe(16)
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {s.ClientID}, "redirect_uri": {redirect},
+		"scope": {"openid profile offline_access"}, "state": {state}, "nonce": {randomURLSafe(16)},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	authURL := d.AuthorizationEndpoint + "?" + q.Encode()
+	fmt.Fprintf(stderr, "Open this URL in your browser to sign in:\n\n  %s\n\nWaiting for the browser...\n", authURL)
+
+	type result struct {
+		code string
+		err  error
+	}
+	done := make(chan result, 1)
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/callback" {
+			http.NotFound(w, r)
+			return
+		}
+		rq := r.URL.Query()
+		var res result
+		switch {
+		case subtle.ConstantTimeCompare([]byte(rq.Get("state")), []byte(state)) != 1:
+			http.Error(w, "state mismatch: start again with pertitle login", http.StatusBadRequest)
+			return // not ours (or forged): keep waiting for the real answer
+		case rq.Get("error") != "":
+			res.err = fmt.Errorf("sign-in refused: %s %s", rq.Get("error"), rq.Get("error_description"))
+		case rq.Get("iss") != "" && strings.TrimSuffix(rq.Get("iss"), "/") != s.Issuer:
+			res.err = fmt.Errorf("the answer came from issuer %q, not %q", rq.Get("iss"), s.Issuer)
+		default:
+			res.code = rq.Get("code")
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if res.err != nil {
+			fmt.Fprintln(w, "Sign-in failed; see the terminal.")
+		} else {
+			fmt.Fprintln(w, "Signed in to pertitle. You can close this tab.")
+		}
+		select {
+		case done <- res:
+		default:
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("no answer from the browser: %w", ctx.Err())
+	}
+	if res.err != nil {
+		return nil, res.err
+	}
+	return postToken(ctx, s, d.TokenEndpoint, url.Values{"grant_type": {"authorization_code"}, "code": {res.code},
+		"redirect_uri": {redirect}, "code_verifier": {verifier}})
+}
+
+// cmdLogout forgets the saved tokens.
+func cmdLogout(_ context.Context, args []string, _, stderr io.Writer) error {
+	if len(args) > 0 {
+		return exitError{2, errors.New("usage: pertitle logout")}
+	}
+	p, err := tokenPath()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	fmt.Fprintln(stderr, "signed out")
+	return nil
+}

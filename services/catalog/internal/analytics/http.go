@@ -1,0 +1,328 @@
+package analytics
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/auth"
+)
+
+// Filter selects stored events: one asset, or one owner's assets, or (All) every
+// asset. Since, when set, drops older events.
+type Filter struct {
+	AssetID string
+	Owner   string
+	All     bool
+	Since   time.Time
+}
+
+// Store keeps events. The catalog's SQLite adapter implements it.
+type Store interface {
+	// AppendEvents stores a batch of events of assets owned by owners[asset_id], in
+	// one transaction.
+	AppendEvents(ctx context.Context, owners map[string]string, events []Event) error
+	// ScanEvents calls fn for every event f selects, oldest first.
+	ScanEvents(ctx context.Context, f Filter, fn func(Event) error) error
+}
+
+// OwnerLookup returns the owner of an asset, found=false when there is none.
+type OwnerLookup func(ctx context.Context, assetID string) (owner string, found bool, err error)
+
+// TokenVerifier checks beacon tokens handed out with playback URLs.
+type TokenVerifier interface {
+	VerifyBeaconToken(token, assetID string) error
+}
+
+// Handler serves the analytics endpoints.
+type Handler struct {
+	Store   Store
+	Owner   OwnerLookup
+	Tokens  TokenVerifier // nil: only authenticated callers may send beacons
+	Limiter *Limiter
+	Log     *zap.Logger
+	Now     func() time.Time
+}
+
+// Instrumenter wraps a handler with metrics under a route name (svc.Metrics).
+type Instrumenter interface {
+	Instrument(route string, h http.Handler) http.Handler
+}
+
+// Register mounts the endpoints on mux, instrumented by m (may be nil). The beacon
+// endpoint takes a beacon token and must not sit behind the bearer middleware;
+// the reads need an authenticated caller.
+func (h *Handler) Register(mux *http.ServeMux, m Instrumenter) {
+	route := func(pattern, name string, fn http.HandlerFunc) {
+		var handler http.Handler = fn
+		if m != nil {
+			handler = m.Instrument(name, handler)
+		}
+		mux.Handle(pattern, handler)
+	}
+	route("POST /v1/analytics/events", "/v1/analytics/events", h.postEvents)
+	route("OPTIONS /v1/analytics/events", "/v1/analytics/events", h.preflight)
+	route("GET /v1/analytics/assets/{id}", "/v1/analytics/assets/{id}", h.assetReport)
+	route("GET /v1/analytics/summary", "/v1/analytics/summary", h.summary)
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+func (h *Handler) log() *zap.Logger {
+	if h.Log == nil {
+		return zap.NewNop()
+	}
+	return h.Log
+}
+
+func beaconCORS(hd http.Header) {
+	hd.Set("Access-Control-Allow-Origin", "*")
+	hd.Set("Access-Control-Expose-Headers", "Retry-After")
+}
+
+func (h *Handler) preflight(w http.ResponseWriter, _ *http.Request) {
+	hd := w.Header()
+	beaconCORS(hd)
+	hd.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	hd.Set("Access-Control-Allow-Headers", "Content-Type, Authorization")
+	hd.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// postEvents takes a batch of beacons: POST /v1/analytics/events?token=<beacon token>.
+func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
+	beaconCORS(w.Header())
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && mt != "text/plain") {
+			writeError(w, http.StatusUnsupportedMediaType, "", "send a JSON array as application/json or text/plain")
+			return
+		}
+	}
+	if r.ContentLength > MaxBatchBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("a batch is at most %d bytes", MaxBatchBytes))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBatchBytes+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "", "cannot read body")
+		return
+	}
+	if len(body) > MaxBatchBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("a batch is at most %d bytes", MaxBatchBytes))
+		return
+	}
+	events, field, err := decodeBatch(body)
+	if err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, errTooMany) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, code, field, err.Error())
+		return
+	}
+	now := h.now()
+	perViewer := map[string]int{}
+	for i, e := range events {
+		if err := e.Validate(now); err != nil {
+			var fe *FieldError
+			errors.As(err, &fe)
+			f := fmt.Sprintf("events[%d].%s", i, fe.Field)
+			writeError(w, http.StatusBadRequest, f, f+": "+fe.Msg)
+			return
+		}
+		perViewer[e.ViewerID]++
+	}
+	if h.Limiter != nil {
+		for v, n := range perViewer {
+			if ok, wait := h.Limiter.Take(v, n); !ok {
+				if wait < time.Hour {
+					w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+				}
+				writeError(w, http.StatusTooManyRequests, "", "too many events from viewer "+v+"; slow down")
+				return
+			}
+		}
+	}
+	owners, status, msg := h.authorizeBeacons(r, events)
+	if status != 0 {
+		writeError(w, status, "", msg)
+		return
+	}
+	if err := h.Store.AppendEvents(r.Context(), owners, events); err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})
+}
+
+// authorizeBeacons lets a batch in when, for every asset it names, the caller is
+// authenticated and may read it, or the beacon token was issued for it.
+func (h *Handler) authorizeBeacons(r *http.Request, events []Event) (map[string]string, int, string) {
+	p, authed := auth.FromContext(r.Context())
+	token := r.URL.Query().Get("token")
+	owners := map[string]string{}
+	for _, e := range events {
+		if _, done := owners[e.AssetID]; done {
+			continue
+		}
+		owner, found, err := h.Owner(r.Context(), e.AssetID)
+		if err != nil {
+			return nil, http.StatusServiceUnavailable, "cannot check the asset right now"
+		}
+		allowed := found && authed && p.CanAccess(owner)
+		if !allowed && found && token != "" && h.Tokens != nil {
+			allowed = h.Tokens.VerifyBeaconToken(token, e.AssetID) == nil
+		}
+		if !allowed {
+			if !authed && token == "" {
+				return nil, http.StatusUnauthorized, "send the beacon_token of GET /v1/assets/{id} as ?token="
+			}
+			return nil, http.StatusForbidden, "no access to asset " + e.AssetID + " (the token is expired or for another asset)"
+		}
+		owners[e.AssetID] = owner
+	}
+	return owners, 0, ""
+}
+
+var errTooMany = fmt.Errorf("a batch is at most %d events", MaxBatchEvents)
+
+// decodeBatch parses a JSON array of events, naming the field of a type error.
+func decodeBatch(body []byte) ([]Event, string, error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, "", fmt.Errorf("body must be a JSON array of events: %w", err)
+	}
+	switch {
+	case len(raw) == 0:
+		return nil, "", errors.New("the batch is empty")
+	case len(raw) > MaxBatchEvents:
+		return nil, "", errTooMany
+	}
+	events := make([]Event, len(raw))
+	for i, m := range raw {
+		dec := json.NewDecoder(bytes.NewReader(m))
+		if err := dec.Decode(&events[i]); err != nil {
+			field := fmt.Sprintf("events[%d]", i)
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				field += "." + te.Field
+				return nil, field, fmt.Errorf("%s: must be a %s", field, te.Type)
+			}
+			return nil, field, fmt.Errorf("%s: must be an object: %w", field, err)
+		}
+	}
+	return events, "", nil
+}
+
+// assetReport answers GET /v1/analytics/assets/{id}[?interval=1h][&since=RFC3339].
+func (h *Handler) assetReport(w http.ResponseWriter, r *http.Request) {
+	p, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	owner, found, err := h.Owner(r.Context(), id)
+	if err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	if !found || !p.CanAccess(owner) {
+		writeError(w, http.StatusNotFound, "", "asset not found")
+		return
+	}
+	h.report(w, r, Filter{AssetID: id}, false)
+}
+
+// summary answers GET /v1/analytics/summary: the caller's assets (an admin's: all).
+func (h *Handler) summary(w http.ResponseWriter, r *http.Request) {
+	p, ok := caller(w, r)
+	if !ok {
+		return
+	}
+	h.report(w, r, Filter{Owner: p.Subject, All: p.Admin()}, true)
+}
+
+func (h *Handler) report(w http.ResponseWriter, r *http.Request, f Filter, summary bool) {
+	q := r.URL.Query()
+	interval := time.Hour
+	if s := q.Get("interval"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Minute || d > 31*24*time.Hour {
+			writeError(w, http.StatusBadRequest, "interval", "interval must be a duration between 1m and 744h")
+			return
+		}
+		interval = d
+	}
+	if s := q.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "since", "since must be an RFC 3339 time")
+			return
+		}
+		f.Since = t
+	}
+	agg := NewAggregator(interval)
+	if err := h.Store.ScanEvents(r.Context(), f, func(e Event) error { agg.Add(e); return nil }); err != nil {
+		h.internal(w, r, err)
+		return
+	}
+	rep := agg.Report()
+	if summary {
+		rep.Assets = agg.AssetCount()
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func caller(w http.ResponseWriter, r *http.Request) (auth.Principal, bool) {
+	p, ok := auth.FromContext(r.Context())
+	if !ok || p.Subject == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
+		writeError(w, http.StatusUnauthorized, "", "sign in to see analytics")
+		return auth.Principal{}, false
+	}
+	return p, true
+}
+
+func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return
+	}
+	h.log().Error("analytics request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	writeError(w, http.StatusInternalServerError, "", "internal error")
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"cannot encode response"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, code int, field, msg string) {
+	body := map[string]string{"error": msg}
+	if field != "" {
+		body["field"] = field
+	}
+	writeJSON(w, code, body)
+}

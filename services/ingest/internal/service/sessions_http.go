@@ -1,0 +1,176 @@
+package service
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/services/ingest/internal/app"
+)
+
+// route is one endpoint: its mux pattern, its metrics name and its handler. The
+// wiring registers them, adding whatever middleware (authentication) it applies.
+type route struct {
+	pattern, name string
+	handler       http.Handler
+}
+
+// sessionRoutes are the endpoints of resumable uploads (README "Resumable uploads").
+// Every one needs an authenticated caller (auth.FromContext).
+func sessionRoutes(s *app.Sessions, catalogURL string, log *zap.Logger) []route {
+	h := &sessionHandlers{s: s, catalogURL: catalogURL, log: log}
+	return []route{
+		{"POST /v1/uploads", "/v1/uploads", h.withCaller(h.create)},
+		{"GET /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.get)},
+		{"DELETE /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.abort)},
+		{"PUT /v1/uploads/{id}/parts/{n}", "/v1/uploads/{id}/parts/{n}", h.withCaller(h.putPart)},
+		{"POST /v1/uploads/{id}/complete", "/v1/uploads/{id}/complete", h.withCaller(h.complete)},
+	}
+}
+
+type sessionHandlers struct {
+	s          *app.Sessions
+	catalogURL string
+	log        *zap.Logger
+}
+
+type callerHandler func(w http.ResponseWriter, r *http.Request, owner string)
+
+func (h *sessionHandlers) withCaller(fn callerHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := auth.FromContext(r.Context())
+		if !ok || p.Subject == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
+			writeErr(w, http.StatusUnauthorized, "sign in to upload")
+			return
+		}
+		fn(w, r, p.Subject)
+	})
+}
+
+// createdJSON is the answer to POST /v1/uploads.
+type createdJSON struct {
+	ID         string    `json:"id"`
+	PartSize   int64     `json:"part_size"`
+	PartsTotal int       `json:"parts_total"`
+	Size       int64     `json:"size"`
+	Status     string    `json:"status"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+// progressJSON is the answer to GET /v1/uploads/{id}.
+type progressJSON struct {
+	ID            string     `json:"id"`
+	Filename      string     `json:"filename"`
+	Title         string     `json:"title"`
+	ContentType   string     `json:"content_type"`
+	Size          int64      `json:"size"`
+	PartSize      int64      `json:"part_size"`
+	PartsTotal    int        `json:"parts_total"`
+	Parts         []app.Part `json:"parts"`
+	ReceivedBytes int64      `json:"received_bytes"`
+	Status        string     `json:"status"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ExpiresAt     time.Time  `json:"expires_at"`
+}
+
+func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner string) {
+	var u app.NewUpload
+	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
+	if err := dec.Decode(&u); err != nil {
+		writeErr(w, http.StatusBadRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
+		return
+	}
+	sess, err := h.s.Create(r.Context(), owner, u)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.log.Info("upload session opened", zap.String("session_id", sess.ID), zap.String("owner", owner),
+		zap.Int64("size", sess.Size), zap.Int("parts", sess.PartsTotal))
+	w.Header().Set("Location", "/v1/uploads/"+sess.ID)
+	writeJSON(w, http.StatusCreated, createdJSON{ID: sess.ID, PartSize: sess.PartSize, PartsTotal: sess.PartsTotal,
+		Size: sess.Size, Status: sess.Status, ExpiresAt: sess.ExpiresAt})
+}
+
+func (h *sessionHandlers) get(w http.ResponseWriter, r *http.Request, owner string) {
+	p, err := h.s.Get(r.Context(), owner, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, progressJSON{ID: p.ID, Filename: p.Filename, Title: p.Title, ContentType: p.ContentType,
+		Size: p.Size, PartSize: p.PartSize, PartsTotal: p.PartsTotal, Parts: p.Parts, ReceivedBytes: p.ReceivedBytes,
+		Status: p.Status, CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt})
+}
+
+func (h *sessionHandlers) putPart(w http.ResponseWriter, r *http.Request, owner string) {
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 {
+		writeErr(w, http.StatusBadRequest, "part number must be a positive integer")
+		return
+	}
+	p, err := h.s.PutPart(r.Context(), owner, r.PathValue("id"), n, r.ContentLength, r.Body)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("ETag", `"`+p.ETag+`"`)
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (h *sessionHandlers) complete(w http.ResponseWriter, r *http.Request, owner string) {
+	corr := r.Header.Get("X-Request-Id")
+	if corr == "" {
+		corr = uuid.NewString()
+	}
+	w.Header().Set("X-Request-Id", corr)
+	id := r.PathValue("id")
+	asset, err := h.s.Complete(r.Context(), owner, id, corr)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.log.Info("asset uploaded", zap.String("asset_id", asset.ID), zap.String("session_id", id),
+		zap.Int64("bytes", asset.Bytes), zap.String("correlation_id", corr), zap.String("owner", owner))
+	if h.catalogURL != "" {
+		w.Header().Set("Location", strings.TrimSuffix(h.catalogURL, "/")+"/v1/assets/"+asset.ID)
+	}
+	writeJSON(w, http.StatusAccepted, asset)
+}
+
+func (h *sessionHandlers) abort(w http.ResponseWriter, r *http.Request, owner string) {
+	if err := h.s.Abort(r.Context(), owner, r.PathValue("id")); err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (h *sessionHandlers) fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, app.ErrSessionNotFound):
+		writeErr(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, app.ErrInvalidUpload):
+		writeErr(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, app.ErrUnsupportedType):
+		writeErr(w, http.StatusUnsupportedMediaType, err.Error())
+	case errors.Is(err, app.ErrPartTooLarge):
+		writeErr(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, app.ErrLengthRequired):
+		writeErr(w, http.StatusLengthRequired, err.Error())
+	case errors.Is(err, app.ErrIncomplete), errors.Is(err, app.ErrSessionBusy):
+		writeErr(w, http.StatusConflict, err.Error())
+	default:
+		fail(w, h.log, err)
+	}
+}

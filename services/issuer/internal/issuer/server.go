@@ -1,0 +1,589 @@
+package issuer
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Registered clients. Both are public (no secret): a browser app and a CLI cannot keep one.
+const (
+	ClientWeb = "pertitle-web"
+	ClientCLI = "pertitle-cli"
+)
+
+// Config of the issuer.
+type Config struct {
+	// Issuer is the URL tokens carry in iss and where discovery is served.
+	Issuer string
+	// Audience goes into access tokens' aud: what the services accept.
+	Audience string
+	// WebRedirectURIs are the exact redirect URIs of pertitle-web.
+	WebRedirectURIs []string
+	AccessTTL       time.Duration // access and id tokens (default 15m)
+	RefreshTTL      time.Duration // refresh tokens, renewed on each use (default 30 days)
+	// PasswordGrant lets pertitle-cli exchange a username and password of this
+	// issuer's own users for tokens (scripts, tests).
+	PasswordGrant bool
+	Now           func() time.Time
+	Log           *zap.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.AccessTTL == 0 {
+		c.AccessTTL = 15 * time.Minute
+	}
+	if c.RefreshTTL == 0 {
+		c.RefreshTTL = 30 * 24 * time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+}
+
+const (
+	loginTTL      = 10 * time.Minute
+	codeTTL       = time.Minute
+	maxPending    = 10000
+	maxLoginTries = 5
+	bindingCookie = "pertitle_login"
+)
+
+type client struct {
+	id       string
+	exact    []string // allowed redirect URIs
+	loopback bool     // any port on a loopback address (RFC 8252 7.3)
+	password bool
+}
+
+func (c client) allows(redirect string) bool {
+	if slices.Contains(c.exact, redirect) {
+		return true
+	}
+	if !c.loopback {
+		return false
+	}
+	u, err := url.Parse(redirect)
+	if err != nil || u.Scheme != "http" || u.Fragment != "" || u.User != nil {
+		return false
+	}
+	h := u.Hostname()
+	ip := net.ParseIP(h)
+	return (h == "localhost" || (ip != nil && ip.IsLoopback())) && u.Port() != ""
+}
+
+type authRequest struct {
+	client, redirect, state, nonce, scope, challenge string
+}
+
+type pendingLogin struct {
+	authRequest
+	binding string
+	expires time.Time
+	tries   int
+}
+
+type authCode struct {
+	authRequest
+	sub      string
+	authTime time.Time
+	expires  time.Time
+}
+
+type refreshToken struct {
+	client, sub, scope, family string
+	authTime                   time.Time
+	expires                    time.Time
+}
+
+// Server is the issuer's HTTP side.
+type Server struct {
+	cfg     Config
+	keys    *KeySet
+	users   *Users
+	clients map[string]client
+
+	mu       sync.Mutex
+	logins   map[string]*pendingLogin
+	codes    map[string]*authCode
+	refresh  map[string]*refreshToken
+	used     map[string]string // rotated-out refresh token → family, to catch replays
+	revoked  map[string]time.Time
+	lastSwep time.Time
+}
+
+// New returns the issuer.
+func New(cfg Config, keys *KeySet, users *Users) *Server {
+	cfg.setDefaults()
+	return &Server{cfg: cfg, keys: keys, users: users,
+		clients: map[string]client{
+			ClientWeb: {id: ClientWeb, exact: cfg.WebRedirectURIs},
+			ClientCLI: {id: ClientCLI, loopback: true, password: true},
+		},
+		logins: map[string]*pendingLogin{}, codes: map[string]*authCode{}, refresh: map[string]*refreshToken{},
+		used: map[string]string{}, revoked: map[string]time.Time{}}
+}
+
+// Register mounts the OIDC endpoints on mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.discovery)
+	mux.HandleFunc("GET /jwks.json", s.jwks)
+	mux.HandleFunc("GET /authorize", s.authorize)
+	mux.HandleFunc("POST /authorize", s.login)
+	mux.HandleFunc("POST /token", s.token)
+	mux.HandleFunc("OPTIONS /token", s.token)
+}
+
+func (s *Server) discovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	iss := s.cfg.Issuer
+	grants := []string{"authorization_code", "refresh_token"}
+	if s.cfg.PasswordGrant {
+		grants = append(grants, "password")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                         iss,
+		"authorization_endpoint":                         iss + "/authorize",
+		"token_endpoint":                                 iss + "/token",
+		"jwks_uri":                                       iss + "/jwks.json",
+		"response_types_supported":                       []string{"code"},
+		"response_modes_supported":                       []string{"query"},
+		"grant_types_supported":                          grants,
+		"subject_types_supported":                        []string{"public"},
+		"id_token_signing_alg_values_supported":          []string{"RS256"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"token_endpoint_auth_methods_supported":          []string{"none"},
+		"scopes_supported":                               []string{"openid", "profile", "email", "groups", "offline_access"},
+		"claims_supported":                               []string{"sub", "iss", "aud", "exp", "iat", "preferred_username", "email", "groups", "nonce"},
+		"authorization_response_iss_parameter_supported": true,
+	})
+}
+
+func (s *Server) jwks(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	writeJSON(w, http.StatusOK, s.keys.JWKS())
+}
+
+var pkceChars = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+
+// authorize validates an authorization request and shows the login form.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	c, ok := s.clients[q.Get("client_id")]
+	redirect := q.Get("redirect_uri")
+	if !ok || !c.allows(redirect) {
+		// Never redirect to an unregistered URI: show the error here.
+		s.page(w, http.StatusBadRequest, pageData{Error: "Unknown client or redirect URI not registered for it."})
+		return
+	}
+	req := authRequest{client: c.id, redirect: redirect, state: q.Get("state"), nonce: q.Get("nonce"),
+		scope: q.Get("scope"), challenge: q.Get("code_challenge")}
+	switch {
+	case q.Get("response_type") != "code":
+		redirectError(w, r, req, s.cfg.Issuer, "unsupported_response_type", "only response_type=code")
+		return
+	case q.Get("code_challenge_method") != "S256" || !pkceChars.MatchString(req.challenge):
+		redirectError(w, r, req, s.cfg.Issuer, "invalid_request", "PKCE with code_challenge_method=S256 is required")
+		return
+	}
+	binding := ""
+	if ck, err := r.Cookie(bindingCookie); err == nil && len(ck.Value) >= 32 {
+		binding = ck.Value
+	} else {
+		binding = randomString()
+		http.SetCookie(w, &http.Cookie{Name: bindingCookie, Value: binding, Path: "/", HttpOnly: true,
+			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(s.cfg.Issuer, "https://")})
+	}
+	id := randomString()
+	s.mu.Lock()
+	s.sweep()
+	full := len(s.logins) >= maxPending
+	if !full {
+		s.logins[id] = &pendingLogin{authRequest: req, binding: binding, expires: s.cfg.Now().Add(loginTTL)}
+	}
+	s.mu.Unlock()
+	if full {
+		s.page(w, http.StatusServiceUnavailable, pageData{Error: "Too many sign-ins in progress; try again shortly."})
+		return
+	}
+	s.page(w, http.StatusOK, pageData{LoginID: id, Client: c.id})
+}
+
+// login handles the form. The pending login is bound to the browser that
+// started it by a SameSite cookie, so another site cannot submit the form to
+// sign a victim in as someone else (login CSRF).
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		s.page(w, http.StatusBadRequest, pageData{Error: "Malformed form."})
+		return
+	}
+	id := r.PostForm.Get("login_id")
+	ck, err := r.Cookie(bindingCookie)
+	s.mu.Lock()
+	pl := s.logins[id]
+	valid := pl != nil && s.cfg.Now().Before(pl.expires) && err == nil &&
+		subtle.ConstantTimeCompare([]byte(ck.Value), []byte(pl.binding)) == 1
+	s.mu.Unlock()
+	if !valid {
+		s.page(w, http.StatusForbidden, pageData{Error: "This sign-in form has expired or was not opened in this browser. Start again from the application."})
+		return
+	}
+	username := r.PostForm.Get("username")
+	usr, ok := s.users.Authenticate(username, r.PostForm.Get("password"))
+	if !ok {
+		s.mu.Lock()
+		pl.tries++
+		if pl.tries >= maxLoginTries {
+			delete(s.logins, id)
+			id = ""
+		}
+		s.mu.Unlock()
+		s.cfg.Log.Info("sign-in refused", zap.String("username", username))
+		if id == "" {
+			s.page(w, http.StatusUnauthorized, pageData{Error: "Too many attempts. Start again from the application."})
+			return
+		}
+		s.page(w, http.StatusUnauthorized, pageData{LoginID: id, Client: pl.client, Username: username, Error: "Wrong username or password."})
+		return
+	}
+	code := randomString()
+	s.mu.Lock()
+	delete(s.logins, id)
+	s.codes[code] = &authCode{authRequest: pl.authRequest, sub: usr.Sub, authTime: s.cfg.Now(), expires: s.cfg.Now().Add(codeTTL)}
+	s.mu.Unlock()
+	s.cfg.Log.Info("signed in", zap.String("username", usr.Username), zap.String("client", pl.client))
+	u, _ := url.Parse(pl.redirect)
+	q := u.Query()
+	q.Set("code", code)
+	q.Set("iss", s.cfg.Issuer)
+	if pl.state != "" {
+		q.Set("state", pl.state)
+	}
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+func redirectError(w http.ResponseWriter, r *http.Request, req authRequest, iss, code, desc string) {
+	u, _ := url.Parse(req.redirect)
+	q := u.Query()
+	q.Set("error", code)
+	q.Set("error_description", desc)
+	q.Set("iss", iss)
+	if req.state != "" {
+		q.Set("state", req.state)
+	}
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
+}
+
+// tokenError is an OAuth error response (RFC 6749 5.2).
+type tokenError struct {
+	status      int
+	code, descr string
+}
+
+func (e *tokenError) Error() string { return e.code + ": " + e.descr }
+
+func grantErr(descr string) error { return &tokenError{http.StatusBadRequest, "invalid_grant", descr} }
+func requestErr(descr string) error {
+	return &tokenError{http.StatusBadRequest, "invalid_request", descr}
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	s.cors(w, r)
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		writeTokenError(w, requestErr("malformed form body"))
+		return
+	}
+	f := r.PostForm
+	c, ok := s.clients[f.Get("client_id")]
+	if !ok {
+		writeTokenError(w, &tokenError{http.StatusUnauthorized, "invalid_client", "unknown client_id"})
+		return
+	}
+	var resp map[string]any
+	var err error
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		resp, err = s.codeGrant(c, f)
+	case "refresh_token":
+		resp, err = s.refreshGrant(c, f)
+	case "password":
+		resp, err = s.passwordGrant(c, f)
+	default:
+		err = &tokenError{http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code, refresh_token or password"}
+	}
+	if err != nil {
+		writeTokenError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) codeGrant(c client, f url.Values) (map[string]any, error) {
+	s.mu.Lock()
+	code := s.codes[f.Get("code")]
+	delete(s.codes, f.Get("code")) // single use, whatever happens next
+	s.mu.Unlock()
+	switch {
+	case code == nil || !s.cfg.Now().Before(code.expires):
+		return nil, grantErr("unknown, used or expired code")
+	case code.client != c.id:
+		return nil, grantErr("code was issued to another client")
+	case code.redirect != f.Get("redirect_uri"):
+		return nil, grantErr("redirect_uri differs from the authorization request")
+	}
+	sum := sha256.Sum256([]byte(f.Get("code_verifier")))
+	got := base64.RawURLEncoding.EncodeToString(sum[:])
+	if !pkceChars.MatchString(f.Get("code_verifier")) || subtle.ConstantTimeCompare([]byte(got), []byte(code.challenge)) != 1 {
+		return nil, grantErr("code_verifier does not match code_challenge")
+	}
+	usr, ok := s.users.BySub(code.sub)
+	if !ok {
+		return nil, grantErr("user no longer exists")
+	}
+	return s.issue(c.id, usr, code.scope, code.nonce, code.authTime, "")
+}
+
+func (s *Server) refreshGrant(c client, f url.Values) (map[string]any, error) {
+	raw := f.Get("refresh_token")
+	now := s.cfg.Now()
+	s.mu.Lock()
+	rt := s.refresh[raw]
+	if rt == nil {
+		if fam, replay := s.used[raw]; replay {
+			// A rotated-out token came back: it leaked. End the whole family
+			// (RFC 9700 4.14.2), so the thief's copy dies with the user's.
+			s.revoked[fam] = now.Add(s.cfg.RefreshTTL)
+			for k, v := range s.refresh {
+				if v.family == fam {
+					delete(s.refresh, k)
+				}
+			}
+			s.mu.Unlock()
+			s.cfg.Log.Warn("refresh token replayed: family revoked")
+			return nil, grantErr("refresh token was already used")
+		}
+		s.mu.Unlock()
+		return nil, grantErr("unknown refresh token")
+	}
+	switch {
+	case !now.Before(rt.expires):
+		s.mu.Unlock()
+		return nil, grantErr("refresh token expired")
+	case rt.client != c.id:
+		s.mu.Unlock()
+		return nil, grantErr("refresh token was issued to another client")
+	}
+	delete(s.refresh, raw)
+	s.used[raw] = rt.family
+	s.mu.Unlock()
+	usr, ok := s.users.BySub(rt.sub)
+	if !ok {
+		return nil, grantErr("user no longer exists")
+	}
+	return s.issue(c.id, usr, rt.scope, "", rt.authTime, rt.family)
+}
+
+func (s *Server) passwordGrant(c client, f url.Values) (map[string]any, error) {
+	if !s.cfg.PasswordGrant || !c.password {
+		return nil, &tokenError{http.StatusBadRequest, "unauthorized_client", "the password grant is not enabled for this client"}
+	}
+	usr, ok := s.users.Authenticate(f.Get("username"), f.Get("password"))
+	if !ok {
+		s.cfg.Log.Info("password grant refused", zap.String("username", f.Get("username")))
+		return nil, grantErr("wrong username or password")
+	}
+	scope := f.Get("scope")
+	if scope == "" {
+		scope = "openid profile offline_access"
+	}
+	return s.issue(c.id, usr, scope, "", s.cfg.Now(), "")
+}
+
+// issue mints an access token, an id token and a new refresh token.
+func (s *Server) issue(clientID string, usr User, scope, nonce string, authTime time.Time, family string) (map[string]any, error) {
+	now := s.cfg.Now()
+	exp := now.Add(s.cfg.AccessTTL)
+	common := map[string]any{"iss": s.cfg.Issuer, "sub": usr.Sub, "iat": now.Unix(), "exp": exp.Unix(),
+		"preferred_username": usr.Username, "groups": append([]string{}, usr.Groups...)}
+	if usr.Email != "" {
+		common["email"] = usr.Email
+	}
+	access := map[string]any{"aud": s.cfg.Audience, "client_id": clientID, "scope": scope, "jti": randomString()}
+	id := map[string]any{"aud": clientID, "azp": clientID, "auth_time": authTime.Unix()}
+	if nonce != "" {
+		id["nonce"] = nonce
+	}
+	for k, v := range common {
+		access[k], id[k] = v, v
+	}
+	at, err := s.keys.Sign(access)
+	if err != nil {
+		return nil, err
+	}
+	it, err := s.keys.Sign(id)
+	if err != nil {
+		return nil, err
+	}
+	if family == "" {
+		family = randomString()
+	}
+	refresh := randomString()
+	s.mu.Lock()
+	s.sweep()
+	if _, dead := s.revoked[family]; dead {
+		s.mu.Unlock()
+		return nil, grantErr("refresh token was revoked")
+	}
+	s.refresh[refresh] = &refreshToken{client: clientID, sub: usr.Sub, scope: scope, family: family,
+		authTime: authTime, expires: now.Add(s.cfg.RefreshTTL)}
+	s.mu.Unlock()
+	return map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(s.cfg.AccessTTL.Seconds()),
+		"refresh_token": refresh, "id_token": it, "scope": scope}, nil
+}
+
+// sweep drops what has expired; s.mu is held. At most once a minute.
+func (s *Server) sweep() {
+	now := s.cfg.Now()
+	if now.Sub(s.lastSwep) < time.Minute {
+		return
+	}
+	s.lastSwep = now
+	for k, v := range s.logins {
+		if !now.Before(v.expires) {
+			delete(s.logins, k)
+		}
+	}
+	for k, v := range s.codes {
+		if !now.Before(v.expires) {
+			delete(s.codes, k)
+		}
+	}
+	live := map[string]bool{}
+	for k, v := range s.refresh {
+		if !now.Before(v.expires) {
+			delete(s.refresh, k)
+		} else {
+			live[v.family] = true
+		}
+	}
+	for k, fam := range s.used {
+		if !live[fam] {
+			delete(s.used, k)
+		}
+	}
+	for k, until := range s.revoked {
+		if now.After(until) {
+			delete(s.revoked, k)
+		}
+	}
+}
+
+// cors lets the web app's origins call the token endpoint from the browser.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	for _, ru := range s.clients[ClientWeb].exact {
+		if u, err := url.Parse(ru); err == nil && u.Scheme+"://"+u.Host == origin {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Content-Type")
+			h.Set("Access-Control-Max-Age", "600")
+			h.Add("Vary", "Origin")
+			return
+		}
+	}
+}
+
+func writeTokenError(w http.ResponseWriter, err error) {
+	var te *tokenError
+	if !errors.As(err, &te) {
+		te = &tokenError{http.StatusInternalServerError, "server_error", "cannot issue tokens"}
+	}
+	writeJSON(w, te.status, map[string]string{"error": te.code, "error_description": te.descr})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func randomString() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+type pageData struct {
+	LoginID, Client, Username, Error string
+}
+
+var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in · pertitle</title>
+<style>
+body{font-family:system-ui,sans-serif;background:#f4f5f7;display:flex;justify-content:center;padding-top:10vh;margin:0}
+main{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px #0002;width:20rem}
+h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin:.8rem 0 .2rem}
+input{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
+button{margin-top:1.2rem;width:100%;padding:.6rem;font-size:1rem;background:#2557d6;color:#fff;border:0;border-radius:4px}
+.error{color:#b00020}.hint{color:#666;font-size:.85rem}
+</style></head><body><main>
+<h1>Sign in to pertitle</h1>
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+{{if .LoginID}}<form method="post" action="/authorize">
+<input type="hidden" name="login_id" value="{{.LoginID}}">
+<label for="username">Username</label><input id="username" name="username" autocomplete="username" value="{{.Username}}" required autofocus>
+<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+<p class="hint">Signing in to {{.Client}}.</p>
+</form>{{end}}
+</main></body></html>
+`))
+
+func (s *Server) page(w http.ResponseWriter, code int, d pageData) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	if err := loginPage.Execute(w, d); err != nil {
+		s.cfg.Log.Warn("cannot render the login page", zap.Error(err))
+	}
+}

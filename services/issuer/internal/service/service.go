@@ -1,0 +1,177 @@
+// Package service wires the local issuer: configuration, keys, users, HTTP; and
+// its two maintenance commands, add-user and rotate-key.
+package service
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/issuer/internal/issuer"
+)
+
+// Name is the service name in logs and metrics.
+const Name = "issuer"
+
+// Config is the issuer's configuration.
+type Config struct {
+	Addr            string
+	URL             string
+	Audience        string
+	UsersFile       string
+	KeyFile         string
+	WebRedirectURIs string
+	AccessTTL       time.Duration
+	RefreshTTL      time.Duration
+	PasswordGrant   bool
+}
+
+// FromEnv reads the configuration.
+func (c *Config) FromEnv(e *svc.Env) {
+	e.String(&c.Addr, "PERTITLE_ISSUER_ADDR", "127.0.0.1:8084", "listen address")
+	e.String(&c.URL, "PERTITLE_ISSUER_URL", "http://127.0.0.1:8084", "issuer URL (iss of its tokens; discovery is served under it)")
+	e.String(&c.Audience, "PERTITLE_OIDC_AUDIENCE", "pertitle", "aud of the access tokens it issues (what the services accept)")
+	e.String(&c.UsersFile, "PERTITLE_ISSUER_USERS", "var/users.json", "users file: username, bcrypt password_hash, sub, groups (`issuer add-user` writes it)")
+	e.String(&c.KeyFile, "PERTITLE_ISSUER_KEY", "var/issuer-key.pem", "signing keys, PEM, newest first (created if missing; `issuer rotate-key` rotates)")
+	e.String(&c.WebRedirectURIs, "PERTITLE_ISSUER_WEB_REDIRECT_URIS", "http://127.0.0.1:8080/,http://localhost:8080/", "comma-separated redirect URIs of the pertitle-web client")
+	e.Duration(&c.AccessTTL, "PERTITLE_ISSUER_ACCESS_TTL", 15*time.Minute, "lifetime of access and id tokens")
+	e.Duration(&c.RefreshTTL, "PERTITLE_ISSUER_REFRESH_TTL", 30*24*time.Hour, "lifetime of refresh tokens (rotated on every use)")
+	e.Bool(&c.PasswordGrant, "PERTITLE_ISSUER_PASSWORD_GRANT", true, "let pertitle-cli exchange a local user's password for tokens (scripts)")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var v svc.Validation
+	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_ISSUER_ADDR %q is not a listen address", c.Addr)
+	u, err := url.Parse(c.URL)
+	v.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "",
+		"PERTITLE_ISSUER_URL %q must be an http(s) URL", c.URL)
+	v.Check(c.Audience != "", "PERTITLE_OIDC_AUDIENCE is empty")
+	v.Check(c.UsersFile != "", "PERTITLE_ISSUER_USERS is empty")
+	v.Check(c.KeyFile != "", "PERTITLE_ISSUER_KEY is empty")
+	for _, r := range splitList(c.WebRedirectURIs) {
+		ru, err := url.Parse(r)
+		v.Check(err == nil && ru.IsAbs() && ru.Fragment == "", "PERTITLE_ISSUER_WEB_REDIRECT_URIS: %q is not an absolute URL", r)
+	}
+	v.Check(c.AccessTTL >= time.Minute && c.AccessTTL <= 24*time.Hour, "PERTITLE_ISSUER_ACCESS_TTL must be between 1m and 24h")
+	v.Check(c.RefreshTTL >= c.AccessTTL, "PERTITLE_ISSUER_REFRESH_TTL must be at least the access TTL")
+	return v.Err()
+}
+
+// Run is the issuer process, or one of its commands:
+//
+//	issuer                                   serve
+//	issuer add-user NAME [--groups a,b] [--password-stdin]
+//	issuer rotate-key [--keep N]
+func Run(ctx context.Context, log *zap.Logger, args []string) error {
+	return run(ctx, log, args, os.Stdin, os.Stdout)
+}
+
+func run(ctx context.Context, log *zap.Logger, args []string, stdin io.Reader, stdout io.Writer) error {
+	env := svc.NewEnv(Name)
+	var cfg Config
+	cfg.FromEnv(env)
+	if len(args) > 0 {
+		switch args[0] {
+		case "add-user":
+			return addUser(cfg, args[1:], stdin, stdout)
+		case "rotate-key":
+			return rotateKey(cfg, args[1:], stdout)
+		}
+	}
+	if err := env.Parse(args, stdout); err != nil {
+		if errors.Is(err, svc.ErrHelp) {
+			fmt.Fprint(stdout, "\nCommands:\n  issuer add-user NAME [--groups a,b] [--cost N]   (password on stdin)\n  issuer rotate-key [--keep N]\n")
+		}
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log.Info("starting", zap.Any("config", env.Fields()))
+	keys, err := issuer.LoadKeyFile(cfg.KeyFile)
+	if err != nil {
+		return fmt.Errorf("cannot load signing keys: %w", err)
+	}
+	users, err := issuer.LoadUsers(cfg.UsersFile)
+	if err != nil {
+		return fmt.Errorf("cannot load users (create one with `issuer add-user NAME`): %w", err)
+	}
+	h := Handler(cfg, keys, users, log)
+	return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, h))
+}
+
+// Handler serves the OIDC endpoints, health and metrics.
+func Handler(cfg Config, keys *issuer.KeySet, users *issuer.Users, log *zap.Logger) http.Handler {
+	ops := svc.NewOps(Name)
+	mux := http.NewServeMux()
+	ops.Register(mux)
+	issuer.New(issuer.Config{Issuer: cfg.URL, Audience: cfg.Audience, WebRedirectURIs: splitList(cfg.WebRedirectURIs),
+		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, PasswordGrant: cfg.PasswordGrant, Log: log}, keys, users).
+		Register(mux)
+	var instrumented http.Handler = mux
+	return ops.Metrics.Instrument("issuer", instrumented)
+}
+
+func addUser(cfg Config, args []string, stdin io.Reader, stdout io.Writer) error {
+	fs := flag.NewFlagSet("add-user", flag.ContinueOnError)
+	groups := fs.String("groups", "", "comma-separated groups (admin sees every asset)")
+	cost := fs.Int("cost", 0, "bcrypt cost (default 10)")
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	}
+	if name == "" {
+		return errors.New("usage: issuer add-user NAME [--groups a,b] < password")
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	usr, err := issuer.PutUser(cfg.UsersFile, name, strings.TrimRight(line, "\r\n"), splitList(*groups), *cost)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "user %s (sub %s) saved in %s\n", usr.Username, usr.Sub, cfg.UsersFile)
+	return nil
+}
+
+func rotateKey(cfg Config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rotate-key", flag.ContinueOnError)
+	keep := fs.Int("keep", 1, "previous keys kept (still published, so their tokens stay valid until they expire)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := issuer.RotateKeyFile(cfg.KeyFile, *keep); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "new signing key in %s; restart the issuer to use it\n", cfg.KeyFile)
+	return nil
+}

@@ -1,0 +1,18 @@
+import { describe, expect, it, vi } from "vitest";
+import { savings, sibling } from "./report";
+
+vi.stubGlobal("location", { href: "http://127.0.0.1:8080/assets/x" });
+
+describe("report", () => {
+  it("finds files beside the manifest and keeps a signed URL's query", () => {
+    expect(sibling("http://cdn/media/o/a/j/master.m3u8", "report.svg")).toBe("http://cdn/media/o/a/j/report.svg");
+    expect(sibling("http://cdn/media/o/a/j/master.m3u8?exp=1&sig=abc", "static/master.m3u8")).toBe("http://cdn/media/o/a/j/static/master.m3u8?exp=1&sig=abc");
+    expect(sibling("/media/a/master.m3u8", "report.json")).toBe("http://127.0.0.1:8080/media/a/report.json");
+  });
+
+  it("reads savings in Go or snake_case spelling", () => {
+    expect(savings({ Savings: { BDRate: -23.5, StorageSaved: 0.31 } })).toMatchObject({ bdRate: -23.5, storageSaved: 0.31 });
+    expect(savings({ savings: { bd_rate_percent: -10, streaming_cost_saved_bytes_per_hour: 1e9, bd_rate_error: "" } })).toMatchObject({ bdRate: -10, streamingCostSavedPerHour: 1e9 });
+    expect(savings({})).toBeNull();
+  });
+});

@@ -1,0 +1,45 @@
+// The per-title engine writes report.json and report.svg beside master.m3u8, and
+// with a static ladder, static/master.m3u8. Their URLs derive from the HLS URL;
+// a signed URL's query (a signature over the directory) is carried over.
+
+export function sibling(manifestURL: string, name: string): string {
+  const u = new URL(manifestURL, location.href);
+  const query = u.search;
+  const out = new URL(name, u);
+  out.search = query;
+  return out.toString();
+}
+
+/** pick reads a field whichever way the report spells it (Go names or snake_case). */
+export function pick(o: unknown, ...names: string[]): any {
+  if (!o || typeof o !== "object") return undefined;
+  const rec = o as Record<string, unknown>;
+  for (const n of names) if (rec[n] !== undefined && rec[n] !== null) return rec[n];
+  return undefined;
+}
+
+export interface Savings {
+  bdRate?: number; // percent, negative = fewer bits
+  bdRateError?: string; // why there is no BD-rate (too few overlapping points)
+  perTitleBytes?: number;
+  staticBytes?: number;
+  storageSaved?: number; // fraction
+  capBitrate?: number;
+  topBitrateSaved?: number; // fraction
+  streamingCostSavedPerHour?: number; // bytes
+}
+
+export function savings(report: unknown): Savings | null {
+  const s = pick(report, "Savings", "savings");
+  if (!s) return null;
+  return {
+    bdRate: pick(s, "bd_rate_percent", "BDRate", "bd_rate"),
+    bdRateError: pick(s, "bd_rate_error", "BDRateError"),
+    perTitleBytes: pick(s, "PerTitleBytes", "per_title_bytes"),
+    staticBytes: pick(s, "StaticBytes", "static_bytes"),
+    storageSaved: pick(s, "StorageSaved", "storage_saved"),
+    capBitrate: pick(s, "CapBitrate", "cap_bitrate"),
+    topBitrateSaved: pick(s, "TopBitrateSaved", "top_bitrate_saved"),
+    streamingCostSavedPerHour: pick(s, "streaming_cost_saved_bytes_per_hour", "StreamingCostSavedPerHour", "streaming_cost_saved_per_hour"),
+  };
+}
