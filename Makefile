@@ -2,28 +2,33 @@
 SHELL := /bin/bash
 GO    ?= go
 BIN   := $(CURDIR)/bin
-SERVICES := ingest encoder-dispatch webhook-receiver catalog
+SERVICES := ingest encoder-dispatch webhook-receiver catalog issuer
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X github.com/pertitle/pertitle/pkg/svc.Version=$(VERSION)
 
-.PHONY: all build run test test-short bench bench-ladder lint fmt proto proto-check deps goaws clean help
+.PHONY: all build run test test-short bench bench-ladder lint fmt proto proto-check deps goaws web clean help
 
 all: build
 
 help:
 	@echo "make run          install what is missing, start goaws + the four services, print URLs"
 	@echo "make test         every test of every module (installs ffmpeg if missing)"
-	@echo "make build        binaries into bin/"
+	@echo "make build        binaries into bin/ (the catalog embeds the web app: npm ci + npm run build in web/)"
 	@echo "make bench        benchmarks, printed as tables"
+	@echo "make bench-ladder per-title vs static ladder on ../shared/media (VMAF, BD-rate, cost)"
 	@echo "make proto        regenerate Go from proto/ ; make proto-check fails on drift"
 	@echo "make lint fmt     go vet + gofmt check ; gofmt -w"
 
 deps:
 	@./scripts/deps.sh
 
-build: goaws
+build: goaws web
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./services/,$(SERVICES)) ./cmd/pertitle
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./services/,$(SERVICES)) ./cmd/pertitle ./cmd/fakebitmovin
+	$(GO) build -trimpath -o $(BIN)/s3server ./internal/tools/s3server
+
+web:
+	@./scripts/web.sh
 
 goaws:
 	@./scripts/goaws.sh $(BIN)
@@ -39,6 +44,9 @@ test-short:
 
 bench: deps build
 	@./scripts/bench.sh
+
+bench-ladder: deps
+	@./scripts/bench-ladder.sh
 
 proto:
 	@./scripts/proto.sh

@@ -29,6 +29,50 @@ if [ -z "${PERTITLE_BITMOVIN_WEBHOOK_SECRET:-}" ]; then
   echo "warning: PERTITLE_BITMOVIN_WEBHOOK_SECRET is the built-in development secret; set your own outside this machine" >&2
 fi
 
+# Bitmovin backend (PERTITLE_ENCODER_BACKEND=bitmovin): without PERTITLE_BITMOVIN_API_URL the
+# fake API (bin/fakebitmovin) is started and used; every PERTITLE_BITMOVIN_* variable is passed on.
+export PERTITLE_ENCODER_BACKEND=${PERTITLE_ENCODER_BACKEND:-local}
+fake_bitmovin=
+if [ "$PERTITLE_ENCODER_BACKEND" = bitmovin ]; then
+  if [ -z "${PERTITLE_BITMOVIN_API_URL:-}" ]; then
+    fake_bitmovin=1
+    export PERTITLE_FAKEBITMOVIN_ADDR=${PERTITLE_FAKEBITMOVIN_ADDR:-127.0.0.1:8090}
+    export PERTITLE_BITMOVIN_API_URL=http://$PERTITLE_FAKEBITMOVIN_ADDR/v1
+    export PERTITLE_BITMOVIN_API_KEY=${PERTITLE_BITMOVIN_API_KEY:-local-fake-key}
+    export PERTITLE_BITMOVIN_INPUT_ID=${PERTITLE_BITMOVIN_INPUT_ID:-fake-input}
+    export PERTITLE_BITMOVIN_OUTPUT_ID=${PERTITLE_BITMOVIN_OUTPUT_ID:-fake-output}
+    echo "note: PERTITLE_BITMOVIN_API_URL is not set: using the fake Bitmovin API on $PERTITLE_FAKEBITMOVIN_ADDR (no media is produced)" >&2
+  fi
+  export PERTITLE_WEBHOOK_PUBLIC_URL=${PERTITLE_WEBHOOK_PUBLIC_URL:-$PERTITLE_WEBHOOK_URL}
+fi
+if [ -z "${PERTITLE_MEDIA_SIGNING_KEY:-}" ]; then
+  # Kept in var/ so that playback URLs survive a restart of `make run`.
+  [ -s "$var/media-signing.key" ] || (umask 077; head -c 32 /dev/urandom | base64 > "$var/media-signing.key")
+  PERTITLE_MEDIA_SIGNING_KEY=$(cat "$var/media-signing.key")
+  export PERTITLE_MEDIA_SIGNING_KEY
+  echo "warning: PERTITLE_MEDIA_SIGNING_KEY is a key generated for this machine ($var/media-signing.key); set your own secret in production" >&2
+fi
+# Sign-in: every API takes an OIDC access token. Unless PERTITLE_OIDC_ISSUER names
+# another provider (Cognito, Keycloak, Auth0), the local issuer runs on :8084 with
+# the users of $PERTITLE_ISSUER_USERS (created with user demo, password demo).
+local_issuer=""
+if [ -z "${PERTITLE_OIDC_ISSUER:-}" ]; then
+  local_issuer=1
+  export PERTITLE_ISSUER_ADDR=${PERTITLE_ISSUER_ADDR:-127.0.0.1:8084}
+  export PERTITLE_ISSUER_URL=${PERTITLE_ISSUER_URL:-http://127.0.0.1:${PERTITLE_ISSUER_ADDR##*:}}
+  export PERTITLE_ISSUER_USERS=${PERTITLE_ISSUER_USERS:-$var/users.json}
+  export PERTITLE_ISSUER_KEY=${PERTITLE_ISSUER_KEY:-$var/issuer-key.pem}
+  export PERTITLE_OIDC_ISSUER=$PERTITLE_ISSUER_URL
+fi
+export PERTITLE_OIDC_AUDIENCE=${PERTITLE_OIDC_AUDIENCE:-pertitle}
+if [ -n "$local_issuer" ] && [ ! -s "$PERTITLE_ISSUER_USERS" ]; then
+  demo_user=${PERTITLE_DEMO_USER:-demo}
+  printf '%s\n' "${PERTITLE_DEMO_PASSWORD:-demo}" | "$bin/issuer" add-user "$demo_user" >/dev/null
+  if [ -z "${PERTITLE_DEMO_PASSWORD:-}" ]; then
+    echo "warning: created the local user '$demo_user' with password 'demo' in $PERTITLE_ISSUER_USERS; add your own with bin/issuer add-user NAME (password on stdin)" >&2
+  fi
+fi
+
 pids=()
 cleanup() {
   trap - INT TERM EXIT
@@ -68,6 +112,22 @@ YAML
   for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 fi
 
+# PERTITLE_STORAGE=s3: a local S3-compatible server (internal/tools/s3server) with the
+# input and output buckets, unless PERTITLE_S3_ENDPOINT points elsewhere (set it empty
+# for AWS). It sends no bucket notifications: `bin/pertitle s3-notify KEY` stands in.
+if [ "${PERTITLE_STORAGE:-fs}" = "s3" ]; then
+  export PERTITLE_S3_INPUT_BUCKET=${PERTITLE_S3_INPUT_BUCKET:-pertitle-input}
+  export PERTITLE_S3_OUTPUT_BUCKET=${PERTITLE_S3_OUTPUT_BUCKET:-pertitle-output}
+  if [ -z "${PERTITLE_S3_ENDPOINT+x}" ]; then
+    export PERTITLE_S3_ENDPOINT=http://127.0.0.1:4569
+    echo ">> starting s3server (local S3) on :4569, data in $var/s3"
+    "$bin/s3server" -addr 127.0.0.1:4569 -dir "$var/s3" \
+      -buckets "$PERTITLE_S3_INPUT_BUCKET,$PERTITLE_S3_OUTPUT_BUCKET" >"$var/log/s3server.log" 2>&1 &
+    pids+=($!)
+    wait_http "$PERTITLE_S3_ENDPOINT/" s3server "$var/log/s3server.log"
+  fi
+fi
+
 echo ">> provisioning topics, queues, dead-letter queues and subscriptions"
 PERTITLE_LOG_LEVEL=warn "$bin/pertitle" provision
 
@@ -77,6 +137,12 @@ start() { # name health-url
   wait_http "$2" "$1" "$var/log/$1.log"
   echo ">> $1 ready"
 }
+if [ -n "$local_issuer" ]; then
+  start issuer         "http://127.0.0.1:${PERTITLE_ISSUER_ADDR##*:}/readyz"
+fi
+if [ -n "$fake_bitmovin" ]; then
+  start fakebitmovin   "http://$PERTITLE_FAKEBITMOVIN_ADDR/readyz"
+fi
 start catalog          "http://127.0.0.1:${PERTITLE_CATALOG_ADDR##*:}/readyz"
 start webhook-receiver "http://127.0.0.1:${PERTITLE_WEBHOOK_ADDR##*:}/readyz"
 start encoder-dispatch "http://127.0.0.1:${PERTITLE_DISPATCH_ADDR##*:}/readyz"
@@ -85,6 +151,7 @@ start ingest           "http://127.0.0.1:${PERTITLE_INGEST_ADDR##*:}/readyz"
 cat <<MSG
 
 pertitle is running.
+  web app   $PERTITLE_CATALOG_URL/                  (sign in, upload, watch, analytics)
   upload    $PERTITLE_INGEST_URL/v1/assets          (POST a video)
   catalog   $PERTITLE_CATALOG_URL/v1/assets
   media     ${PERTITLE_MEDIA_BASE_URL}
@@ -93,8 +160,12 @@ pertitle is running.
   SNS/SQS   ${PERTITLE_AWS_ENDPOINT:-AWS}
   logs      $var/log/
 
-Try:  bin/pertitle upload your-clip.mp4 --wait
-  or: curl -T your-clip.mp4 -X POST $PERTITLE_INGEST_URL/v1/assets
+  sign-in   $PERTITLE_OIDC_ISSUER${local_issuer:+ (local issuer; users in $PERTITLE_ISSUER_USERS)}
+
+Try:  bin/pertitle login        (or: echo demo | bin/pertitle login --username demo --password-stdin)
+      bin/pertitle upload your-clip.mp4 --wait
+${PERTITLE_S3_ENDPOINT:+  S3:  curl -T clip.mp4 $PERTITLE_S3_ENDPOINT/${PERTITLE_S3_INPUT_BUCKET:-pertitle-input}/uploads/me/clip.mp4 && bin/pertitle s3-notify uploads/me/clip.mp4
+}  or: curl -T your-clip.mp4 -X POST -H "Authorization: Bearer \$(bin/pertitle token)" $PERTITLE_INGEST_URL/v1/assets
 Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}" || true

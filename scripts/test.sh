@@ -20,5 +20,9 @@ if command -v protoc >/dev/null || command -v buf >/dev/null; then
 else
   echo ">> generated code: skipped (no protoc; apt-get install -y protobuf-compiler)"
 fi
+# The browser test (tests/browser) drives the web app that the catalog embeds:
+# build it first (a no-op when up to date), and run its unit tests.
+./scripts/web.sh
+./scripts/web.sh --test
 echo ">> go test"
 ./scripts/modules.sh go test -race -count=1 -timeout 20m $short

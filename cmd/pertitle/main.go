@@ -46,15 +46,33 @@ var errQuiet = errors.New("already reported")
 const usage = `pertitle: per-title video encoding workflow.
 
 Usage:
+  pertitle login [--username U --password-stdin]
+        sign in (in a browser, or with a password for scripts); the token is saved in
+        your config directory (pertitle/token.json) and refreshed when needed
+  pertitle token
+        print a valid access token: curl -H "Authorization: Bearer $(pertitle token)" ...
+  pertitle logout
+        forget the saved token
   pertitle upload FILE [--title T] [--wait] [--json] [--timeout D]
-        upload a video; with --wait, follow it until its HLS and DASH URLs are ready
+        upload a video (signed in); with --wait, follow it until its HLS and DASH URLs are ready
+  pertitle analyze SRC [--analysis fast|exhaustive] [--json] [--max-bitrate R] [--min-bitrate R]
+                   [--max-renditions N] [--target-quality Q] [--complexity F]
+        analyse a video locally (ffmpeg): the quality/bitrate hull, the chosen ladder and why
+  pertitle encode SRC -o DIR [--ladder pertitle|static] [--analysis fast|exhaustive]
+                  [--with-static] [--measure-quality] (+ the analyze flags)
+        analyse, encode and package HLS + DASH into DIR with report.json and report.svg
   pertitle provision
         create the SNS topics, SQS queues, dead-letter queues and subscriptions (idempotent)
+  pertitle s3-notify KEY...
+        publish the S3 ObjectCreated notification of input-bucket objects (local S3 servers send none)
   pertitle version
 
 Settings come from the environment: PERTITLE_INGEST_URL (default http://127.0.0.1:8081),
-PERTITLE_CATALOG_URL (default http://127.0.0.1:8080), and for provision the bus settings
-(PERTITLE_AWS_ENDPOINT, PERTITLE_AWS_REGION, ...; see README).
+PERTITLE_CATALOG_URL (default http://127.0.0.1:8080), PERTITLE_OIDC_ISSUER (default
+http://127.0.0.1:8084), PERTITLE_OIDC_CLIENT_ID (default pertitle-cli), PERTITLE_TOKEN (an
+access token to use instead of the saved one), and for provision the bus settings
+(PERTITLE_AWS_ENDPOINT, PERTITLE_AWS_REGION, ...; see README); analyze and encode read
+PERTITLE_FFMPEG, PERTITLE_FFPROBE, PERTITLE_X264_PRESET and PERTITLE_VMAF_MODEL.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -65,8 +83,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "upload":
 		return cmdUpload(ctx, args[1:], stdout, stderr)
+	case "login":
+		return cmdLogin(ctx, args[1:], os.Stdin, stdout, stderr)
+	case "token":
+		return cmdToken(ctx, args[1:], stdout, stderr)
+	case "logout":
+		return cmdLogout(ctx, args[1:], stdout, stderr)
 	case "provision":
 		return cmdProvision(ctx, args[1:], stdout, stderr)
+	case "s3-notify":
+		return cmdS3Notify(ctx, args[1:], stdout, stderr)
+	case "analyze":
+		return cmdAnalyze(ctx, args[1:], stdout, stderr)
+	case "encode":
+		return cmdEncode(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "pertitle", version)
 		return nil

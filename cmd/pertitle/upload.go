@@ -63,7 +63,12 @@ func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(pos) != 1 {
 		return exitError{2, errors.New("usage: pertitle upload FILE [--title T] [--wait] [--json]")}
 	}
-	a, err := upload(ctx, *ingestURL, pos[0], *title, stderr)
+	tokens := newTokenSource()
+	// Fail before reading a large file when there is no way to sign the request.
+	if _, err := tokens.Token(ctx); err != nil {
+		return err
+	}
+	a, err := upload(ctx, *ingestURL, pos[0], *title, tokens, stderr)
 	if err != nil {
 		return err
 	}
@@ -78,7 +83,7 @@ func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stderr, "uploaded as %s, waiting for the ladder...\n", a.ID)
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	final, err := waitReady(wctx, *catalogURL, a.ID, stderr)
+	final, err := waitReady(wctx, *catalogURL, a.ID, tokens, stderr)
 	if err != nil {
 		return err
 	}
@@ -99,7 +104,11 @@ func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func upload(ctx context.Context, base, file, title string, stderr io.Writer) (*asset, error) {
+func upload(ctx context.Context, base, file, title string, tokens *tokenSource, stderr io.Writer) (*asset, error) {
+	token, err := tokens.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
@@ -125,6 +134,7 @@ func upload(ctx context.Context, base, file, title string, stderr io.Writer) (*a
 	}
 	req.ContentLength = st.Size()
 	req.Header.Set("Content-Type", "application/octet-stream")
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	stopProgress()
 	if err != nil {
@@ -132,6 +142,9 @@ func upload(ctx context.Context, base, file, title string, stderr io.Writer) (*a
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, fmt.Errorf("upload refused (401): %s: %w", apiError(body), errNotSignedIn)
+	}
 	if resp.StatusCode != http.StatusAccepted {
 		return nil, fmt.Errorf("upload refused (%d): %s", resp.StatusCode, apiError(body))
 	}
@@ -185,12 +198,14 @@ func showUploadProgress(cr *countingReader, total int64, w io.Writer) func() {
 	return func() { close(done); <-finished }
 }
 
-func waitReady(ctx context.Context, base, id string, stderr io.Writer) (*asset, error) {
+func waitReady(ctx context.Context, base, id string, tokens *tokenSource, stderr io.Writer) (*asset, error) {
 	u := strings.TrimSuffix(base, "/") + "/v1/assets/" + url.PathEscape(id)
 	lastLine := ""
 	for {
-		a, err := getAsset(ctx, u)
+		a, err := getAsset(ctx, u, tokens)
 		switch {
+		case errors.Is(err, errNotSignedIn):
+			return nil, err
 		case err != nil && ctx.Err() != nil:
 			return nil, fmt.Errorf("gave up waiting for %s: %w", id, ctx.Err())
 		case err != nil:
@@ -225,11 +240,17 @@ func waitReady(ctx context.Context, base, id string, stderr io.Writer) (*asset, 
 
 var errNotYet = errors.New("not in the catalog yet")
 
-func getAsset(ctx context.Context, u string) (*asset, error) {
+func getAsset(ctx context.Context, u string, tokens *tokenSource) (*asset, error) {
+	// Asked for each poll: a long encode outlives an access token.
+	token, err := tokens.Token(ctx)
+	if err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
@@ -238,6 +259,9 @@ func getAsset(ctx context.Context, u string) (*asset, error) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if resp.StatusCode == http.StatusNotFound {
 		return nil, errNotYet
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return nil, fmt.Errorf("catalog refused the token: %w", errNotSignedIn)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("catalog answered %d: %s", resp.StatusCode, apiError(body))

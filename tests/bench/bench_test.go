@@ -190,6 +190,8 @@ func TestBenchWebhookToReadyAndCatalogLoad(t *testing.T) {
 	var rows [][]string
 	for i := 0; i < 3; i++ {
 		cmd := exec.Command(bin, "-rate", "1000", "-duration", "10s", "-urls", strings.Join(urls, ","))
+		// Admin: the assets are owned by "bench"; every request verifies the token.
+		cmd.Env = append(os.Environ(), "LOADGEN_TOKEN="+s.Token("admin"))
 		out, err := cmd.Output()
 		require.NoError(t, err, "%s", out)
 		var raw map[string]float64
@@ -234,7 +236,7 @@ func TestBenchIngestLargeUpload(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		start := time.Now()
 		out, err := exec.Command("curl", "-sS", "-f", "-X", "POST", "-T", big, "-H", "Content-Type: video/mp2t",
-			s.URL("ingest", "/v1/assets?title=big")).CombinedOutput()
+			"-H", "Authorization: Bearer "+s.Token("alice"), s.URL("ingest", "/v1/assets?title=big")).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		secs := time.Since(start).Seconds()
 		rss := peakRSS(t, s.PID("ingest"))

@@ -40,6 +40,7 @@ func TestUploadToReady(t *testing.T) {
 	s := stack.Start(t, stack.Options{})
 	clip := testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 4, FPS: 25, Audio: true})
 
+	s.LoginCLI("alice")
 	cmd := s.Command("pertitle", "upload", clip, "--title", "E2E clip", "--wait", "--json", "--timeout", "3m")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -84,13 +85,33 @@ func TestUploadToReady(t *testing.T) {
 		assert.Equal(t, keys(want), keys(got), "renditions found by ffprobe in %s", u)
 	}
 
-	// The list shows it too.
-	var list struct {
-		Assets []stack.Asset `json:"assets"`
+	// The list shows it to alice (whose `pertitle token` works) and to admin, not to bob.
+	tok, err := s.Command("pertitle", "token").Output()
+	require.NoError(t, err)
+	assert.Regexp(t, `^[\w-]+\.[\w-]+\.[\w-]+\n$`, string(tok), "pertitle token prints a JWT")
+	for user, want := range map[string]int{"alice": 1, "admin": 1, "bob": 0} {
+		code, body := s.GetAs(user, s.URL("catalog", "/v1/assets"))
+		require.Equal(t, http.StatusOK, code, "%s: %s", user, body)
+		var list struct {
+			Assets []stack.Asset `json:"assets"`
+		}
+		require.NoError(t, json.Unmarshal(body, &list))
+		require.Len(t, list.Assets, want, user)
+		if want == 1 {
+			assert.Equal(t, a.ID, list.Assets[0].ID)
+		}
 	}
-	require.NoError(t, json.Unmarshal(stack.Get(t, s.URL("catalog", "/v1/assets")), &list))
-	require.Len(t, list.Assets, 1)
-	assert.Equal(t, a.ID, list.Assets[0].ID)
+	// Another user's asset answers like a missing one; no token, no answer.
+	_, theirs := s.GetAssetAs("bob", a.ID)
+	_, missing := s.GetAssetAs("bob", "00000000-0000-4000-8000-000000000000")
+	assert.Equal(t, http.StatusNotFound, theirs)
+	assert.Equal(t, missing, theirs)
+	for _, u := range []string{s.URL("catalog", "/v1/assets"), s.URL("catalog", "/v1/assets/"+a.ID)} {
+		code, _ := s.GetAs("", u)
+		assert.Equal(t, http.StatusUnauthorized, code, u)
+	}
+	code, _ := s.UploadAs("", clip, "anonymous")
+	assert.Equal(t, http.StatusUnauthorized, code, "anonymous uploads are refused")
 
 	// Every service stops gracefully within 30 s of SIGTERM.
 	for _, name := range []string{"ingest", "encoder-dispatch", "webhook-receiver", "catalog"} {
@@ -116,6 +137,11 @@ func TestBadInputsLoseNothing(t *testing.T) {
 	cmd := s.Command("pertitle", "upload", text, "--wait")
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
+	assert.Contains(t, string(out), "pertitle login", "the CLI asks to sign in first")
+	s.LoginCLI("bob")
+	cmd = s.Command("pertitle", "upload", text, "--wait")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
 	assert.Contains(t, string(out), "upload refused (422)")
 
 	// A malformed event body on the catalog's queue ends in its dead-letter queue
@@ -136,7 +162,9 @@ func TestBadInputsLoseNothing(t *testing.T) {
 	var list struct {
 		Assets []stack.Asset `json:"assets"`
 	}
-	require.NoError(t, json.Unmarshal(stack.Get(t, s.URL("catalog", "/v1/assets")), &list))
+	code, listBody := s.GetAs("admin", s.URL("catalog", "/v1/assets"))
+	require.Equal(t, http.StatusOK, code)
+	require.NoError(t, json.Unmarshal(listBody, &list))
 	assert.Empty(t, list.Assets, "nothing was recorded")
 	entries, _ := os.ReadDir(s.Dir + "/storage/sources")
 	assert.Empty(t, entries, "no source was kept")
@@ -148,7 +176,8 @@ func TestKillDispatchMidEncode(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
 	// A slow preset on a busy source keeps the encode running long enough to kill it.
-	s := stack.Start(t, stack.Options{Env: map[string]string{"PERTITLE_X264_PRESET": "slower"}})
+	// The fixed ladder has one rendition per resolution, which the check below counts.
+	s := stack.Start(t, stack.Options{Env: map[string]string{"PERTITLE_X264_PRESET": "slower", "PERTITLE_LADDER_MODE": "fixed"}})
 	clip := testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 8, FPS: 25, Source: "mandelbrot"})
 	code, body := s.Upload(clip, "crash")
 	require.Equal(t, http.StatusAccepted, code, body)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,7 +41,8 @@ func Binaries(t testing.TB) string {
 			return
 		}
 		cmd := exec.Command("go", "build", "-o", binDir+"/",
-			"./services/ingest", "./services/encoder-dispatch", "./services/webhook-receiver", "./services/catalog", "./cmd/pertitle")
+			"./services/ingest", "./services/encoder-dispatch", "./services/webhook-receiver", "./services/catalog", "./cmd/pertitle",
+			"./cmd/fakebitmovin", "./services/issuer")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -62,13 +64,39 @@ type Stack struct {
 	procs     map[string]*exec.Cmd
 	Prefix    string
 	BusConfig bus.Config
+	// S3Endpoint is the local S3 server's, when Options.Env selects PERTITLE_STORAGE=s3.
+	S3Endpoint string
+	extra      []string
+	// Issuer is the OIDC issuer the services trust: the stack's own local issuer
+	// (with the Users below), unless Options.Env sets PERTITLE_OIDC_ISSUER.
+	Issuer string
+	tokMu  sync.Mutex
+	tokens map[string]cachedToken
 }
+
+type cachedToken struct {
+	token  string
+	expiry time.Time
+}
+
+// Users of the stack's issuer: alice and bob, and admin in the admin group.
+// Their passwords are Password(user).
+var Users = map[string][]string{"alice": nil, "bob": nil, "admin": {"admin"}}
+
+// Password is the test password of a stack user.
+func Password(user string) string { return user + "-password" }
 
 type Options struct {
 	// Extra environment for every service (e.g. a slower preset).
 	Env map[string]string
 	// Services to start, in order (default: all four).
 	Services []string
+	// Ports chosen by the caller (e.g. the catalog's, which an OIDC issuer must know
+	// as the web app's redirect URI before the stack starts); others are free ports.
+	Ports map[string]int
+	// Extra binaries (built from cmd/, e.g. fakebitmovin) started before the
+	// services, each ready when /readyz answers on its port.
+	Extra map[string]int
 }
 
 // AllServices is every service, in the order they start.
@@ -83,6 +111,9 @@ func Start(t testing.TB, opts Options) *Stack {
 		"catalog": testenv.FreePort(t), "ingest": testenv.FreePort(t),
 		"webhook-receiver": testenv.FreePort(t), "encoder-dispatch": testenv.FreePort(t),
 	}}
+	for name, port := range opts.Ports {
+		s.Ports[name] = port
+	}
 	s.Prefix = fmt.Sprintf("e2e%d-", time.Now().UnixNano()%1_000_000)
 	vars := map[string]string{
 		"PERTITLE_AWS_ENDPOINT":            endpoint,
@@ -101,12 +132,38 @@ func Start(t testing.TB, opts Options) *Stack {
 		"PERTITLE_DISPATCH_ADDR":           fmt.Sprintf("127.0.0.1:%d", s.Ports["encoder-dispatch"]),
 		"PERTITLE_MEDIA_BASE_URL":          fmt.Sprintf("http://127.0.0.1:%d/media/", s.Ports["catalog"]),
 		"PERTITLE_WEBHOOK_URL":             fmt.Sprintf("http://127.0.0.1:%d/webhooks/bitmovin", s.Ports["webhook-receiver"]),
+		"PERTITLE_WEBHOOK_PUBLIC_URL":      fmt.Sprintf("http://127.0.0.1:%d/webhooks/bitmovin", s.Ports["webhook-receiver"]),
 		"PERTITLE_CATALOG_URL":             fmt.Sprintf("http://127.0.0.1:%d", s.Ports["catalog"]),
 		"PERTITLE_INGEST_URL":              fmt.Sprintf("http://127.0.0.1:%d", s.Ports["ingest"]),
 		"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "e2e-secret",
 		"PERTITLE_PROGRESS_EVERY":          "500ms",
 		"PERTITLE_LOG_LEVEL":               "debug",
 	}
+	if opts.Env["PERTITLE_STORAGE"] == "s3" {
+		// A local S3 server with the default buckets, unless the test points elsewhere.
+		s.S3Endpoint = testenv.S3(t, "pertitle-input", "pertitle-output")
+		vars["PERTITLE_S3_ENDPOINT"] = s.S3Endpoint
+	}
+	// The stack's own OIDC issuer, unless the test brings one.
+	ownIssuer := opts.Env["PERTITLE_OIDC_ISSUER"] == ""
+	if ownIssuer {
+		if s.Ports["issuer"] == 0 {
+			s.Ports["issuer"] = testenv.FreePort(t)
+		}
+		s.Issuer = fmt.Sprintf("http://127.0.0.1:%d", s.Ports["issuer"])
+		vars["PERTITLE_ISSUER_ADDR"] = fmt.Sprintf("127.0.0.1:%d", s.Ports["issuer"])
+		vars["PERTITLE_ISSUER_URL"] = s.Issuer
+		vars["PERTITLE_ISSUER_USERS"] = filepath.Join(dir, "users.json")
+		vars["PERTITLE_ISSUER_KEY"] = filepath.Join(dir, "issuer-key.pem")
+		vars["PERTITLE_ISSUER_WEB_REDIRECT_URIS"] = fmt.Sprintf("http://127.0.0.1:%d/", s.Ports["catalog"])
+		vars["PERTITLE_OIDC_ISSUER"] = s.Issuer
+	} else {
+		s.Issuer = opts.Env["PERTITLE_OIDC_ISSUER"]
+	}
+	vars["PERTITLE_OIDC_AUDIENCE"] = "pertitle"
+	// The CLI keeps its token under the stack's directory, not the user's.
+	vars["XDG_CONFIG_HOME"] = filepath.Join(dir, "config")
+	vars["HOME"] = filepath.Join(dir, "home")
 	for k, v := range opts.Env {
 		vars[k] = v
 	}
@@ -122,6 +179,21 @@ func Start(t testing.TB, opts Options) *Stack {
 	out, err := s.Command("pertitle", "provision").CombinedOutput()
 	require.NoError(t, err, "pertitle provision: %s", out)
 
+	if ownIssuer {
+		for user, groups := range Users {
+			add := s.Command("issuer", "add-user", user, "--cost", "4", "--groups", strings.Join(groups, ","))
+			add.Stdin = strings.NewReader(Password(user) + "\n")
+			out, err := add.CombinedOutput()
+			require.NoError(t, err, "issuer add-user %s: %s", user, out)
+		}
+		s.extra = append(s.extra, "issuer")
+		s.StartService("issuer")
+	}
+	for name, port := range opts.Extra {
+		s.Ports[name] = port
+		s.extra = append(s.extra, name)
+		s.StartService(name)
+	}
 	services := opts.Services
 	if len(services) == 0 {
 		services = AllServices
@@ -220,8 +292,13 @@ func (s *Stack) StopAll() {
 			s.t.Logf("stopping %s: %v", name, err)
 		}
 	}
+	for _, name := range s.extra {
+		if _, err := s.Stop(name); err != nil {
+			s.t.Logf("stopping %s: %v", name, err)
+		}
+	}
 	if s.t.Failed() {
-		for _, name := range []string{"ingest", "encoder-dispatch", "webhook-receiver", "catalog"} {
+		for _, name := range append([]string{"ingest", "encoder-dispatch", "webhook-receiver", "catalog"}, s.extra...) {
 			s.t.Logf("---- %s log (tail) ----\n%s", name, s.LogTail(name))
 		}
 	}
@@ -253,8 +330,70 @@ type Asset struct {
 	} `json:"renditions"`
 }
 
+// Token is a valid access token of a stack user (password grant of the issuer),
+// cached until a minute before it expires.
+func (s *Stack) Token(user string) string {
+	s.t.Helper()
+	s.tokMu.Lock()
+	defer s.tokMu.Unlock()
+	if c, ok := s.tokens[user]; ok && time.Until(c.expiry) > time.Minute {
+		return c.token
+	}
+	resp, err := http.PostForm(s.Issuer+"/token", url.Values{"grant_type": {"password"}, "client_id": {"pertitle-cli"},
+		"username": {user}, "password": {Password(user)}, "scope": {"openid"}})
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		ExpiresIn   int    `json:"expires_in"`
+		Error       string `json:"error"`
+	}
+	require.NoError(s.t, json.NewDecoder(resp.Body).Decode(&body))
+	require.NotEmpty(s.t, body.AccessToken, "token for %s: %s", user, body.Error)
+	if s.tokens == nil {
+		s.tokens = map[string]cachedToken{}
+	}
+	s.tokens[user] = cachedToken{body.AccessToken, time.Now().Add(time.Duration(body.ExpiresIn) * time.Second)}
+	return body.AccessToken
+}
+
+// LoginCLI signs the stack's CLI in as user (`pertitle login --password-stdin`);
+// its token is saved under the stack's XDG_CONFIG_HOME.
+func (s *Stack) LoginCLI(user string) {
+	s.t.Helper()
+	cmd := s.Command("pertitle", "login", "--username", user, "--password-stdin")
+	cmd.Stdin = strings.NewReader(Password(user) + "\n")
+	out, err := cmd.CombinedOutput()
+	require.NoError(s.t, err, "pertitle login: %s", out)
+}
+
+// GetAs GETs url with user's token (user "" sends none) and returns the status and body.
+func (s *Stack) GetAs(user, u string) (int, []byte) {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(s.t, err)
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+s.Token(user))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	return resp.StatusCode, b
+}
+
+// GetAsset reads an asset as admin, who sees every user's.
 func (s *Stack) GetAsset(id string) (*Asset, int) {
-	resp, err := http.Get(s.URL("catalog", "/v1/assets/"+id))
+	return s.GetAssetAs("admin", id)
+}
+
+// GetAssetAs reads an asset as user.
+func (s *Stack) GetAssetAs(user, id string) (*Asset, int) {
+	req, err := http.NewRequest(http.MethodGet, s.URL("catalog", "/v1/assets/"+id), nil)
+	require.NoError(s.t, err)
+	req.Header.Set("Authorization", "Bearer "+s.Token(user))
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -285,12 +424,23 @@ func (s *Stack) WaitStatus(id string, timeout time.Duration, statuses ...string)
 	return nil
 }
 
-// upload posts a file to ingest as a raw body.
+// Upload posts a file to ingest as a raw body, as alice.
 func (s *Stack) Upload(path, title string) (int, map[string]any) {
+	return s.UploadAs("alice", path, title)
+}
+
+// UploadAs posts a file to ingest as user ("" sends no token).
+func (s *Stack) UploadAs(user, path, title string) (int, map[string]any) {
 	f, err := os.Open(path)
 	require.NoError(s.t, err)
 	defer f.Close()
-	resp, err := http.Post(s.URL("ingest", "/v1/assets?title="+title), "video/mp4", f)
+	req, err := http.NewRequest(http.MethodPost, s.URL("ingest", "/v1/assets?title="+url.QueryEscape(title)), f)
+	require.NoError(s.t, err)
+	req.Header.Set("Content-Type", "video/mp4")
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+s.Token(user))
+	}
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(s.t, err)
 	defer resp.Body.Close()
 	var body map[string]any

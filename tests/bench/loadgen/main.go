@@ -38,13 +38,14 @@ func main() {
 	dur := flag.Duration("duration", 10*time.Second, "how long to send (at most 2m)")
 	urls := flag.String("urls", "", "comma-separated URLs, used round-robin")
 	flag.Parse()
-	if err := run(*rate, *dur, strings.Split(*urls, ",")); err != nil {
+	// The bearer token comes from the environment, not argv, which ps shows.
+	if err := run(*rate, *dur, strings.Split(*urls, ","), os.Getenv("LOADGEN_TOKEN")); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rate int, dur time.Duration, targets []string) error {
+func run(rate int, dur time.Duration, targets []string, token string) error {
 	if dur > 2*time.Minute {
 		dur = 2 * time.Minute
 	}
@@ -78,6 +79,9 @@ func run(rate int, dur time.Duration, targets []string) error {
 		go func(i int, due time.Time) {
 			defer wg.Done()
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, targets[i%len(targets)], nil)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
 			resp, err := client.Do(req)
 			if err == nil {
 				_, _ = io.Copy(io.Discard, resp.Body)

@@ -18,6 +18,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/pkg/webhook"
+	bitmovinbackend "github.com/pertitle/pertitle/services/encoder-dispatch/internal/adapters/bitmovin"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/adapters/local"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
@@ -33,8 +34,10 @@ type Config struct {
 	Preset         string
 	SegmentSeconds int
 	ProgressEvery  time.Duration
+	PerTitle       PerTitleConfig
 	Bus            bus.Config
 	Storage        storage.Config
+	Bitmovin       BitmovinConfig
 }
 
 // FromEnv reads the configuration.
@@ -48,24 +51,31 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.Preset, "PERTITLE_X264_PRESET", "veryfast", "x264 preset of the local backend")
 	e.Int(&c.SegmentSeconds, "PERTITLE_SEGMENT_SECONDS", 2, "segment duration (keyframes align on it)")
 	e.Duration(&c.ProgressEvery, "PERTITLE_PROGRESS_EVERY", 2*time.Second, "least interval between progress events")
+	c.PerTitle.FromEnv(e)
 	c.Bus = bus.DefaultConfig()
 	c.Bus.FromEnv(e)
 	c.Storage.FromEnv(e)
+	c.Bitmovin.FromEnv(e)
 }
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	var v svc.Validation
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_DISPATCH_ADDR=%q is not a listen address", c.Addr)
-	v.Check(c.Backend == "local", "PERTITLE_ENCODER_BACKEND=%q is not available in this build (use local)", c.Backend)
+	v.Check(c.Backend == "local" || c.Backend == "bitmovin", "PERTITLE_ENCODER_BACKEND=%q is not a backend (local, bitmovin)", c.Backend)
 	v.Check(c.WebhookURL != "", "PERTITLE_WEBHOOK_URL must be set")
 	v.Check(c.SegmentSeconds >= 1 && c.SegmentSeconds <= 10, "PERTITLE_SEGMENT_SECONDS must be between 1 and 10")
 	v.Check(c.ProgressEvery > 0, "PERTITLE_PROGRESS_EVERY must be positive")
+	c.PerTitle.check(&v)
 	if c.Backend == "local" {
 		_, err := exec.LookPath(c.FFmpeg)
 		v.Check(err == nil, "PERTITLE_FFMPEG=%q not found (install ffmpeg)", c.FFmpeg)
 	}
-	return errors.Join(v.Err(), c.Bus.Validate(), c.Storage.Validate())
+	var bm error
+	if c.Backend == "bitmovin" {
+		bm = c.Bitmovin.Validate()
+	}
+	return errors.Join(v.Err(), c.Bus.Validate(), c.Storage.Validate(), bm)
 }
 
 // Run starts the service and blocks until ctx ends.
@@ -101,10 +111,19 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	ops.AddCheck("bus", b.Ping)
 	ops.AddCheck("storage", store.Ping)
 
-	backend := &local.Backend{Store: store, WorkDir: cfg.WorkDir, FFmpeg: cfg.FFmpeg, Preset: cfg.Preset,
+	var backend app.Backend = &local.Backend{Store: store, WorkDir: cfg.WorkDir, FFmpeg: cfg.FFmpeg, Preset: cfg.Preset,
 		SegmentSeconds: float64(cfg.SegmentSeconds), Log: log,
-		Webhook: webhook.Sender{URL: cfg.WebhookURL, Key: []byte(cfg.WebhookSecret), Attempts: 6, Backoff: time.Second}}
+		Webhook:  webhook.Sender{URL: cfg.WebhookURL, Key: []byte(cfg.WebhookSecret), Attempts: 6, Backoff: time.Second},
+		PerTitle: cfg.PerTitle.backend()}
+	var reconciler *bitmovinbackend.Reconciler
+	if cfg.Backend == "bitmovin" {
+		backend, reconciler, err = newBitmovin(cfg, store, log)
+		if err != nil {
+			return err
+		}
+	}
 	d := &app.Dispatcher{Pub: b, Backend: backend, Log: log, Producer: "encoder-dispatch", ProgressEvery: cfg.ProgressEvery}
+	d.LadderMode = cfg.PerTitle.LadderMode
 	b.Subscribe(events.TopicAssetUploaded, d.OnAssetUploaded)
 	b.Subscribe(events.TopicEncodingRequested, d.OnEncodingRequested)
 
@@ -115,6 +134,9 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	errc := make(chan error, 2)
 	go func() { errc <- b.Run(ctx) }()
 	go func() { errc <- svc.Serve(ctx, log, srv) }()
+	if reconciler != nil {
+		go func() { _ = reconciler.Run(ctx) }()
+	}
 	first := <-errc
 	if first != nil && ctx.Err() == nil {
 		return first
