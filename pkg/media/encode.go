@@ -122,6 +122,7 @@ func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
 	args := buildEncodeArgs(&req)
 
 	cmd := exec.CommandContext(ctx, req.FFmpeg, args...)
+	BindToParent(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	stderr := newTailBuffer(stderrTail)
 	cmd.Stderr = stderr

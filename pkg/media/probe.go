@@ -160,6 +160,7 @@ func Probe(ctx context.Context, ffprobe, path string) (*Source, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-print_format", "json",
 		"-show_format", "-show_streams", "--", path)
+	BindToParent(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout

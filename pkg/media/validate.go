@@ -69,6 +69,7 @@ func decodeStretch(ctx context.Context, ffmpeg, path string, start, dur float64,
 	args = append(args, "-map", "0:v:0", "-map", "0:a?", "-sn", "-dn", "-f", "null", "-progress", "pipe:1", "-")
 
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
+	BindToParent(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	var stdout bytes.Buffer
 	stderr := newTailBuffer(4096)
@@ -134,6 +135,7 @@ func HasLibVMAF(ctx context.Context, ffmpeg string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-nostdin", "-filters")
+	BindToParent(cmd)
 	cmd.WaitDelay = time.Second
 	out, err := cmd.Output()
 	if err != nil {

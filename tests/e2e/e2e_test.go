@@ -189,6 +189,9 @@ func TestKillDispatchMidEncode(t *testing.T) {
 	a, _ := s.GetAsset(id)
 	require.NotNil(t, a)
 	require.Equal(t, "encoding", a.Status, "the encode must have been interrupted, not finished")
+	// Its ffmpeg dies with it rather than writing on as an orphan.
+	require.Eventually(t, func() bool { return len(processesMentioning(s.Dir)) == 0 }, 5*time.Second, 100*time.Millisecond,
+		"encoders left running after encoder-dispatch was killed: %v", processesMentioning(s.Dir))
 
 	s.StartService("encoder-dispatch")
 	a = s.WaitStatus(id, 4*time.Minute, "ready", "failed")
@@ -199,6 +202,27 @@ func TestKillDispatchMidEncode(t *testing.T) {
 		got[d] = true
 	}
 	assert.Len(t, got, len(a.Renditions))
+}
+
+// processesMentioning lists the command lines of running processes whose
+// arguments mention dir.
+func processesMentioning(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.Contains(cmd, dir) && strings.Contains(cmd, "ffmpeg") {
+			out = append(out, cmd)
+		}
+	}
+	return out
 }
 
 func dims(w, h int) string { return strconv.Itoa(w) + "x" + strconv.Itoa(h) }

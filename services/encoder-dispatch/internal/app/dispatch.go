@@ -96,7 +96,7 @@ func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope
 	}
 	p := up.GetProbe()
 	if p.GetWidth() <= 0 || p.GetHeight() <= 0 {
-		return bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", env.GetAssetId()))
+		return d.refuse(ctx, env, "", bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", env.GetAssetId())))
 	}
 	src := &media.Source{Duration: p.GetDurationSeconds(), Video: &media.VideoStream{
 		Codec: p.GetVideoCodec(), Width: int(p.GetWidth()), Height: int(p.GetHeight()), FrameRate: p.GetFrameRate(), PixFmt: p.GetPixelFormat(),
@@ -146,7 +146,7 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 		CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent(),
 	}
 	if len(job.Ladder) == 0 {
-		return bus.Permanent(fmt.Errorf("encoding request %s has an empty ladder", env.GetEventId()))
+		return d.refuse(ctx, env, job.ID, bus.Permanent(fmt.Errorf("encoding request %s has an empty ladder", env.GetEventId())))
 	}
 	rep := &reporter{d: d, env: env, job: job}
 	start := time.Now()
@@ -155,11 +155,45 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 		if errors.Is(err, context.Canceled) {
 			d.Log.Warn("encoding interrupted; it will be redelivered", zap.String("job_id", job.ID))
 		}
-		return fmt.Errorf("job %s on %s: %w", job.ID, d.Backend.Name(), err)
+		err = fmt.Errorf("job %s on %s: %w", job.ID, d.Backend.Name(), err)
+		if bus.IsPermanent(err) {
+			return d.refuse(ctx, env, job.ID, err)
+		}
+		return err
 	}
 	d.Log.Info("encoding handed over", zap.String("asset_id", job.AssetID), zap.String("job_id", job.ID),
 		zap.Duration("took", time.Since(start)))
 	return nil
+}
+
+var failedNamespace = uuid.MustParse("5b0f4a52-2f57-4d53-8d0e-3f5f1bb0a9c4")
+
+// refuse announces EncodingFailed for an event that can never be handled, so the
+// asset does not wait forever, then returns err (permanent: the bus dead-letters
+// the event). The failure's id derives from the event's, so a redelivery
+// announces the same failure.
+func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID string, err error) error {
+	out, nerr := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
+		Owner: ownerOf(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
+		Reason: err.Error(), Retryable: false, Code: "REFUSED",
+	})
+	if nerr == nil {
+		out.EventId = uuid.NewSHA1(failedNamespace, []byte(env.GetEventId())).String()
+		nerr = d.Pub.Publish(ctx, out)
+	}
+	if nerr != nil {
+		// Without the announcement the asset would hang: let the bus retry instead.
+		// (%v, not %w: wrapping the permanent cause would dead-letter the event.)
+		return fmt.Errorf("cannot announce the failure of %s (%v): %w", env.GetAssetId(), err, nerr)
+	}
+	return err
+}
+
+func ownerOf(env *eventsv1.Envelope) string {
+	if up := env.GetAssetUploaded(); up != nil {
+		return up.GetOwner()
+	}
+	return env.GetEncodingRequested().GetOwner()
 }
 
 func (d *Dispatcher) meta(ctx context.Context, env *eventsv1.Envelope) events.Meta {

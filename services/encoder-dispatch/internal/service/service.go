@@ -111,10 +111,14 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	ops.AddCheck("bus", b.Ping)
 	ops.AddCheck("storage", store.Ping)
 
-	var backend app.Backend = &local.Backend{Store: store, WorkDir: cfg.WorkDir, FFmpeg: cfg.FFmpeg, Preset: cfg.Preset,
+	localBackend := &local.Backend{Store: store, WorkDir: cfg.WorkDir, FFmpeg: cfg.FFmpeg, Preset: cfg.Preset,
 		SegmentSeconds: float64(cfg.SegmentSeconds), Log: log,
 		Webhook:  webhook.Sender{URL: cfg.WebhookURL, Key: []byte(cfg.WebhookSecret), Attempts: 6, Backoff: time.Second},
 		PerTitle: cfg.PerTitle.backend()}
+	if err := localBackend.CleanWorkDir(); err != nil {
+		return err
+	}
+	var backend app.Backend = localBackend
 	var reconciler *bitmovinbackend.Reconciler
 	if cfg.Backend == "bitmovin" {
 		backend, reconciler, err = newBitmovin(cfg, store, log)

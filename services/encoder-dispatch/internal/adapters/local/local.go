@@ -89,11 +89,13 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 		return nil, err
 	}
 	defer cleanup()
-	outDir := filepath.Join(b.WorkDir, job.ID)
-	if err := os.RemoveAll(outDir); err != nil {
-		return nil, fmt.Errorf("cannot clear work dir: %w", err)
+	// A fresh directory per attempt: a previous attempt's encoder may still be
+	// exiting, and must never write into this attempt's files.
+	if err := os.MkdirAll(b.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create work dir: %w", err)
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
+	outDir, err := os.MkdirTemp(b.WorkDir, job.ID+"-")
+	if err != nil {
 		return nil, fmt.Errorf("cannot create work dir: %w", err)
 	}
 	defer os.RemoveAll(outDir)
@@ -152,6 +154,25 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 	}
 	res.FinishedAt = time.Now().UTC()
 	return res, nil
+}
+
+// CleanWorkDir removes what earlier runs of this process left in the work
+// directory (a crash leaves partial encodes behind). The work directory belongs
+// to one encoder-dispatch process: give each replica its own.
+func (b *Backend) CleanWorkDir() error {
+	entries, err := os.ReadDir(b.WorkDir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return fmt.Errorf("cannot read work dir: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(b.WorkDir, e.Name())); err != nil {
+			return fmt.Errorf("cannot clean work dir: %w", err)
+		}
+	}
+	return nil
 }
 
 // localSource gives ffmpeg a path to read: the object itself on filesystem storage,

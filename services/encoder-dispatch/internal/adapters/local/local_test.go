@@ -202,13 +202,23 @@ func TestInterruptedEncodeIsHandedBack(t *testing.T) {
 
 func TestPlanRejectsUnusableEvents(t *testing.T) {
 	t.Parallel()
-	d, _, _, _ := setup(t)
-	env, err := events.New(events.Meta{AssetID: "a", Producer: "p"}, &eventsv1.AssetUploaded{SourceKey: "k", Probe: &eventsv1.ProbeSummary{}})
+	d, rec, _, _ := setup(t)
+	env, err := events.New(events.Meta{AssetID: "a", Producer: "p"}, &eventsv1.AssetUploaded{Owner: "alice", SourceKey: "k", Probe: &eventsv1.ProbeSummary{}})
 	require.NoError(t, err)
 	err = d.OnAssetUploaded(context.Background(), env)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no video size")
 	assert.True(t, bus.IsPermanent(err), "an unusable event goes to the dead-letter queue, not round and round")
+
+	// The asset does not wait forever: its failure is announced, once per event.
+	require.Error(t, d.OnAssetUploaded(context.Background(), env))
+	failed := rec.ofType(events.TopicEncodingFailed)
+	require.Len(t, failed, 2)
+	assert.Equal(t, failed[0].GetEventId(), failed[1].GetEventId(), "a redelivery announces the same failure")
+	f := failed[0].GetEncodingFailed()
+	assert.Equal(t, "alice", f.GetOwner())
+	assert.False(t, f.GetRetryable())
+	assert.Contains(t, f.GetReason(), "no video size")
 }
 
 // TestPerTitleJob: with ladder mode pertitle the backend analyses the clip,
