@@ -1,7 +1,9 @@
 # AWS infrastructure for pertitle: the same bus `pertitle provision` creates
-# (SNS topics, SQS queues + DLQs with redrive, raw-delivery subscriptions) plus
-# what production needs: queue policies, S3 buckets, CloudFront with OAC,
-# least-privilege IAM per service (+ optional IRSA roles) and DLQ alarms.
+# (SNS topics, SQS queues + DLQs with redrive, raw-delivery subscriptions, the
+# s3-object-created topic and ingest's queue on it) plus what production needs:
+# queue policies, the input and output S3 buckets (PERTITLE_STORAGE=s3), the
+# input bucket's ObjectCreated notification on uploads/ (S3-event ingestion),
+# CloudFront, least-privilege IAM per service (+ optional IRSA roles) and DLQ alarms.
 #
 # Use either this module or `pertitle provision` against a given account, not
 # both: SQS CreateQueue fails with QueueAlreadyExists when the attributes it
@@ -16,6 +18,7 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
 
+  # pertitle's own events (protobuf envelopes).
   topics = toset([
     "asset-uploaded",
     "encoding-requested",
@@ -24,6 +27,18 @@ locals {
     "encoding-finished",
     "encoding-failed",
   ])
+
+  # Every topic a queue may subscribe to: the event topics plus the topic that
+  # receives the input bucket's S3 event notifications (not a pertitle envelope).
+  topic_arns = merge(
+    { for t, topic in aws_sns_topic.bus : t => topic.arn },
+    { (local.s3_events_topic) = aws_sns_topic.s3_object_created.arn },
+  )
+  s3_events_topic = "s3-object-created"
+
+  # S3-event ingestion: objects created under this prefix of the input bucket
+  # become assets (ingest ignores every other key; its own sources/ must not loop).
+  uploads_prefix = "uploads/"
 
   # One SQS queue per (consumer service, topic): <prefix><service>--<topic>,
   # its DLQ <queue>-dlq, and a raw-delivery subscription of the queue to the topic.
@@ -35,6 +50,7 @@ locals {
     "catalog--encoding-progress"           = { service = "catalog", topic = "encoding-progress" }
     "catalog--encoding-finished"           = { service = "catalog", topic = "encoding-finished" }
     "catalog--encoding-failed"             = { service = "catalog", topic = "encoding-failed" }
+    "ingest--s3-object-created"            = { service = "ingest", topic = "s3-object-created" }
   }
 
   services = toset(["ingest", "encoder-dispatch", "webhook-receiver", "catalog"])
@@ -122,7 +138,7 @@ data "aws_iam_policy_document" "queue" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_sns_topic.bus[each.value.topic].arn]
+      values   = [local.topic_arns[each.value.topic]]
     }
   }
 
@@ -152,10 +168,11 @@ resource "aws_sqs_queue_policy" "queue" {
 }
 
 # Raw delivery: the queue receives the published message body as is, without
-# the SNS JSON envelope (the services expect that, as with goaws Raw: true).
+# the SNS JSON envelope (the services expect that, as with goaws Raw: true; for
+# s3-object-created the body is then S3's notification JSON itself).
 resource "aws_sns_topic_subscription" "queue" {
   for_each             = local.subscriptions
-  topic_arn            = aws_sns_topic.bus[each.value.topic].arn
+  topic_arn            = local.topic_arns[each.value.topic]
   protocol             = "sqs"
   endpoint             = aws_sqs_queue.queue[each.key].arn
   raw_message_delivery = true
@@ -184,7 +201,9 @@ resource "aws_cloudwatch_metric_alarm" "dlq" {
 }
 
 # ---------------------------------------------------------------------------
-# S3 buckets (PERTITLE_STORAGE=s3, planned adapter)
+# S3 buckets (PERTITLE_STORAGE=s3). pkg/storage picks the bucket by key:
+# sources/ and uploads/ go to the input bucket, everything else (outputs/, jobs/,
+# completions/) to the output bucket.
 
 resource "aws_s3_bucket" "input" {
   bucket        = local.input_bucket_name
@@ -241,8 +260,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "input" {
 
     filter {}
 
+    # The S3 adapter aborts a failed multipart Put itself; this is the safety
+    # net for a process killed mid-upload.
     abort_incomplete_multipart_upload {
-      days_after_initiation = 7
+      days_after_initiation = 1
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "output" {
+  bucket = aws_s3_bucket.output.id
+
+  rule {
+    id     = "abort-incomplete-multipart-uploads"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
     }
   }
 }
@@ -329,23 +365,25 @@ resource "aws_s3_bucket_policy" "output" {
   depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
-# PLANNED: object-created events of the input bucket to SNS, for uploads that go
-# straight to S3 (presigned URLs) instead of through ingest. Nothing subscribes yet.
-resource "aws_sns_topic" "input_object_created" {
-  count = var.enable_input_notifications ? 1 : 0
-  name  = "${var.prefix}input-object-created"
+# ---------------------------------------------------------------------------
+# S3-event ingestion: ObjectCreated events of the input bucket under uploads/ are
+# published to <prefix>s3-object-created; ingest consumes its queue
+# <prefix>ingest--s3-object-created (in local.subscriptions, with its DLQ, raw
+# delivery, queue policy and alarm like every other queue) and turns each
+# object into an asset (PERTITLE_S3_EVENTS=true, the default).
+
+resource "aws_sns_topic" "s3_object_created" {
+  name = "${var.prefix}${local.s3_events_topic}"
   # Left unencrypted on purpose: S3 can publish to a KMS-encrypted topic only
   # with a customer-managed key whose policy allows s3.amazonaws.com.
 }
 
-data "aws_iam_policy_document" "input_object_created" {
-  count = var.enable_input_notifications ? 1 : 0
-
+data "aws_iam_policy_document" "s3_object_created" {
   statement {
-    sid       = "AllowInputBucket"
+    sid       = "AllowInputBucketNotifications"
     effect    = "Allow"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.input_object_created[0].arn]
+    resources = [aws_sns_topic.s3_object_created.arn]
 
     principals {
       type        = "Service"
@@ -366,28 +404,45 @@ data "aws_iam_policy_document" "input_object_created" {
   }
 }
 
-resource "aws_sns_topic_policy" "input_object_created" {
-  count  = var.enable_input_notifications ? 1 : 0
-  arn    = aws_sns_topic.input_object_created[0].arn
-  policy = data.aws_iam_policy_document.input_object_created[0].json
+resource "aws_sns_topic_policy" "s3_object_created" {
+  arn    = aws_sns_topic.s3_object_created.arn
+  policy = data.aws_iam_policy_document.s3_object_created.json
 }
 
+# S3 checks that it may publish when the notification is configured, hence the
+# dependency on the topic policy. The topic, queue and subscription exist either
+# way (as `pertitle provision` creates them); enable_s3_events only decides
+# whether the bucket sends anything.
 resource "aws_s3_bucket_notification" "input" {
-  count  = var.enable_input_notifications ? 1 : 0
+  count  = var.enable_s3_events ? 1 : 0
   bucket = aws_s3_bucket.input.id
 
   topic {
-    topic_arn     = aws_sns_topic.input_object_created[0].arn
+    id            = "pertitle-uploads"
+    topic_arn     = aws_sns_topic.s3_object_created.arn
     events        = ["s3:ObjectCreated:*"]
-    filter_prefix = var.input_notification_prefix
+    filter_prefix = local.uploads_prefix
   }
 
-  depends_on = [aws_sns_topic_policy.input_object_created]
+  depends_on = [aws_sns_topic_policy.s3_object_created]
 }
 
 # ---------------------------------------------------------------------------
-# CloudFront over the output bucket (Origin Access Control, private bucket).
-# Point PERTITLE_MEDIA_BASE_URL at https://<cdn_domain_name>/.
+# CloudFront for playback.
+#
+# The catalog hands out SIGNED media paths (<base>s/<exp>/<sig>/outputs/...,
+# README "Protected playback") and checks them itself, so the CDN must forward
+# them to the catalog's /media/ as origin, with the full path as cache key:
+# set catalog_domain_name (the catalog's public HTTPS host) and
+# PERTITLE_MEDIA_BASE_URL=https://<cdn_domain_name>/. The origin path is /media,
+# so the CDN exposes nothing of the catalog but /media/, and nothing routes to
+# the output bucket, so unsigned paths stay unreachable.
+#
+# Without catalog_domain_name the distribution serves the output bucket directly
+# (Origin Access Control). That does NOT work with the catalog's signed paths
+# (S3 has no object s/<exp>/<sig>/...): leave PERTITLE_MEDIA_BASE_URL on the
+# catalog's own https://<catalog>/media/ in that case. The bucket origin is what
+# CloudFront signed URLs/cookies would use once the catalog issues those instead.
 
 data "aws_cloudfront_cache_policy" "caching_optimized" {
   name = "Managed-CachingOptimized"
@@ -405,11 +460,15 @@ resource "aws_cloudfront_origin_access_control" "output" {
   signing_protocol                  = "sigv4"
 }
 
+locals {
+  cdn_via_catalog = var.catalog_domain_name != ""
+}
+
 resource "aws_cloudfront_distribution" "cdn" {
   enabled         = true
   is_ipv6_enabled = true
   http_version    = "http2and3"
-  comment         = "${var.prefix}output renditions and manifests"
+  comment         = "${var.prefix}playback (${local.cdn_via_catalog ? "catalog /media/ origin" : "output bucket"})"
   price_class     = var.cloudfront_price_class
 
   origin {
@@ -418,14 +477,36 @@ resource "aws_cloudfront_distribution" "cdn" {
     origin_access_control_id = aws_cloudfront_origin_access_control.output.id
   }
 
+  # The catalog as origin: it verifies the signature of every path and reads the
+  # object from the output bucket (ranged GETs); its Cache-Control caps max-age
+  # at the signature's expiry. CORS headers come from the catalog (*).
+  dynamic "origin" {
+    for_each = local.cdn_via_catalog ? [1] : []
+    content {
+      origin_id   = "catalog"
+      domain_name = var.catalog_domain_name
+      origin_path = "/media"
+
+      custom_origin_config {
+        http_port              = 80
+        https_port             = 443
+        origin_protocol_policy = "https-only"
+        origin_ssl_protocols   = ["TLSv1.2"]
+        origin_read_timeout    = 30
+      }
+    }
+  }
+
   default_cache_behavior {
-    target_origin_id         = "output"
-    viewer_protocol_policy   = "redirect-to-https"
-    allowed_methods          = ["GET", "HEAD", "OPTIONS"]
-    cached_methods           = ["GET", "HEAD", "OPTIONS"]
-    compress                 = true
+    target_origin_id       = local.cdn_via_catalog ? "catalog" : "output"
+    viewer_protocol_policy = "redirect-to-https"
+    allowed_methods        = ["GET", "HEAD", "OPTIONS"]
+    cached_methods         = ["GET", "HEAD", "OPTIONS"]
+    compress               = true
+    # Cache key: the path (no query strings, cookies or headers); signed paths
+    # carry their signature in the path.
     cache_policy_id          = data.aws_cloudfront_cache_policy.caching_optimized.id
-    origin_request_policy_id = data.aws_cloudfront_origin_request_policy.cors_s3_origin.id
+    origin_request_policy_id = local.cdn_via_catalog ? null : data.aws_cloudfront_origin_request_policy.cors_s3_origin.id
   }
 
   restrictions {
@@ -483,17 +564,47 @@ data "aws_iam_policy_document" "service" {
     }
   }
 
-  # ingest writes uploads to the input bucket.
+  # --- S3 (PERTITLE_STORAGE=s3). Every storage user's /readyz calls HeadBucket on
+  # BOTH buckets (s3:ListBucket), and listing also makes a missing key a 404
+  # instead of a 403. Keys: sources/ and uploads/ in the input bucket;
+  # outputs/<asset>/<job>/..., jobs/<job>.json, completions/<encoding>/<event>
+  # in the output bucket.
+  statement {
+    sid       = "ListBuckets"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.input.arn, aws_s3_bucket.output.arn]
+  }
+
+  # ingest stores sources (single PUT or multipart), deletes them again when
+  # publishing fails, and reads objects users put under uploads/ (S3-event
+  # ingestion: download to staging, probe; the object itself becomes the source).
   dynamic "statement" {
     for_each = each.key == "ingest" ? [1] : []
     content {
-      sid       = "WriteInput"
-      actions   = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-      resources = ["${aws_s3_bucket.input.arn}/*"]
+      sid = "WriteSources"
+      actions = [
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+      ]
+      resources = ["${aws_s3_bucket.input.arn}/sources/*"]
     }
   }
 
-  # encoder-dispatch reads sources and writes renditions and manifests.
+  dynamic "statement" {
+    for_each = each.key == "ingest" ? [1] : []
+    content {
+      sid       = "ReadUploads"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.input.arn}/${local.uploads_prefix}*"]
+    }
+  }
+
+  # encoder-dispatch reads sources (sources/ and, for S3-event assets, uploads/),
+  # writes renditions, manifests and reports under outputs/ and job records under
+  # jobs/, and (Bitmovin reconciler) checks completion markers.
   dynamic "statement" {
     for_each = each.key == "encoder-dispatch" ? [1] : []
     content {
@@ -506,37 +617,49 @@ data "aws_iam_policy_document" "service" {
   dynamic "statement" {
     for_each = each.key == "encoder-dispatch" ? [1] : []
     content {
-      sid       = "WriteOutput"
-      actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-      resources = ["${aws_s3_bucket.output.arn}/*"]
+      sid = "WriteOutput"
+      actions = [
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+      ]
+      resources = [
+        "${aws_s3_bucket.output.arn}/outputs/*",
+        "${aws_s3_bucket.output.arn}/jobs/*",
+        "${aws_s3_bucket.output.arn}/completions/*",
+      ]
     }
   }
 
+  # webhook-receiver reads the local backend's job records (jobs/<job>.json) and
+  # reads/writes completion markers (completions/<encoding>/<event>) so that a
+  # redelivered webhook publishes nothing.
   dynamic "statement" {
-    for_each = each.key == "encoder-dispatch" ? [1] : []
+    for_each = each.key == "webhook-receiver" ? [1] : []
     content {
-      sid       = "ListBuckets"
-      actions   = ["s3:ListBucket"]
-      resources = [aws_s3_bucket.input.arn, aws_s3_bucket.output.arn]
-    }
-  }
-
-  # catalog reads renditions and manifests (the CDN serves them to viewers).
-  dynamic "statement" {
-    for_each = each.key == "catalog" ? [1] : []
-    content {
-      sid       = "ReadOutput"
+      sid       = "ReadJobRecords"
       actions   = ["s3:GetObject"]
-      resources = ["${aws_s3_bucket.output.arn}/*"]
+      resources = ["${aws_s3_bucket.output.arn}/jobs/*"]
     }
   }
 
   dynamic "statement" {
+    for_each = each.key == "webhook-receiver" ? [1] : []
+    content {
+      sid       = "WriteCompletions"
+      actions   = ["s3:PutObject", "s3:GetObject"]
+      resources = ["${aws_s3_bucket.output.arn}/completions/*"]
+    }
+  }
+
+  # catalog serves renditions and manifests from /media/ (the CDN's origin).
+  dynamic "statement" {
     for_each = each.key == "catalog" ? [1] : []
     content {
-      sid       = "ListOutput"
-      actions   = ["s3:ListBucket"]
-      resources = [aws_s3_bucket.output.arn]
+      sid       = "ReadOutputs"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.output.arn}/outputs/*"]
     }
   }
 }

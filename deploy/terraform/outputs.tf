@@ -1,6 +1,6 @@
 output "topic_arns" {
-  description = "SNS topic ARN by event name."
-  value       = { for t, topic in aws_sns_topic.bus : t => topic.arn }
+  description = "SNS topic ARN by topic name (the six event topics and s3-object-created)."
+  value       = local.topic_arns
 }
 
 output "queue_urls" {
@@ -28,13 +28,13 @@ output "output_bucket" {
   value       = aws_s3_bucket.output.bucket
 }
 
-output "input_events_topic_arn" {
-  description = "SNS topic receiving the input bucket's object-created events (null unless enable_input_notifications)."
-  value       = var.enable_input_notifications ? aws_sns_topic.input_object_created[0].arn : null
+output "s3_events_topic_arn" {
+  description = "SNS topic <prefix>s3-object-created receiving the input bucket's ObjectCreated events under uploads/ (ingest consumes it through <prefix>ingest--s3-object-created)."
+  value       = aws_sns_topic.s3_object_created.arn
 }
 
 output "cdn_domain_name" {
-  description = "CloudFront domain; PERTITLE_MEDIA_BASE_URL=https://<this>/."
+  description = "CloudFront domain. With catalog_domain_name set, PERTITLE_MEDIA_BASE_URL=https://<this>/ (it forwards to the catalog's /media/)."
   value       = aws_cloudfront_distribution.cdn.domain_name
 }
 
@@ -56,13 +56,20 @@ output "iam_role_arns" {
 output "service_env" {
   description = "Settings for the services against this deployment."
   value = {
-    PERTITLE_AWS_ENDPOINT     = ""
-    PERTITLE_AWS_REGION       = local.region
-    PERTITLE_AWS_ACCOUNT_ID   = local.account_id
-    PERTITLE_BUS_PREFIX       = var.prefix
-    PERTITLE_STORAGE          = "s3"
-    PERTITLE_S3_INPUT_BUCKET  = aws_s3_bucket.input.bucket
-    PERTITLE_S3_OUTPUT_BUCKET = aws_s3_bucket.output.bucket
-    PERTITLE_MEDIA_BASE_URL   = "https://${aws_cloudfront_distribution.cdn.domain_name}/"
+    PERTITLE_AWS_ENDPOINT           = ""
+    PERTITLE_AWS_REGION             = local.region
+    PERTITLE_AWS_ACCOUNT_ID         = local.account_id
+    PERTITLE_BUS_PREFIX             = var.prefix
+    PERTITLE_BUS_MAX_RECEIVES       = tostring(var.max_receive_count)
+    PERTITLE_BUS_VISIBILITY_TIMEOUT = "${var.visibility_timeout_seconds}s"
+    PERTITLE_BUS_WAIT_TIME          = "${var.receive_wait_time_seconds}s"
+    PERTITLE_STORAGE                = "s3"
+    PERTITLE_S3_ENDPOINT            = ""
+    PERTITLE_S3_REGION              = local.region
+    PERTITLE_S3_INPUT_BUCKET        = aws_s3_bucket.input.bucket
+    PERTITLE_S3_OUTPUT_BUCKET       = aws_s3_bucket.output.bucket
+    PERTITLE_S3_EVENTS              = tostring(var.enable_s3_events)
+    # Through the CDN only when it forwards to the catalog (catalog_domain_name).
+    PERTITLE_MEDIA_BASE_URL = var.catalog_domain_name != "" ? "https://${aws_cloudfront_distribution.cdn.domain_name}/" : "https://<catalog host>/media/"
   }
 }

@@ -69,14 +69,14 @@ variable "force_destroy_buckets" {
   default     = false
 }
 
-variable "enable_input_notifications" {
-  description = "PLANNED: publish s3:ObjectCreated events of the input bucket to a <prefix>input-object-created SNS topic (for direct-to-S3 uploads). No service consumes it yet."
+variable "enable_s3_events" {
+  description = "S3-event ingestion: the input bucket publishes s3:ObjectCreated:* events under uploads/ to <prefix>s3-object-created, which ingest consumes (PERTITLE_S3_EVENTS). The topic, ingest's queue and its DLQ are created either way; false only turns the bucket notification off (then set PERTITLE_S3_EVENTS=false too or leave the queue idle)."
   type        = bool
-  default     = false
+  default     = true
 }
 
-variable "input_notification_prefix" {
-  description = "Key prefix filter of the input bucket notification."
+variable "catalog_domain_name" {
+  description = "Public HTTPS host name of the catalog (e.g. videos.example.com). Set: CloudFront forwards every path to https://<this>/media/ (the catalog checks the signed media paths it hands out) and PERTITLE_MEDIA_BASE_URL=https://<cdn_domain_name>/. Empty: CloudFront serves the output bucket directly, which does not serve the catalog's signed paths (keep PERTITLE_MEDIA_BASE_URL on the catalog's /media/)."
   type        = string
   default     = ""
 }

@@ -38,7 +38,7 @@ mock_provider "aws" {
 run "defaults" {
   command = apply
   assert {
-    condition     = length(aws_sqs_queue.queue) == 7 && length(aws_sqs_queue.dlq) == 7 && length(aws_sns_topic.bus) == 6
+    condition     = length(aws_sqs_queue.queue) == 8 && length(aws_sqs_queue.dlq) == 8 && length(aws_sns_topic.bus) == 6 && length(local.topic_arns) == 7
     error_message = "counts"
   }
   assert {
@@ -54,15 +54,31 @@ run "defaults" {
     error_message = "bucket"
   }
   assert {
-    condition     = length(aws_iam_role.irsa) == 0 && length(aws_s3_bucket_notification.input) == 0
+    condition     = length(aws_iam_role.irsa) == 0
     error_message = "optional off"
+  }
+  assert {
+    condition     = aws_sns_topic.s3_object_created.name == "pertitle-s3-object-created" && aws_sqs_queue.queue["ingest--s3-object-created"].name == "pertitle-ingest--s3-object-created" && aws_sqs_queue.dlq["ingest--s3-object-created"].name == "pertitle-ingest--s3-object-created-dlq"
+    error_message = "s3 events topic/queue names"
+  }
+  assert {
+    condition     = aws_sns_topic_subscription.queue["ingest--s3-object-created"].raw_message_delivery && local.consumes["ingest"] == ["ingest--s3-object-created"]
+    error_message = "s3 events subscription"
+  }
+  assert {
+    condition     = length(aws_s3_bucket_notification.input) == 1 && one(aws_s3_bucket_notification.input[0].topic).filter_prefix == "uploads/" && one(aws_s3_bucket_notification.input[0].topic).events == toset(["s3:ObjectCreated:*"])
+    error_message = "s3 notification on uploads/"
+  }
+  assert {
+    condition     = aws_cloudfront_distribution.cdn.default_cache_behavior[0].target_origin_id == "output" && output.service_env.PERTITLE_S3_EVENTS == "true"
+    error_message = "cdn default origin / env"
   }
   assert {
     condition     = jsondecode(aws_sqs_queue.queue["catalog--encoding-failed"].redrive_policy).maxReceiveCount == 5
     error_message = "redrive"
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.dlq) == 7 && aws_sns_topic_subscription.queue["catalog--encoding-progress"].raw_message_delivery
+    condition     = length(aws_cloudwatch_metric_alarm.dlq) == 8 && aws_sns_topic_subscription.queue["catalog--encoding-progress"].raw_message_delivery
     error_message = "alarms/raw"
   }
 }
@@ -70,26 +86,31 @@ run "defaults" {
 run "all_options" {
   command = apply
   variables {
-    eks_oidc_provider_arn      = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
-    keda_operator_role_arn     = "arn:aws:iam::123456789012:role/keda-operator"
-    enable_input_notifications = true
-    sns_kms_master_key_id      = "arn:aws:kms:us-east-1:123456789012:key/abc"
-    prefix                     = "stg-pertitle-"
+    eks_oidc_provider_arn  = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+    keda_operator_role_arn = "arn:aws:iam::123456789012:role/keda-operator"
+    enable_s3_events       = false
+    catalog_domain_name    = "videos.example.com"
+    sns_kms_master_key_id  = "arn:aws:kms:us-east-1:123456789012:key/abc"
+    prefix                 = "stg-pertitle-"
   }
   assert {
     condition     = length(aws_iam_role.irsa) == 5 && aws_iam_role.irsa["encoder-dispatch"].name == "stg-pertitle-encoder-dispatch"
     error_message = "irsa"
   }
   assert {
-    condition     = length(aws_s3_bucket_notification.input) == 1
-    error_message = "notif"
+    condition     = length(aws_s3_bucket_notification.input) == 0 && aws_sqs_queue.queue["ingest--s3-object-created"].name == "stg-pertitle-ingest--s3-object-created"
+    error_message = "s3 events off: no notification, queue kept"
+  }
+  assert {
+    condition     = aws_cloudfront_distribution.cdn.default_cache_behavior[0].target_origin_id == "catalog" && output.service_env.PERTITLE_MEDIA_BASE_URL == "https://d111.cloudfront.net/"
+    error_message = "cdn via catalog"
   }
   assert {
     condition     = local.oidc_issuer_host == "oidc.eks.us-east-1.amazonaws.com/id/ABC"
     error_message = "oidc host"
   }
   assert {
-    condition     = sort(local.consumes["catalog"]) == sort(["catalog--asset-uploaded", "catalog--encoding-started", "catalog--encoding-progress", "catalog--encoding-finished", "catalog--encoding-failed"]) && length(local.consumes["ingest"]) == 0
+    condition     = sort(local.consumes["catalog"]) == sort(["catalog--asset-uploaded", "catalog--encoding-started", "catalog--encoding-progress", "catalog--encoding-finished", "catalog--encoding-failed"]) && local.consumes["ingest"] == ["ingest--s3-object-created"]
     error_message = "consumes"
   }
 }
