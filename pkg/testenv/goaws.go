@@ -3,7 +3,6 @@ package testenv
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // GoawsVersion is the goaws release the tests run against.
@@ -164,77 +162,21 @@ const goawsConfig = `Local:
 // region and account are GoawsRegion and GoawsAccountID.
 func Goaws(t testing.TB) (endpoint string) {
 	t.Helper()
-	bin := GoawsBin(t)
 	dir := t.TempDir()
-	var lastErr error
-	for try := 0; try < 3; try++ { // the free port may be taken between probe and start
-		port := FreePort(t)
-		conf := filepath.Join(dir, fmt.Sprintf("goaws-%d.yaml", port))
-		if err := os.WriteFile(conf, []byte(fmt.Sprintf(goawsConfig, port, GoawsRegion, GoawsAccountID)), 0o644); err != nil {
-			t.Fatalf("testenv: %v", err)
-		}
-		var logs bytes.Buffer
-		cmd := exec.Command(bin, "-config", conf, "-loglevel", "warn", "Local")
-		cmd.Dir = dir
-		sw := &syncWriter{w: &logs}
-		cmd.Stdout, cmd.Stderr = sw, sw
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("testenv: cannot start goaws: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-		if err := waitReady(endpoint, exited, 10*time.Second); err != nil {
-			_ = cmd.Process.Kill()
-			<-exited
-			lastErr = fmt.Errorf("%w\n%s", err, sw.String())
-			continue
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		return endpoint
-	}
-	t.Fatalf("testenv: goaws did not start: %v", lastErr)
-	return ""
-}
-
-func waitReady(endpoint string, exited <-chan error, timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("goaws exited: %v", err)
-		default:
-		}
-		resp, err := client.Post(endpoint+"/", "application/x-www-form-urlencoded",
-			strings.NewReader("Action=ListQueues&Version=2012-11-05"))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+	return server{
+		name: "goaws",
+		bin:  GoawsBin(t),
+		dir:  dir,
+		args: func(port int) []string {
+			conf := filepath.Join(dir, fmt.Sprintf("goaws-%d.yaml", port))
+			if err := os.WriteFile(conf, []byte(fmt.Sprintf(goawsConfig, port, GoawsRegion, GoawsAccountID)), 0o644); err != nil {
+				t.Fatalf("testenv: %v", err)
 			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("goaws did not answer in time")
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.String()
+			return []string{"-config", conf, "-loglevel", "warn", "Local"}
+		},
+		probe: func(c *http.Client, endpoint string) (*http.Response, error) {
+			return c.Post(endpoint+"/", "application/x-www-form-urlencoded",
+				strings.NewReader("Action=ListQueues&Version=2012-11-05"))
+		},
+	}.start(t)
 }

@@ -1,8 +1,6 @@
 package testenv
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 var (
@@ -54,55 +51,17 @@ func S3ServerBin(t testing.TB) string {
 // Any credentials are accepted; use path-style addressing.
 func S3(t testing.TB, buckets ...string) (endpoint string) {
 	t.Helper()
-	bin := S3ServerBin(t)
 	dir := t.TempDir()
-	var lastErr error
-	for try := 0; try < 3; try++ { // the free port may be taken between probe and start
-		port := FreePort(t)
-		var logs bytes.Buffer
-		sw := &syncWriter{w: &logs}
-		cmd := exec.Command(bin, "-addr", fmt.Sprintf("127.0.0.1:%d", port), "-dir", filepath.Join(dir, fmt.Sprint(port)),
-			"-buckets", strings.Join(buckets, ","))
-		cmd.Stdout, cmd.Stderr = sw, sw
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("testenv: cannot start s3server: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-		if err := waitS3(endpoint, exited, 10*time.Second); err != nil {
-			_ = cmd.Process.Kill()
-			<-exited
-			lastErr = fmt.Errorf("%w\n%s", err, sw.String())
-			continue
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		return endpoint
-	}
-	t.Fatalf("testenv: s3server did not start: %v", lastErr)
-	return ""
-}
-
-func waitS3(endpoint string, exited <-chan error, timeout time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("s3server exited: %v", err)
-		default:
-		}
-		resp, err := client.Get(endpoint + "/") // ListBuckets
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("s3server did not answer in time")
+	return server{
+		name: "s3server",
+		bin:  S3ServerBin(t),
+		dir:  dir,
+		args: func(port int) []string {
+			return []string{"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-dir", filepath.Join(dir, fmt.Sprint(port)),
+				"-buckets", strings.Join(buckets, ",")}
+		},
+		probe: func(c *http.Client, endpoint string) (*http.Response, error) {
+			return c.Get(endpoint + "/") // ListBuckets
+		},
+	}.start(t)
 }
