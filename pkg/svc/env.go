@@ -13,6 +13,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Env reads settings from environment variables with defaults, collecting every
@@ -176,4 +178,28 @@ func ValidAddr(addr string) bool {
 	}
 	p, err := strconv.Atoi(addr[i+1:])
 	return err == nil && p >= 0 && p < 65536
+}
+
+// Config is implemented by a service's configuration.
+type Config interface {
+	FromEnv(e *Env)
+	Validate() error
+}
+
+// Load reads cfg from env, handles --help (ErrHelp), validates, and logs the
+// effective settings with secrets masked. Unparseable values and invalid
+// settings are reported together, so one start shows every problem.
+func Load(env *Env, cfg Config, args []string, out io.Writer, log *zap.Logger) error {
+	cfg.FromEnv(env)
+	if err := env.Parse(args, out); err != nil {
+		if errors.Is(err, ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("invalid configuration: %w", errors.Join(err, cfg.Validate()))
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log.Info("starting", zap.Any("config", env.Fields()))
+	return nil
 }

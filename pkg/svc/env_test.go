@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/svc"
 )
@@ -74,4 +75,32 @@ func TestEnvHelpListsVariables(t *testing.T) {
 	assert.Contains(t, out.String(), "PERTITLE_X")
 	assert.Contains(t, out.String(), "the x setting")
 	require.ErrorContains(t, e.Parse([]string{"--port=1"}, &out), "configured through environment variables")
+}
+
+type testConfig struct {
+	port int
+	name string
+}
+
+func (c *testConfig) FromEnv(e *svc.Env) {
+	e.Int(&c.port, "PORT", 80, "port")
+	e.String(&c.name, "NAME", "x", "name")
+}
+
+func (c *testConfig) Validate() error {
+	var v svc.Validation
+	v.Check(c.name != "", "NAME must be set")
+	return v.Err()
+}
+
+func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	var cfg testConfig
+	err := svc.Load(svc.NewEnvFrom("test", map[string]string{"PORT": "eighty", "NAME": ""}), &cfg, nil, &bytes.Buffer{}, zap.NewNop())
+	require.ErrorContains(t, err, `PORT="eighty" is not an integer`)
+	require.ErrorContains(t, err, "NAME must be set", "validation runs even when a value did not parse")
+
+	require.NoError(t, svc.Load(svc.NewEnvFrom("test", nil), &cfg, nil, &bytes.Buffer{}, zap.NewNop()))
+	assert.Equal(t, 80, cfg.port)
+	require.ErrorIs(t, svc.Load(svc.NewEnvFrom("test", nil), &cfg, []string{"--help"}, &bytes.Buffer{}, zap.NewNop()), svc.ErrHelp)
 }

@@ -33,14 +33,9 @@ func Run(ctx context.Context, log *zap.Logger, args []string) error {
 
 func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdout io.Writer) (err error) {
 	var cfg Config
-	cfg.FromEnv(env)
-	if err := env.Parse(args, stdout); err != nil {
+	if err := svc.Load(env, &cfg, args, stdout, log); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration: %w", err)
-	}
-	log.Info("starting", zap.Any("config", env.Fields()))
 	if cfg.MediaSigningKey == "" {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {

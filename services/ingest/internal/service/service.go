@@ -78,16 +78,10 @@ func Run(ctx context.Context, log *zap.Logger, args []string) error {
 }
 
 func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) error {
-	env := svc.NewEnv("ingest")
 	var cfg Config
-	cfg.FromEnv(env)
-	if err := env.Parse(args, out); err != nil {
+	if err := svc.Load(svc.NewEnv("ingest"), &cfg, args, out, log); err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration: %w", err)
-	}
-	log.Info("starting", zap.Any("config", env.Fields()))
 
 	ops := svc.NewOps("ingest")
 	store, err := cfg.Storage.Open()
