@@ -27,6 +27,11 @@ func Main(service string, run func(ctx context.Context, log *zap.Logger, args []
 	log := NewLogger(service).With(zap.String("version", Version))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, log, os.Args[1:])
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// Asked to stop while still starting: that is a clean stop, not a failure.
+		log.Info("stopped during start-up")
+		err = nil
+	}
 	stop()
 	_ = log.Sync()
 	if errors.Is(err, ErrHelp) {
@@ -89,4 +94,24 @@ func Serve(ctx context.Context, log *zap.Logger, srv *http.Server) error {
 		return fmt.Errorf("cannot shut down http server on %s: %w", srv.Addr, err)
 	}
 	return nil
+}
+
+// Together runs every part of a process (HTTP server, bus consumer, background
+// loops) until ctx ends or one of them stops; then the others are stopped too
+// and all are awaited, so they drain in parallel. It returns their errors joined.
+func Together(ctx context.Context, parts ...func(ctx context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, len(parts))
+	for _, run := range parts {
+		go func() {
+			defer cancel()
+			errc <- run(ctx)
+		}()
+	}
+	var errs []error
+	for range parts {
+		errs = append(errs, <-errc)
+	}
+	return errors.Join(errs...)
 }

@@ -84,31 +84,20 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 	ops.AddCheck("bus", b.Ping)
 
 	srv := svc.NewServer(cfg.Addr, s.Handler())
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	// Either side failing stops the other; both drain within svc.ShutdownTimeout,
 	// in parallel, so the process exits well inside 30 s.
-	errc := make(chan error, 2)
-	go func() {
-		defer cancel()
-		if err := b.Run(runCtx); err != nil {
-			errc <- fmt.Errorf("bus: %w", err)
-			return
-		}
-		errc <- nil
-	}()
-	go func() {
-		defer cancel()
-		errc <- svc.Serve(runCtx, log, srv)
-	}()
-	go prune(runCtx, repo, log)
-
-	var errs []error
-	for range 2 {
-		errs = append(errs, <-errc)
-	}
+	err = svc.Together(ctx,
+		func(ctx context.Context) error {
+			if err := b.Run(ctx); err != nil {
+				return fmt.Errorf("bus: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error { return svc.Serve(ctx, log, srv) },
+		func(ctx context.Context) error { prune(ctx, repo, log); return nil },
+	)
 	log.Info("stopped")
-	return errors.Join(errs...)
+	return err
 }
 
 func prune(ctx context.Context, repo *sqlite.Repository, log *zap.Logger) {

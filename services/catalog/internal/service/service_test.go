@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/pkg/testenv"
 	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlite"
 )
 
@@ -256,8 +258,9 @@ func TestRunStartsAndStops(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "data", "catalog.db")
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	env := svc.NewEnvFrom(Name, map[string]string{
-		"PERTITLE_CATALOG_ADDR":  "127.0.0.1:0",
+		"PERTITLE_CATALOG_ADDR":  addr,
 		"PERTITLE_CATALOG_DB":    db,
 		"PERTITLE_STORAGE_DIR":   filepath.Join(dir, "storage"),
 		"PERTITLE_BUS_TRANSPORT": bus.TransportMemory,
@@ -267,7 +270,14 @@ func TestRunStartsAndStops(t *testing.T) {
 	go func() { done <- run(ctx, zap.NewNop(), nil, env, &bytes.Buffer{}) }()
 	require.Eventually(t, func() bool { _, err := os.Stat(db); return err == nil }, 5*time.Second, 5*time.Millisecond,
 		"the database and its directory are created")
-	time.Sleep(50 * time.Millisecond) // let the bus and the listener start
+	// Stop it once it serves: a stop during start-up is another matter.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 10*time.Millisecond, "the catalog serves")
 	start := time.Now()
 	cancel()
 	select {

@@ -129,16 +129,12 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	ops.Register(mux)
 	srv := svc.NewServer(cfg.Addr, mux)
 
-	errc := make(chan error, 2)
-	go func() { errc <- b.Run(ctx) }()
-	go func() { errc <- svc.Serve(ctx, log, srv) }()
+	parts := []func(context.Context) error{
+		b.Run,
+		func(ctx context.Context) error { return svc.Serve(ctx, log, srv) },
+	}
 	if reconciler != nil {
-		go func() { _ = reconciler.Run(ctx) }()
+		parts = append(parts, func(ctx context.Context) error { _ = reconciler.Run(ctx); return nil })
 	}
-	first := <-errc
-	if first != nil && ctx.Err() == nil {
-		return first
-	}
-	second := <-errc
-	return errors.Join(first, second)
+	return svc.Together(ctx, parts...)
 }

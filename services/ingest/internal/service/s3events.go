@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 
@@ -19,24 +18,13 @@ func serveWithS3Events(ctx context.Context, log *zap.Logger, cfg Config, b *bus.
 	objects := &app.ObjectIngestor{In: in, Bucket: bucket, DefaultOwner: cfg.DefaultOwner, Log: log.With(zap.String("component", "s3-events"))}
 	b.SubscribeRaw(bus.TopicS3ObjectCreated, objects.Handle)
 	log.Info("ingesting objects created under "+app.UploadsPrefix+" in the input bucket", zap.String("bucket", bucket))
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 2)
-	go func() {
-		defer cancel()
-		if err := b.Run(runCtx); err != nil {
-			errc <- fmt.Errorf("bus: %w", err)
-			return
-		}
-		errc <- nil
-	}()
-	go func() {
-		defer cancel()
-		errc <- svc.Serve(runCtx, log, svc.NewServer(cfg.Addr, mux))
-	}()
-	var errs []error
-	for range 2 {
-		errs = append(errs, <-errc)
-	}
-	return errors.Join(errs...)
+	return svc.Together(ctx,
+		func(ctx context.Context) error {
+			if err := b.Run(ctx); err != nil {
+				return fmt.Errorf("bus: %w", err)
+			}
+			return nil
+		},
+		func(ctx context.Context) error { return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, mux)) },
+	)
 }
