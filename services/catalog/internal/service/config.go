@@ -41,7 +41,7 @@ type Config struct {
 	Auth auth.Config
 }
 
-// DefaultConfig holds the defaults of docs/settings.md.
+// DefaultConfig holds the defaults listed in the README's configuration table.
 func DefaultConfig() Config {
 	return Config{
 		Addr:         ":8080",
