@@ -94,7 +94,10 @@ func table(title string, header []string, rows [][]string) {
 // the bare encode of the same ladder with the same settings, alternating runs.
 func TestBenchUploadToReady(t *testing.T) {
 	enabled(t)
-	s := stack.Start(t, stack.Options{})
+	// The stack encodes the same fixed ladder as the bare run, so that the
+	// difference is the workflow's cost, not a different ladder (per-title
+	// analysis has its own benchmark, make bench-ladder).
+	s := stack.Start(t, stack.Options{Env: map[string]string{"PERTITLE_LADDER_MODE": "fixed"}})
 	clip := testmedia.Clip(t, testmedia.Spec{Width: 1280, Height: 720, Seconds: 6, FPS: 30, Audio: true})
 	src, err := media.Probe(context.Background(), "ffprobe", clip)
 	require.NoError(t, err)
