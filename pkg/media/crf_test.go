@@ -89,3 +89,14 @@ func TestEncodeOverhead(t *testing.T) {
 		t.Logf("round %d: Encode %.2fs, plain ffmpeg %.2fs, ratio %.3f", round, engine, plain, engine/plain)
 	}
 }
+
+func TestRungAspect(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "1", rungSAR(1280, 720, 640, 360))
+	assert.Equal(t, "1", rungSAR(0, 0, 640, 360))
+	// 414x234 of an 848x480 source: 848·234 / (480·414).
+	assert.Equal(t, "689/690", rungSAR(848, 480, 414, 234))
+	assert.Equal(t, "id=0,streams=v", videoAdaptationSets([]Rung{{Width: 1280, Height: 720}, {Width: 640, Height: 360}}))
+	assert.Equal(t, "id=0,streams=1,2 id=1,streams=0",
+		videoAdaptationSets([]Rung{{Width: 854, Height: 480}, {Width: 640, Height: 360}, {Width: 416, Height: 234}}))
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,6 +240,70 @@ func gopFrames(fps, seg float64) int {
 	return g
 }
 
+// rungSAR is the sample aspect ratio ("num/den") that gives a w×h rung the
+// display aspect of a dw×dh source. Rungs are rounded to even sizes, so their
+// own w/h is off by a fraction of a percent (414x234 of an 848x480 source);
+// the DASH muxer refuses an adaptation set whose picture aspect ratios
+// differ, and players should show every rung at the source's aspect anyway.
+// "1" when the rung's aspect is exact or the source's is unknown.
+func rungSAR(dw, dh, w, h int) string {
+	if dw <= 0 || dh <= 0 || w <= 0 || h <= 0 {
+		return "1"
+	}
+	num, den := int64(dw)*int64(h), int64(dh)*int64(w)
+	g := gcd64(num, den)
+	num, den = num/g, den/g
+	if num == den {
+		return "1"
+	}
+	return strconv.FormatInt(num, 10) + "/" + strconv.FormatInt(den, 10)
+}
+
+// videoAdaptationSets groups the rungs into DASH adaptation sets by picture
+// aspect ratio (width:height reduced): ffmpeg's DASH muxer refuses rungs of
+// different ratios in one set, and even sizes cannot always keep a source's
+// ratio exactly (854x480 has no smaller even size of the same ratio). Usually
+// this is the single set "id=0,streams=v"; otherwise the sets list stream
+// indices, the largest group first.
+func videoAdaptationSets(ladder []Rung) string {
+	var keys []string
+	groups := map[string][]int{}
+	for i, r := range ladder {
+		g := gcd64(int64(r.Width), int64(r.Height))
+		if g == 0 {
+			g = 1
+		}
+		k := fmt.Sprintf("%d:%d", int64(r.Width)/g, int64(r.Height)/g)
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	if len(keys) <= 1 {
+		return "id=0,streams=v"
+	}
+	sort.SliceStable(keys, func(i, j int) bool { return len(groups[keys[i]]) > len(groups[keys[j]]) })
+	var b strings.Builder
+	for id, k := range keys {
+		if id > 0 {
+			b.WriteByte(' ')
+		}
+		idx := make([]string, len(groups[k]))
+		for j, i := range groups[k] {
+			idx[j] = strconv.Itoa(i)
+		}
+		fmt.Fprintf(&b, "id=%d,streams=%s", id, strings.Join(idx, ","))
+	}
+	return b.String()
+}
+
+func gcd64(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
 func buildEncodeArgs(req *EncodeRequest) []string {
 	seg := strconv.FormatFloat(req.SegmentSeconds, 'f', -1, 64)
 	gop := strconv.Itoa(gopFrames(req.Src.Video.FrameRate, req.SegmentSeconds))
@@ -254,9 +319,10 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 	if req.Src.Video.ColorRange == "pc" {
 		inRange = ":in_range=pc"
 	}
+	dw, dh := req.Src.DisplaySize()
 	for i, r := range req.Ladder {
-		fmt.Fprintf(&fg, ";[s%d]scale=w=%d:h=%d%s:out_range=tv,setsar=1,format=yuv420p[v%d]",
-			i, r.Width, r.Height, inRange, i)
+		fmt.Fprintf(&fg, ";[s%d]scale=w=%d:h=%d%s:out_range=tv,setsar=%s,format=yuv420p[v%d]",
+			i, r.Width, r.Height, inRange, rungSAR(dw, dh, r.Width, r.Height), i)
 	}
 
 	args := []string{
@@ -312,13 +378,14 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 			args = append(args, "-level:v:"+idx, r.Level)
 		}
 	}
-	adaptationSets := "id=0,streams=v"
+	adaptationSets := videoAdaptationSets(req.Ladder)
+	nextSet := strings.Count(adaptationSets, "id=")
 	if hasAudio {
 		args = append(args,
 			"-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate),
 			"-ar", strconv.Itoa(audioSampleRate), "-ac", strconv.Itoa(audioChannels),
 		)
-		adaptationSets += " id=1,streams=a"
+		adaptationSets += fmt.Sprintf(" id=%d,streams=a", nextSet)
 	}
 	args = append(args,
 		"-f", "dash",

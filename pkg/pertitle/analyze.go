@@ -18,11 +18,16 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 )
 
-// Analysis defaults. The grid is 5 heights x 5 CRFs; CRF 18..38 spans
-// "transparent" to "visibly soft" for x264, which is the range a ladder uses.
+// Analysis defaults. The grid is up to 5 heights (never above the source) x 4
+// CRFs, staggered (see crfsAt: 3 CRFs per height); CRF 18..36 spans
+// "transparent" to "visibly soft" for x264, which is the range a ladder uses,
+// and CRF is interpolated linearly in log bitrate between the points (6 CRF ≈
+// ×2 bits, so a 6-step grid is the coarsest that keeps that interpolation
+// close). The staggered 4-CRF grid does 12 encodes on a 720p title where
+// 5 CRFs did 20 (docs/benchmarks.md).
 var (
 	DefaultHeights = []int{1080, 720, 540, 360, 234}
-	DefaultCRFs    = []float64{18, 23, 28, 33, 38}
+	DefaultCRFs    = []float64{18, 24, 30, 36}
 )
 
 // Engine defaults.
@@ -32,14 +37,16 @@ const (
 	// twice the CPU for ~10% fewer bits. Callers with CPU to spare set Preset.
 	DefaultPreset = "veryfast"
 	// DefaultAnalysisPreset is used for analysis encodes when the final preset
-	// is slower than it; for veryfast and faster the analysis uses the final
-	// preset itself (it costs little more, and needs no correction). When they
-	// differ the engine measures the bitrate ratio between them on one piece
-	// and scales the analysis bitrates by it (x264 keeps quality at a CRF
-	// roughly constant across presets; the bits change: veryfast spends ~10%
-	// more than medium at the same CRF, ultrafast ~3x, so ultrafast is never
-	// used for analysis).
-	DefaultAnalysisPreset  = "veryfast"
+	// is slower than veryfast; for veryfast and faster the analysis uses the
+	// final preset itself (it costs little more, and needs no correction).
+	// When they differ the engine measures the bitrate ratio between them on
+	// one piece and scales the analysis bitrates by it (x264 keeps quality at a
+	// CRF roughly constant across presets; the bits change: superfast spent
+	// 23-28% more than slow (clips 03, 08) and 14-19% more than medium (clip
+	// 03) at the same CRF, ultrafast ~3x, so ultrafast is never used for
+	// analysis). superfast cost ~70% of veryfast's CPU per analysis encode on
+	// clip 03.
+	DefaultAnalysisPreset  = "superfast"
 	DefaultAnalysisWorkers = 2
 )
 
@@ -225,17 +232,21 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 
 	// Which stretches to analyse.
 	var pieces []*piece
-	whole := opt.Mode == ModeExhaustive || wholeTitle(s.Duration, opt.SampleCount, opt.SampleSeconds)
+	n := budgetedCount(s.Duration, opt.SampleCount, opt.SampleSeconds)
+	whole := opt.Mode == ModeExhaustive || wholeTitle(s.Duration, n, opt.SampleSeconds)
 	if whole {
 		pieces = []*piece{{path: src, ref: s, start: 0, secs: s.Duration}}
 		res.Samples = [][2]float64{{0, s.Duration}}
 	} else {
-		cuts, cpu, err := detectScenes(ctx, opt.FFmpeg, src)
-		a.addCPU(cpu)
-		if err != nil {
-			return nil, err
+		var cuts []float64
+		if s.Duration > minSceneTitle {
+			c, cpu, err := detectScenes(ctx, opt.FFmpeg, src)
+			a.addCPU(cpu)
+			if err != nil {
+				return nil, err
+			}
+			cuts = c
 		}
-		n := budgetedCount(s.Duration, opt.SampleCount, opt.SampleSeconds)
 		if n < opt.SampleCount {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples instead of %d: a %.0f s title affords no more within the CPU budget",
 				n, opt.SampleCount, s.Duration))
@@ -397,20 +408,36 @@ func normalizeFilter(s *media.Source, w, h int) string {
 	return fmt.Sprintf("scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,setsar=1,format=yuv420p", w, h, rng)
 }
 
-// extract cuts piece i out of the source losslessly (x264 -qp 0), normalised
-// to display size, limited range and 4:2:0: the grid encodes read it and the
-// quality filters compare against it, so the source is decoded (and sought)
-// once per piece, not once per grid point.
+// maxRawPieceBytes bounds a piece kept as raw video: 2 s of 1080p30 4:2:0
+// is 187 MB. Larger pieces are kept as lossless H.264 instead.
+const maxRawPieceBytes = 256 << 20
+
+// rawBytes is the size of secs seconds of w×h 4:2:0 8-bit video at fps.
+func rawBytes(w, h int, fps, secs float64) float64 {
+	return float64(w*h) * 1.5 * fps * secs
+}
+
+// extract cuts piece i out of the source losslessly, normalised to display
+// size, limited range and 4:2:0: the grid encodes read it and the quality
+// filters compare against it, so the source is decoded (and sought) once per
+// piece, not once per grid point. The piece is raw video when it is small
+// enough (reading it back costs nothing, whereas every grid size and every
+// scoring run would decode a lossless H.264 piece again: on a 2 s 720p piece
+// that decoding cost more than a third of the analysis), else x264 -qp 0.
 func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece) error {
 	dw, dh := a.src.DisplaySize()
 	dw, dh = dw&^1, dh&^1
-	p.path = filepath.Join(a.dir, fmt.Sprintf("piece%d.mkv", i))
+	codec := []string{"-c:v", "rawvideo"}
+	p.path = filepath.Join(a.dir, fmt.Sprintf("piece%d.nut", i))
+	if rawBytes(dw, dh, a.fps, p.secs) > maxRawPieceBytes {
+		codec = []string{"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-threads", "1"}
+		p.path = filepath.Join(a.dir, fmt.Sprintf("piece%d.mkv", i))
+	}
 	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y",
 		"-ss", strconv.FormatFloat(p.start, 'f', 3, 64), "-i", src,
 		"-t", strconv.FormatFloat(p.secs, 'f', 3, 64),
-		"-map", "0:v:0", "-an", "-sn", "-dn", "-vf", normalizeFilter(a.src, dw, dh),
-		"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-threads", "1",
-		"-progress", "pipe:1", p.path}
+		"-map", "0:v:0", "-an", "-sn", "-dn", "-vf", normalizeFilter(a.src, dw, dh)}
+	args = append(append(args, codec...), "-progress", "pipe:1", p.path)
 	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, args)
 	a.addCPU(cpu)
 	if err != nil {
@@ -450,17 +477,39 @@ func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, 
 	return append(args, "-progress", "pipe:1")
 }
 
+// crfsAt returns the indices into Options.CRFs encoded at grid size si. With
+// four CRFs or more and more than one size the grid is staggered: the largest
+// size skips the highest CRF and the smaller sizes skip the lowest. The hull
+// takes the largest size at high bitrates and the smaller ones at low
+// bitrates, so those corners never reach it (a small picture at the lowest
+// CRF costs more bits than the large one at the same quality, and the reverse
+// at the highest), and a quarter of the analysis encodes is saved.
+func (a *analyzer) crfsAt(si int) []int {
+	n := len(a.opt.CRFs)
+	idx := make([]int, 0, n)
+	for ci := range n {
+		if n >= 4 && len(a.sizes) > 1 && ((si == 0 && ci == n-1) || (si > 0 && ci == 0)) {
+			continue
+		}
+		idx = append(idx, ci)
+	}
+	return idx
+}
+
 func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, preset string) ([]gridResult, error) {
-	names := make([]string, len(a.opt.CRFs))
-	for ci := range names {
-		names[ci] = filepath.Join(a.dir, fmt.Sprintf("p%d_s%d_c%d.h264", pi, si, ci))
+	idx := a.crfsAt(si)
+	names := make([]string, len(idx))
+	crfs := make([]float64, len(idx))
+	for k, ci := range idx {
+		names[k] = filepath.Join(a.dir, fmt.Sprintf("p%d_s%d_c%d.h264", pi, si, ci))
+		crfs[k] = a.opt.CRFs[ci]
 	}
 	defer func() {
 		for _, n := range names {
 			_ = os.Remove(n)
 		}
 	}()
-	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, preset, a.opt.CRFs, names))
+	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, preset, crfs, names))
 	a.addCPU(cpu)
 	if err != nil {
 		return nil, fmt.Errorf("pertitle: analysis encode at %dx%d: %w", a.sizes[si][0], a.sizes[si][1], err)
@@ -475,18 +524,18 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 	}
 	dists := make([]*media.Source, len(names))
 	scores, cpu, err := measureSources(ctx, p.path, p.ref, names, dists, QualityOptions{
-		FFmpeg: a.opt.FFmpeg, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.QualityEvery})
+		FFmpeg: a.opt.FFmpeg, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.analysisEvery()})
 	a.addCPU(cpu)
 	if err != nil {
 		return nil, err
 	}
-	res := make([]gridResult, len(names))
-	for ci, n := range names {
+	res := make([]gridResult, len(a.opt.CRFs)) // skipped CRFs stay zero
+	for k, n := range names {
 		fi, err := os.Stat(n)
 		if err != nil {
 			return nil, fmt.Errorf("pertitle: analysis encode: %w", err)
 		}
-		res[ci] = gridResult{bits: float64(fi.Size()) * 8, secs: secs, scores: scores[ci]}
+		res[idx[k]] = gridResult{bits: float64(fi.Size()) * 8, secs: secs, scores: scores[k]}
 	}
 	return res, nil
 }
@@ -494,7 +543,9 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 // calibrate encodes one piece at the middle size and CRF with the final
 // preset and returns final bits / analysis bits, bounded to [0.5, 2].
 func (a *analyzer) calibrate(ctx context.Context, p *piece, measured [][]gridResult) (float64, error) {
-	si, ci := len(a.sizes)/2, len(a.opt.CRFs)/2
+	si := len(a.sizes) / 2
+	idx := a.crfsAt(si)
+	ci := idx[len(idx)/2]
 	name := filepath.Join(a.dir, "calibrate.h264")
 	defer os.Remove(name)
 	_, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, a.opt.Preset, a.opt.CRFs[ci:ci+1], []string{name}))
@@ -516,6 +567,7 @@ func (a *analyzer) calibrate(ctx context.Context, p *piece, measured [][]gridRes
 // runFFmpeg runs ffmpeg and returns its stdout (the -progress stream) and CPU time.
 func runFFmpeg(ctx context.Context, ffmpeg string, args []string) (string, time.Duration, error) {
 	cmd := exec.CommandContext(ctx, ffmpeg, args...)
+	media.BindToParent(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

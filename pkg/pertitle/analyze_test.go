@@ -172,12 +172,52 @@ func TestGridSizes(t *testing.T) {
 	}
 }
 
+// TestStaggeredGrid: the largest size skips the highest CRF, the smaller
+// ones the lowest; a single size or a short CRF list keeps the full grid.
+func TestStaggeredGrid(t *testing.T) {
+	t.Parallel()
+	a := &analyzer{opt: Options{CRFs: []float64{18, 24, 30, 36}}, sizes: gridSizes(1280, 720, DefaultHeights)}
+	assert.Equal(t, []int{0, 1, 2}, a.crfsAt(0))
+	for si := 1; si < len(a.sizes); si++ {
+		assert.Equal(t, []int{1, 2, 3}, a.crfsAt(si))
+	}
+	one := &analyzer{opt: Options{CRFs: []float64{18, 24, 30, 36}}, sizes: [][2]int{{160, 90}}}
+	assert.Equal(t, []int{0, 1, 2, 3}, one.crfsAt(0))
+	short := &analyzer{opt: Options{CRFs: []float64{20, 30}}, sizes: gridSizes(640, 360, DefaultHeights)}
+	assert.Equal(t, []int{0, 1}, short.crfsAt(1))
+}
+
+// TestFallbackTarget: without VMAF the top-rung target is the SSIM default,
+// lowered to what the hull gives at the static ladder's top rate; VMAF and a
+// caller's target are left alone.
+func TestFallbackTarget(t *testing.T) {
+	t.Parallel()
+	hull := []Point{
+		{Width: 640, Height: 360, Bitrate: 100_000, Quality: 0.95, Metric: MetricSSIM},
+		{Width: 640, Height: 360, Bitrate: 400_000, Quality: 0.98, Metric: MetricSSIM},
+		{Width: 640, Height: 360, Bitrate: 1_600_000, Quality: 0.999, Metric: MetricSSIM},
+	}
+	// 640x360: the static top is 365 kb/s, where the hull is below the default.
+	q, note := fallbackTarget(&Analysis{Metric: MetricSSIM, Hull: hull}, Constraints{}, 640, 360)
+	assert.InDelta(t, hullQuality(hull, 365_000), q, 1e-9)
+	assert.Less(t, q, DefaultTargetQuality(MetricSSIM))
+	assert.NotEmpty(t, note)
+	// 1280x720: the static top is 4.5 Mb/s, beyond the hull's top quality 0.999.
+	q, _ = fallbackTarget(&Analysis{Metric: MetricSSIM, Hull: hull}, Constraints{}, 1280, 720)
+	assert.Equal(t, DefaultTargetQuality(MetricSSIM), q)
+	q, note = fallbackTarget(&Analysis{Metric: MetricSSIM, Hull: hull}, Constraints{TargetQuality: 0.97}, 640, 360)
+	assert.Equal(t, 0.97, q)
+	assert.Empty(t, note)
+	q, _ = fallbackTarget(&Analysis{Metric: MetricVMAF, Hull: hull}, Constraints{}, 640, 360)
+	assert.Zero(t, q, "VMAF keeps its default")
+}
+
 func TestBudgetedCount(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		duration float64
 		want     int
-	}{{20, 2}, {60, 2}, {100, 2}, {120, 3}, {160, 4}, {3600, 4}}
+	}{{10, 1}, {20, 1}, {60, 1}, {100, 2}, {120, 3}, {160, 4}, {3600, 4}}
 	for _, tc := range cases {
 		assert.Equal(t, tc.want, budgetedCount(tc.duration, 4, 2), "%gs", tc.duration)
 	}

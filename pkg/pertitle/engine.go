@@ -44,14 +44,46 @@ func plan(ctx context.Context, src string, s *media.Source, opt Options) (Ladder
 	}
 	c := opt.Constraints
 	c.SourceWidth, c.SourceHeight = dw, dh
+	var anchor string
+	c.TargetQuality, anchor = fallbackTarget(an, c, dw, dh)
 	l, err := SelectLadder(an.Hull, c)
 	if err != nil {
 		return Ladder{}, an, fmt.Errorf("pertitle: cannot choose a ladder: %w", err)
+	}
+	if anchor != "" {
+		l.Notes = append([]string{anchor}, l.Notes...)
 	}
 	if l.Metric == "" {
 		l.Metric = an.Metric
 	}
 	return l, an, nil
+}
+
+// fallbackTarget is the top-rung target when the metric is not VMAF and the
+// caller set none. SSIM (and PSNR) at a given VMAF differ widely between
+// titles: on the benchmark clips VMAF 95 sits anywhere from SSIM 0.974 (fast
+// motion, which VMAF masks) to 0.9975 (a still, flat picture), so no single
+// SSIM value means "VMAF 95" (docs/benchmarks.md). Within one title the two
+// rise together, though, so the target is the lower of the metric's default
+// (high enough for VMAF ≥ 95 on every clip measured) and the quality the hull
+// predicts at the static ladder's top bitrate: the top rung never aims above
+// what the static ladder would give this title, and never below it.
+func fallbackTarget(an *Analysis, c Constraints, dw, dh int) (float64, string) {
+	if c.TargetQuality > 0 || an.Metric == MetricVMAF || len(an.Hull) == 0 {
+		return c.TargetQuality, ""
+	}
+	def := DefaultTargetQuality(an.Metric)
+	static := StaticLadder(dw, dh)
+	if len(static) == 0 {
+		return def, ""
+	}
+	top := float64(static[0].Bitrate)
+	q := hullQuality(an.Hull, top)
+	if q <= 0 || q >= def {
+		return def, ""
+	}
+	return q, fmt.Sprintf("target %s %.4g: what the hull gives at the static ladder's top rate %s (below the default %.4g, which suits the stillest content)",
+		an.Metric, q, fmtRate(top), def)
 }
 
 // Encode probes, plans and encodes src into outDir (created, must be empty):

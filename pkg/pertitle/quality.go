@@ -25,6 +25,20 @@ import (
 // metric; decoding still reads every frame.
 const DefaultQualityEvery = 2
 
+// analysisEveryMin is the least subsampling of the analysis scores: the grid
+// encodes are scored on one frame in four (see analysisEvery).
+const analysisEveryMin = 4
+
+// analysisEvery is the frame subsampling of the analysis scores: QualityEvery,
+// but at least one frame in analysisEveryMin. The analysis compares grid
+// points with each other on the same frames, so a sparser selection shifts
+// all of them alike, and it halves the scoring CPU (a third of the analysis
+// on a 720p piece). Its effect on the hull has not been measured separately
+// (docs/benchmarks.md).
+func (o *Options) analysisEvery() int {
+	return max(o.QualityEvery, analysisEveryMin)
+}
+
 // psnrCap stands for an infinite PSNR (identical pictures), so that scores stay
 // finite numbers in JSON and in averages.
 const psnrCap = 100.0
@@ -120,6 +134,7 @@ func probeVMAF(ctx context.Context, ffmpeg, model string) vmafSupport {
 			"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5:duration=0.4",
 			"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5:duration=0.4",
 			"-lavfi", "[0:v][1:v]"+c, "-f", "null", "-")
+		media.BindToParent(cmd)
 		err := cmd.Run()
 		cancel()
 		if err == nil {
@@ -207,6 +222,7 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 	}
 	args = append(args, "-filter_complex", graph, "-an", "-sn", "-dn", "-f", "null", "-")
 	cmd := exec.CommandContext(ctx, opt.FFmpeg, args...)
+	media.BindToParent(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

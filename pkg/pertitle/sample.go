@@ -28,19 +28,28 @@ const (
 
 // titlePerSampleSecond is how many seconds of title one analysed second
 // needs for the analysis to stay within ~25% of the final encode's CPU time.
-// Measured with the default grid (4 heights x 5 CRFs at veryfast, SSIM+PSNR on
-// every 2nd frame) on a 60 s 720p title: 8 s of samples cost 64% of the final
-// encode's CPU, i.e. 4.8 x sampled/duration; 0.25/4.8 ≈ 1/19.
+// First measured with a 4 heights x 5 CRFs grid at veryfast for both analysis
+// and final encode on a 60 s 720p title (8 s of samples cost 64%, so 1/19).
+// With the current defaults (staggered 4x3 grid at superfast from raw
+// pieces, SSIM on every 4th frame) and a slow final encode, one 2 s piece of
+// a 10 s 720p title costs ~20-25% (docs/benchmarks.md), i.e. ~1/8 of the
+// title per analysed second; the constant is kept, so longer titles get
+// their second and later pieces conservatively.
 const titlePerSampleSecond = 19.0
 
 // budgetedCount is how many pieces of seconds each the analysis takes from a
 // title of duration seconds: up to count, fewer on shorter titles so the
-// analysis stays within budget, but never fewer than 2 (titles between
-// 2 x count x seconds and ~80 s long therefore spend more than 25%).
+// analysis stays within budget, at least one.
 func budgetedCount(duration float64, count int, seconds float64) int {
 	n := int(duration / titlePerSampleSecond / seconds)
-	return max(min(n, count), min(2, count))
+	return max(min(n, count), min(1, count))
 }
+
+// minSceneTitle: titles up to this long (seconds) are sampled without scene
+// detection. Finding the cuts decodes the whole title, which on a 10 s 720p
+// title costs about as much as the analysis encodes of one piece, and a
+// title that short yields one piece, placed in its middle.
+const minSceneTitle = 30.0
 
 // wholeTitle reports whether a title is short enough to be analysed whole
 // rather than sampled: sampling saves nothing when the pieces would cover
@@ -57,6 +66,7 @@ func detectScenes(ctx context.Context, ffmpeg, src string) ([]float64, time.Dura
 	vf := fmt.Sprintf("scale=%d:-2:flags=fast_bilinear,select='gt(scene\\,%g)',showinfo", sceneWidth, sceneThreshold)
 	cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-v", "info",
 		"-i", src, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-f", "null", "-")
+	media.BindToParent(cmd)
 	cmd.WaitDelay = 2 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

@@ -191,11 +191,11 @@ func TestSelectLadder(t *testing.T) {
 			}},
 		{"SSIM default target", []Point{
 			{Width: 640, Height: 360, CRF: 30, Bitrate: 300_000, Quality: 0.95, Metric: MetricSSIM},
-			{Width: 640, Height: 360, CRF: 20, Bitrate: 3_000_000, Quality: 0.995, Metric: MetricSSIM},
+			{Width: 640, Height: 360, CRF: 20, Bitrate: 3_000_000, Quality: 0.999, Metric: MetricSSIM},
 		}, Constraints{},
 			func(t *testing.T, l Ladder) {
 				assert.Equal(t, MetricSSIM, l.Metric)
-				assert.InDelta(t, 0.99, l.Rungs[0].PredictedQuality, 1e-4)
+				assert.InDelta(t, 0.9975, l.Rungs[0].PredictedQuality, 1e-4)
 			}},
 	}
 	for _, tt := range tests {
@@ -242,7 +242,7 @@ func TestSelectLadderErrors(t *testing.T) {
 
 func TestDefaultTargetQuality(t *testing.T) {
 	t.Parallel()
-	for m, want := range map[Metric]float64{MetricVMAF: 95, MetricSSIM: 0.99, MetricPSNR: 45, "": 95} {
+	for m, want := range map[Metric]float64{MetricVMAF: 95, MetricSSIM: 0.9975, MetricPSNR: 45, "": 95} {
 		assert.Equal(t, want, DefaultTargetQuality(m), string(m))
 	}
 }

@@ -296,10 +296,10 @@ type clipResult struct {
 	plainWall, plainCPU time.Duration
 }
 
-func TestBenchLadder(t *testing.T) {
-	if os.Getenv("PERTITLE_BENCH_LADDER") != "1" {
-		t.Skip("ladder benchmark: run with PERTITLE_BENCH_LADDER=1 (make bench-ladder)")
-	}
+// benchClips lists the clips of ../shared/media (PERTITLE_BENCH_CLIPS=substring
+// keeps those whose name contains it), or skips.
+func benchClips(t *testing.T) []string {
+	t.Helper()
 	root := repoRoot(t)
 	mediaDir := filepath.Join(root, "..", "shared", "media")
 	clips, _ := filepath.Glob(filepath.Join(mediaDir, "*.mp4"))
@@ -309,16 +309,39 @@ func TestBenchLadder(t *testing.T) {
 	if only := os.Getenv("PERTITLE_BENCH_CLIPS"); only != "" {
 		var keep []string
 		for _, c := range clips {
-			if strings.Contains(filepath.Base(c), only) {
-				keep = append(keep, c)
+			for _, o := range strings.Split(only, ",") {
+				if o != "" && strings.Contains(filepath.Base(c), o) {
+					keep = append(keep, c)
+					break
+				}
 			}
 		}
 		clips = keep
 	}
 	sort.Strings(clips)
+	return clips
+}
+
+// benchPreset is the x264 preset of every final encode of the benchmark (all
+// three ladders and the plain ffmpeg command): slow, what a VOD service would
+// use, unless PERTITLE_BENCH_PRESET says otherwise. Fast-mode analysis encodes
+// use the engine's DefaultAnalysisPreset (superfast) corrected by a measured
+// ratio; exhaustive analysis uses this preset on the whole title.
+func benchPreset() string {
+	if p := os.Getenv("PERTITLE_BENCH_PRESET"); p != "" {
+		return p
+	}
+	return "slow"
+}
+
+func TestBenchLadder(t *testing.T) {
+	if os.Getenv("PERTITLE_BENCH_LADDER") != "1" {
+		t.Skip("ladder benchmark: run with PERTITLE_BENCH_LADDER=1 (make bench-ladder)")
+	}
+	clips := benchClips(t)
 	vbin, model := vmafTools(t)
 	ctx := context.Background()
-	opt := pertitle.Options{Preset: "veryfast", SegmentSeconds: 2}
+	opt := pertitle.Options{FFmpeg: ffmpegBin(), FFprobe: ffprobeBin(), Preset: benchPreset(), SegmentSeconds: 2}
 
 	var results []clipResult
 	for _, clip := range clips {
