@@ -99,7 +99,7 @@ func finalize(req *EncodeRequest) (*Output, error) {
 	if err := writeMaster(filepath.Join(dir, HLSMasterName), out, advertised); err != nil {
 		return nil, err
 	}
-	out.Files, err = listFiles(dir)
+	out.Files, err = ListFiles(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +270,8 @@ func measurePlaylist(dir, name string) (*playlistStats, error) {
 	return st, nil
 }
 
-func listFiles(dir string) ([]string, error) {
+// ListFiles lists every regular file under dir, relative, slash-separated and sorted.
+func ListFiles(dir string) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

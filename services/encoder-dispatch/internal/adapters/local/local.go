@@ -131,7 +131,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 		res.FinishedAt = time.Now().UTC()
 		return res, nil
 	}
-	files, err := listFiles(outDir)
+	files, err := media.ListFiles(outDir)
 	if err != nil {
 		return nil, err
 	}

@@ -2,10 +2,7 @@ package local
 
 import (
 	"context"
-	"io/fs"
 	"path"
-	"path/filepath"
-	"sort"
 
 	"go.uber.org/zap"
 
@@ -75,24 +72,4 @@ func perTitleRenditions(r *pertitle.Report, outDir, prefix string) []encoding.Re
 		out = append(out, er)
 	}
 	return out
-}
-
-// listFiles lists every regular file under dir, relative and slash-separated.
-func listFiles(dir string) ([]string, error) {
-	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.Type().IsRegular() {
-			rel, err := filepath.Rel(dir, p)
-			if err != nil {
-				return err
-			}
-			files = append(files, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	sort.Strings(files)
-	return files, err
 }
