@@ -238,23 +238,33 @@ func applyProgress(a Asset, e Progress) (Asset, bool) {
 	return n, true
 }
 
-func applyFinished(a Asset, e Finished) (Asset, bool) {
+// endAttempt decides whether an event that ends an attempt (finished or failed)
+// applies, and returns the asset it applies to.
+func endAttempt(a Asset, owner, backend, jobID string, at time.Time) (Asset, bool) {
 	n := a
 	if n.Owner == "" {
-		n.Owner = e.Owner
+		n.Owner = owner
 	}
-	switch relate(a, e.JobID, 0, e.At) {
+	switch relate(a, jobID, 0, at) {
 	case jobStale:
 		return a, false
 	case jobNewer:
-		n = newAttempt(n, e.Backend, e.JobID, 0, e.At)
+		n = newAttempt(n, backend, jobID, 0, at)
 	case jobCurrent:
 		if a.Status.Terminal() {
 			// Ready already (a second delivery under another event id), or failed: an
 			// attempt ends once.
 			return a, false
 		}
-		touchJob(&n, e.Backend, 0, e.At)
+		touchJob(&n, backend, 0, at)
+	}
+	return n, true
+}
+
+func applyFinished(a Asset, e Finished) (Asset, bool) {
+	n, ok := endAttempt(a, e.Owner, e.Backend, e.JobID, e.At)
+	if !ok {
+		return a, false
 	}
 	n.Status = StatusReady
 	n.Error, n.Retryable = "", false
@@ -268,20 +278,9 @@ func applyFinished(a Asset, e Finished) (Asset, bool) {
 }
 
 func applyFailed(a Asset, e Failed) (Asset, bool) {
-	n := a
-	if n.Owner == "" {
-		n.Owner = e.Owner
-	}
-	switch relate(a, e.JobID, 0, e.At) {
-	case jobStale:
+	n, ok := endAttempt(a, e.Owner, e.Backend, e.JobID, e.At)
+	if !ok {
 		return a, false
-	case jobNewer:
-		n = newAttempt(n, e.Backend, e.JobID, 0, e.At)
-	case jobCurrent:
-		if a.Status.Terminal() {
-			return a, false
-		}
-		touchJob(&n, e.Backend, 0, e.At)
 	}
 	n.Status = StatusFailed
 	n.Error = e.Reason
