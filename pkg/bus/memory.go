@@ -243,7 +243,11 @@ func (s *memSubscriber) Subscribe(ctx context.Context, queue string) (<-chan *me
 				select {
 				case <-msg.Acked():
 				default:
-					q.nack(it, true)
+					// Closing: the bus's completion mark (set before the handler's
+					// in-flight count dropped, so before this close) stands for the Ack.
+					if msg.Metadata.Get(metaCompleted) == "" {
+						q.nack(it, true)
+					}
 				}
 				return
 			}
@@ -278,7 +282,12 @@ func (t *memTransport) subscriber(string) (message.Subscriber, error) {
 	return newMemSubscriber(t.broker), nil
 }
 
-func (t *memTransport) complete(context.Context, string, *message.Message) error { return nil }
+// complete records that the message is done with, as the SQS transport deletes
+// it: a consumer closing before the router's Ack arrives must not redeliver it.
+func (t *memTransport) complete(_ context.Context, _ string, msg *message.Message) error {
+	msg.Metadata.Set(metaCompleted, "1")
+	return nil
+}
 
 func (t *memTransport) deadLetter(_ context.Context, queue string, msg *message.Message, reason string) error {
 	q := t.broker.queue(queue)
