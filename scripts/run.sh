@@ -164,7 +164,8 @@ pertitle is running.
 
 Try:  bin/pertitle login        (or: echo demo | bin/pertitle login --username demo --password-stdin)
       bin/pertitle upload your-clip.mp4 --wait
-${PERTITLE_S3_ENDPOINT:+  S3:  curl -T clip.mp4 $PERTITLE_S3_ENDPOINT/${PERTITLE_S3_INPUT_BUCKET:-pertitle-input}/uploads/me/clip.mp4 && bin/pertitle s3-notify uploads/me/clip.mp4
+${PERTITLE_S3_ENDPOINT:+  S3:  curl -T clip.mp4 $PERTITLE_S3_ENDPOINT/${PERTITLE_S3_INPUT_BUCKET:-pertitle-input}/uploads/OWNER_SUB/clip.mp4 \\
+         && PERTITLE_STORAGE=s3 PERTITLE_S3_ENDPOINT=$PERTITLE_S3_ENDPOINT bin/pertitle s3-notify uploads/OWNER_SUB/clip.mp4
 }  or: curl -T your-clip.mp4 -X POST -H "Authorization: Bearer \$(bin/pertitle token)" $PERTITLE_INGEST_URL/v1/assets
 Ctrl-C stops everything.
 MSG
