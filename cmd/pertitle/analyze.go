@@ -32,7 +32,7 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.Var(&e.maxBitrate, "max-bitrate", "highest rung bitrate, bits/s (suffix k or M allowed); 0 = no limit")
 	fs.Var(&e.minBitrate, "min-bitrate", "lowest rung bitrate, bits/s (suffix k or M allowed)")
 	fs.IntVar(&e.maxRenditions, "max-renditions", 0, "most renditions in the ladder (0 = default)")
-	fs.Float64Var(&e.target, "target-quality", 0, "top-rung quality in the ladder's metric (0 = default: VMAF 95, SSIM 0.99)")
+	fs.Float64Var(&e.target, "target-quality", 0, "top-rung quality in the ladder's metric (0 = default: VMAF 95, SSIM: what the static ladder's top rate gives this title, at most 0.9975)")
 	fs.Float64Var(&e.complexity, "complexity", 0, "scale chosen bitrates (>1 more bits, <1 fewer; 0 = 1)")
 	fs.StringVar(&e.preset, "preset", envOr("PERTITLE_X264_PRESET", pertitle.DefaultPreset), "x264 preset of the final encode")
 	fs.StringVar(&e.vmafModel, "vmaf-model", envOr("PERTITLE_VMAF_MODEL", ""), "VMAF model file for libvmaf 1.x")
@@ -126,6 +126,15 @@ func printAnalysis(w io.Writer, an *pertitle.Analysis, l pertitle.Ladder) {
 	if an != nil {
 		fmt.Fprintf(w, "analysis: %s, metric %s, %d points, %d on the hull, CPU %s, took %s\n",
 			an.Mode, an.Metric, len(an.Points), len(an.Hull), an.CPUTime.Round(10*time.Millisecond), an.Elapsed.Round(10*time.Millisecond))
+		if len(an.CPUByStage) > 0 {
+			var parts []string
+			for _, st := range []string{"scenes", "extract", "encode", "score", "calibrate"} {
+				if d, ok := an.CPUByStage[st]; ok {
+					parts = append(parts, fmt.Sprintf("%s %s", st, d.Round(10*time.Millisecond)))
+				}
+			}
+			fmt.Fprintf(w, "analysis CPU: %s\n", strings.Join(parts, ", "))
+		}
 		if len(an.Samples) > 0 {
 			var ss []string
 			for _, s := range an.Samples {

@@ -37,16 +37,16 @@ const (
 	// twice the CPU for ~10% fewer bits. Callers with CPU to spare set Preset.
 	DefaultPreset = "veryfast"
 	// DefaultAnalysisPreset is used for analysis encodes when the final preset
-	// is slower than veryfast; for veryfast and faster the analysis uses the
-	// final preset itself (it costs little more, and needs no correction).
-	// When they differ the engine measures the bitrate ratio between them on
-	// one piece and scales the analysis bitrates by it (x264 keeps quality at a
-	// CRF roughly constant across presets; the bits change: superfast spent
-	// 23-28% more than slow (clips 03, 08) and 14-19% more than medium (clip
-	// 03) at the same CRF, ultrafast ~3x, so ultrafast is never used for
-	// analysis). superfast cost ~70% of veryfast's CPU per analysis encode on
-	// clip 03.
-	DefaultAnalysisPreset  = "superfast"
+	// is slower; for veryfast and faster presets the analysis uses the final
+	// preset itself. The engine measures, on one piece, how the final preset
+	// relates to it at equal quality (bits ratio and CRF offset) and maps the
+	// analysis points onto the final preset. veryfast rather than superfast:
+	// superfast has no macroblock tree, whose gain depends on the picture size
+	// (slow saved 31% of superfast's bits at 720p and 44% at 360p on one clip,
+	// at equal SSIM), so superfast moves the crossovers between sizes; veryfast
+	// against slow stayed within 0.82-0.85 across sizes on the clips measured,
+	// for about 1.3x superfast's CPU (docs/benchmarks.md).
+	DefaultAnalysisPreset  = "veryfast"
 	DefaultAnalysisWorkers = 2
 )
 
@@ -173,22 +173,30 @@ type gridResult struct {
 }
 
 type analyzer struct {
-	opt    Options
-	src    *media.Source
-	dir    string
-	fps    float64
-	sizes  [][2]int
+	opt   Options
+	src   *media.Source
+	dir   string
+	fps   float64
+	sizes [][2]int
+	// crfs are the CRFs the grid is encoded at with the analysis preset:
+	// Options.CRFs, moved down by analysisCRFShift when the final preset differs.
+	crfs   []float64
 	mu     sync.Mutex
 	cpu    time.Duration
+	stages map[string]time.Duration
 	done   int
 	total  int
 	start  time.Time
 	report func(Progress)
 }
 
-func (a *analyzer) addCPU(d time.Duration) {
+func (a *analyzer) addCPU(stage string, d time.Duration) {
 	a.mu.Lock()
 	a.cpu += d
+	if a.stages == nil {
+		a.stages = map[string]time.Duration{}
+	}
+	a.stages[stage] += d
 	a.mu.Unlock()
 }
 
@@ -232,8 +240,9 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 
 	// Which stretches to analyse.
 	var pieces []*piece
-	n := budgetedCount(s.Duration, opt.SampleCount, opt.SampleSeconds)
-	whole := opt.Mode == ModeExhaustive || wholeTitle(s.Duration, n, opt.SampleSeconds)
+	pieceSecs := pieceSeconds(s.Duration, opt.SampleSeconds)
+	n := budgetedCount(s.Duration, opt.SampleCount, pieceSecs)
+	whole := opt.Mode == ModeExhaustive || wholeTitle(s.Duration, n, pieceSecs)
 	if whole {
 		pieces = []*piece{{path: src, ref: s, start: 0, secs: s.Duration}}
 		res.Samples = [][2]float64{{0, s.Duration}}
@@ -241,7 +250,7 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 		var cuts []float64
 		if s.Duration > minSceneTitle {
 			c, cpu, err := detectScenes(ctx, opt.FFmpeg, src)
-			a.addCPU(cpu)
+			a.addCPU("scenes", cpu)
 			if err != nil {
 				return nil, err
 			}
@@ -251,12 +260,18 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples instead of %d: a %.0f s title affords no more within the CPU budget",
 				n, opt.SampleCount, s.Duration))
 		}
-		res.Samples = chooseSamples(s.Duration, cuts, n, opt.SampleSeconds)
+		res.Samples = chooseSamples(s.Duration, cuts, n, pieceSecs)
 		for _, sm := range res.Samples {
 			pieces = append(pieces, &piece{start: sm[0], secs: sm[1] - sm[0]})
 		}
 	}
 	calibrate := opt.AnalysisPreset != opt.Preset
+	a.crfs = append([]float64(nil), opt.CRFs...)
+	if calibrate {
+		for i := range a.crfs {
+			a.crfs[i] = math.Max(1, a.crfs[i]-analysisCRFShift)
+		}
+	}
 	a.total = len(pieces)*len(a.sizes) + boolInt(!whole)*len(pieces) + boolInt(calibrate)
 	if !whole {
 		if err := runPool(ctx, opt.AnalysisWorkers, len(pieces), func(ctx context.Context, i int) error {
@@ -277,7 +292,7 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 	jobs := len(pieces) * len(a.sizes)
 	err = runPool(ctx, opt.AnalysisWorkers, jobs, func(ctx context.Context, j int) error {
 		pi, si := j/len(a.sizes), j%len(a.sizes)
-		r, err := a.encodeAndScore(ctx, pieces[pi], pi, si, opt.AnalysisPreset)
+		r, err := a.encodeAndScore(ctx, pieces[pi], pi, si, opt.AnalysisPreset, a.crfs, a.crfsAt(si), "")
 		results[pi][si] = r
 		a.step()
 		return err
@@ -286,19 +301,20 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 		return nil, err
 	}
 
-	ratio := 1.0
+	pm := presetMap{ratio: 1}
 	if calibrate {
-		ratio, err = a.calibrate(ctx, pieces[len(pieces)/2], results[len(pieces)/2])
+		mid := len(pieces) / 2
+		pm, err = a.calibrate(ctx, pieces[mid], mid, results[mid])
 		if err != nil {
 			return nil, err
 		}
 		a.step()
-		res.Warnings = append(res.Warnings, fmt.Sprintf("analysis preset %s, final preset %s: bitrates scaled by %.3f (measured)",
-			opt.AnalysisPreset, opt.Preset, ratio))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("analysis preset %s, final preset %s: at equal quality the final preset spends %.3f× the bits at CRF %+.1f (measured); points are given in the final preset's terms",
+			opt.AnalysisPreset, opt.Preset, pm.ratio, pm.offset))
 	}
 
 	for si, sz := range a.sizes {
-		for ci, crf := range opt.CRFs {
+		for ci, crf := range a.crfs {
 			var bits, secs float64
 			sums := map[Metric]float64{}
 			for pi := range pieces {
@@ -312,8 +328,8 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 			if secs <= 0 {
 				continue
 			}
-			p := Point{Width: sz[0], Height: sz[1], CRF: crf, Metric: res.Metric, Scores: map[Metric]float64{},
-				Bitrate: int64(math.Round(bits / secs * ratio))}
+			p := Point{Width: sz[0], Height: sz[1], CRF: math.Round(clampF(crf+pm.offset, 0, 51)*100) / 100, Metric: res.Metric, Scores: map[Metric]float64{},
+				Bitrate: int64(math.Round(bits / secs * pm.ratio))}
 			for m, v := range sums {
 				p.Scores[m] = v / secs
 			}
@@ -322,7 +338,7 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 		}
 	}
 	res.Hull = UpperHull(res.Points)
-	res.CPUTime = a.cpu
+	res.CPUTime, res.CPUByStage = a.cpu, a.stages
 	res.Elapsed = time.Since(start)
 	return res, nil
 }
@@ -439,7 +455,7 @@ func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece) err
 		"-map", "0:v:0", "-an", "-sn", "-dn", "-vf", normalizeFilter(a.src, dw, dh)}
 	args = append(append(args, codec...), "-progress", "pipe:1", p.path)
 	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, args)
-	a.addCPU(cpu)
+	a.addCPU("extract", cpu)
 	if err != nil {
 		return fmt.Errorf("pertitle: cannot extract sample %d: %w", i, err)
 	}
@@ -457,7 +473,7 @@ func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece) err
 // encode's GOP structure.
 func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, names []string) []string {
 	w, h := a.sizes[si][0], a.sizes[si][1]
-	gop := strconv.Itoa(max(1, int(math.Round(a.fps*a.opt.SegmentSeconds))))
+	gop := strconv.Itoa(a.gopFrames())
 	seg := strconv.FormatFloat(a.opt.SegmentSeconds, 'f', -1, 64)
 	var g strings.Builder
 	fmt.Fprintf(&g, "[0:v:0]%s,split=%d", normalizeFilter(in.ref, w, h), len(crfs))
@@ -496,13 +512,21 @@ func (a *analyzer) crfsAt(si int) []int {
 	return idx
 }
 
-func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, preset string) ([]gridResult, error) {
-	idx := a.crfsAt(si)
+// encodeAndScore encodes piece p at grid size si and the CRFs table[idx]
+// with preset in one ffmpeg, then scores every output
+// against the piece in one more. CPU time is booked to stage ("calibrate") or,
+// when stage is empty, to "encode" and "score". The result is indexed like
+// table; CRFs not in idx stay zero.
+func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, preset string, table []float64, idx []int, stage string) ([]gridResult, error) {
+	encStage, scoreStage := "encode", "score"
+	if stage != "" {
+		encStage, scoreStage = stage, stage
+	}
 	names := make([]string, len(idx))
 	crfs := make([]float64, len(idx))
 	for k, ci := range idx {
-		names[k] = filepath.Join(a.dir, fmt.Sprintf("p%d_s%d_c%d.h264", pi, si, ci))
-		crfs[k] = a.opt.CRFs[ci]
+		names[k] = filepath.Join(a.dir, fmt.Sprintf("p%d_s%d_c%d_%s.h264", pi, si, ci, preset))
+		crfs[k] = table[ci]
 	}
 	defer func() {
 		for _, n := range names {
@@ -510,7 +534,7 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 		}
 	}()
 	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, preset, crfs, names))
-	a.addCPU(cpu)
+	a.addCPU(encStage, cpu)
 	if err != nil {
 		return nil, fmt.Errorf("pertitle: analysis encode at %dx%d: %w", a.sizes[si][0], a.sizes[si][1], err)
 	}
@@ -525,43 +549,157 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 	dists := make([]*media.Source, len(names))
 	scores, cpu, err := measureSources(ctx, p.path, p.ref, names, dists, QualityOptions{
 		FFmpeg: a.opt.FFmpeg, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.analysisEvery()})
-	a.addCPU(cpu)
+	a.addCPU(scoreStage, cpu)
 	if err != nil {
 		return nil, err
 	}
-	res := make([]gridResult, len(a.opt.CRFs)) // skipped CRFs stay zero
+	res := make([]gridResult, len(a.crfs))
+	gop := a.gopFrames()
 	for k, n := range names {
-		fi, err := os.Stat(n)
+		bits, gsecs, err := steadyBits(n, frames, gop, a.fps)
 		if err != nil {
 			return nil, fmt.Errorf("pertitle: analysis encode: %w", err)
 		}
-		res[idx[k]] = gridResult{bits: float64(fi.Size()) * 8, secs: secs, scores: scores[k]}
+		if gsecs <= 0 {
+			gsecs = secs
+		}
+		res[idx[k]] = gridResult{bits: bits, secs: gsecs, scores: scores[k]}
 	}
 	return res, nil
 }
 
-// calibrate encodes one piece at the middle size and CRF with the final
-// preset and returns final bits / analysis bits, bounded to [0.5, 2].
-func (a *analyzer) calibrate(ctx context.Context, p *piece, measured [][]gridResult) (float64, error) {
-	si := len(a.sizes) / 2
+// gopFrames is the final encode's GOP length in frames (one segment).
+func (a *analyzer) gopFrames() int {
+	return max(1, int(math.Round(a.fps*a.opt.SegmentSeconds)))
+}
+
+// steadyBits returns the bits of an analysis encode (raw H.264, Annex B) and
+// the seconds they stand for. When the encode holds fewer frames than one GOP
+// of the final encode (a piece shorter than a segment), its one IDR picture
+// weighs more than it will in the final stream, where it starts gop frames:
+// the bits are then those of one whole GOP, the IDR access unit plus the
+// other pictures' bits scaled from frames-1 to gop-1, over gop frames. On
+// still content, where an IDR costs as much as a second of P pictures, a
+// 1 s piece would otherwise read close to twice the bitrate. Otherwise the
+// file's bits over frames (secs 0: the caller's duration).
+func steadyBits(path string, frames int64, gop int, fps float64) (bits, secs float64, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	total := float64(len(b)) * 8
+	if frames <= 1 || frames >= int64(gop) || fps <= 0 {
+		return total, 0, nil
+	}
+	var idr, rest float64
+	nals := 0
+	forEachNAL(b, func(typ byte, size int) {
+		nals++
+		switch typ {
+		case 5, 7, 8: // IDR slice, SPS, PPS
+			idr += float64(size) * 8
+		case 6, 9: // SEI (x264 writes its settings once), access unit delimiter
+		default:
+			rest += float64(size) * 8
+		}
+	})
+	if nals == 0 || idr == 0 {
+		return total, 0, nil
+	}
+	return idr + rest*float64(gop-1)/float64(frames-1), float64(gop) / fps, nil
+}
+
+// forEachNAL calls fn with the type and size (header included, start code
+// excluded) of every NAL unit of an Annex B stream.
+func forEachNAL(b []byte, fn func(typ byte, size int)) {
+	start := -1
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] != 0 || b[i+1] != 0 || b[i+2] != 1 {
+			continue
+		}
+		if start >= 0 {
+			end := i
+			if end > start && b[end-1] == 0 { // 4-byte start code
+				end--
+			}
+			fn(b[start]&0x1f, end-start)
+		}
+		start = i + 3
+		i += 2
+	}
+	if start >= 0 && start < len(b) {
+		fn(b[start]&0x1f, len(b)-start)
+	}
+}
+
+// analysisCRFShift moves the analysis grid down when the final preset is
+// slower than the analysis preset: a slower preset reaches a given quality at
+// a higher CRF (measured against veryfast at equal SSIM: +0.3 to +3.4, median
+// about +2.6, for fast to veryslow on three benchmark clips). Shifted, the
+// grid mapped onto the final preset spans about the CRFs asked for, so the
+// top of the hull is not cut short and its bottom not pushed past them.
+const analysisCRFShift = 2.0
+
+// presetMap carries measurements made with the analysis preset over to the
+// final preset: at equal quality, the final preset spends ratio times the
+// bits at offset more CRF. x264's presets differ in both bits and quality at
+// one CRF (slow at a given CRF spends more bits than veryfast for a better
+// picture), so matching the two at equal CRF gets both wrong; matched at equal
+// quality, veryfast against slow was within a few percent across sizes on
+// the benchmark clips (docs/benchmarks.md).
+type presetMap struct {
+	ratio, offset float64
+}
+
+// calibrate encodes piece p at the smallest grid size and its middle CRF with
+// the final preset, scores it, and finds on the analysis preset's curve of the
+// same piece and size (CRF against quality and log bits, linear between grid
+// CRFs) the point of equal quality. ratio is bounded to [0.4, 1.6], offset to
+// [-8, 8+analysisCRFShift].
+func (a *analyzer) calibrate(ctx context.Context, p *piece, pi int, measured [][]gridResult) (presetMap, error) {
+	si := len(a.sizes) - 1
 	idx := a.crfsAt(si)
 	ci := idx[len(idx)/2]
-	name := filepath.Join(a.dir, "calibrate.h264")
-	defer os.Remove(name)
-	_, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, a.opt.Preset, a.opt.CRFs[ci:ci+1], []string{name}))
-	a.addCPU(cpu)
+	got, err := a.encodeAndScore(ctx, p, pi, si, a.opt.Preset, a.opt.CRFs, []int{ci}, "calibrate")
 	if err != nil {
-		return 0, fmt.Errorf("pertitle: preset calibration: %w", err)
+		return presetMap{}, fmt.Errorf("pertitle: preset calibration: %w", err)
 	}
-	fi, err := os.Stat(name)
-	if err != nil {
-		return 0, fmt.Errorf("pertitle: preset calibration: %w", err)
+	final := got[ci]
+	var crfs, quality, logBits []float64
+	for _, k := range idx {
+		g := measured[si][k]
+		if g.bits <= 0 || g.secs <= 0 {
+			continue
+		}
+		crfs = append(crfs, a.crfs[k])
+		quality = append(quality, g.scores.Value)
+		logBits = append(logBits, math.Log(g.bits))
 	}
-	base := measured[si][ci].bits
-	if base <= 0 {
-		return 1, nil
+	if final.bits <= 0 || len(crfs) < 2 {
+		return presetMap{ratio: 1}, nil
 	}
-	return clampF(float64(fi.Size())*8/base, 0.5, 2), nil
+	crf, bits := equalQuality(crfs, quality, logBits, final.scores.Value)
+	return presetMap{
+		ratio:  clampF(final.bits/math.Exp(bits), 0.4, 1.6),
+		offset: clampF(a.opt.CRFs[ci]-crf, -8, 8+analysisCRFShift),
+	}, nil
+}
+
+// equalQuality finds where quality (falling as CRF rises, crfs ascending)
+// reaches q: the CRF and log bits there, linear between neighbouring grid
+// points and extrapolated from the end segments by at most one grid step.
+func equalQuality(crfs, quality, logBits []float64, q float64) (crf, logB float64) {
+	n := len(crfs)
+	i := 0
+	for i < n-2 && quality[i+1] > q {
+		i++
+	}
+	dq := quality[i+1] - quality[i]
+	t := 0.5
+	if dq != 0 {
+		t = clampF((q-quality[i])/dq, -1, 2)
+	}
+	return crfs[i] + t*(crfs[i+1]-crfs[i]), logBits[i] + t*(logBits[i+1]-logBits[i])
 }
 
 // runFFmpeg runs ffmpeg and returns its stdout (the -progress stream) and CPU time.

@@ -104,10 +104,14 @@ type Analysis struct {
 	Points []Point
 	Hull   []Point
 	// Samples are the [start, end) seconds of the pieces analysed (fast mode).
-	Samples  [][2]float64
-	Elapsed  time.Duration
-	CPUTime  time.Duration // user+system CPU of the ffmpeg processes
-	Warnings []string
+	Samples [][2]float64
+	Elapsed time.Duration
+	CPUTime time.Duration // user+system CPU of the ffmpeg processes
+	// CPUByStage splits CPUTime: "scenes" (scene detection), "extract"
+	// (cutting the pieces), "encode" (the grid), "score" (quality of the
+	// grid) and "calibrate" (the final-preset encode that scales bitrates).
+	CPUByStage map[string]time.Duration `json:",omitempty"`
+	Warnings   []string
 }
 
 // RenditionReport is one encoded rung as measured after the final encode.
@@ -176,7 +180,8 @@ type Options struct {
 	// Constraints for ladder selection; SourceWidth/Height are filled from the probe.
 	Constraints Constraints
 	// Preset is the x264 preset of the final encode; AnalysisPreset that of the
-	// analysis encodes (faster; the engine corrects for the difference).
+	// analysis encodes (faster; the engine measures how the two relate at
+	// equal quality on one piece and maps the analysis onto Preset).
 	Preset, AnalysisPreset string
 	SegmentSeconds         float64
 	// Heights considered by the analysis (capped at the source); CRFs the quality

@@ -46,7 +46,7 @@ func plan(ctx context.Context, src string, s *media.Source, opt Options) (Ladder
 	c.SourceWidth, c.SourceHeight = dw, dh
 	var anchor string
 	c.TargetQuality, anchor = fallbackTarget(an, c, dw, dh)
-	l, err := SelectLadder(an.Hull, c)
+	l, err := SelectLadder(an.Points, c)
 	if err != nil {
 		return Ladder{}, an, fmt.Errorf("pertitle: cannot choose a ladder: %w", err)
 	}
@@ -183,15 +183,23 @@ func WriteReport(rep *Report, dir string) error {
 	return nil
 }
 
-// MediaRungs turns chosen rungs into media.Encode rungs: with a CRF,
-// constrained quality capped at the rung's bitrate (VBV buffer 2x); without,
-// average bitrate with media's usual VBV.
+// MediaRungs turns chosen rungs into media.Encode rungs. Without a CRF:
+// average bitrate with media's usual VBV (max rate 1.5x, buffer 2x). With one
+// (constrained quality): the top rung is capped at its bitrate, where the
+// hull reaches the target quality (more bits are waste by the engine's own
+// measure, and a capped viewer's plan rests on it); the rungs below get the
+// static ladder's headroom, max rate 1.5x, so a title harder than its
+// samples is not starved where the analysis guessed low. Buffer 2x the
+// bitrate.
 func MediaRungs(rungs []Rung) []media.Rung {
 	out := make([]media.Rung, 0, len(rungs))
-	for _, r := range rungs {
+	for i, r := range rungs {
 		m := media.Rung{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, Profile: "high", CRF: r.CRF}
 		if r.CRF > 0 {
 			m.MaxRate, m.BufSize = r.Bitrate, 2*r.Bitrate
+			if i > 0 {
+				m.MaxRate = r.Bitrate * 3 / 2
+			}
 		}
 		out = append(out, m)
 	}

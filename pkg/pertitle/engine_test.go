@@ -162,3 +162,23 @@ func TestEncodeRejectsBadSources(t *testing.T) {
 		})
 	}
 }
+
+func TestMediaRungsVBV(t *testing.T) {
+	t.Parallel()
+	got := MediaRungs([]Rung{
+		{Width: 1280, Height: 720, Bitrate: 3_000_000, CRF: 21},
+		{Width: 960, Height: 540, Bitrate: 1_200_000, CRF: 25},
+		{Width: 640, Height: 360, Bitrate: 500_000}, // no CRF: average bitrate
+	})
+	require.Len(t, got, 3)
+	assert.Equal(t, int64(3_000_000), got[0].MaxRate, "top rung capped at its bitrate")
+	assert.Equal(t, int64(6_000_000), got[0].BufSize)
+	assert.Equal(t, int64(1_800_000), got[1].MaxRate, "lower rungs: 1.5x headroom")
+	assert.Equal(t, int64(2_400_000), got[1].BufSize)
+	assert.Equal(t, 25.0, got[1].CRF)
+	assert.Zero(t, got[2].MaxRate, "without a CRF, media's VBV defaults apply")
+	assert.Zero(t, got[2].CRF)
+	for _, r := range got {
+		assert.Equal(t, "high", r.Profile)
+	}
+}

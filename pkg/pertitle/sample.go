@@ -30,11 +30,12 @@ const (
 // needs for the analysis to stay within ~25% of the final encode's CPU time.
 // First measured with a 4 heights x 5 CRFs grid at veryfast for both analysis
 // and final encode on a 60 s 720p title (8 s of samples cost 64%, so 1/19).
-// With the current defaults (staggered 4x3 grid at superfast from raw
+// With the current defaults (staggered 4x3 grid at veryfast from raw
 // pieces, SSIM on every 4th frame) and a slow final encode, one 2 s piece of
-// a 10 s 720p title costs ~20-25% (docs/benchmarks.md), i.e. ~1/8 of the
-// title per analysed second; the constant is kept, so longer titles get
-// their second and later pieces conservatively.
+// a 10 s 720p title costs about a quarter of the final encode
+// (docs/benchmarks.md), i.e. ~1/8 of the title per analysed second; the
+// constant is kept, so longer titles get their second and later pieces
+// conservatively.
 const titlePerSampleSecond = 19.0
 
 // budgetedCount is how many pieces of seconds each the analysis takes from a
@@ -43,6 +44,21 @@ const titlePerSampleSecond = 19.0
 func budgetedCount(duration float64, count int, seconds float64) int {
 	n := int(duration / titlePerSampleSecond / seconds)
 	return max(min(n, count), min(1, count))
+}
+
+// shortTitlePieces: a title shorter than this many pieces' worth gets a
+// shorter piece (down to half of SampleSeconds), so that a 5 s title is not
+// analysed from 40% of its length while a 10 s one uses 20%: one piece is
+// the least the analysis takes, and its cost is against an encode that
+// shrinks with the title.
+const shortTitlePieces = 5
+
+// pieceSeconds is the length of the pieces taken from a title of duration
+// seconds: seconds, or duration/shortTitlePieces on short titles, never less
+// than seconds/2. Pieces shorter than a segment are measured as if their GOP
+// ran the segment's length (see steadyBits).
+func pieceSeconds(duration, seconds float64) float64 {
+	return clampF(duration/shortTitlePieces, seconds/2, seconds)
 }
 
 // minSceneTitle: titles up to this long (seconds) are sampled without scene

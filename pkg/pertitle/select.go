@@ -48,16 +48,22 @@ func DefaultTargetQuality(m Metric) float64 {
 // [MinStep, MaxStep]; when MaxRenditions does not allow that, steps widen up to
 // MaxStep first, then the lowest free rungs are dropped.
 //
-// Each rung takes the resolution that the hull uses at its bitrate (between two
-// hull points of different resolutions, the nearer in log bitrate), lowered
-// when needed so that no rung has a larger picture than a rung above it and no
-// rung exceeds the source. Quality is interpolated linearly in bitrate along
-// the hull (the hull is concave in linear bitrate); CRF linearly in
-// log(bitrate) between the points of the rung's resolution (x264's CRF is close
-// to linear in log bitrate: +6 CRF ≈ half the bits), which also extrapolates
-// beyond them. ComplexityFactor multiplies the bitrates chosen on the hull;
-// CRF and predicted quality are then read at the scaled bitrate. Fixed rungs
-// with a bitrate are used as given.
+// Each rung takes, among the resolutions whose own measured curve (the upper
+// hull of that resolution's points) spans its bitrate, the one that predicts
+// the highest quality there; the overall hull only says which sizes win at
+// its points, and between two of them the rung's bitrate may be outside what
+// one of them was measured at. When no resolution spans the bitrate, the
+// hull's resolution there is used. Resolutions are then lowered where needed
+// so that no rung has a larger picture than a rung above it and no rung
+// exceeds the source. Quality is interpolated linearly in bitrate along the
+// chosen resolution's curve (it is concave in linear bitrate); CRF linearly
+// in log(bitrate) between that resolution's points (x264's CRF is close to
+// linear in log bitrate: +6 CRF ≈ half the bits), which extrapolates beyond
+// them only where no measured resolution covers the rung. So any point set
+// works as input, and the full set of measured points gives the best
+// choices. ComplexityFactor multiplies the bitrates chosen on the hull; CRF
+// and predicted quality are then read at the scaled bitrate. Fixed rungs with
+// a bitrate are used as given.
 func SelectLadder(hull []Point, c Constraints) (Ladder, error) {
 	c, metric, err := normalize(hull, c)
 	if err != nil {
@@ -186,9 +192,10 @@ type slot struct {
 	fixed *FixedRung
 	r     picSize
 	why   string
-	// lowered is set when the hull's resolution was replaced to keep the
-	// ladder's resolutions monotone.
-	lowered bool
+	// lowered is set when the best resolution was replaced to keep the
+	// ladder's resolutions monotone; beyond when no measured resolution spans
+	// the rung's bitrate (the hull's resolution is extrapolated).
+	lowered, beyond bool
 }
 
 type selector struct {
@@ -197,9 +204,11 @@ type selector struct {
 	target float64
 	hull   []Point
 	curves map[picSize][]Point // the hull's points per resolution, bitrate ascending
-	sizes  []picSize           // sizes available: the hull's and the fixed rungs', by pixels
-	slots  []slot              // top first
-	notes  []string
+	// own is each measured resolution's own upper hull, bitrate ascending.
+	own   map[picSize][]Point
+	sizes []picSize // sizes available: the measured ones and the fixed rungs', by pixels
+	slots []slot    // top first
+	notes []string
 }
 
 func (s *selector) note(format string, a ...any) {
@@ -225,8 +234,19 @@ func (s *selector) prepare(hull []Point) {
 		r := picSize{p.Width, p.Height}
 		s.curves[r] = append(s.curves[r], p)
 	}
+	bySize := map[picSize][]Point{}
+	for _, p := range in {
+		r := picSize{p.Width, p.Height}
+		bySize[r] = append(bySize[r], p)
+	}
+	s.own = map[picSize][]Point{}
+	for r, ps := range bySize {
+		if h := UpperHull(ps); len(h) > 0 {
+			s.own[r] = h
+		}
+	}
 	seen := map[picSize]bool{}
-	for r := range s.curves {
+	for r := range s.own {
 		seen[r] = true
 		s.sizes = append(s.sizes, r)
 	}
@@ -442,7 +462,48 @@ func (s *selector) hullRes(p float64) picSize {
 	return picSize{hi.Width, hi.Height}
 }
 
-// assignResolutions gives every free rung the hull's resolution at its bitrate,
+// spanTolerance lets a resolution's curve count as spanning a bitrate up to
+// this fraction beyond its end points (rungs are rounded to whole kb/s).
+const spanTolerance = 0.02
+
+// bestSize is the resolution for a rung at hull bitrate b: of the measured
+// resolutions whose own curve spans b, the one predicting the highest quality
+// there (the smaller on a tie); the hull's resolution when none spans b.
+func (s *selector) bestSize(b float64) (picSize, bool) {
+	var (
+		best  picSize
+		bestQ = math.Inf(-1)
+		found bool
+	)
+	for r, pts := range s.own {
+		lo, hi := float64(pts[0].Bitrate), float64(pts[len(pts)-1].Bitrate)
+		if b < lo*(1-spanTolerance) || b > hi*(1+spanTolerance) {
+			continue
+		}
+		q := hullQuality(pts, b)
+		if q > bestQ || (q == bestQ && r.pixels() < best.pixels()) {
+			best, bestQ, found = r, q, true
+		}
+	}
+	if !found {
+		return s.hullRes(b), false
+	}
+	return best, true
+}
+
+// quality is the quality predicted for a rung of size r at hull bitrate b:
+// along r's own curve when it spans b, else along the hull.
+func (s *selector) quality(r picSize, b float64) float64 {
+	if pts := s.own[r]; len(pts) > 0 {
+		lo, hi := float64(pts[0].Bitrate), float64(pts[len(pts)-1].Bitrate)
+		if b >= lo*(1-spanTolerance) && b <= hi*(1+spanTolerance) {
+			return hullQuality(pts, b)
+		}
+	}
+	return hullQuality(s.hull, b)
+}
+
+// assignResolutions gives every free rung the best measured resolution at its bitrate,
 // bounded by the fixed rungs around it, then lowers resolutions top-down so that
 // none is larger than the rung above.
 func (s *selector) assignResolutions() {
@@ -451,7 +512,9 @@ func (s *selector) assignResolutions() {
 		if sl.kind == slotFixed {
 			continue
 		}
-		sl.r = s.hullRes(sl.b / s.c.ComplexityFactor)
+		var spanned bool
+		sl.r, spanned = s.bestSize(sl.b / s.c.ComplexityFactor)
+		sl.beyond = !spanned
 		var floor *picSize
 		for j := i + 1; j < len(s.slots); j++ {
 			if s.slots[j].kind == slotFixed && (floor == nil || largerThan(s.slots[j].r, *floor)) {
@@ -497,14 +560,14 @@ func (s *selector) fit(floor picSize, ceil *picSize) picSize {
 }
 
 // crfAt estimates the CRF that gives bitrate b at resolution r: linear in
-// log(bitrate) between that resolution's hull points, extrapolated with the
-// nearest segment's slope (or x264's 6 CRF per doubling). A resolution without
-// hull points borrows the curve of the closest size.
+// log(bitrate) between that resolution's measured points (its own upper
+// hull), extrapolated with the nearest segment's slope (or x264's 6 CRF per
+// doubling). A resolution never measured borrows the curve of the closest size.
 func (s *selector) crfAt(r picSize, b float64) float64 {
-	pts := s.curves[r]
+	pts := s.own[r]
 	if len(pts) == 0 {
 		var bestD int
-		for q, ps := range s.curves {
+		for q, ps := range s.own {
 			d := q.pixels() - r.pixels()
 			if d < 0 {
 				d = -d
@@ -545,9 +608,13 @@ func (s *selector) build() Ladder {
 	for _, sl := range s.slots {
 		why := sl.why
 		if sl.kind != slotFixed {
-			why += fmt.Sprintf("; %s is the hull's resolution here", sl.r)
-			if sl.lowered {
-				why = sl.why + fmt.Sprintf("; %s, lowered so that no rung is larger than the one above", sl.r)
+			switch {
+			case sl.lowered:
+				why += fmt.Sprintf("; %s, lowered so that no rung is larger than the one above", sl.r)
+			case sl.beyond:
+				why += fmt.Sprintf("; %s is the hull's resolution here (no measured size spans this bitrate)", sl.r)
+			default:
+				why += fmt.Sprintf("; %s predicts the best quality here", sl.r)
 			}
 			if cf != 1 {
 				why += fmt.Sprintf("; ×%.3g complexity factor", cf)
@@ -558,7 +625,7 @@ func (s *selector) build() Ladder {
 			Height:           sl.r.h,
 			Bitrate:          int64(sl.b),
 			CRF:              s.crfAt(sl.r, sl.b),
-			PredictedQuality: hullQuality(s.hull, sl.b),
+			PredictedQuality: s.quality(sl.r, sl.b),
 			Fixed:            sl.kind == slotFixed,
 			Why:              why,
 		})

@@ -266,3 +266,72 @@ func findRung(l Ladder, w, h int, b int64) *Rung {
 }
 
 func ratio2(a, b int64) float64 { return stepRatio(float64(a), float64(b)) }
+
+// clip04Points are the measured points of a real analysis (Big Buck Bunny,
+// 720p, SSIM, staggered grid). Its hull jumps from 640x360 at CRF 36
+// (101 kb/s) straight to 960x540 at CRF 36 (156 kb/s).
+func clip04Points() []Point {
+	type m struct {
+		w, h int
+		crf  float64
+		kbps int64
+		q    float64
+	}
+	var ps []Point
+	for _, x := range []m{
+		{1280, 720, 18, 2996, 0.990174}, {1280, 720, 24, 1177, 0.981298}, {1280, 720, 30, 462, 0.961571},
+		{960, 540, 24, 851, 0.972941}, {960, 540, 30, 346, 0.947714}, {960, 540, 36, 155, 0.900460},
+		{640, 360, 24, 579, 0.953216}, {640, 360, 30, 236, 0.919396}, {640, 360, 36, 101, 0.862099},
+		{416, 234, 24, 360, 0.911102}, {416, 234, 30, 139, 0.871899}, {416, 234, 36, 57, 0.810768},
+	} {
+		ps = append(ps, Point{Width: x.w, Height: x.h, CRF: x.crf, Bitrate: x.kbps * 1000, Quality: x.q, Metric: MetricSSIM})
+	}
+	return ps
+}
+
+// TestSelectLadderStaysWithinMeasuredCurves: a rung between two hull points of
+// different sizes takes a size that was measured at its bitrate, and its CRF
+// is interpolated on that size's curve, not extrapolated past the grid on the
+// larger size (which put a 960x540 rung at CRF 37.5 on this title and scored
+// VMAF 40 where exhaustive analysis had 640x360 at 52).
+func TestSelectLadderStaysWithinMeasuredCurves(t *testing.T) {
+	t.Parallel()
+	c := Constraints{SourceWidth: 1280, SourceHeight: 720, TargetQuality: 0.9902}
+	l, err := SelectLadder(clip04Points(), c)
+	require.NoError(t, err)
+	checkLadder(t, l, c)
+	own := map[picSize][2]int64{} // each size's measured bitrate span
+	for _, p := range clip04Points() {
+		r := picSize{p.Width, p.Height}
+		s, ok := own[r]
+		if !ok {
+			s = [2]int64{p.Bitrate, p.Bitrate}
+		}
+		own[r] = [2]int64{min(s[0], p.Bitrate), max(s[1], p.Bitrate)}
+	}
+	between := false
+	for i, r := range l.Rungs {
+		span := own[picSize{r.Width, r.Height}]
+		assert.True(t, float64(r.Bitrate) >= float64(span[0])*0.98 && float64(r.Bitrate) <= float64(span[1])*1.02,
+			"rung %d: %dx%d at %d b/s is outside that size's measured span %v", i, r.Width, r.Height, r.Bitrate, span)
+		assert.GreaterOrEqual(t, r.CRF, 18.0-1e-9, "rung %d: CRF within the grid", i)
+		assert.LessOrEqual(t, r.CRF, 36.0+1e-9, "rung %d: CRF within the grid", i)
+		if r.Bitrate > 101_000 && r.Bitrate < 155_000 {
+			between = true
+			assert.Equal(t, [2]int{640, 360}, [2]int{r.Width, r.Height}, "rung %d at %d b/s", i, r.Bitrate)
+			assert.Contains(t, r.Why, "predicts the best quality")
+		}
+	}
+	require.True(t, between, "the ladder has a rung in the hull's 640x360-960x540 gap: %+v", l.Rungs)
+
+	// The hull alone (what the analysis used to pass) cannot tell: the rung
+	// in the gap went to the nearer hull point's size, extrapolated.
+	lh, err := SelectLadder(UpperHull(clip04Points()), c)
+	require.NoError(t, err)
+	for _, r := range lh.Rungs {
+		if r.Bitrate > 101_000 && r.Bitrate < 155_000 {
+			assert.Equal(t, [2]int{960, 540}, [2]int{r.Width, r.Height})
+			assert.Greater(t, r.CRF, 36.0)
+		}
+	}
+}
