@@ -92,13 +92,17 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 }
 
 // prepareSource cuts the first seconds of clip's first video stream into a
-// lossless, limited-range yuv420p H.264 file: the source every ladder and
-// every VMAF measurement of the clip uses.
+// lossless, limited-range yuv420p H.264 file with a keyframe every second:
+// the source every ladder and every VMAF measurement of the clip uses.
+// Mezzanine formats are intra-only or short-GOP, so a piece can be cut from
+// the middle without decoding everything before it; x264's default (one
+// keyframe in 250 frames) would charge the analysis for decoding the title
+// up to each piece.
 func prepareSource(ctx context.Context, clip, out string, seconds float64) error {
 	_, err := run(ctx, ffmpegBin(), "-nostdin", "-hide_banner", "-v", "error", "-y",
 		"-i", clip, "-t", strconv.FormatFloat(seconds, 'f', -1, 64), "-map", "0:v:0", "-an", "-sn", "-dn",
 		"-map_metadata", "-1", "-vf", "scale=out_range=tv,format=yuv420p", "-color_range", "tv",
-		"-c:v", "libx264", "-preset", "veryfast", "-qp", "0", out)
+		"-c:v", "libx264", "-preset", "veryfast", "-qp", "0", "-force_key_frames", "expr:gte(t,n_forced*1)", out)
 	return err
 }
 
@@ -325,8 +329,9 @@ func benchClips(t *testing.T) []string {
 // benchPreset is the x264 preset of every final encode of the benchmark (all
 // three ladders and the plain ffmpeg command): slow, what a VOD service would
 // use, unless PERTITLE_BENCH_PRESET says otherwise. Fast-mode analysis encodes
-// use the engine's DefaultAnalysisPreset (superfast) corrected by a measured
-// ratio; exhaustive analysis uses this preset on the whole title.
+// use the engine's DefaultAnalysisPreset (veryfast), mapped onto this preset by
+// a measured bits ratio and CRF offset at equal quality; exhaustive analysis
+// uses this preset on the whole title.
 func benchPreset() string {
 	if p := os.Getenv("PERTITLE_BENCH_PRESET"); p != "" {
 		return p
