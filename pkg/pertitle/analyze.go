@@ -137,13 +137,15 @@ func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, 
 // Analyze measures bitrate and quality of the title over a grid of
 // resolutions x CRFs and returns the points with their upper convex hull.
 //
-// Fast mode cuts SampleCount pieces of SampleSeconds (one per stretch of the
-// title, each inside one scene; titles up to 2 x SampleCount x SampleSeconds
-// long are analysed whole), extracts them losslessly at display size, and
-// encodes each at every height and CRF with AnalysisPreset. Exhaustive mode
-// encodes the whole title on the grid with the final preset. At most
-// AnalysisWorkers ffmpeg processes run at once; Analysis.CPUTime is their
-// user+system CPU time.
+// Fast mode cuts up to SampleCount pieces of SampleSeconds (fewer on titles
+// too short to afford them, shorter pieces on titles under 10 s; one per
+// stretch of the title, each inside one scene; titles no longer than twice
+// the pieces are analysed whole), extracts them losslessly at display size,
+// and encodes each at every height and CRF with AnalysisPreset; when that is
+// not the final preset, one calibration encode maps the points onto it (see
+// presetMap). Exhaustive mode encodes the whole title on the grid with the
+// final preset. At most AnalysisWorkers ffmpeg processes run at once;
+// Analysis.CPUTime is their user+system CPU time.
 func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error) {
 	opt.setDefaults()
 	if err := opt.validate(); err != nil {
