@@ -476,8 +476,7 @@ func (s *selector) bestSize(b float64) (picSize, bool) {
 		found bool
 	)
 	for r, pts := range s.own {
-		lo, hi := float64(pts[0].Bitrate), float64(pts[len(pts)-1].Bitrate)
-		if b < lo*(1-spanTolerance) || b > hi*(1+spanTolerance) {
+		if !spans(pts, b) {
 			continue
 		}
 		q := hullQuality(pts, b)
@@ -494,13 +493,20 @@ func (s *selector) bestSize(b float64) (picSize, bool) {
 // quality is the quality predicted for a rung of size r at hull bitrate b:
 // along r's own curve when it spans b, else along the hull.
 func (s *selector) quality(r picSize, b float64) float64 {
-	if pts := s.own[r]; len(pts) > 0 {
-		lo, hi := float64(pts[0].Bitrate), float64(pts[len(pts)-1].Bitrate)
-		if b >= lo*(1-spanTolerance) && b <= hi*(1+spanTolerance) {
-			return hullQuality(pts, b)
-		}
+	if pts := s.own[r]; spans(pts, b) {
+		return hullQuality(pts, b)
 	}
 	return hullQuality(s.hull, b)
+}
+
+// spans reports whether a curve (bitrate ascending) covers bitrate b, within
+// spanTolerance.
+func spans(pts []Point, b float64) bool {
+	if len(pts) == 0 {
+		return false
+	}
+	lo, hi := float64(pts[0].Bitrate), float64(pts[len(pts)-1].Bitrate)
+	return b >= lo*(1-spanTolerance) && b <= hi*(1+spanTolerance)
 }
 
 // assignResolutions gives every free rung the best measured resolution at its bitrate,
