@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -313,5 +314,39 @@ func TestEqualQuality(t *testing.T) {
 		crf, lb := equalQuality(crfs, quality, logBits, tc.q)
 		assert.InDelta(t, tc.crf, crf, 1e-6, "q %g: CRF", tc.q)
 		assert.InDelta(t, tc.bits, math.Exp(lb), tc.bits*1e-6, "q %g: bits", tc.q)
+	}
+}
+
+// TestAnalyzeMapsOntoASlowerFinalPreset: with a final preset slower than the
+// analysis preset, the grid is encoded lower, calibrated at both ends of the
+// grid, and every point comes back in the final preset's terms.
+func TestAnalyzeMapsOntoASlowerFinalPreset(t *testing.T) {
+	t.Parallel()
+	clip := lavfiClip(t, "testsrc2=s=320x180:r=25", 4)
+	a, err := Analyze(context.Background(), clip, Options{Preset: "medium", Heights: []int{180, 90}, CRFs: []float64{24, 30, 36}})
+	require.NoError(t, err)
+	assert.Positive(t, a.CPUByStage["calibrate"], "calibration encodes ran: %v", a.CPUByStage)
+	assert.Positive(t, a.CPUByStage["encode"])
+	found := false
+	for _, w := range a.Warnings {
+		found = found || strings.Contains(w, "final preset medium")
+	}
+	assert.True(t, found, "the mapping is reported: %v", a.Warnings)
+	bySize := map[int][]Point{}
+	for _, p := range a.Points {
+		assert.GreaterOrEqual(t, p.CRF, 1.0)
+		assert.LessOrEqual(t, p.CRF, 51.0)
+		bySize[p.Height] = append(bySize[p.Height], p)
+	}
+	require.Len(t, bySize, 2)
+	assert.NotEqual(t, []float64{24, 24}, []float64{bySize[180][0].CRF, bySize[90][0].CRF},
+		"grid CRFs (encoded 2 lower) come back moved by the measured offsets")
+	for h, ps := range bySize {
+		require.Len(t, ps, 3, "%dp", h)
+		for i := 1; i < len(ps); i++ {
+			assert.Greater(t, ps[i].CRF, ps[i-1].CRF, "%dp: CRFs in grid order", h)
+			assert.Less(t, ps[i].Bitrate, ps[i-1].Bitrate, "%dp: fewer bits at a higher CRF", h)
+			assert.InDelta(t, 6, ps[i].CRF-ps[i-1].CRF, 1e-6, "%dp: one offset per size keeps the grid's spacing", h)
+		}
 	}
 }
