@@ -44,8 +44,9 @@ const (
 	// superfast has no macroblock tree, whose gain depends on the picture size
 	// (slow saved 31% of superfast's bits at 720p and 44% at 360p on one clip,
 	// at equal SSIM), so superfast moves the crossovers between sizes; veryfast
-	// against slow stayed within 0.82-0.85 across sizes on the clips measured,
-	// for about 1.3x superfast's CPU (docs/benchmarks.md).
+	// against slow stayed within 0.82-0.85 across sizes on two of three clips
+	// measured (0.81-1.02 on the third, hence two calibration points), for
+	// about 1.3x superfast's CPU (docs/benchmarks.md).
 	DefaultAnalysisPreset  = "veryfast"
 	DefaultAnalysisWorkers = 2
 )
