@@ -678,17 +678,14 @@ func (a *analyzer) calibrateSizes(ctx context.Context, p *piece, pi int, measure
 	}); err != nil {
 		return nil, err
 	}
-	maps := make([]presetMap, len(a.sizes))
-	if len(got) == 1 {
-		maps[0] = got[0]
-		return maps, nil
-	}
 	px := func(si int) float64 { return math.Log(float64(a.sizes[si][0] * a.sizes[si][1])) }
-	hi, lo := got[0], got[1]
+	hi, lo := got[0], got[len(got)-1]
+	pxHi, pxLo := px(0), px(len(a.sizes)-1)
+	maps := make([]presetMap, len(a.sizes))
 	for si := range a.sizes {
 		t := 0.0
-		if d := px(0) - px(len(a.sizes)-1); d > 0 {
-			t = clampF((px(si)-px(len(a.sizes)-1))/d, 0, 1)
+		if pxHi > pxLo {
+			t = clampF((px(si)-pxLo)/(pxHi-pxLo), 0, 1)
 		}
 		maps[si] = presetMap{
 			ratio:  math.Exp(math.Log(lo.ratio) + t*(math.Log(hi.ratio)-math.Log(lo.ratio))),
