@@ -1,19 +1,15 @@
 package media
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -36,7 +32,6 @@ const (
 	audioChannels   = 2
 
 	progressInterval = 500 * time.Millisecond
-	stderrTail       = 4096
 )
 
 // EncodeRequest describes one ladder encode.
@@ -110,7 +105,7 @@ type AudioRendition struct {
 // with BANDWIDTH (measured peak, never below ffmpeg's advertised value),
 // AVERAGE-BANDWIDTH, RESOLUTION, CODECS and FRAME-RATE taken from the files.
 //
-// On failure the error carries the tail of ffmpeg's stderr. Cancelling ctx
+// On failure the error is an *ExitError carrying the tail of ffmpeg's stderr. Cancelling ctx
 // kills ffmpeg and returns an error wrapping ctx.Err(). Partial output is left
 // in OutDir.
 func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
@@ -121,42 +116,20 @@ func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
 		return nil, err
 	}
 	args := buildEncodeArgs(&req)
-
-	cmd := exec.CommandContext(ctx, req.FFmpeg, args...)
-	BindToParent(cmd)
-	cmd.WaitDelay = 5 * time.Second
-	stderr := newTailBuffer(stderrTail)
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
+	progress := newProgressReporter(req.Src.Duration, req.Progress)
+	res, err := (&Cmd{Bin: req.FFmpeg, Args: args, WaitDelay: 5 * time.Second, Progress: progress.block}).Run(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("media: encode cancelled: %w", ctx.Err())
+		}
 		return nil, fmt.Errorf("media: encode: %w", err)
 	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("media: start ffmpeg: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		readProgress(stdout, req.Src.Duration, start, req.Progress)
-	}()
-	<-done // EOF on stdout: ffmpeg exited or closed it
-	waitErr := cmd.Wait()
-	elapsed := time.Since(start)
-
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("media: encode cancelled: %w", ctx.Err())
-	}
-	if waitErr != nil {
-		return nil, &FFmpegError{Err: waitErr, Stderr: strings.TrimSpace(stderr.String())}
-	}
-
 	out, err := finalize(&req)
 	if err != nil {
 		return nil, err
 	}
-	out.EncodeSeconds = elapsed.Seconds()
-	out.CPUTime = CPUTime(cmd.ProcessState)
+	out.EncodeSeconds = res.Wall.Seconds()
+	out.CPUTime = res.CPU
 	return out, nil
 }
 
@@ -167,21 +140,6 @@ func CPUTime(ps *os.ProcessState) time.Duration {
 	}
 	return ps.UserTime() + ps.SystemTime()
 }
-
-// FFmpegError is returned when ffmpeg exits unsuccessfully.
-type FFmpegError struct {
-	Err    error  // the *exec.ExitError
-	Stderr string // last ~4 KiB of ffmpeg's stderr
-}
-
-func (e *FFmpegError) Error() string {
-	if e.Stderr == "" {
-		return "media: ffmpeg failed: " + e.Err.Error()
-	}
-	return "media: ffmpeg failed: " + e.Err.Error() + ": " + e.Stderr
-}
-
-func (e *FFmpegError) Unwrap() error { return e.Err }
 
 func (req *EncodeRequest) normalize() error {
 	if req.FFmpeg == "" {
@@ -325,11 +283,9 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 			i, r.Width, r.Height, inRange, rungSAR(dw, dh, r.Width, r.Height), i)
 	}
 
-	args := []string{
-		"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y",
-		"-i", req.Source,
-		"-filter_complex", fg.String(),
-	}
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"},
+		InputArgs(req.Source, SourceFormats)...)
+	args = append(args, "-filter_complex", fg.String())
 	for i := range n {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 	}
@@ -401,82 +357,44 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 	return args
 }
 
-// readProgress parses ffmpeg's -progress key=value blocks from r until EOF
-// and forwards throttled reports to fn. It always drains r.
-func readProgress(r io.Reader, duration float64, start time.Time, fn func(Progress)) {
-	sc := bufio.NewScanner(r)
-	var (
-		outUS    int64 = -1
-		speed    float64
-		lastSent time.Time
-		lastPct  float64
-	)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
-		if !ok || fn == nil {
-			continue
-		}
-		switch key {
-		case "out_time_us":
-			if v, err := strconv.ParseInt(val, 10, 64); err == nil {
-				outUS = v
-			}
-		case "speed":
-			if v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(val), "x"), 64); err == nil {
-				speed = v
-			}
-		case "progress":
-			end := val == "end"
-			now := time.Now()
-			if !end && (outUS < 0 || now.Sub(lastSent) < progressInterval) {
-				continue
-			}
-			p := Progress{Speed: speed}
-			if end {
-				p.Percent = 100
-			} else if duration > 0 {
-				done := float64(outUS) / 1e6
-				p.Percent = math.Min(99.9, math.Max(0, done/duration*100))
-				remaining := math.Max(0, duration-done)
-				switch {
-				case speed > 0:
-					p.ETA = time.Duration(remaining / speed * float64(time.Second))
-				case done > 0:
-					p.ETA = time.Duration(now.Sub(start).Seconds() * remaining / done * float64(time.Second))
-				}
-			}
-			if p.Percent < lastPct {
-				p.Percent = lastPct
-			}
-			lastPct = p.Percent
-			lastSent = now
-			fn(p)
+// progressReporter turns -progress blocks into throttled Progress reports
+// with a percentage of the source duration and an ETA.
+type progressReporter struct {
+	duration float64
+	fn       func(Progress)
+	start    time.Time
+	lastSent time.Time
+	lastPct  float64
+}
+
+func newProgressReporter(duration float64, fn func(Progress)) *progressReporter {
+	return &progressReporter{duration: duration, fn: fn, start: time.Now()}
+}
+
+func (r *progressReporter) block(b ProgressBlock) {
+	if r.fn == nil {
+		return
+	}
+	now := time.Now()
+	if !b.End && (b.OutTime < 0 || now.Sub(r.lastSent) < progressInterval) {
+		return
+	}
+	p := Progress{Speed: b.Speed}
+	if b.End {
+		p.Percent = 100
+	} else if r.duration > 0 {
+		done := b.OutTime.Seconds()
+		p.Percent = math.Min(99.9, math.Max(0, done/r.duration*100))
+		remaining := math.Max(0, r.duration-done)
+		switch {
+		case b.Speed > 0:
+			p.ETA = time.Duration(remaining / b.Speed * float64(time.Second))
+		case done > 0:
+			p.ETA = time.Duration(now.Sub(r.start).Seconds() * remaining / done * float64(time.Second))
 		}
 	}
-	_, _ = io.Copy(io.Discard, r)
-}
-
-// tailBuffer is an io.Writer keeping only the last max bytes written.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
+	p.Percent = math.Max(p.Percent, r.lastPct)
+	r.lastPct = p.Percent
+	r.lastSent = now
+	r.fn(p)
 }

@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -158,26 +158,18 @@ func Probe(ctx context.Context, ffprobe, path string) (*Source, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-print_format", "json",
-		"-show_format", "-show_streams", "--", path)
-	BindToParent(cmd)
-	cmd.WaitDelay = 2 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	args := append([]string{"-v", "error", "-print_format", "json", "-show_format", "-show_streams"},
+		InputArgs(path, SourceFormats)...)
+	var stdout bytes.Buffer
+	if _, err := (&Cmd{Bin: ffprobe, Args: args, Stdout: &stdout}).Run(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("media: probe %s: %w", path, ctx.Err())
 		}
-		var ee *exec.ExitError
+		var ee *ExitError
 		if !errors.As(err, &ee) {
 			return nil, fmt.Errorf("media: run ffprobe: %w", err)
 		}
-		msg := firstLine(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return nil, invalid("not a recognizable media file: %s", msg)
+		return nil, unreadable(ee, path)
 	}
 	var out ffprobeOutput
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
@@ -185,6 +177,43 @@ func Probe(ctx context.Context, ffprobe, path string) (*Source, error) {
 	}
 	return buildSource(&out, fi.Size())
 }
+
+// unreadable explains why ffprobe could not open a file.
+func unreadable(ee *ExitError, path string) error {
+	if m := reNotWhitelisted.FindStringSubmatch(ee.Stderr); m != nil {
+		return refusedFormat(m[1])
+	}
+	msg := strings.TrimPrefix(ee.FirstLine(), path+": ")
+	if msg == "" {
+		msg = ee.Err.Error()
+	}
+	return invalid("not a recognizable media file: %s", msg)
+}
+
+// refusedFormat explains a demuxer outside SourceFormats.
+func refusedFormat(demuxer string) error {
+	switch {
+	case demuxer == "image2":
+		return invalid("file is a still image, not a video")
+	case strings.HasSuffix(demuxer, "_pipe"):
+		return invalid("file is a still image (%s), not a video", strings.TrimSuffix(demuxer, "_pipe"))
+	case referringFormats[demuxer]:
+		return invalid("file is a %s playlist or script that refers to other files, not a video; upload the video itself (%s)",
+			demuxer, acceptedContainers)
+	}
+	return invalid("%s files are not accepted; upload a video in one of these containers: %s", demuxer, acceptedContainers)
+}
+
+// referringFormats open other files or URLs named inside them.
+var referringFormats = map[string]bool{"hls": true, "dash": true, "concat": true, "ffconcat": true,
+	"tee": true, "mpjpeg": true, "sdp": true, "rtsp": true, "rtp": true, "ffmetadata": true,
+	"imf": true, "mov_drefs": true, "hds": true, "smoothstreaming": true}
+
+// reNotWhitelisted finds the demuxer refused by -format_whitelist in ffmpeg's log.
+var reNotWhitelisted = regexp.MustCompile(`\[([a-z0-9_,]+) @ [^\]]*\] Format not on whitelist`)
+
+// acceptedContainers names SourceFormats for people.
+const acceptedContainers = "MP4/MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI, FLV, ASF/WMV, MXF or Ogg"
 
 func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 	src := &Source{

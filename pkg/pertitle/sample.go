@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strconv"
@@ -80,19 +79,16 @@ var rePTSTime = regexp.MustCompile(`pts_time:\s*([0-9.]+)`)
 // ffmpeg's scene score on a downscaled decode, and the CPU time it took.
 func detectScenes(ctx context.Context, ffmpeg, src string) ([]float64, time.Duration, error) {
 	vf := fmt.Sprintf("scale=%d:-2:flags=fast_bilinear,select='gt(scene\\,%g)',showinfo", sceneWidth, sceneThreshold)
-	cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-v", "info",
-		"-i", src, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-f", "null", "-")
-	media.BindToParent(cmd)
-	cmd.WaitDelay = 2 * time.Second
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "info"}, media.InputArgs(src, media.SourceFormats)...)
+	args = append(args, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-f", "null", "-")
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	cpu := media.CPUTime(cmd.ProcessState)
+	res, err := (&media.Cmd{Bin: ffmpeg, Args: args, Stderr: &stderr}).Run(ctx)
+	cpu := res.CPU
 	if ctx.Err() != nil {
 		return nil, cpu, ctx.Err()
 	}
 	if err != nil {
-		return nil, cpu, fmt.Errorf("pertitle: scene detection: %w: %s", err, tail(stderr.String(), 800))
+		return nil, cpu, fmt.Errorf("pertitle: scene detection: %w", err)
 	}
 	var cuts []float64
 	for _, m := range rePTSTime.FindAllStringSubmatch(stderr.String(), -1) {
