@@ -44,6 +44,8 @@ func invalid(format string, args ...any) error {
 // Source describes a probed media file.
 type Source struct {
 	Container string  // ffprobe format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+	Demuxer   string  // the entry of SourceFormats that opened it, e.g. "mov"
+	Streams   int     // streams of every kind in the container
 	Duration  float64 // seconds
 	Size      int64   // bytes on disk
 	Bitrate   int64   // overall bits/s (container bit_rate, or Size*8/Duration)
@@ -53,18 +55,22 @@ type Source struct {
 
 // VideoStream describes the primary (first non-cover-art) video stream.
 type VideoStream struct {
-	Codec      string  // ffprobe codec_name, e.g. "h264"
-	Width      int     // coded/storage width in pixels
-	Height     int     // coded/storage height in pixels
-	SARNum     int     // sample aspect ratio numerator (0 when unknown, treated as 1:1)
-	SARDen     int     // sample aspect ratio denominator
-	FrameRate  float64 // frames/s from avg_frame_rate, falling back to r_frame_rate
-	PixFmt     string  // e.g. "yuv420p", "yuvj420p", "yuv420p10le"
-	Rotation   int     // display rotation in degrees as reported by ffprobe (display matrix or legacy rotate tag), normalised to 0..359
-	HDR        bool    // PQ (smpte2084) or HLG (arib-std-b67) transfer
-	ColorRange string  // "tv", "pc" or "" when unknown
-	Profile    string  // e.g. "High"
-	Frames     int64   // nb_frames when the container declares it, else 0
+	Codec     string  // ffprobe codec_name, e.g. "h264"
+	Width     int     // coded/storage width in pixels
+	Height    int     // coded/storage height in pixels
+	SARNum    int     // sample aspect ratio numerator (0 when unknown, treated as 1:1)
+	SARDen    int     // sample aspect ratio denominator
+	FrameRate float64 // frames/s from avg_frame_rate, falling back to r_frame_rate
+	// NominalFrameRate is r_frame_rate (0 when unknown): the rate the
+	// timestamps are written in, which a forged file sets far above its
+	// average.
+	NominalFrameRate float64
+	PixFmt           string // e.g. "yuv420p", "yuvj420p", "yuv420p10le"
+	Rotation         int    // display rotation in degrees as reported by ffprobe (display matrix or legacy rotate tag), normalised to 0..359
+	HDR              bool   // PQ (smpte2084) or HLG (arib-std-b67) transfer
+	ColorRange       string // "tv", "pc" or "" when unknown
+	Profile          string // e.g. "High"
+	Frames           int64  // nb_frames when the container declares it, else 0
 }
 
 // AudioStream describes one audio stream.
@@ -213,11 +219,17 @@ var referringFormats = map[string]bool{"hls": true, "dash": true, "concat": true
 var reNotWhitelisted = regexp.MustCompile(`\[([a-z0-9_,]+) @ [^\]]*\] Format not on whitelist`)
 
 // acceptedContainers names SourceFormats for people.
-const acceptedContainers = "MP4/MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI, FLV, ASF/WMV, MXF or Ogg"
+const acceptedContainers = "MP4/MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI, FLV, ASF/WMV, MXF, Ogg or YUV4MPEG"
 
 func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
+	demuxer := sourceDemuxer(out.Format.FormatName)
+	if demuxer == "" {
+		return nil, refusedFormat(out.Format.FormatName)
+	}
 	src := &Source{
 		Container: out.Format.FormatName,
+		Demuxer:   demuxer,
+		Streams:   len(out.Streams),
 		Size:      size,
 		Duration:  parseFloat(out.Format.Duration),
 		Bitrate:   parseInt(out.Format.BitRate),
@@ -272,6 +284,7 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 	if n, d, ok := parseRatio(video.SampleAspectRatio, ":"); ok && n > 0 && d > 0 {
 		v.SARNum, v.SARDen = int(n), int(d)
 	}
+	v.NominalFrameRate = parseRate(video.RFrameRate)
 	v.FrameRate = parseRate(video.AvgFrameRate)
 	if v.FrameRate <= 0 || v.FrameRate > 1000 {
 		v.FrameRate = parseRate(video.RFrameRate)
@@ -298,6 +311,36 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		src.Bitrate = int64(float64(size) * 8 / src.Duration)
 	}
 	return src, nil
+}
+
+// sourceDemuxer is the entry of SourceFormats among ffprobe's format_name
+// ("mov,mp4,m4a,3gp,3g2,mj2" is one demuxer with several names), or "".
+func sourceDemuxer(formatName string) string {
+	for _, name := range strings.Split(formatName, ",") {
+		for _, f := range SourceFormats {
+			if name == f {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// sourceExtensions is the file extension a source is stored under, by
+// demuxer: it comes from what the file is, never from the client's name for
+// it (a ".m3u8" would tell the next reader to treat it as a playlist).
+var sourceExtensions = map[string]string{
+	"mov": ".mp4", "matroska": ".mkv", "mpegts": ".ts", "mpeg": ".mpg", "avi": ".avi",
+	"flv": ".flv", "asf": ".wmv", "mxf": ".mxf", "ogg": ".ogv", "yuv4mpegpipe": ".y4m",
+}
+
+// Extension is the extension to store the source under (".mp4", ".mkv"...),
+// from its detected container.
+func (s *Source) Extension() string {
+	if e, ok := sourceExtensions[s.Demuxer]; ok {
+		return e
+	}
+	return ".bin"
 }
 
 var stillImageCodecs = map[string]bool{

@@ -21,9 +21,9 @@ import (
 var (
 	// SourceFormats are the containers accepted from outside (uploads, S3
 	// objects): MP4/MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI, FLV, ASF/WMV,
-	// MXF and Ogg. The mov demuxer's external data references stay off (its
-	// enable_drefs default).
-	SourceFormats = []string{"mov", "matroska", "mpegts", "mpeg", "avi", "flv", "asf", "mxf", "ogg"}
+	// MXF, Ogg and YUV4MPEG. The mov demuxer's external data references stay
+	// off (its enable_drefs default).
+	SourceFormats = []string{"mov", "matroska", "mpegts", "mpeg", "avi", "flv", "asf", "mxf", "ogg", "yuv4mpegpipe"}
 	// WorkFormats are what the pipeline reads once a source was accepted:
 	// the sources, and the files it writes itself and reads back (fMP4
 	// renditions, raw or lossless analysis pieces, raw H.264 grid encodes).

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -88,6 +89,17 @@ func (e *Env) Duration(dst *time.Duration, name string, def time.Duration, help 
 		return
 	}
 	*dst = d
+}
+
+// Float64 reads a decimal setting.
+func (e *Env) Float64(dst *float64, name string, def float64, help string) {
+	v := e.raw(name, strconv.FormatFloat(def, 'g', -1, 64), help, false)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a number", name, v))
+		return
+	}
+	*dst = f
 }
 
 // Bool reads a boolean setting.

@@ -70,7 +70,15 @@ type Dispatcher struct {
 	// authoring specification ladder) or "fixed" (media.FixedLadder, also
 	// when empty).
 	LadderMode string
+	// Limits are checked again on the probe an AssetUploaded carries: events
+	// are input too. Zero fields take media's defaults.
+	Limits media.Limits
+	// Budget bounds each job's run; a zero Budget means DefaultBudget.
+	Budget Budget
 }
+
+// errDeadline is the cause of a job's context when its budget runs out.
+var errDeadline = errors.New("the job ran past its deadline")
 
 // Ladder modes.
 const (
@@ -96,11 +104,14 @@ func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope
 	}
 	p := up.GetProbe()
 	if p.GetWidth() <= 0 || p.GetHeight() <= 0 {
-		return d.refuse(ctx, env, "", bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", env.GetAssetId())))
+		return d.refuse(ctx, env, "", codeRefused, bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", env.GetAssetId())))
 	}
-	src := &media.Source{Duration: p.GetDurationSeconds(), Video: &media.VideoStream{
+	src := &media.Source{Duration: p.GetDurationSeconds(), Size: p.GetSizeBytes(), Video: &media.VideoStream{
 		Codec: p.GetVideoCodec(), Width: int(p.GetWidth()), Height: int(p.GetHeight()), FrameRate: p.GetFrameRate(), PixFmt: p.GetPixelFormat(),
 	}}
+	if err := d.Limits.Check(src); err != nil {
+		return d.refuse(ctx, env, "", codeRefused, bus.Permanent(fmt.Errorf("asset %s: %w", env.GetAssetId(), err)))
+	}
 	if p.GetHasAudio() {
 		src.Audio = []media.AudioStream{{Codec: p.GetAudioCodec()}}
 	}
@@ -146,18 +157,25 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 		CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent(),
 	}
 	if len(job.Ladder) == 0 {
-		return d.refuse(ctx, env, job.ID, bus.Permanent(fmt.Errorf("encoding request %s has an empty ladder", env.GetEventId())))
+		return d.refuse(ctx, env, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has an empty ladder", env.GetEventId())))
 	}
 	rep := &reporter{d: d, env: env, job: job}
 	start := time.Now()
-	err := d.Backend.Run(ctx, job, rep)
+	budget := d.budget().For(job)
+	rctx, cancel := context.WithTimeoutCause(ctx, budget, errDeadline)
+	defer cancel()
+	err := d.Backend.Run(rctx, job, rep)
+	if err != nil && errors.Is(context.Cause(rctx), errDeadline) {
+		d.Log.Warn("encoding past its deadline: failed", zap.String("job_id", job.ID), zap.Duration("deadline", budget))
+		return d.refuse(ctx, env, job.ID, codeDeadline, bus.Permanent(fmt.Errorf("job %s: %w (%s for %.0f s of video)", job.ID, errDeadline, budget.Round(time.Second), job.Probe.GetDurationSeconds())))
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			d.Log.Warn("encoding interrupted; it will be redelivered", zap.String("job_id", job.ID))
 		}
 		err = fmt.Errorf("job %s on %s: %w", job.ID, d.Backend.Name(), err)
 		if bus.IsPermanent(err) {
-			return d.refuse(ctx, env, job.ID, err)
+			return d.refuse(ctx, env, job.ID, codeRefused, err)
 		}
 		return err
 	}
@@ -168,14 +186,27 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 
 var failedNamespace = uuid.MustParse("5b0f4a52-2f57-4d53-8d0e-3f5f1bb0a9c4")
 
+// Codes of the EncodingFailed events the dispatcher announces itself.
+const (
+	codeRefused  = "REFUSED"
+	codeDeadline = "DEADLINE_EXCEEDED"
+)
+
+func (d *Dispatcher) budget() Budget {
+	if d.Budget == (Budget{}) {
+		return DefaultBudget()
+	}
+	return d.Budget
+}
+
 // refuse announces EncodingFailed for an event that can never be handled, so the
 // asset does not wait forever, then returns err (permanent: the bus dead-letters
 // the event). The failure's id derives from the event's, so a redelivery
 // announces the same failure.
-func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID string, err error) error {
+func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID, code string, err error) error {
 	out, nerr := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
 		Owner: ownerOf(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
-		Reason: err.Error(), Retryable: false, Code: "REFUSED",
+		Reason: err.Error(), Retryable: false, Code: code,
 	})
 	if nerr == nil {
 		out.EventId = uuid.NewSHA1(failedNamespace, []byte(env.GetEventId())).String()

@@ -13,8 +13,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/pkg/webhook"
@@ -35,6 +37,8 @@ type Config struct {
 	SegmentSeconds int
 	ProgressEvery  time.Duration
 	PerTitle       PerTitleConfig
+	Limits         media.Limits
+	Budget         app.Budget
 	Bus            bus.Config
 	Storage        storage.Config
 	Bitmovin       BitmovinConfig
@@ -52,6 +56,12 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Int(&c.SegmentSeconds, "PERTITLE_SEGMENT_SECONDS", 2, "segment duration (keyframes align on it)")
 	e.Duration(&c.ProgressEvery, "PERTITLE_PROGRESS_EVERY", 2*time.Second, "least interval between progress events")
 	c.PerTitle.FromEnv(e)
+	c.Limits = settings.SourceLimits(e)
+	db := app.DefaultBudget()
+	e.Duration(&c.Budget.Base, "PERTITLE_ENCODE_DEADLINE_BASE", db.Base, "every job's deadline starts at this much, whatever its size")
+	e.Float64(&c.Budget.MinPixelRate, "PERTITLE_ENCODE_MIN_PIXEL_RATE", db.MinPixelRate,
+		"slowest encoding accepted, in pixels per second over all rungs: the deadline adds duration × fps × Σ rung pixels ÷ this (×3 for per-title jobs)")
+	e.Duration(&c.Budget.Max, "PERTITLE_ENCODE_MAX_DEADLINE", db.Max, "longest deadline of a job (keep it under SQS's 12 h in-flight cap)")
 	c.Bus = bus.DefaultConfig()
 	c.Bus.FromEnv(e)
 	c.Storage.FromEnv(e)
@@ -67,6 +77,9 @@ func (c Config) Validate() error {
 	v.Check(c.SegmentSeconds >= 1 && c.SegmentSeconds <= 10, "PERTITLE_SEGMENT_SECONDS must be between 1 and 10")
 	v.Check(c.ProgressEvery > 0, "PERTITLE_PROGRESS_EVERY must be positive")
 	c.PerTitle.check(&v)
+	v.Check(c.Budget.Base >= time.Second, "PERTITLE_ENCODE_DEADLINE_BASE must be at least 1s")
+	v.Check(c.Budget.MinPixelRate > 0, "PERTITLE_ENCODE_MIN_PIXEL_RATE must be positive")
+	v.Check(c.Budget.Max >= c.Budget.Base && c.Budget.Max <= 12*time.Hour, "PERTITLE_ENCODE_MAX_DEADLINE must be between the base deadline and 12h")
 	if c.Backend == "local" {
 		_, err := exec.LookPath(c.FFmpeg)
 		v.Check(err == nil, "PERTITLE_FFMPEG=%q not found (install ffmpeg)", c.FFmpeg)
@@ -75,7 +88,7 @@ func (c Config) Validate() error {
 	if c.Backend == "bitmovin" {
 		bm = c.Bitmovin.Validate()
 	}
-	return errors.Join(v.Err(), c.Bus.Validate(), c.Storage.Validate(), bm)
+	return errors.Join(v.Err(), c.Limits.Validate(), c.Bus.Validate(), c.Storage.Validate(), bm)
 }
 
 // Run starts the service and blocks until ctx ends.
@@ -121,7 +134,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 		}
 	}
 	d := &app.Dispatcher{Pub: b, Backend: backend, Log: log, Producer: "encoder-dispatch", ProgressEvery: cfg.ProgressEvery}
-	d.LadderMode = cfg.PerTitle.LadderMode
+	d.LadderMode, d.Limits, d.Budget = cfg.PerTitle.LadderMode, cfg.Limits, cfg.Budget
 	b.Subscribe(events.TopicAssetUploaded, d.OnAssetUploaded)
 	b.Subscribe(events.TopicEncodingRequested, d.OnEncodingRequested)
 

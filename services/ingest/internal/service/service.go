@@ -14,8 +14,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
@@ -34,6 +36,7 @@ type Config struct {
 	CatalogURL   string
 	CORSOrigins  string
 	S3Events     bool // consume S3 ObjectCreated notifications (PERTITLE_STORAGE=s3 only)
+	Limits       media.Limits
 	Auth         auth.Config
 	Bus          bus.Config
 	Storage      storage.Config
@@ -51,6 +54,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Int64(&c.PartSize, "PERTITLE_UPLOAD_PART_SIZE", app.DefaultPartSize, "part size of resumable uploads in bytes (at least 5 MiB, as S3 multipart needs)")
 	e.String(&c.CatalogURL, "PERTITLE_CATALOG_URL", "http://127.0.0.1:8080", "catalog base URL for Location headers")
 	e.String(&c.CORSOrigins, "PERTITLE_CORS_ORIGINS", DefaultCORSOrigins, "origins of the web app allowed to upload from a browser (comma-separated; * for any)")
+	c.Limits = settings.SourceLimits(e)
 	c.Auth.FromEnv(e)
 	c.Bus = bus.DefaultConfig()
 	c.Bus.FromEnv(e)
@@ -69,7 +73,7 @@ func (c Config) Validate() error {
 	v.Check(err == nil, "PERTITLE_FFPROBE=%q not found (install ffmpeg)", c.FFprobe)
 	_, err = exec.LookPath(c.FFmpeg)
 	v.Check(err == nil, "PERTITLE_FFMPEG=%q not found (install ffmpeg)", c.FFmpeg)
-	return errors.Join(v.Err(), c.Auth.Validate(), c.Bus.Validate(), c.Storage.Validate())
+	return errors.Join(v.Err(), c.Limits.Validate(), c.Auth.Validate(), c.Bus.Validate(), c.Storage.Validate())
 }
 
 // Run starts the service and blocks until ctx ends.
@@ -104,7 +108,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	ops.AddCheck("bus", b.Ping)
 	ops.AddCheck("storage", store.Ping)
 
-	in := &app.Ingestor{Store: store, Pub: b, Prober: app.FFprobe{FFprobe: cfg.FFprobe, FFmpeg: cfg.FFmpeg},
+	in := &app.Ingestor{Store: store, Pub: b, Prober: app.FFprobe{FFprobe: cfg.FFprobe, FFmpeg: cfg.FFmpeg, Limits: cfg.Limits},
 		StagingDir: staging, MaxBytes: cfg.MaxBytes, Producer: "ingest"}
 	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
 	if err != nil {
