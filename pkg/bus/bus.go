@@ -57,6 +57,7 @@ type transport interface {
 	release(ctx context.Context, queue string, msg *message.Message) error
 	send(ctx context.Context, queue string, body []byte) error
 	deadLetters(ctx context.Context, queue string, max int) ([][]byte, error)
+	takeDeadLetters(ctx context.Context, queue string, max int) ([]deadLetterItem, error)
 	ping(ctx context.Context, queues []string) error
 	heartbeats() bool
 	close() error
@@ -73,6 +74,7 @@ type Bus struct {
 
 	mu       sync.Mutex
 	deduper  Deduper
+	onDead   DeadLetterHandler
 	subs     []subscription
 	started  bool
 	draining bool
@@ -246,6 +248,7 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 	b.started = true
 	subs := append([]subscription(nil), b.subs...)
+	onDead := b.onDead
 	ctx, b.stop = context.WithCancel(ctx)
 	b.mu.Unlock()
 	defer close(b.done)
@@ -285,6 +288,11 @@ func (b *Bus) Run(ctx context.Context) error {
 	case <-router.Running():
 		close(b.running)
 		b.log.Info("bus consuming", zap.String("service", b.service), zap.Int("queues", len(subs)))
+		if onDead != nil {
+			sweepDone := make(chan struct{})
+			defer func() { <-sweepDone }()
+			go func() { defer close(sweepDone); b.sweepDeadLetters(ctx, subs, onDead) }()
+		}
 	case err := <-errc:
 		if err == nil {
 			err = errors.New("router stopped")

@@ -41,6 +41,9 @@ type Config struct {
 	RetryInterval time.Duration
 	// DedupTTL is how long the default in-memory deduper remembers an event id.
 	DedupTTL time.Duration
+	// DeadLetterSweep is how often the dead-letter queues are read when a
+	// DeadLetterHandler is registered (default 10 s).
+	DeadLetterSweep time.Duration
 	// Memory is the in-process broker shared by the Bus instances of one process
 	// (memory transport); nil means a private broker.
 	Memory *MemoryBroker

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -128,6 +129,37 @@ func Validate(env *eventsv1.Envelope) error {
 		return fmt.Errorf("%w: %w", ErrMalformed, errors.Join(errs...))
 	}
 	return nil
+}
+
+// Owner is the owner the event's payload names ("" for progress, which
+// carries none).
+func Owner(env *eventsv1.Envelope) string {
+	type owned interface{ GetOwner() string }
+	for _, p := range []owned{env.GetAssetUploaded(), env.GetEncodingRequested(), env.GetEncodingStarted(),
+		env.GetEncodingFinished(), env.GetEncodingFailed()} {
+		if o := p.GetOwner(); o != "" {
+			return o
+		}
+	}
+	return ""
+}
+
+// Name is the event's type without its package ("EncodingFinished").
+func Name(env *eventsv1.Envelope) string {
+	t := env.GetType()
+	return t[strings.LastIndexByte(t, '.')+1:]
+}
+
+// ExternalJobID is the encoder job the event's payload names ("" for uploads
+// and requests, which come before any job).
+func ExternalJobID(env *eventsv1.Envelope) string {
+	type job interface{ GetExternalJobId() string }
+	for _, p := range []job{env.GetEncodingStarted(), env.GetEncodingProgress(), env.GetEncodingFinished(), env.GetEncodingFailed()} {
+		if id := p.GetExternalJobId(); id != "" {
+			return id
+		}
+	}
+	return ""
 }
 
 func payloadType(env *eventsv1.Envelope) string {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -203,6 +204,34 @@ func Start(t testing.TB, opts Options) *Stack {
 	}
 	t.Cleanup(s.StopAll)
 	return s
+}
+
+// Metric sums the samples of a Prometheus counter or gauge that service
+// exposes, over the series whose labels include every one of labels
+// ("outcome=\"dead_letter\"").
+func (s *Stack) Metric(service, name string, labels ...string) float64 {
+	resp, err := http.Get(s.URL(service, "/metrics"))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(line, l)
+		}
+		if f := strings.Fields(line); match && len(f) >= 2 {
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
 }
 
 func (s *Stack) Command(name string, args ...string) *exec.Cmd {

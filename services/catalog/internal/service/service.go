@@ -153,9 +153,11 @@ func Topics() []string {
 	return out
 }
 
-// Subscribe registers Project on every topic the catalog consumes.
+// Subscribe registers Project on every topic the catalog consumes, and
+// OnDeadLetter on their dead-letter queues.
 func (s *Service) Subscribe(b *bus.Bus) {
 	for _, t := range Topics() {
 		b.Subscribe(t, s.Project)
 	}
+	b.OnDeadLetter(s.OnDeadLetter(b))
 }

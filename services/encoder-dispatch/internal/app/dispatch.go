@@ -188,8 +188,9 @@ var failedNamespace = uuid.MustParse("5b0f4a52-2f57-4d53-8d0e-3f5f1bb0a9c4")
 
 // Codes of the EncodingFailed events the dispatcher announces itself.
 const (
-	codeRefused  = "REFUSED"
-	codeDeadline = "DEADLINE_EXCEEDED"
+	codeRefused      = "REFUSED"
+	codeDeadline     = "DEADLINE_EXCEEDED"
+	codeDeadLettered = "DEAD_LETTERED"
 )
 
 func (d *Dispatcher) budget() Budget {
@@ -205,7 +206,7 @@ func (d *Dispatcher) budget() Budget {
 // announces the same failure.
 func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID, code string, err error) error {
 	out, nerr := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
-		Owner: ownerOf(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
+		Owner: events.Owner(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
 		Reason: err.Error(), Retryable: false, Code: code,
 	})
 	if nerr == nil {
@@ -220,11 +221,35 @@ func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID, 
 	return err
 }
 
-func ownerOf(env *eventsv1.Envelope) string {
-	if up := env.GetAssetUploaded(); up != nil {
-		return up.GetOwner()
+// OnDeadLetter announces EncodingFailed for an upload or a request that reached
+// a dead-letter queue, whatever put it there (a handler that kept failing, a
+// process killed mid-encode on every delivery), so its asset never stays
+// "encoding". The failure's id is the one refuse would have used: an event
+// refused and then swept is announced once.
+func (d *Dispatcher) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error {
+	env := dl.Env
+	if env == nil || env.GetAssetId() == "" {
+		d.Log.Error("dead letter that is not an event of an asset: nothing to announce", zap.String("queue", dl.Queue), zap.String("reason", dl.Why()))
+		return nil
 	}
-	return env.GetEncodingRequested().GetOwner()
+	jobID := ""
+	if env.GetEncodingRequested() != nil {
+		jobID = JobID(env.GetEventId())
+	}
+	out, err := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
+		Owner: events.Owner(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
+		Reason: fmt.Sprintf("%s was given up on: %s", events.Name(env), dl.Why()), Retryable: false, Code: codeDeadLettered,
+	})
+	if err != nil {
+		return err
+	}
+	out.EventId = uuid.NewSHA1(failedNamespace, []byte(env.GetEventId())).String()
+	if env.GetOccurredAt() != nil {
+		// The failure belongs to the dead event's attempt and time: a newer
+		// attempt of the asset (a retry) is not undone by it.
+		out.OccurredAt = env.GetOccurredAt()
+	}
+	return d.Pub.Publish(ctx, out)
 }
 
 func (d *Dispatcher) meta(ctx context.Context, env *eventsv1.Envelope) events.Meta {

@@ -129,3 +129,25 @@ func TestBudget(t *testing.T) {
 	assert.Equal(t, 2*time.Hour, b.For(job(app.LadderFixed, 1e6, r)), "capped")
 	assert.Equal(t, 11*time.Hour, app.DefaultBudget().For(job(app.LadderFixed, 1e6, r)))
 }
+
+func TestDeadLettersEndInEncodingFailed(t *testing.T) {
+	t.Parallel()
+	pub := &recorder{}
+	d := &app.Dispatcher{Pub: pub, Backend: stalled{ran: make(chan struct{})}, Log: zap.NewNop(), Producer: "test"}
+	req := requested(t, &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360})
+	dl := bus.DeadLetter{Topic: events.TopicEncodingRequested, Env: req, MaxReceives: 5}
+	require.NoError(t, d.OnDeadLetter(context.Background(), dl))
+	require.NoError(t, d.OnDeadLetter(context.Background(), dl), "swept again")
+	f := pub.failures()
+	require.Len(t, f, 2)
+	assert.Equal(t, "DEAD_LETTERED", f[0].GetCode())
+	assert.Equal(t, "alice", f[0].GetOwner())
+	assert.Contains(t, f[0].GetReason(), "not handled after 5 deliveries")
+	assert.Equal(t, app.JobID(req.GetEventId()), f[0].GetExternalJobId())
+	assert.Equal(t, pub.got[0].GetEventId(), pub.got[1].GetEventId(), "a second sweep announces the same failure, which consumers collapse")
+	assert.Equal(t, req.GetAssetId(), pub.got[0].GetAssetId())
+
+	// Garbage has no asset to announce for, and is not retried forever.
+	require.NoError(t, d.OnDeadLetter(context.Background(), bus.DeadLetter{Body: []byte("junk")}))
+	assert.Len(t, pub.failures(), 2)
+}

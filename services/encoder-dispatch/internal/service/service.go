@@ -137,6 +137,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	d.LadderMode, d.Limits, d.Budget = cfg.PerTitle.LadderMode, cfg.Limits, cfg.Budget
 	b.Subscribe(events.TopicAssetUploaded, d.OnAssetUploaded)
 	b.Subscribe(events.TopicEncodingRequested, d.OnEncodingRequested)
+	b.OnDeadLetter(d.OnDeadLetter)
 
 	mux := http.NewServeMux()
 	ops.Register(mux)

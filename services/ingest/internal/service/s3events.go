@@ -17,6 +17,7 @@ import (
 func serveWithS3Events(ctx context.Context, log *zap.Logger, cfg Config, b *bus.Bus, in *app.Ingestor, bucket string, mux *http.ServeMux) error {
 	objects := &app.ObjectIngestor{In: in, Bucket: bucket, DefaultOwner: cfg.DefaultOwner, Log: log.With(zap.String("component", "s3-events"))}
 	b.SubscribeRaw(bus.TopicS3ObjectCreated, objects.Handle)
+	b.OnDeadLetter(objects.OnDeadLetter)
 	log.Info("ingesting objects created under "+app.UploadsPrefix+" in the input bucket", zap.String("bucket", bucket))
 	return svc.Together(ctx,
 		func(ctx context.Context) error {
