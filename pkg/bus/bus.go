@@ -213,7 +213,7 @@ func checkLimits(body []byte, meta message.Metadata) error {
 		return fmt.Errorf("%d message attributes, over the SQS limit of %d", n, maxAttributes)
 	}
 	if size > events.MaxBodyBytes {
-		return fmt.Errorf("message is %d bytes with attributes, over the SQS limit of %d", size, events.MaxBodyBytes)
+		return fmt.Errorf("%w: message is %d bytes with attributes, over the SQS limit of %d", events.ErrTooLarge, size, events.MaxBodyBytes)
 	}
 	return nil
 }

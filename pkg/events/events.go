@@ -41,6 +41,11 @@ const MaxBodyBytes = 256 * 1024
 // ErrMalformed marks a body that can never be decoded; retrying it is pointless.
 var ErrMalformed = errors.New("malformed event")
 
+// ErrTooLarge marks an event that does not fit in one SQS message. Publishing it
+// again cannot succeed: a request that caused it gets a 4xx, a handler that
+// produced it dead-letters its message.
+var ErrTooLarge = errors.New("event too large for the bus")
+
 // Meta is what a producer knows about an event besides its payload.
 type Meta struct {
 	AssetID       string
@@ -184,7 +189,7 @@ func Marshal(env *eventsv1.Envelope) ([]byte, error) {
 	out := make([]byte, base64.StdEncoding.EncodedLen(len(raw)))
 	base64.StdEncoding.Encode(out, raw)
 	if len(out) > MaxBodyBytes {
-		return nil, fmt.Errorf("event %s is %d bytes encoded, over the SQS limit of %d", env.GetEventId(), len(out), MaxBodyBytes)
+		return nil, fmt.Errorf("%w: event %s is %d bytes encoded, over the SQS limit of %d", ErrTooLarge, env.GetEventId(), len(out), MaxBodyBytes)
 	}
 	return out, nil
 }

@@ -146,7 +146,7 @@ func TestBenchWebhookToReadyAndCatalogLoad(t *testing.T) {
 	st, err := storage.NewFS(filepath.Join(s.Dir, "storage"))
 	require.NoError(t, err)
 	ctx := context.Background()
-	key := []byte("e2e-secret")
+	key := []byte(s.WebhookSecret)
 	n := 200
 	var lat []float64
 	ids := make([]string, 0, n)

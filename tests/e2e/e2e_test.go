@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -169,6 +170,31 @@ func TestBadInputsLoseNothing(t *testing.T) {
 	assert.Empty(t, list.Assets, "nothing was recorded")
 	entries, _ := os.ReadDir(s.Dir + "/storage/sources")
 	assert.Empty(t, entries, "no source was kept")
+	assertOpsPrivate(t, s)
+}
+
+// assertOpsPrivate: the public ports answer /readyz with ready or not, nothing
+// more, and serve no /metrics; the ops listeners have both, with details.
+func assertOpsPrivate(t *testing.T, s *stack.Stack) {
+	t.Helper()
+	for _, name := range []string{"ingest", "webhook-receiver", "catalog"} {
+		assert.JSONEq(t, `{"status":"ready"}`, string(stack.Get(t, s.URL(name, "/readyz"))), name)
+		resp, err := http.Get(s.URL(name, "/metrics"))
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.False(t, strings.Contains(string(b), "go_goroutines"), "%s serves no metrics publicly", name)
+	}
+	for _, name := range stack.AllServices {
+		var ready struct {
+			Ready  bool              `json:"ready"`
+			Checks map[string]string `json:"checks"`
+		}
+		require.NoError(t, json.Unmarshal(stack.Get(t, s.OpsURL(name, "/readyz")), &ready), name)
+		assert.True(t, ready.Ready, name)
+		assert.Equal(t, "ok", ready.Checks["bus"], name)
+		assert.True(t, strings.Contains(string(stack.Get(t, s.OpsURL(name, "/metrics"))), "go_goroutines"), "%s serves metrics on its ops port", name)
+	}
 }
 
 // TestKillDispatchMidEncode: kill -9 encoder-dispatch while it encodes, start it

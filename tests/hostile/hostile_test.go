@@ -315,7 +315,7 @@ func healthy(t *testing.T, s *stack.Stack) {
 	t.Helper()
 	for _, svc := range stack.AllServices {
 		for _, p := range []string{"/healthz", "/readyz"} {
-			resp, err := http.Get(s.URL(svc, p))
+			resp, err := http.Get(s.OpsURL(svc, p))
 			if !assert.NoError(t, err, "%s%s", svc, p) {
 				continue
 			}

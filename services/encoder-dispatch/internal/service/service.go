@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"time"
@@ -27,7 +26,7 @@ import (
 
 // Config is encoder-dispatch's configuration.
 type Config struct {
-	Addr           string
+	OpsAddr        string
 	Backend        string
 	WebhookURL     string
 	WebhookSecret  string
@@ -46,10 +45,10 @@ type Config struct {
 
 // FromEnv reads the configuration.
 func (c *Config) FromEnv(e *svc.Env) {
-	e.String(&c.Addr, "PERTITLE_DISPATCH_ADDR", ":8083", "health and metrics listen address")
+	e.String(&c.OpsAddr, "PERTITLE_DISPATCH_OPS_ADDR", "127.0.0.1:9083", "listen address of /healthz, /readyz with details and /metrics, its only port (keep it private)")
 	e.String(&c.Backend, "PERTITLE_ENCODER_BACKEND", "local", "encoder backend: local (ffmpeg on this machine)")
 	e.String(&c.WebhookURL, "PERTITLE_WEBHOOK_URL", "http://127.0.0.1:8082/webhooks/bitmovin", "where the local backend posts completion webhooks")
-	e.Secret(&c.WebhookSecret, "PERTITLE_BITMOVIN_WEBHOOK_SECRET", "local-dev-secret", "HMAC-SHA512 key used to sign completion webhooks")
+	e.SigningKey(&c.WebhookSecret, "PERTITLE_BITMOVIN_WEBHOOK_SECRET", "", "HMAC-SHA512 key used to sign completion webhooks (required, at least 16 bytes)")
 	e.String(&c.FFmpeg, "PERTITLE_FFMPEG", "ffmpeg", "ffmpeg binary")
 	e.String(&c.WorkDir, "PERTITLE_WORK_DIR", "var/work", "scratch directory for encodes")
 	e.String(&c.Preset, "PERTITLE_X264_PRESET", "veryfast", "x264 preset of the local backend")
@@ -71,7 +70,8 @@ func (c *Config) FromEnv(e *svc.Env) {
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	var v svc.Validation
-	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_DISPATCH_ADDR=%q is not a listen address", c.Addr)
+	v.Check(svc.ValidAddr(c.OpsAddr), "PERTITLE_DISPATCH_OPS_ADDR=%q is not a listen address", c.OpsAddr)
+	v.Check(c.WebhookSecret != "", "PERTITLE_BITMOVIN_WEBHOOK_SECRET must be set: the receiver refuses unsigned webhooks")
 	v.Check(c.Backend == "local" || c.Backend == "bitmovin", "PERTITLE_ENCODER_BACKEND=%q is not a backend (local, bitmovin)", c.Backend)
 	v.Check(c.WebhookURL != "", "PERTITLE_WEBHOOK_URL must be set")
 	v.Check(c.SegmentSeconds >= 1 && c.SegmentSeconds <= 10, "PERTITLE_SEGMENT_SECONDS must be between 1 and 10")
@@ -139,13 +139,10 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	b.Subscribe(events.TopicEncodingRequested, d.OnEncodingRequested)
 	b.OnDeadLetter(d.OnDeadLetter)
 
-	mux := http.NewServeMux()
-	ops.Register(mux)
-	srv := svc.NewServer(cfg.Addr, mux)
-
+	// No API: its one port is the ops port, readiness details and metrics included.
 	parts := []func(context.Context) error{
 		b.Run,
-		func(ctx context.Context) error { return svc.Serve(ctx, log, srv) },
+		func(ctx context.Context) error { return ops.Serve(ctx, log, cfg.OpsAddr) },
 	}
 	if reconciler != nil {
 		parts = append(parts, func(ctx context.Context) error { _ = reconciler.Run(ctx); return nil })

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
@@ -34,6 +35,9 @@ func (p *recordingPublisher) Publish(_ context.Context, env *eventsv1.Envelope) 
 	defer p.mu.Unlock()
 	if p.fail != nil {
 		return p.fail
+	}
+	if _, err := events.Marshal(env); err != nil {
+		return err // what the bus would refuse, SQS's size limit included
 	}
 	p.got = append(p.got, env)
 	return nil
@@ -99,8 +103,8 @@ func TestWebhookRequests(t *testing.T) {
 		{"oversize", bytes.Repeat([]byte("x"), 5000), webhook.Sign(key, bytes.Repeat([]byte("x"), 5000)), http.StatusRequestEntityTooLarge, "larger than the limit", 0},
 		{"unknown encoding", notification("n2", "job-missing", webhook.EventEncodingFinished),
 			webhook.Sign(key, notification("n2", "job-missing", webhook.EventEncodingFinished)), http.StatusNotFound, "unknown encoding", 0},
-		{"status mismatch", notification("n3", "job-bad", webhook.EventEncodingFinished),
-			webhook.Sign(key, notification("n3", "job-bad", webhook.EventEncodingFinished)), http.StatusUnprocessableEntity, "is ERROR", 0},
+		{"claims finished, but the job failed", notification("n3", "job-bad", webhook.EventEncodingFinished),
+			webhook.Sign(key, notification("n3", "job-bad", webhook.EventEncodingFinished)), http.StatusAccepted, webhook.EventEncodingError, 1},
 		{"bad job id", notification("n4", "../etc", webhook.EventEncodingFinished),
 			webhook.Sign(key, notification("n4", "../etc", webhook.EventEncodingFinished)), http.StatusUnprocessableEntity, "invalid job id", 0},
 	}
