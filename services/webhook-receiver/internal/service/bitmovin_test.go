@@ -58,7 +58,8 @@ func bitmovinSetup(t *testing.T, maxBytes int64) *bitmovinFixture {
 	fake.AddInput("s3-role-based", "in")
 	fake.AddOutput("s3-role-based", "out")
 	fake.MuteWebhooks(true)
-	c, err := bitmovin.New(bitmovin.Config{BaseURL: fake.URL(), APIKey: bmKey, Timeout: time.Second, Backoff: time.Millisecond})
+	// A second per call was too tight for the race detector on a loaded two-core machine.
+	c, err := bitmovin.New(bitmovin.Config{BaseURL: fake.URL(), APIKey: bmKey, Timeout: 10 * time.Second, Backoff: time.Millisecond})
 	require.NoError(t, err)
 	f := &bitmovinFixture{fake: fake, client: c, pub: &recordingPublisher{}}
 	f.finished = startEncoding(t, c, "local-aaaa", "asset-ok")
