@@ -360,12 +360,20 @@ func videoFilterGraph(req *EncodeRequest) string {
 	for i := range req.Ladder {
 		fmt.Fprintf(&fg, "[s%d]", i)
 	}
+	fg.WriteString(scaleGraph(req.Src, req.Ladder))
+	return fg.String()
+}
+
+// scaleGraph scales split copy [si] to rung i's size and pixel aspect, in
+// limited range 4:2:0: ";[s0]scale=...[v0];[s1]...".
+func scaleGraph(src *Source, ladder []Rung) string {
+	var fg strings.Builder
 	inRange := ""
-	if req.Src.Video.ColorRange == "pc" {
+	if src.Video.ColorRange == "pc" {
 		inRange = ":in_range=pc"
 	}
-	dw, dh := req.Src.DisplaySize()
-	for i, r := range req.Ladder {
+	dw, dh := src.DisplaySize()
+	for i, r := range ladder {
 		fmt.Fprintf(&fg, ";[s%d]scale=w=%d:h=%d%s:out_range=tv,setsar=%s,format=yuv420p[v%d]",
 			i, r.Width, r.Height, inRange, rungSAR(dw, dh, r.Width, r.Height), i)
 	}
@@ -385,30 +393,40 @@ func videoArgs(req *EncodeRequest) []string {
 	args = append(args, X264GOPArgs(req.Src.Video.FrameRate, req.SegmentSeconds)...)
 	args = append(args, "-color_range", "tv")
 	for i, r := range req.Ladder {
-		idx := strconv.Itoa(i)
-		profile := r.Profile
-		if profile == "" {
-			profile = "high"
-		}
-		maxRate, bufSize := VBV(r)
-		if r.CRF > 0 {
-			// Constrained quality: the CRF decides, VBV caps peaks.
-			args = append(args, "-crf:v:"+idx, strconv.FormatFloat(r.CRF, 'f', -1, 64))
-		} else {
-			args = append(args, "-b:v:"+idx, strconv.FormatInt(r.Bitrate, 10))
-		}
-		args = append(args,
-			"-maxrate:v:"+idx, strconv.FormatInt(maxRate, 10),
-			"-bufsize:v:"+idx, strconv.FormatInt(bufSize, 10),
-			"-profile:v:"+idx, profile,
-		)
-		if r.Level != "" {
-			args = append(args, "-level:v:"+idx, r.Level)
-		}
+		args = append(args, rungRateArgs(r, strconv.Itoa(i))...)
 	}
 	if req.passLog != "" {
 		// One prefix: ffmpeg appends each output stream's index to it.
 		args = append(args, "-passlogfile:v", req.passLog)
+	}
+	return args
+}
+
+// rungRateArgs are rung r's rate control, VBV, profile and level, for the
+// output's video stream number idx: constrained quality (the CRF decides,
+// VBV caps peaks) when r has a CRF, else its average bitrate.
+func rungRateArgs(r Rung, idx string) []string {
+	profile := r.Profile
+	if profile == "" {
+		profile = "high"
+	}
+	if r.Lossless {
+		return []string{"-qp:v:" + idx, "0", "-profile:v:" + idx, "high444"}
+	}
+	maxRate, bufSize := VBV(r)
+	var args []string
+	if r.CRF > 0 {
+		args = append(args, "-crf:v:"+idx, strconv.FormatFloat(r.CRF, 'f', -1, 64))
+	} else {
+		args = append(args, "-b:v:"+idx, strconv.FormatInt(r.Bitrate, 10))
+	}
+	args = append(args,
+		"-maxrate:v:"+idx, strconv.FormatInt(maxRate, 10),
+		"-bufsize:v:"+idx, strconv.FormatInt(bufSize, 10),
+		"-profile:v:"+idx, profile,
+	)
+	if r.Level != "" {
+		args = append(args, "-level:v:"+idx, r.Level)
 	}
 	return args
 }
@@ -420,7 +438,6 @@ func buildFirstPassArgs(req *EncodeRequest) []string {
 }
 
 func buildEncodeArgs(req *EncodeRequest) []string {
-	seg := strconv.FormatFloat(req.SegmentSeconds, 'f', -1, 64)
 	args := videoArgs(req)
 	if req.passLog != "" {
 		args = append(args, "-pass:v", "2")
@@ -430,27 +447,36 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 		args = append(args, "-map", "0:a:0")
 	}
 	args = append(args, "-map_metadata", "-1", "-map_chapters", "-1")
-	adaptationSets := videoAdaptationSets(req.Ladder)
-	nextSet := strings.Count(adaptationSets, "id=")
 	if hasAudio {
-		args = append(args,
-			"-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate),
-			"-ar", strconv.Itoa(audioSampleRate), "-ac", strconv.Itoa(audioChannels),
-		)
-		adaptationSets += fmt.Sprintf(" id=%d,streams=a", nextSet)
+		args = append(args, audioCodecArgs()...)
 	}
-	args = append(args,
+	return append(args, dashArgs(req.Ladder, hasAudio, req.SegmentSeconds, req.OutDir)...)
+}
+
+// audioCodecArgs encode the title's audio as stereo AAC-LC at 48 kHz.
+func audioCodecArgs() []string {
+	return []string{"-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate),
+		"-ar", strconv.Itoa(audioSampleRate), "-ac", strconv.Itoa(audioChannels)}
+}
+
+// dashArgs package the mapped rungs (and the audio, mapped last) as CMAF
+// segments of segSeconds with a DASH MPD and HLS playlists in outDir.
+func dashArgs(ladder []Rung, hasAudio bool, segSeconds float64, outDir string) []string {
+	adaptationSets := videoAdaptationSets(ladder)
+	if hasAudio {
+		adaptationSets += fmt.Sprintf(" id=%d,streams=a", strings.Count(adaptationSets, "id="))
+	}
+	return []string{
 		"-f", "dash",
-		"-seg_duration", seg,
+		"-seg_duration", strconv.FormatFloat(segSeconds, 'f', -1, 64),
 		"-use_template", "1", "-use_timeline", "0",
 		"-hls_playlist", "1", "-hls_master_name", HLSMasterName,
 		"-adaptation_sets", adaptationSets,
 		"-init_seg_name", initSegTemplate,
 		"-media_seg_name", mediaSegTemplate,
 		"-progress", "pipe:1",
-		filepath.Join(req.OutDir, DASHManifestName),
-	)
-	return args
+		filepath.Join(outDir, DASHManifestName),
+	}
 }
 
 // progressReporter turns -progress blocks into throttled Progress reports

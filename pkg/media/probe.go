@@ -47,6 +47,7 @@ type Source struct {
 	Demuxer   string  // the entry of SourceFormats that opened it, e.g. "mov"
 	Streams   int     // streams of every kind in the container
 	Duration  float64 // seconds
+	StartTime float64 // seconds of the first timestamp (format start_time)
 	Size      int64   // bytes on disk
 	Bitrate   int64   // overall bits/s (container bit_rate, or Size*8/Duration)
 	Video     *VideoStream
@@ -65,6 +66,12 @@ type VideoStream struct {
 	// timestamps are written in, which a forged file sets far above its
 	// average.
 	NominalFrameRate float64
+	// RateNum/RateDen is the frame rate as ffprobe gives it (30000/1001),
+	// for frame arithmetic without rounding; ConstantRate tells whether the
+	// average and nominal rates agree, as they do when every frame lasts
+	// the same.
+	RateNum, RateDen int64
+	ConstantRate     bool
 	PixFmt           string // e.g. "yuv420p", "yuvj420p", "yuv420p10le"
 	Rotation         int    // display rotation in degrees as reported by ffprobe (display matrix or legacy rotate tag), normalised to 0..359
 	HDR              bool   // PQ (smpte2084) or HLG (arib-std-b67) transfer
@@ -110,6 +117,7 @@ type ffprobeOutput struct {
 	Format  struct {
 		FormatName string `json:"format_name"`
 		Duration   string `json:"duration"`
+		StartTime  string `json:"start_time"`
 		Size       string `json:"size"`
 		BitRate    string `json:"bit_rate"`
 	} `json:"format"`
@@ -232,6 +240,7 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		Streams:   len(out.Streams),
 		Size:      size,
 		Duration:  parseFloat(out.Format.Duration),
+		StartTime: parseFloat(out.Format.StartTime),
 		Bitrate:   parseInt(out.Format.BitRate),
 	}
 
@@ -286,6 +295,12 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 	}
 	v.NominalFrameRate = parseRate(video.RFrameRate)
 	v.FrameRate = parseRate(video.AvgFrameRate)
+	if n, d, ok := parseRatio(video.AvgFrameRate, "/"); ok && n > 0 && d > 0 {
+		v.RateNum, v.RateDen = n, d
+		if rn, rd, ok := parseRatio(video.RFrameRate, "/"); ok && rn*d == n*rd {
+			v.ConstantRate = true
+		}
+	}
 	if v.FrameRate <= 0 || v.FrameRate > 1000 {
 		v.FrameRate = parseRate(video.RFrameRate)
 	}
