@@ -56,6 +56,7 @@ func DefaultTopology() Topology {
 		Subscriptions: []Subscription{
 			{ServiceEncoderDispatch, events.TopicAssetUploaded},
 			{ServiceEncoderDispatch, events.TopicEncodingRequested},
+			{ServiceEncoderDispatch, events.TopicChunkRequested}, // the chunks of chunked encodes, for any worker
 			{ServiceCatalog, events.TopicAssetUploaded},
 			{ServiceCatalog, events.TopicEncodingStarted},
 			{ServiceCatalog, events.TopicEncodingProgress},

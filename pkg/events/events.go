@@ -26,12 +26,15 @@ const (
 	TopicEncodingProgress  = "encoding-progress"
 	TopicEncodingFinished  = "encoding-finished"
 	TopicEncodingFailed    = "encoding-failed"
+	// TopicChunkRequested carries the chunks of chunked encodes to any
+	// encoder worker.
+	TopicChunkRequested = "chunk-requested"
 )
 
 // AllTopics lists every topic the system publishes to.
 var AllTopics = []string{
 	TopicAssetUploaded, TopicEncodingRequested, TopicEncodingStarted,
-	TopicEncodingProgress, TopicEncodingFinished, TopicEncodingFailed,
+	TopicEncodingProgress, TopicEncodingFinished, TopicEncodingFailed, TopicChunkRequested,
 }
 
 // MaxBodyBytes is SQS's message size limit (256 KiB), enforced here because the
@@ -82,6 +85,8 @@ func New(m Meta, payload proto.Message) (*eventsv1.Envelope, error) {
 		env.Payload = &eventsv1.Envelope_EncodingFinished{EncodingFinished: p}
 	case *eventsv1.EncodingFailed:
 		env.Payload = &eventsv1.Envelope_EncodingFailed{EncodingFailed: p}
+	case *eventsv1.ChunkRequested:
+		env.Payload = &eventsv1.Envelope_ChunkRequested{ChunkRequested: p}
 	default:
 		return nil, fmt.Errorf("events: %T is not an event payload", payload)
 	}
@@ -106,6 +111,8 @@ func Topic(env *eventsv1.Envelope) (string, error) {
 		return TopicEncodingFinished, nil
 	case *eventsv1.Envelope_EncodingFailed:
 		return TopicEncodingFailed, nil
+	case *eventsv1.Envelope_ChunkRequested:
+		return TopicChunkRequested, nil
 	}
 	return "", fmt.Errorf("%w: envelope %q has no payload", ErrMalformed, env.GetEventId())
 }
