@@ -1,6 +1,8 @@
 package app
 
 import (
+	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/media"
 	"math"
 	"time"
 )
@@ -40,12 +42,19 @@ func (b Budget) For(job Job) time.Duration {
 	if fps <= 0 {
 		fps = 30
 	}
+	ladder := job.Ladder
+	if len(ladder) == 0 {
+		// Per-title: the backend chooses the ladder; the fixed one stands for
+		// its size.
+		ladder = media.FixedLadder(&media.Source{Video: &media.VideoStream{Width: int(job.Probe.GetWidth()),
+			Height: int(job.Probe.GetHeight()), FrameRate: fps}})
+	}
 	var px float64
-	for _, r := range job.Ladder {
+	for _, r := range ladder {
 		px += float64(r.Width) * float64(r.Height)
 	}
 	work := dur * fps * px
-	if job.LadderMode == LadderPerTitle {
+	if job.LadderMode == jobs.LadderPerTitle {
 		work *= perTitleWork
 	}
 	d := b.Base

@@ -3,8 +3,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,9 +12,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/encoding"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 )
@@ -80,21 +78,7 @@ type Dispatcher struct {
 // errDeadline is the cause of a job's context when its budget runs out.
 var errDeadline = errors.New("the job ran past its deadline")
 
-// Ladder modes.
-const (
-	LadderFixed    = "fixed"
-	LadderStatic   = "static"
-	LadderPerTitle = "pertitle"
-)
-
 var requestNamespace = uuid.MustParse("0c3c3f53-7d3b-4a9b-b7a3-3f0d6d0f5e21")
-
-// JobID derives a job id from the EncodingRequested event, so that a redelivered
-// request names the same job (and the same outputs) rather than a new one.
-func JobID(requestEventID string) string {
-	sum := sha256.Sum256([]byte(requestEventID))
-	return "local-" + hex.EncodeToString(sum[:10])
-}
 
 // OnAssetUploaded plans the ladder and publishes EncodingRequested.
 func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope) error {
@@ -117,20 +101,25 @@ func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope
 	}
 	mode := d.LadderMode
 	if mode == "" {
-		mode = LadderFixed
+		mode = jobs.LadderFixed
 	}
-	ladder := media.FixedLadder(src)
-	if mode == LadderStatic {
+	// The request's ladder is what will be encoded: none in per-title mode,
+	// where the backend chooses it.
+	var ladder []media.Rung
+	switch mode {
+	case jobs.LadderFixed:
+		ladder = media.FixedLadder(src)
+	case jobs.LadderStatic:
 		w, h := src.DisplaySize()
 		ladder = pertitle.MediaRungs(pertitle.StaticLadder(w, h))
 	}
 	// The request id follows from the upload id: a redelivered upload plans the same request.
 	reqID := uuid.NewSHA1(requestNamespace, []byte(env.GetEventId())).String()
-	jobID := JobID(reqID)
+	jobID := jobs.NewID(d.Backend.Name(), reqID)
 	req := &eventsv1.EncodingRequested{
 		Owner: up.GetOwner(), Title: up.GetTitle(), SourceKey: up.GetSourceKey(), SourceUrl: up.GetSourceUrl(),
 		Backend: d.Backend.Name(), LadderMode: mode, Ladder: rungsToEvent(ladder),
-		OutputPrefix: encoding.OutputPrefix(env.GetAssetId(), jobID), Probe: p,
+		OutputPrefix: jobs.OutputPrefix(env.GetAssetId(), jobID), Probe: p,
 	}
 	out, err := events.New(d.meta(ctx, env), req)
 	if err != nil {
@@ -151,13 +140,16 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 		return bus.Permanent(fmt.Errorf("event %s is not EncodingRequested", env.GetEventId()))
 	}
 	job := Job{
-		ID: JobID(env.GetEventId()), AssetID: env.GetAssetId(), Owner: req.GetOwner(), Title: req.GetTitle(),
+		ID: jobs.NewID(d.Backend.Name(), env.GetEventId()), AssetID: env.GetAssetId(), Owner: req.GetOwner(), Title: req.GetTitle(),
 		SourceKey: req.GetSourceKey(), SourceURL: req.GetSourceUrl(), OutputPrefix: req.GetOutputPrefix(),
 		LadderMode: req.GetLadderMode(), Ladder: rungsFromEvent(req.GetLadder()), Probe: req.GetProbe(),
 		CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent(),
 	}
-	if len(job.Ladder) == 0 {
-		return d.refuse(ctx, env, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has an empty ladder", env.GetEventId())))
+	switch {
+	case !jobs.ValidLadderMode(job.LadderMode):
+		return d.refuse(ctx, env, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has ladder mode %q", env.GetEventId(), job.LadderMode)))
+	case len(job.Ladder) == 0 && job.LadderMode != jobs.LadderPerTitle:
+		return d.refuse(ctx, env, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has an empty %s ladder", env.GetEventId(), job.LadderMode)))
 	}
 	rep := &reporter{d: d, env: env, job: job}
 	start := time.Now()
@@ -234,7 +226,7 @@ func (d *Dispatcher) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error 
 	}
 	jobID := ""
 	if env.GetEncodingRequested() != nil {
-		jobID = JobID(env.GetEventId())
+		jobID = jobs.NewID(d.Backend.Name(), env.GetEventId())
 	}
 	out, err := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
 		Owner: events.Owner(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
@@ -315,8 +307,8 @@ func rungsToEvent(rs []media.Rung) []*eventsv1.Rung {
 func rungsFromEvent(rs []*eventsv1.Rung) []media.Rung {
 	out := make([]media.Rung, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, media.Rung{Width: int(r.GetWidth()), Height: int(r.GetHeight()), Bitrate: r.GetBitrate(),
-			MaxRate: r.GetBitrate() * 3 / 2, BufSize: r.GetBitrate() * 2, Profile: "high"})
+		// Average-bitrate rungs: media.VBV gives them the usual cap.
+		out = append(out, media.Rung{Width: int(r.GetWidth()), Height: int(r.GetHeight()), Bitrate: r.GetBitrate(), Profile: "high"})
 	}
 	return out
 }

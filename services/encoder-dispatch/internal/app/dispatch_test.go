@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"sync"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func (s stalled) Run(ctx context.Context, _ app.Job, rep app.Reporter) error {
 func requested(t *testing.T, probe *eventsv1.ProbeSummary) *eventsv1.Envelope {
 	t.Helper()
 	env, err := events.New(events.Meta{AssetID: "asset-1", Producer: "test"}, &eventsv1.EncodingRequested{
-		Owner: "alice", SourceKey: "sources/asset-1/source.mp4", LadderMode: app.LadderFixed,
+		Owner: "alice", SourceKey: "sources/asset-1/source.mp4", LadderMode: jobs.LadderFixed,
 		Ladder: []*eventsv1.Rung{{Width: 640, Height: 360, Bitrate: 800_000}}, Probe: probe,
 	})
 	require.NoError(t, err)
@@ -123,11 +124,11 @@ func TestBudget(t *testing.T) {
 		return app.Job{LadderMode: mode, Ladder: rungs, Probe: &eventsv1.ProbeSummary{DurationSeconds: secs, FrameRate: 25}}
 	}
 	r := media.Rung{Width: 1000, Height: 1000}
-	assert.Equal(t, time.Minute+25*time.Second, b.For(job(app.LadderFixed, 1, r)), "1 s × 25 fps × 1 Mpx at 1 Mpx/s")
-	assert.Equal(t, time.Minute+50*time.Second, b.For(job(app.LadderFixed, 1, r, r)), "rungs add up")
-	assert.Equal(t, time.Minute+75*time.Second, b.For(job(app.LadderPerTitle, 1, r)), "per-title does three times the work")
-	assert.Equal(t, 2*time.Hour, b.For(job(app.LadderFixed, 1e6, r)), "capped")
-	assert.Equal(t, 11*time.Hour, app.DefaultBudget().For(job(app.LadderFixed, 1e6, r)))
+	assert.Equal(t, time.Minute+25*time.Second, b.For(job(jobs.LadderFixed, 1, r)), "1 s × 25 fps × 1 Mpx at 1 Mpx/s")
+	assert.Equal(t, time.Minute+50*time.Second, b.For(job(jobs.LadderFixed, 1, r, r)), "rungs add up")
+	assert.Equal(t, time.Minute+75*time.Second, b.For(job(jobs.LadderPerTitle, 1, r)), "per-title does three times the work")
+	assert.Equal(t, 2*time.Hour, b.For(job(jobs.LadderFixed, 1e6, r)), "capped")
+	assert.Equal(t, 11*time.Hour, app.DefaultBudget().For(job(jobs.LadderFixed, 1e6, r)))
 }
 
 func TestDeadLettersEndInEncodingFailed(t *testing.T) {
@@ -143,7 +144,7 @@ func TestDeadLettersEndInEncodingFailed(t *testing.T) {
 	assert.Equal(t, "DEAD_LETTERED", f[0].GetCode())
 	assert.Equal(t, "alice", f[0].GetOwner())
 	assert.Contains(t, f[0].GetReason(), "not handled after 5 deliveries")
-	assert.Equal(t, app.JobID(req.GetEventId()), f[0].GetExternalJobId())
+	assert.Equal(t, jobs.NewID("local", req.GetEventId()), f[0].GetExternalJobId())
 	assert.Equal(t, pub.got[0].GetEventId(), pub.got[1].GetEventId(), "a second sweep announces the same failure, which consumers collapse")
 	assert.Equal(t, req.GetAssetId(), pub.got[0].GetAssetId())
 

@@ -1,10 +1,10 @@
 package service
 
 import (
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/adapters/local"
-	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
 // PerTitleConfig holds the ladder planning and per-title engine settings.
@@ -19,7 +19,7 @@ type PerTitleConfig struct {
 
 // FromEnv reads the per-title settings.
 func (c *PerTitleConfig) FromEnv(e *svc.Env) {
-	e.String(&c.LadderMode, "PERTITLE_LADDER_MODE", app.LadderPerTitle,
+	e.String(&c.LadderMode, "PERTITLE_LADDER_MODE", jobs.LadderPerTitle,
 		"ladder planned for uploads: pertitle (analyse the title, then encode the chosen ladder), static (Apple HLS authoring specification) or fixed")
 	e.String(&c.Analysis, "PERTITLE_ANALYSIS", string(pertitle.ModeFast), "per-title analysis: fast (samples) or exhaustive (whole title, whole grid)")
 	e.String(&c.FFprobe, "PERTITLE_FFPROBE", "ffprobe", "ffprobe binary")
@@ -29,7 +29,7 @@ func (c *PerTitleConfig) FromEnv(e *svc.Env) {
 }
 
 func (c *PerTitleConfig) check(v *svc.Validation) {
-	v.Check(c.LadderMode == app.LadderPerTitle || c.LadderMode == app.LadderStatic || c.LadderMode == app.LadderFixed,
+	v.Check(c.LadderMode == jobs.LadderPerTitle || c.LadderMode == jobs.LadderStatic || c.LadderMode == jobs.LadderFixed,
 		"PERTITLE_LADDER_MODE=%q: use pertitle, static or fixed", c.LadderMode)
 	v.Check(c.Analysis == string(pertitle.ModeFast) || c.Analysis == string(pertitle.ModeExhaustive),
 		"PERTITLE_ANALYSIS=%q: use fast or exhaustive", c.Analysis)

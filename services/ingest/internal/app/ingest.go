@@ -12,9 +12,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 )
@@ -117,7 +117,7 @@ func (in *Ingestor) Commit(ctx context.Context, st *Staged, m Meta) (*Asset, err
 		return nil, err
 	}
 	id := uuid.NewString()
-	key := encoding.SourceKey(id, src.Extension())
+	key := jobs.SourceKey(id, src.Extension())
 	if err := storage.MoveOrPut(ctx, in.Store, st.Path, key); err != nil {
 		return nil, fmt.Errorf("%w: cannot store source: %w", ErrUnavailable, err)
 	}

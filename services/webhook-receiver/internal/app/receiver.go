@@ -12,9 +12,9 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/webhook"
 )
 
@@ -26,7 +26,7 @@ type Publisher interface {
 // Resolver fetches what an encoding produced: from the local job record, or from
 // Bitmovin's API for the Bitmovin backend.
 type Resolver interface {
-	Resolve(ctx context.Context, encodingID string) (*encoding.Result, error)
+	Resolve(ctx context.Context, encodingID string) (*jobs.Result, error)
 }
 
 // ErrUnknownEncoding is returned when the webhook names an encoding nobody started.
@@ -89,7 +89,7 @@ func (r *Receiver) Handle(ctx context.Context, n webhook.Notification) (Outcome,
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := encoding.ValidJobID(n.EncodingID()); err != nil {
+	if err := jobs.ValidJobID(n.EncodingID()); err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if out, ok := r.seenOutcome(n.EventID); ok {
@@ -111,9 +111,9 @@ func (r *Receiver) Handle(ctx context.Context, n webhook.Notification) (Outcome,
 	}
 	var finished bool
 	switch res.Status {
-	case encoding.StatusFinished:
+	case jobs.StatusFinished:
 		finished = true
-	case encoding.StatusError:
+	case jobs.StatusError:
 	default:
 		return Outcome{}, fmt.Errorf("%w: encoding %s is %s", ErrNotFinished, n.EncodingID(), res.Status)
 	}
@@ -162,11 +162,11 @@ func (r *Receiver) alreadyPublished(ctx context.Context, encodingID, typ string)
 // publish puts the event of a resolved encoding on the bus. A result too large for
 // one message can never be published; it is reported as a failure of the encoding,
 // so that the asset ends visibly failed instead of waiting forever.
-func (r *Receiver) publish(ctx context.Context, encodingID string, res *encoding.Result, finished bool) (Outcome, error) {
+func (r *Receiver) publish(ctx context.Context, encodingID string, res *jobs.Result, finished bool) (Outcome, error) {
 	var payload proto.Message = &eventsv1.EncodingFinished{
 		Owner: res.Owner, Backend: res.Backend, ExternalJobId: res.JobID,
 		HlsManifestKey: res.HLSManifestKey, DashManifestKey: res.DASHManifestKey,
-		Renditions: encoding.Rungs(res.Renditions), EncodeSeconds: res.EncodeSeconds, LadderMode: res.LadderMode,
+		Renditions: jobs.Rungs(res.Renditions), EncodeSeconds: res.EncodeSeconds, LadderMode: res.LadderMode,
 	}
 	if !finished {
 		payload = failed(res, res.Error, res.Code, res.Retryable)
@@ -186,7 +186,7 @@ func (r *Receiver) publish(ctx context.Context, encodingID string, res *encoding
 	return Outcome{EventID: eventID(encodingID, eventType(finished)), EventType: eventType(finished)}, nil
 }
 
-func failed(res *encoding.Result, reason, code string, retryable bool) *eventsv1.EncodingFailed {
+func failed(res *jobs.Result, reason, code string, retryable bool) *eventsv1.EncodingFailed {
 	if reason == "" {
 		reason = "encoding failed without a reason"
 	}
@@ -205,7 +205,7 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-func (r *Receiver) send(ctx context.Context, encodingID string, res *encoding.Result, typ string, payload proto.Message) error {
+func (r *Receiver) send(ctx context.Context, encodingID string, res *jobs.Result, typ string, payload proto.Message) error {
 	env, err := events.New(events.Meta{AssetID: res.AssetID, Producer: r.Producer,
 		CorrelationID: res.CorrelationID, Traceparent: res.Traceparent}, payload)
 	if err != nil {

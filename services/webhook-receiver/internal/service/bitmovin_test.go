@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"net/http"
 	"testing"
 	"time"
@@ -158,7 +159,7 @@ func TestBitmovinReplayAfterRestartPublishesOnce(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, rec.Code)
 	assert.Contains(t, rec.Body.String(), "duplicate")
 	assert.Len(t, f.pub.events(), 1)
-	_, err := f.store.Stat(context.Background(), bitmovin.CompletionKey(f.finished, webhook.EventEncodingFinished))
+	_, err := f.store.Stat(context.Background(), jobs.CompletionKey(f.finished, webhook.EventEncodingFinished))
 	assert.NoError(t, err, "the reconciler reads this record")
 }
 

@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/bitmovin/bitmovintest"
-	"github.com/pertitle/pertitle/pkg/encoding"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
@@ -39,9 +39,9 @@ func newLocalFixture(t *testing.T) *localFixture {
 	return f
 }
 
-func (f *localFixture) save(t *testing.T, r *encoding.Result) {
+func (f *localFixture) save(t *testing.T, r *jobs.Result) {
 	t.Helper()
-	require.NoError(t, encoding.Save(context.Background(), f.store, r))
+	require.NoError(t, jobs.Save(context.Background(), f.store, r))
 }
 
 func (f *localFixture) post(id, job, typ string) *httptest.ResponseRecorder {
@@ -49,10 +49,10 @@ func (f *localFixture) post(id, job, typ string) *httptest.ResponseRecorder {
 	return post(f.handler, body, webhook.Sign(key, body))
 }
 
-func finishedRecord(job, asset string) *encoding.Result {
-	return &encoding.Result{JobID: job, AssetID: asset, Owner: "alice", Backend: "local", Status: encoding.StatusFinished,
+func finishedRecord(job, asset string) *jobs.Result {
+	return &jobs.Result{JobID: job, AssetID: asset, Owner: "alice", Backend: "local", Status: jobs.StatusFinished,
 		HLSManifestKey: "outputs/" + asset + "/" + job + "/master.m3u8", DASHManifestKey: "outputs/" + asset + "/" + job + "/manifest.mpd",
-		Renditions: []encoding.Rendition{{Width: 640, Height: 360, Bitrate: 900_000, Codec: "h264"}}}
+		Renditions: []jobs.Rendition{{Width: 640, Height: 360, Bitrate: 900_000, Codec: "h264"}}}
 }
 
 // TestErrorClaimForFinishedJobPublishesFinished (finding 7): the receiver publishes
@@ -120,7 +120,7 @@ func TestResultTooLargeToPublishFailsTheEncoding(t *testing.T) {
 	f := newLocalFixture(t)
 	huge := finishedRecord("local-huge", "asset-1")
 	for i := range 5_000 {
-		huge.Renditions = append(huge.Renditions, encoding.Rendition{Width: 640, Height: 360, Bitrate: int64(i), Codec: "h264",
+		huge.Renditions = append(huge.Renditions, jobs.Rendition{Width: 640, Height: 360, Bitrate: int64(i), Codec: "h264",
 			Playlist: fmt.Sprintf("outputs/asset-1/local-huge/%05d/playlist.m3u8", i)})
 	}
 	f.save(t, huge)
@@ -135,7 +135,7 @@ func TestResultTooLargeToPublishFailsTheEncoding(t *testing.T) {
 
 	// A failure reason of any length is cut to fit.
 	long := finishedRecord("local-long", "asset-2")
-	long.Status, long.Error = encoding.StatusError, strings.Repeat("ffmpeg said: é ", 50_000)
+	long.Status, long.Error = jobs.StatusError, strings.Repeat("ffmpeg said: é ", 50_000)
 	f.save(t, long)
 	rec = f.post("n2", "local-long", webhook.EventEncodingError)
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())

@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -54,16 +54,16 @@ type PerTitleConfig struct {
 var _ app.Backend = (*Backend)(nil)
 
 // Name implements app.Backend.
-func (b *Backend) Name() string { return "local" }
+func (b *Backend) Name() string { return jobs.BackendLocal }
 
 // Run encodes job, stores its outputs, records the result and sends the webhook.
 // A job whose result is already recorded (a redelivered request after the webhook
 // failed, say) is not encoded again: only its webhook is resent.
 func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error {
-	if err := encoding.ValidJobID(job.ID); err != nil {
+	if err := jobs.ValidJobID(job.ID); err != nil {
 		return err
 	}
-	if res, err := encoding.Load(ctx, b.Store, job.ID); err == nil {
+	if res, err := jobs.Load(ctx, b.Store, job.ID); err == nil {
 		b.Log.Info("job already ran; resending its webhook", zap.String("job_id", job.ID), zap.String("status", res.Status))
 		return b.notify(ctx, res)
 	}
@@ -75,14 +75,14 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 		// Interrupted (shutdown, crash recovery) or storage trouble: let the bus redeliver.
 		return err
 	}
-	if err := encoding.Save(ctx, b.Store, res); err != nil {
+	if err := jobs.Save(ctx, b.Store, res); err != nil {
 		return err
 	}
 	return b.notify(ctx, res)
 }
 
-func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*encoding.Result, error) {
-	res := &encoding.Result{JobID: job.ID, AssetID: job.AssetID, Owner: job.Owner, Backend: b.Name(),
+func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*jobs.Result, error) {
+	res := &jobs.Result{JobID: job.ID, AssetID: job.AssetID, Owner: job.Owner, Backend: b.Name(),
 		LadderMode: job.LadderMode, CorrelationID: job.CorrelationID, Traceparent: job.Traceparent}
 	srcPath, cleanup, err := b.localSource(ctx, job)
 	if err != nil {
@@ -111,7 +111,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 		out    *media.Output
 		report *pertitle.Report
 	)
-	if job.LadderMode == app.LadderPerTitle {
+	if job.LadderMode == jobs.LadderPerTitle {
 		report, err = b.perTitle(ctx, srcPath, outDir, rep)
 	} else {
 		out, err = media.Encode(ctx, media.EncodeRequest{
@@ -119,7 +119,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 			SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
 			// The static ladder is the baseline per-title is judged
 			// against: encoded as careful static ladders are, in two passes.
-			TwoPass:  job.LadderMode == app.LadderStatic,
+			TwoPass:  job.LadderMode == jobs.LadderStatic,
 			Progress: func(p media.Progress) { rep.Progress(ctx, p) },
 		})
 	}
@@ -128,7 +128,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 			return nil, fmt.Errorf("encode interrupted: %w", ctx.Err())
 		}
 		b.Log.Warn("encode failed", zap.String("job_id", job.ID), zap.Error(err))
-		res.Status = encoding.StatusError
+		res.Status = jobs.StatusError
 		res.Error = firstLines(err.Error(), 3)
 		res.Code = "ENCODE_FAILED"
 		res.FinishedAt = time.Now().UTC()
@@ -141,7 +141,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 	if err := b.upload(ctx, outDir, job.OutputPrefix, files); err != nil {
 		return nil, err
 	}
-	res.Status = encoding.StatusFinished
+	res.Status = jobs.StatusFinished
 	res.HLSManifestKey = path.Join(job.OutputPrefix, media.HLSMasterName)
 	res.DASHManifestKey = path.Join(job.OutputPrefix, media.DASHManifestName)
 	res.EncodeSeconds = time.Since(start).Seconds()
@@ -149,7 +149,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 		res.Renditions = perTitleRenditions(report, outDir, job.OutputPrefix)
 	} else {
 		for _, r := range out.Renditions {
-			res.Renditions = append(res.Renditions, encoding.Rendition{
+			res.Renditions = append(res.Renditions, jobs.Rendition{
 				Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,
 				Codec: r.Codec, Codecs: r.Codecs, FrameRate: r.FrameRate, Bytes: r.Bytes, Playlist: path.Join(job.OutputPrefix, r.Playlist),
 			})
@@ -247,9 +247,9 @@ func (b *Backend) put(ctx context.Context, dir, prefix, rel string) error {
 	return nil
 }
 
-func (b *Backend) notify(ctx context.Context, res *encoding.Result) error {
+func (b *Backend) notify(ctx context.Context, res *jobs.Result) error {
 	typ := webhook.EventEncodingFinished
-	if res.Status != encoding.StatusFinished {
+	if res.Status != jobs.StatusFinished {
 		typ = webhook.EventEncodingError
 	}
 	n := webhook.Notification{EventID: uuid.NewString(), CreatedAt: time.Now().UTC(), OrgID: "local", UserID: "local",

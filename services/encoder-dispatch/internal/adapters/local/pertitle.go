@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
@@ -55,10 +55,10 @@ func (b *Backend) perTitle(ctx context.Context, srcPath, outDir string, rep app.
 
 // perTitleRenditions describes the per-title renditions for the job result,
 // with their quality scores; codec details come from the packaged files.
-func perTitleRenditions(r *pertitle.Report, outDir, prefix string) []encoding.Rendition {
-	out := make([]encoding.Rendition, 0, len(r.Renditions))
+func perTitleRenditions(r *pertitle.Report, outDir, prefix string) []jobs.Rendition {
+	out := make([]jobs.Rendition, 0, len(r.Renditions))
 	for _, rr := range r.Renditions {
-		er := encoding.Rendition{Width: rr.Width, Height: rr.Height, Bitrate: rr.Bitrate, AverageBitrate: rr.AverageBitrate,
+		er := jobs.Rendition{Width: rr.Width, Height: rr.Height, Bitrate: rr.Bitrate, AverageBitrate: rr.AverageBitrate,
 			Codec: "h264", Bytes: rr.Bytes, Playlist: path.Join(prefix, rr.Playlist)}
 		if info, err := media.ReadRenditionInfo(outDir, rr.Playlist); err == nil {
 			er.Codecs, er.FrameRate = info.Codecs, info.FrameRate
