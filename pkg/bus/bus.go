@@ -264,7 +264,7 @@ func (b *Bus) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: ShutdownTimeout + 5*time.Second}, b.wmLog)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.drain() + 5*time.Second}, b.wmLog)
 	if err != nil {
 		return err
 	}
@@ -313,7 +313,7 @@ func (b *Bus) Run(ctx context.Context) error {
 	go func() { b.inflight.Wait(); close(finished) }()
 	select {
 	case <-finished:
-	case <-time.After(ShutdownTimeout):
+	case <-time.After(b.cfg.drain()):
 		b.log.Warn("handlers still running at shutdown deadline: cancelling them")
 		cancelHard()
 		select {

@@ -72,6 +72,7 @@ var contractCases = []struct {
 	{"LongHandlerNotRedelivered", testLongHandler},
 	{"GracefulShutdownFinishesInFlight", testGracefulShutdown},
 	{"DeadLettersSwept", testDeadLettersSwept},
+	{"InterruptedHandedBackAtOnce", testInterruptedHandedBack},
 }
 
 func testRoundTrip(t *testing.T, h *harness) {
@@ -410,4 +411,47 @@ func testDeadLettersSwept(t *testing.T, h *harness) {
 		require.NoError(t, err)
 		assert.Len(t, dead, 3)
 	}
+}
+
+// testInterruptedHandedBack: a handler still running at the drain deadline is
+// cancelled and its message handed back at once: another consumer starts it
+// well before the visibility timeout would have let it.
+func testInterruptedHandedBack(t *testing.T, h *harness) {
+	cfg := h.config(t, bus.Subscription{Service: svcA, Topic: topic})
+	cfg.VisibilityTimeout, cfg.Drain = 60*time.Second, 300*time.Millisecond
+	started := make(chan struct{})
+	var once sync.Once
+	stuck := &recorder{behave: func(ctx context.Context, _ int64, _ *eventsv1.Envelope) error {
+		once.Do(func() { close(started) })
+		<-ctx.Done() // a chunk that cannot finish in time
+		return ctx.Err()
+	}}
+	b, err := bus.New(context.Background(), cfg, svcA, zap.NewNop(), nil)
+	require.NoError(t, err)
+	b.Subscribe(topic, stuck.handle)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	<-b.Running()
+	require.NoError(t, publisher(t, cfg).Publish(context.Background(), uploaded(t)))
+	select {
+	case <-started:
+	case <-time.After(wait):
+		t.Fatal("handler not called")
+	}
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	require.NoError(t, b.Close())
+
+	next := &recorder{}
+	start(t, cfg, svcA, map[string]bus.Handler{topic: next.handle})
+	require.Eventually(t, func() bool { return next.succeeded() == 1 }, wait, 20*time.Millisecond,
+		"another consumer gets the interrupted message")
+	assert.Less(t, time.Since(stopped), cfg.VisibilityTimeout/2, "handed back at once, not after the visibility timeout")
 }

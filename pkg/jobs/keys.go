@@ -81,9 +81,13 @@ func CompletionKey(encodingID, eventType string) string {
 	return "completions/" + encodingID + "/" + eventType
 }
 
+// ChunkRoot holds every plan of a chunked job; it goes once the job's
+// result is recorded.
+func ChunkRoot(jobID string) string { return "jobs/" + jobID + "/chunked/" }
+
 // ChunkPrefix is where a chunked job keeps its work under one plan: the plan,
 // the pieces of the source, and each chunk's outputs and markers.
-func ChunkPrefix(jobID, planID string) string { return "jobs/" + jobID + "/chunked/" + planID }
+func ChunkPrefix(jobID, planID string) string { return ChunkRoot(jobID) + planID }
 
 // PlanKey is where the plan under prefix is written, once.
 func PlanKey(prefix string) string { return prefix + "/plan.json" }

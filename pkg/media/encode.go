@@ -65,6 +65,9 @@ type Progress struct {
 	// Stage names the step of a multi-step job ("analysis", "encoding"); Encode
 	// leaves it empty, which means encoding.
 	Stage string
+	// A chunked encode's chunks: done out of all, and the workers seen on
+	// them lately (zero for an encode that is not chunked).
+	ChunksDone, Chunks, Workers int
 }
 
 // Output describes the packaged ladder. Paths are relative to OutDir.

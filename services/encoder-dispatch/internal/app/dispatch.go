@@ -287,6 +287,7 @@ func (r *reporter) Progress(ctx context.Context, p media.Progress) {
 	}
 	out, err := events.New(r.d.meta(ctx, r.env), &eventsv1.EncodingProgress{
 		Backend: r.d.Backend.Name(), ExternalJobId: r.job.ID, Percent: p.Percent, EtaSeconds: p.ETA.Seconds(), Stage: stage,
+		ChunksDone: int32(p.ChunksDone), ChunksTotal: int32(p.Chunks), Workers: int32(p.Workers),
 	})
 	if err == nil {
 		err = r.d.Pub.Publish(ctx, out)

@@ -15,6 +15,7 @@ import (
 	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
@@ -35,6 +36,8 @@ type Config struct {
 	Preset         string
 	SegmentSeconds int
 	ProgressEvery  time.Duration
+	ChunkSeconds   float64
+	DrainSeconds   int
 	PerTitle       PerTitleConfig
 	Limits         media.Limits
 	Budget         app.Budget
@@ -54,6 +57,10 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.Preset, "PERTITLE_X264_PRESET", "veryfast", "x264 preset of the local backend")
 	e.Int(&c.SegmentSeconds, "PERTITLE_SEGMENT_SECONDS", 2, "segment duration (keyframes align on it)")
 	e.Duration(&c.ProgressEvery, "PERTITLE_PROGRESS_EVERY", 2*time.Second, "least interval between progress events")
+	e.Float64(&c.ChunkSeconds, "PERTITLE_CHUNK_SECONDS", 30,
+		"length of the chunks a title is split into across every encoder-dispatch process (on segment boundaries); titles shorter than two chunks are encoded whole; 0 never splits")
+	e.Int(&c.DrainSeconds, "PERTITLE_DRAIN_SECONDS", 25,
+		"on SIGTERM, how long a chunk or job in hand may still finish; past it, it is handed back to the queue at once (spot: 100 with a 120 s notice)")
 	c.PerTitle.FromEnv(e)
 	c.Limits = settings.SourceLimits(e)
 	db := app.DefaultBudget()
@@ -63,6 +70,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Duration(&c.Budget.Max, "PERTITLE_ENCODE_MAX_DEADLINE", db.Max, "longest deadline of a job (keep it under SQS's 12 h in-flight cap)")
 	c.Bus = bus.DefaultConfig()
 	c.Bus.FromEnv(e)
+	c.Bus.Drain = time.Duration(c.DrainSeconds) * time.Second
 	c.Storage.FromEnv(e)
 	c.Bitmovin.FromEnv(e)
 }
@@ -76,6 +84,8 @@ func (c Config) Validate() error {
 	v.Check(c.WebhookURL != "", "PERTITLE_WEBHOOK_URL must be set")
 	v.Check(c.SegmentSeconds >= 1 && c.SegmentSeconds <= 10, "PERTITLE_SEGMENT_SECONDS must be between 1 and 10")
 	v.Check(c.ProgressEvery > 0, "PERTITLE_PROGRESS_EVERY must be positive")
+	v.Check(c.ChunkSeconds == 0 || c.ChunkSeconds >= 2*float64(c.SegmentSeconds), "PERTITLE_CHUNK_SECONDS must be 0 or at least two segments")
+	v.Check(c.DrainSeconds >= 1 && c.DrainSeconds <= 3600, "PERTITLE_DRAIN_SECONDS must be between 1 and 3600")
 	c.PerTitle.check(&v)
 	v.Check(c.Budget.Base >= time.Second, "PERTITLE_ENCODE_DEADLINE_BASE must be at least 1s")
 	v.Check(c.Budget.MinPixelRate > 0, "PERTITLE_ENCODE_MIN_PIXEL_RATE must be positive")
@@ -89,6 +99,15 @@ func (c Config) Validate() error {
 		bm = c.Bitmovin.Validate()
 	}
 	return errors.Join(v.Err(), c.Limits.Validate(), c.Bus.Validate(), c.Storage.Validate(), bm)
+}
+
+// producer names encoder-dispatch on the events it publishes.
+const producer = "encoder-dispatch"
+
+// workerName names this process in chunk leases and done markers.
+func workerName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // Run starts the service and blocks until ctx ends.
@@ -121,7 +140,8 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	localBackend := &local.Backend{Store: store, WorkDir: cfg.WorkDir, FFmpeg: cfg.FFmpeg, Preset: cfg.Preset,
 		SegmentSeconds: float64(cfg.SegmentSeconds), Log: log,
 		Webhook:  webhook.Sender{URL: cfg.WebhookURL, Key: []byte(cfg.WebhookSecret), Attempts: 6, Backoff: time.Second},
-		PerTitle: cfg.PerTitle.backend()}
+		PerTitle: cfg.PerTitle.backend(),
+		Chunks:   local.ChunkConfig{Seconds: cfg.ChunkSeconds, Pub: b, Producer: producer}}
 	if err := localBackend.CleanWorkDir(); err != nil {
 		return err
 	}
@@ -133,11 +153,19 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 			return err
 		}
 	}
-	d := &app.Dispatcher{Pub: b, Backend: backend, Log: log, Producer: "encoder-dispatch", ProgressEvery: cfg.ProgressEvery}
+	d := &app.Dispatcher{Pub: b, Backend: backend, Log: log, Producer: producer, ProgressEvery: cfg.ProgressEvery}
 	d.LadderMode, d.Limits, d.Budget = cfg.PerTitle.LadderMode, cfg.Limits, cfg.Budget
+	worker := &app.ChunkWorker{State: jobs.ChunkStore{Store: store}, Encoder: localBackend, Worker: workerName(),
+		Lease: cfg.Bus.VisibilityTimeout, Log: log.With(zap.String("component", "chunks"))}
 	b.Subscribe(events.TopicAssetUploaded, d.OnAssetUploaded)
 	b.Subscribe(events.TopicEncodingRequested, d.OnEncodingRequested)
-	b.OnDeadLetter(d.OnDeadLetter)
+	b.Subscribe(events.TopicChunkRequested, worker.OnChunkRequested)
+	b.OnDeadLetter(func(ctx context.Context, dl bus.DeadLetter) error {
+		if dl.Topic == events.TopicChunkRequested {
+			return worker.OnDeadLetter(ctx, dl)
+		}
+		return d.OnDeadLetter(ctx, dl)
+	})
 
 	// No API: its one port is the ops port, readiness details and metrics included.
 	parts := []func(context.Context) error{

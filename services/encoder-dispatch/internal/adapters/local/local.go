@@ -4,6 +4,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -35,6 +36,8 @@ type Backend struct {
 	// analyses the source, chooses the ladder and encodes it (pkg/pertitle);
 	// other jobs encode the ladder they carry.
 	PerTitle PerTitleConfig
+	// Chunks splits long titles across every worker (chunked.go).
+	Chunks ChunkConfig
 }
 
 // PerTitleConfig are the per-title engine settings of the local backend.
@@ -78,6 +81,11 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 	if err := jobs.Save(ctx, b.Store, res); err != nil {
 		return err
 	}
+	// The result is the durable record now; a chunked encode's pieces and
+	// chunks are not needed any more.
+	if err := b.Store.DeletePrefix(ctx, jobs.ChunkRoot(job.ID)); err != nil {
+		b.Log.Warn("cannot remove the chunks of a finished job", zap.String("job_id", job.ID), zap.Error(err))
+	}
 	return b.notify(ctx, res)
 }
 
@@ -100,11 +108,14 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*j
 	}
 	defer os.RemoveAll(outDir)
 
-	src := &media.Source{Duration: job.Probe.GetDurationSeconds(), Video: &media.VideoStream{
-		Width: int(job.Probe.GetWidth()), Height: int(job.Probe.GetHeight()), FrameRate: job.Probe.GetFrameRate(),
-		PixFmt: job.Probe.GetPixelFormat(), Codec: job.Probe.GetVideoCodec()}}
-	if job.Probe.GetHasAudio() {
-		src.Audio = []media.AudioStream{{Codec: job.Probe.GetAudioCodec()}}
+	// The file itself, probed: the event's summary lacks what encoding needs
+	// (colour range, exact frame rate, start time).
+	src, err := media.Probe(ctx, b.PerTitle.FFprobe, srcPath)
+	if errors.Is(err, media.ErrInvalidSource) {
+		return failed(res, "INVALID_SOURCE", err), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot probe source %s: %w", job.SourceKey, err)
 	}
 	start := time.Now()
 	var (
@@ -112,9 +123,9 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*j
 		report *pertitle.Report
 	)
 	if job.LadderMode == jobs.LadderPerTitle {
-		report, err = b.perTitle(ctx, srcPath, outDir, rep)
+		report, err = b.perTitle(ctx, job, srcPath, outDir, rep)
 	} else {
-		out, err = media.Encode(ctx, media.EncodeRequest{
+		out, err = b.encoder(job, rep)(ctx, media.EncodeRequest{
 			FFmpeg: b.FFmpeg, Source: srcPath, Src: src, OutDir: outDir, Ladder: job.Ladder,
 			SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
 			// The static ladder is the baseline per-title is judged
@@ -128,11 +139,11 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*j
 			return nil, fmt.Errorf("encode interrupted: %w", ctx.Err())
 		}
 		b.Log.Warn("encode failed", zap.String("job_id", job.ID), zap.Error(err))
-		res.Status = jobs.StatusError
-		res.Error = firstLines(err.Error(), 3)
-		res.Code = "ENCODE_FAILED"
-		res.FinishedAt = time.Now().UTC()
-		return res, nil
+		code := "ENCODE_FAILED"
+		if errors.Is(err, errChunkFailed) {
+			code = "CHUNK_FAILED"
+		}
+		return failed(res, code, err), nil
 	}
 	files, err := media.ListFiles(outDir)
 	if err != nil {
@@ -157,6 +168,14 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*j
 	}
 	res.FinishedAt = time.Now().UTC()
 	return res, nil
+}
+
+// failed records res as failed with code and err's first lines.
+func failed(res *jobs.Result, code string, err error) *jobs.Result {
+	res.Status, res.Code = jobs.StatusError, code
+	res.Error = firstLines(err.Error(), 3)
+	res.FinishedAt = time.Now().UTC()
+	return res
 }
 
 // CleanWorkDir removes what earlier runs of this process left in the work

@@ -22,13 +22,15 @@ const (
 // perTitle analyses the source, encodes the chosen ladder into outDir and
 // writes report.json and report.svg beside the manifests. The catalog does not
 // index the reports yet; they are stored under the job's output prefix.
-func (b *Backend) perTitle(ctx context.Context, srcPath, outDir string, rep app.Reporter) (*pertitle.Report, error) {
+func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir string, rep app.Reporter) (*pertitle.Report, error) {
 	opt := pertitle.Options{
-		FFmpeg: b.FFmpeg, FFprobe: b.PerTitle.FFprobe, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
+		Encoder: b.encoder(job, rep),
+		FFmpeg:  b.FFmpeg, FFprobe: b.PerTitle.FFprobe, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
 		Preset: b.Preset, SegmentSeconds: b.SegmentSeconds, WithStatic: b.PerTitle.WithStatic,
 		MeasureQuality: !b.PerTitle.SkipQuality,
 		Progress: func(p pertitle.Progress) {
-			mp := media.Progress{Percent: p.Percent, ETA: p.ETA, Stage: "encoding"}
+			mp := media.Progress{Percent: p.Percent, ETA: p.ETA, Stage: "encoding",
+				ChunksDone: p.ChunksDone, Chunks: p.Chunks, Workers: p.Workers}
 			switch p.Stage {
 			case "analysis":
 				mp.Stage, mp.Percent = "analysis", p.Percent*analysisShare/100
