@@ -143,9 +143,12 @@ echo ">> provisioning topics, queues, dead-letter queues and subscriptions"
 PERTITLE_LOG_LEVEL=warn "$bin/pertitle" provision
 
 start() { # name readiness-url
-  "$bin/$1" >"$var/log/$1.log" 2>&1 &
+  start_as "$1" "$1" "$2"
+}
+start_as() { # name binary readiness-url
+  "$bin/$2" >"$var/log/$1.log" 2>&1 &
   pids+=($!)
-  wait_http "$2" "$1" "$var/log/$1.log"
+  wait_http "$3" "$1" "$var/log/$1.log"
   echo ">> $1 ready"
 }
 ops() { echo "http://127.0.0.1:${1##*:}"; } # an ops listen address as a URL
@@ -157,7 +160,20 @@ if [ -n "$fake_bitmovin" ]; then
 fi
 start catalog          "$(ops "$PERTITLE_CATALOG_OPS_ADDR")/readyz"
 start webhook-receiver "$(ops "$PERTITLE_WEBHOOK_OPS_ADDR")/readyz"
-start encoder-dispatch "$(ops "$PERTITLE_DISPATCH_OPS_ADDR")/readyz"
+# PERTITLE_ENCODE_WORKERS encoder-dispatch processes share the queues (chunks of
+# long titles go to any of them); each has its own work directory and ops port
+# (the first on PERTITLE_DISPATCH_OPS_ADDR, the next ones 100 ports up each).
+workers=${PERTITLE_ENCODE_WORKERS:-1}
+case "$workers" in ''|*[!0-9]*|0) echo "PERTITLE_ENCODE_WORKERS=$workers: want a whole number of at least 1" >&2; exit 1;; esac
+dispatch_host=${PERTITLE_DISPATCH_OPS_ADDR%:*}; dispatch_port=${PERTITLE_DISPATCH_OPS_ADDR##*:}
+dispatch_ops=()
+for ((w=1; w<=workers; w++)); do
+  addr=$dispatch_host:$((dispatch_port + 100*(w-1)))
+  name=encoder-dispatch; [ "$workers" -gt 1 ] && name=encoder-dispatch-$w
+  PERTITLE_DISPATCH_OPS_ADDR=$addr PERTITLE_WORK_DIR=$PERTITLE_WORK_DIR/$w \
+    start_as "$name" encoder-dispatch "$(ops "$addr")/readyz"
+  dispatch_ops+=("$name $(ops "$addr")/")
+done
 start ingest           "$(ops "$PERTITLE_INGEST_OPS_ADDR")/readyz"
 
 cat <<MSG
@@ -172,7 +188,7 @@ pertitle is running.
               catalog          $(ops "$PERTITLE_CATALOG_OPS_ADDR")/
               ingest           $(ops "$PERTITLE_INGEST_OPS_ADDR")/
               webhook-receiver $(ops "$PERTITLE_WEBHOOK_OPS_ADDR")/
-              encoder-dispatch $(ops "$PERTITLE_DISPATCH_OPS_ADDR")/${local_issuer:+
+$(printf '              %-16s %s\n' ${dispatch_ops[@]})${local_issuer:+
               issuer           $(ops "$PERTITLE_ISSUER_OPS_ADDR")/}
   SNS/SQS   ${PERTITLE_AWS_ENDPOINT:-AWS}
   logs      $var/log/
