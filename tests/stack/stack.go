@@ -80,6 +80,8 @@ type Stack struct {
 	Issuer string
 	tokMu  sync.Mutex
 	tokens map[string]cachedToken
+	// services are the processes Start ran, in order.
+	services []string
 }
 
 type cachedToken struct {
@@ -105,6 +107,21 @@ type Options struct {
 	// Extra binaries (built from cmd/, e.g. fakebitmovin) started before the
 	// services, each ready when /readyz answers on its port.
 	Extra map[string]int
+	// Workers is how many encoder-dispatch processes run (default 1). With
+	// more than one they are named encoder-dispatch-1, -2, ... (Worker(i)),
+	// each with its own work directory and ops port, as make run starts them.
+	Workers int
+}
+
+// Worker names encoder-dispatch process i (from 1) of a stack of several.
+func Worker(i int) string { return fmt.Sprintf("encoder-dispatch-%d", i) }
+
+// binary is the program a process of the stack runs.
+func binary(name string) string {
+	if strings.HasPrefix(name, "encoder-dispatch-") {
+		return "encoder-dispatch"
+	}
+	return name
 }
 
 // AllServices is every service, in the order they start.
@@ -118,7 +135,25 @@ func Start(t testing.TB, opts Options) *Stack {
 	s := &Stack{t: t, Bin: bin, Dir: dir, procs: map[string]*exec.Cmd{}, Ports: map[string]int{
 		"catalog": testenv.FreePort(t), "ingest": testenv.FreePort(t), "webhook-receiver": testenv.FreePort(t),
 	}, OpsPorts: map[string]int{}}
-	for _, name := range append([]string{"issuer"}, AllServices...) {
+	services := opts.Services
+	if len(services) == 0 {
+		services = AllServices
+	}
+	if opts.Workers > 1 {
+		var ws []string
+		for _, name := range services {
+			if name != "encoder-dispatch" {
+				ws = append(ws, name)
+				continue
+			}
+			for i := 1; i <= opts.Workers; i++ {
+				ws = append(ws, Worker(i))
+			}
+		}
+		services = ws
+	}
+	s.services = services
+	for _, name := range append([]string{"issuer"}, services...) {
 		s.OpsPorts[name] = testenv.FreePort(t)
 	}
 	for name, port := range opts.Ports {
@@ -211,10 +246,6 @@ func Start(t testing.TB, opts Options) *Stack {
 		s.extra = append(s.extra, name)
 		s.StartService(name)
 	}
-	services := opts.Services
-	if len(services) == 0 {
-		services = AllServices
-	}
 	for _, name := range services {
 		s.StartService(name)
 	}
@@ -286,7 +317,12 @@ func (s *Stack) StartService(name string) {
 	s.t.Helper()
 	logf, err := os.OpenFile(filepath.Join(s.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(s.t, err)
-	cmd := s.Command(name)
+	cmd := s.Command(binary(name))
+	if binary(name) != name {
+		// One of several encoder-dispatch processes: its own ops port and work directory.
+		cmd.Env = append(cmd.Env, fmt.Sprintf("PERTITLE_DISPATCH_OPS_ADDR=127.0.0.1:%d", s.OpsPorts[name]),
+			"PERTITLE_WORK_DIR="+filepath.Join(s.Dir, "work-"+name))
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(s.t, cmd.Start())
 	s.mu.Lock()
@@ -355,7 +391,8 @@ func (s *Stack) Stop(name string) (time.Duration, error) {
 }
 
 func (s *Stack) StopAll() {
-	for _, name := range []string{"ingest", "encoder-dispatch", "webhook-receiver", "catalog"} {
+	for i := len(s.services) - 1; i >= 0; i-- {
+		name := s.services[i]
 		if _, err := s.Stop(name); err != nil {
 			s.t.Logf("stopping %s: %v", name, err)
 		}
@@ -366,7 +403,7 @@ func (s *Stack) StopAll() {
 		}
 	}
 	if s.t.Failed() {
-		for _, name := range append([]string{"ingest", "encoder-dispatch", "webhook-receiver", "catalog"}, s.extra...) {
+		for _, name := range append(append([]string(nil), s.services...), s.extra...) {
 			s.t.Logf("---- %s log (tail) ----\n%s", name, s.LogTail(name))
 		}
 	}

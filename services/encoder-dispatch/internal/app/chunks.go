@@ -104,6 +104,7 @@ func (w *ChunkWorker) heldPoll() time.Duration {
 }
 
 func (w *ChunkWorker) encode(ctx context.Context, plan *jobs.Plan, k int, log *zap.Logger) error {
+	log.Info("encoding chunk")
 	renewCtx, stopRenew := context.WithCancel(ctx)
 	renewed := make(chan struct{})
 	go func() { defer close(renewed); w.renew(renewCtx, plan, k, log) }()
