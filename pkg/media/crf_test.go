@@ -100,3 +100,42 @@ func TestRungAspect(t *testing.T) {
 	assert.Equal(t, "id=0,streams=1,2 id=1,streams=0",
 		videoAdaptationSets([]Rung{{Width: 854, Height: 480}, {Width: 640, Height: 360}, {Width: 416, Height: 234}}))
 }
+
+// TestEncodeTwoPass: a two-pass encode runs x264's first pass into the
+// statistics only, then the packaged encode reads them; each rung lands near
+// its average bitrate, progress rises to 100 once, and CRF rungs are refused.
+func TestEncodeTwoPass(t *testing.T) {
+	t.Parallel()
+	clip := testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 4, Audio: true, Source: "mandelbrot"})
+	ctx := context.Background()
+	src, err := Probe(ctx, "ffprobe", clip)
+	require.NoError(t, err)
+	ladder := []Rung{{Width: 640, Height: 360, Bitrate: 600_000}, {Width: 416, Height: 234, Bitrate: 250_000}}
+
+	req := EncodeRequest{Source: clip, Src: src, OutDir: "out", Ladder: ladder, TwoPass: true, passLog: "/tmp/x/pass"}
+	require.NoError(t, req.normalize())
+	first := strings.Join(buildFirstPassArgs(&req), " ")
+	assert.Contains(t, first, "-pass:v 1")
+	assert.Contains(t, first, "-passlogfile:v /tmp/x/pass")
+	assert.Contains(t, first, "-f null -")
+	assert.NotContains(t, first, "0:a:0")
+	second := strings.Join(buildEncodeArgs(&req), " ")
+	assert.Contains(t, second, "-pass:v 2")
+	assert.Contains(t, second, "-b:v:1 250000")
+
+	var pcts []float64
+	out, err := Encode(ctx, EncodeRequest{Source: clip, Src: src, OutDir: filepath.Join(t.TempDir(), "out"), Ladder: ladder,
+		TwoPass: true, Progress: func(p Progress) { pcts = append(pcts, p.Percent) }})
+	require.NoError(t, err)
+	require.Len(t, out.Renditions, 2)
+	for i, r := range out.Renditions {
+		assert.InEpsilon(t, float64(ladder[i].Bitrate), float64(r.AverageBitrate), 0.25, "rung %d", i)
+	}
+	require.NotEmpty(t, pcts)
+	assert.IsNonDecreasing(t, pcts)
+	assert.Equal(t, 100.0, pcts[len(pcts)-1])
+	assert.Positive(t, out.CPUTime)
+
+	bad := EncodeRequest{Source: clip, Src: src, OutDir: "out", TwoPass: true, Ladder: []Rung{{Width: 640, Height: 360, Bitrate: 600_000, CRF: 23}}}
+	assert.ErrorContains(t, bad.normalize(), "two-pass")
+}

@@ -48,6 +48,13 @@ type EncodeRequest struct {
 	Ladder         []Rung  // at least one rung, e.g. FixedLadder(Src)
 	SegmentSeconds float64 // segment (and GOP) duration; DefaultSegmentSeconds when 0
 	Preset         string  // x264 preset; DefaultPreset when empty
+	// TwoPass encodes every rung in two passes (x264's fast first pass, then
+	// the real one; each rung at its average bitrate under its VBV cap): how a
+	// careful static ladder is made. Every rung must then be average-bitrate
+	// (CRF 0): a CRF encode has no use for a first pass.
+	TwoPass bool
+	// passLog is the two-pass statistics prefix (set by Encode).
+	passLog string
 	// Progress, when set, is called from a single goroutine at most every
 	// ~500 ms with monotonically non-decreasing Percent, and once with 100
 	// when ffmpeg reports the end of the encode. It is never called after
@@ -120,8 +127,59 @@ func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
 	if err := prepareOutDir(req.OutDir); err != nil {
 		return nil, err
 	}
-	args := buildEncodeArgs(&req)
+	var cpu time.Duration
+	start := time.Now()
+	progress := req.Progress
+	if req.TwoPass {
+		passDir, err := os.MkdirTemp("", "media-passlog-*")
+		if err != nil {
+			return nil, fmt.Errorf("media: encode: %w", err)
+		}
+		defer os.RemoveAll(passDir)
+		req.passLog = filepath.Join(passDir, "pass")
+		// The first pass is x264's fast analysis pass: about a fifth of the
+		// whole, so it gets the first fifth of the progress.
+		c, err := runEncode(ctx, &req, buildFirstPassArgs(&req), scaledProgress(progress, 0, firstPassShare))
+		cpu += c
+		if err != nil {
+			return nil, err
+		}
+		progress = scaledProgress(progress, firstPassShare, 100)
+	}
+	c, err := runEncode(ctx, &req, buildEncodeArgs(&req), progress)
+	cpu += c
+	if err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(start)
 
+	out, err := finalize(&req)
+	if err != nil {
+		return nil, err
+	}
+	out.EncodeSeconds = elapsed.Seconds()
+	out.CPUTime = cpu
+	return out, nil
+}
+
+// firstPassShare is the percentage of a two-pass encode's progress given to
+// the first pass.
+const firstPassShare = 20.0
+
+// scaledProgress maps a pass's 0..100 onto from..to of the whole encode.
+func scaledProgress(fn func(Progress), from, to float64) func(Progress) {
+	if fn == nil {
+		return nil
+	}
+	return func(p Progress) {
+		p.Percent = from + p.Percent*(to-from)/100
+		fn(p)
+	}
+}
+
+// runEncode runs one ffmpeg pass of req with args, forwarding its progress,
+// and returns the process's CPU time.
+func runEncode(ctx context.Context, req *EncodeRequest, args []string, progress func(Progress)) (time.Duration, error) {
 	cmd := exec.CommandContext(ctx, req.FFmpeg, args...)
 	BindToParent(cmd)
 	cmd.WaitDelay = 5 * time.Second
@@ -129,35 +187,27 @@ func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("media: encode: %w", err)
+		return 0, fmt.Errorf("media: encode: %w", err)
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("media: start ffmpeg: %w", err)
+		return 0, fmt.Errorf("media: start ffmpeg: %w", err)
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		readProgress(stdout, req.Src.Duration, start, req.Progress)
+		readProgress(stdout, req.Src.Duration, start, progress)
 	}()
 	<-done // EOF on stdout: ffmpeg exited or closed it
 	waitErr := cmd.Wait()
-	elapsed := time.Since(start)
-
+	cpu := CPUTime(cmd.ProcessState)
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("media: encode cancelled: %w", ctx.Err())
+		return cpu, fmt.Errorf("media: encode cancelled: %w", ctx.Err())
 	}
 	if waitErr != nil {
-		return nil, &FFmpegError{Err: waitErr, Stderr: strings.TrimSpace(stderr.String())}
+		return cpu, &FFmpegError{Err: waitErr, Stderr: strings.TrimSpace(stderr.String())}
 	}
-
-	out, err := finalize(&req)
-	if err != nil {
-		return nil, err
-	}
-	out.EncodeSeconds = elapsed.Seconds()
-	out.CPUTime = CPUTime(cmd.ProcessState)
-	return out, nil
+	return cpu, nil
 }
 
 // CPUTime returns the user+system CPU time of an exited process (0 for nil).
@@ -209,6 +259,9 @@ func (req *EncodeRequest) normalize() error {
 		}
 		if r.Bitrate <= 0 {
 			return fmt.Errorf("media: encode: rung %d: bitrate must be positive", i)
+		}
+		if req.TwoPass && r.CRF > 0 {
+			return fmt.Errorf("media: encode: rung %d: a two-pass encode takes average-bitrate rungs, not CRF %g", i, r.CRF)
 		}
 	}
 	return nil
@@ -304,15 +357,46 @@ func gcd64(a, b int64) int64 {
 	return a
 }
 
-func buildEncodeArgs(req *EncodeRequest) []string {
-	seg := strconv.FormatFloat(req.SegmentSeconds, 'f', -1, 64)
-	gop := strconv.Itoa(gopFrames(req.Src.Video.FrameRate, req.SegmentSeconds))
-	n := len(req.Ladder)
+// X264GOPArgs are the x264 output options that make every segment of
+// segSeconds start with an IDR picture of a closed GOP, whatever the content:
+// renditions switch at the same points, and an encode measured for a ladder
+// (pkg/pertitle's analysis) has the GOP structure of the final encode.
+func X264GOPArgs(fps, segSeconds float64) []string {
+	gop := strconv.Itoa(gopFrames(fps, segSeconds))
+	seg := strconv.FormatFloat(segSeconds, 'f', -1, 64)
+	return []string{"-sc_threshold", "0", "-g", gop, "-keyint_min", gop, "-flags", "+cgop",
+		"-force_key_frames", "expr:gte(t,n_forced*" + seg + ")"}
+}
 
-	// [0:v:0]split=N[s0][s1]...;[s0]scale=...,setsar=1,format=yuv420p[v0];...
+// VBV is the rate cap of a rung: MaxRate and BufSize when set; otherwise, for
+// a constrained-quality rung (CRF > 0), the rung's bitrate with a buffer of
+// twice that, and for an average-bitrate rung 1.5x its bitrate with a buffer
+// of twice the bitrate (1.33 s at the peak rate). Apple's HLS authoring
+// specification asks VOD peaks to stay within 2x the average; 1.5x leaves the
+// rate control room for hard scenes while a 2 s segment's peak stays within it.
+func VBV(r Rung) (maxRate, bufSize int64) {
+	maxRate, bufSize = r.MaxRate, r.BufSize
+	if maxRate <= 0 {
+		maxRate = r.Bitrate
+		if r.CRF <= 0 {
+			maxRate = int64(float64(r.Bitrate) * maxRateFactor)
+		}
+	}
+	if bufSize <= 0 {
+		bufSize = int64(float64(r.Bitrate) * bufSizeFactor)
+		if r.CRF > 0 {
+			bufSize = int64(float64(maxRate) * bufSizeFactor)
+		}
+	}
+	return maxRate, bufSize
+}
+
+// videoFilterGraph decodes the source once, splits it and scales a copy per
+// rung: [v0], [v1], ...
+func videoFilterGraph(req *EncodeRequest) string {
 	var fg strings.Builder
-	fmt.Fprintf(&fg, "[0:v:0]split=%d", n)
-	for i := range n {
+	fmt.Fprintf(&fg, "[0:v:0]split=%d", len(req.Ladder))
+	for i := range req.Ladder {
 		fmt.Fprintf(&fg, "[s%d]", i)
 	}
 	inRange := ""
@@ -324,49 +408,34 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 		fmt.Fprintf(&fg, ";[s%d]scale=w=%d:h=%d%s:out_range=tv,setsar=%s,format=yuv420p[v%d]",
 			i, r.Width, r.Height, inRange, rungSAR(dw, dh, r.Width, r.Height), i)
 	}
+	return fg.String()
+}
 
+// videoArgs are the inputs, the filter graph, the video maps and the x264
+// options of every rung, shared by both passes of a two-pass encode.
+func videoArgs(req *EncodeRequest) []string {
 	args := []string{
 		"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y",
 		"-i", req.Source,
-		"-filter_complex", fg.String(),
+		"-filter_complex", videoFilterGraph(req),
 	}
-	for i := range n {
+	for i := range req.Ladder {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 	}
-	hasAudio := req.Src.HasAudio()
-	if hasAudio {
-		args = append(args, "-map", "0:a:0")
-	}
-	args = append(args,
-		"-map_metadata", "-1", "-map_chapters", "-1",
-		"-c:v", "libx264", "-preset", req.Preset,
-		"-sc_threshold", "0", "-g", gop, "-keyint_min", gop, "-flags", "+cgop",
-		"-force_key_frames", "expr:gte(t,n_forced*"+seg+")",
-		"-color_range", "tv",
-	)
+	args = append(args, "-c:v", "libx264", "-preset", req.Preset)
+	args = append(args, X264GOPArgs(req.Src.Video.FrameRate, req.SegmentSeconds)...)
+	args = append(args, "-color_range", "tv")
 	for i, r := range req.Ladder {
 		idx := strconv.Itoa(i)
 		profile := r.Profile
 		if profile == "" {
 			profile = "high"
 		}
-		maxRate, bufSize := r.MaxRate, r.BufSize
+		maxRate, bufSize := VBV(r)
 		if r.CRF > 0 {
-			// Constrained quality: the CRF decides, VBV caps peaks at the rung's rate.
-			if maxRate <= 0 {
-				maxRate = r.Bitrate
-			}
-			if bufSize <= 0 {
-				bufSize = int64(float64(maxRate) * bufSizeFactor)
-			}
+			// Constrained quality: the CRF decides, VBV caps peaks.
 			args = append(args, "-crf:v:"+idx, strconv.FormatFloat(r.CRF, 'f', -1, 64))
 		} else {
-			if maxRate <= 0 {
-				maxRate = int64(float64(r.Bitrate) * maxRateFactor)
-			}
-			if bufSize <= 0 {
-				bufSize = int64(float64(r.Bitrate) * bufSizeFactor)
-			}
 			args = append(args, "-b:v:"+idx, strconv.FormatInt(r.Bitrate, 10))
 		}
 		args = append(args,
@@ -378,6 +447,30 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 			args = append(args, "-level:v:"+idx, r.Level)
 		}
 	}
+	if req.passLog != "" {
+		// One prefix: ffmpeg appends each output stream's index to it.
+		args = append(args, "-passlogfile:v", req.passLog)
+	}
+	return args
+}
+
+// buildFirstPassArgs is the first pass of a two-pass encode: video only, into
+// nothing but the statistics.
+func buildFirstPassArgs(req *EncodeRequest) []string {
+	return append(videoArgs(req), "-pass:v", "1", "-an", "-sn", "-dn", "-progress", "pipe:1", "-f", "null", "-")
+}
+
+func buildEncodeArgs(req *EncodeRequest) []string {
+	seg := strconv.FormatFloat(req.SegmentSeconds, 'f', -1, 64)
+	args := videoArgs(req)
+	if req.passLog != "" {
+		args = append(args, "-pass:v", "2")
+	}
+	hasAudio := req.Src.HasAudio()
+	if hasAudio {
+		args = append(args, "-map", "0:a:0")
+	}
+	args = append(args, "-map_metadata", "-1", "-map_chapters", "-1")
 	adaptationSets := videoAdaptationSets(req.Ladder)
 	nextSet := strings.Count(adaptationSets, "id=")
 	if hasAudio {

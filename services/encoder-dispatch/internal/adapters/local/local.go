@@ -117,6 +117,9 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 		out, err = media.Encode(ctx, media.EncodeRequest{
 			FFmpeg: b.FFmpeg, Source: srcPath, Src: src, OutDir: outDir, Ladder: job.Ladder,
 			SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
+			// The static ladder is the baseline per-title is judged
+			// against: encoded as careful static ladders are, in two passes.
+			TwoPass:  job.LadderMode == app.LadderStatic,
 			Progress: func(p media.Progress) { rep.Progress(ctx, p) },
 		})
 	}
