@@ -61,6 +61,9 @@ func (o *Options) setDefaults() {
 	if o.FFprobe == "" {
 		o.FFprobe = "ffprobe"
 	}
+	if o.Scorer == "" {
+		o.Scorer = o.FFmpeg
+	}
 	if o.Mode == "" {
 		o.Mode = ModeFast
 	}
@@ -184,6 +187,7 @@ type analyzer struct {
 	// crfs are the CRFs the grid is encoded at with the analysis preset:
 	// Options.CRFs, moved down by analysisCRFShift when the final preset differs.
 	crfs   []float64
+	metric Metric
 	mu     sync.Mutex
 	cpu    time.Duration
 	stages map[string]time.Duration
@@ -234,12 +238,14 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 		a.fps = 25
 	}
 	res := &Analysis{Mode: opt.Mode}
-	vm := detectVMAF(ctx, opt.FFmpeg, opt.VMAFModel)
+	vm := detectVMAF(ctx, opt.Scorer, opt.VMAFModel)
 	res.Metric = MetricVMAF
 	if vm.filter == "" {
 		res.Metric = MetricSSIM
-		res.Warnings = append(res.Warnings, "quality metric is SSIM: "+vm.why)
+		res.Warnings = append(res.Warnings, "NOT STEERED BY VMAF: the analysis falls back to SSIM, whose relation to VMAF depends on the content, because "+
+			vm.why+" (install the scorer with scripts/vmaf-ffmpeg.sh, or point PERTITLE_VMAF_FFMPEG at an ffmpeg with libvmaf)")
 	}
+	a.metric = res.Metric
 
 	// Which stretches to analyse.
 	var pieces []*piece
@@ -555,7 +561,8 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 	}
 	dists := make([]*media.Source, len(names))
 	scores, cpu, err := measureSources(ctx, p.path, p.ref, names, dists, QualityOptions{
-		FFmpeg: a.opt.FFmpeg, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.analysisEvery()})
+		FFmpeg: a.opt.Scorer, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.analysisEvery(a.metric),
+		VMAFPixels: analysisVMAFPixels})
 	a.addCPU(scoreStage, cpu)
 	if err != nil {
 		return nil, err

@@ -173,8 +173,14 @@ type Progress struct {
 // Options configure an engine run. Zero values take documented defaults.
 type Options struct {
 	FFmpeg, FFprobe string
-	// VMAFModel is the model path for libvmaf 1.x; libvmaf 2.x uses its built-in
-	// model when empty. Without libvmaf the engine falls back to SSIM/PSNR.
+	// Scorer is the ffmpeg that measures quality (analysis and renditions);
+	// FFmpeg when empty. Encodes always use FFmpeg: a scorer with libvmaf
+	// (FindScorer) lets the engine steer by VMAF while it encodes with the
+	// system's ffmpeg. Without libvmaf in the scorer the engine falls back to
+	// SSIM/PSNR and says so in Analysis.Warnings.
+	Scorer string
+	// VMAFModel is the model file for libvmaf 1.x; empty takes the v0.6.1
+	// model the engine ships (vmafmodel), and libvmaf 2.x its built-in one.
 	VMAFModel string
 	Mode      Mode
 	// Constraints for ladder selection; SourceWidth/Height are filled from the probe.

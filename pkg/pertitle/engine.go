@@ -275,7 +275,7 @@ func scoreRenditions(ctx context.Context, src string, s *media.Source, outDir st
 		}
 	}
 	scores, _, err := measureSources(ctx, src, s, paths, make([]*media.Source, len(paths)), QualityOptions{
-		FFmpeg: opt.FFmpeg, FFprobe: opt.FFprobe, VMAFModel: opt.VMAFModel, Every: opt.QualityEvery})
+		FFmpeg: opt.Scorer, FFprobe: opt.FFprobe, VMAFModel: opt.VMAFModel, Every: opt.QualityEvery, VMAFPixels: vmafWindowPixels})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/pertitle/vmafmodel"
 )
 
 // DefaultQualityEvery scores one frame in two. On 2 s pieces at 25 fps and
@@ -25,19 +26,32 @@ import (
 // metric; decoding still reads every frame.
 const DefaultQualityEvery = 2
 
-// analysisEveryMin is the least subsampling of the analysis scores: the grid
-// encodes are scored on one frame in four (see analysisEvery).
+// analysisEveryMin is the least subsampling of the analysis's SSIM scores:
+// one frame in four (see analysisEvery).
 const analysisEveryMin = 4
 
-// analysisEvery is the frame subsampling of the analysis scores: QualityEvery,
-// but at least one frame in analysisEveryMin. The analysis compares grid
-// points with each other on the same frames, so a sparser selection shifts
-// all of them alike, and it halves the scoring CPU (a third of the analysis
-// on a 720p piece). Its effect on the hull has not been measured separately
-// (docs/benchmarks.md).
-func (o *Options) analysisEvery() int {
+// analysisEvery is the frame subsampling of the analysis scores. SSIM: one
+// frame in analysisEveryMin at least; grid points are compared with each
+// other on the same frames, and it halves the scoring CPU. VMAF: QualityEvery
+// (pairs of frames, two in five by default; see qualityGraph): sparser pairs
+// locked onto the encoder's frame-type pattern and read up to 4 points off
+// on a handheld clip, where two in five stayed within 0.7 (docs/benchmarks.md).
+func (o *Options) analysisEvery(m Metric) int {
+	if m == MetricVMAF {
+		return o.QualityEvery
+	}
 	return max(o.QualityEvery, analysisEveryMin)
 }
+
+// analysisVMAFPixels bounds the window the analysis scores VMAF on (a
+// centred 640x360 of a 720p piece): a fifth of vmafWindowPixels' cost per
+// frame, for grid points compared with each other on the same window.
+const analysisVMAFPixels = 640 * 360
+
+// vmafPerProcess is how many libvmaf filters one ffmpeg runs at most. libvmaf
+// 1.x runs several instances side by side when each has one thread and its
+// own log (two threads each made it abort).
+const vmafPerProcess = 4
 
 // psnrCap stands for an infinite PSNR (identical pictures), so that scores stay
 // finite numbers in JSON and in averages.
@@ -47,13 +61,18 @@ const psnrCap = 100.0
 type QualityOptions struct {
 	FFmpeg, FFprobe string
 	// VMAFModel is the model file for libvmaf 1.x (e.g. vmaf_v0.6.1.pkl);
-	// libvmaf 2.x uses its built-in vmaf_v0.6.1 when empty.
+	// when empty, libvmaf 2.x uses its built-in vmaf_v0.6.1 and 1.x the
+	// model the engine ships (vmafmodel).
 	VMAFModel string
 	// Every scores one frame in Every, chosen by index on both inputs; 0 takes
 	// DefaultQualityEvery, 1 scores every frame.
 	Every int
 	// NoVMAF uses the SSIM/PSNR fallback even when libvmaf is available.
 	NoVMAF bool
+	// VMAFPixels bounds the window of the reference-sized picture that VMAF
+	// scores (vmafWindow); 0 scores the whole picture. MeasureQuality's
+	// callers that need it cheap pass vmafWindowPixels.
+	VMAFPixels int
 }
 
 // Score is the quality of one distorted file against its reference.
@@ -128,6 +147,11 @@ func probeVMAF(ctx context.Context, ffmpeg, model string) vmafSupport {
 		candidates = append(candidates, "libvmaf=model_path="+escapeFilterArg(model))
 	}
 	candidates = append(candidates, "libvmaf=model=version=vmaf_v0.6.1")
+	if model == "" {
+		if p, err := vmafmodel.Path(); err == nil {
+			candidates = append(candidates, "libvmaf=model_path="+escapeFilterArg(p))
+		}
+	}
 	for _, c := range candidates {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-v", "error",
@@ -142,7 +166,7 @@ func probeVMAF(ctx context.Context, ffmpeg, model string) vmafSupport {
 		}
 	}
 	if model == "" {
-		return vmafSupport{why: "libvmaf 1.x needs a model file (PERTITLE_VMAF_MODEL)"}
+		return vmafSupport{why: "libvmaf cannot load the shipped v0.6.1 model"}
 	}
 	return vmafSupport{why: "libvmaf cannot load model " + model}
 }
@@ -192,14 +216,16 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 	if !opt.NoVMAF {
 		vmaf = detectVMAF(ctx, opt.FFmpeg, opt.VMAFModel)
 	}
-	if vmaf.filter != "" && len(distorted) > 1 {
-		// libvmaf 1.x aborts with two instances in one process: one run each.
+	if vmaf.filter != "" && len(distorted) > vmafPerProcess {
+		// More libvmaf instances than that in one process buy nothing (the
+		// reference is raw or cheap to decode) and hold a picture pool each.
 		var (
 			all []Score
 			cpu time.Duration
 		)
-		for i := range distorted {
-			sc, c, err := measureSources(ctx, reference, ref, distorted[i:i+1], dists[i:i+1], opt)
+		for i := 0; i < len(distorted); i += vmafPerProcess {
+			j := min(i+vmafPerProcess, len(distorted))
+			sc, c, err := measureSources(ctx, reference, ref, distorted[i:j], dists[i:j], opt)
 			cpu += c
 			if err != nil {
 				return nil, cpu, err
@@ -214,7 +240,7 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 		return nil, 0, fmt.Errorf("pertitle: quality: %w", err)
 	}
 	defer removeAll(logDir)
-	graph := qualityGraph(w, h, ref, dists, every, vmaf.filter, logDir)
+	graph := qualityGraph(w, h, ref, dists, every, vmaf.filter, logDir, vmafWindow(w, h, opt.VMAFPixels))
 
 	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", reference}
 	for _, d := range distorted {
@@ -253,26 +279,36 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 // qualityGraph builds the filter graph: input 0 is the reference, inputs
 // 1..n the distorted files. Both sides get the same index-based timestamps
 // (settb + setpts=N) and the same frame selection, so that the metric filters
-// pair frame k of one with frame k of the other. Without VMAF, frames are
-// selected before the upscale (the cheap path); VMAF needs consecutive frames
-// for its motion feature, so it sees every frame and subsamples itself
-// (n_subsample), and SSIM/PSNR select after the split. VMAF writes a JSON log
-// per distorted input into logDir (libvmaf 1.x logs its score without the
-// filter's instance name, so the log lines cannot tell the inputs apart).
-func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int, vmafFilter, logDir string) string {
+// pair frame k of one with frame k of the other.
+//
+// Without VMAF, one frame in every is kept before the upscale (the cheap
+// path). VMAF's motion feature compares a frame with its neighbours (the
+// smaller of the two differences), so it gets pairs of consecutive frames,
+// two in every 2·every+1: each kept frame has its true neighbour on one side.
+// The odd period keeps the selection from locking onto x264's mini-GOP of
+// four (with one frame in four, or libvmaf's n_subsample=4, VMAF read 1.5-3
+// points high on veryfast encodes, which put P pictures on every sample).
+// With crop set, VMAF looks at a centred window of the upscaled picture, at
+// the source's scale (see vmafWindow).
+//
+// VMAF writes a JSON log per distorted input into logDir (libvmaf 1.x logs
+// its score without the filter's instance name, so the log lines cannot tell
+// the inputs apart).
+func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int, vmafFilter, logDir string, crop [2]int) string {
 	metrics := []string{"ssim", "psnr"}
 	if vmafFilter != "" {
 		metrics = append(metrics, "vmaf")
 	}
 	sel := ""
-	if every > 1 {
-		sel = fmt.Sprintf("select='not(mod(n\\,%d))'", every)
+	switch {
+	case every > 1 && vmafFilter == "":
+		sel = fmt.Sprintf(",select='not(mod(n\\,%d))'", every)
+	case every > 1:
+		sel = fmt.Sprintf(",select='lt(mod(n\\,%d)\\,2)'", 2*every+1)
 	}
-	early, late := "", ""
-	if sel != "" && vmafFilter == "" {
-		early = "," + sel
-	} else if sel != "" {
-		late = sel + ","
+	window := ""
+	if vmafFilter != "" && crop[0] > 0 && crop[1] > 0 && (crop[0] < w || crop[1] < h) {
+		window = fmt.Sprintf(",crop=%d:%d", crop[0], crop[1])
 	}
 	n := len(dists)
 	norm := func(in string, src *media.Source) string {
@@ -280,8 +316,8 @@ func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int,
 		if src != nil && src.Video != nil && src.Video.ColorRange == "pc" {
 			rng = "pc"
 		}
-		return fmt.Sprintf("%ssettb=1/25,setpts=N%s,scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,format=yuv420p,setsar=1",
-			in, early, w, h, rng)
+		return fmt.Sprintf("%ssettb=1/25,setpts=N%s,scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,format=yuv420p,setsar=1%s",
+			in, sel, w, h, rng, window)
 	}
 	var g strings.Builder
 	g.WriteString(norm("[0:v:0]", ref))
@@ -299,21 +335,42 @@ func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int,
 		for _, m := range metrics {
 			switch m {
 			case "ssim", "psnr":
-				if late != "" {
-					fmt.Fprintf(&g, ";[d%[1]d%[2]s]%[3]snull[d%[1]d%[2]sx];[r%[1]d%[2]s]%[3]snull[r%[1]d%[2]sx]", i, m, late)
-					fmt.Fprintf(&g, ";[d%d%sx][r%d%sx]%s@q%d=shortest=1", i, m, i, m, m, i)
-				} else {
-					fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s@q%d=shortest=1", i, m, i, m, m, i)
-				}
+				fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s@q%d=shortest=1", i, m, i, m, m, i)
 			case "vmaf":
 				// libvmaf: first input distorted, second reference.
 				f := strings.Replace(vmafFilter, "libvmaf=", fmt.Sprintf("libvmaf@q%d=", i), 1)
-				fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s:n_threads=2:n_subsample=%d:shortest=1:log_fmt=json:log_path=%s",
-					i, m, i, m, f, max(every, 1), escapeFilterArg(vmafLogPath(logDir, i)))
+				fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s:n_threads=1:shortest=1:log_fmt=json:log_path=%s",
+					i, m, i, m, f, escapeFilterArg(vmafLogPath(logDir, i)))
 			}
 		}
 	}
 	return g.String()
+}
+
+// vmafWindowPixels bounds the picture libvmaf 1.x scores. VMAF's features
+// are means over the picture, so a centred window at the source's scale
+// estimates them without changing the viewing geometry the model was
+// trained for (scoring a downscaled picture would: a 720p encode scored at
+// 540p reads about 3 points higher). And libvmaf 1.x in the shipped scorer
+// costs 0.22 s of CPU per 1280x720 frame against 0.056 s at 960x540 and
+// 0.038 s for a 1280x360 window (docs/benchmarks.md): past about half a
+// megapixel its cost per pixel quadruples.
+const vmafWindowPixels = 960 * 540
+
+// vmafWindow is the centred window of a w×h picture that VMAF scores: the
+// whole picture up to maxPixels, otherwise the full width (a band keeps
+// the left-right extent of the action) as tall as the budget allows, but
+// at least a third of the height (then narrower, same aspect).
+func vmafWindow(w, h, maxPixels int) [2]int {
+	if maxPixels <= 0 || w*h <= maxPixels {
+		return [2]int{w, h}
+	}
+	ch := evenDown(maxPixels / w)
+	if ch >= h/3 {
+		return [2]int{w, ch}
+	}
+	f := math.Sqrt(float64(maxPixels) / float64(w*h))
+	return [2]int{evenDown(int(float64(w) * f)), evenDown(int(float64(h) * f))}
 }
 
 func vmafLogPath(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("vmaf%d.json", i)) }
