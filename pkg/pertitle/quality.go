@@ -99,6 +99,12 @@ func MeasureQuality(ctx context.Context, reference, distorted string, opt Qualit
 	return scores[0], nil
 }
 
+// MeasureQualityAll scores every distorted file against one reference, as
+// MeasureQuality does, decoding the reference once per few files.
+func MeasureQualityAll(ctx context.Context, reference string, distorted []string, opt QualityOptions) ([]Score, time.Duration, error) {
+	return measureMany(ctx, reference, distorted, opt)
+}
+
 // QualityMetric reports the primary metric MeasureQuality will use with this
 // ffmpeg and model (vmaf or ssim), and why VMAF is not used when it is not.
 func QualityMetric(ctx context.Context, ffmpeg, vmafModel string) (Metric, string) {
