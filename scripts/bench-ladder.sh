@@ -6,6 +6,7 @@
 # PERTITLE_BENCH_HOLDOUT (a directory; none by default). Every rendition is
 # scored with VMAF v0.6.1 by the scorer scripts/vmaf-ffmpeg.sh installs.
 # Prints markdown tables.
+#   PERTITLE_BENCH_MEDIA                        the tuning clips (default ../shared/media)
 #   PERTITLE_BENCH_CLIPS=substring[,substring]  limits the titles ("long": the long one)
 #   PERTITLE_BENCH_PRESETS=veryfast,slow        final presets (quality at the first)
 #   PERTITLE_BENCH_VMAF_EVERY / _PIXELS         sample frames / window (default: all, whole)
@@ -15,8 +16,9 @@
 # only scores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [[ ! -d ../shared/media ]]; then
-  echo "bench-ladder: ../shared/media is absent; nothing to measure" >&2
+export PERTITLE_BENCH_MEDIA=${PERTITLE_BENCH_MEDIA:-$PWD/../shared/media}
+if [[ ! -d $PERTITLE_BENCH_MEDIA ]]; then
+  echo "bench-ladder: $PERTITLE_BENCH_MEDIA is absent; nothing to measure" >&2
   exit 1
 fi
 PERTITLE_VMAF_FFMPEG=$(./scripts/vmaf-ffmpeg.sh)

@@ -476,12 +476,21 @@ func clipsIn(dir string) []string {
 // keeps those whose name contains it), or fails.
 func benchClips(t *testing.T) []string {
 	t.Helper()
-	mediaDir := filepath.Join(repoRoot(t), "..", "shared", "media")
+	mediaDir := sharedMedia(t)
 	clips := clipsIn(mediaDir)
 	if len(clips) == 0 && os.Getenv("PERTITLE_BENCH_CLIPS") == "" {
 		t.Fatalf("ladder benchmark: no clips in %s (the shared media set is absent)", mediaDir)
 	}
 	return clips
+}
+
+// sharedMedia is the tuning set's directory: PERTITLE_BENCH_MEDIA, default
+// ../shared/media beside the repository.
+func sharedMedia(t *testing.T) string {
+	if d := os.Getenv("PERTITLE_BENCH_MEDIA"); d != "" {
+		return d
+	}
+	return filepath.Join(repoRoot(t), "..", "shared", "media")
 }
 
 // titles are the benchmark's titles: the tuning set (../shared/media, first
@@ -498,7 +507,7 @@ func titles(t *testing.T) []benchClip {
 	}
 	only := os.Getenv("PERTITLE_BENCH_CLIPS")
 	if only == "" || strings.Contains(only, "long") {
-		all, _ := filepath.Glob(filepath.Join(repoRoot(t), "..", "shared", "media", "*.mp4"))
+		all, _ := filepath.Glob(filepath.Join(sharedMedia(t), "*.mp4"))
 		sort.Strings(all)
 		if len(all) > 0 {
 			out = append(out, benchClip{name: "long_multiscene_1280x720", set: "tuning (long)",

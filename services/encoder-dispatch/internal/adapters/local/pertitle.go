@@ -24,7 +24,7 @@ const (
 // index the reports yet; they are stored under the job's output prefix.
 func (b *Backend) perTitle(ctx context.Context, srcPath, outDir string, rep app.Reporter) (*pertitle.Report, error) {
 	opt := pertitle.Options{
-		FFmpeg: b.FFmpeg, FFprobe: b.PerTitle.FFprobe, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
+		FFmpeg: b.FFmpeg, FFprobe: b.PerTitle.FFprobe, Scorer: b.PerTitle.Scorer, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
 		Preset: b.Preset, SegmentSeconds: b.SegmentSeconds, WithStatic: b.PerTitle.WithStatic,
 		MeasureQuality: !b.PerTitle.SkipQuality,
 		Progress: func(p pertitle.Progress) {
