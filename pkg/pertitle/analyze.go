@@ -141,10 +141,13 @@ func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, 
 // Analyze measures bitrate and quality of the title over a grid of
 // resolutions x CRFs and returns the points with their upper convex hull.
 //
-// Fast mode cuts up to SampleCount pieces of SampleSeconds (fewer on titles
-// too short to afford them, shorter pieces on titles under 10 s; one per
-// stretch of the title, each inside one scene; titles no longer than twice
-// the pieces are analysed whole), extracts them losslessly at display size,
+// Fast mode cuts up to SampleCount pieces of SampleSeconds (fewer and shorter
+// on titles too short to afford them, see samplePlan; titles no longer than
+// twice the pieces are analysed whole). On titles longer than minSceneTitle a
+// profile pass (profileTitle) finds the scenes and how hard each segment is
+// to encode, and the pieces stand for equal shares of the title, from easy to
+// hard (stratifiedSamples); shorter titles get one piece per stretch. It
+// extracts them losslessly at display size,
 // and encodes each at every height and CRF with AnalysisPreset; when that is
 // not the final preset, one calibration encode maps the points onto it (see
 // presetMap). Exhaustive mode encodes the whole title on the grid with the
@@ -249,27 +252,25 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 
 	// Which stretches to analyse.
 	var pieces []*piece
-	pieceSecs := pieceSeconds(s.Duration, opt.SampleSeconds)
-	n := budgetedCount(s.Duration, opt.SampleCount, pieceSecs)
+	n, pieceSecs := samplePlan(s.Duration, opt.SampleCount, opt.SampleSeconds)
 	whole := opt.Mode == ModeExhaustive || wholeTitle(s.Duration, n, pieceSecs)
 	if whole {
 		pieces = []*piece{{path: src, ref: s, start: 0, secs: s.Duration}}
 		res.Samples = [][2]float64{{0, s.Duration}}
 	} else {
-		var cuts []float64
+		if n < opt.SampleCount {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples of %.3g s instead of %d of %.3g s: a %.0f s title affords no more within the CPU budget",
+				n, pieceSecs, opt.SampleCount, opt.SampleSeconds, s.Duration))
+		}
+		res.Samples = chooseSamples(s.Duration, nil, n, pieceSecs)
 		if s.Duration > minSceneTitle {
-			c, cpu, err := detectScenes(ctx, opt.FFmpeg, src)
-			a.addCPU("scenes", cpu)
+			cuts, segBits, cpu, err := profileTitle(ctx, opt.FFmpeg, src, dir, a.fps, opt.SegmentSeconds)
+			a.addCPU("profile", cpu)
 			if err != nil {
 				return nil, err
 			}
-			cuts = c
+			res.Samples = stratifiedSamples(segBits, opt.SegmentSeconds, s.Duration, cuts, n, pieceSecs)
 		}
-		if n < opt.SampleCount {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples instead of %d: a %.0f s title affords no more within the CPU budget",
-				n, opt.SampleCount, s.Duration))
-		}
-		res.Samples = chooseSamples(s.Duration, cuts, n, pieceSecs)
 		for _, sm := range res.Samples {
 			pieces = append(pieces, &piece{start: sm[0], secs: sm[1] - sm[0]})
 		}

@@ -107,7 +107,8 @@ type Analysis struct {
 	Samples [][2]float64
 	Elapsed time.Duration
 	CPUTime time.Duration // user+system CPU of the ffmpeg processes
-	// CPUByStage splits CPUTime: "scenes" (scene detection), "extract"
+	// CPUByStage splits CPUTime: "profile" (the whole-title pass that finds
+	// scenes and how hard each segment is, on titles over 30 s), "extract"
 	// (cutting the pieces), "encode" (the grid), "score" (quality of the
 	// grid) and "calibrate" (the final-preset encode that scales bitrates).
 	CPUByStage map[string]time.Duration `json:",omitempty"`

@@ -48,10 +48,12 @@ func (o *Options) analysisEvery(m Metric) int {
 // frame, for grid points compared with each other on the same window.
 const analysisVMAFPixels = 640 * 360
 
-// vmafPerProcess is how many libvmaf filters one ffmpeg runs at most. libvmaf
-// 1.x runs several instances side by side when each has one thread and its
-// own log (two threads each made it abort).
-const vmafPerProcess = 4
+// vmafPerProcess is how many libvmaf filters one ffmpeg runs at most: one.
+// libvmaf 1.x ran three instances side by side on a small test, then
+// crashed (SIGSEGV) with four on 720x400 encodes; with two threads each it
+// aborted. A process per file costs a decode of the reference each, cheap
+// for the analysis's raw pieces.
+const vmafPerProcess = 1
 
 // psnrCap stands for an infinite PSNR (identical pictures), so that scores stay
 // finite numbers in JSON and in averages.
@@ -69,6 +71,9 @@ type QualityOptions struct {
 	Every int
 	// NoVMAF uses the SSIM/PSNR fallback even when libvmaf is available.
 	NoVMAF bool
+	// Unprobed takes the distorted files as limited-range video without
+	// probing them (a raw H.264 stream has no duration to probe).
+	Unprobed bool
 	// VMAFPixels bounds the window of the reference-sized picture that VMAF
 	// scores (vmafWindow); 0 scores the whole picture. MeasureQuality's
 	// callers that need it cheap pass vmafWindowPixels.
@@ -201,6 +206,9 @@ func measureMany(ctx context.Context, reference string, distorted []string, opt 
 	}
 	dists := make([]*media.Source, len(distorted))
 	for i, d := range distorted {
+		if opt.Unprobed {
+			continue
+		}
 		if dists[i], err = media.Probe(ctx, opt.FFprobe, d); err != nil {
 			return nil, 0, fmt.Errorf("pertitle: quality: %s: %w", filepath.Base(d), err)
 		}
@@ -223,8 +231,6 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 		vmaf = detectVMAF(ctx, opt.FFmpeg, opt.VMAFModel)
 	}
 	if vmaf.filter != "" && len(distorted) > vmafPerProcess {
-		// More libvmaf instances than that in one process buy nothing (the
-		// reference is raw or cheap to decode) and hold a picture pool each.
 		var (
 			all []Score
 			cpu time.Duration

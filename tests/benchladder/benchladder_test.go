@@ -206,7 +206,7 @@ func scoringName() string {
 func scoreAll(ctx context.Context, bin, reference string, distorted []string) ([]float64, error) {
 	every, pixels := scoring()
 	sc, _, err := pertitle.MeasureQualityAll(ctx, reference, distorted, pertitle.QualityOptions{
-		FFmpeg: bin, FFprobe: ffprobeBin(), Every: every, VMAFPixels: pixels})
+		FFmpeg: bin, FFprobe: ffprobeBin(), Every: every, VMAFPixels: pixels, Unprobed: true})
 	if err != nil {
 		return nil, err
 	}
