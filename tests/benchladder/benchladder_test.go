@@ -220,6 +220,15 @@ func scoreAll(ctx context.Context, bin, reference string, distorted []string) ([
 	return out, nil
 }
 
+// rawReference decodes the source once into raw video (NUT): every score of
+// the title reads it, and decoding the lossless H.264 source for each of
+// dozens of scores cost as much as the scores themselves.
+func rawReference(ctx context.Context, src, dir string) (string, error) {
+	out := filepath.Join(dir, "reference.nut")
+	_, err := run(ctx, ffmpegBin(), "-nostdin", "-v", "error", "-y", "-i", src, "-map", "0:v:0", "-c:v", "rawvideo", out)
+	return out, err
+}
+
 // annexBBitrate is the video bitstream's bitrate of an encoded file (its
 // H.264 in Annex B, as the hull's encodes are measured): containers and
 // packaging are left out, so every ladder is compared on the same bits.
@@ -335,7 +344,7 @@ func hullSizes(w, h int) [][2]int {
 // exhaustive encodes the whole source at every grid size and CRF with
 // preset, plain CRF (no VBV) and the final encode's GOP structure, and scores
 // every encode: the points the hull is taken from.
-func exhaustive(ctx context.Context, t *testing.T, bin, src string, s *media.Source, preset string, dir string) []point {
+func exhaustive(ctx context.Context, t *testing.T, bin, src, ref string, s *media.Source, preset string, dir string) []point {
 	t.Helper()
 	sizes := hullSizes(s.Video.Width, s.Video.Height)
 	var pts []point
@@ -353,7 +362,7 @@ func exhaustive(ctx context.Context, t *testing.T, bin, src string, s *media.Sou
 		}
 		_, err := run(ctx, ffmpegBin(), args...)
 		require.NoError(t, err)
-		scores, err := scoreAll(ctx, bin, src, names)
+		scores, err := scoreAll(ctx, bin, ref, names)
 		require.NoError(t, err)
 		for ci, n := range names {
 			fi, err := os.Stat(n)
@@ -375,7 +384,7 @@ func outLabels(n int) string {
 
 // measureLadder joins every rendition of an encoded ladder, measures its
 // bitstream bitrate and scores it.
-func measureLadder(ctx context.Context, t *testing.T, bin, src string, seconds float64, outDir string, rs []media.Rendition) []point {
+func measureLadder(ctx context.Context, t *testing.T, bin, ref string, seconds float64, outDir string, rs []media.Rendition) []point {
 	t.Helper()
 	var files []string
 	for i, r := range rs {
@@ -390,7 +399,7 @@ func measureLadder(ctx context.Context, t *testing.T, bin, src string, seconds f
 		require.NoError(t, errors.Join(err, f.Close()))
 		files = append(files, joined)
 	}
-	scores, err := scoreAll(ctx, bin, src, files)
+	scores, err := scoreAll(ctx, bin, ref, files)
 	require.NoError(t, err)
 	var pts []point
 	for i, r := range rs {
@@ -403,7 +412,7 @@ func measureLadder(ctx context.Context, t *testing.T, bin, src string, seconds f
 }
 
 // staticLadder encodes the static ladder with media.Encode, one- or two-pass.
-func staticLadder(ctx context.Context, t *testing.T, bin, src string, s *media.Source, preset, dir string, twoPass bool) []point {
+func staticLadder(ctx context.Context, t *testing.T, bin, src, ref string, s *media.Source, preset, dir string, twoPass bool) []point {
 	t.Helper()
 	dw, dh := s.DisplaySize()
 	out := filepath.Join(dir, fmt.Sprintf("static-%s-%v", preset, twoPass))
@@ -411,7 +420,7 @@ func staticLadder(ctx context.Context, t *testing.T, bin, src string, s *media.S
 		Ladder: pertitle.MediaRungs(pertitle.StaticLadder(dw, dh)), SegmentSeconds: 2, Preset: preset, TwoPass: twoPass})
 	require.NoError(t, err)
 	defer os.RemoveAll(out)
-	return measureLadder(ctx, t, bin, src, s.Duration, out, o.Renditions)
+	return measureLadder(ctx, t, bin, ref, s.Duration, out, o.Renditions)
 }
 
 // perTitleRun is one engine run (fast mode) at one preset.
@@ -422,7 +431,7 @@ type perTitleRun struct {
 }
 
 // perTitle runs the engine; with score it also measures every rendition.
-func perTitle(ctx context.Context, t *testing.T, bin, src string, s *media.Source, preset, dir string, score bool) perTitleRun {
+func perTitle(ctx context.Context, t *testing.T, bin, src, ref string, s *media.Source, preset, dir string, score bool) perTitleRun {
 	t.Helper()
 	out := filepath.Join(dir, "pertitle-"+preset)
 	rep, err := pertitle.Encode(ctx, src, out, pertitle.Options{FFmpeg: ffmpegBin(), FFprobe: ffprobeBin(), Scorer: bin,
@@ -435,7 +444,7 @@ func perTitle(ctx context.Context, t *testing.T, bin, src string, s *media.Sourc
 		for i, r := range rep.Renditions {
 			rs[i] = media.Rendition{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, Playlist: r.Playlist}
 		}
-		pr.points = measureLadder(ctx, t, bin, src, s.Duration, out, rs)
+		pr.points = measureLadder(ctx, t, bin, ref, s.Duration, out, rs)
 		for i := range pr.points {
 			pr.points[i].CRF = rep.Renditions[i].CRF
 		}
@@ -570,26 +579,28 @@ func TestBenchLadder(t *testing.T) {
 		key, err := sourceKey(src)
 		require.NoError(t, err)
 		first := presets[0]
+		ref, err := rawReference(ctx, src, dir)
+		require.NoError(t, err)
 		scoreKey := fmt.Sprintf("e%d-p%d", every, pixels)
 		tr := titleResult{clip: bc, seconds: s.Duration, runs: map[string]perTitleRun{}}
 
 		var grid []point
 		hk := fmt.Sprintf("hull-%s-%s-%s", key, first, scoreKey)
 		if !c.load(hk, &grid) {
-			grid = exhaustive(ctx, t, bin, src, s, first, dir)
+			grid = exhaustive(ctx, t, bin, src, ref, s, first, dir)
 			require.NoError(t, c.store(hk, grid))
 		}
 		tr.hull = pertitle.UpperHull(toPoints(grid))
 		sk := fmt.Sprintf("%s-%s-%s-%s", staticVersion, key, first, scoreKey)
 		var statics [2][]point
 		if !c.load(sk, &statics) {
-			statics[0] = staticLadder(ctx, t, bin, src, s, first, dir, false)
-			statics[1] = staticLadder(ctx, t, bin, src, s, first, dir, true)
+			statics[0] = staticLadder(ctx, t, bin, src, ref, s, first, dir, false)
+			statics[1] = staticLadder(ctx, t, bin, src, ref, s, first, dir, true)
 			require.NoError(t, c.store(sk, statics))
 		}
 		tr.static1, tr.static2 = statics[0], statics[1]
 		for i, p := range presets {
-			tr.runs[p] = perTitle(ctx, t, bin, src, s, p, dir, i == 0)
+			tr.runs[p] = perTitle(ctx, t, bin, src, ref, s, p, dir, i == 0)
 		}
 		results = append(results, tr)
 		t.Logf("%s done", bc.name)
