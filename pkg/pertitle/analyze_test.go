@@ -372,3 +372,34 @@ func TestAnalyzeMapsOntoASlowerFinalPreset(t *testing.T) {
 		}
 	}
 }
+
+// TestAnalyzeSteersByVMAF: with the scorer make installs, the analysis and
+// the ladder are in VMAF, every point carries SSIM and PSNR beside it, and
+// nothing warns about a fallback; with a scorer lacking libvmaf the fallback
+// says so.
+func TestAnalyzeSteersByVMAF(t *testing.T) {
+	t.Parallel()
+	clip := lavfiClip(t, "mandelbrot=s=320x180:r=25", 4)
+	opt := Options{Scorer: testScorer(t), Heights: []int{180, 90}, CRFs: []float64{24, 30, 36}}
+	l, a, err := Plan(context.Background(), clip, opt)
+	require.NoError(t, err)
+	assert.Equal(t, MetricVMAF, a.Metric)
+	assert.Equal(t, MetricVMAF, l.Metric)
+	for _, p := range a.Points {
+		assert.Equal(t, MetricVMAF, p.Metric)
+		assert.Equal(t, p.Scores[MetricVMAF], p.Quality)
+		assert.Contains(t, p.Scores, MetricSSIM)
+		assert.Contains(t, p.Scores, MetricPSNR)
+	}
+	for _, w := range a.Warnings {
+		assert.NotContains(t, w, "VMAF")
+	}
+	require.NotEmpty(t, l.Rungs)
+	assert.LessOrEqual(t, l.Rungs[0].PredictedQuality, 100.0)
+
+	opt.Scorer = "ffmpeg"
+	_, a, err = Plan(context.Background(), clip, opt)
+	require.NoError(t, err)
+	assert.Equal(t, MetricSSIM, a.Metric)
+	assert.Contains(t, strings.Join(a.Warnings, "\n"), "NOT STEERED BY VMAF")
+}
