@@ -487,8 +487,6 @@ func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece) err
 // encode's GOP structure.
 func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, names []string) []string {
 	w, h := a.sizes[si][0], a.sizes[si][1]
-	gop := strconv.Itoa(a.gopFrames())
-	seg := strconv.FormatFloat(a.opt.SegmentSeconds, 'f', -1, 64)
 	var g strings.Builder
 	fmt.Fprintf(&g, "[0:v:0]%s,split=%d", normalizeFilter(in.ref, w, h), len(crfs))
 	for i := range crfs {
@@ -499,10 +497,9 @@ func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, 
 	for i, crf := range crfs {
 		args = append(args, "-map", fmt.Sprintf("[o%d]", i), "-an", "-sn", "-dn",
 			"-c:v", "libx264", "-preset", preset, "-crf", strconv.FormatFloat(crf, 'f', -1, 64),
-			"-profile:v", "high", "-threads", "1",
-			"-sc_threshold", "0", "-g", gop, "-keyint_min", gop, "-flags", "+cgop",
-			"-force_key_frames", "expr:gte(t,n_forced*"+seg+")",
-			"-f", "h264", names[i])
+			"-profile:v", "high", "-threads", "1")
+		args = append(args, media.X264GOPArgs(a.fps, a.opt.SegmentSeconds)...)
+		args = append(args, "-f", "h264", names[i])
 	}
 	return append(args, "-progress", "pipe:1")
 }
