@@ -32,21 +32,21 @@ var (
 
 // Engine defaults.
 const (
-	// DefaultPreset is the final encode's x264 preset. On 2 cores "veryfast"
-	// encodes a 1080p five-rung ladder near real time; "medium" spends about
-	// twice the CPU for ~10% fewer bits. Callers with CPU to spare set Preset.
+	// DefaultPreset is the final encode's x264 preset: cheap enough to encode
+	// a ladder near real time on a small machine. Slower presets spend more
+	// CPU for fewer bits (docs/benchmarks.md); callers with CPU to spare set
+	// Preset.
 	DefaultPreset = "veryfast"
 	// DefaultAnalysisPreset is used for analysis encodes when the final preset
 	// is slower; for veryfast and faster presets the analysis uses the final
 	// preset itself. The engine measures, on one piece, how the final preset
 	// relates to it at equal quality (bits ratio and CRF offset) and maps the
 	// analysis points onto the final preset. veryfast rather than superfast:
-	// superfast has no macroblock tree, whose gain depends on the picture size
-	// (slow saved 31% of superfast's bits at 720p and 44% at 360p on one clip,
-	// at equal SSIM), so superfast moves the crossovers between sizes; veryfast
-	// against slow stayed within 0.82-0.85 across sizes on two of three clips
-	// measured (0.81-1.02 on the third, hence two calibration points), for
-	// about 1.3x superfast's CPU (docs/benchmarks.md).
+	// superfast has no macroblock tree, whose gain depends on the picture
+	// size, so superfast moves the crossovers between sizes; veryfast's
+	// relation to slow varies far less across sizes, though not nothing on
+	// every title (hence two calibration points). Measurements in
+	// docs/benchmarks.md ("What changed in the engine").
 	DefaultAnalysisPreset  = "veryfast"
 	DefaultAnalysisWorkers = 2
 )
@@ -646,8 +646,8 @@ func forEachNAL(b []byte, fn func(typ byte, size int)) {
 
 // analysisCRFShift moves the analysis grid down when the final preset is
 // slower than the analysis preset: a slower preset reaches a given quality at
-// a higher CRF (measured against veryfast at equal SSIM: +0.3 to +3.4, median
-// about +2.6, for fast to veryslow on three benchmark clips). Shifted, the
+// a higher CRF than veryfast (docs/benchmarks.md gives the offsets measured
+// from fast to veryslow). Shifted, the
 // grid mapped onto the final preset spans about the CRFs asked for, so the
 // top of the hull is not cut short and its bottom not pushed past them.
 const analysisCRFShift = 2.0
@@ -656,9 +656,9 @@ const analysisCRFShift = 2.0
 // final preset: at equal quality, the final preset spends ratio times the
 // bits at offset more CRF. x264's presets differ in both bits and quality at
 // one CRF (slow at a given CRF spends more bits than veryfast for a better
-// picture), so matching the two at equal CRF gets both wrong; matched at equal
-// quality, veryfast against slow was within a few percent across sizes on
-// the benchmark clips (docs/benchmarks.md).
+// picture), so matching the two at equal CRF gets both wrong; matched at
+// equal quality the relation is close to constant across sizes on most
+// titles (docs/benchmarks.md).
 type presetMap struct {
 	ratio, offset float64
 }
@@ -666,9 +666,9 @@ type presetMap struct {
 // calibrateSizes calibrates at the largest and the smallest grid size (in
 // parallel) and gives every size a map interpolated between the two in log
 // pixels: how much the final preset gains over the analysis preset depends on
-// the picture size on some titles (03: 0.81x the bits at 720p, 1.00x at 360p
-// at equal SSIM, slow against veryfast), and one point would make the other
-// end of the grid look too cheap or too dear against it.
+// the picture size on some titles (clip 03 in docs/benchmarks.md), and one
+// point would make the other end of the grid look too cheap or too dear
+// against it.
 func (a *analyzer) calibrateSizes(ctx context.Context, p *piece, pi int, measured [][]gridResult) ([]presetMap, error) {
 	ends := []int{0, len(a.sizes) - 1}
 	if ends[1] == 0 {

@@ -20,9 +20,9 @@ import (
 	"github.com/pertitle/pertitle/pkg/pertitle/vmafmodel"
 )
 
-// DefaultQualityEvery scores one frame in two. On 2 s pieces at 25 fps and
-// more that moves SSIM by less than 0.001 and VMAF by a fraction of a point
-// (measured on lavfi content), and halves the cost of the upscale and the
+// DefaultQualityEvery scores one frame in two (for VMAF, pairs of frames two
+// in five, see qualityGraph). That moves the scores by little against every
+// frame (docs/benchmarks.md) and halves the cost of the upscale and the
 // metric; decoding still reads every frame.
 const DefaultQualityEvery = 2
 
@@ -34,8 +34,8 @@ const analysisEveryMin = 4
 // frame in analysisEveryMin at least; grid points are compared with each
 // other on the same frames, and it halves the scoring CPU. VMAF: QualityEvery
 // (pairs of frames, two in five by default; see qualityGraph): sparser pairs
-// locked onto the encoder's frame-type pattern and read up to 4 points off
-// on a handheld clip, where two in five stayed within 0.7 (docs/benchmarks.md).
+// locked onto the encoder's frame-type pattern and read several points off,
+// where two in five stayed close to every frame (docs/benchmarks.md).
 func (o *Options) analysisEvery(m Metric) int {
 	if m == MetricVMAF {
 		return o.QualityEvery
@@ -45,9 +45,10 @@ func (o *Options) analysisEvery(m Metric) int {
 
 // analysisVMAFPixels bounds the window the analysis scores VMAF on: the
 // same as the renditions'. A smaller centred window (640x360 of a 720p
-// piece, a fifth of the cost) read the small sizes' encodes 2-8 points higher
-// and the large ones' 1.3 lower than the whole picture on a handheld clip,
-// which moves every resolution switch; a 960x540 window stayed within 1.5.
+// piece, a fifth of the cost) read the small sizes' encodes higher and the
+// large ones' lower than the whole picture on a handheld clip, which moves
+// every resolution switch; a half-megapixel window stayed close
+// (docs/benchmarks.md).
 const analysisVMAFPixels = vmafWindowPixels
 
 // vmafPerProcess is how many libvmaf filters one ffmpeg runs at most: one.
@@ -300,8 +301,8 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 // smaller of the two differences), so it gets pairs of consecutive frames,
 // two in every 2·every+1: each kept frame has its true neighbour on one side.
 // The odd period keeps the selection from locking onto x264's mini-GOP of
-// four (with one frame in four, or libvmaf's n_subsample=4, VMAF read 1.5-3
-// points high on veryfast encodes, which put P pictures on every sample).
+// four (with one frame in four, or libvmaf's n_subsample=4, VMAF read high
+// on veryfast encodes, which put P pictures on every sample).
 // With crop set, VMAF looks at a centred window of the upscaled picture, at
 // the source's scale (see vmafWindow).
 //
@@ -365,10 +366,9 @@ func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int,
 // are means over the picture, so a centred window at the source's scale
 // estimates them without changing the viewing geometry the model was
 // trained for (scoring a downscaled picture would: a 720p encode scored at
-// 540p reads about 3 points higher). And libvmaf 1.x in the shipped scorer
-// costs 0.22 s of CPU per 1280x720 frame against 0.056 s at 960x540 and
-// 0.038 s for a 1280x360 window (docs/benchmarks.md): past about half a
-// megapixel its cost per pixel quadruples.
+// 540p reads several points higher). And libvmaf 1.x in the shipped scorer
+// costs about four times as much per pixel past half a megapixel
+// (docs/benchmarks.md).
 const vmafWindowPixels = 960 * 540
 
 // vmafWindow is the centred window of a w×h picture that VMAF scores: the

@@ -26,9 +26,8 @@ const (
 // titlePerSampleSecond is how many seconds of title one analysed second
 // needs for the analysis to stay within ~25% of the final encode's CPU at
 // the default preset (veryfast, where the analysis cannot be cheaper than
-// the encode it predicts): one analysed second costs about as much CPU as
-// 3.5 s of the title's final encode (a 720p grid of 4 sizes x 3 CRFs scored
-// by VMAF on pairs of frames), so 14 s of title pay for it
+// the encode it predicts), from the cost of one analysed second (a grid of
+// 4 sizes x 3 CRFs scored by VMAF) against a second of the final encode
 // (docs/benchmarks.md).
 const titlePerSampleSecond = 14.0
 
