@@ -22,7 +22,7 @@ const (
 
 // metrics is what one title's numbers come to at the first preset.
 type metrics struct {
-	passes, vsHull, hullSave, save float64 // BD-rates in percent
+	passes, vsHull, hullSave, save         float64 // BD-rates in percent
 	passesErr, vsHullErr, hullErr, saveErr error
 	capStatic, capFast                     point
 	shares                                 map[string]float64
