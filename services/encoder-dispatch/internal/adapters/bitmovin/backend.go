@@ -98,8 +98,10 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 		if e.Status != bitmovin.StatusCreated {
 			b.Log.Info("encoding already exists; not starting another", zap.String("job_id", job.ID),
 				zap.String("encoding_id", e.ID), zap.String("status", string(e.Status)))
-			b.static(ctx, job)
-			return rep.Started(ctx, e.ID)
+			if err := rep.Started(ctx, e.ID); err != nil {
+				return err
+			}
+			return b.static(ctx, job)
 		}
 	}
 	// Encodings left in CREATED were being set up when a previous attempt died: which
@@ -118,8 +120,10 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 		return classify(err)
 	}
 	b.Log.Info("bitmovin encoding started", zap.String("job_id", job.ID), zap.String("encoding_id", id), zap.String("asset_id", job.AssetID))
-	b.static(ctx, job)
-	return rep.Started(ctx, id)
+	if err := rep.Started(ctx, id); err != nil {
+		return err
+	}
+	return b.static(ctx, job)
 }
 
 // classify makes 4xx answers (other than 404/429) permanent: the same request would
@@ -316,37 +320,47 @@ func (b *Backend) manifests(ctx context.Context, name, id, prefix string) (strin
 const StaticSuffix = "-static"
 
 // static starts the static comparison encoding of job when WithStatic is set
-// and it does not exist yet (found by name, as the per-title one is). The
-// comparison is optional: a failure is logged and the job goes on; a
-// redelivered request tries again.
-func (b *Backend) static(ctx context.Context, job app.Job) {
+// and it does not exist yet (found by name, as the per-title one is; its
+// setup is idempotent like the per-title one's). It runs after the per-title
+// encoding started: a transient failure returns the error, so the request
+// is redelivered, finds the per-title encoding started and tries the
+// comparison again; a refusal (4xx) is logged and the job goes on without
+// it, for the comparison must never fail the job.
+func (b *Backend) static(ctx context.Context, job app.Job) error {
 	if !b.Settings.WithStatic {
-		return
+		return nil
 	}
+	err := b.ensureStatic(ctx, job)
+	if err != nil && bus.IsPermanent(classify(err)) {
+		b.Log.Warn("static comparison refused; the job goes on without it", zap.String("job_id", job.ID), zap.Error(err))
+		return nil
+	}
+	return err
+}
+
+func (b *Backend) ensureStatic(ctx context.Context, job app.Job) error {
 	name := job.ID + StaticSuffix
 	page, err := b.Client.ListEncodings(ctx, bitmovin.ListEncodingsParams{Name: name, Limit: 100})
 	if err != nil {
-		b.Log.Warn("static comparison: cannot look it up", zap.String("job_id", job.ID), zap.Error(err))
-		return
+		return fmt.Errorf("cannot look up the static comparison %s: %w", name, err)
 	}
 	for _, e := range page.Items {
 		if e.Name != name || !e.HasLabel(bitmovin.LabelStatic) {
 			continue
 		}
 		if e.Status != bitmovin.StatusCreated {
-			return
+			return nil
 		}
 		if err := b.Client.DeleteEncoding(ctx, e.ID); err != nil && !bitmovin.IsNotFound(err) {
-			b.Log.Warn("static comparison: cannot remove an interrupted setup", zap.String("encoding_id", e.ID), zap.Error(err))
-			return
+			return fmt.Errorf("cannot remove the interrupted static comparison %s: %w", e.ID, err)
 		}
 	}
 	id, err := b.setupStatic(ctx, job, name)
 	if err != nil {
-		b.Log.Warn("static comparison not started", zap.String("job_id", job.ID), zap.Error(err))
-		return
+		return err
 	}
 	b.Log.Info("static comparison encoding started", zap.String("job_id", job.ID), zap.String("encoding_id", id))
+	return nil
 }
 
 // setupStatic creates and starts the static ladder's encoding: one H.264

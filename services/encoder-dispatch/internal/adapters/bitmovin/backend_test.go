@@ -63,7 +63,9 @@ func setup(t *testing.T, opts bitmovintest.Options, s backend.Settings) (*bitmov
 	t.Cleanup(srv.Close)
 	srv.AddInput("s3-role-based", inputID)
 	srv.AddOutput("s3-role-based", outputID)
-	c, err := bitmovin.New(bitmovin.Config{BaseURL: srv.URL(), APIKey: apiKey, Timeout: 2 * time.Second, Backoff: time.Millisecond})
+	// A request to the in-process fake takes milliseconds, but seconds on a
+	// loaded 2-core machine.
+	c, err := bitmovin.New(bitmovin.Config{BaseURL: srv.URL(), APIKey: apiKey, Timeout: 15 * time.Second, Backoff: time.Millisecond})
 	require.NoError(t, err)
 	return srv, c, &backend.Backend{Client: c, Settings: s, Log: zap.NewNop()}
 }
@@ -297,8 +299,10 @@ func TestStaticComparisonEncoding(t *testing.T) {
 	assert.Equal(t, []string{perTitle.ID}, rep.started, "the job is the per-title encoding")
 	assert.True(t, static.HasLabel(bitmovin.LabelStatic))
 	assert.False(t, static.HasLabel(bitmovin.LabelSystem), "the reconciler and the receiver ignore the comparison")
-	assert.Equal(t, bitmovin.EncodingModeTwoPass, srv.StartRequest(static.ID).EncodingMode)
-	assert.Nil(t, srv.StartRequest(static.ID).PerTitle)
+	start := srv.StartRequest(static.ID)
+	require.NotNil(t, start, "the static comparison was started")
+	assert.Equal(t, bitmovin.EncodingModeTwoPass, start.EncodingMode)
+	assert.Nil(t, start.PerTitle)
 
 	var rungs []map[string]any
 	var paths []string
@@ -333,5 +337,41 @@ func TestStaticComparisonEncoding(t *testing.T) {
 	assert.Len(t, srv.Encodings(), 2, "a redelivered request creates nothing")
 	for _, c := range srv.Calls()[n:] {
 		assert.Equal(t, http.MethodGet, c.Method, "%s %s", c.Method, c.Path)
+	}
+}
+
+// TestStaticComparisonNeverFailsTheJob: on a redelivered request (the
+// per-title encoding already started) a refused comparison is given up and
+// the job goes on, while an unavailable API returns a retryable error.
+func TestStaticComparisonNeverFailsTheJob(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int
+		fails  bool
+	}{{"refused", 400, false}, {"unavailable", 503, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, c, first := setup(t, bitmovintest.Options{}, settings())
+			j := job()
+			j.Probe.Width, j.Probe.Height = 640, 360
+			require.NoError(t, first.Run(context.Background(), j, &reporter{}))
+			require.Len(t, srv.Encodings(), 1)
+
+			s := settings()
+			s.WithStatic = true
+			again := &backend.Backend{Client: c, Settings: s, Log: zap.NewNop()}
+			srv.AddFault(bitmovintest.Fault{Method: http.MethodPost, PathPrefix: "/encoding/encodings", Status: tc.status})
+			rep := &reporter{}
+			err := again.Run(context.Background(), j, rep)
+			assert.Len(t, rep.started, 1, "the job's encoding is reported either way")
+			assert.Len(t, srv.Encodings(), 1, "no comparison encoding")
+			if !tc.fails {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.False(t, bus.IsPermanent(err), "a retry may succeed")
+		})
 	}
 }
