@@ -19,14 +19,25 @@ export PERTITLE_WORK_DIR=${PERTITLE_WORK_DIR:-$var/work}
 export PERTITLE_CATALOG_ADDR=${PERTITLE_CATALOG_ADDR:-:8080}
 export PERTITLE_INGEST_ADDR=${PERTITLE_INGEST_ADDR:-:8081}
 export PERTITLE_WEBHOOK_ADDR=${PERTITLE_WEBHOOK_ADDR:-:8082}
-export PERTITLE_DISPATCH_ADDR=${PERTITLE_DISPATCH_ADDR:-:8083}
+# Ops listeners (/readyz with details, /metrics): on loopback only.
+export PERTITLE_CATALOG_OPS_ADDR=${PERTITLE_CATALOG_OPS_ADDR:-127.0.0.1:9080}
+export PERTITLE_INGEST_OPS_ADDR=${PERTITLE_INGEST_OPS_ADDR:-127.0.0.1:9081}
+export PERTITLE_WEBHOOK_OPS_ADDR=${PERTITLE_WEBHOOK_OPS_ADDR:-127.0.0.1:9082}
+export PERTITLE_DISPATCH_OPS_ADDR=${PERTITLE_DISPATCH_OPS_ADDR:-127.0.0.1:9083}
+export PERTITLE_ISSUER_OPS_ADDR=${PERTITLE_ISSUER_OPS_ADDR:-127.0.0.1:9084}
 export PERTITLE_MEDIA_BASE_URL=${PERTITLE_MEDIA_BASE_URL:-http://127.0.0.1:${PERTITLE_CATALOG_ADDR##*:}/media/}
 export PERTITLE_WEBHOOK_URL=${PERTITLE_WEBHOOK_URL:-http://127.0.0.1:${PERTITLE_WEBHOOK_ADDR##*:}/webhooks/bitmovin}
 export PERTITLE_CATALOG_URL=${PERTITLE_CATALOG_URL:-http://127.0.0.1:${PERTITLE_CATALOG_ADDR##*:}}
 export PERTITLE_INGEST_URL=${PERTITLE_INGEST_URL:-http://127.0.0.1:${PERTITLE_INGEST_ADDR##*:}}
+# Development mode: the services accept the published secrets below (and say so
+# loudly in their logs). Outside this machine they refuse to start with them.
+export PERTITLE_DEV_MODE=${PERTITLE_DEV_MODE:-1}
+if [ "$PERTITLE_DEV_MODE" != 0 ] && [ "$PERTITLE_DEV_MODE" != false ]; then
+  echo "warning: PERTITLE_DEV_MODE=$PERTITLE_DEV_MODE: development secrets are accepted; never expose this stack to the internet" >&2
+fi
 if [ -z "${PERTITLE_BITMOVIN_WEBHOOK_SECRET:-}" ]; then
   export PERTITLE_BITMOVIN_WEBHOOK_SECRET=local-dev-secret
-  echo "warning: PERTITLE_BITMOVIN_WEBHOOK_SECRET is the built-in development secret; set your own outside this machine" >&2
+  echo "warning: PERTITLE_BITMOVIN_WEBHOOK_SECRET is the published development secret; set your own outside this machine" >&2
 fi
 
 # Bitmovin backend (PERTITLE_ENCODER_BACKEND=bitmovin): without PERTITLE_BITMOVIN_API_URL the
@@ -131,22 +142,23 @@ fi
 echo ">> provisioning topics, queues, dead-letter queues and subscriptions"
 PERTITLE_LOG_LEVEL=warn "$bin/pertitle" provision
 
-start() { # name health-url
+start() { # name readiness-url
   "$bin/$1" >"$var/log/$1.log" 2>&1 &
   pids+=($!)
   wait_http "$2" "$1" "$var/log/$1.log"
   echo ">> $1 ready"
 }
+ops() { echo "http://127.0.0.1:${1##*:}"; } # an ops listen address as a URL
 if [ -n "$local_issuer" ]; then
-  start issuer         "http://127.0.0.1:${PERTITLE_ISSUER_ADDR##*:}/readyz"
+  start issuer         "$(ops "$PERTITLE_ISSUER_OPS_ADDR")/readyz"
 fi
 if [ -n "$fake_bitmovin" ]; then
   start fakebitmovin   "http://$PERTITLE_FAKEBITMOVIN_ADDR/readyz"
 fi
-start catalog          "http://127.0.0.1:${PERTITLE_CATALOG_ADDR##*:}/readyz"
-start webhook-receiver "http://127.0.0.1:${PERTITLE_WEBHOOK_ADDR##*:}/readyz"
-start encoder-dispatch "http://127.0.0.1:${PERTITLE_DISPATCH_ADDR##*:}/readyz"
-start ingest           "http://127.0.0.1:${PERTITLE_INGEST_ADDR##*:}/readyz"
+start catalog          "$(ops "$PERTITLE_CATALOG_OPS_ADDR")/readyz"
+start webhook-receiver "$(ops "$PERTITLE_WEBHOOK_OPS_ADDR")/readyz"
+start encoder-dispatch "$(ops "$PERTITLE_DISPATCH_OPS_ADDR")/readyz"
+start ingest           "$(ops "$PERTITLE_INGEST_OPS_ADDR")/readyz"
 
 cat <<MSG
 
@@ -156,7 +168,12 @@ pertitle is running.
   catalog   $PERTITLE_CATALOG_URL/v1/assets
   media     ${PERTITLE_MEDIA_BASE_URL}
   webhooks  $PERTITLE_WEBHOOK_URL
-  metrics   /metrics on every port above, encoder-dispatch on :${PERTITLE_DISPATCH_ADDR##*:}
+  ops       /readyz (details) and /metrics, on loopback:
+              catalog          $(ops "$PERTITLE_CATALOG_OPS_ADDR")/
+              ingest           $(ops "$PERTITLE_INGEST_OPS_ADDR")/
+              webhook-receiver $(ops "$PERTITLE_WEBHOOK_OPS_ADDR")/
+              encoder-dispatch $(ops "$PERTITLE_DISPATCH_OPS_ADDR")/${local_issuer:+
+              issuer           $(ops "$PERTITLE_ISSUER_OPS_ADDR")/}
   SNS/SQS   ${PERTITLE_AWS_ENDPOINT:-AWS}
   logs      $var/log/
 

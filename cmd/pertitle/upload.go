@@ -31,6 +31,25 @@ type asset struct {
 type progress struct {
 	Percent    float64 `json:"percent"`
 	ETASeconds float64 `json:"eta_seconds"`
+	ChunksDone int     `json:"chunks_done"`
+	Chunks     int     `json:"chunks"`
+	Workers    int     `json:"workers"`
+}
+
+// String is the progress for people: percent, chunks and workers of a
+// chunked encode, time left.
+func (p progress) String() string {
+	s := fmt.Sprintf("encoding: %5.1f%%", p.Percent)
+	if p.Chunks > 0 {
+		s += fmt.Sprintf(", %d of %d chunks done on %d worker", p.ChunksDone, p.Chunks, p.Workers)
+		if p.Workers != 1 {
+			s += "s"
+		}
+	}
+	if p.ETASeconds > 0 {
+		s += fmt.Sprintf(" (about %ds left)", int(p.ETASeconds+0.5))
+	}
+	return s
 }
 
 type rendition struct {
@@ -217,10 +236,7 @@ func waitReady(ctx context.Context, base, id string, tokens *tokenSource, stderr
 		default:
 			line := a.Status
 			if a.Progress != nil && a.Status == "encoding" {
-				line = fmt.Sprintf("encoding: %5.1f%%", a.Progress.Percent)
-				if a.Progress.ETASeconds > 0 {
-					line += fmt.Sprintf(" (about %ds left)", int(a.Progress.ETASeconds+0.5))
-				}
+				line = a.Progress.String()
 			}
 			if line != lastLine {
 				fmt.Fprintln(stderr, line)

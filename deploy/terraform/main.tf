@@ -26,6 +26,7 @@ locals {
     "encoding-progress",
     "encoding-finished",
     "encoding-failed",
+    "chunk-requested",
   ])
 
   # Every topic a queue may subscribe to: the event topics plus the topic that
@@ -45,6 +46,7 @@ locals {
   subscriptions = {
     "encoder-dispatch--asset-uploaded"     = { service = "encoder-dispatch", topic = "asset-uploaded" }
     "encoder-dispatch--encoding-requested" = { service = "encoder-dispatch", topic = "encoding-requested" }
+    "encoder-dispatch--chunk-requested"    = { service = "encoder-dispatch", topic = "chunk-requested" }
     "catalog--asset-uploaded"              = { service = "catalog", topic = "asset-uploaded" }
     "catalog--encoding-started"            = { service = "catalog", topic = "encoding-started" }
     "catalog--encoding-progress"           = { service = "catalog", topic = "encoding-progress" }
@@ -58,7 +60,7 @@ locals {
   # Topics each service publishes to.
   publishes = {
     "ingest"           = ["asset-uploaded"]
-    "encoder-dispatch" = ["encoding-requested", "encoding-started", "encoding-progress"]
+    "encoder-dispatch" = ["encoding-requested", "encoding-started", "encoding-progress", "encoding-failed", "chunk-requested"]
     "webhook-receiver" = ["encoding-finished", "encoding-failed"]
     "catalog"          = []
   }

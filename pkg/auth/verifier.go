@@ -42,8 +42,11 @@ type Config struct {
 	// (default 10 s).
 	MinRefresh time.Duration
 	// MaxAge is how long fetched keys are used before they are fetched again, so
-	// that withdrawn keys stop being accepted (default 1 hour).
+	// that withdrawn keys stop being accepted (default 1 hour). Past it, known keys
+	// are still served from the cache while one refresh runs in the background.
 	MaxAge time.Duration
+	// FetchTimeout bounds one refresh: discovery and JWKS together (default 10 s).
+	FetchTimeout time.Duration
 	// HTTPClient fetches discovery and JWKS (default: a client with a 10 s timeout).
 	HTTPClient *http.Client
 	// Now is the clock (default time.Now).
@@ -59,6 +62,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = time.Hour
+	}
+	if c.FetchTimeout == 0 {
+		c.FetchTimeout = 10 * time.Second
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -97,11 +103,15 @@ func audiences(s string) []string {
 // Verifier checks bearer tokens against an issuer's published keys. It fetches
 // discovery and keys lazily, so a service can start before its identity provider
 // and report not-ready (Ping) until the provider answers.
+//
+// At most one fetch runs at a time, in the background, detached from any request:
+// requests for cached keys never wait for it, even when the provider hangs; only a
+// request that needs a key the cache lacks waits, for at most its own deadline.
 type Verifier struct {
 	cfg       Config
 	audiences []string
 
-	fetchMu sync.Mutex // one fetch at a time; guards jwksURI
+	// jwksURI is used only by the fetch in flight, and fetches never overlap.
 	jwksURI string
 
 	mu        sync.RWMutex // guards the fields below
@@ -109,6 +119,13 @@ type Verifier struct {
 	fetchedAt time.Time // last successful fetch
 	triedAt   time.Time // last attempt, successful or not
 	fetches   int
+	inflight  *flight // the fetch running now, if any
+}
+
+// flight is one fetch; err is set before done is closed.
+type flight struct {
+	done chan struct{}
+	err  error
 }
 
 // NewVerifier returns a Verifier for cfg. It does not contact the issuer: the
@@ -125,8 +142,8 @@ func NewVerifier(_ context.Context, cfg Config) (*Verifier, error) {
 // Issuer is the issuer URL tokens must carry.
 func (v *Verifier) Issuer() string { return v.cfg.Issuer }
 
-// Ping is a readiness check: it succeeds when the issuer's keys are loaded and
-// fresh, fetching them if needed.
+// Ping is a readiness check: it succeeds when the issuer's keys are loaded,
+// fetching them if needed (and refreshing them in the background when stale).
 func (v *Verifier) Ping(ctx context.Context) error {
 	_, err := v.key(ctx, "", false)
 	return err
@@ -262,54 +279,73 @@ func firstOf(vals ...string) string {
 	return ""
 }
 
-// key returns the key with kid (any key when kid is empty and !need). An unknown
-// kid triggers a refetch, at most once per MinRefresh: that is how a rotated key
-// is picked up without letting made-up kids hammer the issuer.
+// key returns the key with kid (any key when kid is empty and !need). Past MaxAge a
+// known key is still returned at once and a refresh starts behind it. An unknown
+// kid waits for a refresh (rotation), started at most once per MinRefresh so that
+// tokens with made-up kids cannot make us hammer the issuer.
 func (v *Verifier) key(ctx context.Context, kid string, need bool) (crypto.PublicKey, error) {
-	if k, ok := v.cached(kid, need); ok {
+	v.mu.Lock()
+	if k, ok := v.lookup(kid, need); ok {
+		if v.cfg.Now().Sub(v.fetchedAt) > v.cfg.MaxAge {
+			v.startFetch()
+		}
+		v.mu.Unlock()
 		return k, nil
 	}
-	v.fetchMu.Lock()
-	defer v.fetchMu.Unlock()
-	// Another caller may have fetched while this one waited.
-	if k, ok := v.cached(kid, need); ok {
-		return k, nil
+	f, have := v.startFetch(), v.keys != nil
+	v.mu.Unlock()
+	if f == nil {
+		if !have {
+			return nil, fmt.Errorf("%w: signing keys not loaded yet", ErrUnavailable)
+		}
+		return nil, invalid("unknown signing key %q", kid)
 	}
-	v.mu.RLock()
-	have, triedAt := v.keys != nil, v.triedAt
-	v.mu.RUnlock()
-	wait := v.cfg.MinRefresh
-	if !have {
-		wait = time.Second // nothing to verify with yet: retry sooner
-	}
-	var err error
-	if triedAt.IsZero() || v.cfg.Now().Sub(triedAt) >= wait {
-		err = v.fetch(ctx)
-	} else if !have {
-		err = fmt.Errorf("%w: signing keys not loaded yet", ErrUnavailable)
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: still fetching the signing keys: %v", ErrUnavailable, ctx.Err())
 	}
 	v.mu.RLock()
 	k, known := v.lookup(kid, need)
 	v.mu.RUnlock()
 	switch {
 	case known:
-		// Possibly from the previous fetch if this one failed: better than
-		// locking everyone out while the issuer is briefly down.
 		return k, nil
-	case err != nil:
-		return nil, err
+	case f.err != nil:
+		return nil, f.err
 	}
 	return nil, invalid("unknown signing key %q", kid)
 }
 
-// cached returns the key if it is loaded and the keys are not older than MaxAge.
-func (v *Verifier) cached(kid string, need bool) (crypto.PublicKey, bool) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	if v.keys == nil || v.cfg.Now().Sub(v.fetchedAt) > v.cfg.MaxAge {
-		return nil, false
+// startFetch returns the fetch in flight, or starts one unless the last attempt is
+// more recent than MinRefresh (a second while no key is loaded: nothing can be
+// verified until one is); nil then. v.mu is held.
+func (v *Verifier) startFetch() *flight {
+	if v.inflight != nil {
+		return v.inflight
 	}
-	return v.lookup(kid, need)
+	wait := v.cfg.MinRefresh
+	if v.keys == nil {
+		wait = time.Second
+	}
+	now := v.cfg.Now()
+	if !v.triedAt.IsZero() && now.Sub(v.triedAt) < wait {
+		return nil
+	}
+	f := &flight{done: make(chan struct{})}
+	v.inflight, v.triedAt = f, now
+	go func() {
+		// Not any caller's context: a caller giving up must not cancel the fetch
+		// that the others wait for.
+		ctx, cancel := context.WithTimeout(context.Background(), v.cfg.FetchTimeout)
+		defer cancel()
+		err := v.fetch(ctx)
+		v.mu.Lock()
+		f.err, v.inflight = err, nil
+		v.mu.Unlock()
+		close(f.done)
+	}()
+	return f
 }
 
 func (v *Verifier) lookup(kid string, need bool) (crypto.PublicKey, bool) {
@@ -329,11 +365,8 @@ func (v *Verifier) lookup(kid string, need bool) (crypto.PublicKey, bool) {
 	return k, ok
 }
 
-// fetch reads discovery (once) and the JWKS. v.fetchMu is held.
+// fetch reads discovery (once) and the JWKS; only startFetch calls it.
 func (v *Verifier) fetch(ctx context.Context) error {
-	v.mu.Lock()
-	v.triedAt = v.cfg.Now()
-	v.mu.Unlock()
 	if v.jwksURI == "" {
 		var doc struct {
 			Issuer  string `json:"issuer"`
@@ -375,8 +408,6 @@ func (v *Verifier) fetch(ctx context.Context) error {
 }
 
 func (v *Verifier) getJSON(ctx context.Context, u string, dst any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)

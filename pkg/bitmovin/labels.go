@@ -60,10 +60,3 @@ func ParseJobLabels(labels []string) (j JobLabels, ok bool) {
 	}
 	return j, ok && j.JobID != "" && j.AssetID != ""
 }
-
-// CompletionKey is the storage key the webhook-receiver writes once it published
-// the outcome (webhook event type) of an encoding; the reconciler reads it to know
-// which finished encodings were never reported. The id must be a valid job id.
-func CompletionKey(encodingID, eventType string) string {
-	return "completions/" + encodingID + "/" + eventType
-}

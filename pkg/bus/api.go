@@ -19,7 +19,8 @@ import (
 // Handler handles one event. Returning nil acknowledges it. Returning an error
 // retries it (in process with backoff, then by redelivery) until the queue's
 // max receive count moves it to the dead-letter queue. Returning Permanent(err)
-// (or an error wrapping events.ErrMalformed) sends it to the dead-letter queue at once.
+// (or an error wrapping events.ErrMalformed or events.ErrTooLarge) sends it to the
+// dead-letter queue at once.
 type Handler func(ctx context.Context, env *eventsv1.Envelope) error
 
 // Transports.
@@ -55,6 +56,7 @@ func DefaultTopology() Topology {
 		Subscriptions: []Subscription{
 			{ServiceEncoderDispatch, events.TopicAssetUploaded},
 			{ServiceEncoderDispatch, events.TopicEncodingRequested},
+			{ServiceEncoderDispatch, events.TopicChunkRequested}, // the chunks of chunked encodes, for any worker
 			{ServiceCatalog, events.TopicAssetUploaded},
 			{ServiceCatalog, events.TopicEncodingStarted},
 			{ServiceCatalog, events.TopicEncodingProgress},
@@ -88,10 +90,11 @@ func Permanent(err error) error {
 	return permanentError{err}
 }
 
-// IsPermanent reports whether err should skip retries.
+// IsPermanent reports whether err should skip retries: Permanent errors, malformed
+// events, and events too large to publish, which no retry makes smaller.
 func IsPermanent(err error) bool {
 	var p permanentError
-	return errors.As(err, &p) || errors.Is(err, events.ErrMalformed)
+	return errors.As(err, &p) || errors.Is(err, events.ErrMalformed) || errors.Is(err, events.ErrTooLarge)
 }
 
 // ErrNotProvisioned is returned when a topic or queue is missing: run `pertitle provision`.

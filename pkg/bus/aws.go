@@ -292,6 +292,38 @@ func (t *awsTransport) deadLetters(ctx context.Context, queue string, max int) (
 	return bodies, nil
 }
 
+// takeDeadLetters receives up to max messages of queue's DLQ and leaves them
+// there, hidden for deadLetterPark.
+func (t *awsTransport) takeDeadLetters(ctx context.Context, queue string, max int) ([]deadLetterItem, error) {
+	url, err := t.queueURL(ctx, DLQName(queue))
+	if err != nil {
+		return nil, err
+	}
+	out, err := t.c.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:              aws.String(url),
+		MaxNumberOfMessages:   int32(min(10, max)),
+		WaitTimeSeconds:       1, // explicit: 0 means the queue's 20 s on goaws
+		VisibilityTimeout:     int32(deadLetterPark.Seconds()),
+		MessageAttributeNames: []string{metaDeadLetterReason},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bus: cannot read dead-letter queue %s: %w", DLQName(queue), err)
+	}
+	items := make([]deadLetterItem, 0, len(out.Messages))
+	for _, m := range out.Messages {
+		handle := aws.ToString(m.ReceiptHandle)
+		it := deadLetterItem{body: []byte(aws.ToString(m.Body)), retry: func(ctx context.Context) {
+			_, _ = t.c.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+				QueueUrl: aws.String(url), ReceiptHandle: aws.String(handle), VisibilityTimeout: int32(math.Ceil(t.cfg.sweepEvery().Seconds()))})
+		}}
+		if a, ok := m.MessageAttributes[metaDeadLetterReason]; ok {
+			it.reason = aws.ToString(a.StringValue)
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
 func (t *awsTransport) ping(ctx context.Context, queues []string) error {
 	var errs []error
 	for _, q := range queues {

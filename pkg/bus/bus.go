@@ -57,6 +57,7 @@ type transport interface {
 	release(ctx context.Context, queue string, msg *message.Message) error
 	send(ctx context.Context, queue string, body []byte) error
 	deadLetters(ctx context.Context, queue string, max int) ([][]byte, error)
+	takeDeadLetters(ctx context.Context, queue string, max int) ([]deadLetterItem, error)
 	ping(ctx context.Context, queues []string) error
 	heartbeats() bool
 	close() error
@@ -73,6 +74,7 @@ type Bus struct {
 
 	mu       sync.Mutex
 	deduper  Deduper
+	onDead   DeadLetterHandler
 	subs     []subscription
 	started  bool
 	draining bool
@@ -211,7 +213,7 @@ func checkLimits(body []byte, meta message.Metadata) error {
 		return fmt.Errorf("%d message attributes, over the SQS limit of %d", n, maxAttributes)
 	}
 	if size > events.MaxBodyBytes {
-		return fmt.Errorf("message is %d bytes with attributes, over the SQS limit of %d", size, events.MaxBodyBytes)
+		return fmt.Errorf("%w: message is %d bytes with attributes, over the SQS limit of %d", events.ErrTooLarge, size, events.MaxBodyBytes)
 	}
 	return nil
 }
@@ -246,6 +248,7 @@ func (b *Bus) Run(ctx context.Context) error {
 	}
 	b.started = true
 	subs := append([]subscription(nil), b.subs...)
+	onDead := b.onDead
 	ctx, b.stop = context.WithCancel(ctx)
 	b.mu.Unlock()
 	defer close(b.done)
@@ -261,7 +264,7 @@ func (b *Bus) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: ShutdownTimeout + 5*time.Second}, b.wmLog)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.drain() + 5*time.Second}, b.wmLog)
 	if err != nil {
 		return err
 	}
@@ -285,6 +288,11 @@ func (b *Bus) Run(ctx context.Context) error {
 	case <-router.Running():
 		close(b.running)
 		b.log.Info("bus consuming", zap.String("service", b.service), zap.Int("queues", len(subs)))
+		if onDead != nil {
+			sweepDone := make(chan struct{})
+			defer func() { <-sweepDone }()
+			go func() { defer close(sweepDone); b.sweepDeadLetters(ctx, subs, onDead) }()
+		}
 	case err := <-errc:
 		if err == nil {
 			err = errors.New("router stopped")
@@ -305,7 +313,7 @@ func (b *Bus) Run(ctx context.Context) error {
 	go func() { b.inflight.Wait(); close(finished) }()
 	select {
 	case <-finished:
-	case <-time.After(ShutdownTimeout):
+	case <-time.After(b.cfg.drain()):
 		b.log.Warn("handlers still running at shutdown deadline: cancelling them")
 		cancelHard()
 		select {

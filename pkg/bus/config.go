@@ -41,9 +41,23 @@ type Config struct {
 	RetryInterval time.Duration
 	// DedupTTL is how long the default in-memory deduper remembers an event id.
 	DedupTTL time.Duration
+	// DeadLetterSweep is how often the dead-letter queues are read when a
+	// DeadLetterHandler is registered (default 10 s).
+	DeadLetterSweep time.Duration
+	// Drain is how long Run lets in-flight handlers finish once asked to
+	// stop (default ShutdownTimeout); past it their context is cancelled and
+	// their messages are handed back at once.
+	Drain time.Duration
 	// Memory is the in-process broker shared by the Bus instances of one process
 	// (memory transport); nil means a private broker.
 	Memory *MemoryBroker
+}
+
+func (c Config) drain() time.Duration {
+	if c.Drain > 0 {
+		return c.Drain
+	}
+	return ShutdownTimeout
 }
 
 // EndpointNone is a PERTITLE_AWS_ENDPOINT value that selects real AWS, as the

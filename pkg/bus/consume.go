@@ -108,6 +108,17 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 	if IsPermanent(err) {
 		return b.deadLetter(ctx, s, msg, err, log)
 	}
+	if ctx.Err() != nil {
+		// Stopped at the drain deadline (SIGTERM, a spot interruption): give
+		// the message back now, so another consumer starts it at once rather
+		// than after the visibility timeout.
+		if rerr := b.tr.release(octx, s.queue, msg); rerr != nil {
+			log.Warn("cannot hand an interrupted event back", zap.Error(rerr))
+		}
+		b.failed(s.topic, "released")
+		log.Warn("event handling interrupted by shutdown: handed back", zap.Error(err))
+		return errNack
+	}
 	b.failed(s.topic, "retry")
 	log.Warn("event handling failed: left for redelivery", zap.Error(err))
 	return errNack

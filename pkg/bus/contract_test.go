@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,6 +71,8 @@ var contractCases = []struct {
 	{"NotProvisioned", testNotProvisioned},
 	{"LongHandlerNotRedelivered", testLongHandler},
 	{"GracefulShutdownFinishesInFlight", testGracefulShutdown},
+	{"DeadLettersSwept", testDeadLettersSwept},
+	{"InterruptedHandedBackAtOnce", testInterruptedHandedBack},
 }
 
 func testRoundTrip(t *testing.T, h *harness) {
@@ -335,4 +338,120 @@ func TestProvisionIdempotent(t *testing.T) {
 
 	assert.NoError(t, bus.Provision(context.Background(), bus.Config{Transport: bus.TransportMemory}, bus.DefaultTopology(), nil),
 		"memory provisioning is a no-op")
+}
+
+// sweeper records the dead letters handed to a DeadLetterHandler; its first
+// call for each event fails once when flaky is set.
+type sweeper struct {
+	mu     sync.Mutex
+	got    []bus.DeadLetter
+	failed map[string]bool
+	flaky  bool
+}
+
+func (s *sweeper) handle(_ context.Context, dl bus.DeadLetter) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := string(dl.Body)
+	if s.flaky && !s.failed[key] {
+		s.failed[key] = true
+		return errBoom
+	}
+	s.got = append(s.got, dl)
+	return nil
+}
+
+func (s *sweeper) byEvent(id string) []bus.DeadLetter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []bus.DeadLetter
+	for _, d := range s.got {
+		if d.Env.GetEventId() == id || (id == "" && d.Env == nil) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func testDeadLettersSwept(t *testing.T, h *harness) {
+	cfg := h.config(t, bus.Subscription{Service: svcA, Topic: topic})
+	cfg.DeadLetterSweep = 500 * time.Millisecond
+	permanent, failing := uploaded(t), uploaded(t)
+	rec := &recorder{behave: func(_ context.Context, _ int64, env *eventsv1.Envelope) error {
+		if env.GetEventId() == permanent.GetEventId() {
+			return bus.Permanent(errors.New("this asset cannot be encoded"))
+		}
+		return errBoom
+	}}
+	sw := &sweeper{failed: map[string]bool{}, flaky: true}
+	b := start(t, cfg, svcA, map[string]bus.Handler{topic: rec.handle}, func(b *bus.Bus) { b.OnDeadLetter(sw.handle) })
+	pub := publisher(t, cfg)
+	require.NoError(t, pub.Publish(context.Background(), permanent))
+	require.NoError(t, pub.Publish(context.Background(), failing))
+	require.NoError(t, b.SendRaw(context.Background(), topic, []byte("not an event")))
+
+	require.Eventually(t, func() bool {
+		return len(sw.byEvent(permanent.GetEventId())) > 0 && len(sw.byEvent(failing.GetEventId())) > 0 && len(sw.byEvent("")) > 0
+	}, 3*wait, 50*time.Millisecond, "every dead letter is swept, after its handler failed once")
+	p := sw.byEvent(permanent.GetEventId())[0]
+	assert.Equal(t, topic, p.Topic)
+	assert.Contains(t, p.Why(), "this asset cannot be encoded", "the bus's own reason travels")
+	f := sw.byEvent(failing.GetEventId())[0]
+	assert.Contains(t, f.Why(), "not handled after 3 deliveries")
+	assert.Nil(t, sw.byEvent("")[0].Env)
+	assert.Equal(t, "not an event", string(sw.byEvent("")[0].Body))
+
+	// Handled once: a swept message is not handed over again at every sweep.
+	time.Sleep(4 * cfg.DeadLetterSweep)
+	assert.Len(t, sw.byEvent(permanent.GetEventId()), 1)
+	assert.Len(t, sw.byEvent(failing.GetEventId()), 1)
+	if !h.aws() {
+		// It stays in the dead-letter list, for operators.
+		dead, err := b.DeadLetters(context.Background(), topic, 10)
+		require.NoError(t, err)
+		assert.Len(t, dead, 3)
+	}
+}
+
+// testInterruptedHandedBack: a handler still running at the drain deadline is
+// cancelled and its message handed back at once: another consumer starts it
+// well before the visibility timeout would have let it.
+func testInterruptedHandedBack(t *testing.T, h *harness) {
+	cfg := h.config(t, bus.Subscription{Service: svcA, Topic: topic})
+	cfg.VisibilityTimeout, cfg.Drain = 60*time.Second, 300*time.Millisecond
+	started := make(chan struct{})
+	var once sync.Once
+	stuck := &recorder{behave: func(ctx context.Context, _ int64, _ *eventsv1.Envelope) error {
+		once.Do(func() { close(started) })
+		<-ctx.Done() // a chunk that cannot finish in time
+		return ctx.Err()
+	}}
+	b, err := bus.New(context.Background(), cfg, svcA, zap.NewNop(), nil)
+	require.NoError(t, err)
+	b.Subscribe(topic, stuck.handle)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	<-b.Running()
+	require.NoError(t, publisher(t, cfg).Publish(context.Background(), uploaded(t)))
+	select {
+	case <-started:
+	case <-time.After(wait):
+		t.Fatal("handler not called")
+	}
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	require.NoError(t, b.Close())
+
+	next := &recorder{}
+	start(t, cfg, svcA, map[string]bus.Handler{topic: next.handle})
+	require.Eventually(t, func() bool { return next.succeeded() == 1 }, wait, 20*time.Millisecond,
+		"another consumer gets the interrupted message")
+	assert.Less(t, time.Since(stopped), cfg.VisibilityTimeout/2, "handed back at once, not after the visibility timeout")
 }

@@ -67,7 +67,7 @@ func randHex(n int) string {
 }
 
 // start creates the bus of service, subscribes handlers and runs it until the test ends.
-func start(t testing.TB, cfg bus.Config, service string, handlers map[string]bus.Handler) *bus.Bus {
+func start(t testing.TB, cfg bus.Config, service string, handlers map[string]bus.Handler, setup ...func(*bus.Bus)) *bus.Bus {
 	t.Helper()
 	log := zap.NewNop()
 	if tt, ok := t.(*testing.T); ok {
@@ -77,6 +77,9 @@ func start(t testing.TB, cfg bus.Config, service string, handlers map[string]bus
 	require.NoError(t, err)
 	for topic, h := range handlers {
 		b.Subscribe(topic, h)
+	}
+	for _, f := range setup {
+		f(b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -109,6 +109,7 @@ type memItem struct {
 	payload  []byte
 	meta     map[string]string
 	receives int
+	swept    bool // taken by the dead-letter sweep (it stays in the dead list)
 }
 
 type memQueue struct {
@@ -315,6 +316,32 @@ func (t *memTransport) send(_ context.Context, queue string, body []byte) error 
 
 func (t *memTransport) deadLetters(_ context.Context, queue string, max int) ([][]byte, error) {
 	return t.broker.DeadLetters(queue, max), nil
+}
+
+func (t *memTransport) takeDeadLetters(_ context.Context, queue string, max int) ([]deadLetterItem, error) {
+	q := t.broker.queue(queue)
+	if q == nil {
+		return nil, notProvisioned("queue", queue, errors.New("no such memory queue"))
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var items []deadLetterItem
+	for _, it := range q.dead {
+		if len(items) >= max {
+			break
+		}
+		if it.swept {
+			continue
+		}
+		it.swept = true
+		items = append(items, deadLetterItem{body: append([]byte(nil), it.payload...), reason: it.meta[metaDeadLetterReason],
+			retry: func(context.Context) {
+				q.mu.Lock()
+				it.swept = false
+				q.mu.Unlock()
+			}})
+	}
+	return items, nil
 }
 
 func (t *memTransport) ping(context.Context, []string) error { return nil }

@@ -54,7 +54,7 @@ func (b *Bus) PublishRaw(ctx context.Context, topic string, body []byte) error {
 		return errors.New("bus: empty raw message")
 	}
 	if len(body) > events.MaxBodyBytes {
-		return fmt.Errorf("bus: raw message of %d bytes is over the SQS limit of %d", len(body), events.MaxBodyBytes)
+		return fmt.Errorf("bus: %w: raw message of %d bytes is over the SQS limit of %d", events.ErrTooLarge, len(body), events.MaxBodyBytes)
 	}
 	msg := message.NewMessage(uuid.NewString(), body)
 	if err := b.tr.publish(ctx, topic, msg); err != nil {

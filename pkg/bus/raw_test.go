@@ -3,6 +3,8 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 )
 
 const rawTopic = bus.TopicS3ObjectCreated
@@ -138,7 +142,23 @@ func TestPublishRawLimits(t *testing.T) {
 	cfg := (&harness{name: bus.TransportMemory}).config(t)
 	pub := publisher(t, cfg)
 	assert.Error(t, pub.PublishRaw(context.Background(), rawTopic, nil))
-	assert.Error(t, pub.PublishRaw(context.Background(), rawTopic, make([]byte, 300*1024)))
+	assert.ErrorIs(t, pub.PublishRaw(context.Background(), rawTopic, make([]byte, 300*1024)), events.ErrTooLarge)
+}
+
+// TestTooLargeIsPermanent: an event over SQS's limit fails the same way on every
+// attempt, so callers must not answer "retry" (503) nor retry it in a handler.
+func TestTooLargeIsPermanent(t *testing.T) {
+	t.Parallel()
+	cfg := (&harness{name: bus.TransportMemory}).config(t)
+	pub := publisher(t, cfg)
+	env, err := events.New(events.Meta{AssetID: "a", Producer: "p"}, &eventsv1.AssetUploaded{Owner: "alice", SourceKey: "sources/a/source.mp4",
+		Title: strings.Repeat("t", events.MaxBodyBytes*3/4)})
+	require.NoError(t, err)
+	err = pub.Publish(context.Background(), env)
+	require.ErrorIs(t, err, events.ErrTooLarge)
+	assert.True(t, bus.IsPermanent(err))
+	assert.True(t, bus.IsPermanent(fmt.Errorf("handler: %w", err)))
+	assert.False(t, bus.IsPermanent(errors.New("sns unavailable")))
 }
 
 func TestDefaultTopologyHasS3Ingestion(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,12 +26,15 @@ const (
 	TopicEncodingProgress  = "encoding-progress"
 	TopicEncodingFinished  = "encoding-finished"
 	TopicEncodingFailed    = "encoding-failed"
+	// TopicChunkRequested carries the chunks of chunked encodes to any
+	// encoder worker.
+	TopicChunkRequested = "chunk-requested"
 )
 
 // AllTopics lists every topic the system publishes to.
 var AllTopics = []string{
 	TopicAssetUploaded, TopicEncodingRequested, TopicEncodingStarted,
-	TopicEncodingProgress, TopicEncodingFinished, TopicEncodingFailed,
+	TopicEncodingProgress, TopicEncodingFinished, TopicEncodingFailed, TopicChunkRequested,
 }
 
 // MaxBodyBytes is SQS's message size limit (256 KiB), enforced here because the
@@ -39,6 +43,11 @@ const MaxBodyBytes = 256 * 1024
 
 // ErrMalformed marks a body that can never be decoded; retrying it is pointless.
 var ErrMalformed = errors.New("malformed event")
+
+// ErrTooLarge marks an event that does not fit in one SQS message. Publishing it
+// again cannot succeed: a request that caused it gets a 4xx, a handler that
+// produced it dead-letters its message.
+var ErrTooLarge = errors.New("event too large for the bus")
 
 // Meta is what a producer knows about an event besides its payload.
 type Meta struct {
@@ -76,6 +85,8 @@ func New(m Meta, payload proto.Message) (*eventsv1.Envelope, error) {
 		env.Payload = &eventsv1.Envelope_EncodingFinished{EncodingFinished: p}
 	case *eventsv1.EncodingFailed:
 		env.Payload = &eventsv1.Envelope_EncodingFailed{EncodingFailed: p}
+	case *eventsv1.ChunkRequested:
+		env.Payload = &eventsv1.Envelope_ChunkRequested{ChunkRequested: p}
 	default:
 		return nil, fmt.Errorf("events: %T is not an event payload", payload)
 	}
@@ -100,6 +111,8 @@ func Topic(env *eventsv1.Envelope) (string, error) {
 		return TopicEncodingFinished, nil
 	case *eventsv1.Envelope_EncodingFailed:
 		return TopicEncodingFailed, nil
+	case *eventsv1.Envelope_ChunkRequested:
+		return TopicChunkRequested, nil
 	}
 	return "", fmt.Errorf("%w: envelope %q has no payload", ErrMalformed, env.GetEventId())
 }
@@ -130,6 +143,37 @@ func Validate(env *eventsv1.Envelope) error {
 	return nil
 }
 
+// Owner is the owner the event's payload names ("" for progress, which
+// carries none).
+func Owner(env *eventsv1.Envelope) string {
+	type owned interface{ GetOwner() string }
+	for _, p := range []owned{env.GetAssetUploaded(), env.GetEncodingRequested(), env.GetEncodingStarted(),
+		env.GetEncodingFinished(), env.GetEncodingFailed()} {
+		if o := p.GetOwner(); o != "" {
+			return o
+		}
+	}
+	return ""
+}
+
+// Name is the event's type without its package ("EncodingFinished").
+func Name(env *eventsv1.Envelope) string {
+	t := env.GetType()
+	return t[strings.LastIndexByte(t, '.')+1:]
+}
+
+// ExternalJobID is the encoder job the event's payload names ("" for uploads
+// and requests, which come before any job).
+func ExternalJobID(env *eventsv1.Envelope) string {
+	type job interface{ GetExternalJobId() string }
+	for _, p := range []job{env.GetEncodingStarted(), env.GetEncodingProgress(), env.GetEncodingFinished(), env.GetEncodingFailed()} {
+		if id := p.GetExternalJobId(); id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
 func payloadType(env *eventsv1.Envelope) string {
 	field := env.ProtoReflect().WhichOneof(env.ProtoReflect().Descriptor().Oneofs().ByName("payload"))
 	if field == nil {
@@ -152,7 +196,7 @@ func Marshal(env *eventsv1.Envelope) ([]byte, error) {
 	out := make([]byte, base64.StdEncoding.EncodedLen(len(raw)))
 	base64.StdEncoding.Encode(out, raw)
 	if len(out) > MaxBodyBytes {
-		return nil, fmt.Errorf("event %s is %d bytes encoded, over the SQS limit of %d", env.GetEventId(), len(out), MaxBodyBytes)
+		return nil, fmt.Errorf("%w: event %s is %d bytes encoded, over the SQS limit of %d", ErrTooLarge, env.GetEventId(), len(out), MaxBodyBytes)
 	}
 	return out, nil
 }

@@ -106,6 +106,7 @@ func TestMarshalEnforcesSQSSizeLimit(t *testing.T) {
 	require.NoError(t, err)
 	_, err = events.Marshal(env)
 	require.ErrorContains(t, err, "over the SQS limit")
+	require.ErrorIs(t, err, events.ErrTooLarge)
 }
 
 func TestNewRejectsMissingFields(t *testing.T) {

@@ -1,19 +1,15 @@
 package media
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -36,7 +32,6 @@ const (
 	audioChannels   = 2
 
 	progressInterval = 500 * time.Millisecond
-	stderrTail       = 4096
 )
 
 // EncodeRequest describes one ladder encode.
@@ -70,6 +65,9 @@ type Progress struct {
 	// Stage names the step of a multi-step job ("analysis", "encoding"); Encode
 	// leaves it empty, which means encoding.
 	Stage string
+	// A chunked encode's chunks: done out of all, and the workers seen on
+	// them lately (zero for an encode that is not chunked).
+	ChunksDone, Chunks, Workers int
 }
 
 // Output describes the packaged ladder. Paths are relative to OutDir.
@@ -117,7 +115,7 @@ type AudioRendition struct {
 // with BANDWIDTH (measured peak, never below ffmpeg's advertised value),
 // AVERAGE-BANDWIDTH, RESOLUTION, CODECS and FRAME-RATE taken from the files.
 //
-// On failure the error carries the tail of ffmpeg's stderr. Cancelling ctx
+// On failure the error is an *ExitError carrying the tail of ffmpeg's stderr. Cancelling ctx
 // kills ffmpeg and returns an error wrapping ctx.Err(). Partial output is left
 // in OutDir.
 func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
@@ -180,34 +178,15 @@ func scaledProgress(fn func(Progress), from, to float64) func(Progress) {
 // runEncode runs one ffmpeg pass of req with args, forwarding its progress,
 // and returns the process's CPU time.
 func runEncode(ctx context.Context, req *EncodeRequest, args []string, progress func(Progress)) (time.Duration, error) {
-	cmd := exec.CommandContext(ctx, req.FFmpeg, args...)
-	BindToParent(cmd)
-	cmd.WaitDelay = 5 * time.Second
-	stderr := newTailBuffer(stderrTail)
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
+	reporter := newProgressReporter(req.Src.Duration, progress)
+	res, err := (&Cmd{Bin: req.FFmpeg, Args: args, WaitDelay: 5 * time.Second, Progress: reporter.block}).Run(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("media: encode: %w", err)
+		if ctx.Err() != nil {
+			return res.CPU, fmt.Errorf("media: encode cancelled: %w", ctx.Err())
+		}
+		return res.CPU, fmt.Errorf("media: encode: %w", err)
 	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("media: start ffmpeg: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		readProgress(stdout, req.Src.Duration, start, progress)
-	}()
-	<-done // EOF on stdout: ffmpeg exited or closed it
-	waitErr := cmd.Wait()
-	cpu := CPUTime(cmd.ProcessState)
-	if ctx.Err() != nil {
-		return cpu, fmt.Errorf("media: encode cancelled: %w", ctx.Err())
-	}
-	if waitErr != nil {
-		return cpu, &FFmpegError{Err: waitErr, Stderr: strings.TrimSpace(stderr.String())}
-	}
-	return cpu, nil
+	return res.CPU, nil
 }
 
 // CPUTime returns the user+system CPU time of an exited process (0 for nil).
@@ -217,21 +196,6 @@ func CPUTime(ps *os.ProcessState) time.Duration {
 	}
 	return ps.UserTime() + ps.SystemTime()
 }
-
-// FFmpegError is returned when ffmpeg exits unsuccessfully.
-type FFmpegError struct {
-	Err    error  // the *exec.ExitError
-	Stderr string // last ~4 KiB of ffmpeg's stderr
-}
-
-func (e *FFmpegError) Error() string {
-	if e.Stderr == "" {
-		return "media: ffmpeg failed: " + e.Err.Error()
-	}
-	return "media: ffmpeg failed: " + e.Err.Error() + ": " + e.Stderr
-}
-
-func (e *FFmpegError) Unwrap() error { return e.Err }
 
 func (req *EncodeRequest) normalize() error {
 	if req.FFmpeg == "" {
@@ -399,12 +363,20 @@ func videoFilterGraph(req *EncodeRequest) string {
 	for i := range req.Ladder {
 		fmt.Fprintf(&fg, "[s%d]", i)
 	}
+	fg.WriteString(scaleGraph(req.Src, req.Ladder))
+	return fg.String()
+}
+
+// scaleGraph scales split copy [si] to rung i's size and pixel aspect, in
+// limited range 4:2:0: ";[s0]scale=...[v0];[s1]...".
+func scaleGraph(src *Source, ladder []Rung) string {
+	var fg strings.Builder
 	inRange := ""
-	if req.Src.Video.ColorRange == "pc" {
+	if src.Video.ColorRange == "pc" {
 		inRange = ":in_range=pc"
 	}
-	dw, dh := req.Src.DisplaySize()
-	for i, r := range req.Ladder {
+	dw, dh := src.DisplaySize()
+	for i, r := range ladder {
 		fmt.Fprintf(&fg, ";[s%d]scale=w=%d:h=%d%s:out_range=tv,setsar=%s,format=yuv420p[v%d]",
 			i, r.Width, r.Height, inRange, rungSAR(dw, dh, r.Width, r.Height), i)
 	}
@@ -414,11 +386,9 @@ func videoFilterGraph(req *EncodeRequest) string {
 // videoArgs are the inputs, the filter graph, the video maps and the x264
 // options of every rung, shared by both passes of a two-pass encode.
 func videoArgs(req *EncodeRequest) []string {
-	args := []string{
-		"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y",
-		"-i", req.Source,
-		"-filter_complex", videoFilterGraph(req),
-	}
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"},
+		InputArgs(req.Source, SourceFormats)...)
+	args = append(args, "-filter_complex", videoFilterGraph(req))
 	for i := range req.Ladder {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 	}
@@ -426,30 +396,40 @@ func videoArgs(req *EncodeRequest) []string {
 	args = append(args, X264GOPArgs(req.Src.Video.FrameRate, req.SegmentSeconds)...)
 	args = append(args, "-color_range", "tv")
 	for i, r := range req.Ladder {
-		idx := strconv.Itoa(i)
-		profile := r.Profile
-		if profile == "" {
-			profile = "high"
-		}
-		maxRate, bufSize := VBV(r)
-		if r.CRF > 0 {
-			// Constrained quality: the CRF decides, VBV caps peaks.
-			args = append(args, "-crf:v:"+idx, strconv.FormatFloat(r.CRF, 'f', -1, 64))
-		} else {
-			args = append(args, "-b:v:"+idx, strconv.FormatInt(r.Bitrate, 10))
-		}
-		args = append(args,
-			"-maxrate:v:"+idx, strconv.FormatInt(maxRate, 10),
-			"-bufsize:v:"+idx, strconv.FormatInt(bufSize, 10),
-			"-profile:v:"+idx, profile,
-		)
-		if r.Level != "" {
-			args = append(args, "-level:v:"+idx, r.Level)
-		}
+		args = append(args, rungRateArgs(r, strconv.Itoa(i))...)
 	}
 	if req.passLog != "" {
 		// One prefix: ffmpeg appends each output stream's index to it.
 		args = append(args, "-passlogfile:v", req.passLog)
+	}
+	return args
+}
+
+// rungRateArgs are rung r's rate control, VBV, profile and level, for the
+// output's video stream number idx: constrained quality (the CRF decides,
+// VBV caps peaks) when r has a CRF, else its average bitrate.
+func rungRateArgs(r Rung, idx string) []string {
+	profile := r.Profile
+	if profile == "" {
+		profile = "high"
+	}
+	if r.Lossless {
+		return []string{"-qp:v:" + idx, "0", "-profile:v:" + idx, "high444"}
+	}
+	maxRate, bufSize := VBV(r)
+	var args []string
+	if r.CRF > 0 {
+		args = append(args, "-crf:v:"+idx, strconv.FormatFloat(r.CRF, 'f', -1, 64))
+	} else {
+		args = append(args, "-b:v:"+idx, strconv.FormatInt(r.Bitrate, 10))
+	}
+	args = append(args,
+		"-maxrate:v:"+idx, strconv.FormatInt(maxRate, 10),
+		"-bufsize:v:"+idx, strconv.FormatInt(bufSize, 10),
+		"-profile:v:"+idx, profile,
+	)
+	if r.Level != "" {
+		args = append(args, "-level:v:"+idx, r.Level)
 	}
 	return args
 }
@@ -461,7 +441,6 @@ func buildFirstPassArgs(req *EncodeRequest) []string {
 }
 
 func buildEncodeArgs(req *EncodeRequest) []string {
-	seg := strconv.FormatFloat(req.SegmentSeconds, 'f', -1, 64)
 	args := videoArgs(req)
 	if req.passLog != "" {
 		args = append(args, "-pass:v", "2")
@@ -471,105 +450,76 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 		args = append(args, "-map", "0:a:0")
 	}
 	args = append(args, "-map_metadata", "-1", "-map_chapters", "-1")
-	adaptationSets := videoAdaptationSets(req.Ladder)
-	nextSet := strings.Count(adaptationSets, "id=")
 	if hasAudio {
-		args = append(args,
-			"-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate),
-			"-ar", strconv.Itoa(audioSampleRate), "-ac", strconv.Itoa(audioChannels),
-		)
-		adaptationSets += fmt.Sprintf(" id=%d,streams=a", nextSet)
+		args = append(args, audioCodecArgs()...)
 	}
-	args = append(args,
+	return append(args, dashArgs(req.Ladder, hasAudio, req.SegmentSeconds, req.OutDir)...)
+}
+
+// audioCodecArgs encode the title's audio as stereo AAC-LC at 48 kHz.
+func audioCodecArgs() []string {
+	return []string{"-c:a", "aac", "-b:a", strconv.Itoa(audioBitrate),
+		"-ar", strconv.Itoa(audioSampleRate), "-ac", strconv.Itoa(audioChannels)}
+}
+
+// dashArgs package the mapped rungs (and the audio, mapped last) as CMAF
+// segments of segSeconds with a DASH MPD and HLS playlists in outDir.
+func dashArgs(ladder []Rung, hasAudio bool, segSeconds float64, outDir string) []string {
+	adaptationSets := videoAdaptationSets(ladder)
+	if hasAudio {
+		adaptationSets += fmt.Sprintf(" id=%d,streams=a", strings.Count(adaptationSets, "id="))
+	}
+	return []string{
 		"-f", "dash",
-		"-seg_duration", seg,
+		"-seg_duration", strconv.FormatFloat(segSeconds, 'f', -1, 64),
 		"-use_template", "1", "-use_timeline", "0",
 		"-hls_playlist", "1", "-hls_master_name", HLSMasterName,
 		"-adaptation_sets", adaptationSets,
 		"-init_seg_name", initSegTemplate,
 		"-media_seg_name", mediaSegTemplate,
 		"-progress", "pipe:1",
-		filepath.Join(req.OutDir, DASHManifestName),
-	)
-	return args
+		filepath.Join(outDir, DASHManifestName),
+	}
 }
 
-// readProgress parses ffmpeg's -progress key=value blocks from r until EOF
-// and forwards throttled reports to fn. It always drains r.
-func readProgress(r io.Reader, duration float64, start time.Time, fn func(Progress)) {
-	sc := bufio.NewScanner(r)
-	var (
-		outUS    int64 = -1
-		speed    float64
-		lastSent time.Time
-		lastPct  float64
-	)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
-		if !ok || fn == nil {
-			continue
-		}
-		switch key {
-		case "out_time_us":
-			if v, err := strconv.ParseInt(val, 10, 64); err == nil {
-				outUS = v
-			}
-		case "speed":
-			if v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(val), "x"), 64); err == nil {
-				speed = v
-			}
-		case "progress":
-			end := val == "end"
-			now := time.Now()
-			if !end && (outUS < 0 || now.Sub(lastSent) < progressInterval) {
-				continue
-			}
-			p := Progress{Speed: speed}
-			if end {
-				p.Percent = 100
-			} else if duration > 0 {
-				done := float64(outUS) / 1e6
-				p.Percent = math.Min(99.9, math.Max(0, done/duration*100))
-				remaining := math.Max(0, duration-done)
-				switch {
-				case speed > 0:
-					p.ETA = time.Duration(remaining / speed * float64(time.Second))
-				case done > 0:
-					p.ETA = time.Duration(now.Sub(start).Seconds() * remaining / done * float64(time.Second))
-				}
-			}
-			if p.Percent < lastPct {
-				p.Percent = lastPct
-			}
-			lastPct = p.Percent
-			lastSent = now
-			fn(p)
+// progressReporter turns -progress blocks into throttled Progress reports
+// with a percentage of the source duration and an ETA.
+type progressReporter struct {
+	duration float64
+	fn       func(Progress)
+	start    time.Time
+	lastSent time.Time
+	lastPct  float64
+}
+
+func newProgressReporter(duration float64, fn func(Progress)) *progressReporter {
+	return &progressReporter{duration: duration, fn: fn, start: time.Now()}
+}
+
+func (r *progressReporter) block(b ProgressBlock) {
+	if r.fn == nil {
+		return
+	}
+	now := time.Now()
+	if !b.End && (b.OutTime < 0 || now.Sub(r.lastSent) < progressInterval) {
+		return
+	}
+	p := Progress{Speed: b.Speed}
+	if b.End {
+		p.Percent = 100
+	} else if r.duration > 0 {
+		done := b.OutTime.Seconds()
+		p.Percent = math.Min(99.9, math.Max(0, done/r.duration*100))
+		remaining := math.Max(0, r.duration-done)
+		switch {
+		case b.Speed > 0:
+			p.ETA = time.Duration(remaining / b.Speed * float64(time.Second))
+		case done > 0:
+			p.ETA = time.Duration(now.Sub(r.start).Seconds() * remaining / done * float64(time.Second))
 		}
 	}
-	_, _ = io.Copy(io.Discard, r)
-}
-
-// tailBuffer is an io.Writer keeping only the last max bytes written.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
+	p.Percent = math.Max(p.Percent, r.lastPct)
+	r.lastPct = p.Percent
+	r.lastSent = now
+	r.fn(p)
 }

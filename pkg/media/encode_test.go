@@ -285,7 +285,7 @@ func TestEncodeErrors(t *testing.T) {
 	req.OutDir = filepath.Join(dir, "typed")
 	req.Preset = "no-such-preset"
 	_, err = media.Encode(context.Background(), req)
-	var fe *media.FFmpegError
+	var fe *media.ExitError
 	require.True(t, errors.As(err, &fe))
 	assert.NotEmpty(t, fe.Stderr)
 	assert.LessOrEqual(t, len(fe.Stderr), 4096)

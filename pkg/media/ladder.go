@@ -18,6 +18,8 @@ type Rung struct {
 	// advertised bitrate holds while easy scenes spend fewer bits. CRF 0 keeps
 	// average-bitrate mode (-b:v Bitrate).
 	CRF float64
+	// Lossless encodes with -qp 0 and no rate cap (tests of frame exactness).
+	Lossless bool
 }
 
 func (r Rung) String() string {

@@ -16,7 +16,7 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +44,10 @@ func invalid(format string, args ...any) error {
 // Source describes a probed media file.
 type Source struct {
 	Container string  // ffprobe format_name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
+	Demuxer   string  // the entry of SourceFormats that opened it, e.g. "mov"
+	Streams   int     // streams of every kind in the container
 	Duration  float64 // seconds
+	StartTime float64 // seconds of the first timestamp (format start_time)
 	Size      int64   // bytes on disk
 	Bitrate   int64   // overall bits/s (container bit_rate, or Size*8/Duration)
 	Video     *VideoStream
@@ -53,18 +56,28 @@ type Source struct {
 
 // VideoStream describes the primary (first non-cover-art) video stream.
 type VideoStream struct {
-	Codec      string  // ffprobe codec_name, e.g. "h264"
-	Width      int     // coded/storage width in pixels
-	Height     int     // coded/storage height in pixels
-	SARNum     int     // sample aspect ratio numerator (0 when unknown, treated as 1:1)
-	SARDen     int     // sample aspect ratio denominator
-	FrameRate  float64 // frames/s from avg_frame_rate, falling back to r_frame_rate
-	PixFmt     string  // e.g. "yuv420p", "yuvj420p", "yuv420p10le"
-	Rotation   int     // display rotation in degrees as reported by ffprobe (display matrix or legacy rotate tag), normalised to 0..359
-	HDR        bool    // PQ (smpte2084) or HLG (arib-std-b67) transfer
-	ColorRange string  // "tv", "pc" or "" when unknown
-	Profile    string  // e.g. "High"
-	Frames     int64   // nb_frames when the container declares it, else 0
+	Codec     string  // ffprobe codec_name, e.g. "h264"
+	Width     int     // coded/storage width in pixels
+	Height    int     // coded/storage height in pixels
+	SARNum    int     // sample aspect ratio numerator (0 when unknown, treated as 1:1)
+	SARDen    int     // sample aspect ratio denominator
+	FrameRate float64 // frames/s from avg_frame_rate, falling back to r_frame_rate
+	// NominalFrameRate is r_frame_rate (0 when unknown): the rate the
+	// timestamps are written in, which a forged file sets far above its
+	// average.
+	NominalFrameRate float64
+	// RateNum/RateDen is the frame rate as ffprobe gives it (30000/1001),
+	// for frame arithmetic without rounding; ConstantRate tells whether the
+	// average and nominal rates agree, as they do when every frame lasts
+	// the same.
+	RateNum, RateDen int64
+	ConstantRate     bool
+	PixFmt           string // e.g. "yuv420p", "yuvj420p", "yuv420p10le"
+	Rotation         int    // display rotation in degrees as reported by ffprobe (display matrix or legacy rotate tag), normalised to 0..359
+	HDR              bool   // PQ (smpte2084) or HLG (arib-std-b67) transfer
+	ColorRange       string // "tv", "pc" or "" when unknown
+	Profile          string // e.g. "High"
+	Frames           int64  // nb_frames when the container declares it, else 0
 }
 
 // AudioStream describes one audio stream.
@@ -104,6 +117,7 @@ type ffprobeOutput struct {
 	Format  struct {
 		FormatName string `json:"format_name"`
 		Duration   string `json:"duration"`
+		StartTime  string `json:"start_time"`
 		Size       string `json:"size"`
 		BitRate    string `json:"bit_rate"`
 	} `json:"format"`
@@ -158,26 +172,18 @@ func Probe(ctx context.Context, ffprobe, path string) (*Source, error) {
 
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ffprobe, "-v", "error", "-print_format", "json",
-		"-show_format", "-show_streams", "--", path)
-	BindToParent(cmd)
-	cmd.WaitDelay = 2 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	args := append([]string{"-v", "error", "-print_format", "json", "-show_format", "-show_streams"},
+		InputArgs(path, SourceFormats)...)
+	var stdout bytes.Buffer
+	if _, err := (&Cmd{Bin: ffprobe, Args: args, Stdout: &stdout}).Run(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("media: probe %s: %w", path, ctx.Err())
 		}
-		var ee *exec.ExitError
+		var ee *ExitError
 		if !errors.As(err, &ee) {
 			return nil, fmt.Errorf("media: run ffprobe: %w", err)
 		}
-		msg := firstLine(stderr.String())
-		if msg == "" {
-			msg = err.Error()
-		}
-		return nil, invalid("not a recognizable media file: %s", msg)
+		return nil, unreadable(ee, path)
 	}
 	var out ffprobeOutput
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
@@ -186,11 +192,55 @@ func Probe(ctx context.Context, ffprobe, path string) (*Source, error) {
 	return buildSource(&out, fi.Size())
 }
 
+// unreadable explains why ffprobe could not open a file.
+func unreadable(ee *ExitError, path string) error {
+	if m := reNotWhitelisted.FindStringSubmatch(ee.Stderr); m != nil {
+		return refusedFormat(m[1])
+	}
+	msg := strings.TrimPrefix(ee.FirstLine(), path+": ")
+	if msg == "" {
+		msg = ee.Err.Error()
+	}
+	return invalid("not a recognizable media file: %s", msg)
+}
+
+// refusedFormat explains a demuxer outside SourceFormats.
+func refusedFormat(demuxer string) error {
+	switch {
+	case demuxer == "image2":
+		return invalid("file is a still image, not a video")
+	case strings.HasSuffix(demuxer, "_pipe"):
+		return invalid("file is a still image (%s), not a video", strings.TrimSuffix(demuxer, "_pipe"))
+	case referringFormats[demuxer]:
+		return invalid("file is a %s playlist or script that refers to other files, not a video; upload the video itself (%s)",
+			demuxer, acceptedContainers)
+	}
+	return invalid("%s files are not accepted; upload a video in one of these containers: %s", demuxer, acceptedContainers)
+}
+
+// referringFormats open other files or URLs named inside them.
+var referringFormats = map[string]bool{"hls": true, "dash": true, "concat": true, "ffconcat": true,
+	"tee": true, "mpjpeg": true, "sdp": true, "rtsp": true, "rtp": true, "ffmetadata": true,
+	"imf": true, "mov_drefs": true, "hds": true, "smoothstreaming": true}
+
+// reNotWhitelisted finds the demuxer refused by -format_whitelist in ffmpeg's log.
+var reNotWhitelisted = regexp.MustCompile(`\[([a-z0-9_,]+) @ [^\]]*\] Format not on whitelist`)
+
+// acceptedContainers names SourceFormats for people.
+const acceptedContainers = "MP4/MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI, FLV, ASF/WMV, MXF, Ogg or YUV4MPEG"
+
 func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
+	demuxer := sourceDemuxer(out.Format.FormatName)
+	if demuxer == "" {
+		return nil, refusedFormat(out.Format.FormatName)
+	}
 	src := &Source{
 		Container: out.Format.FormatName,
+		Demuxer:   demuxer,
+		Streams:   len(out.Streams),
 		Size:      size,
 		Duration:  parseFloat(out.Format.Duration),
+		StartTime: parseFloat(out.Format.StartTime),
 		Bitrate:   parseInt(out.Format.BitRate),
 	}
 
@@ -243,7 +293,14 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 	if n, d, ok := parseRatio(video.SampleAspectRatio, ":"); ok && n > 0 && d > 0 {
 		v.SARNum, v.SARDen = int(n), int(d)
 	}
+	v.NominalFrameRate = parseRate(video.RFrameRate)
 	v.FrameRate = parseRate(video.AvgFrameRate)
+	if n, d, ok := parseRatio(video.AvgFrameRate, "/"); ok && n > 0 && d > 0 {
+		v.RateNum, v.RateDen = n, d
+		if rn, rd, ok := parseRatio(video.RFrameRate, "/"); ok && rn*d == n*rd {
+			v.ConstantRate = true
+		}
+	}
 	if v.FrameRate <= 0 || v.FrameRate > 1000 {
 		v.FrameRate = parseRate(video.RFrameRate)
 	}
@@ -269,6 +326,36 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		src.Bitrate = int64(float64(size) * 8 / src.Duration)
 	}
 	return src, nil
+}
+
+// sourceDemuxer is the entry of SourceFormats among ffprobe's format_name
+// ("mov,mp4,m4a,3gp,3g2,mj2" is one demuxer with several names), or "".
+func sourceDemuxer(formatName string) string {
+	for _, name := range strings.Split(formatName, ",") {
+		for _, f := range SourceFormats {
+			if name == f {
+				return f
+			}
+		}
+	}
+	return ""
+}
+
+// sourceExtensions is the file extension a source is stored under, by
+// demuxer: it comes from what the file is, never from the client's name for
+// it (a ".m3u8" would tell the next reader to treat it as a playlist).
+var sourceExtensions = map[string]string{
+	"mov": ".mp4", "matroska": ".mkv", "mpegts": ".ts", "mpeg": ".mpg", "avi": ".avi",
+	"flv": ".flv", "asf": ".wmv", "mxf": ".mxf", "ogg": ".ogv", "yuv4mpegpipe": ".y4m",
+}
+
+// Extension is the extension to store the source under (".mp4", ".mkv"...),
+// from its detected container.
+func (s *Source) Extension() string {
+	if e, ok := sourceExtensions[s.Demuxer]; ok {
+		return e
+	}
+	return ".bin"
 }
 
 var stillImageCodecs = map[string]bool{

@@ -120,7 +120,7 @@ func TestProbe(t *testing.T) {
 				run(t, ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1", out)
 				return out
 			},
-			wantReason: "still image (mjpeg)",
+			wantReason: "file is a still image, not a video", // refused by the demuxer whitelist (image2)
 		},
 		{
 			name: "text file",

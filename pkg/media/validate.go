@@ -1,12 +1,9 @@
 package media
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -58,39 +55,33 @@ func decodeStretch(ctx context.Context, ffmpeg, path string, start, dur float64,
 	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
 	defer cancel()
 
-	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-xerror"}
+	var opts []string
 	if start > 0 {
-		args = append(args, "-ss", formatSeconds(start))
+		opts = []string{"-ss", formatSeconds(start)}
 	}
-	args = append(args, "-i", path)
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-xerror"},
+		InputArgs(path, SourceFormats, opts...)...)
 	if dur > 0 {
 		args = append(args, "-t", formatSeconds(dur))
 	}
 	args = append(args, "-map", "0:v:0", "-map", "0:a?", "-sn", "-dn", "-f", "null", "-progress", "pipe:1", "-")
 
-	cmd := exec.CommandContext(ctx, ffmpeg, args...)
-	BindToParent(cmd)
-	cmd.WaitDelay = 2 * time.Second
-	var stdout bytes.Buffer
-	stderr := newTailBuffer(4096)
-	cmd.Stdout = &stdout
-	cmd.Stderr = stderr
-	runErr := cmd.Run()
+	res, runErr := (&Cmd{Bin: ffmpeg, Args: args}).Run(ctx)
 	if ctx.Err() != nil {
 		return fmt.Errorf("media: validate %s: %w", path, ctx.Err())
 	}
-	var ee *exec.ExitError
+	var ee *ExitError
 	if runErr != nil && !errors.As(runErr, &ee) {
 		return fmt.Errorf("media: run ffmpeg: %w", runErr)
 	}
-	msg := firstLine(stderr.String())
-	if runErr != nil || isDecodeError(stderr.String()) {
+	if runErr != nil || isDecodeError(res.Stderr) {
+		msg := firstLine(res.Stderr)
 		if msg == "" {
 			msg = runErr.Error()
 		}
 		return invalid("truncated or corrupt video data near the %s of the file: %s", where, msg)
 	}
-	if lastFrameCount(stdout.String()) == 0 {
+	if res.Frames <= 0 {
 		return fmt.Errorf("%w: %w", invalid("truncated or corrupt: no video frame could be decoded near the %s of the file", where), errNoFrame)
 	}
 	return nil
@@ -109,21 +100,6 @@ func isDecodeError(log string) bool {
 	return false
 }
 
-// lastFrameCount returns the last "frame=N" value of an ffmpeg -progress
-// stream, or -1 if there was none.
-func lastFrameCount(progress string) int64 {
-	n := int64(-1)
-	sc := bufio.NewScanner(strings.NewReader(progress))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "frame="); ok {
-			if f, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-				n = f
-			}
-		}
-	}
-	return n
-}
-
 func formatSeconds(s float64) string { return strconv.FormatFloat(s, 'f', 3, 64) }
 
 // HasLibVMAF reports whether the ffmpeg binary was built with the libvmaf
@@ -134,14 +110,11 @@ func HasLibVMAF(ctx context.Context, ffmpeg string) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-nostdin", "-filters")
-	BindToParent(cmd)
-	cmd.WaitDelay = time.Second
-	out, err := cmd.Output()
-	if err != nil {
+	var out strings.Builder
+	if _, err := (&Cmd{Bin: ffmpeg, Args: []string{"-hide_banner", "-nostdin", "-filters"}, Stdout: &out, WaitDelay: time.Second}).Run(ctx); err != nil {
 		return false
 	}
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out.String(), "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 2 && f[1] == "libvmaf" {
 			return true

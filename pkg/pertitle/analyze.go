@@ -1,13 +1,11 @@
 package pertitle
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -463,17 +461,17 @@ func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece) err
 		codec = []string{"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-threads", "1"}
 		p.path = filepath.Join(a.dir, fmt.Sprintf("piece%d.mkv", i))
 	}
-	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y",
-		"-ss", strconv.FormatFloat(p.start, 'f', 3, 64), "-i", src,
-		"-t", strconv.FormatFloat(p.secs, 'f', 3, 64),
-		"-map", "0:v:0", "-an", "-sn", "-dn", "-vf", normalizeFilter(a.src, dw, dh)}
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"},
+		media.InputArgs(src, media.SourceFormats, "-ss", strconv.FormatFloat(p.start, 'f', 3, 64))...)
+	args = append(args, "-t", strconv.FormatFloat(p.secs, 'f', 3, 64),
+		"-map", "0:v:0", "-an", "-sn", "-dn", "-vf", normalizeFilter(a.src, dw, dh))
 	args = append(append(args, codec...), "-progress", "pipe:1", p.path)
-	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, args)
+	frames, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, args)
 	a.addCPU("extract", cpu)
 	if err != nil {
 		return fmt.Errorf("pertitle: cannot extract sample %d: %w", i, err)
 	}
-	p.frames = lastFrames(out)
+	p.frames = frames
 	if p.frames <= 0 {
 		return fmt.Errorf("pertitle: sample %d at %.1fs has no frames", i, p.start)
 	}
@@ -492,8 +490,8 @@ func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, 
 	for i := range crfs {
 		fmt.Fprintf(&g, "[o%d]", i)
 	}
-	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y", "-i", in.path,
-		"-filter_complex", g.String()}
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"}, media.InputArgs(in.path, media.WorkFormats)...)
+	args = append(args, "-filter_complex", g.String())
 	for i, crf := range crfs {
 		args = append(args, "-map", fmt.Sprintf("[o%d]", i), "-an", "-sn", "-dn",
 			"-c:v", "libx264", "-preset", preset, "-crf", strconv.FormatFloat(crf, 'f', -1, 64),
@@ -544,12 +542,11 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 			_ = os.Remove(n)
 		}
 	}()
-	out, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, preset, crfs, names))
+	frames, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, preset, crfs, names))
 	a.addCPU(encStage, cpu)
 	if err != nil {
 		return nil, fmt.Errorf("pertitle: analysis encode at %dx%d: %w", a.sizes[si][0], a.sizes[si][1], err)
 	}
-	frames := lastFrames(out)
 	if frames <= 0 {
 		frames = p.frames
 	}
@@ -750,36 +747,14 @@ func equalQuality(crfs, quality, logBits []float64, q float64) (crf, logB float6
 	return crfs[i] + t*(crfs[i+1]-crfs[i]), logBits[i] + t*(logBits[i+1]-logBits[i])
 }
 
-// runFFmpeg runs ffmpeg and returns its stdout (the -progress stream) and CPU time.
-func runFFmpeg(ctx context.Context, ffmpeg string, args []string) (string, time.Duration, error) {
-	cmd := exec.CommandContext(ctx, ffmpeg, args...)
-	media.BindToParent(cmd)
-	cmd.WaitDelay = 2 * time.Second
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	cpu := media.CPUTime(cmd.ProcessState)
+// runFFmpeg runs ffmpeg and returns the frames it reported on its -progress
+// stream and its CPU time.
+func runFFmpeg(ctx context.Context, ffmpeg string, args []string) (int64, time.Duration, error) {
+	res, err := (&media.Cmd{Bin: ffmpeg, Args: args}).Run(ctx)
 	if ctx.Err() != nil {
-		return "", cpu, ctx.Err()
+		return 0, res.CPU, ctx.Err()
 	}
-	if err != nil {
-		return "", cpu, fmt.Errorf("ffmpeg failed: %w: %s", err, tail(stderr.String(), 1000))
-	}
-	return stdout.String(), cpu, nil
-}
-
-// lastFrames returns the last frame= of a -progress stream, 0 when none.
-func lastFrames(progress string) int64 {
-	var n int64
-	sc := bufio.NewScanner(strings.NewReader(progress))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "frame="); ok {
-			if f, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
-				n = f
-			}
-		}
-	}
-	return n
+	return max(res.Frames, 0), res.CPU, err
 }
 
 // runPool runs fn(0..n-1) on at most workers goroutines and returns the first

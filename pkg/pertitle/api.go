@@ -9,7 +9,12 @@
 // analyze.go, engine.go, quality.go). Add to it; do not rename.
 package pertitle
 
-import "time"
+import (
+	"context"
+	"time"
+
+	"github.com/pertitle/pertitle/pkg/media"
+)
 
 // Metric names a quality metric.
 type Metric string
@@ -169,6 +174,8 @@ type Progress struct {
 	Stage   string // "analysis", "encode", "static", "quality"
 	Percent float64
 	ETA     time.Duration
+	// A chunked encode's chunks done, all, and workers (see media.Progress).
+	ChunksDone, Chunks, Workers int
 }
 
 // Options configure an engine run. Zero values take documented defaults.
@@ -210,6 +217,10 @@ type Options struct {
 	AnalysisWorkers int
 	// QualityEvery scores one frame in QualityEvery (default 2; 1 = every frame).
 	QualityEvery int
+	// Encoder encodes and packages a ladder (the chosen one, and the static
+	// one with WithStatic); nil is media.Encode, one ffmpeg on this machine.
+	// encoder-dispatch hands long titles to its chunk workers through it.
+	Encoder func(ctx context.Context, req media.EncodeRequest) (*media.Output, error)
 }
 
 // The engine's entry points (engine.go) are:

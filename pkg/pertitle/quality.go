@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -168,12 +167,11 @@ func probeVMAF(ctx context.Context, ffmpeg, model string) vmafSupport {
 	}
 	for _, c := range candidates {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		cmd := exec.CommandContext(ctx, ffmpeg, "-nostdin", "-hide_banner", "-v", "error",
-			"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5:duration=0.4",
-			"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=5:duration=0.4",
-			"-lavfi", "[0:v][1:v]"+c, "-f", "null", "-")
-		media.BindToParent(cmd)
-		err := cmd.Run()
+		args := []string{"-nostdin", "-hide_banner", "-v", "error"}
+		args = append(args, media.GeneratedInputArgs("testsrc2=size=64x64:rate=5:duration=0.4")...)
+		args = append(args, media.GeneratedInputArgs("testsrc2=size=64x64:rate=5:duration=0.4")...)
+		args = append(args, "-lavfi", "[0:v][1:v]"+c, "-f", "null", "-")
+		_, err := (&media.Cmd{Bin: ffmpeg, Args: args}).Run(ctx)
 		cancel()
 		if err == nil {
 			return vmafSupport{filter: c}
@@ -257,23 +255,19 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 	defer removeAll(logDir)
 	graph := qualityGraph(w, h, ref, dists, every, vmaf.filter, logDir, vmafWindow(w, h, opt.VMAFPixels))
 
-	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "info", "-i", reference}
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "info"}, media.InputArgs(reference, media.WorkFormats)...)
 	for _, d := range distorted {
-		args = append(args, "-i", d)
+		args = append(args, media.InputArgs(d, media.WorkFormats)...)
 	}
 	args = append(args, "-filter_complex", graph, "-an", "-sn", "-dn", "-f", "null", "-")
-	cmd := exec.CommandContext(ctx, opt.FFmpeg, args...)
-	media.BindToParent(cmd)
-	cmd.WaitDelay = 2 * time.Second
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	runErr := cmd.Run()
-	cpu := media.CPUTime(cmd.ProcessState)
+	res, runErr := (&media.Cmd{Bin: opt.FFmpeg, Args: args, Stderr: &stderr}).Run(ctx)
+	cpu := res.CPU
 	if ctx.Err() != nil {
 		return nil, cpu, fmt.Errorf("pertitle: quality: %w", ctx.Err())
 	}
 	if runErr != nil {
-		return nil, cpu, fmt.Errorf("pertitle: quality: ffmpeg failed: %w: %s", runErr, tail(stderr.String(), 1500))
+		return nil, cpu, fmt.Errorf("pertitle: quality: %w", runErr)
 	}
 	scores, err := parseQualityLog(stderr.String(), len(distorted), vmaf.filter != "")
 	if err != nil {

@@ -68,8 +68,8 @@ func profileTitle(ctx context.Context, ffmpeg, src, dir string, fps, seg float64
 	tiny := filepath.Join(dir, "profile.h264")
 	g := fmt.Sprintf("[0:v:0]scale=%d:-2:flags=fast_bilinear,format=yuv420p,split[a][b];[a]select='gt(scene\\,%g)',metadata=print:file=%s[s]",
 		profileWidth, sceneThreshold, escapeFilterArg(scenes))
-	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y", "-i", src,
-		"-filter_complex", g, "-map", "[s]", "-f", "null", "-",
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"}, media.InputArgs(src, media.SourceFormats)...)
+	args = append(args, "-filter_complex", g, "-map", "[s]", "-f", "null", "-",
 		"-map", "[b]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-threads", "1"}
 	args = append(args, media.X264GOPArgs(fps, seg)...)
 	args = append(args, "-f", "h264", tiny, "-progress", "pipe:1")

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -128,4 +131,44 @@ func TestListSkipsPrivateDirectories(t *testing.T) {
 	list, err := fsStore.List(context.Background(), "")
 	require.NoError(t, err)
 	assert.Empty(t, list)
+}
+
+// TestCreateIsExclusive: of writers racing to create one key, exactly one
+// wins, and an existing object is never replaced.
+func TestCreateIsExclusive(t *testing.T) {
+	for name, s := range adapters(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			_, err := s.Create(ctx, "jobs/j1/done", strings.NewReader("first"))
+			require.NoError(t, err)
+			_, err = s.Create(ctx, "jobs/j1/done", strings.NewReader("second"))
+			require.ErrorIs(t, err, storage.ErrExists)
+			rc, _, err := s.Open(ctx, "jobs/j1/done")
+			require.NoError(t, err)
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			assert.Equal(t, "first", string(b))
+
+			const racers = 8
+			var wg sync.WaitGroup
+			var won atomic.Int32
+			for i := range racers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := s.Create(ctx, "jobs/j1/claim", strings.NewReader(fmt.Sprint(i)))
+					if err == nil {
+						won.Add(1)
+					} else {
+						assert.ErrorIs(t, err, storage.ErrExists)
+					}
+				}()
+			}
+			wg.Wait()
+			assert.EqualValues(t, 1, won.Load(), "exactly one creator wins")
+			list, err := s.List(ctx, "jobs/j1/")
+			require.NoError(t, err)
+			assert.Len(t, list, 2, "no temporary file is left behind")
+		})
+	}
 }

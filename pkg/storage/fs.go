@@ -69,6 +69,37 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	return n, nil
 }
 
+// Create writes a temporary file and links it to key: link(2) fails when the
+// name exists, so of two racing creators exactly one wins.
+func (f *FS) Create(ctx context.Context, key string, r io.Reader) (int64, error) {
+	p, err := f.LocalPath(key)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return 0, fmt.Errorf("cannot create directory for %s: %w", key, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".create-*")
+	if err != nil {
+		return 0, fmt.Errorf("cannot create temp file for %s: %w", key, err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, ctxReader{ctx, r})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cannot write %s: %w", key, err)
+	}
+	if err := os.Link(tmp.Name(), p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return 0, fmt.Errorf("%w: %s", ErrExists, key)
+		}
+		return 0, fmt.Errorf("cannot create %s: %w", key, err)
+	}
+	return n, nil
+}
+
 func (f *FS) Open(_ context.Context, key string) (ReadSeekCloser, Object, error) {
 	p, err := f.LocalPath(key)
 	if err != nil {

@@ -162,6 +162,35 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	return s.multipart(ctx, bucket, k, buf, r)
 }
 
+// Create is a conditional PutObject (If-None-Match: *): S3 answers 412 when
+// the key exists, and of two concurrent creates exactly one succeeds.
+func (s *S3) Create(ctx context.Context, key string, r io.Reader) (int64, error) {
+	bucket, k, err := s.Locate(key)
+	if err != nil {
+		return 0, err
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxCreateBytes+1))
+	if err != nil {
+		return 0, fmt.Errorf("cannot read %s: %w", key, err)
+	}
+	if len(b) > maxCreateBytes {
+		return 0, fmt.Errorf("cannot create %s: over the %d bytes Create takes", key, maxCreateBytes)
+	}
+	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &k, Body: bytes.NewReader(b),
+		ContentLength: aws.Int64(int64(len(b))), ContentType: contentType(k), IfNoneMatch: aws.String("*")})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict") {
+		return 0, fmt.Errorf("%w: %s", ErrExists, key)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cannot create %s: %w", key, err)
+	}
+	return int64(len(b)), nil
+}
+
+// maxCreateBytes bounds Create's objects: markers and claims, never media.
+const maxCreateBytes = 5 << 20
+
 // multipart uploads buf (a full first part) and the rest of r part by part, so
 // that at most one part is in memory. A failure aborts the upload: S3 then keeps
 // nothing, and the previous object (if any) stays in place.

@@ -16,6 +16,9 @@ import (
 // ErrNotFound is returned for a key that holds no object.
 var ErrNotFound = errors.New("object not found")
 
+// ErrExists is returned by Create for a key that already holds an object.
+var ErrExists = errors.New("object already exists")
+
 // ErrInvalidKey is returned for keys that could escape the store.
 var ErrInvalidKey = errors.New("invalid storage key")
 
@@ -42,6 +45,11 @@ type ReadSeekCloser interface {
 type Storage interface {
 	// Put streams r into key, replacing it atomically; a failed Put leaves nothing.
 	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	// Create writes r into key only if key holds no object, atomically: of
+	// two writers racing for one key, one gets ErrExists. It is how "exactly
+	// once" is decided without a database (a completion marker, a claim),
+	// never check-then-put. Meant for small objects (one request on S3).
+	Create(ctx context.Context, key string, r io.Reader) (int64, error)
 	Open(ctx context.Context, key string) (ReadSeekCloser, Object, error)
 	Stat(ctx context.Context, key string) (Object, error)
 	Delete(ctx context.Context, key string) error

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -29,6 +30,7 @@ type Env struct {
 type envVar struct {
 	name, def, help string
 	secret          bool
+	signingKey      bool // a secret used as an HMAC key: length is checked too
 	value           string
 }
 
@@ -56,6 +58,14 @@ func (e *Env) String(dst *string, name, def, help string) { *dst = e.raw(name, d
 
 // Secret reads a string setting that is never printed.
 func (e *Env) Secret(dst *string, name, def, help string) { *dst = e.raw(name, def, help, true) }
+
+// SigningKey reads a secret used as an HMAC key: never printed, and refused by Load
+// when it is a published default, a placeholder or shorter than MinSigningKeyBytes
+// (unless PERTITLE_DEV_MODE is on).
+func (e *Env) SigningKey(dst *string, name, def, help string) {
+	*dst = e.raw(name, def, help, true)
+	e.vars[len(e.vars)-1].signingKey = true
+}
 
 // Int reads an integer setting.
 func (e *Env) Int(dst *int, name string, def int, help string) {
@@ -88,6 +98,17 @@ func (e *Env) Duration(dst *time.Duration, name string, def time.Duration, help 
 		return
 	}
 	*dst = d
+}
+
+// Float64 reads a decimal setting.
+func (e *Env) Float64(dst *float64, name string, def float64, help string) {
+	v := e.raw(name, strconv.FormatFloat(def, 'g', -1, 64), help, false)
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a number", name, v))
+		return
+	}
+	*dst = f
 }
 
 // Bool reads a boolean setting.
@@ -187,18 +208,28 @@ type Config interface {
 }
 
 // Load reads cfg from env, handles --help (ErrHelp), validates, and logs the
-// effective settings with secrets masked. Unparseable values and invalid
-// settings are reported together, so one start shows every problem.
+// effective settings with secrets masked. Unparseable values, invalid settings and
+// weak secrets are reported together, so one start shows every problem. Weak
+// secrets are accepted only with PERTITLE_DEV_MODE, and loudly.
 func Load(env *Env, cfg Config, args []string, out io.Writer, log *zap.Logger) error {
 	cfg.FromEnv(env)
+	var dev bool
+	env.Bool(&dev, DevModeVar, false, "development machine: accept published default and placeholder secrets, with a warning (make run sets it); never on a machine reachable from the internet")
 	if err := env.Parse(args, out); err != nil {
 		if errors.Is(err, ErrHelp) {
 			return err
 		}
-		return fmt.Errorf("invalid configuration: %w", errors.Join(err, cfg.Validate()))
+		_, weak := env.checkSecrets(dev)
+		return fmt.Errorf("invalid configuration: %w", errors.Join(err, cfg.Validate(), weak))
 	}
-	if err := cfg.Validate(); err != nil {
+	weak, err := env.checkSecrets(dev)
+	if err := errors.Join(cfg.Validate(), err); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	if dev {
+		log.Warn("DEVELOPMENT MODE ("+DevModeVar+"=1): published default and placeholder secrets are accepted. "+
+			"Anyone who has read this repository can forge webhooks and playback URLs. Never expose this process to the internet.",
+			zap.Strings("weak_secrets", weak))
 	}
 	log.Info("starting", zap.Any("config", env.Fields()))
 	return nil

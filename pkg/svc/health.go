@@ -11,67 +11,128 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
 )
 
 // Check reports whether one dependency is usable.
 type Check func(ctx context.Context) error
 
-// Ops serves liveness, readiness and metrics for one service.
+// Ops serves liveness, readiness and metrics for one service. The public port gets
+// only /healthz and a /readyz that says ready or not (Register); the details of each
+// check and /metrics are for the ops port (Handler), which operators keep private.
 type Ops struct {
 	Registry *prometheus.Registry
 	Metrics  *Metrics
 
 	mu     sync.RWMutex
 	checks map[string]Check
+
+	// evalMu makes concurrent readiness requests share one evaluation, so that
+	// hammering /readyz on the public port does not multiply calls to dependencies.
+	evalMu    sync.Mutex
+	last      readiness
+	lastAt    time.Time
+	cacheFor  time.Duration
+	checkTime time.Duration
+}
+
+type readiness struct {
+	ready  bool
+	checks map[string]string
 }
 
 // NewOps creates the health and metrics endpoints for service.
 func NewOps(service string) *Ops {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Ops{Registry: reg, Metrics: NewMetrics(reg, service), checks: map[string]Check{}}
+	return &Ops{Registry: reg, Metrics: NewMetrics(reg, service), checks: map[string]Check{},
+		cacheFor: time.Second, checkTime: 2 * time.Second}
 }
 
 // AddCheck registers a readiness check for a real dependency.
 func (o *Ops) AddCheck(name string, c Check) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	o.checks[name] = c
+	o.mu.Unlock()
+	o.evalMu.Lock()
+	o.lastAt = time.Time{} // the cached answer did not include it
+	o.evalMu.Unlock()
 }
 
-// Register mounts /healthz, /readyz and /metrics on mux.
+// Register mounts the public health endpoints on mux: /healthz, and /readyz
+// answering {"status": "ready"} (200) or {"status": "not ready"} (503) without
+// saying which dependency failed or why.
 func (o *Ops) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if o.evaluate(r.Context()).ready {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			return
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 	})
-	mux.HandleFunc("GET /readyz", o.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 }
 
-func (o *Ops) ready(w http.ResponseWriter, r *http.Request) {
+// Handler serves the ops port: /healthz, /readyz with every check's result
+// (error strings included) and /metrics. Never mount it on a public listener.
+func (o *Ops) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		res := o.evaluate(r.Context())
+		code := http.StatusOK
+		if !res.ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"ready": res.ready, "checks": res.checks})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// Serve serves Handler on addr until ctx ends (a part for Together).
+func (o *Ops) Serve(ctx context.Context, log *zap.Logger, addr string) error {
+	return Serve(ctx, log.With(zap.String("listener", "ops")), NewServer(addr, o.Handler()))
+}
+
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// evaluate runs every check, or returns the result of one that ended less than
+// cacheFor ago. Callers arriving during an evaluation wait for it and share it.
+func (o *Ops) evaluate(ctx context.Context) readiness {
+	o.evalMu.Lock()
+	defer o.evalMu.Unlock()
+	if !o.lastAt.IsZero() && time.Since(o.lastAt) < o.cacheFor {
+		return o.last
+	}
 	o.mu.RLock()
-	names := make([]string, 0, len(o.checks))
-	for n := range o.checks {
-		names = append(names, n)
+	checks := make(map[string]Check, len(o.checks))
+	for n, c := range o.checks {
+		checks[n] = c
 	}
 	o.mu.RUnlock()
-	sort.Strings(names)
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	// Detached from the caller: the shared result must not fail because the one
+	// client that triggered it went away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.checkTime)
 	defer cancel()
-	result := map[string]string{}
-	code := http.StatusOK
+	res := readiness{ready: true, checks: make(map[string]string, len(checks))}
+	names := make([]string, 0, len(checks))
+	for n := range checks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
 	for _, n := range names {
-		o.mu.RLock()
-		c := o.checks[n]
-		o.mu.RUnlock()
-		if err := c(ctx); err != nil {
-			result[n] = err.Error()
-			code = http.StatusServiceUnavailable
+		if err := checks[n](ctx); err != nil {
+			res.checks[n] = err.Error()
+			res.ready = false
 		} else {
-			result[n] = "ok"
+			res.checks[n] = "ok"
 		}
 	}
-	writeJSON(w, code, map[string]any{"ready": code == http.StatusOK, "checks": result})
+	o.last, o.lastAt = res, time.Now()
+	return res
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -25,7 +25,7 @@ func NewMetrics(reg prometheus.Registerer, service string) *Metrics {
 		EventsHandled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pertitle_events_handled_total",
 			Help: "Events handled successfully, by topic.", ConstLabels: c}, []string{"topic"}),
 		EventsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "pertitle_events_failed_total",
-			Help: "Event handling failures, by topic and outcome (retry, dead_letter).", ConstLabels: c}, []string{"topic", "outcome"}),
+			Help: "Event handling failures, by topic and outcome (retry; dead_letter: sent to the DLQ; dead_letter_swept: found in the DLQ by the sweeper).", ConstLabels: c}, []string{"topic", "outcome"}),
 		HandlerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pertitle_event_handler_seconds",
 			Help: "Event handler latency, by topic.", ConstLabels: c,
 			Buckets: []float64{.001, .005, .01, .05, .1, .5, 1, 5, 30, 120, 600}}, []string{"topic"}),

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -80,6 +81,62 @@ func Truncate(t testing.TB, src string, frac float64) string {
 	out := filepath.Join(t.TempDir(), "truncated"+filepath.Ext(src))
 	if err := os.WriteFile(out, b[:int(float64(len(b))*frac)], 0o644); err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// ScenesSpec describes a title made of scenes of different content, cut hard
+// one after another, with a tone under it.
+type ScenesSpec struct {
+	Width, Height int
+	// Rate is the frame rate as ffmpeg takes it ("25", "30000/1001").
+	Rate string
+	// Scenes are the lengths of the scenes in seconds; their sources cycle
+	// through testsrc2, mandelbrot, life and a moving gradient.
+	Scenes []float64
+	Audio  bool
+	Name   string // default scenes.mp4
+}
+
+// Scenes writes a multi-scene title into a fresh temp dir: a keyframe every
+// second, as mezzanine files have, and exactly the frames the lengths give.
+func Scenes(t testing.TB, s ScenesSpec) string {
+	t.Helper()
+	RequireFFmpeg(t)
+	if s.Name == "" {
+		s.Name = "scenes.mp4"
+	}
+	size := fmt.Sprintf("%dx%d", s.Width, s.Height)
+	sources := []string{
+		"testsrc2=size=" + size + ":rate=" + s.Rate,
+		"mandelbrot=size=" + size + ":rate=" + s.Rate,
+		"life=size=" + size + ":rate=" + s.Rate + ":mold=10:ratio=0.3:death_color=#3060a0:life_color=#f0e040",
+		"gradients=size=" + size + ":rate=" + s.Rate + ":speed=0.05",
+	}
+	var args []string
+	var graph strings.Builder
+	total := 0.0
+	for i, secs := range s.Scenes {
+		args = append(args, "-f", "lavfi", "-t", strconv.FormatFloat(secs, 'f', 3, 64), "-i", sources[i%len(sources)])
+		fmt.Fprintf(&graph, "[%d:v]format=yuv420p,setsar=1[v%d];", i, i)
+		total += secs
+	}
+	for i := range s.Scenes {
+		fmt.Fprintf(&graph, "[v%d]", i)
+	}
+	fmt.Fprintf(&graph, "concat=n=%d:v=1:a=0[v]", len(s.Scenes))
+	out := filepath.Join(t.TempDir(), s.Name)
+	args = append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)
+	if s.Audio {
+		args = append(args, "-f", "lavfi", "-t", strconv.FormatFloat(total, 'f', 3, 64), "-i", "sine=frequency=330:sample_rate=48000")
+	}
+	args = append(args, "-filter_complex", graph.String(), "-map", "[v]")
+	if s.Audio {
+		args = append(args, "-map", fmt.Sprintf("%d:a", len(s.Scenes)), "-c:a", "aac")
+	}
+	args = append(args, "-r", s.Rate, "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-g", "25", out)
+	if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		t.Fatalf("cannot make test title: %v\n%s", err, b)
 	}
 	return out
 }

@@ -20,7 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/testmedia"
@@ -146,17 +146,17 @@ func TestBenchWebhookToReadyAndCatalogLoad(t *testing.T) {
 	st, err := storage.NewFS(filepath.Join(s.Dir, "storage"))
 	require.NoError(t, err)
 	ctx := context.Background()
-	key := []byte("e2e-secret")
+	key := []byte(s.WebhookSecret)
 	n := 200
 	var lat []float64
 	ids := make([]string, 0, n)
 	for i := 0; i < n; i++ {
 		job := fmt.Sprintf("bench-job-%d-%d", time.Now().UnixNano(), i)
 		asset := fmt.Sprintf("bench-asset-%d-%d", time.Now().UnixNano(), i)
-		require.NoError(t, encoding.Save(ctx, st, &encoding.Result{JobID: job, AssetID: asset, Owner: "bench",
-			Backend: "local", Status: encoding.StatusFinished,
+		require.NoError(t, jobs.Save(ctx, st, &jobs.Result{JobID: job, AssetID: asset, Owner: "bench",
+			Backend: "local", Status: jobs.StatusFinished,
 			HLSManifestKey: "outputs/" + asset + "/" + job + "/master.m3u8", DASHManifestKey: "outputs/" + asset + "/" + job + "/manifest.mpd",
-			Renditions: []encoding.Rendition{{Width: 1280, Height: 720, Bitrate: 3e6, Codec: "h264", Bytes: 1e6},
+			Renditions: []jobs.Rendition{{Width: 1280, Height: 720, Bitrate: 3e6, Codec: "h264", Bytes: 1e6},
 				{Width: 640, Height: 360, Bitrate: 8e5, Codec: "h264", Bytes: 3e5}}}))
 		body, _ := json.Marshal(webhook.Notification{EventID: job, CreatedAt: time.Now(), ResourceID: job,
 			ResourceType: "ENCODING", EventType: webhook.EventEncodingFinished})

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -145,19 +146,20 @@ func TestBadInputsLoseNothing(t *testing.T) {
 	assert.Contains(t, string(out), "upload refused (422)")
 
 	// A malformed event body on the catalog's queue ends in its dead-letter queue
-	// without stopping the catalog.
+	// (where the catalog's sweeper finds no asset to fail) without stopping the
+	// catalog.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	probe, err := bus.New(ctx, s.BusConfig, bus.ServiceCatalog, zap.NewNop(), nil)
 	require.NoError(t, err)
 	defer probe.Close()
 	require.NoError(t, probe.SendRaw(ctx, "asset-uploaded", []byte("this is not an event")))
-	var dead [][]byte
 	require.Eventually(t, func() bool {
-		dead, err = probe.DeadLetters(ctx, "asset-uploaded", 10)
-		return err == nil && len(dead) > 0
+		return s.Metric("catalog", "pertitle_events_failed_total", `outcome="dead_letter"`, `topic="asset-uploaded"`) >= 1
 	}, 45*time.Second, 500*time.Millisecond, "malformed event must reach the DLQ")
-	assert.Equal(t, "this is not an event", string(dead[0]))
+	require.Eventually(t, func() bool {
+		return s.Metric("catalog", "pertitle_events_failed_total", `outcome="dead_letter_swept"`, `topic="asset-uploaded"`) >= 1
+	}, 45*time.Second, 500*time.Millisecond, "and be swept")
 
 	var list struct {
 		Assets []stack.Asset `json:"assets"`
@@ -168,6 +170,31 @@ func TestBadInputsLoseNothing(t *testing.T) {
 	assert.Empty(t, list.Assets, "nothing was recorded")
 	entries, _ := os.ReadDir(s.Dir + "/storage/sources")
 	assert.Empty(t, entries, "no source was kept")
+	assertOpsPrivate(t, s)
+}
+
+// assertOpsPrivate: the public ports answer /readyz with ready or not, nothing
+// more, and serve no /metrics; the ops listeners have both, with details.
+func assertOpsPrivate(t *testing.T, s *stack.Stack) {
+	t.Helper()
+	for _, name := range []string{"ingest", "webhook-receiver", "catalog"} {
+		assert.JSONEq(t, `{"status":"ready"}`, string(stack.Get(t, s.URL(name, "/readyz"))), name)
+		resp, err := http.Get(s.URL(name, "/metrics"))
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.False(t, strings.Contains(string(b), "go_goroutines"), "%s serves no metrics publicly", name)
+	}
+	for _, name := range stack.AllServices {
+		var ready struct {
+			Ready  bool              `json:"ready"`
+			Checks map[string]string `json:"checks"`
+		}
+		require.NoError(t, json.Unmarshal(stack.Get(t, s.OpsURL(name, "/readyz")), &ready), name)
+		assert.True(t, ready.Ready, name)
+		assert.Equal(t, "ok", ready.Checks["bus"], name)
+		assert.True(t, strings.Contains(string(stack.Get(t, s.OpsURL(name, "/metrics"))), "go_goroutines"), "%s serves metrics on its ops port", name)
+	}
 }
 
 // TestKillDispatchMidEncode: kill -9 encoder-dispatch while it encodes, start it

@@ -5,6 +5,8 @@ package stack
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,11 +58,14 @@ func Binaries(t testing.TB) string {
 
 // stack is one running pertitle: goaws plus the four services.
 type Stack struct {
-	t         testing.TB
-	Bin       string
-	Dir       string
-	env       []string
-	Ports     map[string]int
+	t     testing.TB
+	Bin   string
+	Dir   string
+	env   []string
+	Ports map[string]int
+	// OpsPorts are the private ops listeners (/readyz with details, /metrics)
+	// of the services and the issuer.
+	OpsPorts  map[string]int
 	mu        sync.Mutex
 	procs     map[string]*exec.Cmd
 	Prefix    string
@@ -67,6 +73,8 @@ type Stack struct {
 	// S3Endpoint is the local S3 server's, when Options.Env selects PERTITLE_STORAGE=s3.
 	S3Endpoint string
 	extra      []string
+	// WebhookSecret signs webhooks (encoder-dispatch) and verifies them (receiver).
+	WebhookSecret string
 	// Issuer is the OIDC issuer the services trust: the stack's own local issuer
 	// (with the Users below), unless Options.Env sets PERTITLE_OIDC_ISSUER.
 	Issuer string
@@ -108,34 +116,42 @@ func Start(t testing.TB, opts Options) *Stack {
 	endpoint := testenv.Goaws(t)
 	dir := t.TempDir()
 	s := &Stack{t: t, Bin: bin, Dir: dir, procs: map[string]*exec.Cmd{}, Ports: map[string]int{
-		"catalog": testenv.FreePort(t), "ingest": testenv.FreePort(t),
-		"webhook-receiver": testenv.FreePort(t), "encoder-dispatch": testenv.FreePort(t),
-	}}
+		"catalog": testenv.FreePort(t), "ingest": testenv.FreePort(t), "webhook-receiver": testenv.FreePort(t),
+	}, OpsPorts: map[string]int{}}
+	for _, name := range append([]string{"issuer"}, AllServices...) {
+		s.OpsPorts[name] = testenv.FreePort(t)
+	}
 	for name, port := range opts.Ports {
 		s.Ports[name] = port
 	}
 	s.Prefix = fmt.Sprintf("e2e%d-", time.Now().UnixNano()%1_000_000)
 	vars := map[string]string{
-		"PERTITLE_AWS_ENDPOINT":            endpoint,
-		"PERTITLE_AWS_REGION":              "us-east-1",
-		"PERTITLE_AWS_ACCOUNT_ID":          "000000000000",
-		"PERTITLE_BUS_PREFIX":              s.Prefix,
-		"PERTITLE_BUS_VISIBILITY_TIMEOUT":  "6s",
-		"PERTITLE_BUS_WAIT_TIME":           "2s",
-		"PERTITLE_BUS_MAX_RECEIVES":        "5",
-		"PERTITLE_STORAGE_DIR":             filepath.Join(dir, "storage"),
-		"PERTITLE_CATALOG_DB":              filepath.Join(dir, "catalog.db"),
-		"PERTITLE_WORK_DIR":                filepath.Join(dir, "work"),
-		"PERTITLE_CATALOG_ADDR":            fmt.Sprintf("127.0.0.1:%d", s.Ports["catalog"]),
-		"PERTITLE_INGEST_ADDR":             fmt.Sprintf("127.0.0.1:%d", s.Ports["ingest"]),
-		"PERTITLE_WEBHOOK_ADDR":            fmt.Sprintf("127.0.0.1:%d", s.Ports["webhook-receiver"]),
-		"PERTITLE_DISPATCH_ADDR":           fmt.Sprintf("127.0.0.1:%d", s.Ports["encoder-dispatch"]),
-		"PERTITLE_MEDIA_BASE_URL":          fmt.Sprintf("http://127.0.0.1:%d/media/", s.Ports["catalog"]),
-		"PERTITLE_WEBHOOK_URL":             fmt.Sprintf("http://127.0.0.1:%d/webhooks/bitmovin", s.Ports["webhook-receiver"]),
-		"PERTITLE_WEBHOOK_PUBLIC_URL":      fmt.Sprintf("http://127.0.0.1:%d/webhooks/bitmovin", s.Ports["webhook-receiver"]),
-		"PERTITLE_CATALOG_URL":             fmt.Sprintf("http://127.0.0.1:%d", s.Ports["catalog"]),
-		"PERTITLE_INGEST_URL":              fmt.Sprintf("http://127.0.0.1:%d", s.Ports["ingest"]),
-		"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "e2e-secret",
+		"PERTITLE_AWS_ENDPOINT":           endpoint,
+		"PERTITLE_AWS_REGION":             "us-east-1",
+		"PERTITLE_AWS_ACCOUNT_ID":         "000000000000",
+		"PERTITLE_BUS_PREFIX":             s.Prefix,
+		"PERTITLE_BUS_VISIBILITY_TIMEOUT": "6s",
+		"PERTITLE_BUS_WAIT_TIME":          "2s",
+		"PERTITLE_BUS_MAX_RECEIVES":       "5",
+		"PERTITLE_STORAGE_DIR":            filepath.Join(dir, "storage"),
+		"PERTITLE_CATALOG_DB":             filepath.Join(dir, "catalog.db"),
+		"PERTITLE_WORK_DIR":               filepath.Join(dir, "work"),
+		"PERTITLE_CATALOG_ADDR":           fmt.Sprintf("127.0.0.1:%d", s.Ports["catalog"]),
+		"PERTITLE_INGEST_ADDR":            fmt.Sprintf("127.0.0.1:%d", s.Ports["ingest"]),
+		"PERTITLE_WEBHOOK_ADDR":           fmt.Sprintf("127.0.0.1:%d", s.Ports["webhook-receiver"]),
+		"PERTITLE_CATALOG_OPS_ADDR":       fmt.Sprintf("127.0.0.1:%d", s.OpsPorts["catalog"]),
+		"PERTITLE_INGEST_OPS_ADDR":        fmt.Sprintf("127.0.0.1:%d", s.OpsPorts["ingest"]),
+		"PERTITLE_WEBHOOK_OPS_ADDR":       fmt.Sprintf("127.0.0.1:%d", s.OpsPorts["webhook-receiver"]),
+		"PERTITLE_DISPATCH_OPS_ADDR":      fmt.Sprintf("127.0.0.1:%d", s.OpsPorts["encoder-dispatch"]),
+		"PERTITLE_ISSUER_OPS_ADDR":        fmt.Sprintf("127.0.0.1:%d", s.OpsPorts["issuer"]),
+		"PERTITLE_MEDIA_BASE_URL":         fmt.Sprintf("http://127.0.0.1:%d/media/", s.Ports["catalog"]),
+		"PERTITLE_WEBHOOK_URL":            fmt.Sprintf("http://127.0.0.1:%d/webhooks/bitmovin", s.Ports["webhook-receiver"]),
+		"PERTITLE_WEBHOOK_PUBLIC_URL":     fmt.Sprintf("http://127.0.0.1:%d/webhooks/bitmovin", s.Ports["webhook-receiver"]),
+		"PERTITLE_CATALOG_URL":            fmt.Sprintf("http://127.0.0.1:%d", s.Ports["catalog"]),
+		"PERTITLE_INGEST_URL":             fmt.Sprintf("http://127.0.0.1:%d", s.Ports["ingest"]),
+		// A fresh secret, and no PERTITLE_DEV_MODE: the stack runs as production does.
+		"PERTITLE_BITMOVIN_WEBHOOK_SECRET": testSecret(),
+		"PERTITLE_MEDIA_SIGNING_KEY":       testSecret(),
 		"PERTITLE_PROGRESS_EVERY":          "500ms",
 		"PERTITLE_LOG_LEVEL":               "debug",
 	}
@@ -167,6 +183,7 @@ func Start(t testing.TB, opts Options) *Stack {
 	for k, v := range opts.Env {
 		vars[k] = v
 	}
+	s.WebhookSecret = vars["PERTITLE_BITMOVIN_WEBHOOK_SECRET"]
 	s.env = os.Environ()
 	for k, v := range vars {
 		s.env = append(s.env, k+"="+v)
@@ -205,6 +222,34 @@ func Start(t testing.TB, opts Options) *Stack {
 	return s
 }
 
+// Metric sums the samples of a Prometheus counter or gauge that service
+// exposes, over the series whose labels include every one of labels
+// ("outcome=\"dead_letter\"").
+func (s *Stack) Metric(service, name string, labels ...string) float64 {
+	resp, err := http.Get(s.OpsURL(service, "/metrics"))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(line, l)
+		}
+		if f := strings.Fields(line); match && len(f) >= 2 {
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
+}
+
 func (s *Stack) Command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(s.Bin, name), args...)
 	cmd.Env = s.env
@@ -214,6 +259,26 @@ func (s *Stack) Command(name string, args ...string) *exec.Cmd {
 
 func (s *Stack) URL(service, path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", s.Ports[service], path)
+}
+
+// OpsURL is a URL on a service's ops listener (readiness details, metrics).
+func (s *Stack) OpsURL(service, path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.OpsPorts[service], path)
+}
+
+func testSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// readyURL is where a process tells it is ready: the ops listener's /readyz for
+// pertitle's own, the public /readyz for extras (fakebitmovin).
+func (s *Stack) readyURL(name string) string {
+	if _, ok := s.OpsPorts[name]; ok {
+		return s.OpsURL(name, "/readyz")
+	}
+	return s.URL(name, "/readyz")
 }
 
 // start launches a service and waits until it is ready.
@@ -228,16 +293,19 @@ func (s *Stack) StartService(name string) {
 	s.procs[name] = cmd
 	s.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
+	last := ""
 	for {
-		resp, err := http.Get(s.URL(name, "/readyz"))
+		resp, err := http.Get(s.readyURL(name))
 		if err == nil {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
+			last = string(b)
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%s did not become ready:\n%s", name, s.LogTail(name))
+			s.t.Fatalf("%s did not become ready (last readiness: %s):\n%s", name, last, s.LogTail(name))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -65,7 +65,8 @@ export interface Asset {
   owner: string;
   status: "uploaded" | "encoding" | "ready" | "failed";
   error?: string;
-  progress?: { percent: number; eta_seconds: number };
+  /** chunks_done, chunks and workers are set for chunked encodes only. */
+  progress?: { percent: number; eta_seconds: number; chunks_done?: number; chunks?: number; workers?: number };
   hls_url?: string;
   dash_url?: string;
   renditions: Rendition[] | null;

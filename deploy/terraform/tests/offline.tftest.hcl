@@ -38,7 +38,7 @@ mock_provider "aws" {
 run "defaults" {
   command = apply
   assert {
-    condition     = length(aws_sqs_queue.queue) == 8 && length(aws_sqs_queue.dlq) == 8 && length(aws_sns_topic.bus) == 6 && length(local.topic_arns) == 7
+    condition     = length(aws_sqs_queue.queue) == 9 && length(aws_sqs_queue.dlq) == 9 && length(aws_sns_topic.bus) == 7 && length(local.topic_arns) == 8
     error_message = "counts"
   }
   assert {
@@ -78,7 +78,7 @@ run "defaults" {
     error_message = "redrive"
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.dlq) == 8 && aws_sns_topic_subscription.queue["catalog--encoding-progress"].raw_message_delivery
+    condition     = length(aws_cloudwatch_metric_alarm.dlq) == 9 && aws_sns_topic_subscription.queue["catalog--encoding-progress"].raw_message_delivery
     error_message = "alarms/raw"
   }
 }

@@ -49,6 +49,7 @@ type Envelope struct {
 	//	*Envelope_EncodingFinished
 	//	*Envelope_EncodingFailed
 	//	*Envelope_EncodingProgress
+	//	*Envelope_ChunkRequested
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -194,6 +195,15 @@ func (x *Envelope) GetEncodingProgress() *EncodingProgress {
 	return nil
 }
 
+func (x *Envelope) GetChunkRequested() *ChunkRequested {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_ChunkRequested); ok {
+			return x.ChunkRequested
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -222,6 +232,10 @@ type Envelope_EncodingProgress struct {
 	EncodingProgress *EncodingProgress `protobuf:"bytes,15,opt,name=encoding_progress,json=encodingProgress,proto3,oneof"`
 }
 
+type Envelope_ChunkRequested struct {
+	ChunkRequested *ChunkRequested `protobuf:"bytes,16,opt,name=chunk_requested,json=chunkRequested,proto3,oneof"`
+}
+
 func (*Envelope_AssetUploaded) isEnvelope_Payload() {}
 
 func (*Envelope_EncodingRequested) isEnvelope_Payload() {}
@@ -233,6 +247,8 @@ func (*Envelope_EncodingFinished) isEnvelope_Payload() {}
 func (*Envelope_EncodingFailed) isEnvelope_Payload() {}
 
 func (*Envelope_EncodingProgress) isEnvelope_Payload() {}
+
+func (*Envelope_ChunkRequested) isEnvelope_Payload() {}
 
 // ProbeSummary is what ffprobe told ingest about the source.
 type ProbeSummary struct {
@@ -830,6 +846,11 @@ type EncodingProgress struct {
 	Percent       float64                `protobuf:"fixed64,3,opt,name=percent,proto3" json:"percent,omitempty"`
 	EtaSeconds    float64                `protobuf:"fixed64,4,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"`
 	Stage         string                 `protobuf:"bytes,5,opt,name=stage,proto3" json:"stage,omitempty"`
+	// A chunked encode: chunks done out of all, and the workers seen on them
+	// lately (0 for encodes that are not chunked).
+	ChunksDone    int32 `protobuf:"varint,6,opt,name=chunks_done,json=chunksDone,proto3" json:"chunks_done,omitempty"`
+	ChunksTotal   int32 `protobuf:"varint,7,opt,name=chunks_total,json=chunksTotal,proto3" json:"chunks_total,omitempty"`
+	Workers       int32 `protobuf:"varint,8,opt,name=workers,proto3" json:"workers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -899,6 +920,99 @@ func (x *EncodingProgress) GetStage() string {
 	return ""
 }
 
+func (x *EncodingProgress) GetChunksDone() int32 {
+	if x != nil {
+		return x.ChunksDone
+	}
+	return 0
+}
+
+func (x *EncodingProgress) GetChunksTotal() int32 {
+	if x != nil {
+		return x.ChunksTotal
+	}
+	return 0
+}
+
+func (x *EncodingProgress) GetWorkers() int32 {
+	if x != nil {
+		return x.Workers
+	}
+	return 0
+}
+
+// ChunkRequested asks any encoder worker for one chunk of a title's chunked
+// encode. The plan it names (in storage) says what to encode; the event only
+// says which chunk, so it stays small whatever the ladder.
+type ChunkRequested struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Storage key of the job's plan (JSON: source, timing, ladder, chunks).
+	PlanKey       string `protobuf:"bytes,2,opt,name=plan_key,json=planKey,proto3" json:"plan_key,omitempty"`
+	Chunk         int32  `protobuf:"varint,3,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Chunks        int32  `protobuf:"varint,4,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChunkRequested) Reset() {
+	*x = ChunkRequested{}
+	mi := &file_pertitle_events_v1_events_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChunkRequested) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChunkRequested) ProtoMessage() {}
+
+func (x *ChunkRequested) ProtoReflect() protoreflect.Message {
+	mi := &file_pertitle_events_v1_events_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChunkRequested.ProtoReflect.Descriptor instead.
+func (*ChunkRequested) Descriptor() ([]byte, []int) {
+	return file_pertitle_events_v1_events_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ChunkRequested) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ChunkRequested) GetPlanKey() string {
+	if x != nil {
+		return x.PlanKey
+	}
+	return ""
+}
+
+func (x *ChunkRequested) GetChunk() int32 {
+	if x != nil {
+		return x.Chunk
+	}
+	return 0
+}
+
+func (x *ChunkRequested) GetChunks() int32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
 type EncodingFinished struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Owner         string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
@@ -919,7 +1033,7 @@ type EncodingFinished struct {
 
 func (x *EncodingFinished) Reset() {
 	*x = EncodingFinished{}
-	mi := &file_pertitle_events_v1_events_proto_msgTypes[8]
+	mi := &file_pertitle_events_v1_events_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -931,7 +1045,7 @@ func (x *EncodingFinished) String() string {
 func (*EncodingFinished) ProtoMessage() {}
 
 func (x *EncodingFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_pertitle_events_v1_events_proto_msgTypes[8]
+	mi := &file_pertitle_events_v1_events_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -944,7 +1058,7 @@ func (x *EncodingFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncodingFinished.ProtoReflect.Descriptor instead.
 func (*EncodingFinished) Descriptor() ([]byte, []int) {
-	return file_pertitle_events_v1_events_proto_rawDescGZIP(), []int{8}
+	return file_pertitle_events_v1_events_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *EncodingFinished) GetOwner() string {
@@ -1032,7 +1146,7 @@ type EncodingFailed struct {
 
 func (x *EncodingFailed) Reset() {
 	*x = EncodingFailed{}
-	mi := &file_pertitle_events_v1_events_proto_msgTypes[9]
+	mi := &file_pertitle_events_v1_events_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1044,7 +1158,7 @@ func (x *EncodingFailed) String() string {
 func (*EncodingFailed) ProtoMessage() {}
 
 func (x *EncodingFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_pertitle_events_v1_events_proto_msgTypes[9]
+	mi := &file_pertitle_events_v1_events_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1057,7 +1171,7 @@ func (x *EncodingFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncodingFailed.ProtoReflect.Descriptor instead.
 func (*EncodingFailed) Descriptor() ([]byte, []int) {
-	return file_pertitle_events_v1_events_proto_rawDescGZIP(), []int{9}
+	return file_pertitle_events_v1_events_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EncodingFailed) GetOwner() string {
@@ -1106,7 +1220,7 @@ var File_pertitle_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_pertitle_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fpertitle/events/v1/events.proto\x12\x12pertitle.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x05\n" +
+	"\x1fpertitle/events/v1/events.proto\x12\x12pertitle.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x06\n" +
 	"\bEnvelope\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x19\n" +
 	"\basset_id\x18\x02 \x01(\tR\aassetId\x12;\n" +
@@ -1122,7 +1236,8 @@ const file_pertitle_events_v1_events_proto_rawDesc = "" +
 	"\x10encoding_started\x18\f \x01(\v2#.pertitle.events.v1.EncodingStartedH\x00R\x0fencodingStarted\x12S\n" +
 	"\x11encoding_finished\x18\r \x01(\v2$.pertitle.events.v1.EncodingFinishedH\x00R\x10encodingFinished\x12M\n" +
 	"\x0fencoding_failed\x18\x0e \x01(\v2\".pertitle.events.v1.EncodingFailedH\x00R\x0eencodingFailed\x12S\n" +
-	"\x11encoding_progress\x18\x0f \x01(\v2$.pertitle.events.v1.EncodingProgressH\x00R\x10encodingProgressB\t\n" +
+	"\x11encoding_progress\x18\x0f \x01(\v2$.pertitle.events.v1.EncodingProgressH\x00R\x10encodingProgress\x12M\n" +
+	"\x0fchunk_requested\x18\x10 \x01(\v2\".pertitle.events.v1.ChunkRequestedH\x00R\x0echunkRequestedB\t\n" +
 	"\apayload\"\xfb\x02\n" +
 	"\fProbeSummary\x12\x1c\n" +
 	"\tcontainer\x18\x01 \x01(\tR\tcontainer\x12)\n" +
@@ -1187,14 +1302,23 @@ const file_pertitle_events_v1_events_proto_rawDesc = "" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12&\n" +
 	"\x0fexternal_job_id\x18\x03 \x01(\tR\rexternalJobId\x12#\n" +
 	"\routput_prefix\x18\x04 \x01(\tR\foutputPrefix\x12\x18\n" +
-	"\aattempt\x18\x05 \x01(\x05R\aattempt\"\xa5\x01\n" +
+	"\aattempt\x18\x05 \x01(\x05R\aattempt\"\x83\x02\n" +
 	"\x10EncodingProgress\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12&\n" +
 	"\x0fexternal_job_id\x18\x02 \x01(\tR\rexternalJobId\x12\x18\n" +
 	"\apercent\x18\x03 \x01(\x01R\apercent\x12\x1f\n" +
 	"\veta_seconds\x18\x04 \x01(\x01R\n" +
 	"etaSeconds\x12\x14\n" +
-	"\x05stage\x18\x05 \x01(\tR\x05stage\"\xf6\x02\n" +
+	"\x05stage\x18\x05 \x01(\tR\x05stage\x12\x1f\n" +
+	"\vchunks_done\x18\x06 \x01(\x05R\n" +
+	"chunksDone\x12!\n" +
+	"\fchunks_total\x18\a \x01(\x05R\vchunksTotal\x12\x18\n" +
+	"\aworkers\x18\b \x01(\x05R\aworkers\"p\n" +
+	"\x0eChunkRequested\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x19\n" +
+	"\bplan_key\x18\x02 \x01(\tR\aplanKey\x12\x14\n" +
+	"\x05chunk\x18\x03 \x01(\x05R\x05chunk\x12\x16\n" +
+	"\x06chunks\x18\x04 \x01(\x05R\x06chunks\"\xf6\x02\n" +
 	"\x10EncodingFinished\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12&\n" +
@@ -1230,7 +1354,7 @@ func file_pertitle_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_pertitle_events_v1_events_proto_rawDescData
 }
 
-var file_pertitle_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_pertitle_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_pertitle_events_v1_events_proto_goTypes = []any{
 	(*Envelope)(nil),              // 0: pertitle.events.v1.Envelope
 	(*ProbeSummary)(nil),          // 1: pertitle.events.v1.ProbeSummary
@@ -1240,28 +1364,30 @@ var file_pertitle_events_v1_events_proto_goTypes = []any{
 	(*EncodingRequested)(nil),     // 5: pertitle.events.v1.EncodingRequested
 	(*EncodingStarted)(nil),       // 6: pertitle.events.v1.EncodingStarted
 	(*EncodingProgress)(nil),      // 7: pertitle.events.v1.EncodingProgress
-	(*EncodingFinished)(nil),      // 8: pertitle.events.v1.EncodingFinished
-	(*EncodingFailed)(nil),        // 9: pertitle.events.v1.EncodingFailed
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*ChunkRequested)(nil),        // 8: pertitle.events.v1.ChunkRequested
+	(*EncodingFinished)(nil),      // 9: pertitle.events.v1.EncodingFinished
+	(*EncodingFailed)(nil),        // 10: pertitle.events.v1.EncodingFailed
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_pertitle_events_v1_events_proto_depIdxs = []int32{
-	10, // 0: pertitle.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
+	11, // 0: pertitle.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
 	2,  // 1: pertitle.events.v1.Envelope.asset_uploaded:type_name -> pertitle.events.v1.AssetUploaded
 	5,  // 2: pertitle.events.v1.Envelope.encoding_requested:type_name -> pertitle.events.v1.EncodingRequested
 	6,  // 3: pertitle.events.v1.Envelope.encoding_started:type_name -> pertitle.events.v1.EncodingStarted
-	8,  // 4: pertitle.events.v1.Envelope.encoding_finished:type_name -> pertitle.events.v1.EncodingFinished
-	9,  // 5: pertitle.events.v1.Envelope.encoding_failed:type_name -> pertitle.events.v1.EncodingFailed
+	9,  // 4: pertitle.events.v1.Envelope.encoding_finished:type_name -> pertitle.events.v1.EncodingFinished
+	10, // 5: pertitle.events.v1.Envelope.encoding_failed:type_name -> pertitle.events.v1.EncodingFailed
 	7,  // 6: pertitle.events.v1.Envelope.encoding_progress:type_name -> pertitle.events.v1.EncodingProgress
-	1,  // 7: pertitle.events.v1.AssetUploaded.probe:type_name -> pertitle.events.v1.ProbeSummary
-	4,  // 8: pertitle.events.v1.Rung.quality:type_name -> pertitle.events.v1.QualityScore
-	3,  // 9: pertitle.events.v1.EncodingRequested.ladder:type_name -> pertitle.events.v1.Rung
-	1,  // 10: pertitle.events.v1.EncodingRequested.probe:type_name -> pertitle.events.v1.ProbeSummary
-	3,  // 11: pertitle.events.v1.EncodingFinished.renditions:type_name -> pertitle.events.v1.Rung
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	8,  // 7: pertitle.events.v1.Envelope.chunk_requested:type_name -> pertitle.events.v1.ChunkRequested
+	1,  // 8: pertitle.events.v1.AssetUploaded.probe:type_name -> pertitle.events.v1.ProbeSummary
+	4,  // 9: pertitle.events.v1.Rung.quality:type_name -> pertitle.events.v1.QualityScore
+	3,  // 10: pertitle.events.v1.EncodingRequested.ladder:type_name -> pertitle.events.v1.Rung
+	1,  // 11: pertitle.events.v1.EncodingRequested.probe:type_name -> pertitle.events.v1.ProbeSummary
+	3,  // 12: pertitle.events.v1.EncodingFinished.renditions:type_name -> pertitle.events.v1.Rung
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_pertitle_events_v1_events_proto_init() }
@@ -1276,6 +1402,7 @@ func file_pertitle_events_v1_events_proto_init() {
 		(*Envelope_EncodingFinished)(nil),
 		(*Envelope_EncodingFailed)(nil),
 		(*Envelope_EncodingProgress)(nil),
+		(*Envelope_ChunkRequested)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1283,7 +1410,7 @@ func file_pertitle_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pertitle_events_v1_events_proto_rawDesc), len(file_pertitle_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

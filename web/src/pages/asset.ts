@@ -3,6 +3,7 @@ import { Beacon } from "../beacon";
 import { attach, type Player } from "../player";
 import { savings as readSavings, sibling, type Savings } from "../report";
 import { errorText, formatBitrate, formatBytes, formatDuration, formatPercent, h, link, statusBadge } from "../ui";
+import { progressText } from "../progress";
 
 /** beacon sends one asset's analytics with the beacon token handed out beside its URLs. */
 function beacon(a: api.Asset): Beacon | null {
@@ -66,7 +67,7 @@ function renderPending(section: HTMLElement, a: api.Asset): void {
     const pct = a.progress?.percent ?? 0;
     children.push(
       h("progress", { class: "wide", max: 100, value: pct }),
-      h("p", { class: "muted" }, a.status === "uploaded" ? "Waiting for an encoder…" : `Encoding: ${Math.floor(pct)} %${a.progress?.eta_seconds ? `, about ${formatDuration(a.progress.eta_seconds)} left` : ""}`),
+      h("p", { class: "muted" }, a.status === "uploaded" ? "Waiting for an encoder…" : progressText(a.progress)),
     );
   }
   section.replaceChildren(...children.filter((c): c is HTMLElement => c !== null));

@@ -93,7 +93,8 @@ func ToDomain(env *eventsv1.Envelope) (domain.Event, error) {
 	case *eventsv1.Envelope_EncodingProgress:
 		g := p.EncodingProgress
 		return domain.Progress{At: at, Backend: g.GetBackend(), JobID: g.GetExternalJobId(),
-			Percent: finite(g.GetPercent()), ETASeconds: finite(g.GetEtaSeconds())}, nil
+			Percent: finite(g.GetPercent()), ETASeconds: finite(g.GetEtaSeconds()),
+			ChunksDone: int(g.GetChunksDone()), Chunks: int(g.GetChunksTotal()), Workers: int(g.GetWorkers())}, nil
 	case *eventsv1.Envelope_EncodingFinished:
 		f := p.EncodingFinished
 		if f.GetHlsManifestKey() == "" && f.GetDashManifestKey() == "" && f.GetHlsUrl() == "" && f.GetDashUrl() == "" {

@@ -143,6 +143,8 @@ type Asset struct {
 	ProgressPercent float64
 	ProgressETA     float64
 	ProgressAt      time.Time
+	// A chunked encode: chunks done out of all, and the workers on them.
+	ProgressChunksDone, ProgressChunks, ProgressWorkers int
 
 	// The current attempt: the encoding job the status refers to. Attempt is 0
 	// while only events without an attempt number (finished, failed) have been seen.

@@ -38,6 +38,8 @@ type Progress struct {
 	JobID      string
 	Percent    float64
 	ETASeconds float64
+	// A chunked encode's chunks done, all, and workers (0 otherwise).
+	ChunksDone, Chunks, Workers int
 }
 
 // Finished: a job produced its outputs.
@@ -175,6 +177,7 @@ func newAttempt(a Asset, backend, jobID string, attempt int, at time.Time) Asset
 	a.Error = ""
 	a.Retryable = false
 	a.ProgressPercent, a.ProgressETA, a.ProgressAt = 0, 0, time.Time{}
+	a.ProgressChunksDone, a.ProgressChunks, a.ProgressWorkers = 0, 0, 0
 	return a
 }
 
@@ -235,6 +238,9 @@ func applyProgress(a Asset, e Progress) (Asset, bool) {
 	n.ProgressPercent = clamp(e.Percent, 0, 100)
 	n.ProgressETA = max(e.ETASeconds, 0)
 	n.ProgressAt = e.At
+	n.ProgressChunks = max(e.Chunks, 0)
+	n.ProgressChunksDone = min(max(e.ChunksDone, 0), n.ProgressChunks)
+	n.ProgressWorkers = max(e.Workers, 0)
 	return n, true
 }
 

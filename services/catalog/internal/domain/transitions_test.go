@@ -98,6 +98,18 @@ func TestApply(t *testing.T) {
 			assert.Equal(t, 60.0, a.ProgressPercent, "older report is ignored")
 			assert.Equal(t, 40.0, a.ProgressETA)
 		}},
+		{"chunked progress counts chunks and workers", []domain.Event{uploaded(0), started(1, "j1", 1),
+			domain.Progress{At: at(2), JobID: "j1", Percent: 40, ChunksDone: 4, Chunks: 10, Workers: 3},
+			domain.Progress{At: at(3), JobID: "j1", Percent: 50, ChunksDone: 12, Chunks: 10, Workers: -1}}, func(t *testing.T, a domain.Asset) {
+			assert.Equal(t, 10, a.ProgressChunks)
+			assert.Equal(t, 10, a.ProgressChunksDone, "never more done than there are")
+			assert.Equal(t, 0, a.ProgressWorkers)
+		}},
+		{"a new attempt forgets the chunks of the last", []domain.Event{uploaded(0), started(1, "j1", 1),
+			domain.Progress{At: at(2), JobID: "j1", Percent: 40, ChunksDone: 4, Chunks: 10, Workers: 3}, started(3, "j2", 2)}, func(t *testing.T, a domain.Asset) {
+			assert.Zero(t, a.ProgressChunks)
+			assert.Zero(t, a.ProgressWorkers)
+		}},
 		{"progress after ready is ignored", []domain.Event{started(1, "j1", 1), finished(3, "j1"), progress(2, "j1", 30)}, func(t *testing.T, a domain.Asset) {
 			assert.Equal(t, domain.StatusReady, a.Status)
 			assert.Equal(t, 100.0, a.ProgressPercent)

@@ -22,6 +22,7 @@ const StorageFS = "fs"
 // Config is everything the catalog reads from its environment.
 type Config struct {
 	Addr         string
+	OpsAddr      string
 	DBPath       string
 	MediaBaseURL string
 	Storage      string
@@ -45,6 +46,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr:         ":8080",
+		OpsAddr:      "127.0.0.1:9080",
 		DBPath:       "var/catalog.db",
 		MediaBaseURL: "http://127.0.0.1:8080/media/",
 		Storage:      StorageFS,
@@ -63,13 +65,14 @@ func DefaultConfig() Config {
 // FromEnv reads the configuration, with defaults from DefaultConfig.
 func (c *Config) FromEnv(e *svc.Env) {
 	d := DefaultConfig()
-	e.String(&c.Addr, "PERTITLE_CATALOG_ADDR", d.Addr, "listen address of the API, media, health and metrics")
+	e.String(&c.Addr, "PERTITLE_CATALOG_ADDR", d.Addr, "listen address of the API, media, web app, /healthz and /readyz (ready or not)")
+	e.String(&c.OpsAddr, "PERTITLE_CATALOG_OPS_ADDR", d.OpsAddr, "listen address of /readyz with details and /metrics (keep it private)")
 	e.String(&c.DBPath, "PERTITLE_CATALOG_DB", d.DBPath, "SQLite database file (its directory is created)")
 	e.String(&c.MediaBaseURL, "PERTITLE_MEDIA_BASE_URL", d.MediaBaseURL, "base of manifest URLs handed out (point at a CDN)")
 	e.String(&c.Storage, "PERTITLE_STORAGE", d.Storage, "storage adapter: fs or s3")
 	e.String(&c.StorageDir, "PERTITLE_STORAGE_DIR", d.StorageDir, "root of filesystem storage")
 	c.S3.FromEnv(e)
-	e.Secret(&c.MediaSigningKey, "PERTITLE_MEDIA_SIGNING_KEY", "", "secret that signs playback URLs and beacon tokens (at least 16 bytes; empty: a random one per start, with a warning)")
+	e.SigningKey(&c.MediaSigningKey, "PERTITLE_MEDIA_SIGNING_KEY", "", "secret that signs playback URLs and beacon tokens (at least 16 bytes; empty: a random one per start, with a warning)")
 	e.Duration(&c.MediaURLTTL, "PERTITLE_MEDIA_URL_TTL", d.MediaURLTTL, "how long signed playback URLs and beacon tokens stay valid")
 	e.Int(&c.AnalyticsPerMinute, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE", d.AnalyticsPerMinute, "analytics events a viewer may send per minute, sustained")
 	e.Int(&c.AnalyticsBurst, "PERTITLE_ANALYTICS_BURST", d.AnalyticsBurst, "analytics events a viewer may send at once (at least 100, one full batch)")
@@ -82,6 +85,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 func (c Config) Validate() error {
 	var v svc.Validation
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_CATALOG_ADDR %q is not a listen address such as :8080", c.Addr)
+	v.Check(svc.ValidAddr(c.OpsAddr), "PERTITLE_CATALOG_OPS_ADDR %q is not a listen address such as 127.0.0.1:9080", c.OpsAddr)
 	v.Check(c.DBPath != "" && !strings.ContainsAny(c.DBPath, "?#"), "PERTITLE_CATALOG_DB %q must be a file path without '?' or '#'", c.DBPath)
 	v.Check(validBaseURL(c.MediaBaseURL), "PERTITLE_MEDIA_BASE_URL %q must be an http(s) URL or an absolute path", c.MediaBaseURL)
 	v.Check(c.Storage == StorageFS || c.Storage == storage.KindS3, "PERTITLE_STORAGE %q is not supported (want %q or %q)", c.Storage, StorageFS, storage.KindS3)
@@ -89,7 +93,6 @@ func (c Config) Validate() error {
 		v.Check(c.storageConfig().Validate() == nil, "%v", c.storageConfig().Validate())
 	}
 	v.Check(c.Storage != StorageFS || c.StorageDir != "", "PERTITLE_STORAGE_DIR is empty")
-	v.Check(c.MediaSigningKey == "" || len(c.MediaSigningKey) >= 16, "PERTITLE_MEDIA_SIGNING_KEY must be at least 16 bytes (e.g. openssl rand -base64 32)")
 	v.Check(c.MediaURLTTL >= time.Minute && c.MediaURLTTL <= 7*24*time.Hour, "PERTITLE_MEDIA_URL_TTL must be between 1m and 168h")
 	v.Check(c.AnalyticsPerMinute > 0, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE must be positive")
 	v.Check(c.AnalyticsBurst >= 100, "PERTITLE_ANALYTICS_BURST must be at least 100 (one full batch)")

@@ -94,6 +94,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 			return nil
 		},
 		func(ctx context.Context) error { return svc.Serve(ctx, log, srv) },
+		func(ctx context.Context) error { return ops.Serve(ctx, log, cfg.OpsAddr) },
 		func(ctx context.Context) error { prune(ctx, repo, log); return nil },
 	)
 	log.Info("stopped")

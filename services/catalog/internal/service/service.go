@@ -125,7 +125,8 @@ func (s *Service) analytics(cfg Config, store analytics.Store, signer *cataloght
 	return h
 }
 
-// Handler serves the API, media, /healthz, /readyz and /metrics.
+// Handler serves the API, media, the web app, /healthz and a /readyz without
+// details; Ops().Handler() serves the details and /metrics on the ops port.
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // Ops is the service's health and metrics registry.
@@ -153,9 +154,11 @@ func Topics() []string {
 	return out
 }
 
-// Subscribe registers Project on every topic the catalog consumes.
+// Subscribe registers Project on every topic the catalog consumes, and
+// OnDeadLetter on their dead-letter queues.
 func (s *Service) Subscribe(b *bus.Bus) {
 	for _, t := range Topics() {
 		b.Subscribe(t, s.Project)
 	}
+	b.OnDeadLetter(s.OnDeadLetter(b))
 }

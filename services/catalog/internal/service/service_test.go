@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -109,10 +110,16 @@ func TestComponentJourney(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	code, ready := getJSON(t, s.Handler(), "/readyz")
 	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, map[string]any{"status": "ready"}, ready, "the public port tells ready or not, nothing more")
+	code, ready = getJSON(t, s.Ops().Handler(), "/readyz")
+	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, map[string]any{"db": "ok", "storage": "ok"}, ready["checks"])
 
 	rec = httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	assert.NotContains(t, rec.Body.String(), "pertitle_http_requests_total", "metrics are on the ops port only")
+	rec = httptest.NewRecorder()
+	s.Ops().Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	assert.Contains(t, rec.Body.String(), `pertitle_http_requests_total{code="200",route="/v1/assets/{id}",service="catalog"}`)
 }
 
@@ -254,16 +261,30 @@ func TestRunHelpAndInvalidConfig(t *testing.T) {
 	assert.ErrorContains(t, err, "PERTITLE_CATALOG_ADDR")
 }
 
+// TestRunRefusesPlaceholderSigningKey: the value deploy/k8s used to ship, and keys
+// too short to resist guessing, stop the catalog unless PERTITLE_DEV_MODE is on.
+func TestRunRefusesPlaceholderSigningKey(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"CHANGE-ME-at-least-16-bytes", "local-dev-secret", "0123456789"} {
+		err := run(context.Background(), zap.NewNop(), nil, svc.NewEnvFrom(Name, map[string]string{
+			"PERTITLE_MEDIA_SIGNING_KEY": key, "PERTITLE_BUS_TRANSPORT": bus.TransportMemory}), &bytes.Buffer{})
+		require.ErrorContains(t, err, "PERTITLE_MEDIA_SIGNING_KEY", key)
+		assert.NotContains(t, err.Error(), key, "the secret is not echoed")
+	}
+}
+
 func TestRunStartsAndStops(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "data", "catalog.db")
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	opsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	env := svc.NewEnvFrom(Name, map[string]string{
-		"PERTITLE_CATALOG_ADDR":  addr,
-		"PERTITLE_CATALOG_DB":    db,
-		"PERTITLE_STORAGE_DIR":   filepath.Join(dir, "storage"),
-		"PERTITLE_BUS_TRANSPORT": bus.TransportMemory,
+		"PERTITLE_CATALOG_ADDR":     addr,
+		"PERTITLE_CATALOG_OPS_ADDR": opsAddr,
+		"PERTITLE_CATALOG_DB":       db,
+		"PERTITLE_STORAGE_DIR":      filepath.Join(dir, "storage"),
+		"PERTITLE_BUS_TRANSPORT":    bus.TransportMemory,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -278,6 +299,18 @@ func TestRunStartsAndStops(t *testing.T) {
 		}
 		return err == nil && resp.StatusCode == http.StatusOK
 	}, 10*time.Second, 10*time.Millisecond, "the catalog serves")
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + opsAddr + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 10*time.Millisecond, "metrics are served on the ops address")
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.NotContains(t, string(body), "go_goroutines", "and not on the public one (there the web app answers)")
 	start := time.Now()
 	cancel()
 	select {

@@ -3,8 +3,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,9 +12,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/encoding"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 )
@@ -70,23 +68,17 @@ type Dispatcher struct {
 	// authoring specification ladder) or "fixed" (media.FixedLadder, also
 	// when empty).
 	LadderMode string
+	// Limits are checked again on the probe an AssetUploaded carries: events
+	// are input too. Zero fields take media's defaults.
+	Limits media.Limits
+	// Budget bounds each job's run; a zero Budget means DefaultBudget.
+	Budget Budget
 }
 
-// Ladder modes.
-const (
-	LadderFixed    = "fixed"
-	LadderStatic   = "static"
-	LadderPerTitle = "pertitle"
-)
+// errDeadline is the cause of a job's context when its budget runs out.
+var errDeadline = errors.New("the job ran past its deadline")
 
 var requestNamespace = uuid.MustParse("0c3c3f53-7d3b-4a9b-b7a3-3f0d6d0f5e21")
-
-// JobID derives a job id from the EncodingRequested event, so that a redelivered
-// request names the same job (and the same outputs) rather than a new one.
-func JobID(requestEventID string) string {
-	sum := sha256.Sum256([]byte(requestEventID))
-	return "local-" + hex.EncodeToString(sum[:10])
-}
 
 // OnAssetUploaded plans the ladder and publishes EncodingRequested.
 func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope) error {
@@ -96,30 +88,38 @@ func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope
 	}
 	p := up.GetProbe()
 	if p.GetWidth() <= 0 || p.GetHeight() <= 0 {
-		return d.refuse(ctx, env, "", bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", env.GetAssetId())))
+		return d.refuse(ctx, env, "", codeRefused, bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", env.GetAssetId())))
 	}
-	src := &media.Source{Duration: p.GetDurationSeconds(), Video: &media.VideoStream{
+	src := &media.Source{Duration: p.GetDurationSeconds(), Size: p.GetSizeBytes(), Video: &media.VideoStream{
 		Codec: p.GetVideoCodec(), Width: int(p.GetWidth()), Height: int(p.GetHeight()), FrameRate: p.GetFrameRate(), PixFmt: p.GetPixelFormat(),
 	}}
+	if err := d.Limits.Check(src); err != nil {
+		return d.refuse(ctx, env, "", codeRefused, bus.Permanent(fmt.Errorf("asset %s: %w", env.GetAssetId(), err)))
+	}
 	if p.GetHasAudio() {
 		src.Audio = []media.AudioStream{{Codec: p.GetAudioCodec()}}
 	}
 	mode := d.LadderMode
 	if mode == "" {
-		mode = LadderFixed
+		mode = jobs.LadderFixed
 	}
-	ladder := media.FixedLadder(src)
-	if mode == LadderStatic {
+	// The request's ladder is what will be encoded: none in per-title mode,
+	// where the backend chooses it.
+	var ladder []media.Rung
+	switch mode {
+	case jobs.LadderFixed:
+		ladder = media.FixedLadder(src)
+	case jobs.LadderStatic:
 		w, h := src.DisplaySize()
 		ladder = pertitle.MediaRungs(pertitle.StaticLadder(w, h))
 	}
 	// The request id follows from the upload id: a redelivered upload plans the same request.
 	reqID := uuid.NewSHA1(requestNamespace, []byte(env.GetEventId())).String()
-	jobID := JobID(reqID)
+	jobID := jobs.NewID(d.Backend.Name(), reqID)
 	req := &eventsv1.EncodingRequested{
 		Owner: up.GetOwner(), Title: up.GetTitle(), SourceKey: up.GetSourceKey(), SourceUrl: up.GetSourceUrl(),
 		Backend: d.Backend.Name(), LadderMode: mode, Ladder: rungsToEvent(ladder),
-		OutputPrefix: encoding.OutputPrefix(env.GetAssetId(), jobID), Probe: p,
+		OutputPrefix: jobs.OutputPrefix(env.GetAssetId(), jobID), Probe: p,
 	}
 	out, err := events.New(d.meta(ctx, env), req)
 	if err != nil {
@@ -140,24 +140,34 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 		return bus.Permanent(fmt.Errorf("event %s is not EncodingRequested", env.GetEventId()))
 	}
 	job := Job{
-		ID: JobID(env.GetEventId()), AssetID: env.GetAssetId(), Owner: req.GetOwner(), Title: req.GetTitle(),
+		ID: jobs.NewID(d.Backend.Name(), env.GetEventId()), AssetID: env.GetAssetId(), Owner: req.GetOwner(), Title: req.GetTitle(),
 		SourceKey: req.GetSourceKey(), SourceURL: req.GetSourceUrl(), OutputPrefix: req.GetOutputPrefix(),
 		LadderMode: req.GetLadderMode(), Ladder: rungsFromEvent(req.GetLadder()), Probe: req.GetProbe(),
 		CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent(),
 	}
-	if len(job.Ladder) == 0 {
-		return d.refuse(ctx, env, job.ID, bus.Permanent(fmt.Errorf("encoding request %s has an empty ladder", env.GetEventId())))
+	switch {
+	case !jobs.ValidLadderMode(job.LadderMode):
+		return d.refuse(ctx, env, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has ladder mode %q", env.GetEventId(), job.LadderMode)))
+	case len(job.Ladder) == 0 && job.LadderMode != jobs.LadderPerTitle:
+		return d.refuse(ctx, env, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has an empty %s ladder", env.GetEventId(), job.LadderMode)))
 	}
 	rep := &reporter{d: d, env: env, job: job}
 	start := time.Now()
-	err := d.Backend.Run(ctx, job, rep)
+	budget := d.budget().For(job)
+	rctx, cancel := context.WithTimeoutCause(ctx, budget, errDeadline)
+	defer cancel()
+	err := d.Backend.Run(rctx, job, rep)
+	if err != nil && errors.Is(context.Cause(rctx), errDeadline) {
+		d.Log.Warn("encoding past its deadline: failed", zap.String("job_id", job.ID), zap.Duration("deadline", budget))
+		return d.refuse(ctx, env, job.ID, codeDeadline, bus.Permanent(fmt.Errorf("job %s: %w (%s for %.0f s of video)", job.ID, errDeadline, budget.Round(time.Second), job.Probe.GetDurationSeconds())))
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			d.Log.Warn("encoding interrupted; it will be redelivered", zap.String("job_id", job.ID))
 		}
 		err = fmt.Errorf("job %s on %s: %w", job.ID, d.Backend.Name(), err)
 		if bus.IsPermanent(err) {
-			return d.refuse(ctx, env, job.ID, err)
+			return d.refuse(ctx, env, job.ID, codeRefused, err)
 		}
 		return err
 	}
@@ -168,14 +178,28 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 
 var failedNamespace = uuid.MustParse("5b0f4a52-2f57-4d53-8d0e-3f5f1bb0a9c4")
 
+// Codes of the EncodingFailed events the dispatcher announces itself.
+const (
+	codeRefused      = "REFUSED"
+	codeDeadline     = "DEADLINE_EXCEEDED"
+	codeDeadLettered = "DEAD_LETTERED"
+)
+
+func (d *Dispatcher) budget() Budget {
+	if d.Budget == (Budget{}) {
+		return DefaultBudget()
+	}
+	return d.Budget
+}
+
 // refuse announces EncodingFailed for an event that can never be handled, so the
 // asset does not wait forever, then returns err (permanent: the bus dead-letters
 // the event). The failure's id derives from the event's, so a redelivery
 // announces the same failure.
-func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID string, err error) error {
+func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID, code string, err error) error {
 	out, nerr := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
-		Owner: ownerOf(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
-		Reason: err.Error(), Retryable: false, Code: "REFUSED",
+		Owner: events.Owner(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
+		Reason: err.Error(), Retryable: false, Code: code,
 	})
 	if nerr == nil {
 		out.EventId = uuid.NewSHA1(failedNamespace, []byte(env.GetEventId())).String()
@@ -189,11 +213,35 @@ func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID s
 	return err
 }
 
-func ownerOf(env *eventsv1.Envelope) string {
-	if up := env.GetAssetUploaded(); up != nil {
-		return up.GetOwner()
+// OnDeadLetter announces EncodingFailed for an upload or a request that reached
+// a dead-letter queue, whatever put it there (a handler that kept failing, a
+// process killed mid-encode on every delivery), so its asset never stays
+// "encoding". The failure's id is the one refuse would have used: an event
+// refused and then swept is announced once.
+func (d *Dispatcher) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error {
+	env := dl.Env
+	if env == nil || env.GetAssetId() == "" {
+		d.Log.Error("dead letter that is not an event of an asset: nothing to announce", zap.String("queue", dl.Queue), zap.String("reason", dl.Why()))
+		return nil
 	}
-	return env.GetEncodingRequested().GetOwner()
+	jobID := ""
+	if env.GetEncodingRequested() != nil {
+		jobID = jobs.NewID(d.Backend.Name(), env.GetEventId())
+	}
+	out, err := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
+		Owner: events.Owner(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
+		Reason: fmt.Sprintf("%s was given up on: %s", events.Name(env), dl.Why()), Retryable: false, Code: codeDeadLettered,
+	})
+	if err != nil {
+		return err
+	}
+	out.EventId = uuid.NewSHA1(failedNamespace, []byte(env.GetEventId())).String()
+	if env.GetOccurredAt() != nil {
+		// The failure belongs to the dead event's attempt and time: a newer
+		// attempt of the asset (a retry) is not undone by it.
+		out.OccurredAt = env.GetOccurredAt()
+	}
+	return d.Pub.Publish(ctx, out)
 }
 
 func (d *Dispatcher) meta(ctx context.Context, env *eventsv1.Envelope) events.Meta {
@@ -239,6 +287,7 @@ func (r *reporter) Progress(ctx context.Context, p media.Progress) {
 	}
 	out, err := events.New(r.d.meta(ctx, r.env), &eventsv1.EncodingProgress{
 		Backend: r.d.Backend.Name(), ExternalJobId: r.job.ID, Percent: p.Percent, EtaSeconds: p.ETA.Seconds(), Stage: stage,
+		ChunksDone: int32(p.ChunksDone), ChunksTotal: int32(p.Chunks), Workers: int32(p.Workers),
 	})
 	if err == nil {
 		err = r.d.Pub.Publish(ctx, out)
@@ -259,8 +308,8 @@ func rungsToEvent(rs []media.Rung) []*eventsv1.Rung {
 func rungsFromEvent(rs []*eventsv1.Rung) []media.Rung {
 	out := make([]media.Rung, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, media.Rung{Width: int(r.GetWidth()), Height: int(r.GetHeight()), Bitrate: r.GetBitrate(),
-			MaxRate: r.GetBitrate() * 3 / 2, BufSize: r.GetBitrate() * 2, Profile: "high"})
+		// Average-bitrate rungs: media.VBV gives them the usual cap.
+		out = append(out, media.Rung{Width: int(r.GetWidth()), Height: int(r.GetHeight()), Bitrate: r.GetBitrate(), Profile: "high"})
 	}
 	return out
 }

@@ -6,10 +6,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/adapters/local"
-	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
 // PerTitleConfig holds the ladder planning and per-title engine settings.
@@ -25,7 +25,7 @@ type PerTitleConfig struct {
 
 // FromEnv reads the per-title settings.
 func (c *PerTitleConfig) FromEnv(e *svc.Env) {
-	e.String(&c.LadderMode, "PERTITLE_LADDER_MODE", app.LadderPerTitle,
+	e.String(&c.LadderMode, "PERTITLE_LADDER_MODE", jobs.LadderPerTitle,
 		"ladder planned for uploads: pertitle (analyse the title, then encode the chosen ladder), static (Apple HLS authoring specification) or fixed")
 	e.String(&c.Analysis, "PERTITLE_ANALYSIS", string(pertitle.ModeFast), "per-title analysis: fast (samples) or exhaustive (whole title, whole grid)")
 	e.String(&c.FFprobe, "PERTITLE_FFPROBE", "ffprobe", "ffprobe binary")
@@ -37,7 +37,7 @@ func (c *PerTitleConfig) FromEnv(e *svc.Env) {
 }
 
 func (c *PerTitleConfig) check(v *svc.Validation) {
-	v.Check(c.LadderMode == app.LadderPerTitle || c.LadderMode == app.LadderStatic || c.LadderMode == app.LadderFixed,
+	v.Check(c.LadderMode == jobs.LadderPerTitle || c.LadderMode == jobs.LadderStatic || c.LadderMode == jobs.LadderFixed,
 		"PERTITLE_LADDER_MODE=%q: use pertitle, static or fixed", c.LadderMode)
 	v.Check(c.Analysis == string(pertitle.ModeFast) || c.Analysis == string(pertitle.ModeExhaustive),
 		"PERTITLE_ANALYSIS=%q: use fast or exhaustive", c.Analysis)
@@ -64,7 +64,7 @@ func (c *PerTitleConfig) scorer() string {
 // warnWithoutVMAF says loudly, once at start, when per-title jobs will be
 // steered by SSIM because the scorer has no libvmaf.
 func (c *PerTitleConfig) warnWithoutVMAF(ctx context.Context, log *zap.Logger, ffmpeg string) {
-	if c.LadderMode != app.LadderPerTitle {
+	if c.LadderMode != jobs.LadderPerTitle {
 		return
 	}
 	scorer := c.scorer()

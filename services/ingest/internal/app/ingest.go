@@ -12,9 +12,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 )
@@ -117,7 +117,7 @@ func (in *Ingestor) Commit(ctx context.Context, st *Staged, m Meta) (*Asset, err
 		return nil, err
 	}
 	id := uuid.NewString()
-	key := encoding.SourceKey(id, sourceExt(m.Filename, src))
+	key := jobs.SourceKey(id, src.Extension())
 	if err := storage.MoveOrPut(ctx, in.Store, st.Path, key); err != nil {
 		return nil, fmt.Errorf("%w: cannot store source: %w", ErrUnavailable, err)
 	}
@@ -161,21 +161,6 @@ func probeSummary(src *media.Source, size int64) *eventsv1.ProbeSummary {
 	return probe
 }
 
-// sourceExt keeps a recognisable extension for the stored source.
-func sourceExt(filename string, src *media.Source) string {
-	ext := strings.ToLower(filepath.Ext(filename))
-	if len(ext) >= 2 && len(ext) <= 6 && strings.Trim(ext[1:], "abcdefghijklmnopqrstuvwxyz0123456789") == "" {
-		return ext
-	}
-	switch {
-	case strings.Contains(src.Container, "mp4"):
-		return ".mp4"
-	case strings.Contains(src.Container, "matroska"):
-		return ".mkv"
-	}
-	return ".bin"
-}
-
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader
@@ -188,21 +173,61 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// FFprobe probes and decodes a stretch of the file with the configured binaries.
+// FFprobe tells whether a file is a video pertitle accepts: its first bytes
+// are those of a video container, ffprobe opens it with a demuxer of
+// media.SourceFormats, what it claims is within Limits, and a stretch at its
+// start and at its end decodes.
 type FFprobe struct {
 	FFprobe, FFmpeg string
+	Limits          media.Limits
 }
 
 // Probe implements Prober.
 func (f FFprobe) Probe(ctx context.Context, path string) (*media.Source, error) {
-	src, err := media.Probe(ctx, f.FFprobe, path)
-	if err == nil {
-		err = media.Validate(ctx, f.FFmpeg, path, src)
-	}
+	src, err := f.probe(ctx, path)
 	var inv *media.InvalidSourceError
 	if errors.As(err, &inv) {
 		// The staging path means nothing to the client and says too much about the server.
 		return nil, &media.InvalidSourceError{Reason: strings.ReplaceAll(inv.Reason, path+": ", "")}
 	}
 	return src, err
+}
+
+func (f FFprobe) probe(ctx context.Context, path string) (*media.Source, error) {
+	if err := sniff(path); err != nil {
+		return nil, err
+	}
+	src, err := media.Probe(ctx, f.FFprobe, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Limits.Check(src); err != nil {
+		return nil, err
+	}
+	if err := media.Validate(ctx, f.FFmpeg, path, src); err != nil {
+		return nil, err
+	}
+	return src, nil
+}
+
+// sniff refuses, before any tool reads it, a file whose first bytes are not
+// those of a video container.
+func sniff(path string) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: cannot read staged upload: %w", ErrUnavailable, err)
+	}
+	defer fh.Close()
+	head := make([]byte, 1024)
+	n, err := io.ReadFull(fh, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: cannot read staged upload: %w", ErrUnavailable, err)
+	}
+	if n == 0 {
+		return &media.InvalidSourceError{Reason: "file is empty (0 bytes)"}
+	}
+	if !LooksLikeVideo(head[:n]) {
+		return &media.InvalidSourceError{Reason: "the file does not start like a video container (" + containerList + ")"}
+	}
+	return nil
 }

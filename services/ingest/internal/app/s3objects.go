@@ -105,8 +105,7 @@ func (o *ObjectIngestor) ingest(ctx context.Context, r s3event.Record) error {
 		return nil
 	}
 	if obj.Size > o.In.MaxBytes {
-		log.Warn("s3 object rejected: larger than the limit", zap.Int64("bytes", obj.Size), zap.Int64("max", o.In.MaxBytes))
-		return nil
+		return o.refuse(ctx, log, r.Key, fmt.Sprintf("larger than the limit of %d bytes", o.In.MaxBytes))
 	}
 	id := AssetIDFor(r)
 	log = log.With(zap.String("asset_id", id))
@@ -122,8 +121,7 @@ func (o *ObjectIngestor) ingest(ctx context.Context, r s3event.Record) error {
 	_ = rc.Close()
 	switch {
 	case errors.Is(err, ErrEmpty), errors.Is(err, ErrTooLarge):
-		log.Warn("s3 object rejected", zap.Error(err))
-		return nil
+		return o.refuse(ctx, log, r.Key, err.Error())
 	case err != nil:
 		return fmt.Errorf("cannot download %s: %w", r.Key, err)
 	}
@@ -131,8 +129,7 @@ func (o *ObjectIngestor) ingest(ctx context.Context, r s3event.Record) error {
 	src, err := o.In.Prober.Probe(ctx, staged.Path)
 	var inv *media.InvalidSourceError
 	if errors.As(err, &inv) {
-		log.Warn("s3 object rejected: not a video we can encode", zap.String("reason", inv.Reason))
-		return nil
+		return o.refuse(ctx, log, r.Key, "not a video we can encode: "+inv.Reason)
 	}
 	if err != nil {
 		return err
@@ -155,6 +152,52 @@ func (o *ObjectIngestor) ingest(ctx context.Context, r s3event.Record) error {
 		return err
 	}
 	log.Info("asset uploaded from s3", zap.String("owner", owner), zap.String("title", title), zap.Int64("bytes", staged.Size))
+	return nil
+}
+
+// refuse deletes an object that cannot become an asset, as a refused HTTP
+// upload keeps nothing: a hostile file must not stay in the bucket to be
+// picked up by whatever reads it next. Nothing is published.
+func (o *ObjectIngestor) refuse(ctx context.Context, log *zap.Logger, key, reason string) error {
+	log.Warn("s3 object refused and deleted", zap.String("reason", reason))
+	if err := o.In.Store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("cannot delete refused object %s: %w", key, err)
+	}
+	return nil
+}
+
+// deadLetterNamespace derives the failure announced for a notification that
+// was given up on from its asset, so sweeping it again collapses.
+var deadLetterNamespace = uuid.MustParse("c1a7e0d4-6b8f-4e52-9f3a-7d2e5b8c1a60")
+
+// OnDeadLetter makes a notification that could not be ingested (storage or
+// the bus failing on every delivery) visible to the uploader: an
+// EncodingFailed for the asset the object would have become, with the reason.
+func (o *ObjectIngestor) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error {
+	n, err := s3event.Parse(dl.Body)
+	if err != nil {
+		o.Log.Error("dead letter is not an S3 notification: nothing to announce", zap.Error(err))
+		return nil
+	}
+	for _, r := range n.Records {
+		if !r.ObjectCreated() || r.Bucket != o.Bucket || !strings.HasPrefix(r.Key, UploadsPrefix) {
+			continue
+		}
+		id := AssetIDFor(r)
+		owner, _ := OwnerTitle(r.Key, nil, o.DefaultOwner)
+		env, err := events.New(events.Meta{AssetID: id, Producer: o.In.Producer, CorrelationID: id}, &eventsv1.EncodingFailed{
+			Owner: owner, Code: "UPLOAD_FAILED", Reason: fmt.Sprintf("could not ingest %s: %s", r.Key, dl.Why())})
+		if err != nil {
+			return err
+		}
+		env.EventId = uuid.NewSHA1(deadLetterNamespace, []byte(id)).String()
+		if !r.EventTime.IsZero() {
+			env.OccurredAt = timestamppb.New(r.EventTime)
+		}
+		if err := o.In.Pub.Publish(ctx, env); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

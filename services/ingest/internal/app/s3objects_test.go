@@ -179,10 +179,17 @@ func TestS3ObjectIngestion(t *testing.T) {
 			require.NoError(t, err)
 			assert.Empty(t, dead, "handled notifications are acknowledged, never dead-lettered")
 			assert.EqualValues(t, c.deliveries, f.handled.Load(), "no redelivery loop")
+			_, statErr := f.store.Stat(context.Background(), c.key)
 			if c.want == 0 {
 				assert.Empty(t, f.pub.published(), "nothing is published")
+				if strings.HasPrefix(c.key, app.UploadsPrefix) {
+					assert.ErrorIs(t, statErr, storage.ErrNotFound, "a refused object is not kept in the bucket")
+				} else {
+					assert.NoError(t, statErr, "objects outside uploads/ are not ingest's to delete")
+				}
 				return
 			}
+			assert.NoError(t, statErr, "the object is the source: it stays")
 			for _, p := range f.pub.published() {
 				assert.Equal(t, seen[0].GetEventId(), p.GetEventId(), "every delivery publishes the same event id")
 				assert.Equal(t, seen[0].GetAssetId(), p.GetAssetId())
@@ -245,4 +252,34 @@ func TestAssetIDForIsDeterministic(t *testing.T) {
 	other := r
 	other.Sequencer = "2"
 	assert.NotEqual(t, app.AssetIDFor(r), app.AssetIDFor(other))
+}
+
+func TestS3NotificationGivenUpOnIsAnnouncedAsAFailedUpload(t *testing.T) {
+	t.Parallel()
+	cfg := bus.DefaultConfig()
+	cfg.Transport, cfg.Memory = bus.TransportMemory, bus.NewMemoryBroker()
+	t.Cleanup(func() { _ = cfg.Memory.Close() })
+	b, err := bus.New(context.Background(), cfg, bus.ServiceIngest, zap.NewNop(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	pub := &recordingBus{Bus: b}
+	objects := &app.ObjectIngestor{In: &app.Ingestor{Pub: pub, Producer: "ingest"}, Bucket: inBucket, DefaultOwner: "local", Log: zap.NewNop()}
+	rec := s3event.Record{Bucket: inBucket, Key: "uploads/erin/holiday.mp4", Size: 1 << 20, ETag: "abc", Sequencer: "01"}
+	body, err := s3event.Build(rec, s3event.Record{Bucket: inBucket, Key: "elsewhere/x.mp4", Sequencer: "02"})
+	require.NoError(t, err)
+	dl := bus.DeadLetter{Topic: bus.TopicS3ObjectCreated, Body: body, MaxReceives: 5}
+	require.NoError(t, objects.OnDeadLetter(context.Background(), dl))
+	require.NoError(t, objects.OnDeadLetter(context.Background(), dl))
+	got := pub.published()
+	require.Len(t, got, 2, "one announcement per sweep, only for the upload under uploads/")
+	f := got[0].GetEncodingFailed()
+	require.NotNil(t, f)
+	assert.Equal(t, "erin", f.GetOwner())
+	assert.Equal(t, "UPLOAD_FAILED", f.GetCode())
+	assert.Contains(t, f.GetReason(), "could not ingest uploads/erin/holiday.mp4: not handled after 5 deliveries")
+	assert.Equal(t, app.AssetIDFor(rec), got[0].GetAssetId())
+	assert.Equal(t, got[0].GetEventId(), got[1].GetEventId())
+
+	require.NoError(t, objects.OnDeadLetter(context.Background(), bus.DeadLetter{Body: []byte("junk")}))
+	assert.Len(t, pub.published(), 2)
 }

@@ -69,7 +69,7 @@ func TestEveryAPIRouteNeedsAToken(t *testing.T) {
 			})
 		}
 	}
-	for _, path := range []string{"/healthz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz"} {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 		assert.Equal(t, http.StatusOK, rec.Code, path)

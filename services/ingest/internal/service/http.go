@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
@@ -126,6 +127,9 @@ func fail(w http.ResponseWriter, log *zap.Logger, err error) {
 		writeErr(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.As(err, &inv):
 		writeErr(w, http.StatusUnprocessableEntity, "not a video we can encode: "+inv.Reason)
+	case errors.Is(err, events.ErrTooLarge):
+		// The client's title or file name made the event too large: no retry helps.
+		writeErr(w, http.StatusRequestEntityTooLarge, "the upload's title and file name are too long to announce")
 	case errors.Is(err, app.ErrUnavailable):
 		log.Error("upload failed", zap.Error(err))
 		w.Header().Set("Retry-After", "5")

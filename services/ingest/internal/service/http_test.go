@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/testmedia"
@@ -208,6 +210,21 @@ func TestPublishFailureKeepsNothing(t *testing.T) {
 	rec := rawPost(f.h, bytes.NewReader(b), "")
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	assert.Contains(t, rec.Body.String(), "cannot publish")
+	f.pub.fail = nil
+	f.assertNothingKept(t)
+}
+
+// TestEventTooLargeIsNotRetryable: an upload whose event cannot fit in one SQS
+// message fails the same way on every retry, so it gets a 413, not a 503.
+func TestEventTooLargeIsNotRetryable(t *testing.T) {
+	t.Parallel()
+	clip := testmedia.Clip(t, testmedia.Spec{Width: 320, Height: 180, Seconds: 1})
+	f := newFixture(t, 1<<30)
+	f.pub.fail = fmt.Errorf("bus: event e-1: %w: message is 270000 bytes", events.ErrTooLarge)
+	b, _ := os.ReadFile(clip)
+	rec := rawPost(f.h, bytes.NewReader(b), "?title=long")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, rec.Body.String())
+	assert.Empty(t, rec.Header().Get("Retry-After"))
 	f.pub.fail = nil
 	f.assertNothingKept(t)
 }

@@ -14,8 +14,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
@@ -24,6 +26,7 @@ import (
 // Config is ingest's configuration.
 type Config struct {
 	Addr         string
+	OpsAddr      string
 	MaxBytes     int64
 	StagingDir   string
 	FFprobe      string
@@ -34,6 +37,7 @@ type Config struct {
 	CatalogURL   string
 	CORSOrigins  string
 	S3Events     bool // consume S3 ObjectCreated notifications (PERTITLE_STORAGE=s3 only)
+	Limits       media.Limits
 	Auth         auth.Config
 	Bus          bus.Config
 	Storage      storage.Config
@@ -41,7 +45,8 @@ type Config struct {
 
 // FromEnv reads the configuration.
 func (c *Config) FromEnv(e *svc.Env) {
-	e.String(&c.Addr, "PERTITLE_INGEST_ADDR", ":8081", "listen address")
+	e.String(&c.Addr, "PERTITLE_INGEST_ADDR", ":8081", "listen address of the API (public), /healthz and /readyz (ready or not)")
+	e.String(&c.OpsAddr, "PERTITLE_INGEST_OPS_ADDR", "127.0.0.1:9081", "listen address of /readyz with details and /metrics (keep it private)")
 	e.Int64(&c.MaxBytes, "PERTITLE_INGEST_MAX_BYTES", 10<<30, "largest accepted upload in bytes")
 	e.String(&c.StagingDir, "PERTITLE_INGEST_STAGING_DIR", "", "where uploads are staged before validation (default: inside filesystem storage)")
 	e.String(&c.FFprobe, "PERTITLE_FFPROBE", "ffprobe", "ffprobe binary")
@@ -51,6 +56,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Int64(&c.PartSize, "PERTITLE_UPLOAD_PART_SIZE", app.DefaultPartSize, "part size of resumable uploads in bytes (at least 5 MiB, as S3 multipart needs)")
 	e.String(&c.CatalogURL, "PERTITLE_CATALOG_URL", "http://127.0.0.1:8080", "catalog base URL for Location headers")
 	e.String(&c.CORSOrigins, "PERTITLE_CORS_ORIGINS", DefaultCORSOrigins, "origins of the web app allowed to upload from a browser (comma-separated; * for any)")
+	c.Limits = settings.SourceLimits(e)
 	c.Auth.FromEnv(e)
 	c.Bus = bus.DefaultConfig()
 	c.Bus.FromEnv(e)
@@ -62,6 +68,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 func (c Config) Validate() error {
 	var v svc.Validation
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_INGEST_ADDR=%q is not a listen address", c.Addr)
+	v.Check(svc.ValidAddr(c.OpsAddr), "PERTITLE_INGEST_OPS_ADDR=%q is not a listen address", c.OpsAddr)
 	v.Check(c.MaxBytes > 0, "PERTITLE_INGEST_MAX_BYTES must be positive")
 	v.Check(c.SessionTTL >= time.Minute, "PERTITLE_UPLOAD_SESSION_TTL must be at least 1m")
 	v.Check(c.PartSize >= 5<<20 && c.PartSize <= 5<<30, "PERTITLE_UPLOAD_PART_SIZE must be between 5 MiB and 5 GiB")
@@ -69,7 +76,7 @@ func (c Config) Validate() error {
 	v.Check(err == nil, "PERTITLE_FFPROBE=%q not found (install ffmpeg)", c.FFprobe)
 	_, err = exec.LookPath(c.FFmpeg)
 	v.Check(err == nil, "PERTITLE_FFMPEG=%q not found (install ffmpeg)", c.FFmpeg)
-	return errors.Join(v.Err(), c.Auth.Validate(), c.Bus.Validate(), c.Storage.Validate())
+	return errors.Join(v.Err(), c.Limits.Validate(), c.Auth.Validate(), c.Bus.Validate(), c.Storage.Validate())
 }
 
 // Run starts the service and blocks until ctx ends.
@@ -104,7 +111,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	ops.AddCheck("bus", b.Ping)
 	ops.AddCheck("storage", store.Ping)
 
-	in := &app.Ingestor{Store: store, Pub: b, Prober: app.FFprobe{FFprobe: cfg.FFprobe, FFmpeg: cfg.FFmpeg},
+	in := &app.Ingestor{Store: store, Pub: b, Prober: app.FFprobe{FFprobe: cfg.FFprobe, FFmpeg: cfg.FFmpeg, Limits: cfg.Limits},
 		StagingDir: staging, MaxBytes: cfg.MaxBytes, Producer: "ingest"}
 	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
 	if err != nil {
@@ -117,13 +124,18 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	go sessions.RunJanitor(ctx, time.Minute, func(n int, err error) {
 		log.Info("expired upload sessions", zap.Int("removed", n), zap.Error(err))
 	})
-	if s3, ok := store.(*storage.S3); ok && cfg.S3Events {
-		return serveWithS3Events(ctx, log, cfg, b, in, s3.InputBucket(), mux)
+	// Either part stopping stops the others; all drain in parallel.
+	parts := []func(context.Context) error{
+		func(ctx context.Context) error { return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, mux)) },
+		func(ctx context.Context) error { return ops.Serve(ctx, log, cfg.OpsAddr) },
 	}
-	return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, mux))
+	if s3, ok := store.(*storage.S3); ok && cfg.S3Events {
+		parts = append(parts, consumeS3Events(log, cfg, b, in, s3.InputBucket()))
+	}
+	return svc.Together(ctx, parts...)
 }
 
-// newMux mounts health and metrics (open) and every API route behind the bearer
+// newMux mounts the public health endpoints (open) and every API route behind the bearer
 // token middleware: uploads belong to the token's subject.
 func newMux(ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions *app.Sessions, catalogURL string, log *zap.Logger) *http.ServeMux {
 	mux := http.NewServeMux()

@@ -27,6 +27,7 @@ const Name = "issuer"
 // Config is the issuer's configuration.
 type Config struct {
 	Addr            string
+	OpsAddr         string
 	URL             string
 	Audience        string
 	UsersFile       string
@@ -39,7 +40,8 @@ type Config struct {
 
 // FromEnv reads the configuration.
 func (c *Config) FromEnv(e *svc.Env) {
-	e.String(&c.Addr, "PERTITLE_ISSUER_ADDR", "127.0.0.1:8084", "listen address")
+	e.String(&c.Addr, "PERTITLE_ISSUER_ADDR", "127.0.0.1:8084", "listen address of the OIDC endpoints, /healthz and /readyz (ready or not)")
+	e.String(&c.OpsAddr, "PERTITLE_ISSUER_OPS_ADDR", "127.0.0.1:9084", "listen address of /readyz with details and /metrics (keep it private)")
 	e.String(&c.URL, "PERTITLE_ISSUER_URL", "http://127.0.0.1:8084", "issuer URL (iss of its tokens; discovery is served under it)")
 	e.String(&c.Audience, "PERTITLE_OIDC_AUDIENCE", "pertitle", "aud of the access tokens it issues (what the services accept)")
 	e.String(&c.UsersFile, "PERTITLE_ISSUER_USERS", "var/users.json", "users file: username, bcrypt password_hash, sub, groups (`issuer add-user` writes it)")
@@ -64,6 +66,7 @@ func splitList(s string) []string {
 func (c Config) Validate() error {
 	var v svc.Validation
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_ISSUER_ADDR %q is not a listen address", c.Addr)
+	v.Check(svc.ValidAddr(c.OpsAddr), "PERTITLE_ISSUER_OPS_ADDR %q is not a listen address", c.OpsAddr)
 	u, err := url.Parse(c.URL)
 	v.Check(err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "",
 		"PERTITLE_ISSUER_URL %q must be an http(s) URL", c.URL)
@@ -118,13 +121,20 @@ func run(ctx context.Context, log *zap.Logger, args []string, stdin io.Reader, s
 	if err != nil {
 		return fmt.Errorf("cannot load users (create one with `issuer add-user NAME`): %w", err)
 	}
-	h := Handler(cfg, keys, users, log)
-	return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, h))
+	ops := svc.NewOps(Name)
+	h := handler(cfg, keys, users, ops, log)
+	return svc.Together(ctx,
+		func(ctx context.Context) error { return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, h)) },
+		func(ctx context.Context) error { return ops.Serve(ctx, log, cfg.OpsAddr) })
 }
 
-// Handler serves the OIDC endpoints, health and metrics.
+// Handler serves the OIDC endpoints and the public health endpoints.
 func Handler(cfg Config, keys *issuer.KeySet, users *issuer.Users, log *zap.Logger) http.Handler {
-	ops := svc.NewOps(Name)
+	return handler(cfg, keys, users, svc.NewOps(Name), log)
+}
+
+// handler is Handler with the ops whose metrics the requests feed.
+func handler(cfg Config, keys *issuer.KeySet, users *issuer.Users, ops *svc.Ops, log *zap.Logger) http.Handler {
 	mux := http.NewServeMux()
 	ops.Register(mux)
 	issuer.New(issuer.Config{Issuer: cfg.URL, Audience: cfg.Audience, WebRedirectURIs: splitList(cfg.WebRedirectURIs),

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/pertitle/pertitle/pkg/bitmovin"
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 )
 
@@ -24,7 +24,7 @@ const (
 type BitmovinResolver struct{ Client *bitmovin.Client }
 
 // Resolve reads the encoding, its status and, when finished, its renditions.
-func (b BitmovinResolver) Resolve(ctx context.Context, encodingID string) (*encoding.Result, error) {
+func (b BitmovinResolver) Resolve(ctx context.Context, encodingID string) (*jobs.Result, error) {
 	enc, err := b.Client.GetEncoding(ctx, encodingID)
 	if bitmovin.IsNotFound(err) {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownEncoding, encodingID)
@@ -40,7 +40,7 @@ func (b BitmovinResolver) Resolve(ctx context.Context, encodingID string) (*enco
 	if err != nil {
 		return nil, fmt.Errorf("cannot read status of encoding %s: %w", encodingID, err)
 	}
-	res := &encoding.Result{JobID: encodingID, AssetID: labels.AssetID, Owner: labels.Owner, Backend: "bitmovin",
+	res := &jobs.Result{JobID: encodingID, AssetID: labels.AssetID, Owner: labels.Owner, Backend: "bitmovin",
 		Status: string(task.Status), LadderMode: labels.LadderMode, CorrelationID: labels.CorrelationID, Traceparent: labels.Traceparent}
 	if enc.StartedAt != nil {
 		end := task.FinishedAt
@@ -54,14 +54,14 @@ func (b BitmovinResolver) Resolve(ctx context.Context, encodingID string) (*enco
 	}
 	switch task.Status {
 	case bitmovin.StatusFinished:
-		res.Status = encoding.StatusFinished
-		prefix := encoding.OutputPrefix(labels.AssetID, labels.JobID)
+		res.Status = jobs.StatusFinished
+		prefix := jobs.OutputPrefix(labels.AssetID, labels.JobID)
 		res.HLSManifestKey, res.DASHManifestKey = path.Join(prefix, HLSManifestName), path.Join(prefix, DASHManifestName)
 		if res.Renditions, err = b.renditions(ctx, encodingID); err != nil {
 			return nil, err
 		}
 	case bitmovin.StatusError, bitmovin.StatusCanceled, bitmovin.StatusTransferError:
-		res.Status = encoding.StatusError
+		res.Status = jobs.StatusError
 		res.Error, res.Retryable, res.Code = failure(task)
 	}
 	return res, nil
@@ -93,7 +93,7 @@ func failure(t *bitmovin.Task) (reason string, retryable bool, code string) {
 
 // renditions lists the per-title results (or plain video streams) with their size
 // from the codec configuration and bitrate from the muxing.
-func (b BitmovinResolver) renditions(ctx context.Context, encodingID string) ([]encoding.Rendition, error) {
+func (b BitmovinResolver) renditions(ctx context.Context, encodingID string) ([]jobs.Rendition, error) {
 	streams, err := b.Client.ListStreams(ctx, encodingID)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list streams of %s: %w", encodingID, err)
@@ -108,7 +108,7 @@ func (b BitmovinResolver) renditions(ctx context.Context, encodingID string) ([]
 			byStream[m.Streams[0].StreamID] = m
 		}
 	}
-	var out []encoding.Rendition
+	var out []jobs.Rendition
 	for _, s := range streams {
 		switch s.Mode {
 		case bitmovin.StreamModePerTitleResult:
@@ -123,7 +123,7 @@ func (b BitmovinResolver) renditions(ctx context.Context, encodingID string) ([]
 		if err != nil {
 			return nil, fmt.Errorf("cannot read configuration %s of stream %s: %w", s.CodecConfigID, s.ID, err)
 		}
-		r := encoding.Rendition{Width: cfg.Width, Height: cfg.Height, Bitrate: cfg.Bitrate, AverageBitrate: cfg.Bitrate, Codec: "h264", FrameRate: cfg.Rate}
+		r := jobs.Rendition{Width: cfg.Width, Height: cfg.Height, Bitrate: cfg.Bitrate, AverageBitrate: cfg.Bitrate, Codec: "h264", FrameRate: cfg.Rate}
 		if s.AppliedSettings != nil && s.AppliedSettings.Height > 0 {
 			r.Width, r.Height = s.AppliedSettings.Width, s.AppliedSettings.Height
 		}
@@ -141,7 +141,7 @@ func (b BitmovinResolver) renditions(ctx context.Context, encodingID string) ([]
 }
 
 // RoutingResolver sends each encoding id to the backend that made it: job ids of
-// the local backend start with "local-", anything else is a Bitmovin encoding id.
+// the local backend are jobs.IsLocal, anything else is a Bitmovin encoding id.
 // Both backends can complete at once (jobs in flight while the backend is switched).
 type RoutingResolver struct {
 	Local    Resolver
@@ -149,8 +149,8 @@ type RoutingResolver struct {
 }
 
 // Resolve implements Resolver.
-func (r RoutingResolver) Resolve(ctx context.Context, encodingID string) (*encoding.Result, error) {
-	if strings.HasPrefix(encodingID, "local-") || r.Bitmovin == nil {
+func (r RoutingResolver) Resolve(ctx context.Context, encodingID string) (*jobs.Result, error) {
+	if jobs.IsLocal(encodingID) || r.Bitmovin == nil {
 		return r.Local.Resolve(ctx, encodingID)
 	}
 	return r.Bitmovin.Resolve(ctx, encodingID)
@@ -168,7 +168,7 @@ type StorageLedger struct{ Store storage.Storage }
 
 // Published implements Ledger.
 func (l StorageLedger) Published(ctx context.Context, encodingID, eventType string) (bool, error) {
-	_, err := l.Store.Stat(ctx, bitmovin.CompletionKey(encodingID, eventType))
+	_, err := l.Store.Stat(ctx, jobs.CompletionKey(encodingID, eventType))
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
@@ -177,6 +177,6 @@ func (l StorageLedger) Published(ctx context.Context, encodingID, eventType stri
 
 // MarkPublished implements Ledger.
 func (l StorageLedger) MarkPublished(ctx context.Context, encodingID, eventType string) error {
-	_, err := l.Store.Put(ctx, bitmovin.CompletionKey(encodingID, eventType), strings.NewReader(""))
+	_, err := l.Store.Put(ctx, jobs.CompletionKey(encodingID, eventType), strings.NewReader(""))
 	return err
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 )
 
@@ -13,8 +13,8 @@ import (
 type StorageResolver struct{ Store storage.Storage }
 
 // Resolve loads the record of encodingID.
-func (s StorageResolver) Resolve(ctx context.Context, encodingID string) (*encoding.Result, error) {
-	res, err := encoding.Load(ctx, s.Store, encodingID)
+func (s StorageResolver) Resolve(ctx context.Context, encodingID string) (*jobs.Result, error) {
+	res, err := jobs.Load(ctx, s.Store, encodingID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownEncoding, encodingID)
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"context"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"net/http"
 	"testing"
 	"time"
@@ -58,7 +59,8 @@ func bitmovinSetup(t *testing.T, maxBytes int64) *bitmovinFixture {
 	fake.AddInput("s3-role-based", "in")
 	fake.AddOutput("s3-role-based", "out")
 	fake.MuteWebhooks(true)
-	c, err := bitmovin.New(bitmovin.Config{BaseURL: fake.URL(), APIKey: bmKey, Timeout: time.Second, Backoff: time.Millisecond})
+	// A second per call was too tight for the race detector on a loaded two-core machine.
+	c, err := bitmovin.New(bitmovin.Config{BaseURL: fake.URL(), APIKey: bmKey, Timeout: 10 * time.Second, Backoff: time.Millisecond})
 	require.NoError(t, err)
 	f := &bitmovinFixture{fake: fake, client: c, pub: &recordingPublisher{}}
 	f.finished = startEncoding(t, c, "local-aaaa", "asset-ok")
@@ -157,7 +159,7 @@ func TestBitmovinReplayAfterRestartPublishesOnce(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, rec.Code)
 	assert.Contains(t, rec.Body.String(), "duplicate")
 	assert.Len(t, f.pub.events(), 1)
-	_, err := f.store.Stat(context.Background(), bitmovin.CompletionKey(f.finished, webhook.EventEncodingFinished))
+	_, err := f.store.Stat(context.Background(), jobs.CompletionKey(f.finished, webhook.EventEncodingFinished))
 	assert.NoError(t, err, "the reconciler reads this record")
 }
 

@@ -44,6 +44,13 @@ func webhookHandler(rcv *app.Receiver, key []byte, maxBytes int64, log *zap.Logg
 		case errors.Is(err, app.ErrUnknownEncoding):
 			writeErr(w, http.StatusNotFound, err.Error())
 			return
+		case errors.Is(err, app.ErrNotFinished):
+			// Early, or claiming an outcome that has not happened: nothing is
+			// published; the sender delivers again, by then the encoding has ended.
+			log.Warn("webhook for an encoding that has not ended", zap.Error(err), zap.String("event_type", n.EventType))
+			w.Header().Set("Retry-After", "30")
+			writeErr(w, http.StatusServiceUnavailable, err.Error()+": retry later")
+			return
 		case err != nil:
 			log.Error("webhook not processed", zap.Error(err), zap.String("encoding", n.EncodingID()))
 			w.Header().Set("Retry-After", "5")
@@ -53,6 +60,10 @@ func webhookHandler(rcv *app.Receiver, key []byte, maxBytes int64, log *zap.Logg
 		status := "accepted"
 		if out.Duplicate {
 			status = "duplicate"
+		}
+		if out.Overruled {
+			log.Warn("webhook claimed another outcome than the encoding's status; the status wins",
+				zap.String("encoding", n.EncodingID()), zap.String("claimed", n.EventType), zap.String("resolved", out.EventType))
 		}
 		log.Info("webhook processed", zap.String("encoding", n.EncodingID()), zap.String("event_type", out.EventType),
 			zap.String("event_id", out.EventID), zap.Bool("duplicate", out.Duplicate))

@@ -16,8 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
@@ -34,6 +35,9 @@ func (p *recordingPublisher) Publish(_ context.Context, env *eventsv1.Envelope) 
 	defer p.mu.Unlock()
 	if p.fail != nil {
 		return p.fail
+	}
+	if _, err := events.Marshal(env); err != nil {
+		return err // what the bus would refuse, SQS's size limit included
 	}
 	p.got = append(p.got, env)
 	return nil
@@ -52,13 +56,13 @@ func setup(t *testing.T) (*recordingPublisher, http.Handler) {
 	st, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
 	ctx := context.Background()
-	require.NoError(t, encoding.Save(ctx, st, &encoding.Result{
-		JobID: "job-ok", AssetID: "asset-1", Owner: "alice", Backend: "local", Status: encoding.StatusFinished,
+	require.NoError(t, jobs.Save(ctx, st, &jobs.Result{
+		JobID: "job-ok", AssetID: "asset-1", Owner: "alice", Backend: "local", Status: jobs.StatusFinished,
 		HLSManifestKey: "outputs/asset-1/job-ok/master.m3u8", DASHManifestKey: "outputs/asset-1/job-ok/manifest.mpd",
-		Renditions: []encoding.Rendition{{Width: 640, Height: 360, Bitrate: 900_000, Codec: "h264", Bytes: 12345}},
+		Renditions: []jobs.Rendition{{Width: 640, Height: 360, Bitrate: 900_000, Codec: "h264", Bytes: 12345}},
 	}))
-	require.NoError(t, encoding.Save(ctx, st, &encoding.Result{
-		JobID: "job-bad", AssetID: "asset-2", Owner: "bob", Backend: "local", Status: encoding.StatusError,
+	require.NoError(t, jobs.Save(ctx, st, &jobs.Result{
+		JobID: "job-bad", AssetID: "asset-2", Owner: "bob", Backend: "local", Status: jobs.StatusError,
 		Error: "ffmpeg: invalid data", Retryable: false,
 	}))
 	pub := &recordingPublisher{}
@@ -99,8 +103,8 @@ func TestWebhookRequests(t *testing.T) {
 		{"oversize", bytes.Repeat([]byte("x"), 5000), webhook.Sign(key, bytes.Repeat([]byte("x"), 5000)), http.StatusRequestEntityTooLarge, "larger than the limit", 0},
 		{"unknown encoding", notification("n2", "job-missing", webhook.EventEncodingFinished),
 			webhook.Sign(key, notification("n2", "job-missing", webhook.EventEncodingFinished)), http.StatusNotFound, "unknown encoding", 0},
-		{"status mismatch", notification("n3", "job-bad", webhook.EventEncodingFinished),
-			webhook.Sign(key, notification("n3", "job-bad", webhook.EventEncodingFinished)), http.StatusUnprocessableEntity, "is ERROR", 0},
+		{"claims finished, but the job failed", notification("n3", "job-bad", webhook.EventEncodingFinished),
+			webhook.Sign(key, notification("n3", "job-bad", webhook.EventEncodingFinished)), http.StatusAccepted, webhook.EventEncodingError, 1},
 		{"bad job id", notification("n4", "../etc", webhook.EventEncodingFinished),
 			webhook.Sign(key, notification("n4", "../etc", webhook.EventEncodingFinished)), http.StatusUnprocessableEntity, "invalid job id", 0},
 	}

@@ -22,6 +22,7 @@ import (
 // Config is the webhook-receiver's configuration.
 type Config struct {
 	Addr     string
+	OpsAddr  string
 	Secret   string
 	MaxBytes int64
 	DedupTTL time.Duration
@@ -34,8 +35,9 @@ type Config struct {
 
 // FromEnv reads the configuration.
 func (c *Config) FromEnv(e *svc.Env) {
-	e.String(&c.Addr, "PERTITLE_WEBHOOK_ADDR", ":8082", "listen address")
-	e.Secret(&c.Secret, "PERTITLE_BITMOVIN_WEBHOOK_SECRET", "local-dev-secret", "HMAC-SHA512 key of the Bitmovin-Signature header")
+	e.String(&c.Addr, "PERTITLE_WEBHOOK_ADDR", ":8082", "listen address of the webhook endpoint (public), /healthz and /readyz (ready or not)")
+	e.String(&c.OpsAddr, "PERTITLE_WEBHOOK_OPS_ADDR", "127.0.0.1:9082", "listen address of /readyz with details and /metrics (keep it private)")
+	e.SigningKey(&c.Secret, "PERTITLE_BITMOVIN_WEBHOOK_SECRET", "", "HMAC-SHA512 key of the Bitmovin-Signature header (required, at least 16 bytes)")
 	e.Int64(&c.MaxBytes, "PERTITLE_WEBHOOK_MAX_BYTES", 1<<20, "largest accepted webhook body")
 	e.Duration(&c.DedupTTL, "PERTITLE_WEBHOOK_DEDUP_TTL", time.Hour, "how long a delivered notification id is remembered")
 	c.Bus = bus.DefaultConfig()
@@ -51,6 +53,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 func (c Config) Validate() error {
 	var v svc.Validation
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_WEBHOOK_ADDR=%q is not a listen address", c.Addr)
+	v.Check(svc.ValidAddr(c.OpsAddr), "PERTITLE_WEBHOOK_OPS_ADDR=%q is not a listen address", c.OpsAddr)
 	v.Check(c.MaxBytes > 0, "PERTITLE_WEBHOOK_MAX_BYTES must be positive")
 	v.Check(c.Secret != "", "PERTITLE_BITMOVIN_WEBHOOK_SECRET must be set: unsigned webhooks would be accepted")
 	v.Check(c.ResolveTimeout > 0 && c.ResolveTimeout < 10*time.Second, "PERTITLE_WEBHOOK_RESOLVE_TIMEOUT must be between 0 and 10s (Bitmovin's limit)")
@@ -101,5 +104,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	srv := svc.NewServer(cfg.Addr, mux)
 	srv.ReadTimeout = 10 * time.Second
 	srv.WriteTimeout = 10 * time.Second
-	return svc.Serve(ctx, log, srv)
+	return svc.Together(ctx,
+		func(ctx context.Context) error { return svc.Serve(ctx, log, srv) },
+		func(ctx context.Context) error { return ops.Serve(ctx, log, cfg.OpsAddr) })
 }

@@ -87,6 +87,10 @@ var migrations = []string{
 	);
 	CREATE INDEX playback_events_by_asset ON playback_events (asset_id, ts);
 	CREATE INDEX playback_events_by_owner ON playback_events (owner, ts);`,
+	// 3: a chunked encode's progress: chunks done out of all, and its workers.
+	`ALTER TABLE assets ADD COLUMN progress_chunks_done INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE assets ADD COLUMN progress_chunks INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE assets ADD COLUMN progress_workers INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // migrate brings the schema up to date in one transaction, so that a crash or a

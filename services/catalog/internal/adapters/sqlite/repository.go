@@ -150,6 +150,7 @@ func (r *Repository) Ping(ctx context.Context) error {
 // is the renditions as a JSON array, aggregated in the same statement.
 const assetColumns = `a.id, a.owner, a.title, a.source_key, a.duration_seconds, a.width, a.height, a.source_bytes,
 	a.status, a.error, a.retryable, a.progress_percent, a.progress_eta, a.progress_at,
+	a.progress_chunks_done, a.progress_chunks, a.progress_workers,
 	a.backend, a.job_id, a.attempt, a.job_at, a.hls_key, a.dash_key, a.hls_url, a.dash_url,
 	a.created_at, a.updated_at, a.ready_at, a.ready_transitions,
 	(SELECT json_group_array(json_object('w', r.width, 'h', r.height, 'b', r.bitrate, 'ab', r.average_bitrate,
@@ -195,6 +196,7 @@ func scanAsset(s scanner) (domain.Asset, error) {
 	var rendsStr sql.NullString
 	err := s.Scan(&a.ID, &a.Owner, &a.Title, &a.SourceKey, &a.DurationSeconds, &a.Width, &a.Height, &a.SourceBytes,
 		&status, &a.Error, &retryable, &a.ProgressPercent, &a.ProgressETA, &progressAt,
+		&a.ProgressChunksDone, &a.ProgressChunks, &a.ProgressWorkers,
 		&a.Backend, &a.JobID, &a.Attempt, &jobAt, &a.HLSKey, &a.DASHKey, &a.HLSURL, &a.DASHURL,
 		&createdAt, &updatedAt, &readyAt, &a.ReadyTransitions, &rendsStr)
 	if err != nil {
@@ -327,20 +329,24 @@ func save(ctx context.Context, tx *sql.Tx, cur, a domain.Asset) error {
 		return fmt.Errorf("cannot save asset %s with status %q", a.ID, a.Status)
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO assets (id, owner, title, source_key, duration_seconds, width, height,
-		source_bytes, status, error, retryable, progress_percent, progress_eta, progress_at, backend, job_id, attempt,
+		source_bytes, status, error, retryable, progress_percent, progress_eta, progress_at,
+		progress_chunks_done, progress_chunks, progress_workers, backend, job_id, attempt,
 		job_at, hls_key, dash_key, hls_url, dash_url, created_at, updated_at, ready_at, ready_transitions)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, title = excluded.title, source_key = excluded.source_key,
 		duration_seconds = excluded.duration_seconds, width = excluded.width, height = excluded.height,
 		source_bytes = excluded.source_bytes, status = excluded.status, error = excluded.error,
 		retryable = excluded.retryable, progress_percent = excluded.progress_percent,
-		progress_eta = excluded.progress_eta, progress_at = excluded.progress_at, backend = excluded.backend,
+		progress_eta = excluded.progress_eta, progress_at = excluded.progress_at,
+		progress_chunks_done = excluded.progress_chunks_done, progress_chunks = excluded.progress_chunks,
+		progress_workers = excluded.progress_workers, backend = excluded.backend,
 		job_id = excluded.job_id, attempt = excluded.attempt, job_at = excluded.job_at, hls_key = excluded.hls_key,
 		dash_key = excluded.dash_key, hls_url = excluded.hls_url, dash_url = excluded.dash_url,
 		created_at = excluded.created_at, updated_at = excluded.updated_at, ready_at = excluded.ready_at,
 		ready_transitions = excluded.ready_transitions`,
 		a.ID, a.Owner, a.Title, a.SourceKey, a.DurationSeconds, a.Width, a.Height, a.SourceBytes,
 		string(a.Status), a.Error, a.Retryable, a.ProgressPercent, a.ProgressETA, toNanos(a.ProgressAt),
+		a.ProgressChunksDone, a.ProgressChunks, a.ProgressWorkers,
 		a.Backend, a.JobID, a.Attempt, toNanos(a.JobAt), a.HLSKey, a.DASHKey, a.HLSURL, a.DASHURL,
 		toNanos(a.CreatedAt), toNanos(a.UpdatedAt), toNanos(a.ReadyAt), a.ReadyTransitions)
 	if err != nil {

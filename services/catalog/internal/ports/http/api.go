@@ -150,6 +150,10 @@ type assetJSON struct {
 type progressJSON struct {
 	Percent    float64 `json:"percent"`
 	ETASeconds float64 `json:"eta_seconds"`
+	// A chunked encode's chunks done and all, and the workers on them.
+	ChunksDone int `json:"chunks_done,omitempty"`
+	Chunks     int `json:"chunks,omitempty"`
+	Workers    int `json:"workers,omitempty"`
 }
 
 type renditionJSON struct {
@@ -188,7 +192,8 @@ func (h *Handlers) toJSON(a domain.Asset) assetJSON {
 		out.BeaconToken, out.BeaconExpiresAt = tok, &exp
 	}
 	if a.Status == domain.StatusEncoding {
-		out.Progress = &progressJSON{Percent: a.ProgressPercent, ETASeconds: a.ProgressETA}
+		out.Progress = &progressJSON{Percent: a.ProgressPercent, ETASeconds: a.ProgressETA,
+			ChunksDone: a.ProgressChunksDone, Chunks: a.ProgressChunks, Workers: a.ProgressWorkers}
 	}
 	if !a.ReadyAt.IsZero() {
 		t := a.ReadyAt

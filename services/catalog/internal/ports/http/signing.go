@@ -27,6 +27,9 @@ var (
 	ErrUnsigned     = errors.New("media URLs must be signed: take them from GET /v1/assets/{id}")
 	ErrBadSignature = errors.New("invalid media signature")
 	ErrExpired      = errors.New("media signature expired")
+	// ErrTooFarAhead is a signature whose expiry is later than any the catalog
+	// hands out: only someone holding the key could have made it.
+	ErrTooFarAhead = errors.New("media signature expires later than the catalog allows")
 )
 
 // minScopeDepth is the shortest directory a signature may cover: outputs/<asset>/.
@@ -60,13 +63,30 @@ func (s *Signer) now() time.Time {
 	return time.Now()
 }
 
+// quantum is what expiries are rounded up to, in seconds.
+func (s *Signer) quantum() int64 {
+	return int64(min(max(s.ttl/12, time.Second), 5*time.Minute) / time.Second)
+}
+
 // expiry is now+ttl rounded up to a quantum, so that viewers starting within the
 // same few minutes get the same URLs and a CDN serves them from one cache entry.
 func (s *Signer) expiry() int64 {
-	q := min(max(s.ttl/12, time.Second), 5*time.Minute)
-	qs := int64(q / time.Second)
+	qs := s.quantum()
 	exp := s.now().Add(s.ttl).Unix()
 	return (exp + qs - 1) / qs * qs
+}
+
+// checkExpiry refuses an expired exp, and one further ahead than expiry can make:
+// a leaked key must not mint a URL that stays valid for years.
+func (s *Signer) checkExpiry(exp int64) error {
+	now := s.now()
+	if !now.Before(time.Unix(exp, 0)) {
+		return ErrExpired
+	}
+	if exp > now.Add(s.ttl).Unix()+s.quantum() {
+		return ErrTooFarAhead
+	}
+	return nil
 }
 
 func (s *Signer) mac(exp int64, scope string) []byte {
@@ -106,11 +126,10 @@ func (s *Signer) Verify(expStr, sig, key string) (time.Time, error) {
 	if !ok {
 		return time.Time{}, ErrBadSignature
 	}
-	expiry := time.Unix(exp, 0)
-	if !s.now().Before(expiry) {
-		return time.Time{}, ErrExpired
+	if err := s.checkExpiry(exp); err != nil {
+		return time.Time{}, err
 	}
-	return expiry, nil
+	return time.Unix(exp, 0), nil
 }
 
 // BeaconToken is a token that lets players send analytics for assetID until it
@@ -139,8 +158,5 @@ func (s *Signer) VerifyBeaconToken(token, assetID string) error {
 	if err != nil || !hmac.Equal(got, s.beaconMAC(exp, assetID)) {
 		return ErrBadSignature
 	}
-	if !s.now().Before(time.Unix(exp, 0)) {
-		return ErrExpired
-	}
-	return nil
+	return s.checkExpiry(exp)
 }

@@ -148,3 +148,39 @@ func TestBeaconTokens(t *testing.T) {
 	clk.mu.Unlock()
 	assert.ErrorIs(t, signer.VerifyBeaconToken(tok, "a-ready"), cataloghttp.ErrExpired)
 }
+
+// TestSignatureExpiryIsCapped: whoever holds the key (a leak, a former employee) can
+// sign any expiry; the catalog accepts none later than its own TTL, plus the
+// rounding it applies, would produce.
+func TestSignatureExpiryIsCapped(t *testing.T) {
+	t.Parallel()
+	h, signer, clk := newSignedServer(t, "/media/")
+	key := "outputs/a-ready/j1/master.m3u8"
+	mint := func(ttl time.Duration) string {
+		forger := cataloghttp.NewSigner([]byte("0123456789abcdef-test-key"), ttl)
+		forger.Now = clk.Now
+		return "/media/" + forger.SignKey(key)
+	}
+	until2100 := time.Until(time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC))
+	rec := do(h, http.MethodGet, mint(until2100))
+	assert.Equal(t, http.StatusForbidden, rec.Code)
+	assert.Contains(t, rec.Body.String(), "later than the catalog allows")
+	assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+	assert.Equal(t, http.StatusForbidden, do(h, http.MethodGet, mint(2*time.Hour)).Code, "twice the TTL")
+
+	// What the catalog itself hands out stays valid, rounding included, at any moment.
+	for _, offset := range []time.Duration{0, time.Second, 299 * time.Second, 301 * time.Second} {
+		clk.mu.Lock()
+		clk.t = time.Unix(1_900_000_000, 0).Add(offset)
+		clk.mu.Unlock()
+		assert.Equal(t, http.StatusOK, do(h, http.MethodGet, "/media/"+signer.SignKey(key)).Code, "offset %s", offset)
+	}
+
+	// Beacon tokens are minted from the same secret: the same cap.
+	forger := cataloghttp.NewSigner([]byte("0123456789abcdef-test-key"), until2100)
+	forger.Now = clk.Now
+	tok, _ := forger.BeaconToken("a-ready")
+	assert.ErrorIs(t, signer.VerifyBeaconToken(tok, "a-ready"), cataloghttp.ErrTooFarAhead)
+	tok, _ = signer.BeaconToken("a-ready")
+	assert.NoError(t, signer.VerifyBeaconToken(tok, "a-ready"))
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"net/http"
 	"path"
 	"strconv"
@@ -73,7 +74,7 @@ type Backend struct {
 var _ app.Backend = (*Backend)(nil)
 
 // Name implements app.Backend.
-func (b *Backend) Name() string { return "bitmovin" }
+func (b *Backend) Name() string { return jobs.BackendBitmovin }
 
 // PerTitleConfig maps the engine's constraints onto Bitmovin's H.264 per-title
 // configuration. MaxRenditions has no counterpart: Bitmovin bounds the ladder
@@ -198,7 +199,7 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 		Name:        job.ID,
 		Description: "pertitle asset " + job.AssetID,
 		Labels: bitmovin.JobLabels{JobID: job.ID, AssetID: job.AssetID, Owner: job.Owner, CorrelationID: job.CorrelationID,
-			Traceparent: job.Traceparent, LadderMode: "per-title"}.Labels(),
+			Traceparent: job.Traceparent, LadderMode: jobs.LadderPerTitle}.Labels(),
 		CustomData:     map[string]any{"assetId": job.AssetID, "jobId": job.ID, "outputPrefix": job.OutputPrefix},
 		EncoderVersion: s.EncoderVersion,
 	}

@@ -3,6 +3,7 @@ package bitmovin_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -71,8 +72,8 @@ func setup(t *testing.T, opts bitmovintest.Options, s backend.Settings) (*bitmov
 }
 
 func job() app.Job {
-	return app.Job{ID: "local-0123456789abcdef0123", AssetID: "asset-1", Owner: "alice", SourceKey: "sources/asset-1/source.mp4",
-		OutputPrefix: "outputs/asset-1/local-0123456789abcdef0123", CorrelationID: "corr-1",
+	return app.Job{ID: "bitmovin-0123456789abcdef0123", AssetID: "asset-1", Owner: "alice", SourceKey: "sources/asset-1/source.mp4",
+		OutputPrefix: "outputs/asset-1/bitmovin-0123456789abcdef0123", CorrelationID: "corr-1",
 		Traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Probe: &eventsv1.ProbeSummary{HasAudio: true}}
 }
 
@@ -230,7 +231,7 @@ func receiverStub(t *testing.T, store storage.Storage, got *atomic.Int32) *httpt
 			return
 		}
 		got.Add(1)
-		_, _ = store.Put(r.Context(), bitmovin.CompletionKey(notif.EncodingID(), notif.EventType), http.NoBody)
+		_, _ = store.Put(r.Context(), jobs.CompletionKey(notif.EncodingID(), notif.EventType), http.NoBody)
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	t.Cleanup(srv.Close)

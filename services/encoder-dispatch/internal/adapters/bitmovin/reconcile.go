@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/bitmovin"
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
 )
@@ -83,7 +83,7 @@ func (r *Reconciler) Tick(ctx context.Context) (int, error) {
 				if examined >= limit {
 					break
 				}
-				if !e.HasLabel(bitmovin.LabelSystem) || e.Status != st || encoding.ValidJobID(e.ID) != nil {
+				if !e.HasLabel(bitmovin.LabelSystem) || e.Status != st || jobs.ValidJobID(e.ID) != nil {
 					continue
 				}
 				examined++
@@ -94,7 +94,7 @@ func (r *Reconciler) Tick(ctx context.Context) (int, error) {
 				if ended != nil && now().Sub(*ended) < r.Grace {
 					continue
 				}
-				if _, err := r.Store.Stat(ctx, bitmovin.CompletionKey(e.ID, eventType)); err == nil {
+				if _, err := r.Store.Stat(ctx, jobs.CompletionKey(e.ID, eventType)); err == nil {
 					continue
 				} else if !errors.Is(err, storage.ErrNotFound) {
 					errs = append(errs, err)

@@ -4,6 +4,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -14,7 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -35,6 +36,8 @@ type Backend struct {
 	// analyses the source, chooses the ladder and encodes it (pkg/pertitle);
 	// other jobs encode the ladder they carry.
 	PerTitle PerTitleConfig
+	// Chunks splits long titles across every worker (chunked.go).
+	Chunks ChunkConfig
 }
 
 // PerTitleConfig are the per-title engine settings of the local backend.
@@ -57,16 +60,16 @@ type PerTitleConfig struct {
 var _ app.Backend = (*Backend)(nil)
 
 // Name implements app.Backend.
-func (b *Backend) Name() string { return "local" }
+func (b *Backend) Name() string { return jobs.BackendLocal }
 
 // Run encodes job, stores its outputs, records the result and sends the webhook.
 // A job whose result is already recorded (a redelivered request after the webhook
 // failed, say) is not encoded again: only its webhook is resent.
 func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error {
-	if err := encoding.ValidJobID(job.ID); err != nil {
+	if err := jobs.ValidJobID(job.ID); err != nil {
 		return err
 	}
-	if res, err := encoding.Load(ctx, b.Store, job.ID); err == nil {
+	if res, err := jobs.Load(ctx, b.Store, job.ID); err == nil {
 		b.Log.Info("job already ran; resending its webhook", zap.String("job_id", job.ID), zap.String("status", res.Status))
 		return b.notify(ctx, res)
 	}
@@ -78,14 +81,19 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 		// Interrupted (shutdown, crash recovery) or storage trouble: let the bus redeliver.
 		return err
 	}
-	if err := encoding.Save(ctx, b.Store, res); err != nil {
+	if err := jobs.Save(ctx, b.Store, res); err != nil {
 		return err
+	}
+	// The result is the durable record now; a chunked encode's pieces and
+	// chunks are not needed any more.
+	if err := b.Store.DeletePrefix(ctx, jobs.ChunkRoot(job.ID)); err != nil {
+		b.Log.Warn("cannot remove the chunks of a finished job", zap.String("job_id", job.ID), zap.Error(err))
 	}
 	return b.notify(ctx, res)
 }
 
-func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*encoding.Result, error) {
-	res := &encoding.Result{JobID: job.ID, AssetID: job.AssetID, Owner: job.Owner, Backend: b.Name(),
+func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*jobs.Result, error) {
+	res := &jobs.Result{JobID: job.ID, AssetID: job.AssetID, Owner: job.Owner, Backend: b.Name(),
 		LadderMode: job.LadderMode, CorrelationID: job.CorrelationID, Traceparent: job.Traceparent}
 	srcPath, cleanup, err := b.localSource(ctx, job)
 	if err != nil {
@@ -103,26 +111,29 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 	}
 	defer os.RemoveAll(outDir)
 
-	src := &media.Source{Duration: job.Probe.GetDurationSeconds(), Video: &media.VideoStream{
-		Width: int(job.Probe.GetWidth()), Height: int(job.Probe.GetHeight()), FrameRate: job.Probe.GetFrameRate(),
-		PixFmt: job.Probe.GetPixelFormat(), Codec: job.Probe.GetVideoCodec()}}
-	if job.Probe.GetHasAudio() {
-		src.Audio = []media.AudioStream{{Codec: job.Probe.GetAudioCodec()}}
+	// The file itself, probed: the event's summary lacks what encoding needs
+	// (colour range, exact frame rate, start time).
+	src, err := media.Probe(ctx, b.PerTitle.FFprobe, srcPath)
+	if errors.Is(err, media.ErrInvalidSource) {
+		return failed(res, "INVALID_SOURCE", err), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot probe source %s: %w", job.SourceKey, err)
 	}
 	start := time.Now()
 	var (
 		out    *media.Output
 		report *pertitle.Report
 	)
-	if job.LadderMode == app.LadderPerTitle {
-		report, err = b.perTitle(ctx, srcPath, outDir, rep)
+	if job.LadderMode == jobs.LadderPerTitle {
+		report, err = b.perTitle(ctx, job, srcPath, outDir, rep)
 	} else {
-		out, err = media.Encode(ctx, media.EncodeRequest{
+		out, err = b.encoder(job, rep)(ctx, media.EncodeRequest{
 			FFmpeg: b.FFmpeg, Source: srcPath, Src: src, OutDir: outDir, Ladder: job.Ladder,
 			SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
 			// The static ladder is the baseline per-title is judged
 			// against: encoded as careful static ladders are, in two passes.
-			TwoPass:  job.LadderMode == app.LadderStatic,
+			TwoPass:  job.LadderMode == jobs.LadderStatic,
 			Progress: func(p media.Progress) { rep.Progress(ctx, p) },
 		})
 	}
@@ -131,11 +142,11 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 			return nil, fmt.Errorf("encode interrupted: %w", ctx.Err())
 		}
 		b.Log.Warn("encode failed", zap.String("job_id", job.ID), zap.Error(err))
-		res.Status = encoding.StatusError
-		res.Error = firstLines(err.Error(), 3)
-		res.Code = "ENCODE_FAILED"
-		res.FinishedAt = time.Now().UTC()
-		return res, nil
+		code := "ENCODE_FAILED"
+		if errors.Is(err, errChunkFailed) {
+			code = "CHUNK_FAILED"
+		}
+		return failed(res, code, err), nil
 	}
 	files, err := media.ListFiles(outDir)
 	if err != nil {
@@ -144,7 +155,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 	if err := b.upload(ctx, outDir, job.OutputPrefix, files); err != nil {
 		return nil, err
 	}
-	res.Status = encoding.StatusFinished
+	res.Status = jobs.StatusFinished
 	res.HLSManifestKey = path.Join(job.OutputPrefix, media.HLSMasterName)
 	res.DASHManifestKey = path.Join(job.OutputPrefix, media.DASHManifestName)
 	res.EncodeSeconds = time.Since(start).Seconds()
@@ -152,7 +163,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 		res.Renditions = perTitleRenditions(report, outDir, job.OutputPrefix)
 	} else {
 		for _, r := range out.Renditions {
-			res.Renditions = append(res.Renditions, encoding.Rendition{
+			res.Renditions = append(res.Renditions, jobs.Rendition{
 				Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,
 				Codec: r.Codec, Codecs: r.Codecs, FrameRate: r.FrameRate, Bytes: r.Bytes, Playlist: path.Join(job.OutputPrefix, r.Playlist),
 			})
@@ -160,6 +171,14 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*e
 	}
 	res.FinishedAt = time.Now().UTC()
 	return res, nil
+}
+
+// failed records res as failed with code and err's first lines.
+func failed(res *jobs.Result, code string, err error) *jobs.Result {
+	res.Status, res.Code = jobs.StatusError, code
+	res.Error = firstLines(err.Error(), 3)
+	res.FinishedAt = time.Now().UTC()
+	return res
 }
 
 // CleanWorkDir removes what earlier runs of this process left in the work
@@ -250,9 +269,9 @@ func (b *Backend) put(ctx context.Context, dir, prefix, rel string) error {
 	return nil
 }
 
-func (b *Backend) notify(ctx context.Context, res *encoding.Result) error {
+func (b *Backend) notify(ctx context.Context, res *jobs.Result) error {
 	typ := webhook.EventEncodingFinished
-	if res.Status != encoding.StatusFinished {
+	if res.Status != jobs.StatusFinished {
 		typ = webhook.EventEncodingError
 	}
 	n := webhook.Notification{EventID: uuid.NewString(), CreatedAt: time.Now().UTC(), OrgID: "local", UserID: "local",

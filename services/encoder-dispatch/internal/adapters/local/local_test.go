@@ -16,9 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/encoding"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/testmedia"
 	"github.com/pertitle/pertitle/pkg/webhook"
@@ -98,7 +98,7 @@ func uploaded(t *testing.T, st storage.Storage, src string, w, h int) *eventsv1.
 	f, err := os.Open(src)
 	require.NoError(t, err)
 	defer f.Close()
-	key := encoding.SourceKey("asset-1", ".mp4")
+	key := jobs.SourceKey("asset-1", ".mp4")
 	_, err = st.Put(context.Background(), key, f)
 	require.NoError(t, err)
 	env, err := events.New(events.Meta{AssetID: "asset-1", Producer: "ingest", CorrelationID: "corr-1"}, &eventsv1.AssetUploaded{
@@ -138,9 +138,9 @@ func TestEncodeFinishesThroughWebhook(t *testing.T) {
 	assert.Equal(t, jobID, n.EncodingID())
 	assert.Equal(t, webhook.EventEncodingFinished, n.EventType)
 
-	res, err := encoding.Load(ctx, st, jobID)
+	res, err := jobs.Load(ctx, st, jobID)
 	require.NoError(t, err)
-	assert.Equal(t, encoding.StatusFinished, res.Status)
+	assert.Equal(t, jobs.StatusFinished, res.Status)
 	assert.Equal(t, "asset-1", res.AssetID)
 	assert.Equal(t, "corr-1", res.CorrelationID)
 	require.Len(t, res.Renditions, len(req.GetEncodingRequested().GetLadder()))
@@ -169,9 +169,9 @@ func TestBrokenSourceFailsThroughWebhook(t *testing.T) {
 
 	require.Len(t, hk.all(), 1)
 	assert.Equal(t, webhook.EventEncodingError, hk.all()[0].EventType)
-	res, err := encoding.Load(ctx, st, hk.all()[0].EncodingID())
+	res, err := jobs.Load(ctx, st, hk.all()[0].EncodingID())
 	require.NoError(t, err)
-	assert.Equal(t, encoding.StatusError, res.Status)
+	assert.Equal(t, jobs.StatusError, res.Status)
 	assert.NotEmpty(t, res.Error)
 	objs, _ := st.List(ctx, "outputs/")
 	assert.Empty(t, objs, "a failed job publishes no outputs")
@@ -227,22 +227,22 @@ func TestPlanRejectsUnusableEvents(t *testing.T) {
 func TestPerTitleJob(t *testing.T) {
 	t.Parallel()
 	d, rec, hk, st := setup(t)
-	d.LadderMode = app.LadderPerTitle
+	d.LadderMode = jobs.LadderPerTitle
 	ctx := context.Background()
 	clip := testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 2, Audio: true})
 	up := uploaded(t, st, clip, 640, 360)
 
 	require.NoError(t, d.OnAssetUploaded(ctx, up))
 	req := rec.ofType(events.TopicEncodingRequested)[0]
-	assert.Equal(t, app.LadderPerTitle, req.GetEncodingRequested().GetLadderMode())
+	assert.Equal(t, jobs.LadderPerTitle, req.GetEncodingRequested().GetLadderMode())
 	require.NoError(t, d.OnEncodingRequested(ctx, req))
 
 	require.Len(t, hk.all(), 1)
 	require.Equal(t, webhook.EventEncodingFinished, hk.all()[0].EventType)
-	res, err := encoding.Load(ctx, st, hk.all()[0].EncodingID())
+	res, err := jobs.Load(ctx, st, hk.all()[0].EncodingID())
 	require.NoError(t, err)
-	require.Equal(t, encoding.StatusFinished, res.Status, res.Error)
-	assert.Equal(t, app.LadderPerTitle, res.LadderMode)
+	require.Equal(t, jobs.StatusFinished, res.Status, res.Error)
+	assert.Equal(t, jobs.LadderPerTitle, res.LadderMode)
 	require.NotEmpty(t, res.Renditions)
 	for _, r := range res.Renditions {
 		assert.Contains(t, r.Scores, "ssim")
@@ -251,7 +251,7 @@ func TestPerTitleJob(t *testing.T) {
 		_, err := st.Stat(ctx, r.Playlist)
 		assert.NoError(t, err, r.Playlist)
 	}
-	rungs := encoding.Rungs(res.Renditions)
+	rungs := jobs.Rungs(res.Renditions)
 	require.NotEmpty(t, rungs[0].GetQuality(), "EncodingFinished carries the scores")
 	prefix := req.GetEncodingRequested().GetOutputPrefix()
 	for _, name := range []string{"report.json", "report.svg", "master.m3u8", "manifest.mpd"} {
@@ -269,11 +269,11 @@ func TestPerTitleJob(t *testing.T) {
 func TestStaticLadderMode(t *testing.T) {
 	t.Parallel()
 	d, rec, _, st := setup(t)
-	d.LadderMode = app.LadderStatic
+	d.LadderMode = jobs.LadderStatic
 	up := uploaded(t, st, testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 1}), 640, 360)
 	require.NoError(t, d.OnAssetUploaded(context.Background(), up))
 	req := rec.ofType(events.TopicEncodingRequested)[0].GetEncodingRequested()
-	assert.Equal(t, app.LadderStatic, req.GetLadderMode())
+	assert.Equal(t, jobs.LadderStatic, req.GetLadderMode())
 	require.NotEmpty(t, req.GetLadder())
 	assert.Equal(t, int32(640), req.GetLadder()[0].GetWidth(), "the static ladder stops at the source size")
 }

@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/pertitle/pertitle/pkg/encoding"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
@@ -22,13 +22,15 @@ const (
 // perTitle analyses the source, encodes the chosen ladder into outDir and
 // writes report.json and report.svg beside the manifests. The catalog does not
 // index the reports yet; they are stored under the job's output prefix.
-func (b *Backend) perTitle(ctx context.Context, srcPath, outDir string, rep app.Reporter) (*pertitle.Report, error) {
+func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir string, rep app.Reporter) (*pertitle.Report, error) {
 	opt := pertitle.Options{
-		FFmpeg: b.FFmpeg, FFprobe: b.PerTitle.FFprobe, Scorer: b.PerTitle.Scorer, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
+		Encoder: b.encoder(job, rep),
+		FFmpeg:  b.FFmpeg, FFprobe: b.PerTitle.FFprobe, Scorer: b.PerTitle.Scorer, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
 		Preset: b.Preset, SegmentSeconds: b.SegmentSeconds, WithStatic: b.PerTitle.WithStatic,
 		MeasureQuality: !b.PerTitle.SkipQuality,
 		Progress: func(p pertitle.Progress) {
-			mp := media.Progress{Percent: p.Percent, ETA: p.ETA, Stage: "encoding"}
+			mp := media.Progress{Percent: p.Percent, ETA: p.ETA, Stage: "encoding",
+				ChunksDone: p.ChunksDone, Chunks: p.Chunks, Workers: p.Workers}
 			switch p.Stage {
 			case "analysis":
 				mp.Stage, mp.Percent = "analysis", p.Percent*analysisShare/100
@@ -55,10 +57,10 @@ func (b *Backend) perTitle(ctx context.Context, srcPath, outDir string, rep app.
 
 // perTitleRenditions describes the per-title renditions for the job result,
 // with their quality scores; codec details come from the packaged files.
-func perTitleRenditions(r *pertitle.Report, outDir, prefix string) []encoding.Rendition {
-	out := make([]encoding.Rendition, 0, len(r.Renditions))
+func perTitleRenditions(r *pertitle.Report, outDir, prefix string) []jobs.Rendition {
+	out := make([]jobs.Rendition, 0, len(r.Renditions))
 	for _, rr := range r.Renditions {
-		er := encoding.Rendition{Width: rr.Width, Height: rr.Height, Bitrate: rr.Bitrate, AverageBitrate: rr.AverageBitrate,
+		er := jobs.Rendition{Width: rr.Width, Height: rr.Height, Bitrate: rr.Bitrate, AverageBitrate: rr.AverageBitrate,
 			Codec: "h264", Bytes: rr.Bytes, Playlist: path.Join(prefix, rr.Playlist)}
 		if info, err := media.ReadRenditionInfo(outDir, rr.Playlist); err == nil {
 			er.Codecs, er.FrameRate = info.Codecs, info.FrameRate

@@ -1,15 +1,11 @@
-// Package encoding holds what the encoder backends and the webhook-receiver share:
-// the record of a finished local job and the layout of outputs in storage.
-package encoding
+package jobs
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"time"
 
@@ -90,28 +86,6 @@ func qualityScores(m map[string]float64) []*eventsv1.QualityScore {
 	}
 	return out
 }
-
-var jobIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
-
-// ErrInvalidJobID is returned for job ids that cannot name a storage key.
-var ErrInvalidJobID = errors.New("invalid job id")
-
-// ValidJobID checks a job id before it is used in a key.
-func ValidJobID(id string) error {
-	if !jobIDPattern.MatchString(id) {
-		return fmt.Errorf("%w: %q", ErrInvalidJobID, id)
-	}
-	return nil
-}
-
-// ResultKey is where a job's result is recorded.
-func ResultKey(jobID string) string { return "jobs/" + jobID + ".json" }
-
-// OutputPrefix is where a job writes its manifests and segments.
-func OutputPrefix(assetID, jobID string) string { return "outputs/" + assetID + "/" + jobID }
-
-// SourceKey is where ingest keeps an asset's source.
-func SourceKey(assetID, ext string) string { return "sources/" + assetID + "/source" + ext }
 
 // Save records r in st.
 func Save(ctx context.Context, st storage.Storage, r *Result) error {

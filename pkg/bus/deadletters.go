@@ -1,0 +1,126 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+)
+
+// DeadLetter is a message its queue gave up on: the bus dead-lettered it
+// (malformed, or a permanent error), or the queue's redrive policy moved it
+// after MaxReceives deliveries (a handler that kept failing, a process killed
+// mid-work again and again).
+type DeadLetter struct {
+	Topic, Queue string
+	Body         []byte
+	// Env is the event, or nil when Body is not one (raw topics, garbage).
+	Env *eventsv1.Envelope
+	// Reason is why the bus dead-lettered it; empty when the redrive policy
+	// moved it.
+	Reason string
+	// MaxReceives is the redrive policy's count.
+	MaxReceives int
+}
+
+// Why is the reason for people: the bus's own, or the redrive's.
+func (d DeadLetter) Why() string {
+	if d.Reason != "" {
+		return d.Reason
+	}
+	return fmt.Sprintf("not handled after %d deliveries", d.MaxReceives)
+}
+
+// DeadLetterHandler turns a dead letter into a state someone can see, such as
+// an EncodingFailed for its asset, so that nothing waits forever on a message
+// nobody will handle. It must be idempotent: a message may be swept again. An
+// error leaves the message to a later sweep.
+type DeadLetterHandler func(ctx context.Context, dl DeadLetter) error
+
+// deadLetterItem is one message taken from a dead-letter queue. On SQS it stays
+// there, hidden for deadLetterPark, so operators can still inspect and redrive
+// it and depth alarms still count it; retry shows it again soon.
+type deadLetterItem struct {
+	body   []byte
+	reason string
+	// retry shows the message again at the next sweep.
+	retry func(ctx context.Context)
+}
+
+// deadLetterPark is how long a swept message stays hidden in its DLQ: SQS's
+// longest visibility timeout. After that it is swept again, which announces
+// the same (deterministic) failure again, and consumers collapse it.
+const deadLetterPark = 12 * time.Hour
+
+// deadLetterSweepEvery is how often the dead-letter queues are read.
+const deadLetterSweepEvery = 10 * time.Second
+
+// OnDeadLetter registers h for every message that reaches the dead-letter
+// queue of one of this bus's subscriptions. Call it before Run.
+func (b *Bus) OnDeadLetter(h DeadLetterHandler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		panic("bus: OnDeadLetter after Run")
+	}
+	b.onDead = h
+}
+
+// sweepDeadLetters runs h over the dead-letter queues until ctx ends.
+func (b *Bus) sweepDeadLetters(ctx context.Context, subs []subscription, h DeadLetterHandler) {
+	t := time.NewTicker(b.cfg.sweepEvery())
+	defer t.Stop()
+	for {
+		for _, s := range subs {
+			b.sweepQueue(ctx, s, h)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c Config) sweepEvery() time.Duration {
+	if c.DeadLetterSweep > 0 {
+		return c.DeadLetterSweep
+	}
+	return deadLetterSweepEvery
+}
+
+func (b *Bus) sweepQueue(ctx context.Context, s subscription, h DeadLetterHandler) {
+	log := b.log.With(zap.String("queue", DLQName(s.queue)))
+	for ctx.Err() == nil {
+		items, err := b.tr.takeDeadLetters(ctx, s.queue, 10)
+		if err != nil {
+			log.Warn("cannot read dead-letter queue", zap.Error(err))
+			return
+		}
+		if len(items) == 0 {
+			return
+		}
+		for _, it := range items {
+			dl := DeadLetter{Topic: s.topic, Queue: s.queue, Body: it.body, Reason: it.reason, MaxReceives: b.cfg.MaxReceives}
+			if s.raw == nil {
+				if env, err := events.Unmarshal(it.body); err == nil {
+					dl.Env = env
+				}
+			}
+			if b.metrics != nil {
+				b.metrics.EventsFailed.WithLabelValues(s.topic, "dead_letter_swept").Inc()
+			}
+			if err := h(ctx, dl); err != nil {
+				log.Warn("dead letter not handled: swept again later", zap.Error(err), zap.String("event_id", dl.Env.GetEventId()))
+				it.retry(context.WithoutCancel(ctx))
+				continue
+			}
+			log.Info("dead letter handled", zap.String("event_id", dl.Env.GetEventId()), zap.String("asset_id", dl.Env.GetAssetId()),
+				zap.String("reason", dl.Why()))
+		}
+	}
+}

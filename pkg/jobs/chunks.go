@@ -1,0 +1,280 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/storage"
+)
+
+// Plan is everything a worker needs to encode any chunk of a chunked job. The
+// coordinator writes it once, before any chunk is asked for; its id is a hash
+// of its content, so a coordinator that plans the job again (after a crash)
+// finds the same plan, pieces and finished chunks, and a different plan (a
+// different ladder, say) never mixes with them.
+type Plan struct {
+	JobID   string
+	AssetID string
+	Source  *media.Source
+	Timing  media.Timing
+	Ladder  []media.Rung
+	Preset  string
+	Chunks  []media.Chunk
+	// Prefix is ChunkPrefix(JobID, the plan's id): where its work lives.
+	Prefix string
+}
+
+// NewPlan fills in the plan's prefix from its content.
+func NewPlan(p Plan) (*Plan, error) {
+	p.Prefix = ""
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: plan of %s: %w", p.JobID, err)
+	}
+	sum := sha256.Sum256(b)
+	p.Prefix = ChunkPrefix(p.JobID, hex.EncodeToString(sum[:6]))
+	return &p, nil
+}
+
+// Frames is the number of frames the plan encodes.
+func (p *Plan) Frames() int64 {
+	var n int64
+	for _, c := range p.Chunks {
+		n += c.Frames
+	}
+	return n
+}
+
+// SavePlan creates the plan's key unless it exists (a coordinator that
+// planned this job before wrote the same bytes).
+func SavePlan(ctx context.Context, st storage.Storage, p *Plan) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("jobs: plan of %s: %w", p.JobID, err)
+	}
+	if _, err := st.Create(ctx, PlanKey(p.Prefix), bytes.NewReader(b)); err != nil && !errors.Is(err, storage.ErrExists) {
+		return fmt.Errorf("jobs: cannot save plan of %s: %w", p.JobID, err)
+	}
+	return nil
+}
+
+// LoadPlan reads the plan at key, checking that it is one.
+func LoadPlan(ctx context.Context, st storage.Storage, key string) (*Plan, error) {
+	var p Plan
+	if err := readJSON(ctx, st, key, &p); err != nil {
+		return nil, err
+	}
+	if p.JobID == "" || p.Source == nil || p.Source.Video == nil || len(p.Chunks) == 0 || len(p.Ladder) == 0 || PlanKey(p.Prefix) != key {
+		return nil, fmt.Errorf("jobs: %s is not a chunk plan", key)
+	}
+	return &p, nil
+}
+
+// ChunkReport is what a chunk's done marker records.
+type ChunkReport struct {
+	Chunk  int
+	Worker string
+	CPU    time.Duration
+	Wall   time.Duration
+	At     time.Time
+}
+
+// ChunkFailure is what a chunk's failed marker records.
+type ChunkFailure struct {
+	Chunk  int
+	Reason string
+	At     time.Time
+}
+
+// MarkChunkDone creates chunk k's done marker; a second one is ErrExists.
+func MarkChunkDone(ctx context.Context, st storage.Storage, prefix string, r ChunkReport) error {
+	return createJSON(ctx, st, ChunkDoneKey(prefix, r.Chunk), r)
+}
+
+// MarkChunkFailed creates chunk k's failed marker (the first reason stays).
+func MarkChunkFailed(ctx context.Context, st storage.Storage, prefix string, f ChunkFailure) error {
+	err := createJSON(ctx, st, ChunkFailedKey(prefix, f.Chunk), f)
+	if errors.Is(err, storage.ErrExists) {
+		return nil
+	}
+	return err
+}
+
+// ChunkDone reports whether chunk k's rungs are all stored.
+func ChunkDone(ctx context.Context, st storage.Storage, prefix string, k int) (bool, error) {
+	_, err := st.Stat(ctx, ChunkDoneKey(prefix, k))
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ChunkStates is what a coordinator sees of a plan's chunks.
+type ChunkStates struct {
+	Done    map[int]ChunkReport
+	Failed  map[int]ChunkFailure
+	Workers map[string]bool // workers holding or having finished a chunk
+}
+
+// ReadChunkStates lists the markers under the plan's prefix.
+func ReadChunkStates(ctx context.Context, st storage.Storage, prefix string) (*ChunkStates, error) {
+	objs, err := st.List(ctx, prefix+"/chunks/")
+	if err != nil {
+		return nil, fmt.Errorf("jobs: cannot list chunks of %s: %w", prefix, err)
+	}
+	s := &ChunkStates{Done: map[int]ChunkReport{}, Failed: map[int]ChunkFailure{}, Workers: map[string]bool{}}
+	for _, o := range objs {
+		switch {
+		case strings.HasSuffix(o.Key, "/done.json"):
+			var r ChunkReport
+			if err := readJSON(ctx, st, o.Key, &r); err != nil {
+				return nil, err
+			}
+			s.Done[r.Chunk] = r
+			s.Workers[r.Worker] = true
+		case strings.HasSuffix(o.Key, "/failed.json"):
+			var f ChunkFailure
+			if err := readJSON(ctx, st, o.Key, &f); err != nil {
+				return nil, err
+			}
+			s.Failed[f.Chunk] = f
+		case strings.HasSuffix(o.Key, "/claim.json"):
+			var l Lease
+			if readJSON(ctx, st, o.Key, &l) == nil && time.Now().Before(l.Expires) {
+				s.Workers[l.Owner] = true
+			}
+		}
+	}
+	return s, nil
+}
+
+// Lease is a worker's claim on a chunk while it encodes it. SQS hides a
+// message from other workers while its holder lives; the lease is for the
+// copies SQS may deliver anyway, and for the coordinator's progress report.
+type Lease struct {
+	Owner   string
+	Expires time.Time
+}
+
+// ErrHeld is returned by Acquire when another worker's lease still runs.
+var ErrHeld = errors.New("held by another worker")
+
+// Acquire takes the lease at key for owner: created when none exists, taken
+// over when its holder's expired (the holder died) or it is owner's already.
+// Two workers taking over one expired lease at once may both win: both then
+// encode the same chunk into the same keys, which wastes work but no output.
+func Acquire(ctx context.Context, st storage.Storage, key, owner string, ttl time.Duration) error {
+	l := Lease{Owner: owner, Expires: time.Now().Add(ttl)}
+	err := createJSON(ctx, st, key, l)
+	if !errors.Is(err, storage.ErrExists) {
+		return err
+	}
+	var cur Lease
+	if err := readJSON(ctx, st, key, &cur); err == nil && cur.Owner != owner && time.Now().Before(cur.Expires) {
+		return fmt.Errorf("%w: %s until %s", ErrHeld, cur.Owner, cur.Expires.Format(time.RFC3339))
+	}
+	return putJSON(ctx, st, key, l)
+}
+
+// Renew extends owner's lease at key.
+func Renew(ctx context.Context, st storage.Storage, key, owner string, ttl time.Duration) error {
+	return putJSON(ctx, st, key, Lease{Owner: owner, Expires: time.Now().Add(ttl)})
+}
+
+// Release gives the lease at key up, so that another worker may start at once.
+func Release(ctx context.Context, st storage.Storage, key string) error {
+	if err := st.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+func createJSON(ctx context.Context, st storage.Storage, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = st.Create(ctx, key, bytes.NewReader(b))
+	return err
+}
+
+func putJSON(ctx context.Context, st storage.Storage, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = st.Put(ctx, key, bytes.NewReader(b))
+	return err
+}
+
+// maxJSON bounds what a marker or plan may weigh.
+const maxJSON = 4 << 20
+
+func readJSON(ctx context.Context, st storage.Storage, key string, v any) error {
+	rc, _, err := st.Open(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxJSON+1))
+	if err != nil {
+		return fmt.Errorf("jobs: cannot read %s: %w", key, err)
+	}
+	if len(b) > maxJSON {
+		return fmt.Errorf("jobs: %s is over %d bytes", key, maxJSON)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("jobs: %s is corrupt: %w", key, err)
+	}
+	return nil
+}
+
+// ChunkStore keeps chunked jobs' plans, markers and leases in storage.
+type ChunkStore struct{ Store storage.Storage }
+
+// LoadPlan reads the plan at key.
+func (c ChunkStore) LoadPlan(ctx context.Context, key string) (*Plan, error) {
+	return LoadPlan(ctx, c.Store, key)
+}
+
+// Done reports whether chunk k is stored.
+func (c ChunkStore) Done(ctx context.Context, p *Plan, k int) (bool, error) {
+	return ChunkDone(ctx, c.Store, p.Prefix, k)
+}
+
+// MarkDone records chunk r.Chunk as stored, once.
+func (c ChunkStore) MarkDone(ctx context.Context, p *Plan, r ChunkReport) error {
+	if err := MarkChunkDone(ctx, c.Store, p.Prefix, r); err != nil && !errors.Is(err, storage.ErrExists) {
+		return err
+	}
+	return nil
+}
+
+// MarkFailed records why chunk f.Chunk was given up on.
+func (c ChunkStore) MarkFailed(ctx context.Context, p *Plan, f ChunkFailure) error {
+	return MarkChunkFailed(ctx, c.Store, p.Prefix, f)
+}
+
+// Acquire takes chunk k's lease.
+func (c ChunkStore) Acquire(ctx context.Context, p *Plan, k int, owner string, ttl time.Duration) error {
+	return Acquire(ctx, c.Store, ChunkClaimKey(p.Prefix, k), owner, ttl)
+}
+
+// Renew extends chunk k's lease.
+func (c ChunkStore) Renew(ctx context.Context, p *Plan, k int, owner string, ttl time.Duration) error {
+	return Renew(ctx, c.Store, ChunkClaimKey(p.Prefix, k), owner, ttl)
+}
+
+// Release gives chunk k's lease up.
+func (c ChunkStore) Release(ctx context.Context, p *Plan, k int) error {
+	return Release(ctx, c.Store, ChunkClaimKey(p.Prefix, k))
+}

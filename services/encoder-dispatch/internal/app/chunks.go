@@ -1,0 +1,170 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
+)
+
+// ChunkState is where chunked jobs keep their plans, markers and leases
+// (pkg/jobs over storage).
+type ChunkState interface {
+	LoadPlan(ctx context.Context, key string) (*jobs.Plan, error)
+	Done(ctx context.Context, plan *jobs.Plan, chunk int) (bool, error)
+	// MarkDone records that chunk r.Chunk is stored; marking it twice (two
+	// workers finished copies of it) is not an error.
+	MarkDone(ctx context.Context, plan *jobs.Plan, r jobs.ChunkReport) error
+	MarkFailed(ctx context.Context, plan *jobs.Plan, f jobs.ChunkFailure) error
+	Acquire(ctx context.Context, plan *jobs.Plan, chunk int, owner string, ttl time.Duration) error
+	Renew(ctx context.Context, plan *jobs.Plan, chunk int, owner string, ttl time.Duration) error
+	Release(ctx context.Context, plan *jobs.Plan, chunk int) error
+}
+
+// ChunkEncoder encodes one chunk of a plan and stores its rungs.
+type ChunkEncoder interface {
+	EncodeChunk(ctx context.Context, plan *jobs.Plan, chunk int) (jobs.ChunkReport, error)
+}
+
+// ChunkWorker encodes the chunks that ChunkRequested events ask for, on any
+// worker: a chunk already done is not encoded again, a copy of a task whose
+// chunk another worker holds waits for it to finish or lapse, a chunk whose
+// encode can never succeed is marked failed (its title then fails, naming
+// it), and a worker stopped mid-chunk gives the chunk back at once.
+type ChunkWorker struct {
+	State   ChunkState
+	Encoder ChunkEncoder
+	// Worker names this process in leases and done markers.
+	Worker string
+	// Lease is how long a lease lasts without renewal (renewed every third):
+	// the bus's visibility timeout, so that a dead worker's lease lapses about
+	// when its message comes back.
+	Lease time.Duration
+	Log   *zap.Logger
+}
+
+// OnChunkRequested is the bus handler of the chunk topic.
+func (w *ChunkWorker) OnChunkRequested(ctx context.Context, env *eventsv1.Envelope) error {
+	req := env.GetChunkRequested()
+	if req == nil {
+		return bus.Permanent(fmt.Errorf("event %s is not ChunkRequested", env.GetEventId()))
+	}
+	plan, err := w.State.LoadPlan(ctx, req.GetPlanKey())
+	if err != nil {
+		// Storage trouble, or a plan removed once its job finished: retried,
+		// then dead-lettered, which marks nothing (there is no plan).
+		return fmt.Errorf("chunk %d of %s: %w", req.GetChunk(), req.GetJobId(), err)
+	}
+	k := int(req.GetChunk())
+	if k < 0 || k >= len(plan.Chunks) || plan.JobID != req.GetJobId() {
+		return bus.Permanent(fmt.Errorf("chunk %d is not in the plan of job %s", k, req.GetJobId()))
+	}
+	log := w.Log.With(zap.String("job_id", plan.JobID), zap.Int("chunk", k))
+	for {
+		if done, err := w.State.Done(ctx, plan, k); err != nil {
+			return err
+		} else if done {
+			log.Info("chunk already encoded: not again")
+			return nil
+		}
+		err := w.State.Acquire(ctx, plan, k, w.Worker, w.Lease)
+		if err == nil {
+			// The holder may have finished between our look and our lease.
+			if done, err := w.State.Done(ctx, plan, k); err != nil || done {
+				_ = w.State.Release(ctx, plan, k)
+				return err
+			}
+			return w.encode(ctx, plan, k, log)
+		}
+		if !errors.Is(err, jobs.ErrHeld) {
+			return err
+		}
+		// A copy of this task is in hand elsewhere. Dropping this one would
+		// lose the chunk if that worker died; nacking it would spend its
+		// receives until it was dead-lettered while the chunk was fine. It
+		// waits, in flight, until the chunk is done or its lease lapses.
+		log.Debug("chunk in hand elsewhere: waiting", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(w.heldPoll()):
+		}
+	}
+}
+
+// heldPoll is how often a task whose chunk is held elsewhere looks again.
+func (w *ChunkWorker) heldPoll() time.Duration {
+	return min(5*time.Second, max(w.Lease/6, 100*time.Millisecond))
+}
+
+func (w *ChunkWorker) encode(ctx context.Context, plan *jobs.Plan, k int, log *zap.Logger) error {
+	renewCtx, stopRenew := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() { defer close(renewed); w.renew(renewCtx, plan, k, log) }()
+	r, err := w.Encoder.EncodeChunk(ctx, plan, k)
+	stopRenew()
+	<-renewed
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err == nil {
+		r.Chunk, r.Worker, r.At = k, w.Worker, time.Now().UTC()
+		err = w.State.MarkDone(bg, plan, r)
+	}
+	if rerr := w.State.Release(bg, plan, k); rerr != nil {
+		log.Warn("cannot release chunk lease", zap.Error(rerr))
+	}
+	switch {
+	case err == nil:
+		log.Info("chunk encoded", zap.Duration("cpu", r.CPU), zap.Duration("took", r.Wall))
+		return nil
+	case ctx.Err() != nil:
+		// Stopped (SIGTERM, drain deadline): the lease is released, and the
+		// bus hands the message back at once for another worker.
+		return fmt.Errorf("chunk %d of %s interrupted: %w", k, plan.JobID, err)
+	case bus.IsPermanent(err):
+		if merr := w.State.MarkFailed(bg, plan, jobs.ChunkFailure{Chunk: k, Reason: err.Error(), At: time.Now().UTC()}); merr != nil {
+			return fmt.Errorf("cannot mark chunk %d failed (%v): %w", k, err, merr)
+		}
+		return err
+	}
+	return err
+}
+
+// renew extends the lease every third of its length until ctx ends.
+func (w *ChunkWorker) renew(ctx context.Context, plan *jobs.Plan, k int, log *zap.Logger) {
+	t := time.NewTicker(w.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := w.State.Renew(ctx, plan, k, w.Worker, w.Lease); err != nil && ctx.Err() == nil {
+				log.Warn("cannot renew chunk lease", zap.Error(err))
+			}
+		}
+	}
+}
+
+// OnDeadLetter marks failed a chunk that was given up on, so that its title
+// fails naming it instead of waiting for it for ever.
+func (w *ChunkWorker) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error {
+	req := dl.Env.GetChunkRequested()
+	if req == nil {
+		w.Log.Error("dead letter on the chunk topic that is not a chunk: nothing to mark", zap.String("reason", dl.Why()))
+		return nil
+	}
+	plan, err := w.State.LoadPlan(ctx, req.GetPlanKey())
+	if err != nil {
+		w.Log.Warn("dead chunk of a plan that is gone: nothing to mark", zap.String("job_id", req.GetJobId()), zap.Error(err))
+		return nil
+	}
+	return w.State.MarkFailed(ctx, plan, jobs.ChunkFailure{Chunk: int(req.GetChunk()),
+		Reason: fmt.Sprintf("chunk %d was given up on: %s", req.GetChunk(), dl.Why()), At: time.Now().UTC()})
+}

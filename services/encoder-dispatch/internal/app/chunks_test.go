@@ -1,0 +1,179 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
+)
+
+// fakeEncoder records the chunks it encodes and behaves as told.
+type fakeEncoder struct {
+	mu     sync.Mutex
+	calls  []int
+	behave func(ctx context.Context, k int) error
+}
+
+func (f *fakeEncoder) EncodeChunk(ctx context.Context, _ *jobs.Plan, k int) (jobs.ChunkReport, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, k)
+	f.mu.Unlock()
+	if f.behave != nil {
+		if err := f.behave(ctx, k); err != nil {
+			return jobs.ChunkReport{}, err
+		}
+	}
+	return jobs.ChunkReport{CPU: time.Second}, nil
+}
+
+func (f *fakeEncoder) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+// chunkFixture is a stored plan of three chunks on filesystem storage.
+type chunkFixture struct {
+	store storage.Storage
+	state jobs.ChunkStore
+	plan  *jobs.Plan
+}
+
+func newChunkFixture(t *testing.T) *chunkFixture {
+	t.Helper()
+	st, err := storage.NewFS(t.TempDir())
+	require.NoError(t, err)
+	plan, err := jobs.NewPlan(jobs.Plan{JobID: "local-abc", AssetID: "asset-1",
+		Source: &media.Source{Duration: 90, Video: &media.VideoStream{Width: 640, Height: 360}},
+		Timing: media.Timing{RateNum: 25, RateDen: 1, SegmentSeconds: 2},
+		Ladder: []media.Rung{{Width: 640, Height: 360, Bitrate: 1e6}},
+		Chunks: []media.Chunk{{Index: 0, Frames: 750}, {Index: 1, First: 750, Frames: 750}, {Index: 2, First: 1500, Frames: 750}}})
+	require.NoError(t, err)
+	require.NoError(t, jobs.SavePlan(context.Background(), st, plan))
+	return &chunkFixture{store: st, state: jobs.ChunkStore{Store: st}, plan: plan}
+}
+
+func (f *chunkFixture) task(t *testing.T, k int) *eventsv1.Envelope {
+	t.Helper()
+	env, err := events.New(events.Meta{AssetID: "asset-1", Producer: "test"}, &eventsv1.ChunkRequested{
+		JobId: f.plan.JobID, PlanKey: jobs.PlanKey(f.plan.Prefix), Chunk: int32(k), Chunks: 3})
+	require.NoError(t, err)
+	return env
+}
+
+func (f *chunkFixture) worker(name string, enc *fakeEncoder) *app.ChunkWorker {
+	return &app.ChunkWorker{State: f.state, Encoder: enc, Worker: name, Lease: 600 * time.Millisecond, Log: zap.NewNop()}
+}
+
+func TestChunkEncodedOnceAndMarkedDone(t *testing.T) {
+	t.Parallel()
+	f := newChunkFixture(t)
+	enc := &fakeEncoder{}
+	w := f.worker("w1", enc)
+	ctx := context.Background()
+	require.NoError(t, w.OnChunkRequested(ctx, f.task(t, 1)))
+	require.NoError(t, w.OnChunkRequested(ctx, f.task(t, 1)), "the task redelivered")
+	assert.Equal(t, 1, enc.count(), "a finished chunk is never encoded twice")
+	st, err := jobs.ReadChunkStates(ctx, f.store, f.plan.Prefix)
+	require.NoError(t, err)
+	require.Contains(t, st.Done, 1)
+	assert.Equal(t, "w1", st.Done[1].Worker)
+	_, err = f.store.Stat(ctx, jobs.ChunkClaimKey(f.plan.Prefix, 1))
+	assert.ErrorIs(t, err, storage.ErrNotFound, "the lease is released")
+}
+
+func TestACopyOfAHeldChunkWaitsForIt(t *testing.T) {
+	t.Parallel()
+	f := newChunkFixture(t)
+	release := make(chan struct{})
+	first := &fakeEncoder{behave: func(context.Context, int) error { <-release; return nil }}
+	second := &fakeEncoder{}
+	ctx := context.Background()
+	done := make(chan error, 2)
+	go func() { done <- f.worker("w1", first).OnChunkRequested(ctx, f.task(t, 0)) }()
+	require.Eventually(t, func() bool { return first.count() == 1 }, 5*time.Second, 10*time.Millisecond)
+	go func() { done <- f.worker("w2", second).OnChunkRequested(ctx, f.task(t, 0)) }()
+	time.Sleep(1500 * time.Millisecond) // longer than the lease: w1 renews it
+	assert.Equal(t, 0, second.count(), "the copy waits while the chunk is in hand")
+	close(release)
+	require.NoError(t, <-done)
+	require.NoError(t, <-done)
+	assert.Equal(t, 0, second.count(), "and finds it done")
+}
+
+func TestALapsedLeaseIsTakenOver(t *testing.T) {
+	t.Parallel()
+	f := newChunkFixture(t)
+	ctx := context.Background()
+	// A worker that died holding chunk 2: its lease is in storage, never renewed.
+	require.NoError(t, jobs.Acquire(ctx, f.store, jobs.ChunkClaimKey(f.plan.Prefix, 2), "dead", 300*time.Millisecond))
+	enc := &fakeEncoder{}
+	start := time.Now()
+	require.NoError(t, f.worker("w2", enc).OnChunkRequested(ctx, f.task(t, 2)))
+	assert.Equal(t, 1, enc.count())
+	assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "only once the lease lapsed")
+}
+
+func TestAChunkThatCannotBeEncodedIsMarkedFailed(t *testing.T) {
+	t.Parallel()
+	f := newChunkFixture(t)
+	enc := &fakeEncoder{behave: func(context.Context, int) error { return bus.Permanent(errors.New("frame count mismatch")) }}
+	err := f.worker("w1", enc).OnChunkRequested(context.Background(), f.task(t, 1))
+	require.Error(t, err)
+	assert.True(t, bus.IsPermanent(err))
+	st, err := jobs.ReadChunkStates(context.Background(), f.store, f.plan.Prefix)
+	require.NoError(t, err)
+	require.Contains(t, st.Failed, 1)
+	assert.Contains(t, st.Failed[1].Reason, "frame count mismatch")
+}
+
+func TestAnInterruptedChunkIsReleasedAndNotFailed(t *testing.T) {
+	t.Parallel()
+	f := newChunkFixture(t)
+	var started atomic.Bool
+	enc := &fakeEncoder{behave: func(ctx context.Context, _ int) error { started.Store(true); <-ctx.Done(); return ctx.Err() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for !started.Load() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	err := f.worker("w1", enc).OnChunkRequested(ctx, f.task(t, 0))
+	require.Error(t, err)
+	assert.False(t, bus.IsPermanent(err), "a stopped worker's chunk is retried elsewhere")
+	st, err := jobs.ReadChunkStates(context.Background(), f.store, f.plan.Prefix)
+	require.NoError(t, err)
+	assert.Empty(t, st.Failed)
+	assert.Empty(t, st.Done)
+	enc2 := &fakeEncoder{}
+	start := time.Now()
+	require.NoError(t, f.worker("w2", enc2).OnChunkRequested(context.Background(), f.task(t, 0)))
+	assert.Less(t, time.Since(start), 200*time.Millisecond, "another worker starts at once: the lease was released")
+}
+
+func TestADeadChunkTaskMarksTheChunkFailed(t *testing.T) {
+	t.Parallel()
+	f := newChunkFixture(t)
+	w := f.worker("w1", &fakeEncoder{})
+	require.NoError(t, w.OnDeadLetter(context.Background(), bus.DeadLetter{Topic: events.TopicChunkRequested, Env: f.task(t, 2), MaxReceives: 5}))
+	st, err := jobs.ReadChunkStates(context.Background(), f.store, f.plan.Prefix)
+	require.NoError(t, err)
+	require.Contains(t, st.Failed, 2)
+	assert.Contains(t, st.Failed[2].Reason, "chunk 2 was given up on: not handled after 5 deliveries")
+	require.NoError(t, w.OnDeadLetter(context.Background(), bus.DeadLetter{Body: []byte("junk")}))
+}

@@ -1,0 +1,27 @@
+package service
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/svc"
+)
+
+// TestWebhookSecretIsRequiredAndNotAPublishedOne: encoder-dispatch signs the local
+// backend's webhooks with the receiver's secret; a published one lets anyone forge them.
+func TestWebhookSecretIsRequiredAndNotAPublishedOne(t *testing.T) {
+	t.Parallel()
+	load := func(vars map[string]string) error {
+		var cfg Config
+		return svc.Load(svc.NewEnvFrom("encoder-dispatch", vars), &cfg, nil, &bytes.Buffer{}, zap.NewNop())
+	}
+	require.ErrorContains(t, load(nil), "PERTITLE_BITMOVIN_WEBHOOK_SECRET must be set")
+	err := load(map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "local-dev-secret"})
+	require.ErrorContains(t, err, "PERTITLE_BITMOVIN_WEBHOOK_SECRET is a published default")
+	assert.NoError(t, load(map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "local-dev-secret", "PERTITLE_DEV_MODE": "1"}))
+	assert.NoError(t, load(map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "f1b8e0c2d4a6b8c0e2f4a6b8d0c2e4f6"}))
+}
