@@ -70,7 +70,7 @@ func profileTitle(ctx context.Context, ffmpeg, src, dir string, fps, seg float64
 		profileWidth, sceneThreshold, escapeFilterArg(scenes))
 	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"}, media.InputArgs(src, media.SourceFormats)...)
 	args = append(args, "-filter_complex", g, "-map", "[s]", "-f", "null", "-",
-		"-map", "[b]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-threads", "1"}
+		"-map", "[b]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-threads", "1")
 	args = append(args, media.X264GOPArgs(fps, seg)...)
 	args = append(args, "-f", "h264", tiny, "-progress", "pipe:1")
 	_, cpu, err := runFFmpeg(ctx, ffmpeg, args)
