@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 dir="$PWD/bin/vmaf-ffmpeg"
 bin="$dir/ffmpeg"
 
-if [[ -x "$bin" ]] && "$bin" -hide_banner -filters 2>/dev/null | grep -q libvmaf; then
+# The filter list is read whole: grep -q would close the pipe early, and
+# under pipefail ffmpeg's SIGPIPE would read as "no libvmaf".
+has_vmaf() { local f; f=$("$1" -hide_banner -filters 2>/dev/null) && [[ $f == *libvmaf* ]]; }
+
+if [[ -x "$bin" ]] && has_vmaf "$bin"; then
   echo "$bin"
   exit 0
 fi
@@ -22,7 +26,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$dir"
 install -m 0755 "$tmp/package/ffmpeg" "$bin.part"
 mv "$bin.part" "$bin"
-if ! "$bin" -hide_banner -filters 2>/dev/null | grep -q libvmaf; then
+if ! has_vmaf "$bin"; then
   echo "vmaf-ffmpeg: $bin has no libvmaf filter" >&2
   exit 1
 fi

@@ -25,6 +25,7 @@ type engineFlags struct {
 	complexity    float64
 	preset        string
 	vmafModel     string
+	scorer        string
 }
 
 func (e *engineFlags) register(fs *flag.FlagSet) {
@@ -35,7 +36,9 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&e.target, "target-quality", 0, "top-rung quality in the ladder's metric (0 = default: VMAF 95, SSIM: what the static ladder's top rate gives this title, at most 0.9975)")
 	fs.Float64Var(&e.complexity, "complexity", 0, "scale chosen bitrates (>1 more bits, <1 fewer; 0 = 1)")
 	fs.StringVar(&e.preset, "preset", envOr("PERTITLE_X264_PRESET", pertitle.DefaultPreset), "x264 preset of the final encode")
-	fs.StringVar(&e.vmafModel, "vmaf-model", envOr("PERTITLE_VMAF_MODEL", ""), "VMAF model file for libvmaf 1.x")
+	fs.StringVar(&e.vmafModel, "vmaf-model", envOr("PERTITLE_VMAF_MODEL", ""), "VMAF model file for libvmaf 1.x (default: the v0.6.1 model the engine ships)")
+	fs.StringVar(&e.scorer, "vmaf-ffmpeg", envOr("PERTITLE_VMAF_FFMPEG", pertitle.FindScorer()),
+		"ffmpeg with libvmaf that scores quality (default: bin/vmaf-ffmpeg/ffmpeg as make installs it; empty: PERTITLE_FFMPEG, and SSIM when it lacks libvmaf)")
 }
 
 func (e *engineFlags) options() (pertitle.Options, error) {
@@ -45,7 +48,7 @@ func (e *engineFlags) options() (pertitle.Options, error) {
 	}
 	return pertitle.Options{
 		FFmpeg: envOr("PERTITLE_FFMPEG", "ffmpeg"), FFprobe: envOr("PERTITLE_FFPROBE", "ffprobe"),
-		VMAFModel: e.vmafModel, Mode: mode, Preset: e.preset,
+		VMAFModel: e.vmafModel, Scorer: e.scorer, Mode: mode, Preset: e.preset,
 		Constraints: pertitle.Constraints{
 			MinBitrate: int64(e.minBitrate), MaxBitrate: int64(e.maxBitrate), MaxRenditions: e.maxRenditions,
 			TargetQuality: e.target, ComplexityFactor: e.complexity,

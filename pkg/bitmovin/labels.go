@@ -6,6 +6,16 @@ import "strings"
 // reconciler) and webhooks (the receiver) can tell them from others in the account.
 const LabelSystem = "pertitle"
 
+// LabelStatic marks the static comparison encoding of a job. It carries no
+// LabelSystem: the reconciler and the webhook-receiver, which complete jobs
+// from pertitle's encodings, never take the comparison for the job itself.
+const LabelStatic = "pertitle-static"
+
+// StaticLabels are the labels of job jobID's static comparison encoding.
+func StaticLabels(jobID, assetID string) []string {
+	return []string{LabelStatic, LabelStatic + ":job=" + jobID, LabelStatic + ":asset=" + assetID}
+}
+
 // JobLabels is what pertitle records on an encoding to find it again and to build
 // events from it: the encoding's labels survive restarts of every service.
 type JobLabels struct {

@@ -182,11 +182,14 @@ type Task struct {
 // H264VideoConfiguration is an H.264 codec configuration. For a per-title template
 // stream, width/height/bitrate stay empty and the algorithm chooses them.
 type H264VideoConfiguration struct {
-	ID                  string              `json:"id,omitempty"`
-	Name                string              `json:"name,omitempty"`
-	Width               int                 `json:"width,omitempty"`
-	Height              int                 `json:"height,omitempty"`
-	Bitrate             int64               `json:"bitrate,omitempty"`
+	ID      string `json:"id,omitempty"`
+	Name    string `json:"name,omitempty"`
+	Width   int    `json:"width,omitempty"`
+	Height  int    `json:"height,omitempty"`
+	Bitrate int64  `json:"bitrate,omitempty"`
+	// MaxBitrate and Bufsize are the VBV cap (bits/s, bits).
+	MaxBitrate          int64               `json:"maxBitrate,omitempty"`
+	Bufsize             int64               `json:"bufsize,omitempty"`
 	Rate                float64             `json:"rate,omitempty"`
 	PresetConfiguration PresetConfiguration `json:"presetConfiguration,omitempty"`
 	Profile             string              `json:"profile,omitempty"`

@@ -30,21 +30,21 @@ var (
 
 // Engine defaults.
 const (
-	// DefaultPreset is the final encode's x264 preset. On 2 cores "veryfast"
-	// encodes a 1080p five-rung ladder near real time; "medium" spends about
-	// twice the CPU for ~10% fewer bits. Callers with CPU to spare set Preset.
+	// DefaultPreset is the final encode's x264 preset: cheap enough to encode
+	// a ladder near real time on a small machine. Slower presets spend more
+	// CPU for fewer bits (docs/benchmarks.md); callers with CPU to spare set
+	// Preset.
 	DefaultPreset = "veryfast"
 	// DefaultAnalysisPreset is used for analysis encodes when the final preset
 	// is slower; for veryfast and faster presets the analysis uses the final
 	// preset itself. The engine measures, on one piece, how the final preset
 	// relates to it at equal quality (bits ratio and CRF offset) and maps the
 	// analysis points onto the final preset. veryfast rather than superfast:
-	// superfast has no macroblock tree, whose gain depends on the picture size
-	// (slow saved 31% of superfast's bits at 720p and 44% at 360p on one clip,
-	// at equal SSIM), so superfast moves the crossovers between sizes; veryfast
-	// against slow stayed within 0.82-0.85 across sizes on two of three clips
-	// measured (0.81-1.02 on the third, hence two calibration points), for
-	// about 1.3x superfast's CPU (docs/benchmarks.md).
+	// superfast has no macroblock tree, whose gain depends on the picture
+	// size, so superfast moves the crossovers between sizes; veryfast's
+	// relation to slow varies far less across sizes, though not nothing on
+	// every title (hence two calibration points). Measurements in
+	// docs/benchmarks.md ("What changed in the engine").
 	DefaultAnalysisPreset  = "veryfast"
 	DefaultAnalysisWorkers = 2
 )
@@ -58,6 +58,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.FFprobe == "" {
 		o.FFprobe = "ffprobe"
+	}
+	if o.Scorer == "" {
+		o.Scorer = o.FFmpeg
 	}
 	if o.Mode == "" {
 		o.Mode = ModeFast
@@ -136,10 +139,13 @@ func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, 
 // Analyze measures bitrate and quality of the title over a grid of
 // resolutions x CRFs and returns the points with their upper convex hull.
 //
-// Fast mode cuts up to SampleCount pieces of SampleSeconds (fewer on titles
-// too short to afford them, shorter pieces on titles under 10 s; one per
-// stretch of the title, each inside one scene; titles no longer than twice
-// the pieces are analysed whole), extracts them losslessly at display size,
+// Fast mode cuts up to SampleCount pieces of SampleSeconds (fewer and shorter
+// on titles too short to afford them, see samplePlan; titles no longer than
+// twice the pieces are analysed whole). On titles longer than minSceneTitle a
+// profile pass (profileTitle) finds the scenes and how hard each segment is
+// to encode, and the pieces stand for equal shares of the title, from easy to
+// hard (stratifiedSamples); shorter titles get one piece per stretch. It
+// extracts them losslessly at display size,
 // and encodes each at every height and CRF with AnalysisPreset; when that is
 // not the final preset, one calibration encode maps the points onto it (see
 // presetMap). Exhaustive mode encodes the whole title on the grid with the
@@ -182,6 +188,7 @@ type analyzer struct {
 	// crfs are the CRFs the grid is encoded at with the analysis preset:
 	// Options.CRFs, moved down by analysisCRFShift when the final preset differs.
 	crfs   []float64
+	metric Metric
 	mu     sync.Mutex
 	cpu    time.Duration
 	stages map[string]time.Duration
@@ -232,36 +239,36 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 		a.fps = 25
 	}
 	res := &Analysis{Mode: opt.Mode}
-	vm := detectVMAF(ctx, opt.FFmpeg, opt.VMAFModel)
+	vm := detectVMAF(ctx, opt.Scorer, opt.VMAFModel)
 	res.Metric = MetricVMAF
 	if vm.filter == "" {
 		res.Metric = MetricSSIM
-		res.Warnings = append(res.Warnings, "quality metric is SSIM: "+vm.why)
+		res.Warnings = append(res.Warnings, "NOT STEERED BY VMAF: the analysis falls back to SSIM, whose relation to VMAF depends on the content, because "+
+			vm.why+" (install the scorer with scripts/vmaf-ffmpeg.sh, or point PERTITLE_VMAF_FFMPEG at an ffmpeg with libvmaf)")
 	}
+	a.metric = res.Metric
 
 	// Which stretches to analyse.
 	var pieces []*piece
-	pieceSecs := pieceSeconds(s.Duration, opt.SampleSeconds)
-	n := budgetedCount(s.Duration, opt.SampleCount, pieceSecs)
+	n, pieceSecs := samplePlan(s.Duration, opt.SampleCount, opt.SampleSeconds)
 	whole := opt.Mode == ModeExhaustive || wholeTitle(s.Duration, n, pieceSecs)
 	if whole {
 		pieces = []*piece{{path: src, ref: s, start: 0, secs: s.Duration}}
 		res.Samples = [][2]float64{{0, s.Duration}}
 	} else {
-		var cuts []float64
+		if n < opt.SampleCount {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples of %.3g s instead of %d of %.3g s: a %.0f s title affords no more within the CPU budget",
+				n, pieceSecs, opt.SampleCount, opt.SampleSeconds, s.Duration))
+		}
+		res.Samples = chooseSamples(s.Duration, nil, n, pieceSecs)
 		if s.Duration > minSceneTitle {
-			c, cpu, err := detectScenes(ctx, opt.FFmpeg, src)
-			a.addCPU("scenes", cpu)
+			cuts, segBits, cpu, err := profileTitle(ctx, opt.FFmpeg, src, dir, a.fps, opt.SegmentSeconds)
+			a.addCPU("profile", cpu)
 			if err != nil {
 				return nil, err
 			}
-			cuts = c
+			res.Samples = stratifiedSamples(segBits, opt.SegmentSeconds, s.Duration, cuts, n, pieceSecs)
 		}
-		if n < opt.SampleCount {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples instead of %d: a %.0f s title affords no more within the CPU budget",
-				n, opt.SampleCount, s.Duration))
-		}
-		res.Samples = chooseSamples(s.Duration, cuts, n, pieceSecs)
 		for _, sm := range res.Samples {
 			pieces = append(pieces, &piece{start: sm[0], secs: sm[1] - sm[0]})
 		}
@@ -478,8 +485,6 @@ func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece) err
 // encode's GOP structure.
 func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, names []string) []string {
 	w, h := a.sizes[si][0], a.sizes[si][1]
-	gop := strconv.Itoa(a.gopFrames())
-	seg := strconv.FormatFloat(a.opt.SegmentSeconds, 'f', -1, 64)
 	var g strings.Builder
 	fmt.Fprintf(&g, "[0:v:0]%s,split=%d", normalizeFilter(in.ref, w, h), len(crfs))
 	for i := range crfs {
@@ -490,10 +495,9 @@ func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, 
 	for i, crf := range crfs {
 		args = append(args, "-map", fmt.Sprintf("[o%d]", i), "-an", "-sn", "-dn",
 			"-c:v", "libx264", "-preset", preset, "-crf", strconv.FormatFloat(crf, 'f', -1, 64),
-			"-profile:v", "high", "-threads", "1",
-			"-sc_threshold", "0", "-g", gop, "-keyint_min", gop, "-flags", "+cgop",
-			"-force_key_frames", "expr:gte(t,n_forced*"+seg+")",
-			"-f", "h264", names[i])
+			"-profile:v", "high", "-threads", "1")
+		args = append(args, media.X264GOPArgs(a.fps, a.opt.SegmentSeconds)...)
+		args = append(args, "-f", "h264", names[i])
 	}
 	return append(args, "-progress", "pipe:1")
 }
@@ -552,7 +556,8 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 	}
 	dists := make([]*media.Source, len(names))
 	scores, cpu, err := measureSources(ctx, p.path, p.ref, names, dists, QualityOptions{
-		FFmpeg: a.opt.FFmpeg, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.analysisEvery()})
+		FFmpeg: a.opt.Scorer, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.analysisEvery(a.metric),
+		VMAFPixels: analysisVMAFPixels})
 	a.addCPU(scoreStage, cpu)
 	if err != nil {
 		return nil, err
@@ -638,8 +643,8 @@ func forEachNAL(b []byte, fn func(typ byte, size int)) {
 
 // analysisCRFShift moves the analysis grid down when the final preset is
 // slower than the analysis preset: a slower preset reaches a given quality at
-// a higher CRF (measured against veryfast at equal SSIM: +0.3 to +3.4, median
-// about +2.6, for fast to veryslow on three benchmark clips). Shifted, the
+// a higher CRF than veryfast (docs/benchmarks.md gives the offsets measured
+// from fast to veryslow). Shifted, the
 // grid mapped onto the final preset spans about the CRFs asked for, so the
 // top of the hull is not cut short and its bottom not pushed past them.
 const analysisCRFShift = 2.0
@@ -648,9 +653,9 @@ const analysisCRFShift = 2.0
 // final preset: at equal quality, the final preset spends ratio times the
 // bits at offset more CRF. x264's presets differ in both bits and quality at
 // one CRF (slow at a given CRF spends more bits than veryfast for a better
-// picture), so matching the two at equal CRF gets both wrong; matched at equal
-// quality, veryfast against slow was within a few percent across sizes on
-// the benchmark clips (docs/benchmarks.md).
+// picture), so matching the two at equal CRF gets both wrong; matched at
+// equal quality the relation is close to constant across sizes on most
+// titles (docs/benchmarks.md).
 type presetMap struct {
 	ratio, offset float64
 }
@@ -658,9 +663,9 @@ type presetMap struct {
 // calibrateSizes calibrates at the largest and the smallest grid size (in
 // parallel) and gives every size a map interpolated between the two in log
 // pixels: how much the final preset gains over the analysis preset depends on
-// the picture size on some titles (03: 0.81x the bits at 720p, 1.00x at 360p
-// at equal SSIM, slow against veryfast), and one point would make the other
-// end of the grid look too cheap or too dear against it.
+// the picture size on some titles (clip 03 in docs/benchmarks.md), and one
+// point would make the other end of the grid look too cheap or too dear
+// against it.
 func (a *analyzer) calibrateSizes(ctx context.Context, p *piece, pi int, measured [][]gridResult) ([]presetMap, error) {
 	ends := []int{0, len(a.sizes) - 1}
 	if ends[1] == 0 {

@@ -89,17 +89,20 @@ func flatten(ps [][2]float64) []float64 {
 	return out
 }
 
-// TestSamplingSpreadsOverScenes: on a title of four scenes the scene detector
-// finds the cuts and fast analysis samples pieces over the whole title, each in
-// its own scene.
+// TestSamplingSpreadsOverScenes: on a title of four scenes the profile pass
+// finds the cuts and how hard each segment is, and fast analysis samples the
+// easiest and the hardest scenes.
 func TestSamplingSpreadsOverScenes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clip := scenesClip(t, 15)
-	cuts, cpu, err := detectScenes(ctx, "ffmpeg", clip)
+	cuts, segBits, cpu, err := profileTitle(ctx, "ffmpeg", clip, t.TempDir(), 25, 2)
 	require.NoError(t, err)
 	assert.Positive(t, cpu)
 	require.GreaterOrEqual(t, len(cuts), 3, "cuts %v", cuts)
+	require.Len(t, segBits, 30)
+	// The flat red scene (30-45 s) is the cheapest to encode by far.
+	assert.Less(t, segBits[17], segBits[2]/5, "%v", segBits)
 	for _, want := range []float64{15, 30, 45} {
 		found := false
 		for _, c := range cuts {
@@ -112,13 +115,12 @@ func TestSamplingSpreadsOverScenes(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, a.Samples, 3)
 	scenes := map[int]bool{}
-	for i, s := range a.Samples {
-		assert.GreaterOrEqual(t, s[0], float64(i)*20-1e-9)
-		assert.LessOrEqual(t, s[1], float64(i+1)*20+1e-9)
+	for _, s := range a.Samples {
+		assert.InDelta(t, 0, math.Mod(s[0], 2), 1e-9, "piece %v starts a segment", s)
 		scenes[int(s[0]/15)] = true
-		assert.Equal(t, int(s[0]/15), int((s[1]-0.01)/15), "piece %v stays in one scene", s)
 	}
-	assert.Len(t, scenes, 3, "three different scenes: %v", a.Samples)
+	assert.True(t, scenes[2] && scenes[3], "the cheapest scene (red) and the dearest (life) are both sampled: %v", a.Samples)
+	assert.Contains(t, a.CPUByStage, "profile")
 	assert.Len(t, a.Points, 4)
 	assert.NotEmpty(t, a.Hull)
 	assert.Positive(t, a.CPUTime)
@@ -215,25 +217,45 @@ func TestFallbackTarget(t *testing.T) {
 	assert.Zero(t, q, "VMAF keeps its default")
 }
 
-func TestBudgetedCount(t *testing.T) {
+func TestSamplePlan(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		duration float64
-		want     int
-	}{{10, 1}, {20, 1}, {60, 1}, {100, 2}, {120, 3}, {160, 4}, {3600, 4}}
+		n        int
+		secs     float64
+	}{{5, 1, 1}, {10, 1, 1}, {30, 2, 1}, {65, 4, 1}, {100, 7, 1}, {112, 8, 1}, {224, 8, 2}, {7200, 8, 2}}
 	for _, tc := range cases {
-		assert.Equal(t, tc.want, budgetedCount(tc.duration, 4, 2), "%gs", tc.duration)
+		n, secs := samplePlan(tc.duration, 8, 2)
+		assert.Equal(t, tc.n, n, "%gs", tc.duration)
+		assert.InDelta(t, tc.secs, secs, 1e-9, "%gs", tc.duration)
 	}
 }
 
-func TestPieceSeconds(t *testing.T) {
+func TestSegmentBits(t *testing.T) {
 	t.Parallel()
-	cases := []struct{ duration, want float64 }{
-		{3, 1}, {5, 1}, {7, 1.4}, {10, 2}, {60, 2}, {3600, 2},
+	// SPS, PPS, IDR (3 pictures per segment), P, P | P, SEI, P
+	stream := []byte{0, 0, 1, 0x67, 1, 0, 0, 1, 0x68, 1, 0, 0, 1, 0x65, 1, 1, 1,
+		0, 0, 1, 0x41, 1, 0, 0, 1, 0x41, 1, 0, 0, 1, 0x41, 1, 1, 0, 0, 1, 0x06, 1, 0, 0, 1, 0x41, 1}
+	assert.Equal(t, []float64{8 * (2 + 2 + 4 + 2 + 2), 8 * (3 + 2 + 2)}, segmentBits(stream, 3))
+}
+
+// TestStratifiedSamples: on a title whose first half is easy and second half
+// hard, pieces stand for equal shares from easy to hard, start on segment
+// boundaries and avoid straddling a cut when their group allows.
+func TestStratifiedSamples(t *testing.T) {
+	t.Parallel()
+	bits := []float64{10, 11, 12, 13, 14, 100, 110, 120, 130, 140}
+	got := stratifiedSamples(bits, 2, 20, nil, 2, 1)
+	assert.Equal(t, [][2]float64{{4, 5}, {14, 15}}, got, "the median of each half")
+	got = stratifiedSamples(bits, 2, 20, []float64{14.5}, 2, 1)
+	assert.Equal(t, [][2]float64{{4, 5}, {12, 13}}, got, "the hard piece moves off the segment with a cut")
+	got = stratifiedSamples(bits, 2, 20, nil, 4, 2)
+	require.Len(t, got, 4)
+	for _, p := range got {
+		assert.InDelta(t, 0, math.Mod(p[0], 2), 1e-9)
+		assert.InDelta(t, 2, p[1]-p[0], 1e-9)
 	}
-	for _, tc := range cases {
-		assert.InDelta(t, tc.want, pieceSeconds(tc.duration, 2), 1e-9, "%gs title", tc.duration)
-	}
+	assert.Equal(t, chooseSamples(20, nil, 12, 1), stratifiedSamples(bits, 2, 20, nil, 12, 1), "more pieces than segments")
 }
 
 func TestForEachNAL(t *testing.T) {
@@ -349,4 +371,35 @@ func TestAnalyzeMapsOntoASlowerFinalPreset(t *testing.T) {
 			assert.InDelta(t, 6, ps[i].CRF-ps[i-1].CRF, 1e-6, "%dp: one offset per size keeps the grid's spacing", h)
 		}
 	}
+}
+
+// TestAnalyzeSteersByVMAF: with the scorer make installs, the analysis and
+// the ladder are in VMAF, every point carries SSIM and PSNR beside it, and
+// nothing warns about a fallback; with a scorer lacking libvmaf the fallback
+// says so.
+func TestAnalyzeSteersByVMAF(t *testing.T) {
+	t.Parallel()
+	clip := lavfiClip(t, "mandelbrot=s=320x180:r=25", 4)
+	opt := Options{Scorer: testScorer(t), Heights: []int{180, 90}, CRFs: []float64{24, 30, 36}}
+	l, a, err := Plan(context.Background(), clip, opt)
+	require.NoError(t, err)
+	assert.Equal(t, MetricVMAF, a.Metric)
+	assert.Equal(t, MetricVMAF, l.Metric)
+	for _, p := range a.Points {
+		assert.Equal(t, MetricVMAF, p.Metric)
+		assert.Equal(t, p.Scores[MetricVMAF], p.Quality)
+		assert.Contains(t, p.Scores, MetricSSIM)
+		assert.Contains(t, p.Scores, MetricPSNR)
+	}
+	for _, w := range a.Warnings {
+		assert.NotContains(t, w, "VMAF")
+	}
+	require.NotEmpty(t, l.Rungs)
+	assert.LessOrEqual(t, l.Rungs[0].PredictedQuality, 100.0)
+
+	opt.Scorer = "ffmpeg"
+	_, a, err = Plan(context.Background(), clip, opt)
+	require.NoError(t, err)
+	assert.Equal(t, MetricSSIM, a.Metric)
+	assert.Contains(t, strings.Join(a.Warnings, "\n"), "NOT STEERED BY VMAF")
 }

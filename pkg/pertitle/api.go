@@ -112,7 +112,8 @@ type Analysis struct {
 	Samples [][2]float64
 	Elapsed time.Duration
 	CPUTime time.Duration // user+system CPU of the ffmpeg processes
-	// CPUByStage splits CPUTime: "scenes" (scene detection), "extract"
+	// CPUByStage splits CPUTime: "profile" (the whole-title pass that finds
+	// scenes and how hard each segment is, on titles over 30 s), "extract"
 	// (cutting the pieces), "encode" (the grid), "score" (quality of the
 	// grid) and "calibrate" (the final-preset encode that scales bitrates).
 	CPUByStage map[string]time.Duration `json:",omitempty"`
@@ -180,8 +181,14 @@ type Progress struct {
 // Options configure an engine run. Zero values take documented defaults.
 type Options struct {
 	FFmpeg, FFprobe string
-	// VMAFModel is the model path for libvmaf 1.x; libvmaf 2.x uses its built-in
-	// model when empty. Without libvmaf the engine falls back to SSIM/PSNR.
+	// Scorer is the ffmpeg that measures quality (analysis and renditions);
+	// FFmpeg when empty. Encodes always use FFmpeg: a scorer with libvmaf
+	// (FindScorer) lets the engine steer by VMAF while it encodes with the
+	// system's ffmpeg. Without libvmaf in the scorer the engine falls back to
+	// SSIM/PSNR and says so in Analysis.Warnings.
+	Scorer string
+	// VMAFModel is the model file for libvmaf 1.x; empty takes the v0.6.1
+	// model the engine ships (vmafmodel), and libvmaf 2.x its built-in one.
 	VMAFModel string
 	Mode      Mode
 	// Constraints for ladder selection; SourceWidth/Height are filled from the probe.

@@ -61,11 +61,11 @@ func plan(ctx context.Context, src string, s *media.Source, opt Options) (Ladder
 
 // fallbackTarget is the top-rung target when the metric is not VMAF and the
 // caller set none. SSIM (and PSNR) at a given VMAF differ widely between
-// titles: on the benchmark clips VMAF 95 sits anywhere from SSIM 0.974 (fast
-// motion, which VMAF masks) to 0.9975 (a still, flat picture), so no single
-// SSIM value means "VMAF 95" (docs/benchmarks.md). Within one title the two
+// titles: across the benchmark clips the SSIM at VMAF 95 spans a wide range
+// (fast motion, which VMAF masks, against a still, flat picture), so no
+// single SSIM value means "VMAF 95" (docs/benchmarks.md). Within one title the two
 // rise together, though, so the target is the lower of the metric's default
-// (high enough for VMAF ≥ 95 on every clip measured) and the quality the hull
+// (high enough for VMAF ≥ 95 on every benchmark clip) and the quality the hull
 // predicts at the static ladder's top bitrate: the top rung never aims above
 // what the static ladder would give this title, and never below it.
 func fallbackTarget(an *Analysis, c Constraints, dw, dh int) (float64, string) {
@@ -91,7 +91,8 @@ func fallbackTarget(an *Analysis, c Constraints, dw, dh int) (float64, string) {
 // process), per-title rungs in constrained-quality mode (-crf with VBV capped
 // at the rung's bitrate, buffer 2x), static rungs at their bitrate in two
 // passes (ModeStatic and WithStatic: the baseline is a careful static ladder,
-// not a one-pass one that needs 5-14% more bits for the same VMAF). With
+// not a one-pass one that needs more bits for the same VMAF; see
+// docs/benchmarks.md). With
 // WithStatic the static ladder is also encoded into outDir/static and Savings
 // computed (which scores both ladders); with MeasureQuality every rendition is
 // scored against the source. report.json and report.svg are written into
@@ -215,16 +216,12 @@ func encodeLadder(ctx context.Context, src string, s *media.Source, dir string, 
 	if len(rungs) == 0 {
 		return nil, fmt.Errorf("pertitle: the %s ladder is empty", stage)
 	}
-	encode := opt.Encoder
-	if encode == nil {
-		encode = media.Encode
-	}
-	out, err := encode(ctx, media.EncodeRequest{
+	out, err := media.Encode(ctx, media.EncodeRequest{
 		FFmpeg: opt.FFmpeg, Source: src, Src: s, OutDir: dir, Ladder: MediaRungs(rungs),
 		SegmentSeconds: opt.SegmentSeconds, Preset: opt.Preset, TwoPass: twoPass,
 		Progress: func(p media.Progress) {
 			if opt.Progress != nil {
-				opt.Progress(Progress{Stage: stage, Percent: p.Percent, ETA: p.ETA, ChunksDone: p.ChunksDone, Chunks: p.Chunks, Workers: p.Workers})
+				opt.Progress(Progress{Stage: stage, Percent: p.Percent, ETA: p.ETA})
 			}
 		},
 	})
@@ -279,7 +276,7 @@ func scoreRenditions(ctx context.Context, src string, s *media.Source, outDir st
 		}
 	}
 	scores, _, err := measureSources(ctx, src, s, paths, make([]*media.Source, len(paths)), QualityOptions{
-		FFmpeg: opt.FFmpeg, FFprobe: opt.FFprobe, VMAFModel: opt.VMAFModel, Every: opt.QualityEvery})
+		FFmpeg: opt.Scorer, FFprobe: opt.FFprobe, VMAFModel: opt.VMAFModel, Every: opt.QualityEvery, VMAFPixels: vmafWindowPixels})
 	if err != nil {
 		return err
 	}

@@ -16,27 +16,46 @@ import (
 	"time"
 
 	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/pertitle/vmafmodel"
 )
 
-// DefaultQualityEvery scores one frame in two. On 2 s pieces at 25 fps and
-// more that moves SSIM by less than 0.001 and VMAF by a fraction of a point
-// (measured on lavfi content), and halves the cost of the upscale and the
+// DefaultQualityEvery scores one frame in two (for VMAF, pairs of frames two
+// in five, see qualityGraph). That moves the scores by little against every
+// frame (docs/benchmarks.md) and halves the cost of the upscale and the
 // metric; decoding still reads every frame.
 const DefaultQualityEvery = 2
 
-// analysisEveryMin is the least subsampling of the analysis scores: the grid
-// encodes are scored on one frame in four (see analysisEvery).
+// analysisEveryMin is the least subsampling of the analysis's SSIM scores:
+// one frame in four (see analysisEvery).
 const analysisEveryMin = 4
 
-// analysisEvery is the frame subsampling of the analysis scores: QualityEvery,
-// but at least one frame in analysisEveryMin. The analysis compares grid
-// points with each other on the same frames, so a sparser selection shifts
-// all of them alike, and it halves the scoring CPU (a third of the analysis
-// on a 720p piece). Its effect on the hull has not been measured separately
-// (docs/benchmarks.md).
-func (o *Options) analysisEvery() int {
+// analysisEvery is the frame subsampling of the analysis scores. SSIM: one
+// frame in analysisEveryMin at least; grid points are compared with each
+// other on the same frames, and it halves the scoring CPU. VMAF: QualityEvery
+// (pairs of frames, two in five by default; see qualityGraph): sparser pairs
+// locked onto the encoder's frame-type pattern and read several points off,
+// where two in five stayed close to every frame (docs/benchmarks.md).
+func (o *Options) analysisEvery(m Metric) int {
+	if m == MetricVMAF {
+		return o.QualityEvery
+	}
 	return max(o.QualityEvery, analysisEveryMin)
 }
+
+// analysisVMAFPixels bounds the window the analysis scores VMAF on: the
+// same as the renditions'. A smaller centred window (640x360 of a 720p
+// piece, a fifth of the cost) read the small sizes' encodes higher and the
+// large ones' lower than the whole picture on a handheld clip, which moves
+// every resolution switch; a half-megapixel window stayed close
+// (docs/benchmarks.md).
+const analysisVMAFPixels = vmafWindowPixels
+
+// vmafPerProcess is how many libvmaf filters one ffmpeg runs at most: one.
+// libvmaf 1.x ran three instances side by side on a small test, then
+// crashed (SIGSEGV) with four on 720x400 encodes; with two threads each it
+// aborted. A process per file costs a decode of the reference each, cheap
+// for the analysis's raw pieces.
+const vmafPerProcess = 1
 
 // psnrCap stands for an infinite PSNR (identical pictures), so that scores stay
 // finite numbers in JSON and in averages.
@@ -46,13 +65,21 @@ const psnrCap = 100.0
 type QualityOptions struct {
 	FFmpeg, FFprobe string
 	// VMAFModel is the model file for libvmaf 1.x (e.g. vmaf_v0.6.1.pkl);
-	// libvmaf 2.x uses its built-in vmaf_v0.6.1 when empty.
+	// when empty, libvmaf 2.x uses its built-in vmaf_v0.6.1 and 1.x the
+	// model the engine ships (vmafmodel).
 	VMAFModel string
 	// Every scores one frame in Every, chosen by index on both inputs; 0 takes
 	// DefaultQualityEvery, 1 scores every frame.
 	Every int
 	// NoVMAF uses the SSIM/PSNR fallback even when libvmaf is available.
 	NoVMAF bool
+	// Unprobed takes the distorted files as limited-range video without
+	// probing them (a raw H.264 stream has no duration to probe).
+	Unprobed bool
+	// VMAFPixels bounds the window of the reference-sized picture that VMAF
+	// scores (vmafWindow); 0 scores the whole picture. MeasureQuality's
+	// callers that need it cheap pass vmafWindowPixels.
+	VMAFPixels int
 }
 
 // Score is the quality of one distorted file against its reference.
@@ -77,6 +104,12 @@ func MeasureQuality(ctx context.Context, reference, distorted string, opt Qualit
 		return Score{}, err
 	}
 	return scores[0], nil
+}
+
+// MeasureQualityAll scores every distorted file against one reference, as
+// MeasureQuality does, decoding the reference once per few files.
+func MeasureQualityAll(ctx context.Context, reference string, distorted []string, opt QualityOptions) ([]Score, time.Duration, error) {
+	return measureMany(ctx, reference, distorted, opt)
 }
 
 // QualityMetric reports the primary metric MeasureQuality will use with this
@@ -127,6 +160,11 @@ func probeVMAF(ctx context.Context, ffmpeg, model string) vmafSupport {
 		candidates = append(candidates, "libvmaf=model_path="+escapeFilterArg(model))
 	}
 	candidates = append(candidates, "libvmaf=model=version=vmaf_v0.6.1")
+	if model == "" {
+		if p, err := vmafmodel.Path(); err == nil {
+			candidates = append(candidates, "libvmaf=model_path="+escapeFilterArg(p))
+		}
+	}
 	for _, c := range candidates {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		args := []string{"-nostdin", "-hide_banner", "-v", "error"}
@@ -140,7 +178,7 @@ func probeVMAF(ctx context.Context, ffmpeg, model string) vmafSupport {
 		}
 	}
 	if model == "" {
-		return vmafSupport{why: "libvmaf 1.x needs a model file (PERTITLE_VMAF_MODEL)"}
+		return vmafSupport{why: "libvmaf cannot load the shipped v0.6.1 model"}
 	}
 	return vmafSupport{why: "libvmaf cannot load model " + model}
 }
@@ -169,6 +207,9 @@ func measureMany(ctx context.Context, reference string, distorted []string, opt 
 	}
 	dists := make([]*media.Source, len(distorted))
 	for i, d := range distorted {
+		if opt.Unprobed {
+			continue
+		}
 		if dists[i], err = media.Probe(ctx, opt.FFprobe, d); err != nil {
 			return nil, 0, fmt.Errorf("pertitle: quality: %s: %w", filepath.Base(d), err)
 		}
@@ -190,14 +231,14 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 	if !opt.NoVMAF {
 		vmaf = detectVMAF(ctx, opt.FFmpeg, opt.VMAFModel)
 	}
-	if vmaf.filter != "" && len(distorted) > 1 {
-		// libvmaf 1.x aborts with two instances in one process: one run each.
+	if vmaf.filter != "" && len(distorted) > vmafPerProcess {
 		var (
 			all []Score
 			cpu time.Duration
 		)
-		for i := range distorted {
-			sc, c, err := measureSources(ctx, reference, ref, distorted[i:i+1], dists[i:i+1], opt)
+		for i := 0; i < len(distorted); i += vmafPerProcess {
+			j := min(i+vmafPerProcess, len(distorted))
+			sc, c, err := measureSources(ctx, reference, ref, distorted[i:j], dists[i:j], opt)
 			cpu += c
 			if err != nil {
 				return nil, cpu, err
@@ -212,7 +253,7 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 		return nil, 0, fmt.Errorf("pertitle: quality: %w", err)
 	}
 	defer removeAll(logDir)
-	graph := qualityGraph(w, h, ref, dists, every, vmaf.filter, logDir)
+	graph := qualityGraph(w, h, ref, dists, every, vmaf.filter, logDir, vmafWindow(w, h, opt.VMAFPixels))
 
 	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "info"}, media.InputArgs(reference, media.WorkFormats)...)
 	for _, d := range distorted {
@@ -247,26 +288,36 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 // qualityGraph builds the filter graph: input 0 is the reference, inputs
 // 1..n the distorted files. Both sides get the same index-based timestamps
 // (settb + setpts=N) and the same frame selection, so that the metric filters
-// pair frame k of one with frame k of the other. Without VMAF, frames are
-// selected before the upscale (the cheap path); VMAF needs consecutive frames
-// for its motion feature, so it sees every frame and subsamples itself
-// (n_subsample), and SSIM/PSNR select after the split. VMAF writes a JSON log
-// per distorted input into logDir (libvmaf 1.x logs its score without the
-// filter's instance name, so the log lines cannot tell the inputs apart).
-func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int, vmafFilter, logDir string) string {
+// pair frame k of one with frame k of the other.
+//
+// Without VMAF, one frame in every is kept before the upscale (the cheap
+// path). VMAF's motion feature compares a frame with its neighbours (the
+// smaller of the two differences), so it gets pairs of consecutive frames,
+// two in every 2·every+1: each kept frame has its true neighbour on one side.
+// The odd period keeps the selection from locking onto x264's mini-GOP of
+// four (with one frame in four, or libvmaf's n_subsample=4, VMAF read high
+// on veryfast encodes, which put P pictures on every sample).
+// With crop set, VMAF looks at a centred window of the upscaled picture, at
+// the source's scale (see vmafWindow).
+//
+// VMAF writes a JSON log per distorted input into logDir (libvmaf 1.x logs
+// its score without the filter's instance name, so the log lines cannot tell
+// the inputs apart).
+func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int, vmafFilter, logDir string, crop [2]int) string {
 	metrics := []string{"ssim", "psnr"}
 	if vmafFilter != "" {
 		metrics = append(metrics, "vmaf")
 	}
 	sel := ""
-	if every > 1 {
-		sel = fmt.Sprintf("select='not(mod(n\\,%d))'", every)
+	switch {
+	case every > 1 && vmafFilter == "":
+		sel = fmt.Sprintf(",select='not(mod(n\\,%d))'", every)
+	case every > 1:
+		sel = fmt.Sprintf(",select='lt(mod(n\\,%d)\\,2)'", 2*every+1)
 	}
-	early, late := "", ""
-	if sel != "" && vmafFilter == "" {
-		early = "," + sel
-	} else if sel != "" {
-		late = sel + ","
+	window := ""
+	if vmafFilter != "" && crop[0] > 0 && crop[1] > 0 && (crop[0] < w || crop[1] < h) {
+		window = fmt.Sprintf(",crop=%d:%d", crop[0], crop[1])
 	}
 	n := len(dists)
 	norm := func(in string, src *media.Source) string {
@@ -274,8 +325,8 @@ func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int,
 		if src != nil && src.Video != nil && src.Video.ColorRange == "pc" {
 			rng = "pc"
 		}
-		return fmt.Sprintf("%ssettb=1/25,setpts=N%s,scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,format=yuv420p,setsar=1",
-			in, early, w, h, rng)
+		return fmt.Sprintf("%ssettb=1/25,setpts=N%s,scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,format=yuv420p,setsar=1%s",
+			in, sel, w, h, rng, window)
 	}
 	var g strings.Builder
 	g.WriteString(norm("[0:v:0]", ref))
@@ -293,21 +344,41 @@ func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int,
 		for _, m := range metrics {
 			switch m {
 			case "ssim", "psnr":
-				if late != "" {
-					fmt.Fprintf(&g, ";[d%[1]d%[2]s]%[3]snull[d%[1]d%[2]sx];[r%[1]d%[2]s]%[3]snull[r%[1]d%[2]sx]", i, m, late)
-					fmt.Fprintf(&g, ";[d%d%sx][r%d%sx]%s@q%d=shortest=1", i, m, i, m, m, i)
-				} else {
-					fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s@q%d=shortest=1", i, m, i, m, m, i)
-				}
+				fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s@q%d=shortest=1", i, m, i, m, m, i)
 			case "vmaf":
 				// libvmaf: first input distorted, second reference.
 				f := strings.Replace(vmafFilter, "libvmaf=", fmt.Sprintf("libvmaf@q%d=", i), 1)
-				fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s:n_threads=2:n_subsample=%d:shortest=1:log_fmt=json:log_path=%s",
-					i, m, i, m, f, max(every, 1), escapeFilterArg(vmafLogPath(logDir, i)))
+				fmt.Fprintf(&g, ";[d%d%s][r%d%s]%s:n_threads=1:shortest=1:log_fmt=json:log_path=%s",
+					i, m, i, m, f, escapeFilterArg(vmafLogPath(logDir, i)))
 			}
 		}
 	}
 	return g.String()
+}
+
+// vmafWindowPixels bounds the picture libvmaf 1.x scores. VMAF's features
+// are means over the picture, so a centred window at the source's scale
+// estimates them without changing the viewing geometry the model was
+// trained for (scoring a downscaled picture would: a 720p encode scored at
+// 540p reads several points higher). And libvmaf 1.x in the shipped scorer
+// costs about four times as much per pixel past half a megapixel
+// (docs/benchmarks.md).
+const vmafWindowPixels = 960 * 540
+
+// vmafWindow is the centred window of a w×h picture that VMAF scores: the
+// whole picture up to maxPixels, otherwise the full width (a band keeps
+// the left-right extent of the action) as tall as the budget allows, but
+// at least a third of the height (then narrower, same aspect).
+func vmafWindow(w, h, maxPixels int) [2]int {
+	if maxPixels <= 0 || w*h <= maxPixels {
+		return [2]int{w, h}
+	}
+	ch := evenDown(maxPixels / w)
+	if ch >= h/3 {
+		return [2]int{w, ch}
+	}
+	f := math.Sqrt(float64(maxPixels) / float64(w*h))
+	return [2]int{evenDown(int(float64(w) * f)), evenDown(int(float64(h) * f))}
 }
 
 func vmafLogPath(dir string, i int) string { return filepath.Join(dir, fmt.Sprintf("vmaf%d.json", i)) }

@@ -87,33 +87,59 @@ func TestQualityFallsBackWithoutVMAF(t *testing.T) {
 	assert.InDelta(t, 1, s.Value, 1e-6)
 }
 
-// TestQualityVMAF runs only with a libvmaf ffmpeg (PERTITLE_TEST_VMAF_FFMPEG,
-// e.g. from scripts/vmaf-ffmpeg.sh; PERTITLE_TEST_VMAF_MODEL for libvmaf 1.x).
+// testScorer is the VMAF-capable ffmpeg scripts/deps.sh installs (make test
+// runs it first); PERTITLE_VMAF_FFMPEG overrides it.
+func testScorer(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("PERTITLE_VMAF_FFMPEG"); p != "" {
+		return p
+	}
+	p, err := filepath.Abs(filepath.Join("..", "..", "bin", ScorerDir, "ffmpeg"))
+	require.NoError(t, err)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no VMAF scorer at %s: run scripts/deps.sh (make test does)", p)
+	}
+	return p
+}
+
+// TestQualityVMAF scores with the scorer make installs and the model the
+// engine ships: a lossless copy near 100, a coarse small encode far below,
+// the same numbers whether the inputs share one process or not, and a window
+// (VMAFPixels) that stays close to the whole picture on uniform content.
 func TestQualityVMAF(t *testing.T) {
 	t.Parallel()
-	ff := os.Getenv("PERTITLE_TEST_VMAF_FFMPEG")
-	if ff == "" {
-		t.Skip("PERTITLE_TEST_VMAF_FFMPEG is not set")
-	}
-	model := os.Getenv("PERTITLE_TEST_VMAF_MODEL")
-	if model == "" {
-		if _, err := os.Stat("/work/shared/vmaf/vmaf_v0.6.1.pkl"); err == nil {
-			model = "/work/shared/vmaf/vmaf_v0.6.1.pkl"
-		}
-	}
+	ff := testScorer(t)
 	ctx := context.Background()
-	m, why := QualityMetric(ctx, ff, model)
+	m, why := QualityMetric(ctx, ff, "")
 	require.Equal(t, MetricVMAF, m, why)
-	ref := testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 2})
-	good := transcode(t, ff, ref, "good.mkv", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast")
-	bad := transcode(t, ff, ref, "bad.mp4", "-vf", "scale=160:90", "-c:v", "libx264", "-crf", "45", "-preset", "ultrafast")
-	opt := QualityOptions{FFmpeg: ff, VMAFModel: model}
-	g, err := MeasureQuality(ctx, ref, good, opt)
+	ref := testmedia.Clip(t, testmedia.Spec{Width: 640, Height: 360, Seconds: 2, Source: "mandelbrot"})
+	good := transcode(t, "ffmpeg", ref, "good.mkv", "-c:v", "libx264", "-qp", "0", "-preset", "ultrafast")
+	mid := transcode(t, "ffmpeg", ref, "mid.mp4", "-c:v", "libx264", "-crf", "30", "-preset", "veryfast")
+	bad := transcode(t, "ffmpeg", ref, "bad.mp4", "-vf", "scale=160:90", "-c:v", "libx264", "-crf", "45", "-preset", "ultrafast")
+	opt := QualityOptions{FFmpeg: ff}
+	many, _, err := measureMany(ctx, ref, []string{good, mid, bad, good, mid, bad}, opt)
 	require.NoError(t, err)
-	assert.Equal(t, MetricVMAF, g.Metric)
-	assert.GreaterOrEqual(t, g.Value, 99.0)
-	assert.Contains(t, g.Scores, MetricSSIM)
-	b, err := MeasureQuality(ctx, ref, bad, opt)
+	require.Len(t, many, 6)
+	for i, want := range []string{good, mid, bad} {
+		one, err := MeasureQuality(ctx, ref, want, opt)
+		require.NoError(t, err)
+		assert.Equal(t, MetricVMAF, one.Metric)
+		assert.Contains(t, one.Scores, MetricSSIM)
+		assert.InDelta(t, one.Value, many[i].Value, 1e-6, "input %d alone and among others", i)
+		assert.InDelta(t, one.Value, many[i+3].Value, 1e-6, "input %d in the second process", i)
+	}
+	assert.GreaterOrEqual(t, many[0].Value, 98.0)
+	assert.Less(t, many[2].Value, 60.0)
+	assert.Greater(t, many[1].Value, many[2].Value+10)
+	win, err := MeasureQuality(ctx, ref, mid, QualityOptions{FFmpeg: ff, VMAFPixels: 320 * 180})
 	require.NoError(t, err)
-	assert.Less(t, b.Value, 60.0)
+	assert.InDelta(t, many[1].Value, win.Value, 8, "a centred quarter of the picture")
+}
+
+func TestVMAFWindow(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, [2]int{960, 540}, vmafWindow(960, 540, vmafWindowPixels))
+	assert.Equal(t, [2]int{1280, 404}, vmafWindow(1280, 720, vmafWindowPixels))
+	assert.Equal(t, [2]int{960, 540}, vmafWindow(1920, 1080, vmafWindowPixels))
+	assert.Equal(t, [2]int{1280, 720}, vmafWindow(1280, 720, 0))
 }

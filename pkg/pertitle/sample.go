@@ -1,10 +1,11 @@
 package pertitle
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -15,56 +16,154 @@ import (
 
 // Sampling defaults (fast mode).
 const (
-	DefaultSampleCount   = 4
+	DefaultSampleCount   = 8
 	DefaultSampleSeconds = 2.0
 	// sceneThreshold is the select filter's scene score above which a frame
 	// starts a new scene.
 	sceneThreshold = 0.3
-	// sceneWidth is the width pictures are scaled to before scene scoring: cuts
-	// stay obvious and the pass costs little more than decoding.
-	sceneWidth = 160
 )
 
 // titlePerSampleSecond is how many seconds of title one analysed second
-// needs for the analysis to stay within ~25% of the final encode's CPU time.
-// First measured with a 4 heights x 5 CRFs grid at veryfast for both analysis
-// and final encode on a 60 s 720p title (8 s of samples cost 64%, so 1/19).
-// With the current defaults (staggered 4x3 grid at veryfast from raw
-// pieces, SSIM on every 4th frame) and a slow final encode, one 2 s piece of
-// a 10 s 720p title costs about a quarter of the final encode
-// (docs/benchmarks.md), i.e. ~1/8 of the title per analysed second; the
-// constant is kept, so longer titles get their second and later pieces
-// conservatively.
-const titlePerSampleSecond = 19.0
+// needs for the analysis to stay within ~25% of the final encode's CPU at
+// the default preset (veryfast, where the analysis cannot be cheaper than
+// the encode it predicts), from the cost of one analysed second (a grid of
+// 4 sizes x 3 CRFs scored by VMAF) against a second of the final encode
+// (docs/benchmarks.md).
+const titlePerSampleSecond = 14.0
 
-// budgetedCount is how many pieces of seconds each the analysis takes from a
-// title of duration seconds: up to count, fewer on shorter titles so the
-// analysis stays within budget, at least one.
-func budgetedCount(duration float64, count int, seconds float64) int {
-	n := int(duration / titlePerSampleSecond / seconds)
-	return max(min(n, count), min(1, count))
+// samplePlan is how many pieces, and how long, fast analysis takes from a
+// title of duration seconds: count pieces of seconds when the budget
+// (duration/titlePerSampleSecond analysed seconds) affords them; otherwise
+// pieces of seconds/2, as many as it affords, at least one. Shorter pieces
+// first: where the budget is tight, several short pieces stand for more of
+// the title's scenes than one long one (a piece shorter than a segment is
+// measured as if its GOP ran the segment's length, see steadyBits).
+func samplePlan(duration float64, count int, seconds float64) (int, float64) {
+	budget := duration / titlePerSampleSecond
+	if budget >= float64(count)*seconds {
+		return count, seconds
+	}
+	short := seconds / 2
+	return max(min(int(budget/short), count), 1), short
 }
 
-// shortTitlePieces: a title shorter than this many pieces' worth gets a
-// shorter piece (down to half of SampleSeconds), so that a 5 s title is not
-// analysed from 40% of its length while a 10 s one uses 20%: one piece is
-// the least the analysis takes, and its cost is against an encode that
-// shrinks with the title.
-const shortTitlePieces = 5
-
-// pieceSeconds is the length of the pieces taken from a title of duration
-// seconds: seconds, or duration/shortTitlePieces on short titles, never less
-// than seconds/2. Pieces shorter than a segment are measured as if their GOP
-// ran the segment's length (see steadyBits).
-func pieceSeconds(duration, seconds float64) float64 {
-	return clampF(duration/shortTitlePieces, seconds/2, seconds)
-}
-
-// minSceneTitle: titles up to this long (seconds) are sampled without scene
-// detection. Finding the cuts decodes the whole title, which on a 10 s 720p
-// title costs about as much as the analysis encodes of one piece, and a
+// minSceneTitle: titles up to this long (seconds) are sampled without the
+// profile pass (profileTitle). It decodes the whole title, which on a 10 s
+// 720p title costs about as much as the analysis encodes of one piece, and a
 // title that short yields one piece, placed in its middle.
 const minSceneTitle = 30.0
+
+// profileWidth is the width of the profile pass's pictures: scene cuts stay
+// obvious and a tiny encode's bits follow the title's complexity, for little
+// more than the cost of decoding.
+const profileWidth = 160
+
+// profileTitle is one cheap pass over the whole title: scene cuts (the
+// select filter's scene score) and the bits an x264 ultrafast encode of a
+// profileWidth picture spends on each segment of seg seconds, a measure of
+// how hard each stretch of the title is to encode. fps is the title's frame
+// rate. It returns the cuts, the bits per segment and the pass's CPU time.
+func profileTitle(ctx context.Context, ffmpeg, src, dir string, fps, seg float64) ([]float64, []float64, time.Duration, error) {
+	scenes := filepath.Join(dir, "scenes.txt")
+	tiny := filepath.Join(dir, "profile.h264")
+	g := fmt.Sprintf("[0:v:0]scale=%d:-2:flags=fast_bilinear,format=yuv420p,split[a][b];[a]select='gt(scene\\,%g)',metadata=print:file=%s[s]",
+		profileWidth, sceneThreshold, escapeFilterArg(scenes))
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"}, media.InputArgs(src, media.SourceFormats)...)
+	args = append(args, "-filter_complex", g, "-map", "[s]", "-f", "null", "-",
+		"-map", "[b]", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "28", "-threads", "1")
+	args = append(args, media.X264GOPArgs(fps, seg)...)
+	args = append(args, "-f", "h264", tiny, "-progress", "pipe:1")
+	_, cpu, err := runFFmpeg(ctx, ffmpeg, args)
+	if err != nil {
+		return nil, nil, cpu, fmt.Errorf("pertitle: profile pass: %w", err)
+	}
+	defer os.Remove(tiny)
+	var cuts []float64
+	if b, err := os.ReadFile(scenes); err == nil {
+		for _, m := range rePTSTime.FindAllStringSubmatch(string(b), -1) {
+			if t, err := strconv.ParseFloat(m[1], 64); err == nil && t > 0 {
+				cuts = append(cuts, t)
+			}
+		}
+	}
+	sort.Float64s(cuts)
+	b, err := os.ReadFile(tiny)
+	if err != nil {
+		return nil, nil, cpu, fmt.Errorf("pertitle: profile pass: %w", err)
+	}
+	return cuts, segmentBits(b, max(1, int(math.Round(fps*seg)))), cpu, nil
+}
+
+// segmentBits sums an Annex B stream's bits per run of perSegment pictures
+// (one slice per picture, as x264 writes with one thread; parameter sets and
+// SEI count towards the picture they precede).
+func segmentBits(stream []byte, perSegment int) []float64 {
+	var out []float64
+	var pending float64
+	pic := 0
+	forEachNAL(stream, func(typ byte, size int) {
+		pending += float64(size) * 8
+		if typ != 1 && typ != 5 {
+			return
+		}
+		k := pic / perSegment
+		for len(out) <= k {
+			out = append(out, 0)
+		}
+		out[k] += pending
+		pending = 0
+		pic++
+	})
+	return out
+}
+
+// stratifiedSamples picks count pieces of length seconds for a title whose
+// segments (seg seconds each, in order) cost segBits in the profile pass:
+// the segments sorted by cost fall into count groups of equal size, and each
+// group is represented by its median segment (the nearest to it that stays
+// inside one scene, when one does). Every piece then stands for the same share of the
+// title, so the analysis's plain average over pieces is the title's, and
+// easy and hard stretches are represented in proportion wherever they are.
+// Pieces start on segment boundaries (the final encode's GOPs).
+func stratifiedSamples(segBits []float64, seg float64, duration float64, cuts []float64, count int, length float64) [][2]float64 {
+	n := len(segBits)
+	if n > 0 && float64(n-1)*seg+length > duration {
+		n-- // the last segment is too short for a piece
+	}
+	if count < 1 || n < count {
+		return chooseSamples(duration, cuts, count, length)
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return segBits[order[i]] < segBits[order[j]] })
+	// A cut inside the segment makes it a mix of two scenes, whose cost the
+	// piece (its first length seconds) may not share.
+	crosses := func(s float64) bool {
+		i := sort.SearchFloat64s(cuts, s+1e-6)
+		return i < len(cuts) && cuts[i] < s+seg-1e-6
+	}
+	var out [][2]float64
+	for g := range count {
+		lo, hi := g*n/count, (g+1)*n/count
+		group := order[lo:hi]
+		mid := len(group) / 2
+		best := group[mid]
+		for d := 0; d < len(group); d++ {
+			// Outward from the median: mid, mid+1, mid-1, ...
+			k := mid + (d+1)/2*(1-2*(d%2))
+			if k >= 0 && k < len(group) && !crosses(float64(group[k])*seg) {
+				best = group[k]
+				break
+			}
+		}
+		start := float64(best) * seg
+		out = append(out, [2]float64{start, math.Min(start+length, duration)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
+	return out
+}
 
 // wholeTitle reports whether a title is short enough to be analysed whole
 // rather than sampled: sampling saves nothing when the pieces would cover
@@ -74,31 +173,6 @@ func wholeTitle(duration float64, count int, seconds float64) bool {
 }
 
 var rePTSTime = regexp.MustCompile(`pts_time:\s*([0-9.]+)`)
-
-// detectScenes returns the times (seconds) at which new scenes start, from
-// ffmpeg's scene score on a downscaled decode, and the CPU time it took.
-func detectScenes(ctx context.Context, ffmpeg, src string) ([]float64, time.Duration, error) {
-	vf := fmt.Sprintf("scale=%d:-2:flags=fast_bilinear,select='gt(scene\\,%g)',showinfo", sceneWidth, sceneThreshold)
-	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "info"}, media.InputArgs(src, media.SourceFormats)...)
-	args = append(args, "-map", "0:v:0", "-an", "-sn", "-dn", "-vf", vf, "-f", "null", "-")
-	var stderr bytes.Buffer
-	res, err := (&media.Cmd{Bin: ffmpeg, Args: args, Stderr: &stderr}).Run(ctx)
-	cpu := res.CPU
-	if ctx.Err() != nil {
-		return nil, cpu, ctx.Err()
-	}
-	if err != nil {
-		return nil, cpu, fmt.Errorf("pertitle: scene detection: %w", err)
-	}
-	var cuts []float64
-	for _, m := range rePTSTime.FindAllStringSubmatch(stderr.String(), -1) {
-		if t, err := strconv.ParseFloat(m[1], 64); err == nil && t > 0 {
-			cuts = append(cuts, t)
-		}
-	}
-	sort.Float64s(cuts)
-	return cuts, cpu, nil
-}
 
 // chooseSamples picks count pieces of length seconds in [0, duration): one in
 // each of count equal stretches of the title (so the pieces cover its whole

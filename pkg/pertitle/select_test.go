@@ -1,7 +1,10 @@
 package pertitle
 
 import (
+	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -333,5 +336,49 @@ func TestSelectLadderStaysWithinMeasuredCurves(t *testing.T) {
 			assert.Equal(t, [2]int{960, 540}, [2]int{r.Width, r.Height})
 			assert.Greater(t, r.CRF, 36.0)
 		}
+	}
+}
+
+// TestSelectLadderOnMeasuredVMAFGrids replays exhaustive grids measured by
+// make bench-ladder (whole 10 s titles, veryfast, plain CRF, VMAF v0.6.1 on
+// pairs of frames: clips 01 and 07 of ../shared/media): a ladder chosen with
+// perfect knowledge of the grid loses little against the grid's own hull
+// for being a few rungs rather than a dense curve (the rung-spacing share of
+// per-title's distance to the hull), its top rung stops at VMAF 95, and no
+// rung is larger than the one above.
+func TestSelectLadderOnMeasuredVMAFGrids(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"grid_01_bottles_640x360.json", "grid_07_marathon_720x400.json"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, err := os.ReadFile(filepath.Join("testdata", name))
+			require.NoError(t, err)
+			var grid []struct {
+				W, H    int
+				CRF     float64
+				Bitrate int64
+				VMAF    float64
+			}
+			require.NoError(t, json.Unmarshal(b, &grid))
+			var pts []Point
+			for _, g := range grid {
+				pts = append(pts, Point{Width: g.W, Height: g.H, CRF: g.CRF, Bitrate: g.Bitrate, Quality: g.VMAF, Metric: MetricVMAF})
+			}
+			l, err := SelectLadder(pts, Constraints{SourceWidth: grid[0].W, SourceHeight: grid[0].H})
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, len(l.Rungs), 4)
+			var rungs []Point
+			for i, r := range l.Rungs {
+				rungs = append(rungs, Point{Bitrate: r.Bitrate, Quality: r.PredictedQuality})
+				if i > 0 {
+					assert.False(t, largerThan(picSize{r.Width, r.Height}, picSize{l.Rungs[i-1].Width, l.Rungs[i-1].Height}), "rung %d", i)
+				}
+			}
+			assert.InDelta(t, 95, l.Rungs[0].PredictedQuality, 0.5)
+			bd, err := BDRate(UpperHull(pts), rungs)
+			require.NoError(t, err)
+			assert.Less(t, bd, 2.0, "the ladder's rungs against the dense hull")
+			assert.Greater(t, bd, -0.5, "rungs on the hull cannot beat it")
+		})
 	}
 }

@@ -43,7 +43,7 @@ func TestCalibrateMetrics(t *testing.T) {
 	clips := benchClips(t)
 	vbin, model := vmafTools(t)
 	ctx := context.Background()
-	preset := benchPreset()
+	preset := benchPresets()[0]
 	crfs := []float64{18, 22, 26, 30, 34}
 	var (
 		mu  sync.Mutex
@@ -145,7 +145,7 @@ func printCalibration(all []calPoint) {
 		}
 		return a.crf < b.crf
 	})
-	p("## SSIM / PSNR against VMAF on the same encodes (x264 %s, plain CRF, first %d s; SSIM/PSNR as the engine measures them, VMAF v0.6.1 on every frame)", benchPreset(), clipSeconds)
+	p("## SSIM / PSNR against VMAF on the same encodes (x264 %s, plain CRF, first %d s; SSIM/PSNR as the engine measures them, VMAF v0.6.1 on every frame)", benchPresets()[0], clipSeconds)
 	p("")
 	p("| clip | size | CRF | kb/s | SSIM (All) | PSNR dB | VMAF |")
 	p("|---|---|---:|---:|---:|---:|---:|")

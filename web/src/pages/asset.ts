@@ -209,8 +209,8 @@ async function comparison(a: api.Asset, perTitleURL: string, staticURL: string, 
   return h(
     "section",
     { class: "card" },
-    h("div", { class: "row" }, h("h2", {}, "Per-title against the static ladder"), h("span", { class: "spacer" }), both),
+    h("div", { class: "row" }, h("h2", {}, "Per-title against the static ladder (two-pass)"), h("span", { class: "spacer" }), both),
     stats,
-    h("div", { class: "compare" }, h("figure", {}, left, h("figcaption", {}, h("strong", {}, "Per-title "), lInfo)), h("figure", {}, right, h("figcaption", {}, h("strong", {}, "Static "), rInfo))),
+    h("div", { class: "compare" }, h("figure", {}, left, h("figcaption", {}, h("strong", {}, "Per-title "), lInfo)), h("figure", {}, right, h("figcaption", {}, h("strong", {}, "Static (Apple bitrates, two-pass) "), rInfo))),
   );
 }

@@ -31,6 +31,7 @@ type BitmovinConfig struct {
 	MinStep, MaxStep, ComplexityFactor                float64
 	TargetQualityCRF                                  float64
 	AutoRepresentations                               bool
+	WithStatic                                        bool
 	FixedHeights                                      string
 	APITimeout                                        time.Duration
 	ReconcileEvery, ReconcileGrace, ReconcileLookback time.Duration
@@ -70,6 +71,8 @@ func (c *BitmovinConfig) FromEnv(e *svc.Env) {
 	c.float(e, &c.ComplexityFactor, "PERTITLE_BITMOVIN_COMPLEXITY_FACTOR", "per-title complexityFactor (>1 more bits; 0: default)")
 	c.float(e, &c.TargetQualityCRF, "PERTITLE_BITMOVIN_TARGET_QUALITY_CRF", "per-title targetQualityCrf (0: default)")
 	e.Bool(&c.AutoRepresentations, "PERTITLE_BITMOVIN_AUTO_REPRESENTATIONS", true, "let per-title choose the renditions (autoRepresentations)")
+	e.Bool(&c.WithStatic, "PERTITLE_BITMOVIN_WITH_STATIC", false,
+		"also encode the static comparison ladder (Apple bitrates, two-pass, VBV max rate 1.5x and buffer 2x) into <output>/static/ as a second encoding")
 	e.String(&c.FixedHeights, "PERTITLE_BITMOVIN_FIXED_HEIGHTS", "", "comma-separated heights always in the ladder (bitrate by per-title)")
 	e.Int64(&c.AudioBitrate, "PERTITLE_BITMOVIN_AUDIO_BITRATE", 128000, "AAC bitrate in bit/s")
 	e.Duration(&c.APITimeout, "PERTITLE_BITMOVIN_API_TIMEOUT", 20*time.Second, "timeout of one Bitmovin API call")
@@ -132,6 +135,7 @@ func newBitmovin(cfg Config, store storage.Storage, log *zap.Logger) (app.Backen
 			MaxStep: bc.MaxStep, ComplexityFactor: bc.ComplexityFactor},
 		AutoRepresentations: bc.AutoRepresentations, TargetQualityCRF: bc.TargetQualityCRF,
 		SegmentSeconds: float64(cfg.SegmentSeconds), AudioBitrate: bc.AudioBitrate, FixedHeights: heights,
+		WithStatic: bc.WithStatic,
 	}}
 	rec := &bitmovinbackend.Reconciler{Client: client, Store: store, Log: log.Named("reconciler"),
 		Sender:   webhook.Sender{URL: cfg.WebhookURL, Key: []byte(cfg.WebhookSecret), Attempts: 3, Backoff: time.Second},

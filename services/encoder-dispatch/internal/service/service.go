@@ -145,6 +145,9 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	if err := localBackend.CleanWorkDir(); err != nil {
 		return err
 	}
+	if cfg.Backend == "local" {
+		cfg.PerTitle.warnWithoutVMAF(ctx, log, cfg.FFmpeg)
+	}
 	var backend app.Backend = localBackend
 	var reconciler *bitmovinbackend.Reconciler
 	if cfg.Backend == "bitmovin" {

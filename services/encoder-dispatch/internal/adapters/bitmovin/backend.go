@@ -18,6 +18,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/bitmovin"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
@@ -53,6 +54,10 @@ type Settings struct {
 	AudioBitrate     int64
 	// FixedHeights adds per-title streams at these heights (bitrate chosen by per-title).
 	FixedHeights []int
+	// WithStatic also encodes the static comparison ladder (Apple's bitrates,
+	// two-pass, VBV capped as media.VBV caps the local one) into
+	// <output>/static/, as a second encoding beside the per-title one.
+	WithStatic bool
 }
 
 // Backend runs jobs on Bitmovin.
@@ -94,7 +99,10 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 		if e.Status != bitmovin.StatusCreated {
 			b.Log.Info("encoding already exists; not starting another", zap.String("job_id", job.ID),
 				zap.String("encoding_id", e.ID), zap.String("status", string(e.Status)))
-			return rep.Started(ctx, e.ID)
+			if err := rep.Started(ctx, e.ID); err != nil {
+				return err
+			}
+			return b.static(ctx, job)
 		}
 	}
 	// Encodings left in CREATED were being set up when a previous attempt died: which
@@ -113,7 +121,10 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 		return classify(err)
 	}
 	b.Log.Info("bitmovin encoding started", zap.String("job_id", job.ID), zap.String("encoding_id", id), zap.String("asset_id", job.AssetID))
-	return rep.Started(ctx, id)
+	if err := rep.Started(ctx, id); err != nil {
+		return err
+	}
+	return b.static(ctx, job)
 }
 
 // classify makes 4xx answers (other than 404/429) permanent: the same request would
@@ -239,32 +250,12 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 			return "", fmt.Errorf("cannot create %dp muxing: %w", h, err)
 		}
 	}
-	if job.Probe == nil || job.Probe.GetHasAudio() {
-		aac, err := b.Client.CreateAACConfiguration(ctx, bitmovin.AacAudioConfiguration{Name: "pertitle " + job.ID + " aac",
-			Bitrate: s.AudioBitrate, Rate: 48000})
-		if err != nil {
-			return "", fmt.Errorf("cannot create AAC configuration: %w", err)
-		}
-		audio, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: "audio", InputStreams: input, CodecConfigID: aac.ID,
-			Mode: bitmovin.StreamModeStandard})
-		if err != nil {
-			return "", fmt.Errorf("cannot create audio stream: %w", err)
-		}
-		if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: "audio",
-			Streams: []bitmovin.MuxingStream{{StreamID: audio.ID}}, SegmentLength: s.SegmentSeconds,
-			Outputs: b.output(path.Join(prefix, "audio", "aac_"+strconv.FormatInt(s.AudioBitrate/1000, 10)+"k"))}); err != nil {
-			return "", fmt.Errorf("cannot create audio muxing: %w", err)
-		}
+	if err := b.audio(ctx, job, id, input, prefix); err != nil {
+		return "", err
 	}
-	hls, err := b.Client.CreateDefaultHLSManifest(ctx, bitmovin.HlsManifestDefault{Name: "pertitle " + job.ID + " hls",
-		EncodingID: id, ManifestName: HLSManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV1})
+	hls, dash, err := b.manifests(ctx, job.ID, id, prefix)
 	if err != nil {
-		return "", fmt.Errorf("cannot create HLS manifest: %w", err)
-	}
-	dash, err := b.Client.CreateDefaultDASHManifest(ctx, bitmovin.DashManifestDefault{Name: "pertitle " + job.ID + " dash",
-		EncodingID: id, ManifestName: DASHManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV2})
-	if err != nil {
-		return "", fmt.Errorf("cannot create DASH manifest: %w", err)
+		return "", err
 	}
 	for _, event := range []string{bitmovin.WebhookFinished, bitmovin.WebhookError} {
 		if _, err := b.Client.CreateEncodingWebhook(ctx, id, event, bitmovin.Webhook{URL: s.WebhookURL, Method: http.MethodPost,
@@ -276,10 +267,159 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 		EncodingMode:      s.EncodingMode,
 		ManifestGenerator: bitmovin.ManifestGeneratorV2,
 		PerTitle:          &bitmovin.PerTitle{H264Configuration: PerTitleConfig(s.Constraints, s.AutoRepresentations, s.TargetQualityCRF)},
-		VodHlsManifests:   []bitmovin.ManifestResource{{ManifestID: hls.ID}},
-		VodDashManifests:  []bitmovin.ManifestResource{{ManifestID: dash.ID}},
+		VodHlsManifests:   []bitmovin.ManifestResource{{ManifestID: hls}},
+		VodDashManifests:  []bitmovin.ManifestResource{{ManifestID: dash}},
 	})
 	if err != nil {
+		return "", fmt.Errorf("cannot start encoding %s: %w", id, err)
+	}
+	return id, nil
+}
+
+// audio adds the AAC stream and its muxing under prefix when the source has
+// audio (or its probe is unknown).
+func (b *Backend) audio(ctx context.Context, job app.Job, id string, input []bitmovin.StreamInput, prefix string) error {
+	if job.Probe != nil && !job.Probe.GetHasAudio() {
+		return nil
+	}
+	s := b.Settings
+	aac, err := b.Client.CreateAACConfiguration(ctx, bitmovin.AacAudioConfiguration{Name: "pertitle " + job.ID + " aac",
+		Bitrate: s.AudioBitrate, Rate: 48000})
+	if err != nil {
+		return fmt.Errorf("cannot create AAC configuration: %w", err)
+	}
+	audio, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: "audio", InputStreams: input, CodecConfigID: aac.ID,
+		Mode: bitmovin.StreamModeStandard})
+	if err != nil {
+		return fmt.Errorf("cannot create audio stream: %w", err)
+	}
+	if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: "audio",
+		Streams: []bitmovin.MuxingStream{{StreamID: audio.ID}}, SegmentLength: s.SegmentSeconds,
+		Outputs: b.output(path.Join(prefix, "audio", "aac_"+strconv.FormatInt(s.AudioBitrate/1000, 10)+"k"))}); err != nil {
+		return fmt.Errorf("cannot create audio muxing: %w", err)
+	}
+	return nil
+}
+
+// manifests creates the default HLS and DASH manifests of encoding id under
+// prefix and returns their ids.
+func (b *Backend) manifests(ctx context.Context, name, id, prefix string) (string, string, error) {
+	hls, err := b.Client.CreateDefaultHLSManifest(ctx, bitmovin.HlsManifestDefault{Name: "pertitle " + name + " hls",
+		EncodingID: id, ManifestName: HLSManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV1})
+	if err != nil {
+		return "", "", fmt.Errorf("cannot create HLS manifest: %w", err)
+	}
+	dash, err := b.Client.CreateDefaultDASHManifest(ctx, bitmovin.DashManifestDefault{Name: "pertitle " + name + " dash",
+		EncodingID: id, ManifestName: DASHManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV2})
+	if err != nil {
+		return "", "", fmt.Errorf("cannot create DASH manifest: %w", err)
+	}
+	return hls.ID, dash.ID, nil
+}
+
+// StaticSuffix ends the name of a job's static comparison encoding.
+const StaticSuffix = "-static"
+
+// static starts the static comparison encoding of job when WithStatic is set
+// and it does not exist yet (found by name, as the per-title one is; its
+// setup is idempotent like the per-title one's). It runs after the per-title
+// encoding started: a transient failure returns the error, so the request
+// is redelivered, finds the per-title encoding started and tries the
+// comparison again; a refusal (4xx) is logged and the job goes on without
+// it, for the comparison must never fail the job.
+func (b *Backend) static(ctx context.Context, job app.Job) error {
+	if !b.Settings.WithStatic {
+		return nil
+	}
+	err := b.ensureStatic(ctx, job)
+	if err != nil && bus.IsPermanent(classify(err)) {
+		b.Log.Warn("static comparison refused; the job goes on without it", zap.String("job_id", job.ID), zap.Error(err))
+		return nil
+	}
+	return err
+}
+
+func (b *Backend) ensureStatic(ctx context.Context, job app.Job) error {
+	name := job.ID + StaticSuffix
+	page, err := b.Client.ListEncodings(ctx, bitmovin.ListEncodingsParams{Name: name, Limit: 100})
+	if err != nil {
+		return fmt.Errorf("cannot look up the static comparison %s: %w", name, err)
+	}
+	for _, e := range page.Items {
+		if e.Name != name || !e.HasLabel(bitmovin.LabelStatic) {
+			continue
+		}
+		if e.Status != bitmovin.StatusCreated {
+			return nil
+		}
+		if err := b.Client.DeleteEncoding(ctx, e.ID); err != nil && !bitmovin.IsNotFound(err) {
+			return fmt.Errorf("cannot remove the interrupted static comparison %s: %w", e.ID, err)
+		}
+	}
+	id, err := b.setupStatic(ctx, job, name)
+	if err != nil {
+		return err
+	}
+	b.Log.Info("static comparison encoding started", zap.String("job_id", job.ID), zap.String("encoding_id", id))
+	return nil
+}
+
+// setupStatic creates and starts the static ladder's encoding: one H.264
+// stream per rung of pertitle.StaticLadder at the source's display size, at
+// its bitrate with media.VBV's cap, two-pass, with the per-title encoding's
+// preset, segments and audio, and HLS and DASH manifests of its own under
+// <output>/static/ (where the web app looks for the comparison).
+func (b *Backend) setupStatic(ctx context.Context, job app.Job, name string) (string, error) {
+	s := b.Settings
+	w, h := int(job.Probe.GetWidth()), int(job.Probe.GetHeight())
+	if w <= 0 || h <= 0 {
+		return "", errors.New("the source's size is unknown")
+	}
+	enc := bitmovin.Encoding{Name: name, Description: "pertitle static comparison of asset " + job.AssetID,
+		Labels: bitmovin.StaticLabels(job.ID, job.AssetID), EncoderVersion: s.EncoderVersion, CloudRegion: bitmovin.CloudRegion(s.CloudRegion)}
+	if s.InfrastructureID != "" {
+		enc.CloudRegion = bitmovin.CloudRegionExternal
+		enc.Infrastructure = &bitmovin.InfrastructureSettings{InfrastructureID: s.InfrastructureID, CloudRegion: bitmovin.CloudRegion(s.CloudRegion)}
+	}
+	created, err := b.Client.CreateEncoding(ctx, enc)
+	if err != nil {
+		return "", fmt.Errorf("cannot create encoding: %w", err)
+	}
+	id := created.ID
+	input := []bitmovin.StreamInput{{InputID: s.InputID, InputPath: job.SourceKey, SelectionMode: bitmovin.SelectionModeAuto}}
+	prefix := path.Join(job.OutputPrefix, pertitle.StaticDir)
+	for _, r := range pertitle.MediaRungs(pertitle.StaticLadder(w, h)) {
+		maxRate, bufSize := media.VBV(r)
+		label := fmt.Sprintf("%dx%d %dk", r.Width, r.Height, r.Bitrate/1000)
+		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: "pertitle " + name + " h264 " + label,
+			Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, MaxBitrate: maxRate, Bufsize: bufSize,
+			PresetConfiguration: s.Preset, Profile: "HIGH"})
+		if err != nil {
+			return "", fmt.Errorf("cannot create H.264 configuration %s: %w", label, err)
+		}
+		st, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: "video " + label, InputStreams: input,
+			CodecConfigID: cfg.ID, Mode: bitmovin.StreamModeStandard})
+		if err != nil {
+			return "", fmt.Errorf("cannot create stream %s: %w", label, err)
+		}
+		if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: "video " + label,
+			Streams: []bitmovin.MuxingStream{{StreamID: st.ID}}, SegmentLength: s.SegmentSeconds,
+			Outputs: b.output(path.Join(prefix, "video", fmt.Sprintf("%dp_%d", r.Height, r.Bitrate)))}); err != nil {
+			return "", fmt.Errorf("cannot create muxing %s: %w", label, err)
+		}
+	}
+	if err := b.audio(ctx, job, id, input, prefix); err != nil {
+		return "", err
+	}
+	hls, dash, err := b.manifests(ctx, name, id, prefix)
+	if err != nil {
+		return "", err
+	}
+	if err := b.Client.StartEncoding(ctx, id, bitmovin.StartEncodingRequest{EncodingMode: bitmovin.EncodingModeTwoPass,
+		ManifestGenerator: bitmovin.ManifestGeneratorV2,
+		VodHlsManifests:   []bitmovin.ManifestResource{{ManifestID: hls}},
+		VodDashManifests:  []bitmovin.ManifestResource{{ManifestID: dash}},
+	}); err != nil {
 		return "", fmt.Errorf("cannot start encoding %s: %w", id, err)
 	}
 	return id, nil

@@ -64,7 +64,9 @@ func setup(t *testing.T, opts bitmovintest.Options, s backend.Settings) (*bitmov
 	t.Cleanup(srv.Close)
 	srv.AddInput("s3-role-based", inputID)
 	srv.AddOutput("s3-role-based", outputID)
-	c, err := bitmovin.New(bitmovin.Config{BaseURL: srv.URL(), APIKey: apiKey, Timeout: 2 * time.Second, Backoff: time.Millisecond})
+	// A request to the in-process fake takes milliseconds, but seconds on a
+	// loaded 2-core machine.
+	c, err := bitmovin.New(bitmovin.Config{BaseURL: srv.URL(), APIKey: apiKey, Timeout: 15 * time.Second, Backoff: time.Millisecond})
 	require.NoError(t, err)
 	return srv, c, &backend.Backend{Client: c, Settings: s, Log: zap.NewNop()}
 }
@@ -270,4 +272,107 @@ func TestReconcilerCompletesAStuckEncodingOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, n, "completed once")
 	assert.EqualValues(t, 1, delivered.Load())
+}
+
+// TestStaticComparisonEncoding: with WithStatic the job also gets a second,
+// two-pass encoding of the static ladder at the source's aspect, under
+// <output>/static/, labelled so that nothing completes the job from it; a
+// redelivered request starts neither encoding again.
+func TestStaticComparisonEncoding(t *testing.T) {
+	t.Parallel()
+	s := settings()
+	s.WithStatic = true
+	srv, _, b := setup(t, bitmovintest.Options{}, s)
+	j := job()
+	j.Probe.Width, j.Probe.Height = 1280, 720
+	rep := &reporter{}
+	require.NoError(t, b.Run(context.Background(), j, rep))
+	encs := srv.Encodings()
+	require.Len(t, encs, 2)
+	var perTitle, static bitmovin.Encoding
+	for _, e := range encs {
+		if e.Name == j.ID+backend.StaticSuffix {
+			static = e
+		} else {
+			perTitle = e
+		}
+	}
+	assert.Equal(t, []string{perTitle.ID}, rep.started, "the job is the per-title encoding")
+	assert.True(t, static.HasLabel(bitmovin.LabelStatic))
+	assert.False(t, static.HasLabel(bitmovin.LabelSystem), "the reconciler and the receiver ignore the comparison")
+	start := srv.StartRequest(static.ID)
+	require.NotNil(t, start, "the static comparison was started")
+	assert.Equal(t, bitmovin.EncodingModeTwoPass, start.EncodingMode)
+	assert.Nil(t, start.PerTitle)
+
+	var rungs []map[string]any
+	var paths []string
+	for _, c := range srv.Calls() {
+		var body map[string]any
+		if len(c.Body) > 0 {
+			require.NoError(t, json.Unmarshal(c.Body, &body))
+		}
+		if c.Method == http.MethodPost && c.Path == "/encoding/configurations/video/h264" && body["bitrate"] != nil {
+			rungs = append(rungs, body)
+		}
+		if c.Method == http.MethodPost && body["outputs"] != nil && c.Path != "/encoding/encodings" {
+			for _, o := range body["outputs"].([]any) {
+				paths = append(paths, o.(map[string]any)["outputPath"].(string))
+			}
+		}
+	}
+	want := pertitle.StaticLadder(1280, 720)
+	require.Len(t, rungs, len(want))
+	for i, r := range want {
+		assert.EqualValues(t, r.Width, rungs[i]["width"])
+		assert.EqualValues(t, r.Height, rungs[i]["height"])
+		assert.EqualValues(t, r.Bitrate, rungs[i]["bitrate"])
+		assert.EqualValues(t, r.Bitrate*3/2, rungs[i]["maxBitrate"])
+		assert.EqualValues(t, 2*r.Bitrate, rungs[i]["bufsize"])
+	}
+	assert.Contains(t, paths, j.OutputPrefix+"/static")
+	assert.Contains(t, paths, j.OutputPrefix+"/static/video/720p_4500000")
+
+	n := len(srv.Calls())
+	require.NoError(t, b.Run(context.Background(), j, rep))
+	assert.Len(t, srv.Encodings(), 2, "a redelivered request creates nothing")
+	for _, c := range srv.Calls()[n:] {
+		assert.Equal(t, http.MethodGet, c.Method, "%s %s", c.Method, c.Path)
+	}
+}
+
+// TestStaticComparisonNeverFailsTheJob: on a redelivered request (the
+// per-title encoding already started) a refused comparison is given up and
+// the job goes on, while an unavailable API returns a retryable error.
+func TestStaticComparisonNeverFailsTheJob(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		status int
+		fails  bool
+	}{{"refused", 400, false}, {"unavailable", 503, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, c, first := setup(t, bitmovintest.Options{}, settings())
+			j := job()
+			j.Probe.Width, j.Probe.Height = 640, 360
+			require.NoError(t, first.Run(context.Background(), j, &reporter{}))
+			require.Len(t, srv.Encodings(), 1)
+
+			s := settings()
+			s.WithStatic = true
+			again := &backend.Backend{Client: c, Settings: s, Log: zap.NewNop()}
+			srv.AddFault(bitmovintest.Fault{Method: http.MethodPost, PathPrefix: "/encoding/encodings", Status: tc.status})
+			rep := &reporter{}
+			err := again.Run(context.Background(), j, rep)
+			assert.Len(t, rep.started, 1, "the job's encoding is reported either way")
+			assert.Len(t, srv.Encodings(), 1, "no comparison encoding")
+			if !tc.fails {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.False(t, bus.IsPermanent(err), "a retry may succeed")
+		})
+	}
 }

@@ -42,8 +42,11 @@ type Backend struct {
 
 // PerTitleConfig are the per-title engine settings of the local backend.
 type PerTitleConfig struct {
-	FFprobe   string
-	VMAFModel string // libvmaf 1.x model; "" for libvmaf 2.x or without libvmaf
+	FFprobe string
+	// Scorer is the ffmpeg that measures quality (with libvmaf, so the
+	// engine steers by VMAF); "" uses the backend's FFmpeg.
+	Scorer    string
+	VMAFModel string // libvmaf 1.x model; "" for the one the engine ships
 	// Mode is the analysis: fast (default) or exhaustive.
 	Mode pertitle.Mode
 	// WithStatic also encodes the static ladder into <output>/static and

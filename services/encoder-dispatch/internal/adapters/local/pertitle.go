@@ -25,7 +25,7 @@ const (
 func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir string, rep app.Reporter) (*pertitle.Report, error) {
 	opt := pertitle.Options{
 		Encoder: b.encoder(job, rep),
-		FFmpeg:  b.FFmpeg, FFprobe: b.PerTitle.FFprobe, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
+		FFmpeg:  b.FFmpeg, FFprobe: b.PerTitle.FFprobe, Scorer: b.PerTitle.Scorer, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
 		Preset: b.Preset, SegmentSeconds: b.SegmentSeconds, WithStatic: b.PerTitle.WithStatic,
 		MeasureQuality: !b.PerTitle.SkipQuality,
 		Progress: func(p pertitle.Progress) {
