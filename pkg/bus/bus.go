@@ -32,10 +32,6 @@ const (
 	// Internal keys, never sent anywhere.
 	metaInternal = "_pertitle_"
 	metaReceipt  = metaInternal + "receipt"
-	metaReleased = metaInternal + "released"
-	// metaCompleted marks a message the bus has finished with (memory transport):
-	// the router's own Ack may be lost when it closes right after the handler.
-	metaCompleted = metaInternal + "completed"
 )
 
 // ShutdownTimeout bounds how long Run lets in-flight handlers finish.

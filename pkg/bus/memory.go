@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -25,6 +26,28 @@ type MemoryBroker struct {
 
 	mu     sync.Mutex
 	queues map[string]*memQueue
+	// marks holds what the bus decided about a message in flight (released,
+	// completed), read by the subscriber while a handler may still run: not
+	// in the message's metadata map, which the two would share unguarded.
+	marks sync.Map // *message.Message -> *atomic.Uint32
+}
+
+// Marks of a message in flight: released (hand it back at once, without
+// counting a receive), and completed (the bus is done with it: the router's
+// own Ack may be lost when the subscriber closes right after the handler).
+const (
+	markReleased uint32 = 1 << iota
+	markCompleted
+)
+
+func (b *MemoryBroker) mark(msg *message.Message, m uint32) {
+	v, _ := b.marks.LoadOrStore(msg, new(atomic.Uint32))
+	v.(*atomic.Uint32).Or(m)
+}
+
+func (b *MemoryBroker) marked(msg *message.Message, m uint32) bool {
+	v, ok := b.marks.Load(msg)
+	return ok && v.(*atomic.Uint32).Load()&m != 0
 }
 
 // NewMemoryBroker returns an empty broker.
@@ -236,25 +259,35 @@ func (s *memSubscriber) Subscribe(ctx context.Context, queue string) (<-chan *me
 				q.nack(it, true)
 				return
 			}
-			select {
-			case <-msg.Acked():
-			case <-msg.Nacked():
-				q.nack(it, msg.Metadata.Get(metaReleased) != "")
-			case <-ctx.Done():
-				select {
-				case <-msg.Acked():
-				default:
-					// Closing: the bus's completion mark (set before the handler's
-					// in-flight count dropped, so before this close) stands for the Ack.
-					if msg.Metadata.Get(metaCompleted) == "" {
-						q.nack(it, true)
-					}
-				}
+			if !s.settle(ctx, q, it, msg) {
 				return
 			}
 		}
 	}()
 	return out, nil
+}
+
+// settle waits for the bus to be done with msg and acts on it; false when the
+// subscriber is closing.
+func (s *memSubscriber) settle(ctx context.Context, q *memQueue, it *memItem, msg *message.Message) bool {
+	defer s.broker.marks.Delete(msg)
+	select {
+	case <-msg.Acked():
+	case <-msg.Nacked():
+		q.nack(it, s.broker.marked(msg, markReleased))
+	case <-ctx.Done():
+		select {
+		case <-msg.Acked():
+		default:
+			// Closing: the bus's completion mark (set before the handler's
+			// in-flight count dropped, so before this close) stands for the Ack.
+			if !s.broker.marked(msg, markCompleted) {
+				q.nack(it, true)
+			}
+		}
+		return false
+	}
+	return true
 }
 
 func (s *memSubscriber) Close() error {
@@ -286,7 +319,7 @@ func (t *memTransport) subscriber(string) (message.Subscriber, error) {
 // complete records that the message is done with, as the SQS transport deletes
 // it: a consumer closing before the router's Ack arrives must not redeliver it.
 func (t *memTransport) complete(_ context.Context, _ string, msg *message.Message) error {
-	msg.Metadata.Set(metaCompleted, "1")
+	t.broker.mark(msg, markCompleted)
 	return nil
 }
 
@@ -306,7 +339,7 @@ func (t *memTransport) extend(context.Context, string, *message.Message, time.Du
 }
 
 func (t *memTransport) release(_ context.Context, _ string, msg *message.Message) error {
-	msg.Metadata.Set(metaReleased, "1")
+	t.broker.mark(msg, markReleased)
 	return nil
 }
 
