@@ -234,7 +234,7 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		PixFmt:     video.PixFmt,
 		ColorRange: video.ColorRange,
 		Profile:    video.Profile,
-		Frames:     parseInt(video.NbFrames),
+		Frames:     max(parseInt(video.NbFrames), 0),
 		HDR:        video.ColorTransfer == "smpte2084" || video.ColorTransfer == "arib-std-b67",
 	}
 	if v.ColorRange == "" && strings.HasPrefix(v.PixFmt, "yuvj") {
@@ -266,7 +266,11 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		return nil, invalid("duration is zero or unknown")
 	}
 	if src.Bitrate <= 0 {
-		src.Bitrate = int64(float64(size) * 8 / src.Duration)
+		br := math.Ceil(float64(size) * 8 / src.Duration)
+		if br >= math.MaxInt64 {
+			return nil, invalid("duration %g s is implausibly short for %d bytes", src.Duration, size)
+		}
+		src.Bitrate = int64(br)
 	}
 	return src, nil
 }
@@ -363,7 +367,7 @@ func parseRatio(s, sep string) (num, den int64, ok bool) {
 // parseRate parses "30000/1001" (or a plain number) into frames per second.
 func parseRate(s string) float64 {
 	if n, d, ok := parseRatio(s, "/"); ok {
-		if d == 0 || n <= 0 {
+		if d <= 0 || n <= 0 {
 			return 0
 		}
 		return float64(n) / float64(d)
