@@ -266,13 +266,19 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		return nil, invalid("duration is zero or unknown")
 	}
 	if src.Bitrate <= 0 {
-		br := math.Ceil(float64(size) * 8 / src.Duration)
-		if br >= math.MaxInt64 {
-			return nil, invalid("duration %g s is implausibly short for %d bytes", src.Duration, size)
-		}
-		src.Bitrate = int64(br)
+		src.Bitrate = averageBitrate(size, src.Duration)
 	}
 	return src, nil
+}
+
+// averageBitrate is size over duration in bits/s, rounded up and held within
+// int64: a tiny duration once overflowed it into a negative bitrate.
+func averageBitrate(size int64, duration float64) int64 {
+	br := math.Ceil(float64(size) * 8 / duration)
+	if br >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(br)
 }
 
 var stillImageCodecs = map[string]bool{
