@@ -240,9 +240,7 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 	if v.ColorRange == "" && strings.HasPrefix(v.PixFmt, "yuvj") {
 		v.ColorRange = "pc"
 	}
-	if n, d, ok := parseRatio(video.SampleAspectRatio, ":"); ok && n > 0 && d > 0 {
-		v.SARNum, v.SARDen = int(n), int(d)
-	}
+	v.SARNum, v.SARDen = sampleAspectRatio(video.SampleAspectRatio, v.Width)
 	v.FrameRate = parseRate(video.AvgFrameRate)
 	if v.FrameRate <= 0 || v.FrameRate > 1000 {
 		v.FrameRate = parseRate(video.RFrameRate)
@@ -269,6 +267,18 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		src.Bitrate = averageBitrate(size, src.Duration)
 	}
 	return src, nil
+}
+
+// sampleAspectRatio parses ffprobe's "n:d". Codecs store each side in 16 bits;
+// a ratio outside that, or one that would squeeze the picture to no width, is
+// garbage and reads as unknown (0:0, square pixels), so that DisplaySize stays
+// positive.
+func sampleAspectRatio(s string, width int) (num, den int) {
+	n, d, ok := parseRatio(s, ":")
+	if !ok || n <= 0 || d <= 0 || n > 65535 || d > 65535 || math.Round(float64(width)*float64(n)/float64(d)) < 1 {
+		return 0, 0
+	}
+	return int(n), int(d)
 }
 
 // averageBitrate is size over duration in bits/s, rounded up and held within
