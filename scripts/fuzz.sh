@@ -71,10 +71,10 @@ wait
 
 fails=0
 echo
-printf '%-58s %9s %7s %12s %6s %8s\n' target fuzzed wall executions new failures
+printf '%-64s %9s %7s %12s %6s %8s\n' target fuzzed wall executions new failures
 for r in "$results"/*; do
   IFS='|' read -r target fuzzed wall execs new failed note <"$r"
-  printf '%-58s %9s %7s %12s %6s %8s  %s\n' "$target" "$fuzzed" "$wall" "$execs" "$new" "$failed" "$note"
+  printf '%-64s %9s %7s %12s %6s %8s  %s\n' "$target" "$fuzzed" "$wall" "$execs" "$new" "$failed" "$note"
   fails=$((fails + failed))
 done
 if [ "$fails" -gt 0 ]; then
