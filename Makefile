@@ -6,13 +6,14 @@ SERVICES := ingest encoder-dispatch webhook-receiver catalog issuer
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X github.com/pertitle/pertitle/pkg/svc.Version=$(VERSION)
 
-.PHONY: all build run test test-short bench bench-ladder lint fmt proto proto-check deps goaws web clean help
+.PHONY: all build run test test-short fuzz bench bench-ladder lint fmt proto proto-check deps goaws web clean help
 
 all: build
 
 help:
 	@echo "make run          install what is missing, start goaws + the four services, print URLs"
-	@echo "make test         every test of every module (installs ffmpeg if missing)"
+	@echo "make test         every test of every module, as CI (installs ffmpeg, protoc, chromium if missing)"
+	@echo "make fuzz         every Go fuzz target, FUZZTIME each (default 10m; FUZZ=regexp picks targets), then a table"
 	@echo "make build        binaries into bin/ (the catalog embeds the web app: npm ci + npm run build in web/)"
 	@echo "make bench        benchmarks, printed as tables"
 	@echo "make bench-ladder per-title vs static ladder on ../shared/media (VMAF, BD-rate, cost)"
@@ -36,11 +37,16 @@ goaws:
 run: deps build
 	@./scripts/run.sh
 
-test: deps
+test:
 	@./scripts/test.sh
 
 test-short:
 	@./scripts/test.sh -short
+
+# FUZZTIME, FUZZ, FUZZJOBS, FUZZPARALLEL: see scripts/fuzz.sh.
+export FUZZTIME FUZZ FUZZJOBS FUZZPARALLEL
+fuzz:
+	@./scripts/fuzz.sh
 
 bench: deps build
 	@./scripts/bench.sh

@@ -1,21 +1,48 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks to run and test pertitle: ffmpeg/ffprobe,
 # the VMAF scorer (bin/vmaf-ffmpeg/ffmpeg, used for quality scoring only, so the
-# per-title engine steers by VMAF) and, for `make proto`, protoc. Go itself is a
-# prerequisite.
+# per-title engine steers by VMAF), and with --test also what `make test` runs
+# exactly as CI (.ci/run) does: protoc (protobuf-compiler, the generated-code
+# check) and chromium (the browser test in tests/browser). Go itself is a
+# prerequisite; Node.js comes with scripts/web.sh.
 set -euo pipefail
 command -v go >/dev/null || { echo "Go is required (https://go.dev/dl/), 1.26 or newer" >&2; exit 1; }
+testing=""
+[ "${1:-}" = "--test" ] && testing=1
+
+# Homebrew's chromium is an app bundle, not a command.
+mac_chromium=/Applications/Chromium.app/Contents/MacOS/Chromium
+if [ -z "${PERTITLE_CHROMIUM:-}" ] && [ -x "$mac_chromium" ]; then PERTITLE_CHROMIUM=$mac_chromium; fi
+
+# chromium_path prints the browser tests/browser drives, if there is one.
+chromium_path() {
+  local c
+  for c in "${PERTITLE_CHROMIUM:-}" chromium chromium-browser; do
+    [ -n "$c" ] && command -v "$c" 2>/dev/null && return 0
+  done
+  return 1
+}
+
 missing=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || missing+=(ffmpeg)
 command -v npm >/dev/null || missing+=(npm)
-[ "${PERTITLE_NEED_PROTOC:-}" = "1" ] && ! command -v protoc >/dev/null && missing+=(protobuf-compiler)
+if [ -n "$testing" ]; then
+  command -v protoc >/dev/null || command -v buf >/dev/null || missing+=(protobuf-compiler)
+  chromium_path >/dev/null || missing+=(chromium)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo ">> installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   if command -v apt-get >/dev/null; then
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   elif command -v brew >/dev/null; then
-    brew install "${missing[@]/protobuf-compiler/protobuf}"
+    for p in "${missing[@]}"; do
+      case $p in
+        protobuf-compiler) brew install protobuf ;;
+        chromium) brew install --cask chromium ;;
+        *) brew install "$p" ;;
+      esac
+    done
   else
     echo "please install: ${missing[*]}" >&2; exit 1
   fi

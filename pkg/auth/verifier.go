@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -194,13 +195,44 @@ func (a *audienceClaim) UnmarshalJSON(b []byte) error {
 // numericDate is seconds since the epoch; fractions are allowed.
 type numericDate struct{ time.Time }
 
+// maxDate bounds dates to what time.Duration arithmetic and nanosecond counts
+// hold (year 2262): a larger nbf once overflowed into the past and passed.
+const maxDate = math.MaxInt64 / int64(time.Second)
+
 func (n *numericDate) UnmarshalJSON(b []byte) error {
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil {
 		return errors.New("dates must be numbers")
 	}
-	n.Time = time.Unix(0, int64(f*float64(time.Second)))
+	if f < 0 || f >= float64(maxDate) {
+		return fmt.Errorf("date %v is out of range", f)
+	}
+	sec, frac := math.Modf(f)
+	n.Time = time.Unix(int64(sec), int64(frac*float64(time.Second)))
 	return nil
+}
+
+// decodeClaims reads the claims by their exact names: RFC 7519 names are
+// case-sensitive, where encoding/json would also take "SUB" or "Sub" for sub.
+// Of duplicate names the last wins, as the RFC allows.
+func decodeClaims(b []byte) (claims, error) {
+	var c claims
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return c, err
+	}
+	fields := map[string]any{"iss": &c.Iss, "sub": &c.Sub, "aud": &c.Aud, "exp": &c.Exp, "nbf": &c.Nbf,
+		"iat": &c.Iat, "token_use": &c.TokenUse, "client_id": &c.ClientID, "preferred_username": &c.PreferredUsername,
+		"username": &c.Username, "cognito:username": &c.CognitoUsername, "email": &c.Email,
+		"groups": &c.Groups, "cognito:groups": &c.CognitoGroups}
+	for name, dst := range fields {
+		if raw, ok := m[name]; ok {
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return c, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	return c, nil
 }
 
 func invalid(format string, args ...any) error {
@@ -221,8 +253,8 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Principal, error) {
 	if err := jws.Verify(pub); err != nil {
 		return Principal{}, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	var c claims
-	if err := json.Unmarshal(jws.Payload, &c); err != nil {
+	c, err := decodeClaims(jws.Payload)
+	if err != nil {
 		return Principal{}, invalid("claims: %v", err)
 	}
 	if err := v.check(c); err != nil {

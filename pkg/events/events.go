@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -126,8 +127,8 @@ func Validate(env *eventsv1.Envelope) error {
 	if env.GetAssetId() == "" {
 		errs = append(errs, errors.New("asset_id is empty"))
 	}
-	if env.GetOccurredAt() == nil {
-		errs = append(errs, errors.New("occurred_at is missing"))
+	if err := validTime(env.GetOccurredAt()); err != nil {
+		errs = append(errs, err)
 	}
 	if env.GetProducer() == "" {
 		errs = append(errs, errors.New("producer is empty"))
@@ -174,6 +175,23 @@ func ExternalJobID(env *eventsv1.Envelope) string {
 	return ""
 }
 
+// Consumers store times as Unix nanoseconds (the catalog's SQLite adapter), which
+// hold 1678 to 2262; a time outside would be stored as a different one.
+var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
+func validTime(ts *timestamppb.Timestamp) error {
+	if ts == nil {
+		return errors.New("occurred_at is missing")
+	}
+	if err := ts.CheckValid(); err != nil {
+		return fmt.Errorf("occurred_at is invalid: %w", err)
+	}
+	if t := ts.AsTime(); t.Before(minTime) || t.After(maxTime) {
+		return fmt.Errorf("occurred_at %s is outside %d to %d", t.Format(time.RFC3339), minTime.Year(), maxTime.Year())
+	}
+	return nil
+}
+
 func payloadType(env *eventsv1.Envelope) string {
 	field := env.ProtoReflect().WhichOneof(env.ProtoReflect().Descriptor().Oneofs().ByName("payload"))
 	if field == nil {
@@ -206,6 +224,9 @@ func Marshal(env *eventsv1.Envelope) ([]byte, error) {
 func Unmarshal(body []byte) (*eventsv1.Envelope, error) {
 	if len(body) == 0 {
 		return nil, fmt.Errorf("%w: empty body", ErrMalformed)
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, fmt.Errorf("%w: body of %d bytes is over the limit of %d", ErrMalformed, len(body), MaxBodyBytes)
 	}
 	raw := make([]byte, base64.StdEncoding.DecodedLen(len(body)))
 	n, err := base64.StdEncoding.Decode(raw, body)

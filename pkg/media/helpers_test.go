@@ -12,16 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// tools returns the ffmpeg and ffprobe paths, skipping the test when they
-// are not installed.
+// tools returns the ffmpeg and ffprobe paths, failing the test when they are
+// not installed: scripts/deps.sh (make test) installs them.
 func tools(t *testing.T) (ffmpeg, ffprobe string) {
 	t.Helper()
 	var err error
 	if ffmpeg, err = exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed")
+		t.Fatal("ffmpeg not installed: run scripts/deps.sh (apt-get install -y ffmpeg)")
 	}
 	if ffprobe, err = exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe not installed")
+		t.Fatal("ffprobe not installed: run scripts/deps.sh (apt-get install -y ffmpeg)")
 	}
 	return ffmpeg, ffprobe
 }

@@ -239,7 +239,7 @@ func measurePlaylist(dir, name string) (*playlistStats, error) {
 			if extinf < 0 {
 				return nil, fmt.Errorf("media: %s: segment %s without #EXTINF", name, line)
 			}
-			fi, err := os.Stat(filepath.Join(dir, line))
+			fi, err := statLocal(dir, line)
 			if err != nil {
 				return nil, fmt.Errorf("media: %s: %w", name, err)
 			}
@@ -258,7 +258,10 @@ func measurePlaylist(dir, name string) (*playlistStats, error) {
 	if st.init == "" || len(st.segments) == 0 {
 		return nil, fmt.Errorf("media: %s: no init segment or no media segments", name)
 	}
-	fi, err := os.Stat(filepath.Join(dir, st.init))
+	if math.IsInf(st.duration, 0) {
+		return nil, fmt.Errorf("media: %s: segment durations add up to infinity", name)
+	}
+	fi, err := statLocal(dir, st.init)
 	if err != nil {
 		return nil, fmt.Errorf("media: %s: %w", name, err)
 	}
@@ -268,6 +271,20 @@ func measurePlaylist(dir, name string) (*playlistStats, error) {
 		st.average = int64(math.Round(float64(segBytes) * 8 / st.duration))
 	}
 	return st, nil
+}
+
+// statLocal stats a file a playlist names, which must be a regular file inside
+// dir: JoinRendition reads whatever the playlist names.
+func statLocal(dir, uri string) (fs.FileInfo, error) {
+	local := filepath.FromSlash(uri)
+	if !filepath.IsLocal(local) {
+		return nil, fmt.Errorf("%q is outside the rendition's directory", uri)
+	}
+	fi, err := os.Stat(filepath.Join(dir, local))
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%q is not a file", uri)
+	}
+	return fi, err
 }
 
 // ListFiles lists every regular file under dir, relative, slash-separated and sorted.
@@ -365,6 +382,9 @@ func parseISODuration(s string) float64 {
 			total += v
 		}
 		rest = rest[i+1:]
+	}
+	if !(total >= 0) || math.IsInf(total, 0) {
+		return 0
 	}
 	return total
 }

@@ -284,15 +284,13 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		PixFmt:     video.PixFmt,
 		ColorRange: video.ColorRange,
 		Profile:    video.Profile,
-		Frames:     parseInt(video.NbFrames),
+		Frames:     max(parseInt(video.NbFrames), 0),
 		HDR:        video.ColorTransfer == "smpte2084" || video.ColorTransfer == "arib-std-b67",
 	}
 	if v.ColorRange == "" && strings.HasPrefix(v.PixFmt, "yuvj") {
 		v.ColorRange = "pc"
 	}
-	if n, d, ok := parseRatio(video.SampleAspectRatio, ":"); ok && n > 0 && d > 0 {
-		v.SARNum, v.SARDen = int(n), int(d)
-	}
+	v.SARNum, v.SARDen = sampleAspectRatio(video.SampleAspectRatio, v.Width)
 	v.NominalFrameRate = parseRate(video.RFrameRate)
 	v.FrameRate = parseRate(video.AvgFrameRate)
 	if n, d, ok := parseRatio(video.AvgFrameRate, "/"); ok && n > 0 && d > 0 {
@@ -323,7 +321,7 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		return nil, invalid("duration is zero or unknown")
 	}
 	if src.Bitrate <= 0 {
-		src.Bitrate = int64(float64(size) * 8 / src.Duration)
+		src.Bitrate = averageBitrate(size, src.Duration)
 	}
 	return src, nil
 }
@@ -356,6 +354,28 @@ func (s *Source) Extension() string {
 		return e
 	}
 	return ".bin"
+}
+
+// sampleAspectRatio parses ffprobe's "n:d". Codecs store each side in 16 bits;
+// a ratio outside that, or one that would squeeze the picture to no width, is
+// garbage and reads as unknown (0:0, square pixels), so that DisplaySize stays
+// positive.
+func sampleAspectRatio(s string, width int) (num, den int) {
+	n, d, ok := parseRatio(s, ":")
+	if !ok || n <= 0 || d <= 0 || n > 65535 || d > 65535 || math.Round(float64(width)*float64(n)/float64(d)) < 1 {
+		return 0, 0
+	}
+	return int(n), int(d)
+}
+
+// averageBitrate is size over duration in bits/s, rounded up and held within
+// int64: a tiny duration once overflowed it into a negative bitrate.
+func averageBitrate(size int64, duration float64) int64 {
+	br := math.Ceil(float64(size) * 8 / duration)
+	if br >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(br)
 }
 
 var stillImageCodecs = map[string]bool{
@@ -450,7 +470,7 @@ func parseRatio(s, sep string) (num, den int64, ok bool) {
 // parseRate parses "30000/1001" (or a plain number) into frames per second.
 func parseRate(s string) float64 {
 	if n, d, ok := parseRatio(s, "/"); ok {
-		if d == 0 || n <= 0 {
+		if d <= 0 || n <= 0 {
 			return 0
 		}
 		return float64(n) / float64(d)

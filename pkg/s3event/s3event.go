@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrMalformed marks a body that is not an S3 event notification.
@@ -81,6 +83,8 @@ type wire struct {
 	Message string `json:"Message,omitempty"`
 }
 
+var minTime, maxTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
 // Parse decodes a message body: an S3 notification, or one wrapped in an SNS
 // envelope (subscriptions without raw message delivery).
 func Parse(body []byte) (Notification, error) {
@@ -109,10 +113,20 @@ func Parse(body []byte) (Notification, error) {
 		if err != nil {
 			return Notification{}, fmt.Errorf("%w: record %d: key %q: %w", ErrMalformed, i, wr.S3.Object.Key, err)
 		}
+		// S3 keys are UTF-8: any other decoded key is forged, and would make an
+		// event (its title) that protobuf refuses to marshal.
+		if !utf8.ValidString(key) {
+			return Notification{}, fmt.Errorf("%w: record %d: key %q is not UTF-8", ErrMalformed, i, wr.S3.Object.Key)
+		}
+		if wr.S3.Object.Size < 0 {
+			return Notification{}, fmt.Errorf("%w: record %d: negative size %d", ErrMalformed, i, wr.S3.Object.Size)
+		}
 		r := Record{EventVersion: wr.EventVersion, EventSource: wr.EventSource, EventName: wr.EventName,
 			Bucket: wr.S3.Bucket.Name, Key: key, Size: wr.S3.Object.Size, ETag: strings.Trim(wr.S3.Object.ETag, `"`),
 			VersionID: wr.S3.Object.VersionID, Sequencer: wr.S3.Object.Sequencer}
-		if t, err := time.Parse(time.RFC3339Nano, wr.EventTime); err == nil {
+		// A time consumers cannot store as Unix nanoseconds is left out: the event
+		// then carries the time ingest handled it.
+		if t, err := time.Parse(time.RFC3339Nano, wr.EventTime); err == nil && !t.Before(minTime) && !t.After(maxTime) {
 			r.EventTime = t
 		}
 		n.Records = append(n.Records, r)

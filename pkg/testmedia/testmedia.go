@@ -24,7 +24,8 @@ type Spec struct {
 	Name string
 }
 
-// RequireFFmpeg skips the test when ffmpeg/ffprobe are missing, with the fix.
+// RequireFFmpeg fails the test when ffmpeg/ffprobe are missing, with the fix
+// (scripts/deps.sh installs them).
 func RequireFFmpeg(t testing.TB) {
 	t.Helper()
 	for _, b := range []string{"ffmpeg", "ffprobe"} {

@@ -70,11 +70,11 @@ func (n Notification) Finished() (bool, error) {
 	return false, fmt.Errorf("unsupported event type %q", n.EventType)
 }
 
-// Parse decodes and checks a notification body.
+// Parse decodes and checks a notification body: one JSON object and nothing
+// after it, so that no other reader of the body sees a different notification.
 func Parse(body []byte) (Notification, error) {
 	var n Notification
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&n); err != nil {
+	if err := json.Unmarshal(body, &n); err != nil {
 		return n, fmt.Errorf("body is not a webhook notification: %w", err)
 	}
 	if n.EncodingID() == "" {

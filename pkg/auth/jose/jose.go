@@ -37,7 +37,9 @@ var (
 	ErrSignature = errors.New("invalid signature")
 )
 
-var b64 = base64.RawURLEncoding
+// b64 is strict: a part whose unused trailing bits are set decodes like the
+// canonical one, and one token would have several spellings.
+var b64 = base64.RawURLEncoding.Strict()
 
 // Header is the protected header of a JWS.
 type Header struct {
@@ -70,6 +72,13 @@ func Parse(raw string) (*JWS, error) {
 	if len(parts) != 3 {
 		return nil, fmt.Errorf("%w: want 3 parts, got %d", ErrMalformed, len(parts))
 	}
+	for _, p := range parts {
+		// The decoder skips CR and LF: refuse them, and anything else outside the
+		// alphabet, so that one token has one spelling.
+		if strings.IndexFunc(p, notBase64URL) >= 0 {
+			return nil, fmt.Errorf("%w: a part is not base64url", ErrMalformed)
+		}
+	}
 	hb, err := b64.DecodeString(parts[0])
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
@@ -93,6 +102,10 @@ func Parse(raw string) (*JWS, error) {
 		return nil, fmt.Errorf("%w: signature", ErrMalformed)
 	}
 	return &JWS{Header: h, Payload: payload, signed: parts[0] + "." + parts[1], sig: sig}, nil
+}
+
+func notBase64URL(r rune) bool {
+	return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 // Verify checks the signature with pub. The key type must match the header's alg,
@@ -243,6 +256,10 @@ func (k JWK) PublicKey() (crypto.PublicKey, error) {
 		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
 		if pub.N.BitLen() < 2048 || pub.E < 3 || pub.E%2 == 0 {
 			return nil, fmt.Errorf("RSA key %q is too weak", k.Kid)
+		}
+		// Keys crypto/rsa refuses to verify with: refused here, where it is clear why.
+		if pub.E > 1<<31-1 || pub.N.Bit(0) == 0 {
+			return nil, fmt.Errorf("RSA key %q: even modulus or exponent above 2^31-1", k.Kid)
 		}
 		return pub, nil
 	case "EC":

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -95,6 +96,17 @@ type Meta struct {
 	CorrelationID string
 }
 
+// check refuses what an event cannot carry: its strings must be UTF-8, and a
+// query string or header can hold any bytes.
+func (m Meta) check() error {
+	for _, f := range []struct{ name, v string }{{"title", m.Title}, {"filename", m.Filename}, {"content type", m.ContentType}} {
+		if !utf8.ValidString(f.v) {
+			return fmt.Errorf("%w: the %s is not UTF-8", ErrInvalidUpload, f.name)
+		}
+	}
+	return nil
+}
+
 // Asset is what the caller learns of an accepted upload.
 type Asset struct {
 	ID        string  `json:"id"`
@@ -112,6 +124,9 @@ type Asset struct {
 // staged file is consumed either way.
 func (in *Ingestor) Commit(ctx context.Context, st *Staged, m Meta) (*Asset, error) {
 	defer st.Discard()
+	if err := m.check(); err != nil {
+		return nil, err
+	}
 	src, err := in.Prober.Probe(ctx, st.Path)
 	if err != nil {
 		return nil, err

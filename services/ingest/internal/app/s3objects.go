@@ -228,12 +228,14 @@ func OwnerTitle(key string, meta map[string]string, defaultOwner string) (owner,
 	return owner, title
 }
 
+// decodeMeta decodes a metadata value into valid UTF-8: an encoded word can name
+// UTF-8 and carry any bytes, and an event's strings must be UTF-8.
 func decodeMeta(v string) string {
 	v = strings.TrimSpace(v)
 	if strings.HasPrefix(v, "=?") {
 		if d, err := new(mime.WordDecoder).DecodeHeader(v); err == nil {
-			return strings.TrimSpace(d)
+			v = d
 		}
 	}
-	return v
+	return strings.TrimSpace(strings.ToValidUTF8(v, "\uFFFD"))
 }

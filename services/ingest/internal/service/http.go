@@ -121,7 +121,7 @@ func fail(w http.ResponseWriter, log *zap.Logger, err error) {
 	switch {
 	case errors.As(err, &br):
 		writeErr(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, app.ErrEmpty):
+	case errors.Is(err, app.ErrEmpty), errors.Is(err, app.ErrInvalidUpload):
 		writeErr(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, app.ErrTooLarge):
 		writeErr(w, http.StatusRequestEntityTooLarge, err.Error())

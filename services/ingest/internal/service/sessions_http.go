@@ -85,7 +85,14 @@ type progressJSON struct {
 func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner string) {
 	var u app.NewUpload
 	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<10))
-	if err := dec.Decode(&u); err != nil {
+	err := dec.Decode(&u)
+	if err == nil {
+		// One object and nothing after it: a second one would be silently ignored.
+		if _, next := dec.Token(); !errors.Is(next, io.EOF) {
+			err = errors.New("data after the object")
+		}
+	}
+	if err != nil {
 		writeErr(w, http.StatusBadRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
 		return
 	}

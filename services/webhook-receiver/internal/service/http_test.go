@@ -51,7 +51,7 @@ func (p *recordingPublisher) events() []*eventsv1.Envelope {
 
 var key = []byte("test-secret")
 
-func setup(t *testing.T) (*recordingPublisher, http.Handler) {
+func setup(t testing.TB) (*recordingPublisher, http.Handler) {
 	t.Helper()
 	st, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)

@@ -36,6 +36,9 @@ var (
 // A signature over "outputs/" would open every asset.
 const minScopeDepth = 2
 
+// maxKeyBytes is S3's limit on the length of a key: no object has a longer one.
+const maxKeyBytes = 1024
+
 // Signer makes and checks signed media paths and analytics beacon tokens.
 type Signer struct {
 	mediaKey  []byte
@@ -107,6 +110,10 @@ func (s *Signer) SignKey(key string) string {
 // Verify checks a signature over key: it must be unexpired and made for one of
 // key's directories no shallower than outputs/<asset>/. It returns the expiry.
 func (s *Signer) Verify(expStr, sig, key string) (time.Time, error) {
+	if len(key) > maxKeyBytes {
+		// Checked before any MAC: the check below costs the square of the length.
+		return time.Time{}, ErrBadSignature
+	}
 	exp, err := strconv.ParseInt(expStr, 10, 64)
 	if err != nil || exp <= 0 || strconv.FormatInt(exp, 10) != expStr {
 		return time.Time{}, ErrBadSignature

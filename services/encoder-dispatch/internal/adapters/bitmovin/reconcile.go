@@ -19,7 +19,7 @@ import (
 //
 // Its state lives where it survives restarts: pertitle's encodings carry the
 // "pertitle" label in Bitmovin, and the webhook-receiver records every outcome it
-// published under bitmovin.CompletionKey in the shared storage. Each tick lists
+// published under jobs.CompletionKey in the shared storage. Each tick lists
 // the encodings that ended (FINISHED, ERROR) within Lookback, and for every one of
 // pertitle's that ended more than Grace ago without a completion record, it posts
 // the same signed webhook Bitmovin would have sent to the receiver: one completion
