@@ -439,7 +439,6 @@ func testInterruptedHandedBack(t *testing.T, h *harness) {
 	case <-time.After(wait):
 		t.Fatal("handler not called")
 	}
-	stopped := time.Now()
 	cancel()
 	select {
 	case err := <-done:
@@ -451,7 +450,8 @@ func testInterruptedHandedBack(t *testing.T, h *harness) {
 
 	next := &recorder{}
 	start(t, cfg, svcA, map[string]bus.Handler{topic: next.handle})
-	require.Eventually(t, func() bool { return next.succeeded() == 1 }, wait, 20*time.Millisecond,
-		"another consumer gets the interrupted message")
-	assert.Less(t, time.Since(stopped), cfg.VisibilityTimeout/2, "handed back at once, not after the visibility timeout")
+	// Generous for a loaded machine, and still well inside the 60 s the
+	// message would stay hidden had it not been handed back.
+	require.Eventually(t, func() bool { return next.succeeded() == 1 }, cfg.VisibilityTimeout*3/4, 20*time.Millisecond,
+		"another consumer gets the interrupted message before its visibility timeout")
 }
