@@ -82,6 +82,7 @@ type Stack struct {
 	tokens map[string]cachedToken
 	// services are the processes Start ran, in order.
 	services []string
+	pin      map[string]string
 }
 
 type cachedToken struct {
@@ -111,6 +112,8 @@ type Options struct {
 	// more than one they are named encoder-dispatch-1, -2, ... (Worker(i)),
 	// each with its own work directory and ops port, as make run starts them.
 	Workers int
+	// Pin runs processes on chosen CPUs (taskset -c), by process name.
+	Pin map[string]string
 }
 
 // Worker names encoder-dispatch process i (from 1) of a stack of several.
@@ -152,7 +155,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		}
 		services = ws
 	}
-	s.services = services
+	s.services, s.pin = services, opts.Pin
 	for _, name := range append([]string{"issuer"}, services...) {
 		s.OpsPorts[name] = testenv.FreePort(t)
 	}
@@ -318,6 +321,12 @@ func (s *Stack) StartService(name string) {
 	logf, err := os.OpenFile(filepath.Join(s.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(s.t, err)
 	cmd := s.Command(binary(name))
+	if cpus := s.pin[name]; cpus != "" {
+		// taskset execs the service in its own place: same pid, same signals.
+		cmd.Args = append([]string{"taskset", "-c", cpus}, cmd.Args...)
+		cmd.Path, err = exec.LookPath("taskset")
+		require.NoError(s.t, err)
+	}
 	if binary(name) != name {
 		// One of several encoder-dispatch processes: its own ops port and work directory.
 		cmd.Env = append(cmd.Env, fmt.Sprintf("PERTITLE_DISPATCH_OPS_ADDR=127.0.0.1:%d", s.OpsPorts[name]),
@@ -345,6 +354,23 @@ func (s *Stack) StartService(name string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// CPU is the user+system CPU time a running service and the children it
+// waited for (its ffmpeg processes) have used so far.
+func (s *Stack) CPU(name string) time.Duration {
+	s.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.PID(name)))
+	require.NoError(s.t, err)
+	// Fields after the command name (which may hold spaces) in parentheses.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	var ticks int64
+	for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		require.NoError(s.t, err)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // PID returns the process id of a running service.
