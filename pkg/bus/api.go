@@ -97,6 +97,33 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.Is(err, events.ErrMalformed) || errors.Is(err, events.ErrTooLarge)
 }
 
+type laterError struct {
+	after time.Duration
+	err   error
+}
+
+func (l laterError) Error() string { return fmt.Sprintf("later (%s): %s", l.after, l.err) }
+func (l laterError) Unwrap() error { return l.err }
+
+// Later wraps err so that the message comes back after d instead of being
+// retried now: the work it asks for is in another consumer's hands until then.
+// It skips the in-process retries; each return still counts as a receive.
+func Later(d time.Duration, err error) error {
+	if err == nil {
+		return nil
+	}
+	return laterError{after: d, err: err}
+}
+
+// LaterOf reports how long a Later error asks to wait.
+func LaterOf(err error) (time.Duration, bool) {
+	var l laterError
+	if errors.As(err, &l) {
+		return l.after, true
+	}
+	return 0, false
+}
+
 // ErrNotProvisioned is returned when a topic or queue is missing: run `pertitle provision`.
 var ErrNotProvisioned = errors.New("bus resource not provisioned (run `pertitle provision`)")
 

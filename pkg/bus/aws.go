@@ -247,6 +247,10 @@ func (t *awsTransport) release(ctx context.Context, queue string, msg *message.M
 	return t.changeVisibility(ctx, queue, msg, 0)
 }
 
+func (t *awsTransport) delay(ctx context.Context, queue string, msg *message.Message, d time.Duration) error {
+	return t.changeVisibility(ctx, queue, msg, min(max(d, time.Second), 12*time.Hour))
+}
+
 func (t *awsTransport) send(ctx context.Context, queue string, body []byte) error {
 	url, err := t.queueURL(ctx, queue)
 	if err != nil {

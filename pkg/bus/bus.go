@@ -34,6 +34,12 @@ const (
 	metaReceipt  = metaInternal + "receipt"
 )
 
+// afterCancel bounds how long Run waits, once the drain deadline cancelled the
+// handlers still running, for them to return and hand their messages back.
+// A stop takes at most Drain + afterCancel + a few seconds: keep Kubernetes'
+// terminationGracePeriodSeconds above that.
+const afterCancel = 15 * time.Second
+
 // ShutdownTimeout bounds how long Run lets in-flight handlers finish.
 const ShutdownTimeout = svc.ShutdownTimeout
 
@@ -51,6 +57,8 @@ type transport interface {
 	deadLetter(ctx context.Context, queue string, msg *message.Message, reason string) error
 	extend(ctx context.Context, queue string, msg *message.Message, d time.Duration) error
 	release(ctx context.Context, queue string, msg *message.Message) error
+	// delay hides a message it will get back for d (its receive counted).
+	delay(ctx context.Context, queue string, msg *message.Message, d time.Duration) error
 	send(ctx context.Context, queue string, body []byte) error
 	deadLetters(ctx context.Context, queue string, max int) ([][]byte, error)
 	takeDeadLetters(ctx context.Context, queue string, max int) ([]deadLetterItem, error)
@@ -260,7 +268,7 @@ func (b *Bus) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.drain() + 5*time.Second}, b.wmLog)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.drain() + afterCancel + 5*time.Second}, b.wmLog)
 	if err != nil {
 		return err
 	}
@@ -312,9 +320,13 @@ func (b *Bus) Run(ctx context.Context) error {
 	case <-time.After(b.cfg.drain()):
 		b.log.Warn("handlers still running at shutdown deadline: cancelling them")
 		cancelHard()
+		// The cancelled handlers still hand their messages back (and release
+		// what they hold): give them the time to, or the messages wait out
+		// their visibility timeout.
 		select {
 		case <-finished:
-		case <-time.After(5 * time.Second):
+		case <-time.After(afterCancel):
+			b.log.Warn("handlers still running after being cancelled: their messages come back after the visibility timeout")
 		}
 	}
 	if err := router.Close(); err != nil {

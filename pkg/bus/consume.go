@@ -108,6 +108,14 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 	if IsPermanent(err) {
 		return b.deadLetter(ctx, s, msg, err, log)
 	}
+	if d, ok := LaterOf(err); ok && ctx.Err() == nil {
+		if derr := b.tr.delay(octx, s.queue, msg, d); derr != nil {
+			log.Warn("cannot delay an event: left for redelivery", zap.Error(derr))
+		}
+		b.failed(s.topic, "later")
+		log.Info("event handed back for later", zap.Duration("after", d), zap.Error(err))
+		return errNack
+	}
 	if ctx.Err() != nil {
 		// Stopped at the drain deadline (SIGTERM, a spot interruption): give
 		// the message back now, so another consumer starts it at once rather
@@ -133,7 +141,7 @@ func (b *Bus) attempts(ctx context.Context, s subscription, env *eventsv1.Envelo
 		if b.metrics != nil {
 			b.metrics.HandlerLatency.WithLabelValues(s.topic).Observe(time.Since(start).Seconds())
 		}
-		if err == nil || IsPermanent(err) || attempt > b.cfg.Retries {
+		if _, later := LaterOf(err); err == nil || IsPermanent(err) || later || attempt > b.cfg.Retries {
 			return err
 		}
 		wait := min(b.cfg.RetryInterval<<(attempt-1), maxBackoff)

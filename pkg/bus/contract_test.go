@@ -73,6 +73,7 @@ var contractCases = []struct {
 	{"GracefulShutdownFinishesInFlight", testGracefulShutdown},
 	{"DeadLettersSwept", testDeadLettersSwept},
 	{"InterruptedHandedBackAtOnce", testInterruptedHandedBack},
+	{"LaterComesBackAfterItsDelay", testLater},
 }
 
 func testRoundTrip(t *testing.T, h *harness) {
@@ -454,4 +455,33 @@ func testInterruptedHandedBack(t *testing.T, h *harness) {
 	// message would stay hidden had it not been handed back.
 	require.Eventually(t, func() bool { return next.succeeded() == 1 }, cfg.VisibilityTimeout*3/4, 20*time.Millisecond,
 		"another consumer gets the interrupted message before its visibility timeout")
+}
+
+// testLater: a handler that asks for its message later gets it back after
+// that delay, not at once nor after the visibility timeout, without the
+// in-process retries.
+func testLater(t *testing.T, h *harness) {
+	cfg := h.config(t, bus.Subscription{Service: svcA, Topic: topic})
+	cfg.VisibilityTimeout, cfg.Retries = 60*time.Second, 3
+	var first time.Time
+	var mu sync.Mutex
+	var gaps []time.Duration
+	rec := &recorder{behave: func(_ context.Context, n int64, _ *eventsv1.Envelope) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if n == 1 {
+			first = time.Now()
+			return bus.Later(2*time.Second, errors.New("in another consumer's hands"))
+		}
+		gaps = append(gaps, time.Since(first))
+		return nil
+	}}
+	start(t, cfg, svcA, map[string]bus.Handler{topic: rec.handle})
+	require.NoError(t, publisher(t, cfg).Publish(context.Background(), uploaded(t)))
+	require.Eventually(t, func() bool { return rec.succeeded() == 1 }, 40*time.Second, 20*time.Millisecond)
+	assert.Equal(t, 2, rec.count(), "no in-process retry in between")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.GreaterOrEqual(t, gaps[0], 1900*time.Millisecond, "not before the delay")
+	assert.Less(t, gaps[0], 30*time.Second, "not after the visibility timeout")
 }

@@ -29,7 +29,8 @@ type MemoryBroker struct {
 	// marks holds what the bus decided about a message in flight (released,
 	// completed), read by the subscriber while a handler may still run: not
 	// in the message's metadata map, which the two would share unguarded.
-	marks sync.Map // *message.Message -> *atomic.Uint32
+	marks  sync.Map // *message.Message -> *atomic.Uint32
+	delays sync.Map // *message.Message -> time.Duration, for a nack
 }
 
 // Marks of a message in flight: released (hand it back at once, without
@@ -44,6 +45,9 @@ func (b *MemoryBroker) mark(msg *message.Message, m uint32) {
 	v, _ := b.marks.LoadOrStore(msg, new(atomic.Uint32))
 	v.(*atomic.Uint32).Or(m)
 }
+
+// setDelay asks that a nacked message come back after d.
+func (b *MemoryBroker) setDelay(msg *message.Message, d time.Duration) { b.delays.Store(msg, d) }
 
 func (b *MemoryBroker) marked(msg *message.Message, m uint32) bool {
 	v, ok := b.marks.Load(msg)
@@ -199,6 +203,16 @@ func (q *memQueue) nack(it *memItem, released bool) {
 	time.AfterFunc(q.redelivery, func() { q.push(it) })
 }
 
+// nackAfter makes a message visible again after d, or dead-letters it once it
+// was received maxReceives times, as SQS does with a visibility change.
+func (q *memQueue) nackAfter(it *memItem, d time.Duration) {
+	if it.receives >= q.maxReceives {
+		q.deadLetter(it)
+		return
+	}
+	time.AfterFunc(d, func() { q.push(it) })
+}
+
 func (q *memQueue) deadLetter(it *memItem) {
 	q.mu.Lock()
 	q.dead = append(q.dead, it)
@@ -271,9 +285,14 @@ func (s *memSubscriber) Subscribe(ctx context.Context, queue string) (<-chan *me
 // subscriber is closing.
 func (s *memSubscriber) settle(ctx context.Context, q *memQueue, it *memItem, msg *message.Message) bool {
 	defer s.broker.marks.Delete(msg)
+	defer s.broker.delays.Delete(msg)
 	select {
 	case <-msg.Acked():
 	case <-msg.Nacked():
+		if d, ok := s.broker.delays.Load(msg); ok {
+			q.nackAfter(it, d.(time.Duration))
+			break
+		}
 		q.nack(it, s.broker.marked(msg, markReleased))
 	case <-ctx.Done():
 		select {
@@ -335,6 +354,11 @@ func (t *memTransport) deadLetter(_ context.Context, queue string, msg *message.
 }
 
 func (t *memTransport) extend(context.Context, string, *message.Message, time.Duration) error {
+	return nil
+}
+
+func (t *memTransport) delay(_ context.Context, _ string, msg *message.Message, d time.Duration) error {
+	t.broker.setDelay(msg, d)
 	return nil
 }
 

@@ -165,8 +165,22 @@ type Lease struct {
 	Expires time.Time
 }
 
-// ErrHeld is returned by Acquire when another worker's lease still runs.
+// ErrHeld is returned (as a *HeldError) by Acquire when another worker's
+// lease still runs.
 var ErrHeld = errors.New("held by another worker")
+
+// HeldError says whose lease runs, and until when.
+type HeldError struct {
+	Owner string
+	Until time.Time
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("%s: %s until %s", ErrHeld, e.Owner, e.Until.Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrHeld) true.
+func (e *HeldError) Is(target error) bool { return target == ErrHeld }
 
 // Acquire takes the lease at key for owner: created when none exists, taken
 // over when its holder's expired (the holder died) or it is owner's already.
@@ -180,7 +194,7 @@ func Acquire(ctx context.Context, st storage.Storage, key, owner string, ttl tim
 	}
 	var cur Lease
 	if err := readJSON(ctx, st, key, &cur); err == nil && cur.Owner != owner && time.Now().Before(cur.Expires) {
-		return fmt.Errorf("%w: %s until %s", ErrHeld, cur.Owner, cur.Expires.Format(time.RFC3339))
+		return &HeldError{Owner: cur.Owner, Until: cur.Expires}
 	}
 	return putJSON(ctx, st, key, l)
 }
@@ -188,6 +202,15 @@ func Acquire(ctx context.Context, st storage.Storage, key, owner string, ttl tim
 // Renew extends owner's lease at key.
 func Renew(ctx context.Context, st storage.Storage, key, owner string, ttl time.Duration) error {
 	return putJSON(ctx, st, key, Lease{Owner: owner, Expires: time.Now().Add(ttl)})
+}
+
+// Held reports the lease at key when another worker holds it now.
+func Held(ctx context.Context, st storage.Storage, key string) (*Lease, bool) {
+	var l Lease
+	if err := readJSON(ctx, st, key, &l); err != nil || !time.Now().Before(l.Expires) {
+		return nil, false
+	}
+	return &l, true
 }
 
 // Release gives the lease at key up, so that another worker may start at once.
@@ -272,6 +295,12 @@ func (c ChunkStore) Acquire(ctx context.Context, p *Plan, k int, owner string, t
 // Renew extends chunk k's lease.
 func (c ChunkStore) Renew(ctx context.Context, p *Plan, k int, owner string, ttl time.Duration) error {
 	return Renew(ctx, c.Store, ChunkClaimKey(p.Prefix, k), owner, ttl)
+}
+
+// Leased reports whether a worker holds chunk k's lease now.
+func (c ChunkStore) Leased(ctx context.Context, p *Plan, k int) bool {
+	_, ok := Held(ctx, c.Store, ChunkClaimKey(p.Prefix, k))
+	return ok
 }
 
 // Release gives chunk k's lease up.

@@ -22,7 +22,11 @@ type ChunkState interface {
 	// workers finished copies of it) is not an error.
 	MarkDone(ctx context.Context, plan *jobs.Plan, r jobs.ChunkReport) error
 	MarkFailed(ctx context.Context, plan *jobs.Plan, f jobs.ChunkFailure) error
+	// Acquire takes the chunk's lease; a *jobs.HeldError when another
+	// worker's runs.
 	Acquire(ctx context.Context, plan *jobs.Plan, chunk int, owner string, ttl time.Duration) error
+	// Leased reports whether a worker holds the chunk's lease now.
+	Leased(ctx context.Context, plan *jobs.Plan, chunk int) bool
 	Renew(ctx context.Context, plan *jobs.Plan, chunk int, owner string, ttl time.Duration) error
 	Release(ctx context.Context, plan *jobs.Plan, chunk int) error
 }
@@ -34,7 +38,7 @@ type ChunkEncoder interface {
 
 // ChunkWorker encodes the chunks that ChunkRequested events ask for, on any
 // worker: a chunk already done is not encoded again, a copy of a task whose
-// chunk another worker holds waits for it to finish or lapse, a chunk whose
+// chunk another worker holds comes back once that lease lapses, a chunk whose
 // encode can never succeed is marked failed (its title then fails, naming
 // it), and a worker stopped mid-chunk gives the chunk back at once.
 type ChunkWorker struct {
@@ -66,41 +70,32 @@ func (w *ChunkWorker) OnChunkRequested(ctx context.Context, env *eventsv1.Envelo
 		return bus.Permanent(fmt.Errorf("chunk %d is not in the plan of job %s", k, req.GetJobId()))
 	}
 	log := w.Log.With(zap.String("job_id", plan.JobID), zap.Int("chunk", k))
-	for {
-		if done, err := w.State.Done(ctx, plan, k); err != nil {
-			return err
-		} else if done {
-			log.Info("chunk already encoded: not again")
-			return nil
-		}
-		err := w.State.Acquire(ctx, plan, k, w.Worker, w.Lease)
-		if err == nil {
-			// The holder may have finished between our look and our lease.
-			if done, err := w.State.Done(ctx, plan, k); err != nil || done {
-				_ = w.State.Release(ctx, plan, k)
-				return err
-			}
-			return w.encode(ctx, plan, k, log)
-		}
-		if !errors.Is(err, jobs.ErrHeld) {
-			return err
-		}
-		// A copy of this task is in hand elsewhere. Dropping this one would
-		// lose the chunk if that worker died; nacking it would spend its
-		// receives until it was dead-lettered while the chunk was fine. It
-		// waits, in flight, until the chunk is done or its lease lapses.
-		log.Debug("chunk in hand elsewhere: waiting", zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(w.heldPoll()):
-		}
+	if done, err := w.State.Done(ctx, plan, k); err != nil {
+		return err
+	} else if done {
+		log.Info("chunk already encoded: not again")
+		return nil
 	}
-}
-
-// heldPoll is how often a task whose chunk is held elsewhere looks again.
-func (w *ChunkWorker) heldPoll() time.Duration {
-	return min(5*time.Second, max(w.Lease/6, 100*time.Millisecond))
+	err = w.State.Acquire(ctx, plan, k, w.Worker, w.Lease)
+	var held *jobs.HeldError
+	if errors.As(err, &held) {
+		// A copy of this task is in hand elsewhere. Dropping this one would
+		// lose the chunk if that worker had died (a dead worker's message can
+		// come back before its lease lapses); waiting for it here would keep
+		// this worker from other chunks. It comes back once the lease lapses:
+		// done by then, or taken over.
+		log.Info("chunk in hand elsewhere: handed back for later", zap.Error(err))
+		return bus.Later(time.Until(held.Until)+time.Second, err)
+	}
+	if err != nil {
+		return err
+	}
+	// The holder may have finished between our look and our lease.
+	if done, err := w.State.Done(ctx, plan, k); err != nil || done {
+		_ = w.State.Release(ctx, plan, k)
+		return err
+	}
+	return w.encode(ctx, plan, k, log)
 }
 
 func (w *ChunkWorker) encode(ctx context.Context, plan *jobs.Plan, k int, log *zap.Logger) error {
@@ -166,6 +161,15 @@ func (w *ChunkWorker) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error
 		w.Log.Warn("dead chunk of a plan that is gone: nothing to mark", zap.String("job_id", req.GetJobId()), zap.Error(err))
 		return nil
 	}
-	return w.State.MarkFailed(ctx, plan, jobs.ChunkFailure{Chunk: int(req.GetChunk()),
-		Reason: fmt.Sprintf("chunk %d was given up on: %s", req.GetChunk(), dl.Why()), At: time.Now().UTC()})
+	k := int(req.GetChunk())
+	if done, err := w.State.Done(ctx, plan, k); err != nil {
+		return err
+	} else if done || w.State.Leased(ctx, plan, k) {
+		// A copy that kept coming back while the chunk was in hand: the
+		// holder's own message still stands for the chunk.
+		w.Log.Info("dead copy of a chunk done or in hand: dropped", zap.String("job_id", plan.JobID), zap.Int("chunk", k))
+		return nil
+	}
+	return w.State.MarkFailed(ctx, plan, jobs.ChunkFailure{Chunk: k,
+		Reason: fmt.Sprintf("chunk %d was given up on: %s", k, dl.Why()), At: time.Now().UTC()})
 }

@@ -96,23 +96,32 @@ func TestChunkEncodedOnceAndMarkedDone(t *testing.T) {
 	assert.ErrorIs(t, err, storage.ErrNotFound, "the lease is released")
 }
 
-func TestACopyOfAHeldChunkWaitsForIt(t *testing.T) {
+func TestACopyOfAHeldChunkComesBackWhenItsLeaseLapses(t *testing.T) {
 	t.Parallel()
 	f := newChunkFixture(t)
 	release := make(chan struct{})
 	first := &fakeEncoder{behave: func(context.Context, int) error { <-release; return nil }}
 	second := &fakeEncoder{}
 	ctx := context.Background()
-	done := make(chan error, 2)
+	done := make(chan error, 1)
 	go func() { done <- f.worker("w1", first).OnChunkRequested(ctx, f.task(t, 0)) }()
 	require.Eventually(t, func() bool { return first.count() == 1 }, 5*time.Second, 10*time.Millisecond)
-	go func() { done <- f.worker("w2", second).OnChunkRequested(ctx, f.task(t, 0)) }()
-	time.Sleep(1500 * time.Millisecond) // longer than the lease: w1 renews it
-	assert.Equal(t, 0, second.count(), "the copy waits while the chunk is in hand")
+
+	start := time.Now()
+	err := f.worker("w2", second).OnChunkRequested(ctx, f.task(t, 0))
+	require.Error(t, err)
+	assert.ErrorIs(t, err, jobs.ErrHeld)
+	after, ok := bus.LaterOf(err)
+	require.True(t, ok, "the copy is handed back for later, not retried now nor dropped: %v", err)
+	assert.Greater(t, after, time.Second, "not before the lease could lapse")
+	assert.LessOrEqual(t, after, 600*time.Millisecond+time.Second)
+	assert.Less(t, time.Since(start), time.Second, "the worker is not kept waiting")
+	assert.Equal(t, 0, second.count())
+
 	close(release)
 	require.NoError(t, <-done)
-	require.NoError(t, <-done)
-	assert.Equal(t, 0, second.count(), "and finds it done")
+	require.NoError(t, f.worker("w2", second).OnChunkRequested(ctx, f.task(t, 0)), "back later, it finds the chunk done")
+	assert.Equal(t, 0, second.count())
 }
 
 func TestALapsedLeaseIsTakenOver(t *testing.T) {
@@ -122,10 +131,12 @@ func TestALapsedLeaseIsTakenOver(t *testing.T) {
 	// A worker that died holding chunk 2: its lease is in storage, never renewed.
 	require.NoError(t, jobs.Acquire(ctx, f.store, jobs.ChunkClaimKey(f.plan.Prefix, 2), "dead", 300*time.Millisecond))
 	enc := &fakeEncoder{}
-	start := time.Now()
+	err := f.worker("w2", enc).OnChunkRequested(ctx, f.task(t, 2))
+	_, later := bus.LaterOf(err)
+	require.True(t, later, "its message came back before its lease lapsed: %v", err)
+	time.Sleep(350 * time.Millisecond)
 	require.NoError(t, f.worker("w2", enc).OnChunkRequested(ctx, f.task(t, 2)))
-	assert.Equal(t, 1, enc.count())
-	assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "only once the lease lapsed")
+	assert.Equal(t, 1, enc.count(), "taken over once the lease lapsed")
 }
 
 func TestAChunkThatCannotBeEncodedIsMarkedFailed(t *testing.T) {
@@ -170,10 +181,15 @@ func TestADeadChunkTaskMarksTheChunkFailed(t *testing.T) {
 	t.Parallel()
 	f := newChunkFixture(t)
 	w := f.worker("w1", &fakeEncoder{})
+	// A copy dead-lettered while another worker holds the chunk is dropped:
+	// the holder's message still stands for it.
+	require.NoError(t, jobs.Acquire(context.Background(), f.store, jobs.ChunkClaimKey(f.plan.Prefix, 1), "w9", time.Minute))
+	require.NoError(t, w.OnDeadLetter(context.Background(), bus.DeadLetter{Topic: events.TopicChunkRequested, Env: f.task(t, 1), MaxReceives: 5}))
 	require.NoError(t, w.OnDeadLetter(context.Background(), bus.DeadLetter{Topic: events.TopicChunkRequested, Env: f.task(t, 2), MaxReceives: 5}))
 	st, err := jobs.ReadChunkStates(context.Background(), f.store, f.plan.Prefix)
 	require.NoError(t, err)
 	require.Contains(t, st.Failed, 2)
+	assert.NotContains(t, st.Failed, 1)
 	assert.Contains(t, st.Failed[2].Reason, "chunk 2 was given up on: not handled after 5 deliveries")
 	require.NoError(t, w.OnDeadLetter(context.Background(), bus.DeadLetter{Body: []byte("junk")}))
 }
