@@ -83,6 +83,9 @@ type Bus struct {
 	started  bool
 	draining bool
 	inflight sync.WaitGroup
+	// handBack is closed once this process has stopped polling at shutdown:
+	// messages to be handed back wait for it (see consume).
+	handBack chan struct{}
 	running  chan struct{}
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -114,7 +117,7 @@ func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *sv
 	}
 	log = log.With(zap.String("component", "bus"))
 	b := &Bus{cfg: cfg, service: service, log: log, metrics: m, wmLog: zapAdapter{log},
-		running: make(chan struct{}), done: make(chan struct{})}
+		running: make(chan struct{}), done: make(chan struct{}), handBack: make(chan struct{})}
 	b.deduper = NewMemoryDeduper(cfg.DedupTTL)
 	switch cfg.Transport {
 	case TransportMemory:
@@ -257,6 +260,10 @@ func (b *Bus) Run(ctx context.Context) error {
 	b.mu.Unlock()
 	defer close(b.done)
 	defer b.stop()
+	var handBack sync.Once
+	stopHanding := func() { handBack.Do(func() { close(b.handBack) }) }
+	// However Run ends, nothing waits for ever to be handed back.
+	defer stopHanding()
 
 	for _, s := range subs {
 		if err := b.tr.prepare(ctx, s.topic, s.queue); err != nil {
@@ -309,7 +316,8 @@ func (b *Bus) Run(ctx context.Context) error {
 		return fmt.Errorf("bus: consumer stopped: %w", err)
 	}
 
-	// Graceful stop: new deliveries are released, in-flight handlers finish and ack.
+	// Graceful stop: nothing new starts, in-flight handlers finish and ack
+	// or, past the drain deadline, are cancelled.
 	b.mu.Lock()
 	b.draining = true
 	b.mu.Unlock()
@@ -320,23 +328,29 @@ func (b *Bus) Run(ctx context.Context) error {
 	case <-time.After(b.cfg.drain()):
 		b.log.Warn("handlers still running at shutdown deadline: cancelling them")
 		cancelHard()
-		// The cancelled handlers still hand their messages back (and release
-		// what they hold): give them the time to, or the messages wait out
-		// their visibility timeout.
+		// The cancelled handlers still release what they hold: give them
+		// the time to, or their messages wait out the visibility timeout.
 		select {
 		case <-finished:
 		case <-time.After(afterCancel):
 			b.log.Warn("handlers still running after being cancelled: their messages come back after the visibility timeout")
 		}
 	}
+	// Stop polling, then hand back what was interrupted or arrived during the
+	// drain. The other way round, a message made visible while this process
+	// still polls comes straight back to it: each round trip spends one of
+	// the redrive policy's receives, and one caught by a receive that is
+	// closing is lost for a whole visibility timeout. Acknowledging does not
+	// need the subscriber (the transport deletes by receipt handle).
+	for _, s := range subscribers {
+		_ = s.Close()
+	}
+	stopHanding()
 	if err := router.Close(); err != nil {
 		b.log.Warn("router close", zap.Error(err))
 	}
 	cancelRouter()
 	<-errc
-	for _, s := range subscribers {
-		_ = s.Close()
-	}
 	b.log.Info("bus stopped", zap.String("service", b.service))
 	return nil
 }

@@ -20,6 +20,10 @@ var errNack = errors.New("bus: event not handled, left for redelivery")
 
 const maxBackoff = 30 * time.Second
 
+// errInterrupted: the handler was cancelled at the drain deadline; its
+// message is to be handed back.
+var errInterrupted = errors.New("bus: event handling interrupted by shutdown")
+
 // consume returns the router handler of one subscription. Each message goes
 // through, in order: graceful-shutdown gate, visibility heartbeat, panic recovery,
 // decoding (malformed => dead letter), correlation/trace context, idempotency,
@@ -29,20 +33,34 @@ func (b *Bus) consume(hardCtx context.Context, s subscription) message.NoPublish
 		b.mu.Lock()
 		if b.draining {
 			b.mu.Unlock()
-			// Shutting down: hand the message back at once for another consumer.
-			octx, cancel := opCtx(hardCtx)
-			defer cancel()
-			if err := b.tr.release(octx, s.queue, msg); err != nil {
-				b.log.Debug("cannot release message", zap.String("queue", s.queue), zap.Error(err))
-			}
-			return errNack
+			// Shutting down: not started here, handed back for another
+			// consumer once this one has stopped polling.
+			return b.handBackWhenStopped(hardCtx, s, msg)
 		}
 		b.inflight.Add(1)
 		deduper := b.deduper
 		b.mu.Unlock()
-		defer b.inflight.Done()
-		return b.process(hardCtx, s, msg, deduper)
+		err := b.process(hardCtx, s, msg, deduper)
+		b.inflight.Done()
+		if errors.Is(err, errInterrupted) {
+			return b.handBackWhenStopped(hardCtx, s, msg)
+		}
+		return err
 	}
+}
+
+// handBackWhenStopped holds msg until the bus has stopped polling, then makes
+// it visible at once for another consumer. Holding it also keeps this
+// subscription from receiving anything more in the meantime.
+func (b *Bus) handBackWhenStopped(hardCtx context.Context, s subscription, msg *message.Message) error {
+	<-b.handBack
+	octx, cancel := opCtx(hardCtx)
+	defer cancel()
+	if err := b.tr.release(octx, s.queue, msg); err != nil {
+		b.log.Warn("cannot hand a message back: it comes back after its visibility timeout",
+			zap.String("queue", s.queue), zap.Error(err))
+	}
+	return errNack
 }
 
 // opCtx is for the bookkeeping calls (ack, dead letter) that must run even when
@@ -117,15 +135,13 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 		return errNack
 	}
 	if ctx.Err() != nil {
-		// Stopped at the drain deadline (SIGTERM, a spot interruption): give
-		// the message back now, so another consumer starts it at once rather
-		// than after the visibility timeout.
-		if rerr := b.tr.release(octx, s.queue, msg); rerr != nil {
-			log.Warn("cannot hand an interrupted event back", zap.Error(rerr))
-		}
+		// Stopped at the drain deadline (SIGTERM, a spot interruption): the
+		// message is given back as soon as this process stops polling, so
+		// another consumer starts it at once rather than after the
+		// visibility timeout.
 		b.failed(s.topic, "released")
 		log.Warn("event handling interrupted by shutdown: handed back", zap.Error(err))
-		return errNack
+		return errInterrupted
 	}
 	b.failed(s.topic, "retry")
 	log.Warn("event handling failed: left for redelivery", zap.Error(err))

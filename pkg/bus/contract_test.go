@@ -73,6 +73,7 @@ var contractCases = []struct {
 	{"GracefulShutdownFinishesInFlight", testGracefulShutdown},
 	{"DeadLettersSwept", testDeadLettersSwept},
 	{"InterruptedHandedBackAtOnce", testInterruptedHandedBack},
+	{"DrainingBurnsNoReceives", testDrainingBurnsNoReceives},
 	{"LaterComesBackAfterItsDelay", testLater},
 }
 
@@ -455,6 +456,69 @@ func testInterruptedHandedBack(t *testing.T, h *harness) {
 	// message would stay hidden had it not been handed back.
 	require.Eventually(t, func() bool { return next.succeeded() == 1 }, cfg.VisibilityTimeout*3/4, 20*time.Millisecond,
 		"another consumer gets the interrupted message before its visibility timeout")
+}
+
+// testDrainingBurnsNoReceives: a consumer with two subscriptions drains;
+// one handler stops at once when cancelled, the other takes a second to
+// clean up. Meanwhile the first subscription keeps polling, and what it
+// receives (the message its own handler handed back, one published during
+// the drain) must not come back to it in a loop that spends the redrive
+// policy's receives in milliseconds: both reach the next consumer, nothing
+// is dead-lettered.
+func testDrainingBurnsNoReceives(t *testing.T, h *harness) {
+	const slowTopic = events.TopicEncodingFinished
+	cfg := h.config(t, bus.Subscription{Service: svcA, Topic: topic}, bus.Subscription{Service: svcA, Topic: slowTopic})
+	cfg.VisibilityTimeout, cfg.Drain = 60*time.Second, 300*time.Millisecond
+	var started sync.WaitGroup
+	started.Add(2)
+	stuck := func(cleanup time.Duration) *recorder {
+		var once sync.Once
+		return &recorder{behave: func(ctx context.Context, _ int64, _ *eventsv1.Envelope) error {
+			once.Do(started.Done)
+			<-ctx.Done()
+			time.Sleep(cleanup)
+			return ctx.Err()
+		}}
+	}
+	quick, slow := stuck(0), stuck(1500*time.Millisecond)
+	b, err := bus.New(context.Background(), cfg, svcA, zap.NewNop(), nil)
+	require.NoError(t, err)
+	b.Subscribe(topic, quick.handle)
+	b.Subscribe(slowTopic, slow.handle)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	<-b.Running()
+	pub := publisher(t, cfg)
+	first, second := uploaded(t), uploaded(t)
+	require.NoError(t, pub.Publish(context.Background(), first))
+	require.NoError(t, pub.Publish(context.Background(), finished(t)))
+	waited := make(chan struct{})
+	go func() { started.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(wait):
+		t.Fatal("handlers not called")
+	}
+	cancel()
+	require.NoError(t, pub.Publish(context.Background(), second), "published while the consumer drains")
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	require.NoError(t, b.Close())
+	assert.Equal(t, 1, quick.count(), "nothing handled once draining began")
+
+	next := &recorder{}
+	nb := start(t, cfg, svcA, map[string]bus.Handler{topic: next.handle})
+	require.Eventually(t, func() bool {
+		return next.countOf(first.GetEventId()) == 1 && next.countOf(second.GetEventId()) == 1
+	}, cfg.VisibilityTimeout*3/4, 20*time.Millisecond, "both messages reach the next consumer")
+	dead, err := nb.DeadLetters(context.Background(), topic, 10)
+	require.NoError(t, err)
+	assert.Empty(t, dead, "no receive was spent in a loop")
 }
 
 // testLater: a handler that asks for its message later gets it back after

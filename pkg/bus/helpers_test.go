@@ -123,6 +123,14 @@ func uploaded(t testing.TB) *eventsv1.Envelope {
 	return env
 }
 
+func finished(t testing.TB) *eventsv1.Envelope {
+	t.Helper()
+	env, err := events.New(events.Meta{AssetID: "asset-" + randHex(4), Producer: "test"},
+		&eventsv1.EncodingFinished{ExternalJobId: "job-" + randHex(4), HlsManifestKey: "out/master.m3u8"})
+	require.NoError(t, err)
+	return env
+}
+
 // recorder is a handler that records every call and behaves as told.
 type recorder struct {
 	mu    sync.Mutex

@@ -135,6 +135,11 @@ func Start(t testing.TB, opts Options) *Stack {
 	bin := Binaries(t)
 	endpoint := testenv.Goaws(t)
 	dir := t.TempDir()
+	// PERTITLE_E2E_KEEP=<dir> keeps each stack's logs and storage there
+	// for a post-mortem, instead of a directory removed with the test.
+	if keep := os.Getenv("PERTITLE_E2E_KEEP"); keep != "" {
+		dir, _ = os.MkdirTemp(keep, "stack-")
+	}
 	s := &Stack{t: t, Bin: bin, Dir: dir, procs: map[string]*exec.Cmd{}, Ports: map[string]int{
 		"catalog": testenv.FreePort(t), "ingest": testenv.FreePort(t), "webhook-receiver": testenv.FreePort(t),
 	}, OpsPorts: map[string]int{}}
