@@ -3,7 +3,8 @@
 # the VMAF scorer (bin/vmaf-ffmpeg/ffmpeg, used for quality scoring only, so the
 # per-title engine steers by VMAF), and with --test also what `make test` runs
 # exactly as CI (.ci/run) does: protoc (protobuf-compiler, the generated-code
-# check) and chromium (the browser test in tests/browser). Go itself is a
+# check), chromium (the browser test in tests/browser) and, when none answers on
+# 127.0.0.1:5432, a PostgreSQL server for the tests. Go itself is a
 # prerequisite; Node.js comes with scripts/web.sh.
 set -euo pipefail
 command -v go >/dev/null || { echo "Go is required (https://go.dev/dl/), 1.26 or newer" >&2; exit 1; }
@@ -51,4 +52,27 @@ fi
 # Without it per-title falls back to SSIM, which is a worse guide: say so loudly.
 if ! "$(dirname "$0")/vmaf-ffmpeg.sh" >/dev/null; then
   echo "!! WARNING: no VMAF scorer could be installed (bin/vmaf-ffmpeg/ffmpeg): per-title will steer by SSIM, not VMAF" >&2
+fi
+
+# PostgreSQL for the tests (pkg/testenv.Postgres: a fresh database per test on
+# PERTITLE_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432 without a password).
+# When nothing answers there, install Debian's server and start it with trust
+# authentication on the loopback interface: a test machine's, never a production
+# set-up.
+if [ -n "$testing" ] && [ -z "${PERTITLE_TEST_POSTGRES_URL:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "make test needs PostgreSQL: start one on 127.0.0.1:5432 (user postgres, no password) or set PERTITLE_TEST_POSTGRES_URL" >&2
+    exit 1
+  fi
+  echo ">> installing and starting PostgreSQL for the tests"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  command -v pg_ctlcluster >/dev/null || {
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  }
+  version=$(ls /etc/postgresql | sort -n | tail -1)
+  hba=/etc/postgresql/$version/main/pg_hba.conf
+  $SUDO sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+  $SUDO pg_ctlcluster "$version" main start 2>/dev/null || $SUDO pg_ctlcluster "$version" main reload
+  for _ in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 1; done
+  (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 fi

@@ -1,10 +1,13 @@
 package testenv_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pertitle/pertitle/pkg/testenv"
@@ -32,4 +35,24 @@ func TestGoaws(t *testing.T) {
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func TestPostgresGivesEachTestItsOwnDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a PostgreSQL server")
+	}
+	ctx := context.Background()
+	a, b := testenv.Postgres(t), testenv.Postgres(t)
+	require.NotEqual(t, a, b)
+	ca, err := pgx.Connect(ctx, a)
+	require.NoError(t, err)
+	defer ca.Close(ctx)
+	_, err = ca.Exec(ctx, "CREATE TABLE only_here (x int)")
+	require.NoError(t, err)
+	cb, err := pgx.Connect(ctx, b)
+	require.NoError(t, err)
+	defer cb.Close(ctx)
+	var n int
+	require.NoError(t, cb.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'only_here'").Scan(&n))
+	assert.Zero(t, n, "a table made in one test's database is not in another's")
 }
