@@ -280,10 +280,13 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 			a.crfs[i] = math.Max(1, a.crfs[i]-analysisCRFShift)
 		}
 	}
+	// Sampled pieces can be analysed elsewhere (Options.Pieces); they are
+	// then kept as lossless H.264, a tenth of raw video's size to store.
+	remote := opt.Pieces != nil && !whole
 	a.total = len(pieces)*len(a.sizes) + boolInt(!whole)*len(pieces) + boolInt(calibrate)*min(2, len(a.sizes))
 	if !whole {
 		if err := runPool(ctx, opt.AnalysisWorkers, len(pieces), func(ctx context.Context, i int) error {
-			err := a.extract(ctx, src, i, pieces[i])
+			err := a.extract(ctx, src, i, pieces[i], remote)
 			a.step()
 			return err
 		}); err != nil {
@@ -297,16 +300,22 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 	for i := range results {
 		results[i] = make([][]gridResult, len(a.sizes))
 	}
-	jobs := len(pieces) * len(a.sizes)
-	err = runPool(ctx, opt.AnalysisWorkers, jobs, func(ctx context.Context, j int) error {
-		pi, si := j/len(a.sizes), j%len(a.sizes)
-		r, err := a.encodeAndScore(ctx, pieces[pi], pi, si, opt.AnalysisPreset, a.crfs, a.crfsAt(si), "")
-		results[pi][si] = r
-		a.step()
-		return err
-	})
-	if err != nil {
-		return nil, err
+	if remote {
+		if results, err = a.remoteGrid(ctx, pieces); err != nil {
+			return nil, err
+		}
+	} else {
+		jobs := len(pieces) * len(a.sizes)
+		err = runPool(ctx, opt.AnalysisWorkers, jobs, func(ctx context.Context, j int) error {
+			pi, si := j/len(a.sizes), j%len(a.sizes)
+			r, err := a.encodeAndScore(ctx, pieces[pi], pi, si, opt.AnalysisPreset, a.crfs, a.crfsAt(si), "")
+			results[pi][si] = r
+			a.step()
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 
 	maps := make([]presetMap, len(a.sizes))
@@ -451,13 +460,14 @@ func rawBytes(w, h int, fps, secs float64) float64 {
 // piece, not once per grid point. The piece is raw video when it is small
 // enough (reading it back costs nothing, whereas every grid size and every
 // scoring run would decode a lossless H.264 piece again: on a 2 s 720p piece
-// that decoding cost more than a third of the analysis), else x264 -qp 0.
-func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece) error {
+// that decoding cost more than a third of the analysis), else (or when
+// compact: the piece is for another process) x264 -qp 0.
+func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece, compact bool) error {
 	dw, dh := a.src.DisplaySize()
 	dw, dh = dw&^1, dh&^1
 	codec := []string{"-c:v", "rawvideo"}
 	p.path = filepath.Join(a.dir, fmt.Sprintf("piece%d.nut", i))
-	if rawBytes(dw, dh, a.fps, p.secs) > maxRawPieceBytes {
+	if compact || rawBytes(dw, dh, a.fps, p.secs) > maxRawPieceBytes {
 		codec = []string{"-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-threads", "1"}
 		p.path = filepath.Join(a.dir, fmt.Sprintf("piece%d.mkv", i))
 	}

@@ -221,6 +221,12 @@ type Options struct {
 	// one with WithStatic); nil is media.Encode, one ffmpeg on this machine.
 	// encoder-dispatch hands long titles to its chunk workers through it.
 	Encoder func(ctx context.Context, req media.EncodeRequest) (*media.Output, error)
+	// Pieces runs the sampled analysis's pieces (each a PieceTask: every
+	// grid size and CRF of one piece) somewhere else, e.g. on every
+	// encoder-dispatch worker; nil runs them here. It calls done once per
+	// piece finished, and returns the results in the tasks' order. Titles
+	// analysed whole (short ones, exhaustive mode) always run here.
+	Pieces func(ctx context.Context, tasks []PieceTask, done func()) ([]PieceResult, error)
 }
 
 // The engine's entry points (engine.go) are:
