@@ -29,6 +29,10 @@ type Plan struct {
 	Ladder  []media.Rung
 	Preset  string
 	Chunks  []media.Chunk
+	// Analysis, when set, makes this the plan of a per-title analysis
+	// rather than of an encode: chunk k is then sampled piece k, and
+	// Analysis holds the pieces' tasks (JSON of []pertitle.PieceTask).
+	Analysis json.RawMessage `json:",omitempty"`
 	// Prefix is ChunkPrefix(JobID, the plan's id): where its work lives.
 	Prefix string
 }
@@ -73,7 +77,8 @@ func LoadPlan(ctx context.Context, st storage.Storage, key string) (*Plan, error
 	if err := readJSON(ctx, st, key, &p); err != nil {
 		return nil, err
 	}
-	if p.JobID == "" || p.Source == nil || p.Source.Video == nil || len(p.Chunks) == 0 || len(p.Ladder) == 0 || PlanKey(p.Prefix) != key {
+	encode := p.Source != nil && p.Source.Video != nil && len(p.Ladder) > 0
+	if p.JobID == "" || len(p.Chunks) == 0 || (!encode && len(p.Analysis) == 0) || PlanKey(p.Prefix) != key {
 		return nil, fmt.Errorf("jobs: %s is not a chunk plan", key)
 	}
 	return &p, nil
@@ -86,6 +91,8 @@ type ChunkReport struct {
 	CPU    time.Duration
 	Wall   time.Duration
 	At     time.Time
+	// Result is what an analysis piece measured (pertitle.PieceResult).
+	Result json.RawMessage `json:",omitempty"`
 }
 
 // ChunkFailure is what a chunk's failed marker records.

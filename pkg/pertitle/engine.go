@@ -216,12 +216,17 @@ func encodeLadder(ctx context.Context, src string, s *media.Source, dir string, 
 	if len(rungs) == 0 {
 		return nil, fmt.Errorf("pertitle: the %s ladder is empty", stage)
 	}
-	out, err := media.Encode(ctx, media.EncodeRequest{
+	encode := opt.Encoder
+	if encode == nil {
+		encode = media.Encode
+	}
+	out, err := encode(ctx, media.EncodeRequest{
 		FFmpeg: opt.FFmpeg, Source: src, Src: s, OutDir: dir, Ladder: MediaRungs(rungs),
 		SegmentSeconds: opt.SegmentSeconds, Preset: opt.Preset, TwoPass: twoPass,
 		Progress: func(p media.Progress) {
 			if opt.Progress != nil {
-				opt.Progress(Progress{Stage: stage, Percent: p.Percent, ETA: p.ETA})
+				opt.Progress(Progress{Stage: stage, Percent: p.Percent, ETA: p.ETA,
+					ChunksDone: p.ChunksDone, Chunks: p.Chunks, Workers: p.Workers})
 			}
 		},
 	})

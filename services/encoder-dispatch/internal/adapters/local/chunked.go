@@ -268,7 +268,11 @@ func (b *Backend) localCopy(ctx context.Context, key, dst string) (string, error
 
 // EncodeChunk implements app.ChunkEncoder: it encodes chunk k of plan from
 // its stored piece and stores the rungs.
+// An analysis plan's chunk is a sampled piece, analysed instead.
 func (b *Backend) EncodeChunk(ctx context.Context, plan *jobs.Plan, k int) (jobs.ChunkReport, error) {
+	if len(plan.Analysis) > 0 {
+		return b.analyzePiece(ctx, plan, k)
+	}
 	if err := os.MkdirAll(b.WorkDir, 0o755); err != nil {
 		return jobs.ChunkReport{}, err
 	}

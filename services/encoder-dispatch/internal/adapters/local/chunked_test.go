@@ -2,7 +2,9 @@ package local_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
@@ -23,18 +26,121 @@ import (
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
-// countingEncoder counts the chunks each worker encodes.
+// countingEncoder counts the chunks each worker encodes, and the analysis
+// pieces it analyses.
 type countingEncoder struct {
 	app.ChunkEncoder
-	mu  sync.Mutex
-	got map[int]int
+	mu     sync.Mutex
+	got    map[int]int
+	pieces map[int]int
 }
 
 func (c *countingEncoder) EncodeChunk(ctx context.Context, p *jobs.Plan, k int) (jobs.ChunkReport, error) {
 	c.mu.Lock()
-	c.got[k]++
+	if len(p.Analysis) > 0 {
+		c.pieces[k]++
+	} else {
+		c.got[k]++
+	}
 	c.mu.Unlock()
 	return c.ChunkEncoder.EncodeChunk(ctx, p, k)
+}
+
+// startWorkers runs chunk workers named names on cfg's bus, each with its own
+// backend (as separate processes would be) on the shared storage.
+func startWorkers(t *testing.T, cfg bus.Config, st storage.Storage, names ...string) map[string]*countingEncoder {
+	t.Helper()
+	ctx := context.Background()
+	counters := map[string]*countingEncoder{}
+	for _, name := range names {
+		wb := &local.Backend{Store: st, WorkDir: t.TempDir(), FFmpeg: "ffmpeg", Log: zap.NewNop(),
+			PerTitle: local.PerTitleConfig{FFprobe: "ffprobe"}}
+		counters[name] = &countingEncoder{ChunkEncoder: wb, got: map[int]int{}, pieces: map[int]int{}}
+		w := &app.ChunkWorker{State: jobs.ChunkStore{Store: st}, Encoder: counters[name], Worker: name, Lease: 5 * time.Second, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+		b, err := bus.New(ctx, cfg, bus.ServiceEncoderDispatch, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), nil)
+		require.NoError(t, err)
+		b.Subscribe(events.TopicChunkRequested, w.OnChunkRequested)
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- b.Run(runCtx) }()
+		<-b.Running()
+		t.Cleanup(func() { cancel(); <-done; _ = b.Close() })
+	}
+	return counters
+}
+
+// chunkBus is a memory bus and a coordinator's publisher on it.
+func chunkBus(t *testing.T) (bus.Config, *bus.Bus) {
+	t.Helper()
+	cfg := bus.DefaultConfig()
+	cfg.Transport, cfg.Memory, cfg.RetryInterval = bus.TransportMemory, bus.NewMemoryBroker(), 10*time.Millisecond
+	t.Cleanup(func() { _ = cfg.Memory.Close() })
+	coord, err := bus.New(context.Background(), cfg, bus.ServiceEncoderDispatch, zap.NewNop(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = coord.Close() })
+	return cfg, coord
+}
+
+// perWorker sums what the workers did, by chunk (or piece).
+func perWorker(counters map[string]*countingEncoder, pieces bool) map[int]int {
+	out := map[int]int{}
+	for _, c := range counters {
+		c.mu.Lock()
+		m := c.got
+		if pieces {
+			m = c.pieces
+		}
+		for k, n := range m {
+			out[k] += n
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
+// TestPerTitleAnalysisAcrossWorkers: a 34 s per-title title on two workers:
+// its sampled analysis pieces travel as tasks and are analysed once each by
+// the workers, not by the coordinator; then its chunks are encoded there
+// too, and the job finishes with the ladder the analysis chose.
+func TestPerTitleAnalysisAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	d, rec, hk, st := setup(t)
+	d.LadderMode = jobs.LadderPerTitle
+	be := d.Backend.(*local.Backend)
+	be.SegmentSeconds, be.PerTitle.FFprobe, be.PerTitle.SkipQuality = 2, "ffprobe", true
+	be.Log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	ctx := context.Background()
+	cfg, coord := chunkBus(t)
+	be.Chunks = local.ChunkConfig{Seconds: 8, Pub: coord, Producer: "encoder-dispatch", Poll: 50 * time.Millisecond}
+	counters := startWorkers(t, cfg, st, "w1", "w2")
+
+	clip := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 320, Height: 180, Rate: "25", Scenes: []float64{12, 10, 12}})
+	up := uploaded(t, st, clip, 320, 180)
+	require.NoError(t, d.OnAssetUploaded(ctx, up))
+	req := rec.ofType(events.TopicEncodingRequested)[0]
+	require.NoError(t, d.OnEncodingRequested(ctx, req))
+
+	require.Len(t, hk.all(), 1)
+	res, err := jobs.Load(ctx, st, hk.all()[0].EncodingID())
+	require.NoError(t, err)
+	require.Equal(t, jobs.StatusFinished, res.Status, res.Error)
+	require.NotEmpty(t, res.Renditions)
+	assert.Equal(t, map[int]int{0: 1, 1: 1}, perWorker(counters, true), "each of the two sampled pieces analysed once, on a worker")
+	assert.Equal(t, map[int]int{0: 1, 1: 1, 2: 1, 3: 1}, perWorker(counters, false), "every chunk encoded once")
+	var report struct {
+		Analysis struct {
+			Samples [][2]float64
+			Points  []struct{ Bitrate int64 }
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(st.(*storage.FS).Root(), req.GetEncodingRequested().GetOutputPrefix(), "report.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &report))
+	assert.Len(t, report.Analysis.Samples, 2)
+	assert.NotEmpty(t, report.Analysis.Points, "the pieces' grid reached the analysis")
+	left, err := st.List(ctx, jobs.ChunkRoot(res.JobID))
+	require.NoError(t, err)
+	assert.Empty(t, left, "the analysis plan and its pieces go with the chunks")
 }
 
 // TestChunkedJobAcrossWorkers: a 26 s title with 8 s chunks is split in
@@ -48,27 +154,9 @@ func TestChunkedJobAcrossWorkers(t *testing.T) {
 	be.SegmentSeconds, be.PerTitle.FFprobe = 2, "ffprobe"
 	ctx := context.Background()
 
-	cfg := bus.DefaultConfig()
-	cfg.Transport, cfg.Memory, cfg.RetryInterval = bus.TransportMemory, bus.NewMemoryBroker(), 10*time.Millisecond
-	t.Cleanup(func() { _ = cfg.Memory.Close() })
-	coord, err := bus.New(ctx, cfg, bus.ServiceEncoderDispatch, zap.NewNop(), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = coord.Close() })
+	cfg, coord := chunkBus(t)
 	be.Chunks = local.ChunkConfig{Seconds: 8, Pub: coord, Producer: "encoder-dispatch", Poll: 50 * time.Millisecond}
-	counters := map[string]*countingEncoder{}
-	for _, name := range []string{"w1", "w2"} {
-		wb := &local.Backend{Store: st, WorkDir: t.TempDir(), FFmpeg: "ffmpeg", Log: zap.NewNop()}
-		counters[name] = &countingEncoder{ChunkEncoder: wb, got: map[int]int{}}
-		w := &app.ChunkWorker{State: jobs.ChunkStore{Store: st}, Encoder: counters[name], Worker: name, Lease: 5 * time.Second, Log: zap.NewNop()}
-		b, err := bus.New(ctx, cfg, bus.ServiceEncoderDispatch, zap.NewNop(), nil)
-		require.NoError(t, err)
-		b.Subscribe(events.TopicChunkRequested, w.OnChunkRequested)
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- b.Run(runCtx) }()
-		<-b.Running()
-		t.Cleanup(func() { cancel(); <-done; _ = b.Close() })
-	}
+	counters := startWorkers(t, cfg, st, "w1", "w2")
 
 	clip := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 320, Height: 180, Rate: "25", Scenes: []float64{9, 8, 9}, Audio: true})
 	up := uploaded(t, st, clip, 320, 180)
@@ -81,13 +169,7 @@ func TestChunkedJobAcrossWorkers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, jobs.StatusFinished, res.Status, res.Error)
 	assert.Len(t, res.Renditions, len(req.GetEncodingRequested().GetLadder()))
-	perChunk := map[int]int{}
-	for _, c := range counters {
-		for k, n := range c.got {
-			perChunk[k] += n
-		}
-	}
-	assert.Equal(t, map[int]int{0: 1, 1: 1, 2: 1}, perChunk, "every chunk encoded once")
+	assert.Equal(t, map[int]int{0: 1, 1: 1, 2: 1}, perWorker(counters, false), "every chunk encoded once")
 	var last *eventsv1.EncodingProgress
 	for _, e := range rec.ofType(events.TopicEncodingProgress) {
 		last = e.GetEncodingProgress()

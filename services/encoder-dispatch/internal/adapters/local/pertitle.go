@@ -28,6 +28,7 @@ func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir str
 		FFmpeg:  b.FFmpeg, FFprobe: b.PerTitle.FFprobe, Scorer: b.PerTitle.Scorer, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
 		Preset: b.Preset, SegmentSeconds: b.SegmentSeconds, WithStatic: b.PerTitle.WithStatic,
 		MeasureQuality: !b.PerTitle.SkipQuality,
+		Pieces:         b.pieceRunner(job),
 		Progress: func(p pertitle.Progress) {
 			mp := media.Progress{Percent: p.Percent, ETA: p.ETA, Stage: "encoding",
 				ChunksDone: p.ChunksDone, Chunks: p.Chunks, Workers: p.Workers}
@@ -53,6 +54,15 @@ func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir str
 	}
 	b.Log.Info("per-title ladder encoded", fields...)
 	return r, nil
+}
+
+// pieceRunner is where the sampled analysis's pieces run: on every worker,
+// as chunk tasks, when titles are chunked; here otherwise.
+func (b *Backend) pieceRunner(job app.Job) func(context.Context, []pertitle.PieceTask, func()) ([]pertitle.PieceResult, error) {
+	if b.Chunks.Seconds <= 0 || b.Chunks.Pub == nil {
+		return nil
+	}
+	return b.analysisPieces(job)
 }
 
 // perTitleRenditions describes the per-title renditions for the job result,
