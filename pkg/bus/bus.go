@@ -17,6 +17,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/svc"
 )
 
@@ -77,7 +78,7 @@ type Bus struct {
 	wmLog   watermill.LoggerAdapter
 
 	mu       sync.Mutex
-	deduper  Deduper
+	claims   idempotency.Store
 	onDead   DeadLetterHandler
 	subs     []subscription
 	started  bool
@@ -100,9 +101,12 @@ type subscription struct {
 // Option configures New.
 type Option func(*Bus)
 
-// WithDeduper replaces the default in-memory deduper (e.g. with a SQL-backed one
-// shared by the replicas of a service).
-func WithDeduper(d Deduper) Option { return func(b *Bus) { b.deduper = d } }
+// WithClaims makes the bus claim each event in s before handling it, instead
+// of in a memory store of its own: with the PostgreSQL store (PERTITLE_STATE_DB)
+// every replica of the service sees the others' claims, so a copy of an event
+// delivered to a second replica while the first handles it waits, and once
+// handled is dropped. The bus does not close s.
+func WithClaims(s idempotency.Store) Option { return func(b *Bus) { b.claims = s } }
 
 // New returns the bus of service. m may be nil.
 func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *svc.Metrics, opts ...Option) (*Bus, error) {
@@ -118,7 +122,7 @@ func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *sv
 	log = log.With(zap.String("component", "bus"))
 	b := &Bus{cfg: cfg, service: service, log: log, metrics: m, wmLog: zapAdapter{log},
 		running: make(chan struct{}), done: make(chan struct{}), handBack: make(chan struct{})}
-	b.deduper = NewMemoryDeduper(cfg.DedupTTL)
+	b.claims = idempotency.NewMemory()
 	switch cfg.Transport {
 	case TransportMemory:
 		broker, private := cfg.Memory, false
@@ -137,13 +141,6 @@ func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *sv
 		o(b)
 	}
 	return b, nil
-}
-
-// SetDeduper replaces the deduper; call it before Run.
-func (b *Bus) SetDeduper(d Deduper) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.deduper = d
 }
 
 // Service is the consuming service's name.

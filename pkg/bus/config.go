@@ -39,7 +39,8 @@ type Config struct {
 	// RetryInterval is the first in-process backoff, doubled at every retry. The memory
 	// transport also redelivers a nacked message after it.
 	RetryInterval time.Duration
-	// DedupTTL is how long the default in-memory deduper remembers an event id.
+	// DedupTTL is how long a handled event's claim is kept: a copy arriving
+	// within it is dropped.
 	DedupTTL time.Duration
 	// DeadLetterSweep is how often the dead-letter queues are read when a
 	// DeadLetterHandler is registered (default 10 s).
