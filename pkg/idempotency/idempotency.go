@@ -102,16 +102,24 @@ func checkHeld(c Claim) error {
 	return CheckKey(c.Key)
 }
 
+// CheckURL rejects a state database URL Open cannot use, without connecting.
+func CheckURL(url string) error {
+	if url == "" || IsPostgresURL(url) {
+		return nil
+	}
+	return errors.New("idempotency: state database must be a postgres:// URL (or empty for in-process memory)")
+}
+
 // Open returns the store url names: empty for a new memory store (one
 // process), a postgres:// (or postgresql://) URL for PostgreSQL.
 func Open(ctx context.Context, url string) (Store, error) {
-	switch {
-	case url == "":
-		return NewMemory(), nil
-	case IsPostgresURL(url):
-		return OpenPostgres(ctx, url)
+	if err := CheckURL(url); err != nil {
+		return nil, err
 	}
-	return nil, errors.New("idempotency: state database must be a postgres:// URL (or empty for in-process memory)")
+	if url == "" {
+		return NewMemory(), nil
+	}
+	return OpenPostgres(ctx, url)
 }
 
 // IsPostgresURL reports whether url names a PostgreSQL server.
