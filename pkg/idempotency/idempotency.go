@@ -126,3 +126,32 @@ func Open(ctx context.Context, url string) (Store, error) {
 func IsPostgresURL(url string) bool {
 	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
 }
+
+// Hold extends c's lease every third of lease until stop is called or ctx
+// ends: the heartbeat of work that runs longer than one lease. lost is called
+// (once, may be nil) when the claim was taken over.
+func Hold(ctx context.Context, s Store, c Claim, lease time.Duration, lost func(error)) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if err := s.Extend(ctx, c, lease); errors.Is(err, ErrLost) {
+				if lost != nil {
+					lost(err)
+				}
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
