@@ -15,6 +15,12 @@ export PERTITLE_AWS_REGION=${PERTITLE_AWS_REGION:-us-east-1}
 export PERTITLE_AWS_ACCOUNT_ID=${PERTITLE_AWS_ACCOUNT_ID:-000000000000}
 export PERTITLE_STORAGE_DIR=${PERTITLE_STORAGE_DIR:-$var/storage}
 export PERTITLE_CATALOG_DB=${PERTITLE_CATALOG_DB:-$var/catalog.db}
+# Shared state of replicas: set (a postgres:// URL), every service claims events, webhooks and
+# S3 notifications there; unset, each keeps its claims in memory.
+if [ -n "${PERTITLE_STATE_DB:-}" ]; then
+  export PERTITLE_STATE_DB
+  echo "note: PERTITLE_STATE_DB is set: idempotency claims go to that PostgreSQL database" >&2
+fi
 export PERTITLE_WORK_DIR=${PERTITLE_WORK_DIR:-$var/work}
 export PERTITLE_CATALOG_ADDR=${PERTITLE_CATALOG_ADDR:-:8080}
 export PERTITLE_INGEST_ADDR=${PERTITLE_INGEST_ADDR:-:8081}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/svc"
 )
 
@@ -76,13 +77,14 @@ type Bus struct {
 	tr      transport
 	wmLog   watermill.LoggerAdapter
 
-	mu       sync.Mutex
-	deduper  Deduper
-	onDead   DeadLetterHandler
-	subs     []subscription
-	started  bool
-	draining bool
-	inflight sync.WaitGroup
+	mu        sync.Mutex
+	claims    idempotency.Store
+	ownClaims bool // opened by New from cfg.StateDB: closed by Close
+	onDead    DeadLetterHandler
+	subs      []subscription
+	started   bool
+	draining  bool
+	inflight  sync.WaitGroup
 	// handBack is closed once this process has stopped polling at shutdown:
 	// messages to be handed back wait for it (see consume).
 	handBack chan struct{}
@@ -100,9 +102,12 @@ type subscription struct {
 // Option configures New.
 type Option func(*Bus)
 
-// WithDeduper replaces the default in-memory deduper (e.g. with a SQL-backed one
-// shared by the replicas of a service).
-func WithDeduper(d Deduper) Option { return func(b *Bus) { b.deduper = d } }
+// WithClaims makes the bus claim each event in s before handling it, instead
+// of in the store Config.StateDB names. With the PostgreSQL store every
+// replica of the service sees the others' claims, so a copy of an event
+// delivered to a second replica while the first handles it waits, and once
+// handled is dropped. The bus does not close s.
+func WithClaims(s idempotency.Store) Option { return func(b *Bus) { b.claims = s } }
 
 // New returns the bus of service. m may be nil.
 func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *svc.Metrics, opts ...Option) (*Bus, error) {
@@ -118,7 +123,6 @@ func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *sv
 	log = log.With(zap.String("component", "bus"))
 	b := &Bus{cfg: cfg, service: service, log: log, metrics: m, wmLog: zapAdapter{log},
 		running: make(chan struct{}), done: make(chan struct{}), handBack: make(chan struct{})}
-	b.deduper = NewMemoryDeduper(cfg.DedupTTL)
 	switch cfg.Transport {
 	case TransportMemory:
 		broker, private := cfg.Memory, false
@@ -136,15 +140,21 @@ func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *sv
 	for _, o := range opts {
 		o(b)
 	}
+	if b.claims == nil {
+		claims, err := idempotency.Open(ctx, cfg.StateDB)
+		if err != nil {
+			_ = b.tr.close()
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+		b.claims, b.ownClaims = claims, true
+	}
 	return b, nil
 }
 
-// SetDeduper replaces the deduper; call it before Run.
-func (b *Bus) SetDeduper(d Deduper) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.deduper = d
-}
+// Claims is the idempotency store the bus claims events in, for the service's
+// own exactly-once work (webhooks, S3 notifications): the replicas share it
+// when PERTITLE_STATE_DB is set.
+func (b *Bus) Claims() idempotency.Store { return b.claims }
 
 // Service is the consuming service's name.
 func (b *Bus) Service() string { return b.service }
@@ -363,7 +373,7 @@ func (b *Bus) Ping(ctx context.Context) error {
 		queues = append(queues, s.queue, DLQName(s.queue))
 	}
 	b.mu.Unlock()
-	return b.tr.ping(ctx, queues)
+	return errors.Join(b.tr.ping(ctx, queues), b.claims.Ping(ctx))
 }
 
 // Close stops Run if it is running and releases the transport.
@@ -375,7 +385,11 @@ func (b *Bus) Close() error {
 		stop()
 		<-b.done
 	}
-	return b.tr.close()
+	err := b.tr.close()
+	if b.ownClaims {
+		err = errors.Join(err, b.claims.Close())
+	}
+	return err
 }
 
 // DeadLetters returns up to max bodies from this service's dead-letter queue for

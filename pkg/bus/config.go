@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/svc"
 )
 
@@ -39,8 +40,12 @@ type Config struct {
 	// RetryInterval is the first in-process backoff, doubled at every retry. The memory
 	// transport also redelivers a nacked message after it.
 	RetryInterval time.Duration
-	// DedupTTL is how long the default in-memory deduper remembers an event id.
+	// DedupTTL is how long a handled event's claim is kept: a copy arriving
+	// within it is dropped.
 	DedupTTL time.Duration
+	// StateDB is the postgres:// URL of the idempotency store shared by the
+	// replicas (pkg/idempotency); empty keeps claims in this process.
+	StateDB string
 	// DeadLetterSweep is how often the dead-letter queues are read when a
 	// DeadLetterHandler is registered (default 10 s).
 	DeadLetterSweep time.Duration
@@ -79,6 +84,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Duration(&c.VisibilityTimeout, "PERTITLE_BUS_VISIBILITY_TIMEOUT", d.VisibilityTimeout, "SQS visibility timeout (extended while a handler runs)")
 	e.Duration(&c.WaitTime, "PERTITLE_BUS_WAIT_TIME", d.WaitTime, "SQS long-polling wait (1s..20s)")
 	e.Int(&c.Retries, "PERTITLE_BUS_RETRIES", d.Retries, "in-process retries of a failed handler before redelivery")
+	e.Secret(&c.StateDB, "PERTITLE_STATE_DB", "", "postgres:// URL of the state database the replicas share (idempotency claims of events, webhooks and S3 notifications); empty keeps them in this process")
 	e.String(&c.AccessKeyID, "AWS_ACCESS_KEY_ID", "", "AWS access key id (default: SDK credential chain; \"local\" against an emulator)")
 	e.Secret(&c.SecretAccessKey, "AWS_SECRET_ACCESS_KEY", "", "AWS secret access key")
 	if c.RetryInterval == 0 {
@@ -127,6 +133,9 @@ func (c Config) Validate() error {
 	}
 	if c.DedupTTL <= 0 {
 		add("bus dedup TTL %s must be positive", c.DedupTTL)
+	}
+	if err := idempotency.CheckURL(c.StateDB); err != nil {
+		add("PERTITLE_STATE_DB: %v", err)
 	}
 	if c.Transport == TransportAWS {
 		if c.Region == "" {

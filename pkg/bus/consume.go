@@ -12,6 +12,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/idempotency"
 )
 
 // errNack makes the router Nack a message: it will be redelivered (after the
@@ -38,9 +39,9 @@ func (b *Bus) consume(hardCtx context.Context, s subscription) message.NoPublish
 			return b.handBackWhenStopped(hardCtx, s, msg)
 		}
 		b.inflight.Add(1)
-		deduper := b.deduper
+		claims := b.claims
 		b.mu.Unlock()
-		err := b.process(hardCtx, s, msg, deduper)
+		err := b.process(hardCtx, s, msg, claims)
 		b.inflight.Done()
 		if errors.Is(err, errInterrupted) {
 			return b.handBackWhenStopped(hardCtx, s, msg)
@@ -69,13 +70,12 @@ func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 }
 
-func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message, deduper Deduper) error {
+func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message, claims idempotency.Store) error {
 	log := b.log.With(zap.String("queue", s.queue), zap.String("message_uuid", msg.UUID))
-	if b.tr.heartbeats() {
-		stop := b.heartbeat(ctx, s.queue, msg, log)
-		defer stop()
-	}
 	if s.raw != nil {
+		if b.tr.heartbeats() {
+			defer b.heartbeat(ctx, s.queue, msg, nil, log)()
+		}
 		return b.processRaw(ctx, s, msg, log)
 	}
 
@@ -97,39 +97,54 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 	log = log.With(zap.String("event_id", meta.EventID), zap.String("correlation_id", meta.CorrelationID))
 	ctx = withMeta(ctx, meta)
 
-	key := s.queue + "/" + meta.EventID
-	claimed, err := deduper.Claim(ctx, key)
+	claim, err := claims.Claim(ctx, claimKey(s.queue, meta.EventID), b.cfg.VisibilityTimeout)
 	if err != nil {
-		log.Warn("deduper unavailable: event left for redelivery", zap.Error(err))
+		log.Warn("idempotency store unavailable: event left for redelivery", zap.Error(err))
 		b.failed(s.topic, "retry")
 		return errNack
 	}
-	if !claimed {
-		log.Info("duplicate event acknowledged without handling")
-		b.complete(ctx, s, msg, log)
-		return nil
+	if !claim.Won {
+		return b.notOurs(ctx, s, msg, claim, log)
 	}
-
-	err = b.attempts(ctx, s, env, meta, log)
+	if claim.Attempt > 1 {
+		log.Info("event claimed again: an earlier attempt failed or its holder died", zap.Int("attempt", claim.Attempt))
+	}
+	// The handler stops if the claim is lost (this process stalled past its
+	// lease and another took the event over): one copy runs at a time.
+	hctx, lose := context.WithCancelCause(ctx)
+	defer lose(nil)
+	stop := b.heartbeat(hctx, s.queue, msg, &held{claims: claims, claim: claim, lost: lose}, log)
+	err = b.attempts(hctx, s, env, meta, log)
+	stop()
+	octx, cancel := opCtx(ctx)
+	defer cancel()
 	if err == nil {
 		if b.metrics != nil {
 			b.metrics.EventsHandled.WithLabelValues(s.topic).Inc()
 		}
+		// Done before the acknowledgement: a crash in between redelivers an
+		// event that is then dropped as done.
+		if derr := claims.Done(octx, claim, b.cfg.DedupTTL); derr != nil {
+			log.Warn("cannot record the event as done: a duplicate may run it again", zap.Error(derr))
+		}
 		b.complete(ctx, s, msg, log)
 		return nil
 	}
-	octx, cancel := opCtx(ctx)
-	defer cancel()
-	if rerr := deduper.Release(octx, key); rerr != nil {
-		log.Error("cannot release dedup claim: a redelivery will be skipped", zap.Error(rerr))
+	if errors.Is(context.Cause(hctx), idempotency.ErrLost) && ctx.Err() == nil {
+		// Another consumer holds it now: this copy comes back once that one
+		// is done (then dropped) or has died (then taken over).
+		b.delay(octx, s, msg, b.cfg.VisibilityTimeout, log)
+		log.Warn("event claim lost while handling: handed back for later", zap.Error(err))
+		return errNack
+	}
+	if ferr := claims.Fail(octx, claim); ferr != nil {
+		log.Warn("cannot give the event's claim up: a retry waits for its lease to run out", zap.Error(ferr))
 	}
 	if IsPermanent(err) {
 		return b.deadLetter(ctx, s, msg, err, log)
 	}
 	if d, ok := LaterOf(err); ok && ctx.Err() == nil {
-		if derr := b.tr.delay(octx, s.queue, msg, d); derr != nil {
-			log.Warn("cannot delay an event: left for redelivery", zap.Error(derr))
-		}
+		b.delay(octx, s, msg, d, log)
 		b.failed(s.topic, "later")
 		log.Info("event handed back for later", zap.Duration("after", d), zap.Error(err))
 		return errNack
@@ -146,6 +161,35 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 	b.failed(s.topic, "retry")
 	log.Warn("event handling failed: left for redelivery", zap.Error(err))
 	return errNack
+}
+
+// claimKey is an event's key in the idempotency store: per queue, since each
+// consuming service handles every event once.
+func claimKey(queue, eventID string) string { return queue + "/" + eventID }
+
+// notOurs settles a copy of an event claimed elsewhere: done, it is dropped;
+// in progress, it comes back when the holder's lease would run out, by when
+// the work is done or can be taken over. Dropping it instead would lose the
+// event if it is the holder's own message, redelivered, and the holder died.
+func (b *Bus) notOurs(ctx context.Context, s subscription, msg *message.Message, claim idempotency.Claim, log *zap.Logger) error {
+	if claim.State == idempotency.Done {
+		log.Info("duplicate event acknowledged without handling")
+		b.complete(ctx, s, msg, log)
+		return nil
+	}
+	octx, cancel := opCtx(ctx)
+	defer cancel()
+	d := claim.Wait + time.Second
+	b.delay(octx, s, msg, d, log)
+	b.failed(s.topic, "in_progress_elsewhere")
+	log.Info("event in progress elsewhere: handed back for later", zap.Duration("after", d))
+	return errNack
+}
+
+func (b *Bus) delay(ctx context.Context, s subscription, msg *message.Message, d time.Duration, log *zap.Logger) {
+	if err := b.tr.delay(ctx, s.queue, msg, d); err != nil {
+		log.Warn("cannot delay an event: left for redelivery", zap.Error(err))
+	}
 }
 
 // attempts runs the handler, retrying ordinary errors with exponential backoff.
@@ -209,11 +253,21 @@ func (b *Bus) failed(topic, outcome string) {
 	}
 }
 
-// heartbeat extends the message's visibility every VisibilityTimeout/3 while the
-// handler runs, so that a long job is not redelivered to another consumer. If the
-// process dies the extensions stop and the message comes back after the timeout.
-func (b *Bus) heartbeat(ctx context.Context, queue string, msg *message.Message, log *zap.Logger) (stop func()) {
+// held is the claim a handler runs under, for the heartbeat to extend.
+type held struct {
+	claims idempotency.Store
+	claim  idempotency.Claim
+	lost   context.CancelCauseFunc
+}
+
+// heartbeat extends, every VisibilityTimeout/3 while the handler runs, the
+// message's visibility (so that a long job is not redelivered to another
+// consumer) and the lease of its claim h (so that a duplicate elsewhere waits).
+// If the process dies the extensions stop: the message comes back after the
+// visibility timeout and finds the claim's lease run out.
+func (b *Bus) heartbeat(ctx context.Context, queue string, msg *message.Message, h *held, log *zap.Logger) (stop func()) {
 	vt := b.cfg.VisibilityTimeout
+	visibility := b.tr.heartbeats()
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -227,15 +281,27 @@ func (b *Bus) heartbeat(ctx context.Context, queue string, msg *message.Message,
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				octx, cancel := context.WithTimeout(ctx, vt/3)
-				err := b.tr.extend(octx, queue, msg, vt)
-				cancel()
-				if err != nil {
+			}
+			octx, cancel := context.WithTimeout(ctx, vt/3)
+			if h != nil {
+				if err := h.claims.Extend(octx, h.claim, vt); errors.Is(err, idempotency.ErrLost) {
+					log.Warn("event claim lost: stopping its handler", zap.Error(err))
+					h.lost(err)
+				} else if err != nil {
+					log.Warn("cannot extend the event's claim", zap.Error(err))
+				}
+			}
+			if visibility {
+				if err := b.tr.extend(octx, queue, msg, vt); err != nil {
 					log.Warn("cannot extend visibility timeout", zap.Error(err))
 					if isGone(err) {
-						return
+						visibility = false
 					}
 				}
+			}
+			cancel()
+			if h == nil && !visibility {
+				return
 			}
 		}
 	}()

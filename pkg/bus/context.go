@@ -2,8 +2,6 @@ package bus
 
 import (
 	"context"
-	"sync"
-	"time"
 )
 
 // Meta describes the event a handler is processing.
@@ -49,53 +47,4 @@ func WithCorrelation(ctx context.Context, correlationID, traceparent string) con
 	m, _ := EventMeta(ctx)
 	m.CorrelationID, m.Traceparent = correlationID, traceparent
 	return withMeta(ctx, m)
-}
-
-// Deduper remembers which events a queue has handled, so that a duplicate delivery
-// is acknowledged without running the handler again. Claim returns false when key
-// was already claimed; Release forgets a claim after a failure so a retry can run.
-type Deduper interface {
-	Claim(ctx context.Context, key string) (bool, error)
-	Release(ctx context.Context, key string) error
-}
-
-// MemoryDeduper is the default Deduper: one process's memory, entries expire after a TTL.
-type MemoryDeduper struct {
-	ttl    time.Duration
-	now    func() time.Time
-	mu     sync.Mutex
-	seen   map[string]time.Time
-	claims int
-}
-
-// NewMemoryDeduper returns an in-memory Deduper remembering claims for ttl.
-func NewMemoryDeduper(ttl time.Duration) *MemoryDeduper {
-	return &MemoryDeduper{ttl: ttl, now: time.Now, seen: map[string]time.Time{}}
-}
-
-// Claim implements Deduper.
-func (d *MemoryDeduper) Claim(_ context.Context, key string) (bool, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := d.now()
-	if d.claims++; d.claims%1024 == 0 {
-		for k, exp := range d.seen {
-			if now.After(exp) {
-				delete(d.seen, k)
-			}
-		}
-	}
-	if exp, ok := d.seen[key]; ok && now.Before(exp) {
-		return false, nil
-	}
-	d.seen[key] = now.Add(d.ttl)
-	return true, nil
-}
-
-// Release implements Deduper.
-func (d *MemoryDeduper) Release(_ context.Context, key string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.seen, key)
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/idempotency"
 )
 
 // DeadLetter is a message its queue gave up on: the bus dead-lettered it
@@ -111,6 +112,11 @@ func (b *Bus) sweepQueue(ctx context.Context, s subscription, h DeadLetterHandle
 					dl.Env = env
 				}
 			}
+			if dl.Env != nil {
+				if skip := b.duplicateDeadLetter(ctx, s, dl.Env.GetEventId(), it, log); skip {
+					continue
+				}
+			}
 			if b.metrics != nil {
 				b.metrics.EventsFailed.WithLabelValues(s.topic, "dead_letter_swept").Inc()
 			}
@@ -122,5 +128,35 @@ func (b *Bus) sweepQueue(ctx context.Context, s subscription, h DeadLetterHandle
 			log.Info("dead letter handled", zap.String("event_id", dl.Env.GetEventId()), zap.String("asset_id", dl.Env.GetAssetId()),
 				zap.String("reason", dl.Why()))
 		}
+	}
+}
+
+// duplicateDeadLetter reports a dead letter that is a copy of an event handled
+// or in hand elsewhere: a duplicate handed back while a long job ran can run
+// out of receives, and announcing a failure for it would fail an asset whose
+// work succeeds. One in hand is looked at again at the next sweep.
+func (b *Bus) duplicateDeadLetter(ctx context.Context, s subscription, eventID string, it deadLetterItem, log *zap.Logger) bool {
+	b.mu.Lock()
+	claims := b.claims
+	b.mu.Unlock()
+	c, err := claims.Claim(ctx, claimKey(s.queue, eventID), b.cfg.VisibilityTimeout)
+	switch {
+	case err != nil:
+		log.Warn("idempotency store unavailable: dead letter swept again later", zap.Error(err))
+		it.retry(context.WithoutCancel(ctx))
+		return true
+	case c.Won:
+		// Nobody has it: the sweep only looked, the announcement follows.
+		if err := claims.Fail(ctx, c); err != nil {
+			log.Warn("cannot give up the claim taken to look at a dead letter", zap.Error(err))
+		}
+		return false
+	case c.State == idempotency.Done:
+		log.Info("dead letter of an event handled since: nothing to announce", zap.String("event_id", eventID))
+		return true
+	default:
+		log.Info("dead letter of an event in hand elsewhere: swept again later", zap.String("event_id", eventID))
+		it.retry(context.WithoutCancel(ctx))
+		return true
 	}
 }

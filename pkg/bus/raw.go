@@ -28,7 +28,8 @@ type RawHandler func(ctx context.Context, body []byte) error
 // the same middleware as Subscribe (graceful-shutdown gate, visibility heartbeat,
 // panic recovery, retries with backoff, dead-lettering, metrics) except envelope
 // decoding and idempotency: the bus cannot know the identity of a foreign message,
-// so h must be idempotent itself. Call it before Run.
+// so h must be idempotent itself (Bus.Claims is there for it; a Later error hands
+// the message back as for Subscribe). Call it before Run.
 func (b *Bus) SubscribeRaw(topic string, h RawHandler) {
 	if h == nil {
 		panic("bus: nil RawHandler")
@@ -87,6 +88,14 @@ func (b *Bus) processRaw(ctx context.Context, s subscription, msg *message.Messa
 	}
 	if IsPermanent(err) {
 		return b.deadLetter(ctx, s, msg, err, log)
+	}
+	if d, ok := LaterOf(err); ok && ctx.Err() == nil {
+		octx, cancel := opCtx(ctx)
+		defer cancel()
+		b.delay(octx, s, msg, d, log)
+		b.failed(s.topic, "later")
+		log.Info("raw message handed back for later", zap.Duration("after", d), zap.Error(err))
+		return errNack
 	}
 	b.failed(s.topic, "retry")
 	log.Warn("raw message handling failed: left for redelivery", zap.Error(err))

@@ -7,6 +7,7 @@ import (
 	"mime"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/s3event"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -49,6 +51,15 @@ type ObjectIngestor struct {
 	Bucket       string // the input bucket: notifications of others are ignored
 	DefaultOwner string
 	Log          *zap.Logger
+	// Claims makes each object version ingested (downloaded, probed,
+	// announced) once, whichever replica its notifications reach: shared by
+	// the replicas with PERTITLE_STATE_DB. Nil ingests every delivery (the
+	// deterministic event id still collapses them downstream).
+	Claims idempotency.Store
+	// Lease is the claim's lease, extended while the object is ingested
+	// (default one minute); Keep is how long an ingested object's claim is
+	// remembered (default 24 h).
+	Lease, Keep time.Duration
 }
 
 // Handle is the bus RawHandler of the s3-object-created topic. A body that is not
@@ -109,7 +120,54 @@ func (o *ObjectIngestor) ingest(ctx context.Context, r s3event.Record) error {
 	}
 	id := AssetIDFor(r)
 	log = log.With(zap.String("asset_id", id))
+	if o.Claims == nil {
+		return o.download(ctx, log, r, obj, id)
+	}
+	return o.once(ctx, log, id, func(ctx context.Context) error { return o.download(ctx, log, r, obj, id) })
+}
 
+// once runs ingest of the object version id under its claim: a copy of the
+// notification handled elsewhere right now comes back later (or is dropped,
+// once that one is done); a failed or dead holder's work is taken over.
+func (o *ObjectIngestor) once(ctx context.Context, log *zap.Logger, id string, ingest func(context.Context) error) error {
+	lease, keep := o.Lease, o.Keep
+	if lease <= 0 {
+		lease = time.Minute
+	}
+	if keep <= 0 {
+		keep = 24 * time.Hour
+	}
+	c, err := o.Claims.Claim(ctx, "ingest/s3/"+id, lease)
+	if err != nil {
+		return err
+	}
+	if !c.Won {
+		if c.State == idempotency.Done {
+			log.Info("s3 object already ingested: notification dropped")
+			return nil
+		}
+		return bus.Later(c.Wait+time.Second, fmt.Errorf("s3 object %s is being ingested elsewhere", id))
+	}
+	wctx, lose := context.WithCancelCause(ctx)
+	defer lose(nil)
+	stop := idempotency.Hold(wctx, o.Claims, c, lease, lose)
+	err = ingest(wctx)
+	stop()
+	bg := context.WithoutCancel(ctx)
+	if err != nil {
+		if ferr := o.Claims.Fail(bg, c); ferr != nil {
+			log.Warn("cannot give up the object's claim: a retry waits for its lease", zap.Error(ferr))
+		}
+		return err
+	}
+	if derr := o.Claims.Done(bg, c, keep); derr != nil {
+		log.Warn("cannot record the object as ingested", zap.Error(derr))
+	}
+	return nil
+}
+
+// download stages, probes and announces the object (or refuses it).
+func (o *ObjectIngestor) download(ctx context.Context, log *zap.Logger, r s3event.Record, obj storage.Object, id string) error {
 	rc, _, err := o.In.Store.Open(ctx, r.Key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil

@@ -20,6 +20,8 @@ import (
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/idempotency"
+	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/s3event"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/testenv"
@@ -282,4 +284,72 @@ func TestS3NotificationGivenUpOnIsAnnouncedAsAFailedUpload(t *testing.T) {
 
 	require.NoError(t, objects.OnDeadLetter(context.Background(), bus.DeadLetter{Body: []byte("junk")}))
 	assert.Len(t, pub.published(), 2)
+}
+
+// slowProber counts probes and holds each long enough for replicas to overlap.
+type slowProber struct {
+	app.Prober
+	n atomic.Int64
+}
+
+func (p *slowProber) Probe(ctx context.Context, path string) (*media.Source, error) {
+	p.n.Add(1)
+	time.Sleep(500 * time.Millisecond)
+	return p.Prober.Probe(ctx, path)
+}
+
+// countingPub counts what the replicas publish.
+type countingPub struct{ n atomic.Int64 }
+
+func (p *countingPub) Publish(context.Context, *eventsv1.Envelope) error { p.n.Add(1); return nil }
+
+// TestS3NotificationToTwoReplicasIngestedOnce: one notification delivered to
+// two ingest replicas at once (SNS's at-least-once, a visibility timeout
+// shorter than a download) downloads and probes the object once: the second
+// copy is handed back for later, and dropped once the first is done.
+func TestS3NotificationToTwoReplicasIngestedOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the local S3 server")
+	}
+	t.Parallel()
+	endpoint := testenv.S3(t, inBucket, outBucket)
+	store, err := storage.NewS3(context.Background(), storage.S3Config{Endpoint: endpoint, InputBucket: inBucket, OutputBucket: outBucket})
+	require.NoError(t, err)
+	f := &s3Fixture{store: store}
+	body := f.put(t, "uploads/erin/clip.mp4", testmedia.Clip(t, testmedia.Spec{Width: 320, Height: 180, Seconds: 1}), nil)
+
+	url := testenv.Postgres(t)
+	prober := &slowProber{Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}}
+	pub := &countingPub{}
+	var replicas []*app.ObjectIngestor
+	for range 2 {
+		claims, err := idempotency.Open(context.Background(), url)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = claims.Close() })
+		in := &app.Ingestor{Store: store, Pub: pub, Prober: prober, StagingDir: t.TempDir(), MaxBytes: 1 << 30, Producer: "ingest"}
+		replicas = append(replicas, &app.ObjectIngestor{In: in, Bucket: inBucket, DefaultOwner: "local", Log: zap.NewNop(),
+			Claims: claims, Lease: 10 * time.Second})
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, r := range replicas {
+		wg.Go(func() { errs[i] = r.Handle(context.Background(), body) })
+	}
+	wg.Wait()
+	var later int
+	for _, err := range errs {
+		if err != nil {
+			d, ok := bus.LaterOf(err)
+			require.True(t, ok, "a copy in progress elsewhere is handed back for later: %v", err)
+			assert.Greater(t, d, time.Second)
+			later++
+		}
+	}
+	assert.Equal(t, 1, later)
+	// The handed-back copy, when it comes back, is dropped.
+	for _, r := range replicas {
+		require.NoError(t, r.Handle(context.Background(), body))
+	}
+	assert.Equal(t, int64(1), prober.n.Load(), "downloaded and probed once")
+	assert.Equal(t, int64(1), pub.n.Load(), "announced once")
 }

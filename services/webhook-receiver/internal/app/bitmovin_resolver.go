@@ -157,6 +157,8 @@ func (r RoutingResolver) Resolve(ctx context.Context, encodingID string) (*jobs.
 }
 
 // Ledger remembers which outcomes were published, across restarts and replicas.
+// It is read only by the holder of the outcome's claim, never to decide
+// whether to write it.
 type Ledger interface {
 	Published(ctx context.Context, encodingID, eventType string) (bool, error)
 	MarkPublished(ctx context.Context, encodingID, eventType string) error
@@ -175,8 +177,12 @@ func (l StorageLedger) Published(ctx context.Context, encodingID, eventType stri
 	return err == nil, err
 }
 
-// MarkPublished implements Ledger.
+// MarkPublished implements Ledger with a conditional create: a marker already
+// there (another replica's, an earlier delivery's) is left as it is.
 func (l StorageLedger) MarkPublished(ctx context.Context, encodingID, eventType string) error {
-	_, err := l.Store.Put(ctx, jobs.CompletionKey(encodingID, eventType), strings.NewReader(""))
+	_, err := l.Store.Create(ctx, jobs.CompletionKey(encodingID, eventType), strings.NewReader(""))
+	if errors.Is(err, storage.ErrExists) {
+		return nil
+	}
 	return err
 }

@@ -5,15 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/webhook"
 )
@@ -62,49 +63,68 @@ type Receiver struct {
 	// webhook is answered within Bitmovin's 10-second limit: when it cannot finish in
 	// time the handler answers 503 and Bitmovin delivers again.
 	ResolveTimeout time.Duration
-	// Ledger, when set, remembers published outcomes across restarts (and tells the
-	// reconciler which encodings were reported); best effort.
+	// Claims makes each outcome of an encoding published once, whichever
+	// replica a notification or its repeats reach: shared by the replicas
+	// (PERTITLE_STATE_DB), or one process's memory.
+	Claims idempotency.Store
+	// Ledger, when set, keeps the published outcomes in storage, where they
+	// outlive the claims (a restart of a memory store) and the Bitmovin
+	// reconciler reads them.
 	Ledger Ledger
+	// InProgressWait is how long a notification whose outcome another
+	// delivery is publishing waits for it before asking the sender to retry.
+	InProgressWait time.Duration
+	Log            *zap.Logger
 
-	mu   sync.Mutex
-	seen map[string]seenNotification // notification ids already published
-	ttl  time.Duration
+	keep time.Duration
 }
 
-// NewReceiver returns a receiver that remembers published notifications for ttl.
-func NewReceiver(pub Publisher, r Resolver, ttl time.Duration) *Receiver {
-	return &Receiver{Pub: pub, Resolver: r, Producer: "webhook-receiver", ResolveTimeout: 8 * time.Second, seen: map[string]seenNotification{}, ttl: ttl}
+// ErrInProgress is returned while another delivery of the same outcome is
+// being handled (by this replica or another): the sender should retry.
+var ErrInProgress = errors.New("the same outcome is being published by another delivery")
+
+// NewReceiver returns a receiver whose claims remember published outcomes for
+// keep, in memory until Claims is replaced.
+func NewReceiver(pub Publisher, r Resolver, keep time.Duration) *Receiver {
+	return &Receiver{Pub: pub, Resolver: r, Producer: "webhook-receiver", ResolveTimeout: 8 * time.Second,
+		Claims: idempotency.NewMemory(), InProgressWait: 2 * time.Second, keep: keep}
 }
 
 // eventNamespace makes event ids derived from job ids stable across retries and replicas.
 var eventNamespace = uuid.MustParse("6f1b1f8e-8f0e-4c59-9a55-7d5d3c0c2a11")
 
+// claimLease bounds how long a crashed replica's claim keeps repeats waiting:
+// a webhook is answered well within it (Bitmovin gives up after 10 s).
+const claimLease = 30 * time.Second
+
 // Handle publishes the event the encoding's resolved status stands for: the job
 // record (local backend) or Bitmovin's API, never only the notification's
-// eventType, which a replay or a confused sender may get wrong. A redelivered
-// notification publishes nothing new; and since the event id derives from the job
-// and outcome, a repeat that reaches another replica collapses in the consumers.
+// eventType, which a replay or a confused sender may get wrong. Each outcome of
+// an encoding is claimed before it is resolved and published, so repeats of a
+// notification, whichever replica they reach and however close together,
+// publish it once; a delivery that fails gives the claim up for the retry.
 func (r *Receiver) Handle(ctx context.Context, n webhook.Notification) (Outcome, error) {
 	claimed, err := n.Finished()
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := jobs.ValidJobID(n.EncodingID()); err != nil {
+	encodingID := n.EncodingID()
+	if err := jobs.ValidJobID(encodingID); err != nil {
 		return Outcome{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if out, ok := r.seenOutcome(n.EventID); ok {
-		return out, nil
+	c, dup, err := r.claim(ctx, encodingID, eventType(claimed))
+	if err != nil || dup != nil {
+		return deref(dup), err
 	}
-	// An outcome already published for this encoding was resolved then: a repeat
-	// of the same claim brings nothing new, and needs no call to Bitmovin.
-	if out, ok := r.alreadyPublished(ctx, n.EncodingID(), eventType(claimed)); ok {
-		return out, nil
-	}
+	// Whatever goes wrong below gives the claim up, so the retry can run.
+	held := []idempotency.Claim{c}
+	defer func() { r.release(ctx, held) }()
+
 	rctx, cancel := ctx, context.CancelFunc(func() {})
 	if r.ResolveTimeout > 0 {
 		rctx, cancel = context.WithTimeout(ctx, r.ResolveTimeout)
 	}
-	res, err := r.Resolver.Resolve(rctx, n.EncodingID())
+	res, err := r.Resolver.Resolve(rctx, encodingID)
 	cancel()
 	if err != nil {
 		return Outcome{}, err
@@ -115,26 +135,114 @@ func (r *Receiver) Handle(ctx context.Context, n webhook.Notification) (Outcome,
 		finished = true
 	case jobs.StatusError:
 	default:
-		return Outcome{}, fmt.Errorf("%w: encoding %s is %s", ErrNotFinished, n.EncodingID(), res.Status)
+		return Outcome{}, fmt.Errorf("%w: encoding %s is %s", ErrNotFinished, encodingID, res.Status)
 	}
 	if finished != claimed {
-		if out, ok := r.alreadyPublished(ctx, n.EncodingID(), eventType(finished)); ok {
-			out.Overruled = true
-			return out, nil
+		// The claim was wrong: the resolved outcome is the one to publish
+		// once, and nothing is published under the claimed one.
+		c, dup, err = r.claim(ctx, encodingID, eventType(finished))
+		if err != nil {
+			return Outcome{}, err
 		}
+		if dup != nil {
+			dup.Overruled = true
+			return *dup, nil
+		}
+		held = append(held, c)
 	}
-	out, err := r.publish(ctx, n.EncodingID(), res, finished)
+	out, err := r.publish(ctx, encodingID, res, finished)
 	if err != nil {
 		return Outcome{}, err
 	}
 	out.Overruled = finished != claimed
-	r.markSeen(n.EventID, out)
+	held = held[:len(held)-1]
+	bg := context.WithoutCancel(ctx)
 	if r.Ledger != nil {
-		// Best effort: without the mark a replay publishes again, which the
-		// deterministic event id collapses in the consumers.
-		_ = r.Ledger.MarkPublished(ctx, n.EncodingID(), out.EventType)
+		if err := r.Ledger.MarkPublished(bg, encodingID, out.EventType); err != nil {
+			// The claim still collapses repeats; the reconciler may report
+			// this encoding again, under the same event id.
+			r.log().Warn("cannot record the published outcome in storage", zap.String("encoding", encodingID), zap.Error(err))
+		}
+	}
+	if err := r.Claims.Done(bg, c, r.keep); err != nil {
+		// Published all the same: a repeat after the lease publishes the same
+		// event id again, which consumers collapse.
+		r.log().Warn("cannot record the published outcome as done", zap.String("encoding", encodingID), zap.Error(err))
 	}
 	return out, nil
+}
+
+func (r *Receiver) log() *zap.Logger {
+	if r.Log == nil {
+		return zap.NewNop()
+	}
+	return r.Log
+}
+
+func deref(o *Outcome) Outcome {
+	if o == nil {
+		return Outcome{}
+	}
+	return *o
+}
+
+// claimKey names an outcome of an encoding in the idempotency store.
+func claimKey(encodingID, typ string) string {
+	return "webhook-receiver/" + encodingID + "/" + typ
+}
+
+// claim takes the outcome typ of encodingID, or returns the duplicate outcome
+// when it was published (by any replica, or before a restart, per the ledger).
+// Another delivery publishing it is waited for a little, then ErrInProgress.
+func (r *Receiver) claim(ctx context.Context, encodingID, typ string) (idempotency.Claim, *Outcome, error) {
+	dup := &Outcome{EventID: eventID(encodingID, typ), EventType: typ, Duplicate: true}
+	deadline := time.Now().Add(r.InProgressWait)
+	for {
+		c, err := r.Claims.Claim(ctx, claimKey(encodingID, typ), claimLease)
+		if err != nil {
+			return c, nil, fmt.Errorf("cannot claim %s of %s: %w", typ, encodingID, err)
+		}
+		if c.Won {
+			published, err := r.published(ctx, encodingID, typ)
+			if err != nil || published {
+				if published {
+					err = r.Claims.Done(ctx, c, r.keep)
+				} else {
+					_ = r.Claims.Fail(context.WithoutCancel(ctx), c)
+				}
+				if err != nil {
+					return c, nil, err
+				}
+				return c, dup, nil
+			}
+			return c, nil, nil
+		}
+		if c.State == idempotency.Done {
+			return c, dup, nil
+		}
+		if time.Now().After(deadline) {
+			return c, nil, fmt.Errorf("%w: %s of encoding %s", ErrInProgress, typ, encodingID)
+		}
+		select {
+		case <-ctx.Done():
+			return c, nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// published reads the ledger (after the claim is won: never check-then-put).
+func (r *Receiver) published(ctx context.Context, encodingID, typ string) (bool, error) {
+	if r.Ledger == nil {
+		return false, nil
+	}
+	return r.Ledger.Published(ctx, encodingID, typ)
+}
+
+func (r *Receiver) release(ctx context.Context, held []idempotency.Claim) {
+	for _, c := range held {
+		_ = r.Claims.Fail(context.WithoutCancel(ctx), c)
+	}
 }
 
 func eventType(finished bool) string {
@@ -146,17 +254,6 @@ func eventType(finished bool) string {
 
 func eventID(encodingID, eventType string) string {
 	return uuid.NewSHA1(eventNamespace, []byte(encodingID+"/"+eventType)).String()
-}
-
-// alreadyPublished reports a duplicate when the ledger has the outcome.
-func (r *Receiver) alreadyPublished(ctx context.Context, encodingID, typ string) (Outcome, bool) {
-	if r.Ledger == nil {
-		return Outcome{}, false
-	}
-	if done, err := r.Ledger.Published(ctx, encodingID, typ); err != nil || !done {
-		return Outcome{}, false
-	}
-	return Outcome{EventID: eventID(encodingID, typ), EventType: typ, Duplicate: true}, true
 }
 
 // publish puts the event of a resolved encoding on the bus. A result too large for
@@ -216,36 +313,4 @@ func (r *Receiver) send(ctx context.Context, encodingID string, res *jobs.Result
 		return fmt.Errorf("cannot publish %s for encoding %s: %w", typ, res.JobID, err)
 	}
 	return nil
-}
-
-type seenNotification struct {
-	at  time.Time
-	out Outcome
-}
-
-// seenOutcome returns, as a duplicate, what a notification id already published.
-func (r *Receiver) seenOutcome(id string) (Outcome, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s, ok := r.seen[id]
-	if !ok || time.Since(s.at) >= r.ttl {
-		return Outcome{}, false
-	}
-	out := s.out
-	out.Duplicate = true
-	return out, true
-}
-
-func (r *Receiver) markSeen(id string, out Outcome) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	if len(r.seen) > 100_000 {
-		for k, s := range r.seen {
-			if now.Sub(s.at) >= r.ttl {
-				delete(r.seen, k)
-			}
-		}
-	}
-	r.seen[id] = seenNotification{at: now, out: out}
 }

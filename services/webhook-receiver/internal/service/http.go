@@ -51,6 +51,12 @@ func webhookHandler(rcv *app.Receiver, key []byte, maxBytes int64, log *zap.Logg
 			w.Header().Set("Retry-After", "30")
 			writeErr(w, http.StatusServiceUnavailable, err.Error()+": retry later")
 			return
+		case errors.Is(err, app.ErrInProgress):
+			// Another delivery of the same outcome is being published: if
+			// that one fails, this retry must still find the sender willing.
+			w.Header().Set("Retry-After", "5")
+			writeErr(w, http.StatusServiceUnavailable, err.Error()+": retry later")
+			return
 		case err != nil:
 			log.Error("webhook not processed", zap.Error(err), zap.String("encoding", n.EncodingID()))
 			w.Header().Set("Retry-After", "5")

@@ -39,7 +39,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.OpsAddr, "PERTITLE_WEBHOOK_OPS_ADDR", "127.0.0.1:9082", "listen address of /readyz with details and /metrics (keep it private)")
 	e.SigningKey(&c.Secret, "PERTITLE_BITMOVIN_WEBHOOK_SECRET", "", "HMAC-SHA512 key of the Bitmovin-Signature header (required, at least 16 bytes)")
 	e.Int64(&c.MaxBytes, "PERTITLE_WEBHOOK_MAX_BYTES", 1<<20, "largest accepted webhook body")
-	e.Duration(&c.DedupTTL, "PERTITLE_WEBHOOK_DEDUP_TTL", time.Hour, "how long a delivered notification id is remembered")
+	e.Duration(&c.DedupTTL, "PERTITLE_WEBHOOK_DEDUP_TTL", time.Hour, "how long a published outcome's claim is kept: a repeat within it is answered as a duplicate without asking the encoder")
 	c.Bus = bus.DefaultConfig()
 	c.Bus.FromEnv(e)
 	c.Storage.FromEnv(e)
@@ -97,6 +97,8 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	rcv := app.NewReceiver(b, resolver, cfg.DedupTTL)
 	rcv.ResolveTimeout = cfg.ResolveTimeout
 	rcv.Ledger = app.StorageLedger{Store: store}
+	rcv.Claims = b.Claims() // shared by the replicas when PERTITLE_STATE_DB is set
+	rcv.Log = log
 	mux := http.NewServeMux()
 	ops.Register(mux)
 	mux.Handle("POST /webhooks/bitmovin", ops.Metrics.Instrument("/webhooks/bitmovin",
