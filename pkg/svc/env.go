@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/limit"
 )
 
 // Env reads settings from environment variables with defaults, collecting every
@@ -120,6 +122,20 @@ func (e *Env) Bool(dst *bool, name string, def bool, help string) {
 		return
 	}
 	*dst = b
+}
+
+// TrustedProxies reads PERTITLE_TRUSTED_PROXIES: the networks of the reverse
+// proxies or load balancers in front of the service, whose X-Forwarded-For the
+// abuse limits believe to find a request's client address.
+func (e *Env) TrustedProxies(dst *limit.Addresses) {
+	const name = "PERTITLE_TRUSTED_PROXIES"
+	v := e.raw(name, "", "comma-separated CIDR prefixes of the reverse proxies in front of this service: their X-Forwarded-For names the client address that per-address limits count (empty: the peer address)", false)
+	a, err := limit.ParseTrusted(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s: %w", name, err))
+		return
+	}
+	*dst = a
 }
 
 // ErrHelp is returned by Parse when --help was asked for; the caller exits 0.

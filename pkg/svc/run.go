@@ -13,6 +13,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/pertitle/pertitle/pkg/limit"
 )
 
 // Version is stamped at build time (-ldflags "-X github.com/pertitle/pertitle/pkg/svc.Version=...").
@@ -60,14 +62,41 @@ func NewLogger(service string) *zap.Logger {
 	return log.With(zap.String("service", service))
 }
 
-// NewServer returns an http.Server with timeouts suited to an API. Uploads and media
-// need long bodies, so WriteTimeout/ReadTimeout are left to the handlers that need them.
+// Timeouts of the servers. A slow client may hold a connection for at most these
+// without making progress.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 120 * time.Second
+	// APIReadTimeout and APIWriteTimeout bound a whole request and a whole
+	// response of servers whose requests are all short (NewServer).
+	APIReadTimeout  = 30 * time.Second
+	APIWriteTimeout = time.Minute
+)
+
+// NewServer returns an http.Server for an API whose requests are all short: the
+// whole request must arrive within APIReadTimeout and the response be written
+// within APIWriteTimeout. Servers of uploads or media use NewStreamingServer.
 func NewServer(addr string, h http.Handler) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       APIReadTimeout,
+		WriteTimeout:      APIWriteTimeout,
+		IdleTimeout:       IdleTimeout,
+	}
+}
+
+// NewStreamingServer returns an http.Server whose requests may rightly take hours
+// (an upload, a film download): no total read or write timeout, but each request
+// must keep making progress as p says (limit.Progress), so that a client that
+// trickles its body or stops reading the answer is cut off.
+func NewStreamingServer(addr string, h http.Handler, p limit.Progress) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           p.Wrap(h),
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
 	}
 }
 

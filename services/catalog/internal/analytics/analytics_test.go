@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/services/catalog/internal/analytics"
 )
 
@@ -66,7 +67,7 @@ var owners = map[string]string{"a1": "alice", "a2": "alice", "b1": "bob"}
 func newHandler(burst float64) (http.Handler, *memStore) {
 	st := &memStore{}
 	h := &analytics.Handler{Store: st, Tokens: tokens{}, Now: func() time.Time { return now },
-		Limiter: &analytics.Limiter{Rate: 1, Burst: burst, Now: func() time.Time { return now }},
+		Limiter: limit.NewKeyed(1, int(burst), 0).WithClock(func() time.Time { return now }),
 		Owner: func(_ context.Context, id string) (string, bool, error) {
 			o, ok := owners[id]
 			return o, ok, nil
@@ -198,43 +199,6 @@ func TestBatchLimitsAndAccess(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestRateLimitPerViewer(t *testing.T) {
-	t.Parallel()
-	h, st := newHandler(100)
-	batch := func(viewer string, n int) []byte {
-		evs := make([]analytics.Event, n)
-		for i := range evs {
-			evs[i] = ev(analytics.PlayStart, "a1", "s1", 0)
-			evs[i].ViewerID = viewer
-		}
-		return mustJSON(evs)
-	}
-	assert.Equal(t, http.StatusAccepted, send(h, "/v1/analytics/events?token=ok-a1", "", batch("v1", 60), nil).Code)
-	rec := send(h, "/v1/analytics/events?token=ok-a1", "", batch("v1", 60), nil)
-	assert.Equal(t, http.StatusTooManyRequests, rec.Code)
-	assert.Equal(t, "20", rec.Header().Get("Retry-After"), "40 tokens left, 60 needed, 1 per second")
-	assert.Equal(t, http.StatusAccepted, send(h, "/v1/analytics/events?token=ok-a1", "", batch("v1", 40), nil).Code)
-	assert.Equal(t, http.StatusAccepted, send(h, "/v1/analytics/events?token=ok-a1", "", batch("v2", 60), nil).Code,
-		"another viewer has its own bucket")
-	assert.Len(t, st.events, 160)
-}
-
-func TestLimiterRefills(t *testing.T) {
-	t.Parallel()
-	clk := now
-	l := &analytics.Limiter{Rate: 2, Burst: 10, Now: func() time.Time { return clk }}
-	ok, _ := l.Take("v", 10)
-	require.True(t, ok)
-	ok, wait := l.Take("v", 1)
-	assert.False(t, ok)
-	assert.Equal(t, 500*time.Millisecond, wait)
-	clk = clk.Add(2 * time.Second)
-	ok, _ = l.Take("v", 4)
-	assert.True(t, ok)
-	ok, _ = l.Take("v", 11)
-	assert.False(t, ok, "more than the burst never fits")
 }
 
 func TestAggregation(t *testing.T) {

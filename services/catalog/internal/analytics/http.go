@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
-	"strconv"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/limit"
 )
 
 // Filter selects stored events: one asset, or one owner's assets, or (All) every
@@ -46,12 +45,17 @@ type TokenVerifier interface {
 
 // Handler serves the analytics endpoints.
 type Handler struct {
-	Store   Store
-	Owner   OwnerLookup
-	Tokens  TokenVerifier // nil: only authenticated callers may send beacons
-	Limiter *Limiter
-	Log     *zap.Logger
-	Now     func() time.Time
+	Store  Store
+	Owner  OwnerLookup
+	Tokens TokenVerifier // nil: only authenticated callers may send beacons
+	// Limiter holds a token bucket per asset and sender, charged one token per
+	// event of an authorised batch: the sender is the signed-in user, or, for a
+	// beacon token, the client address (Addresses). Never a viewer_id: the
+	// sender picks that one and could take a fresh bucket with every event.
+	Limiter   *limit.Keyed
+	Addresses limit.Addresses
+	Log       *zap.Logger
+	Now       func() time.Time
 }
 
 // Instrumenter wraps a handler with metrics under a route name (svc.Metrics).
@@ -137,7 +141,6 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := h.now()
-	perViewer := map[string]int{}
 	for i, e := range events {
 		if err := e.Validate(now); err != nil {
 			var fe *FieldError
@@ -146,22 +149,16 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, f, f+": "+fe.Msg)
 			return
 		}
-		perViewer[e.ViewerID]++
-	}
-	if h.Limiter != nil {
-		for v, n := range perViewer {
-			if ok, wait := h.Limiter.Take(v, n); !ok {
-				if wait < time.Hour {
-					w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				}
-				writeError(w, http.StatusTooManyRequests, "", "too many events from viewer "+v+"; slow down")
-				return
-			}
-		}
 	}
 	owners, status, msg := h.authorizeBeacons(r, events)
 	if status != 0 {
 		writeError(w, status, "", msg)
+		return
+	}
+	// Charged only now: a request that is not let in never spends a real viewer's tokens.
+	if wait, ok := h.charge(r, owners, events); !ok {
+		limit.RetryAfter(w.Header(), wait)
+		writeError(w, http.StatusTooManyRequests, "", "too many analytics events for this asset from your address; slow down")
 		return
 	}
 	if err := h.Store.AppendEvents(r.Context(), owners, events); err != nil {
@@ -198,6 +195,31 @@ func (h *Handler) authorizeBeacons(r *http.Request, events []Event) (map[string]
 		owners[e.AssetID] = owner
 	}
 	return owners, 0, ""
+}
+
+// charge takes one token per event from the bucket of each (asset, sender) of an
+// authorised batch; when one bucket falls short it says how long to wait. A batch
+// of several assets may spend tokens of the first before the second refuses it:
+// the player sends one asset per batch, so only a hand-made batch loses them.
+func (h *Handler) charge(r *http.Request, owners map[string]string, events []Event) (time.Duration, bool) {
+	if h.Limiter == nil {
+		return 0, true
+	}
+	p, authed := auth.FromContext(r.Context())
+	perAsset := map[string]int{}
+	for _, e := range events {
+		perAsset[e.AssetID]++
+	}
+	for asset, n := range perAsset {
+		key := "addr " + h.Addresses.Client(r) + " " + asset
+		if authed && p.CanAccess(owners[asset]) {
+			key = "user " + p.Subject + " " + asset
+		}
+		if ok, wait := h.Limiter.AllowN(key, n); !ok {
+			return wait, false
+		}
+	}
+	return 0, true
 }
 
 var errTooMany = fmt.Errorf("a batch is at most %d events", MaxBatchEvents)

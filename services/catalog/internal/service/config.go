@@ -8,6 +8,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/catalog/internal/webapp"
@@ -33,9 +34,12 @@ type Config struct {
 	// unsigned media (component tests), and run generates one with a warning.
 	MediaSigningKey string
 	MediaURLTTL     time.Duration
-	// AnalyticsPerMinute and AnalyticsBurst are each viewer's beacon token bucket.
+	// AnalyticsPerMinute and AnalyticsBurst are the beacon token bucket of each
+	// asset and client address (or signed-in user).
 	AnalyticsPerMinute int
 	AnalyticsBurst     int
+	// Proxies are the trusted reverse proxies, to find client addresses.
+	Proxies limit.Addresses
 	// Web is what the embedded web app is told in /config.json.
 	Web webapp.Config
 	// Auth is the OIDC issuer and audience whose tokens the API accepts.
@@ -56,9 +60,10 @@ func DefaultConfig() Config {
 		Auth:         auth.Config{Issuer: auth.DefaultIssuer, Audience: auth.DefaultAudience},
 
 		MediaURLTTL: 6 * time.Hour,
-		// A player sends a heartbeat every 10 s or so plus a few events per play.
-		AnalyticsPerMinute: 120,
-		AnalyticsBurst:     200,
+		// A player sends a heartbeat every 10 s or so plus a few events per play,
+		// and viewers behind one NAT watching one title share a bucket.
+		AnalyticsPerMinute: 600,
+		AnalyticsBurst:     600,
 	}
 }
 
@@ -74,8 +79,9 @@ func (c *Config) FromEnv(e *svc.Env) {
 	c.S3.FromEnv(e)
 	e.SigningKey(&c.MediaSigningKey, "PERTITLE_MEDIA_SIGNING_KEY", "", "secret that signs playback URLs and beacon tokens (at least 16 bytes; empty: a random one per start, with a warning)")
 	e.Duration(&c.MediaURLTTL, "PERTITLE_MEDIA_URL_TTL", d.MediaURLTTL, "how long signed playback URLs and beacon tokens stay valid")
-	e.Int(&c.AnalyticsPerMinute, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE", d.AnalyticsPerMinute, "analytics events a viewer may send per minute, sustained")
-	e.Int(&c.AnalyticsBurst, "PERTITLE_ANALYTICS_BURST", d.AnalyticsBurst, "analytics events a viewer may send at once (at least 100, one full batch)")
+	e.Int(&c.AnalyticsPerMinute, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE", d.AnalyticsPerMinute, "analytics events per minute, sustained, for one asset from one client address (or signed-in user)")
+	e.Int(&c.AnalyticsBurst, "PERTITLE_ANALYTICS_BURST", d.AnalyticsBurst, "analytics events at once for one asset from one client address (at least 100, one full batch)")
+	e.TrustedProxies(&c.Proxies)
 	c.Bus.FromEnv(e)
 	c.Web.FromEnv(e)
 	c.Auth.FromEnv(e)

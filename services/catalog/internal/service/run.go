@@ -14,6 +14,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlite"
 )
@@ -83,7 +84,8 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 	s.Subscribe(b)
 	ops.AddCheck("bus", b.Ping)
 
-	srv := svc.NewServer(cfg.Addr, s.Handler())
+	// Films are downloaded for as long as they take; beacons and API bodies are small.
+	srv := svc.NewStreamingServer(cfg.Addr, s.Handler(), limit.DefaultProgress)
 	// Either side failing stops the other; both drain within svc.ShutdownTimeout,
 	// in parallel, so the process exits well inside 30 s.
 	err = svc.Together(ctx,

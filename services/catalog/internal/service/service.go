@@ -12,6 +12,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/catalog/internal/analytics"
@@ -108,7 +109,7 @@ func (w wrapRoutes) Instrument(route string, h http.Handler) http.Handler {
 // analytics wires the player analytics endpoints (README "Player analytics").
 func (s *Service) analytics(cfg Config, store analytics.Store, signer *cataloghttp.Signer) *analytics.Handler {
 	h := &analytics.Handler{Store: store, Log: s.deps.Log,
-		Limiter: &analytics.Limiter{Rate: float64(cfg.AnalyticsPerMinute) / 60, Burst: float64(cfg.AnalyticsBurst)},
+		Addresses: cfg.Proxies,
 		Owner: func(ctx context.Context, id string) (string, bool, error) {
 			a, err := s.queries.Get(ctx, id)
 			if errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrInvalidID) {
@@ -116,9 +117,11 @@ func (s *Service) analytics(cfg Config, store analytics.Store, signer *cataloght
 			}
 			return a.Owner, err == nil, err
 		}}
-	if h.Limiter.Rate <= 0 {
-		h.Limiter.Rate, h.Limiter.Burst = 2, 200 // a Config built by hand, not by DefaultConfig
+	perMinute, burst := cfg.AnalyticsPerMinute, cfg.AnalyticsBurst
+	if perMinute <= 0 {
+		perMinute, burst = DefaultConfig().AnalyticsPerMinute, DefaultConfig().AnalyticsBurst // a Config built by hand
 	}
+	h.Limiter = limit.NewKeyed(limit.PerMinute(float64(perMinute)), burst, 0)
 	if signer != nil {
 		h.Tokens = signer
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -16,6 +17,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 )
@@ -46,6 +48,29 @@ type Ingestor struct {
 	StagingDir string
 	MaxBytes   int64
 	Producer   string
+	// Uploads is a token bucket per owner: every upload and upload session
+	// opened over HTTP takes a token (Admit). Nil: no limit.
+	Uploads *limit.Keyed
+	// Quota bounds what each owner has in flight (nil: no bound).
+	Quota *Quota
+}
+
+// RateLimitedError is an upload refused because its owner opened too many lately.
+type RateLimitedError struct{ Wait time.Duration }
+
+func (e *RateLimitedError) Error() string {
+	return "too many uploads lately; try again later"
+}
+
+// Admit takes one of owner's upload tokens, or says how long until there is one.
+func (in *Ingestor) Admit(owner string) error {
+	if in.Uploads == nil {
+		return nil
+	}
+	if ok, wait := in.Uploads.Allow(owner); !ok {
+		return &RateLimitedError{Wait: wait}
+	}
+	return nil
 }
 
 // Staged is an upload written to the staging area, not yet validated.

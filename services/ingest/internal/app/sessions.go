@@ -65,7 +65,8 @@ type Sessions struct {
 	// Now is the clock (tests).
 	Now func() time.Time
 
-	mu sync.Mutex
+	mu      sync.Mutex
+	counted map[string]bool // sessions whose size is in Quota
 }
 
 // NewUpload is what a client declares when it opens a session.
@@ -183,18 +184,26 @@ func (s *Sessions) Create(_ context.Context, owner string, u NewUpload) (*Sessio
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	if err := s.Ingestor.Quota.reserve(owner, 1, u.Size); err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	ps := s.partSize(u.Size)
 	sess := &Session{ID: id, Owner: owner, Filename: u.Filename, ContentType: u.ContentType, Title: u.Title,
 		Size: u.Size, PartSize: ps, PartsTotal: int((u.Size + ps - 1) / ps), Status: SessionUploading,
 		CreatedAt: now, ExpiresAt: now.Add(s.TTL)}
 	if err := os.MkdirAll(s.dir(id), 0o750); err != nil {
+		s.Ingestor.Quota.release(owner, 1, u.Size)
 		return nil, fmt.Errorf("%w: cannot create session: %w", ErrUnavailable, err)
 	}
 	if err := s.save(sess); err != nil {
 		_ = os.RemoveAll(s.dir(id))
+		s.Ingestor.Quota.release(owner, 1, u.Size)
 		return nil, err
 	}
+	s.mu.Lock()
+	s.markCounted(id)
+	s.mu.Unlock()
 	return sess, nil
 }
 
@@ -393,12 +402,14 @@ func (s *Sessions) Get(_ context.Context, owner, id string) (*Progress, error) {
 func (s *Sessions) Abort(_ context.Context, owner, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.load(owner, id); err != nil {
+	sess, err := s.load(owner, id)
+	if err != nil {
 		return err
 	}
 	if err := os.RemoveAll(s.dir(id)); err != nil {
 		return fmt.Errorf("%w: cannot delete session: %w", ErrUnavailable, err)
 	}
+	s.uncount(sess)
 	return nil
 }
 
@@ -436,6 +447,7 @@ func (s *Sessions) Complete(ctx context.Context, owner, id, correlationID string
 		if err == nil {
 			s.mu.Lock()
 			_ = os.RemoveAll(s.dir(id))
+			s.uncount(sess)
 			s.mu.Unlock()
 			return asset, nil
 		}
@@ -450,6 +462,7 @@ func (s *Sessions) Complete(ctx context.Context, owner, id, correlationID string
 		return nil, err
 	}
 	_ = os.RemoveAll(s.dir(id)) // rejected: nothing is kept
+	s.uncount(sess)
 	return nil, err
 }
 
@@ -512,20 +525,21 @@ func (s *Sessions) assemble(ctx context.Context, sess *Session) (*Staged, error)
 }
 
 // Expire deletes sessions past their expiry (and leftovers without a readable
-// session file), returning how many it removed.
+// session file), and staged uploads a crash left behind (older than TTL),
+// returning how many it removed.
 func (s *Sessions) Expire(_ context.Context) (int, error) {
+	removed, err := SweepStaging(s.Ingestor.StagingDir, s.TTL, s.now())
+	errs := []error{err}
 	entries, err := os.ReadDir(s.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+		return removed, errors.Join(errs...)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("cannot list sessions: %w", err)
+		return removed, fmt.Errorf("cannot list sessions: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	removed := 0
-	var errs []error
 	for _, e := range entries {
 		if !e.IsDir() || !validSessionID(e.Name()) {
 			continue
@@ -542,9 +556,66 @@ func (s *Sessions) Expire(_ context.Context) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
+		if sess.ID == e.Name() {
+			s.uncount(&sess)
+		}
 		removed++
 	}
 	return removed, errors.Join(errs...)
+}
+
+// Recover picks up the sessions a previous process left, at start-up: each live
+// one counts in its owner's quota again, one caught completing (the process
+// died mid-way) can be completed again, and part files it was writing are
+// removed. Expired ones are left to Expire.
+func (s *Sessions) Recover(_ context.Context) error {
+	entries, err := os.ReadDir(s.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot list sessions: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, e := range entries {
+		if !e.IsDir() || !validSessionID(e.Name()) {
+			continue
+		}
+		var sess Session
+		b, err := os.ReadFile(filepath.Join(s.Dir, e.Name(), "session.json"))
+		if err != nil || json.Unmarshal(b, &sess) != nil || !s.now().Before(sess.ExpiresAt) {
+			continue
+		}
+		if sess.Status == SessionCompleting {
+			sess.Status = SessionUploading
+			errs = append(errs, s.save(&sess))
+		}
+		tmps, _ := filepath.Glob(filepath.Join(s.Dir, e.Name(), ".part-*"))
+		for _, t := range tmps {
+			errs = append(errs, os.Remove(t))
+		}
+		s.Ingestor.Quota.add(sess.Owner, 1, sess.Size)
+		s.markCounted(sess.ID)
+	}
+	return errors.Join(errs...)
+}
+
+// uncount takes a deleted session out of its owner's quota. Callers hold s.mu.
+func (s *Sessions) uncount(sess *Session) {
+	if s.counted[sess.ID] {
+		s.Ingestor.Quota.release(sess.Owner, 1, sess.Size)
+		delete(s.counted, sess.ID)
+	}
+}
+
+// markCounted notes that a session is in its owner's quota. Callers hold s.mu.
+func (s *Sessions) markCounted(id string) {
+	if s.counted == nil {
+		s.counted = map[string]bool{}
+	}
+	s.counted[id] = true
 }
 
 // RunJanitor expires sessions every interval until ctx ends.

@@ -7,12 +7,14 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/events"
+	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
@@ -33,6 +35,21 @@ func uploadHandler(in *app.Ingestor, catalogURL string, log *zap.Logger) http.Ha
 			writeErr(w, http.StatusRequestEntityTooLarge, app.ErrTooLarge.Error())
 			return
 		}
+		if err := in.Admit(caller.Subject); err != nil {
+			fail(w, log, err)
+			return
+		}
+		// The body counts in the caller's bytes in flight until it is stored or refused.
+		hold, err := in.Quota.Hold(caller.Subject, max(r.ContentLength, 0))
+		if err != nil {
+			fail(w, log, err)
+			return
+		}
+		defer hold.Release()
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{hold.Reader(r.Body), r.Body}
 		corr := r.Header.Get("X-Request-Id")
 		if corr == "" {
 			corr = uuid.NewString()
@@ -41,7 +58,6 @@ func uploadHandler(in *app.Ingestor, catalogURL string, log *zap.Logger) http.Ha
 		owner := caller.Subject
 		meta := app.Meta{Owner: owner, CorrelationID: corr}
 		var staged *app.Staged
-		var err error
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if mt == "multipart/form-data" {
 			staged, err = stageMultipart(r, in, &meta)
@@ -111,6 +127,9 @@ func stageMultipart(r *http.Request, in *app.Ingestor, meta *app.Meta) (*app.Sta
 	return staged, nil
 }
 
+// quotaRetry is the Retry-After of an upload refused by the caller's quota.
+const quotaRetry = time.Minute
+
 type badRequest string
 
 func (b badRequest) Error() string { return string(b) }
@@ -118,7 +137,15 @@ func (b badRequest) Error() string { return string(b) }
 func fail(w http.ResponseWriter, log *zap.Logger, err error) {
 	var br badRequest
 	var inv *media.InvalidSourceError
+	var rl *app.RateLimitedError
 	switch {
+	case errors.As(err, &rl):
+		limit.TooMany(w, rl.Wait, err.Error())
+	case errors.Is(err, app.ErrQuota):
+		// Space frees up as the caller's uploads finish: a guess, not a promise.
+		limit.TooMany(w, quotaRetry, err.Error())
+	case errors.Is(err, limit.ErrTooSlow):
+		writeErr(w, http.StatusRequestTimeout, err.Error())
 	case errors.As(err, &br):
 		writeErr(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, app.ErrEmpty), errors.Is(err, app.ErrInvalidUpload):

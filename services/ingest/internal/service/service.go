@@ -17,6 +17,7 @@ import (
 	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
@@ -37,10 +38,19 @@ type Config struct {
 	CatalogURL   string
 	CORSOrigins  string
 	S3Events     bool // consume S3 ObjectCreated notifications (PERTITLE_STORAGE=s3 only)
-	Limits       media.Limits
-	Auth         auth.Config
-	Bus          bus.Config
-	Storage      storage.Config
+	// Abuse limits of the HTTP API, per signed-in user.
+	UploadsPerHour int
+	UploadsBurst   int
+	UserSessions   int
+	UserBytes      int64
+	// A request body must bring bytes at least every BodyIdle and, after that
+	// long, average BodyMinRate bytes per second.
+	BodyIdle    time.Duration
+	BodyMinRate int64
+	Limits      media.Limits
+	Auth        auth.Config
+	Bus         bus.Config
+	Storage     storage.Config
 }
 
 // FromEnv reads the configuration.
@@ -48,6 +58,12 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.Addr, "PERTITLE_INGEST_ADDR", ":8081", "listen address of the API (public), /healthz and /readyz (ready or not)")
 	e.String(&c.OpsAddr, "PERTITLE_INGEST_OPS_ADDR", "127.0.0.1:9081", "listen address of /readyz with details and /metrics (keep it private)")
 	e.Int64(&c.MaxBytes, "PERTITLE_INGEST_MAX_BYTES", 10<<30, "largest accepted upload in bytes")
+	e.Int(&c.UploadsPerHour, "PERTITLE_INGEST_UPLOADS_PER_HOUR", 60, "uploads and upload sessions one user may start per hour, sustained (429 past it)")
+	e.Int(&c.UploadsBurst, "PERTITLE_INGEST_UPLOADS_BURST", 10, "uploads and upload sessions one user may start at once")
+	e.Int(&c.UserSessions, "PERTITLE_INGEST_USER_SESSIONS", 10, "open resumable upload sessions per user (429 past it)")
+	e.Int64(&c.UserBytes, "PERTITLE_INGEST_USER_BYTES", 20<<30, "bytes in flight per user: declared sizes of open sessions plus uploads being received (429 past it; at least PERTITLE_INGEST_MAX_BYTES)")
+	e.Duration(&c.BodyIdle, "PERTITLE_INGEST_BODY_IDLE_TIMEOUT", 30*time.Second, "longest wait for the next bytes of a request body (408 past it)")
+	e.Int64(&c.BodyMinRate, "PERTITLE_INGEST_BODY_MIN_RATE", 4096, "least average rate of a request body in bytes per second, after the idle timeout (a trickling body is cut off with 408)")
 	e.String(&c.StagingDir, "PERTITLE_INGEST_STAGING_DIR", "", "where uploads are staged before validation (default: inside filesystem storage)")
 	e.String(&c.FFprobe, "PERTITLE_FFPROBE", "ffprobe", "ffprobe binary")
 	e.String(&c.FFmpeg, "PERTITLE_FFMPEG", "ffmpeg", "ffmpeg binary (decodes a stretch to reject corrupt files)")
@@ -70,6 +86,12 @@ func (c Config) Validate() error {
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_INGEST_ADDR=%q is not a listen address", c.Addr)
 	v.Check(svc.ValidAddr(c.OpsAddr), "PERTITLE_INGEST_OPS_ADDR=%q is not a listen address", c.OpsAddr)
 	v.Check(c.MaxBytes > 0, "PERTITLE_INGEST_MAX_BYTES must be positive")
+	v.Check(c.UploadsPerHour >= 1, "PERTITLE_INGEST_UPLOADS_PER_HOUR must be at least 1")
+	v.Check(c.UploadsBurst >= 1, "PERTITLE_INGEST_UPLOADS_BURST must be at least 1")
+	v.Check(c.UserSessions >= 1, "PERTITLE_INGEST_USER_SESSIONS must be at least 1")
+	v.Check(c.UserBytes >= c.MaxBytes, "PERTITLE_INGEST_USER_BYTES must be at least PERTITLE_INGEST_MAX_BYTES")
+	v.Check(c.BodyIdle >= time.Second, "PERTITLE_INGEST_BODY_IDLE_TIMEOUT must be at least 1s")
+	v.Check(c.BodyMinRate >= 0, "PERTITLE_INGEST_BODY_MIN_RATE must not be negative")
 	v.Check(c.SessionTTL >= time.Minute, "PERTITLE_UPLOAD_SESSION_TTL must be at least 1m")
 	v.Check(c.PartSize >= 5<<20 && c.PartSize <= 5<<30, "PERTITLE_UPLOAD_PART_SIZE must be between 5 MiB and 5 GiB")
 	_, err := exec.LookPath(c.FFprobe)
@@ -112,21 +134,30 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	ops.AddCheck("storage", store.Ping)
 
 	in := &app.Ingestor{Store: store, Pub: b, Prober: app.FFprobe{FFprobe: cfg.FFprobe, FFmpeg: cfg.FFmpeg, Limits: cfg.Limits},
-		StagingDir: staging, MaxBytes: cfg.MaxBytes, Producer: "ingest"}
+		StagingDir: staging, MaxBytes: cfg.MaxBytes, Producer: "ingest",
+		Uploads: limit.NewKeyed(float64(cfg.UploadsPerHour)/3600, cfg.UploadsBurst, 0),
+		Quota:   &app.Quota{Sessions: cfg.UserSessions, Bytes: cfg.UserBytes}}
 	verifier, err := auth.NewVerifier(ctx, cfg.Auth)
 	if err != nil {
 		return err
 	}
 	ops.AddCheck("oidc", verifier.Ping)
 	sessions := &app.Sessions{Ingestor: in, Dir: filepath.Join(staging, "sessions"), PartSize: cfg.PartSize, TTL: cfg.SessionTTL}
+	if err := sessions.Recover(ctx); err != nil {
+		log.Warn("cannot fully recover upload sessions", zap.Error(err))
+	}
 	mux := newMux(ops, verifier, in, sessions, cfg.CatalogURL, log)
 	mux = withCORS(cfg.CORSOrigins, mux) // the web app uploads from the catalog's origin
 	go sessions.RunJanitor(ctx, time.Minute, func(n int, err error) {
-		log.Info("expired upload sessions", zap.Int("removed", n), zap.Error(err))
+		log.Info("expired upload sessions and orphaned staged files", zap.Int("removed", n), zap.Error(err))
 	})
 	// Either part stopping stops the others; all drain in parallel.
 	parts := []func(context.Context) error{
-		func(ctx context.Context) error { return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, mux)) },
+		func(ctx context.Context) error {
+			// Uploads take as long as they take, if they keep coming.
+			p := limit.Progress{ReadIdle: cfg.BodyIdle, MinRate: cfg.BodyMinRate, Grace: cfg.BodyIdle, WriteIdle: time.Minute}
+			return svc.Serve(ctx, log, svc.NewStreamingServer(cfg.Addr, mux, p))
+		},
 		func(ctx context.Context) error { return ops.Serve(ctx, log, cfg.OpsAddr) },
 	}
 	if s3, ok := store.(*storage.S3); ok && cfg.S3Events {

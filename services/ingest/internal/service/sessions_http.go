@@ -96,6 +96,10 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 		writeErr(w, http.StatusBadRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
 		return
 	}
+	if err := h.s.Ingestor.Admit(owner); err != nil {
+		h.fail(w, err)
+		return
+	}
 	sess, err := h.s.Create(r.Context(), owner, u)
 	if err != nil {
 		h.fail(w, err)

@@ -1,13 +1,16 @@
 package issuer
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +21,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/limit"
 )
 
 // Registered clients. Both are public (no secret): a browser app and a CLI cannot keep one.
@@ -39,9 +44,31 @@ type Config struct {
 	// PasswordGrant lets pertitle-cli exchange a username and password of this
 	// issuer's own users for tokens (scripts, tests).
 	PasswordGrant bool
-	Now           func() time.Time
-	Log           *zap.Logger
+	// SignIn throttles password checks, of the form and of the password grant.
+	SignIn SignInLimits
+	// Addresses finds client addresses behind trusted proxies.
+	Addresses limit.Addresses
+	Now       func() time.Time
+	Log       *zap.Logger
 }
+
+// SignInLimits throttle password guessing per user name and per client address.
+// After UserFailures failed passwords for one user (AddressFailures from one
+// address), every further attempt is refused with 429 for Backoff, doubling
+// with each failure after, at most BackoffMax, even when the password is right.
+// AddressPerMinute bounds the password checks (bcrypt, costly) one address may
+// cause, right or wrong.
+type SignInLimits struct {
+	UserFailures     int
+	AddressFailures  int
+	Backoff          time.Duration
+	BackoffMax       time.Duration
+	AddressPerMinute int
+}
+
+// DefaultSignInLimits are the defaults of the README's settings table.
+var DefaultSignInLimits = SignInLimits{UserFailures: 5, AddressFailures: 20, Backoff: 30 * time.Second,
+	BackoffMax: 15 * time.Minute, AddressPerMinute: 30}
 
 func (c *Config) setDefaults() {
 	if c.AccessTTL == 0 {
@@ -56,15 +83,19 @@ func (c *Config) setDefaults() {
 	if c.Log == nil {
 		c.Log = zap.NewNop()
 	}
+	if c.SignIn == (SignInLimits{}) {
+		c.SignIn = DefaultSignInLimits
+	}
 	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
 }
 
 const (
 	loginTTL      = 10 * time.Minute
 	codeTTL       = time.Minute
-	maxPending    = 10000
-	maxLoginTries = 5
 	bindingCookie = "pertitle_login"
+	// Bounds of what an authorization request carries through the form.
+	maxRedirectLen = 2048
+	maxParamLen    = 1024
 )
 
 type client struct {
@@ -94,13 +125,6 @@ type authRequest struct {
 	client, redirect, state, nonce, scope, challenge string
 }
 
-type pendingLogin struct {
-	authRequest
-	binding string
-	expires time.Time
-	tries   int
-}
-
 type authCode struct {
 	authRequest
 	sub      string
@@ -121,8 +145,15 @@ type Server struct {
 	users   *Users
 	clients map[string]client
 
+	// sealKey authenticates the sign-in forms handed out (sealLogin): the
+	// issuer keeps nothing per form, so anonymous GET /authorize floods cannot
+	// fill any table and lock real sign-ins out.
+	sealKey   []byte
+	userFails *limit.Backoff
+	addrFails *limit.Backoff
+	addrRate  *limit.Keyed
+
 	mu       sync.Mutex
-	logins   map[string]*pendingLogin
 	codes    map[string]*authCode
 	refresh  map[string]*refreshToken
 	used     map[string]string // rotated-out refresh token → family, to catch replays
@@ -133,12 +164,17 @@ type Server struct {
 // New returns the issuer.
 func New(cfg Config, keys *KeySet, users *Users) *Server {
 	cfg.setDefaults()
+	sl := cfg.SignIn
 	return &Server{cfg: cfg, keys: keys, users: users,
 		clients: map[string]client{
 			ClientWeb: {id: ClientWeb, exact: cfg.WebRedirectURIs},
 			ClientCLI: {id: ClientCLI, loopback: true, password: true},
 		},
-		logins: map[string]*pendingLogin{}, codes: map[string]*authCode{}, refresh: map[string]*refreshToken{},
+		sealKey:   []byte(randomString()),
+		userFails: &limit.Backoff{Free: sl.UserFailures, Base: sl.Backoff, Max: sl.BackoffMax, Now: cfg.Now},
+		addrFails: &limit.Backoff{Free: sl.AddressFailures, Base: sl.Backoff, Max: sl.BackoffMax, Now: cfg.Now},
+		addrRate:  limit.NewKeyed(limit.PerMinute(float64(sl.AddressPerMinute)), max(1, sl.AddressPerMinute/3), 0).WithClock(cfg.Now),
+		codes:     map[string]*authCode{}, refresh: map[string]*refreshToken{},
 		used: map[string]string{}, revoked: map[string]time.Time{}}
 }
 
@@ -199,6 +235,9 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	req := authRequest{client: c.id, redirect: redirect, state: q.Get("state"), nonce: q.Get("nonce"),
 		scope: q.Get("scope"), challenge: q.Get("code_challenge")}
 	switch {
+	case len(redirect) > maxRedirectLen || len(req.state) > maxParamLen || len(req.nonce) > maxParamLen || len(req.scope) > maxParamLen:
+		s.page(w, http.StatusBadRequest, pageData{Error: fmt.Sprintf("The sign-in request is too long (redirect_uri at most %d bytes; state, nonce and scope %d each).", maxRedirectLen, maxParamLen)})
+		return
 	case q.Get("response_type") != "code":
 		redirectError(w, r, req, s.cfg.Issuer, "unsupported_response_type", "only response_type=code")
 		return
@@ -207,27 +246,100 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	binding := ""
-	if ck, err := r.Cookie(bindingCookie); err == nil && len(ck.Value) >= 32 {
+	if ck, err := r.Cookie(bindingCookie); err == nil && len(ck.Value) >= 32 && len(ck.Value) <= 64 {
 		binding = ck.Value
 	} else {
 		binding = randomString()
 		http.SetCookie(w, &http.Cookie{Name: bindingCookie, Value: binding, Path: "/", HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(s.cfg.Issuer, "https://")})
 	}
-	id := randomString()
-	s.mu.Lock()
-	s.sweep()
-	full := len(s.logins) >= maxPending
-	if !full {
-		s.logins[id] = &pendingLogin{authRequest: req, binding: binding, expires: s.cfg.Now().Add(loginTTL)}
-	}
-	s.mu.Unlock()
-	if full {
-		s.page(w, http.StatusServiceUnavailable, pageData{Error: "Too many sign-ins in progress; try again shortly."})
-		return
-	}
-	s.page(w, http.StatusOK, pageData{LoginID: id, Client: c.id})
+	s.page(w, http.StatusOK, pageData{LoginID: s.sealLogin(req, binding), Client: c.id})
 }
+
+// sealedLogin is what the sign-in form carries between GET and POST /authorize,
+// authenticated by sealKey: the request, the browser it was handed to and until when.
+type sealedLogin struct {
+	Client    string `json:"c"`
+	Redirect  string `json:"r"`
+	State     string `json:"s,omitempty"`
+	Nonce     string `json:"n,omitempty"`
+	Scope     string `json:"o,omitempty"`
+	Challenge string `json:"p"`
+	Binding   string `json:"b"` // SHA-256 of the binding cookie
+	Expires   int64  `json:"e"`
+}
+
+func (s *Server) mac(payload string) []byte {
+	m := hmac.New(sha256.New, s.sealKey)
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+func bindingHash(binding string) string {
+	sum := sha256.Sum256([]byte(binding))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func (s *Server) sealLogin(req authRequest, binding string) string {
+	b, _ := json.Marshal(sealedLogin{Client: req.client, Redirect: req.redirect, State: req.state, Nonce: req.nonce,
+		Scope: req.scope, Challenge: req.challenge, Binding: bindingHash(binding), Expires: s.cfg.Now().Add(loginTTL).Unix()})
+	payload := base64.RawURLEncoding.EncodeToString(b)
+	return payload + "." + base64.RawURLEncoding.EncodeToString(s.mac(payload))
+}
+
+// openLogin returns the request of a sealed form when it is this issuer's, not
+// expired, and was handed to the browser holding binding.
+func (s *Server) openLogin(sealed, binding string) (authRequest, bool) {
+	payload, sig, ok := strings.Cut(sealed, ".")
+	got, err := base64.RawURLEncoding.DecodeString(sig)
+	if !ok || err != nil || !hmac.Equal(got, s.mac(payload)) {
+		return authRequest{}, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
+	var sl sealedLogin
+	if err != nil || json.Unmarshal(b, &sl) != nil || !s.cfg.Now().Before(time.Unix(sl.Expires, 0)) ||
+		subtle.ConstantTimeCompare([]byte(sl.Binding), []byte(bindingHash(binding))) != 1 {
+		return authRequest{}, false
+	}
+	return authRequest{client: sl.Client, redirect: sl.Redirect, state: sl.State, nonce: sl.Nonce, scope: sl.Scope,
+		challenge: sl.Challenge}, true
+}
+
+// errThrottled is a password check refused by the sign-in limits.
+type errThrottled struct{ wait time.Duration }
+
+func (e errThrottled) Error() string {
+	return fmt.Sprintf("too many sign-in attempts; try again in %d s", max(1, int(math.Ceil(e.wait.Seconds()))))
+}
+
+// authenticate checks a password within the sign-in limits: while the user name
+// or the client address is backing off, or the address has checked too many
+// passwords lately, it refuses without checking (errThrottled).
+func (s *Server) authenticate(r *http.Request, username, password string) (User, error) {
+	addr := s.cfg.Addresses.Client(r)
+	userKey := username
+	if len(userKey) > 256 {
+		userKey = userKey[:256]
+	}
+	if wait := max(s.userFails.Wait(userKey), s.addrFails.Wait(addr)); wait > 0 {
+		return User{}, errThrottled{wait}
+	}
+	if ok, wait := s.addrRate.Allow(addr); !ok {
+		return User{}, errThrottled{wait}
+	}
+	usr, ok := s.users.Authenticate(username, password)
+	if !ok {
+		s.userFails.Fail(userKey)
+		s.addrFails.Fail(addr)
+		return User{}, errWrongPassword
+	}
+	// The address keeps its count: one account of one's own must not buy
+	// fresh guesses at the others.
+	s.userFails.Succeed(userKey)
+	return usr, nil
+}
+
+var errWrongPassword = errors.New("wrong username or password")
 
 // login handles the form. The pending login is bound to the browser that
 // started it by a SameSite cookie, so another site cannot submit the form to
@@ -240,45 +352,42 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PostForm.Get("login_id")
 	ck, err := r.Cookie(bindingCookie)
-	s.mu.Lock()
-	pl := s.logins[id]
-	valid := pl != nil && s.cfg.Now().Before(pl.expires) && err == nil &&
-		subtle.ConstantTimeCompare([]byte(ck.Value), []byte(pl.binding)) == 1
-	s.mu.Unlock()
+	var req authRequest
+	valid := err == nil
+	if valid {
+		req, valid = s.openLogin(id, ck.Value)
+	}
 	if !valid {
 		s.page(w, http.StatusForbidden, pageData{Error: "This sign-in form has expired or was not opened in this browser. Start again from the application."})
 		return
 	}
 	username := r.PostForm.Get("username")
-	usr, ok := s.users.Authenticate(username, r.PostForm.Get("password"))
-	if !ok {
-		s.mu.Lock()
-		pl.tries++
-		if pl.tries >= maxLoginTries {
-			delete(s.logins, id)
-			id = ""
-		}
-		s.mu.Unlock()
+	usr, err := s.authenticate(r, username, r.PostForm.Get("password"))
+	var throttled errThrottled
+	switch {
+	case errors.As(err, &throttled):
+		s.cfg.Log.Info("sign-in throttled", zap.String("username", username))
+		limit.RetryAfter(w.Header(), throttled.wait)
+		s.page(w, http.StatusTooManyRequests, pageData{LoginID: id, Client: req.client, Username: username,
+			Error: "Too many sign-in attempts: " + throttled.Error() + "."})
+		return
+	case err != nil:
 		s.cfg.Log.Info("sign-in refused", zap.String("username", username))
-		if id == "" {
-			s.page(w, http.StatusUnauthorized, pageData{Error: "Too many attempts. Start again from the application."})
-			return
-		}
-		s.page(w, http.StatusUnauthorized, pageData{LoginID: id, Client: pl.client, Username: username, Error: "Wrong username or password."})
+		s.page(w, http.StatusUnauthorized, pageData{LoginID: id, Client: req.client, Username: username, Error: "Wrong username or password."})
 		return
 	}
 	code := randomString()
 	s.mu.Lock()
-	delete(s.logins, id)
-	s.codes[code] = &authCode{authRequest: pl.authRequest, sub: usr.Sub, authTime: s.cfg.Now(), expires: s.cfg.Now().Add(codeTTL)}
+	s.sweep()
+	s.codes[code] = &authCode{authRequest: req, sub: usr.Sub, authTime: s.cfg.Now(), expires: s.cfg.Now().Add(codeTTL)}
 	s.mu.Unlock()
-	s.cfg.Log.Info("signed in", zap.String("username", usr.Username), zap.String("client", pl.client))
-	u, _ := url.Parse(pl.redirect)
+	s.cfg.Log.Info("signed in", zap.String("username", usr.Username), zap.String("client", req.client))
+	u, _ := url.Parse(req.redirect)
 	q := u.Query()
 	q.Set("code", code)
 	q.Set("iss", s.cfg.Issuer)
-	if pl.state != "" {
-		q.Set("state", pl.state)
+	if req.state != "" {
+		q.Set("state", req.state)
 	}
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
@@ -301,13 +410,16 @@ func redirectError(w http.ResponseWriter, r *http.Request, req authRequest, iss,
 type tokenError struct {
 	status      int
 	code, descr string
+	retryAfter  time.Duration
 }
 
 func (e *tokenError) Error() string { return e.code + ": " + e.descr }
 
-func grantErr(descr string) error { return &tokenError{http.StatusBadRequest, "invalid_grant", descr} }
+func grantErr(descr string) error {
+	return &tokenError{status: http.StatusBadRequest, code: "invalid_grant", descr: descr}
+}
 func requestErr(descr string) error {
-	return &tokenError{http.StatusBadRequest, "invalid_request", descr}
+	return &tokenError{status: http.StatusBadRequest, code: "invalid_request", descr: descr}
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
@@ -326,7 +438,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	c, ok := s.clients[f.Get("client_id")]
 	if !ok {
-		writeTokenError(w, &tokenError{http.StatusUnauthorized, "invalid_client", "unknown client_id"})
+		writeTokenError(w, &tokenError{status: http.StatusUnauthorized, code: "invalid_client", descr: "unknown client_id"})
 		return
 	}
 	var resp map[string]any
@@ -337,9 +449,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		resp, err = s.refreshGrant(c, f)
 	case "password":
-		resp, err = s.passwordGrant(c, f)
+		resp, err = s.passwordGrant(r, c, f)
 	default:
-		err = &tokenError{http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code, refresh_token or password"}
+		err = &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", descr: "grant_type must be authorization_code, refresh_token or password"}
 	}
 	if err != nil {
 		writeTokenError(w, err)
@@ -413,12 +525,18 @@ func (s *Server) refreshGrant(c client, f url.Values) (map[string]any, error) {
 	return s.issue(c.id, usr, rt.scope, "", rt.authTime, rt.family)
 }
 
-func (s *Server) passwordGrant(c client, f url.Values) (map[string]any, error) {
+func (s *Server) passwordGrant(r *http.Request, c client, f url.Values) (map[string]any, error) {
 	if !s.cfg.PasswordGrant || !c.password {
-		return nil, &tokenError{http.StatusBadRequest, "unauthorized_client", "the password grant is not enabled for this client"}
+		return nil, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client", descr: "the password grant is not enabled for this client"}
 	}
-	usr, ok := s.users.Authenticate(f.Get("username"), f.Get("password"))
-	if !ok {
+	usr, err := s.authenticate(r, f.Get("username"), f.Get("password"))
+	var throttled errThrottled
+	if errors.As(err, &throttled) {
+		s.cfg.Log.Info("password grant throttled", zap.String("username", f.Get("username")))
+		return nil, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable", descr: throttled.Error(),
+			retryAfter: throttled.wait}
+	}
+	if err != nil {
 		s.cfg.Log.Info("password grant refused", zap.String("username", f.Get("username")))
 		return nil, grantErr("wrong username or password")
 	}
@@ -478,11 +596,6 @@ func (s *Server) sweep() {
 		return
 	}
 	s.lastSwep = now
-	for k, v := range s.logins {
-		if !now.Before(v.expires) {
-			delete(s.logins, k)
-		}
-	}
 	for k, v := range s.codes {
 		if !now.Before(v.expires) {
 			delete(s.codes, k)
@@ -530,7 +643,10 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) {
 func writeTokenError(w http.ResponseWriter, err error) {
 	var te *tokenError
 	if !errors.As(err, &te) {
-		te = &tokenError{http.StatusInternalServerError, "server_error", "cannot issue tokens"}
+		te = &tokenError{status: http.StatusInternalServerError, code: "server_error", descr: "cannot issue tokens"}
+	}
+	if te.retryAfter > 0 {
+		limit.RetryAfter(w.Header(), te.retryAfter)
 	}
 	writeJSON(w, te.status, map[string]string{"error": te.code, "error_description": te.descr})
 }

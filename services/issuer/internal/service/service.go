@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/issuer/internal/issuer"
 )
@@ -36,6 +37,8 @@ type Config struct {
 	AccessTTL       time.Duration
 	RefreshTTL      time.Duration
 	PasswordGrant   bool
+	SignIn          issuer.SignInLimits
+	Proxies         limit.Addresses
 }
 
 // FromEnv reads the configuration.
@@ -50,6 +53,13 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Duration(&c.AccessTTL, "PERTITLE_ISSUER_ACCESS_TTL", 15*time.Minute, "lifetime of access and id tokens")
 	e.Duration(&c.RefreshTTL, "PERTITLE_ISSUER_REFRESH_TTL", 30*24*time.Hour, "lifetime of refresh tokens (rotated on every use)")
 	e.Bool(&c.PasswordGrant, "PERTITLE_ISSUER_PASSWORD_GRANT", true, "let pertitle-cli exchange a local user's password for tokens (scripts)")
+	d := issuer.DefaultSignInLimits
+	e.Int(&c.SignIn.UserFailures, "PERTITLE_ISSUER_SIGNIN_USER_FAILURES", d.UserFailures, "wrong passwords for one user name before its sign-ins back off (refused with 429, right password or not)")
+	e.Int(&c.SignIn.AddressFailures, "PERTITLE_ISSUER_SIGNIN_ADDRESS_FAILURES", d.AddressFailures, "wrong passwords from one client address before its sign-ins back off")
+	e.Duration(&c.SignIn.Backoff, "PERTITLE_ISSUER_SIGNIN_BACKOFF", d.Backoff, "first back-off wait; doubles with each further wrong password")
+	e.Duration(&c.SignIn.BackoffMax, "PERTITLE_ISSUER_SIGNIN_BACKOFF_MAX", d.BackoffMax, "longest back-off wait (and how long after it failures are remembered)")
+	e.Int(&c.SignIn.AddressPerMinute, "PERTITLE_ISSUER_SIGNIN_ADDRESS_PER_MINUTE", d.AddressPerMinute, "password checks one client address may cause per minute, right or wrong (bcrypt is costly)")
+	e.TrustedProxies(&c.Proxies)
 }
 
 func splitList(s string) []string {
@@ -79,6 +89,11 @@ func (c Config) Validate() error {
 	}
 	v.Check(c.AccessTTL >= time.Minute && c.AccessTTL <= 24*time.Hour, "PERTITLE_ISSUER_ACCESS_TTL must be between 1m and 24h")
 	v.Check(c.RefreshTTL >= c.AccessTTL, "PERTITLE_ISSUER_REFRESH_TTL must be at least the access TTL")
+	v.Check(c.SignIn.UserFailures >= 1, "PERTITLE_ISSUER_SIGNIN_USER_FAILURES must be at least 1")
+	v.Check(c.SignIn.AddressFailures >= 1, "PERTITLE_ISSUER_SIGNIN_ADDRESS_FAILURES must be at least 1")
+	v.Check(c.SignIn.Backoff >= time.Second, "PERTITLE_ISSUER_SIGNIN_BACKOFF must be at least 1s")
+	v.Check(c.SignIn.BackoffMax >= c.SignIn.Backoff, "PERTITLE_ISSUER_SIGNIN_BACKOFF_MAX must be at least PERTITLE_ISSUER_SIGNIN_BACKOFF")
+	v.Check(c.SignIn.AddressPerMinute >= 1, "PERTITLE_ISSUER_SIGNIN_ADDRESS_PER_MINUTE must be at least 1")
 	return v.Err()
 }
 
@@ -138,7 +153,8 @@ func handler(cfg Config, keys *issuer.KeySet, users *issuer.Users, ops *svc.Ops,
 	mux := http.NewServeMux()
 	ops.Register(mux)
 	issuer.New(issuer.Config{Issuer: cfg.URL, Audience: cfg.Audience, WebRedirectURIs: splitList(cfg.WebRedirectURIs),
-		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, PasswordGrant: cfg.PasswordGrant, Log: log}, keys, users).
+		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, PasswordGrant: cfg.PasswordGrant, SignIn: cfg.SignIn,
+		Addresses: cfg.Proxies, Log: log}, keys, users).
 		Register(mux)
 	var instrumented http.Handler = mux
 	return ops.Metrics.Instrument("issuer", instrumented)

@@ -41,10 +41,11 @@ type fixture struct {
 	srv   *httptest.Server
 	keys  *issuer.KeySet
 	users string
+	h     http.Handler
 }
 
 // start runs an issuer with alice (admin) and bob on an httptest server.
-func start(t *testing.T, passwordGrant bool) *fixture {
+func start(t *testing.T, passwordGrant bool, opts ...func(*Config)) *fixture {
 	t.Helper()
 	keyOnce.Do(func() {
 		var err error
@@ -67,7 +68,11 @@ func start(t *testing.T, passwordGrant bool) *fixture {
 	f.url = f.srv.URL
 	cfg := Config{URL: f.url, Audience: "pertitle", WebRedirectURIs: "http://app.test/", AccessTTL: 15 * time.Minute,
 		RefreshTTL: time.Hour, PasswordGrant: passwordGrant}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	h = Handler(cfg, keys, users, zap.NewNop())
+	f.h = h
 	return f
 }
 
