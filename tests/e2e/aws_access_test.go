@@ -127,7 +127,6 @@ func TestAWSCallsAreGranted(t *testing.T) {
 	assert.True(t, has("catalog", "ReceiveMessage", "sqs:ReceiveMessage", awsaccess.Resource{Kind: awsaccess.DLQ, Name: "catalog--encoding-progress"}), "DLQ swept")
 	assert.True(t, has("encoder-dispatch", "ReceiveMessage", "sqs:ReceiveMessage", awsaccess.Resource{Kind: awsaccess.Queue, Name: "encoder-dispatch--chunk-requested"}), "chunks consumed")
 	assert.True(t, has("encoder-dispatch", "Publish", "sns:Publish", awsaccess.Resource{Kind: awsaccess.Topic, Name: "chunk-requested"}), "chunks published")
-	assert.True(t, has("encoder-dispatch", "ChangeMessageVisibility", "sqs:ChangeMessageVisibility", awsaccess.Resource{}), "heartbeat")
 	assert.True(t, has("encoder-dispatch", "PutObject If-None-Match", "s3:PutObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "output:jobs/"}), "conditional create of chunk plans and claims")
 	assert.True(t, has("encoder-dispatch", "UploadPart", "s3:PutObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "output:"}), "multipart upload")
 	assert.True(t, has("ingest", "DeleteObject", "s3:DeleteObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "input:uploads/"}), "refused object deleted")
