@@ -151,11 +151,11 @@ func TestChartDefaults(t *testing.T) {
 			require.NotNil(t, d, "Deployment")
 			require.NotNil(t, find(objs, "Service", full), "Service")
 			require.NotNil(t, find(objs, "PodDisruptionBudget", full), "PodDisruptionBudget")
-			sa := find(objs, "ServiceAccount", full)
+			sa := find(objs, "ServiceAccount", name) // as terraform's IRSA trust names it
 			require.NotNil(t, sa, "ServiceAccount")
 			assert.Contains(t, get(sa, "metadata", "annotations", "eks.amazonaws.com/role-arn"), "role/pertitle-"+name, "IRSA role of terraform's naming")
 			pod := get(d, "spec", "template", "spec")
-			assert.Equal(t, full, get(pod, "serviceAccountName"))
+			assert.Equal(t, name, get(pod, "serviceAccountName"))
 			assert.Equal(t, true, get(pod, "securityContext", "runAsNonRoot"))
 			assert.Equal(t, 10001, get(pod, "securityContext", "runAsUser"))
 			c := get(pod, "containers", 0)
