@@ -279,3 +279,36 @@ func serviceReads(t *testing.T, service, variable string) bool {
 	return found
 }
 
+// TestKustomizeKEDAMatchesTopology: the plain manifests' ScaledObject watches
+// the same queues as the chart's, bus.DefaultTopology's for encoder-dispatch.
+func TestKustomizeKEDAMatchesTopology(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "k8s", "keda.yaml"))
+	require.NoError(t, err)
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	var got, want []string
+	for {
+		var o object
+		if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+			break
+		} else {
+			require.NoError(t, err)
+		}
+		if o["kind"] != "ScaledObject" {
+			continue
+		}
+		require.Equal(t, "encoder-dispatch", get(o, "spec", "scaleTargetRef", "name"), "only encoder-dispatch is scaled")
+		for _, tr := range get(o, "spec", "triggers").([]any) {
+			u := get(tr, "metadata", "queueURL").(string)
+			got = append(got, u[strings.LastIndexByte(u, '/')+1:])
+		}
+	}
+	for _, s := range bus.DefaultTopology().Subscriptions {
+		if s.Service == bus.ServiceEncoderDispatch {
+			want = append(want, bus.QueueName("pertitle-", s.Service, s.Topic))
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	assert.Equal(t, want, got)
+}

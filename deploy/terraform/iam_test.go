@@ -444,4 +444,3 @@ func keys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
-
