@@ -81,7 +81,7 @@ fi
 # module at a pinned version into bin/, once.
 HELM_VERSION=v4.3.2
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -n "$testing" ] && ! { [ -x "$root/bin/helm" ] && "$root/bin/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION"; }; then
+if [ -n "$testing" ] && ! { [ -x "$root/bin/helm" ] && go version -m "$root/bin/helm" 2>/dev/null | grep -Eq "^\s+mod\s+helm.sh/helm/v4\s+$HELM_VERSION\b"; }; then
   echo ">> building helm $HELM_VERSION into bin/"
   GOBIN="$root/bin" GOWORK=off go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
 fi

@@ -1,6 +1,5 @@
 {{- define "pertitle.labels" -}}
 app.kubernetes.io/part-of: pertitle
-app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{ include "pertitle.selector" . }}
