@@ -4,7 +4,7 @@
 # per-title engine steers by VMAF), and with --test also what `make test` runs
 # exactly as CI (.ci/run) does: protoc (protobuf-compiler, the generated-code
 # check), chromium (the browser test in tests/browser) and, when none answers on
-# 127.0.0.1:5432, a PostgreSQL server for the tests. Go itself is a
+# 127.0.0.1:5432, a PostgreSQL server for the tests, and helm (deploy/helm). Go itself is a
 # prerequisite; Node.js comes with scripts/web.sh.
 set -euo pipefail
 command -v go >/dev/null || { echo "Go is required (https://go.dev/dl/), 1.26 or newer" >&2; exit 1; }
@@ -75,4 +75,13 @@ if [ -n "$testing" ] && [ -z "${PERTITLE_TEST_POSTGRES_URL:-}" ] && ! (exec 3<>/
   $SUDO pg_ctlcluster "$version" main start 2>/dev/null || $SUDO pg_ctlcluster "$version" main reload
   for _ in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 1; done
   (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+fi
+
+# helm for deploy/helm's tests (lint and render the chart), built from its Go
+# module at a pinned version into bin/, once.
+HELM_VERSION=v4.3.2
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ -n "$testing" ] && ! { [ -x "$root/bin/helm" ] && go version -m "$root/bin/helm" 2>/dev/null | grep -Eq "^\s+mod\s+helm.sh/helm/v4\s+$HELM_VERSION\b"; }; then
+  echo ">> building helm $HELM_VERSION into bin/"
+  GOBIN="$root/bin" GOWORK=off go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
 fi

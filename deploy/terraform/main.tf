@@ -57,13 +57,49 @@ locals {
 
   services = toset(["ingest", "encoder-dispatch", "webhook-receiver", "catalog"])
 
-  # Topics each service publishes to.
+  # Topics each service publishes to (internal/awsaccess: every consumer that
+  # sweeps its dead-letter queues publishes EncodingFailed for what it finds).
   publishes = {
-    "ingest"           = ["asset-uploaded"]
+    "ingest"           = ["asset-uploaded", "encoding-failed"]
     "encoder-dispatch" = ["encoding-requested", "encoding-started", "encoding-progress", "encoding-failed", "chunk-requested"]
     "webhook-receiver" = ["encoding-finished", "encoding-failed"]
-    "catalog"          = []
+    "catalog"          = ["encoding-failed"]
   }
+
+  # S3 actions each service needs on the keys under each prefix, as
+  # internal/awsaccess derives them from the storage methods it calls
+  # (pkg/storage S3Actions). sources/ and uploads/ are in the input bucket,
+  # everything else in the output bucket. deploy/terraform/iam_test.go fails
+  # unless the policies grant exactly internal/awsaccess.
+  object_access = {
+    "ingest" = [
+      # the staged upload becomes the source (multipart above a part); deleted when publishing fails
+      { sid = "Sources", prefix = "sources/", actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"] },
+      # S3-event ingestion: reads the dropped object, deletes one it refuses
+      { sid = "Uploads", prefix = "uploads/", actions = ["s3:GetObject", "s3:DeleteObject"] },
+    ]
+    "encoder-dispatch" = [
+      { sid = "Sources", prefix = "sources/", actions = ["s3:GetObject"] },
+      { sid = "Uploads", prefix = "uploads/", actions = ["s3:GetObject"] },
+      # renditions, manifests, reports
+      { sid = "Outputs", prefix = "outputs/", actions = ["s3:PutObject", "s3:AbortMultipartUpload"] },
+      # job records, and chunked encoding's plan, pieces, claims (conditional PutObject) and markers
+      { sid = "Jobs", prefix = "jobs/", actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject", "s3:DeleteObject"] },
+      # the Bitmovin reconciler skips encodings whose webhook completed
+      { sid = "Completions", prefix = "completions/", actions = ["s3:GetObject"] },
+    ]
+    "webhook-receiver" = [
+      # the local backend's job records
+      { sid = "Jobs", prefix = "jobs/", actions = ["s3:GetObject"] },
+      # completion markers: a replayed webhook publishes nothing
+      { sid = "Completions", prefix = "completions/", actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:GetObject"] },
+    ]
+    "catalog" = [
+      # renditions and manifests served under /media/ (the CDN's origin)
+      { sid = "Outputs", prefix = "outputs/", actions = ["s3:GetObject"] },
+    ]
+  }
+  input_prefixes = ["sources/", "uploads/"]
 
   # Queues each service consumes (keys of local.subscriptions).
   consumes = {
@@ -528,30 +564,62 @@ resource "aws_cloudfront_distribution" "cdn" {
 data "aws_iam_policy_document" "service" {
   for_each = local.services
 
+  # Readiness (Bus.Ping) lists topics; ListTopics takes no resource.
+  statement {
+    sid       = "Readiness"
+    actions   = ["sns:ListTopics"]
+    resources = ["*"]
+  }
+
   # Publish to the topics the service emits.
   dynamic "statement" {
     for_each = length(local.publishes[each.key]) > 0 ? [1] : []
     content {
       sid       = "PublishEvents"
-      actions   = ["sns:Publish", "sns:GetTopicAttributes"]
+      actions   = ["sns:Publish"]
       resources = [for t in local.publishes[each.key] : aws_sns_topic.bus[t].arn]
     }
   }
 
-  # Consume its own queues (ChangeMessageVisibility: the heartbeat that keeps a
-  # long encode's message invisible). GetQueueAttributes is also what KEDA
-  # needs with identityOwner: workload.
+  # Consume its own queues (ChangeMessageVisibility: the heartbeat of a long
+  # encode, the hand-back at shutdown, Later).
   dynamic "statement" {
     for_each = length(local.consumes[each.key]) > 0 ? [1] : []
     content {
       sid = "ConsumeQueues"
       actions = [
+        "sqs:GetQueueUrl",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
-        "sqs:GetQueueUrl",
-        "sqs:GetQueueAttributes",
       ]
+      resources = [for q in local.consumes[each.key] : aws_sqs_queue.queue[q].arn]
+    }
+  }
+
+  # Its queues' DLQs: looked up at start and by readiness, written when the bus
+  # dead-letters a malformed or permanently failed message itself, swept every
+  # 10 s (receive, park for 12 h).
+  dynamic "statement" {
+    for_each = length(local.consumes[each.key]) > 0 ? [1] : []
+    content {
+      sid = "DeadLetterQueues"
+      actions = [
+        "sqs:GetQueueUrl",
+        "sqs:SendMessage",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+      ]
+      resources = [for q in local.consumes[each.key] : aws_sqs_queue.dlq[q].arn]
+    }
+  }
+
+  # KEDA (identityOwner: workload) reads the depth of the queues with this role.
+  dynamic "statement" {
+    for_each = contains(local.keda_scaled, each.key) ? [1] : []
+    content {
+      sid       = "KedaQueueDepth"
+      actions   = ["sqs:GetQueueAttributes"]
       resources = [for q in local.consumes[each.key] : aws_sqs_queue.queue[q].arn]
     }
   }
@@ -566,102 +634,21 @@ data "aws_iam_policy_document" "service" {
     }
   }
 
-  # --- S3 (PERTITLE_STORAGE=s3). Every storage user's /readyz calls HeadBucket on
-  # BOTH buckets (s3:ListBucket), and listing also makes a missing key a 404
-  # instead of a 403. Keys: sources/ and uploads/ in the input bucket;
-  # outputs/<asset>/<job>/..., jobs/<job>.json, completions/<encoding>/<event>
-  # in the output bucket.
+  # --- S3 (PERTITLE_STORAGE=s3). Readiness heads BOTH buckets (s3:ListBucket),
+  # chunked encoding lists and deletes under jobs/, and listing also makes a
+  # missing key a 404 instead of a 403.
   statement {
     sid       = "ListBuckets"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.input.arn, aws_s3_bucket.output.arn]
   }
 
-  # ingest stores sources (single PUT or multipart), deletes them again when
-  # publishing fails, and reads objects users put under uploads/ (S3-event
-  # ingestion: download to staging, probe; the object itself becomes the source).
   dynamic "statement" {
-    for_each = each.key == "ingest" ? [1] : []
+    for_each = local.object_access[each.key]
     content {
-      sid = "WriteSources"
-      actions = [
-        "s3:PutObject",
-        "s3:GetObject",
-        "s3:DeleteObject",
-        "s3:AbortMultipartUpload",
-        "s3:ListMultipartUploadParts",
-      ]
-      resources = ["${aws_s3_bucket.input.arn}/sources/*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "ingest" ? [1] : []
-    content {
-      sid       = "ReadUploads"
-      actions   = ["s3:GetObject"]
-      resources = ["${aws_s3_bucket.input.arn}/${local.uploads_prefix}*"]
-    }
-  }
-
-  # encoder-dispatch reads sources (sources/ and, for S3-event assets, uploads/),
-  # writes renditions, manifests and reports under outputs/ and job records under
-  # jobs/, and (Bitmovin reconciler) checks completion markers.
-  dynamic "statement" {
-    for_each = each.key == "encoder-dispatch" ? [1] : []
-    content {
-      sid       = "ReadInput"
-      actions   = ["s3:GetObject"]
-      resources = ["${aws_s3_bucket.input.arn}/*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "encoder-dispatch" ? [1] : []
-    content {
-      sid = "WriteOutput"
-      actions = [
-        "s3:PutObject",
-        "s3:GetObject",
-        "s3:AbortMultipartUpload",
-        "s3:ListMultipartUploadParts",
-      ]
-      resources = [
-        "${aws_s3_bucket.output.arn}/outputs/*",
-        "${aws_s3_bucket.output.arn}/jobs/*",
-        "${aws_s3_bucket.output.arn}/completions/*",
-      ]
-    }
-  }
-
-  # webhook-receiver reads the local backend's job records (jobs/<job>.json) and
-  # reads/writes completion markers (completions/<encoding>/<event>) so that a
-  # redelivered webhook publishes nothing.
-  dynamic "statement" {
-    for_each = each.key == "webhook-receiver" ? [1] : []
-    content {
-      sid       = "ReadJobRecords"
-      actions   = ["s3:GetObject"]
-      resources = ["${aws_s3_bucket.output.arn}/jobs/*"]
-    }
-  }
-
-  dynamic "statement" {
-    for_each = each.key == "webhook-receiver" ? [1] : []
-    content {
-      sid       = "WriteCompletions"
-      actions   = ["s3:PutObject", "s3:GetObject"]
-      resources = ["${aws_s3_bucket.output.arn}/completions/*"]
-    }
-  }
-
-  # catalog serves renditions and manifests from /media/ (the CDN's origin).
-  dynamic "statement" {
-    for_each = each.key == "catalog" ? [1] : []
-    content {
-      sid       = "ReadOutputs"
-      actions   = ["s3:GetObject"]
-      resources = ["${aws_s3_bucket.output.arn}/outputs/*"]
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = ["${contains(local.input_prefixes, statement.value.prefix) ? aws_s3_bucket.input.arn : aws_s3_bucket.output.arn}/${statement.value.prefix}*"]
     }
   }
 }
@@ -723,8 +710,10 @@ locals {
     { "provision" = aws_iam_policy.provision.arn },
   )
 
-  # Workloads KEDA scales (identityOwner: workload) must also trust KEDA's role.
-  keda_scaled = toset(["encoder-dispatch", "catalog"])
+  # Workloads KEDA scales (identityOwner: workload) must also trust KEDA's role,
+  # and their role reads their queues' depth (sqs:GetQueueAttributes) for KEDA.
+  # The Helm chart scales encoder-dispatch only (the catalog is one writer).
+  keda_scaled = toset(["encoder-dispatch"])
 }
 
 data "aws_iam_policy_document" "irsa_trust" {

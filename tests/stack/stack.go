@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,6 +84,9 @@ type Stack struct {
 	// services are the processes Start ran, in order.
 	services []string
 	pin      map[string]string
+	// recorder records each service's AWS requests (Options.RecordAWS).
+	recorder  *awsRecorder
+	awsTarget string
 }
 
 type cachedToken struct {
@@ -114,6 +118,10 @@ type Options struct {
 	Workers int
 	// Pin runs processes on chosen CPUs (taskset -c), by process name.
 	Pin map[string]string
+	// RecordAWS puts a recording proxy between each service and goaws (and
+	// the S3 server): Stack.AWSCalls then lists every SNS, SQS and S3 request
+	// each service made.
+	RecordAWS bool
 }
 
 // Worker names encoder-dispatch process i (from 1) of a stack of several.
@@ -227,6 +235,12 @@ func Start(t testing.TB, opts Options) *Stack {
 		vars[k] = v
 	}
 	s.WebhookSecret = vars["PERTITLE_BITMOVIN_WEBHOOK_SECRET"]
+	if opts.RecordAWS {
+		s.awsTarget = endpoint
+		s.recorder = &awsRecorder{prefix: s.Prefix, buckets: map[string]string{
+			vars["PERTITLE_S3_INPUT_BUCKET"]: "input", vars["PERTITLE_S3_OUTPUT_BUCKET"]: "output",
+			"pertitle-input": "input", "pertitle-output": "output"}}
+	}
 	s.env = os.Environ()
 	for k, v := range vars {
 		s.env = append(s.env, k+"="+v)
@@ -336,6 +350,13 @@ func (s *Stack) StartService(name string) {
 		// One of several encoder-dispatch processes: its own ops port and work directory.
 		cmd.Env = append(cmd.Env, fmt.Sprintf("PERTITLE_DISPATCH_OPS_ADDR=127.0.0.1:%d", s.OpsPorts[name]),
 			"PERTITLE_WORK_DIR="+filepath.Join(s.Dir, "work-"+name))
+	}
+	if s.recorder != nil && !slices.Contains(s.extra, name) {
+		// Its own proxies: whatever it calls is recorded as its own.
+		cmd.Env = append(cmd.Env, "PERTITLE_AWS_ENDPOINT="+s.recorder.proxy(s.t, binary(name), "bus", s.awsTarget))
+		if s.S3Endpoint != "" {
+			cmd.Env = append(cmd.Env, "PERTITLE_S3_ENDPOINT="+s.recorder.proxy(s.t, binary(name), "s3", s.S3Endpoint))
+		}
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(s.t, cmd.Start())

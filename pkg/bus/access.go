@@ -1,0 +1,23 @@
+package bus
+
+// The AWS API actions the aws transport calls, by the resource they act on. IAM
+// policies are built from these (internal/awsaccess), and tests/e2e records the
+// calls each service really makes against goaws and checks them against this
+// list: a call added here without a grant, or made without being listed, fails.
+var (
+	// ActionsPublish: Publish on each topic a service publishes to.
+	ActionsPublish = []string{"sns:Publish"}
+	// ActionsConsume: on each queue a service consumes. GetQueueUrl resolves it
+	// (at start and in readiness); ChangeMessageVisibility is the heartbeat of
+	// long handlers, the hand-back at shutdown and Later.
+	ActionsConsume = []string{"sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+	// ActionsDeadLetterQueue: on the DLQ of each queue a service consumes.
+	// SendMessage dead-letters malformed and permanently failed messages at
+	// once; ReceiveMessage and ChangeMessageVisibility are the sweeper, which
+	// parks what it found; GetQueueUrl resolves it (at start and in readiness).
+	ActionsDeadLetterQueue = []string{"sqs:GetQueueUrl", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"}
+	// ActionsReadiness: on "*" (ListTopics takes no resource). Every service's
+	// Ping lists topics to prove SNS answers (goaws has no GetTopicAttributes),
+	// and the publisher looks a topic ARN up with it when no account id is set.
+	ActionsReadiness = []string{"sns:ListTopics"}
+)
