@@ -22,6 +22,7 @@ func FuzzWebhookHandler(f *testing.F) {
 		notification("n3", "job-bad", webhook.EventEncodingFinished),
 		notification("n4", "job-missing", webhook.EventEncodingFinished),
 		notification("n5", "../etc", webhook.EventEncodingError),
+		notification("n9", "job-ok", webhook.EventEncodingError),
 		[]byte(`{"eventId":"n6","encoding":{"id":"job-ok","status":"FINISHED"}}`),
 		[]byte(`{"eventId":"n7","resourceId":"job-ok","eventType":"ENCODING_FINISHED"} {"eventType":"ENCODING_ERROR"}`),
 		[]byte(`{"eventId":"n8","resourceId":"job-ok","eventType":"ENCODING_STARTED"}`),
@@ -69,6 +70,11 @@ func FuzzWebhookHandler(f *testing.F) {
 			}
 			if env.GetEncodingFinished() != nil && n.EncodingID() != "job-ok" {
 				t.Fatalf("EncodingFinished for job %q, whose record is %s", n.EncodingID(), jobs.StatusError)
+			}
+			// The body's eventType is a claim: a finished job's record wins
+			// over an ENCODING_ERROR that says otherwise.
+			if env.GetEncodingFailed() != nil && n.EncodingID() == "job-ok" {
+				t.Fatalf("EncodingFailed for job %q, whose record is %s", n.EncodingID(), jobs.StatusFinished)
 			}
 		}
 	})
