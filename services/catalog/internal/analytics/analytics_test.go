@@ -38,18 +38,18 @@ func (m *memStore) AppendEvents(_ context.Context, owners map[string]string, evs
 	return nil
 }
 
-func (m *memStore) ScanEvents(_ context.Context, f analytics.Filter, fn func(analytics.Event) error) error {
+func (m *memStore) Report(_ context.Context, f analytics.Filter, interval time.Duration) (analytics.Report, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	agg := analytics.NewAggregator(interval)
 	for i, e := range m.events {
-		if (f.AssetID != "" && e.AssetID != f.AssetID) || (f.AssetID == "" && !f.All && m.owners[i] != f.Owner) {
+		if (f.AssetID != "" && e.AssetID != f.AssetID) || (f.AssetID == "" && !f.All && m.owners[i] != f.Owner) ||
+			e.Time().Before(f.Since) {
 			continue
 		}
-		if err := fn(e); err != nil {
-			return err
-		}
+		agg.Add(e)
 	}
-	return nil
+	return agg.Report(), nil
 }
 
 // tokens accepts "ok-<asset>" as the beacon token of asset.

@@ -26,13 +26,16 @@ type Filter struct {
 	Since   time.Time
 }
 
-// Store keeps events. The catalog's SQLite adapter implements it.
+// Store keeps events. The catalog's SQLite and PostgreSQL adapters implement it
+// and pass analyticstest.RunStoreContract.
 type Store interface {
 	// AppendEvents stores a batch of events of assets owned by owners[asset_id], in
 	// one transaction.
 	AppendEvents(ctx context.Context, owners map[string]string, events []Event) error
-	// ScanEvents calls fn for every event f selects, oldest first.
-	ScanEvents(ctx context.Context, f Filter, fn func(Event) error) error
+	// Report aggregates the events f selects, with a timeline of interval buckets,
+	// where they are stored: its memory does not grow with the number of events.
+	// It answers what an Aggregator fed the same events answers.
+	Report(ctx context.Context, f Filter, interval time.Duration) (Report, error)
 }
 
 // OwnerLookup returns the owner of an asset, found=false when there is none.
@@ -299,14 +302,13 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, f Filter, summa
 		}
 		f.Since = t
 	}
-	agg := NewAggregator(interval)
-	if err := h.Store.ScanEvents(r.Context(), f, func(e Event) error { agg.Add(e); return nil }); err != nil {
+	rep, err := h.Store.Report(r.Context(), f, interval)
+	if err != nil {
 		h.internal(w, r, err)
 		return
 	}
-	rep := agg.Report()
-	if summary {
-		rep.Assets = agg.AssetCount()
+	if !summary {
+		rep.Assets = 0
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, rep)

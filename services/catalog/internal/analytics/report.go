@@ -53,7 +53,9 @@ type rendition struct {
 	b    int64
 }
 
-// Aggregator folds events into a Report. The zero value is not usable: NewAggregator.
+// Aggregator folds events into a Report in memory: the reference the stores'
+// SQL aggregation is tested against (analyticstest). The zero value is not
+// usable: NewAggregator.
 type Aggregator struct {
 	interval      time.Duration
 	assets        map[string]struct{}
@@ -125,18 +127,60 @@ func (a *Aggregator) Add(e Event) {
 
 // Report computes the report of what was added.
 func (a *Aggregator) Report() Report {
-	r := Report{Plays: len(a.plays), UniqueViewers: len(a.viewers), WatchedSeconds: a.watched,
-		StallSeconds: float64(a.stallMS) / 1000, BytesDownloaded: a.bytes,
-		TimePerRendition: []RenditionTime{}, Errors: []ErrorCount{}, Timeline: []Bucket{}}
-	r.MedianStartupMS = median(a.startups)
-	if a.watched > 0 {
-		r.RebufferRatio = r.StallSeconds / a.watched
+	s := Sums{Assets: len(a.assets), Plays: len(a.plays), UniqueViewers: len(a.viewers),
+		MedianStartupMS: median(a.startups), WatchedSeconds: a.watched, StallMS: a.stallMS,
+		BitrateSeconds: a.bitrateTime, BitrateWeight: a.bitrateWeight, BytesDownloaded: a.bytes}
+	for k, secs := range a.renditions {
+		s.Renditions = append(s.Renditions, RenditionTime{Width: k.w, Height: k.h, Bitrate: k.b, Seconds: secs})
 	}
-	if a.bitrateWeight > 0 {
-		r.AvgDeliveredBitrate = a.bitrateTime / a.bitrateWeight
+	for c, n := range a.errors {
+		s.Errors = append(s.Errors, ErrorCount{Code: c, Count: n})
 	}
-	for k, s := range a.renditions {
-		r.TimePerRendition = append(r.TimePerRendition, RenditionTime{Width: k.w, Height: k.h, Bitrate: k.b, Seconds: s})
+	for _, b := range a.buckets {
+		s.Timeline = append(s.Timeline, *b)
+	}
+	return s.Report()
+}
+
+// Bounds of a report, whatever the number of events: the renditions watched
+// longest, the most frequent error codes, and (MaxBuckets) the latest buckets.
+const (
+	MaxRenditions = 100
+	MaxErrorCodes = 100
+)
+
+// Sums are the aggregates a report is made of. A store computes them where the
+// events are (in SQL) and Report finishes them, so that every store and the
+// Aggregator answer the same numbers.
+type Sums struct {
+	Assets, Plays, UniqueViewers int
+	MedianStartupMS              float64
+	WatchedSeconds               float64
+	StallMS                      int64
+	// BitrateSeconds is the sum of bitrate × seconds over the heartbeats that name
+	// a bitrate, BitrateWeight the sum of their seconds.
+	BitrateSeconds, BitrateWeight float64
+	BytesDownloaded               int64
+	Renditions                    []RenditionTime
+	Errors                        []ErrorCount
+	Timeline                      []Bucket
+}
+
+// Report derives the ratios, sorts, and keeps the bounded lists within their bounds.
+func (s Sums) Report() Report {
+	r := Report{Assets: s.Assets, Plays: s.Plays, UniqueViewers: s.UniqueViewers, MedianStartupMS: s.MedianStartupMS,
+		WatchedSeconds: s.WatchedSeconds, StallSeconds: float64(s.StallMS) / 1000, BytesDownloaded: s.BytesDownloaded,
+		TimePerRendition: append([]RenditionTime{}, s.Renditions...), Errors: append([]ErrorCount{}, s.Errors...),
+		Timeline: append([]Bucket{}, s.Timeline...)}
+	if s.WatchedSeconds > 0 {
+		r.RebufferRatio = r.StallSeconds / s.WatchedSeconds
+	}
+	if s.BitrateWeight > 0 {
+		r.AvgDeliveredBitrate = s.BitrateSeconds / s.BitrateWeight
+	}
+	if len(r.TimePerRendition) > MaxRenditions {
+		sort.Slice(r.TimePerRendition, func(i, j int) bool { return LongerWatched(r.TimePerRendition[i], r.TimePerRendition[j]) })
+		r.TimePerRendition = r.TimePerRendition[:MaxRenditions]
 	}
 	sort.Slice(r.TimePerRendition, func(i, j int) bool {
 		x, y := r.TimePerRendition[i], r.TimePerRendition[j]
@@ -145,17 +189,14 @@ func (a *Aggregator) Report() Report {
 		}
 		return x.Width*x.Height > y.Width*y.Height
 	})
-	for c, n := range a.errors {
-		r.Errors = append(r.Errors, ErrorCount{Code: c, Count: n})
-	}
 	sort.Slice(r.Errors, func(i, j int) bool {
 		if r.Errors[i].Count != r.Errors[j].Count {
 			return r.Errors[i].Count > r.Errors[j].Count
 		}
 		return r.Errors[i].Code < r.Errors[j].Code
 	})
-	for _, b := range a.buckets {
-		r.Timeline = append(r.Timeline, *b)
+	if len(r.Errors) > MaxErrorCodes {
+		r.Errors = r.Errors[:MaxErrorCodes]
 	}
 	sort.Slice(r.Timeline, func(i, j int) bool { return r.Timeline[i].T.Before(r.Timeline[j].T) })
 	if len(r.Timeline) > MaxBuckets {
@@ -164,8 +205,19 @@ func (a *Aggregator) Report() Report {
 	return r
 }
 
-// AssetCount is how many assets the events came from.
-func (a *Aggregator) AssetCount() int { return len(a.assets) }
+// LongerWatched orders renditions for the MaxRenditions cut: most seconds first,
+// then highest bitrate, width, height (stores sort the same way in SQL).
+func LongerWatched(x, y RenditionTime) bool {
+	switch {
+	case x.Seconds != y.Seconds:
+		return x.Seconds > y.Seconds
+	case x.Bitrate != y.Bitrate:
+		return x.Bitrate > y.Bitrate
+	case x.Width != y.Width:
+		return x.Width > y.Width
+	}
+	return x.Height > y.Height
+}
 
 func median(v []int64) float64 {
 	if len(v) == 0 {

@@ -3,15 +3,26 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlcommon"
 	"github.com/pertitle/pertitle/services/catalog/internal/analytics"
 )
 
 var _ analytics.Store = (*Repository)(nil)
 
-// AppendEvents implements analytics.Store: the batch is stored in one transaction.
+// eventColumns are the stored columns of an event, in insertRows' order.
+const eventColumns = `asset_id, owner, type, session_id, viewer_id, ts, received_at, startup_ms, from_bitrate,
+	to_bitrate, width, height, stall_ms, error_code, message, watched_seconds, bytes_downloaded`
+
+// rowsPerInsert is how many events one INSERT writes: a beacon batch at most
+// (analytics.MaxBatchEvents), well inside SQLite's limit on parameters.
+const rowsPerInsert = analytics.MaxBatchEvents
+
+// AppendEvents implements analytics.Store: the batch is stored in one
+// transaction, up to a whole beacon batch per statement.
 func (r *Repository) AppendEvents(ctx context.Context, owners map[string]string, events []analytics.Event) (err error) {
 	tx, err := r.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -22,20 +33,22 @@ func (r *Repository) AppendEvents(ctx context.Context, owners map[string]string,
 			_ = tx.Rollback()
 		}
 	}()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO playback_events (asset_id, owner, type, session_id, viewer_id, ts,
-		received_at, startup_ms, from_bitrate, to_bitrate, width, height, stall_ms, error_code, message,
-		watched_seconds, bytes_downloaded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("cannot prepare: %w", err)
-	}
-	defer stmt.Close()
 	now := time.Now().UnixMilli()
-	for _, e := range events {
-		if _, err = stmt.ExecContext(ctx, e.AssetID, owners[e.AssetID], string(e.Type), e.SessionID, e.ViewerID, e.TS,
-			now, e.StartupMS, e.FromBitrate, e.ToBitrate, e.Width, e.Height, e.StallMS, e.ErrorCode, e.Message,
-			e.WatchedSeconds, e.BytesDownloaded); err != nil {
-			return fmt.Errorf("cannot store playback event: %w", err)
+	one := "(" + strings.Repeat("?, ", 16) + "?)"
+	args := make([]any, 0, 17*rowsPerInsert)
+	for len(events) > 0 {
+		n := min(len(events), rowsPerInsert)
+		args = args[:0]
+		for _, e := range events[:n] {
+			args = append(args, e.AssetID, owners[e.AssetID], string(e.Type), e.SessionID, e.ViewerID, e.TS,
+				now, e.StartupMS, e.FromBitrate, e.ToBitrate, e.Width, e.Height, e.StallMS, e.ErrorCode, e.Message,
+				e.WatchedSeconds, e.BytesDownloaded)
 		}
+		q := `INSERT INTO playback_events (` + eventColumns + `) VALUES ` + one + strings.Repeat(", "+one, n-1)
+		if _, err = tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("cannot store playback events: %w", err)
+		}
+		events = events[n:]
 	}
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("cannot commit playback events: %w", err)
@@ -43,41 +56,62 @@ func (r *Repository) AppendEvents(ctx context.Context, owners map[string]string,
 	return nil
 }
 
-// ScanEvents implements analytics.Store, streaming rows so that memory stays flat.
-func (r *Repository) ScanEvents(ctx context.Context, f analytics.Filter, fn func(analytics.Event) error) error {
-	var where []string
-	var args []any
-	switch {
-	case f.AssetID != "":
-		where, args = append(where, "asset_id = ?"), append(args, f.AssetID)
-	case !f.All:
-		where, args = append(where, "owner = ?"), append(args, f.Owner)
-	}
-	if !f.Since.IsZero() {
-		where, args = append(where, "ts >= ?"), append(args, f.Since.UnixMilli())
-	}
-	q := `SELECT type, asset_id, session_id, viewer_id, ts, startup_ms, from_bitrate, to_bitrate, width, height,
-		stall_ms, error_code, message, watched_seconds, bytes_downloaded FROM playback_events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	rows, err := r.reader.QueryContext(ctx, q+" ORDER BY ts, seq", args...)
+// dialect is SQLite's side of the report queries. SQLite has no median
+// aggregate: the middle one or two values are picked out of one sorted pass.
+var dialect = sqlcommon.Dialect{
+	Param: func(n int) string { return "?" + strconv.Itoa(n) },
+	Median: func(cond string) string {
+		return `SELECT COALESCE(AVG(startup_ms), 0) FROM (
+				SELECT startup_ms, ROW_NUMBER() OVER (ORDER BY startup_ms) AS i, COUNT(*) OVER () AS n
+				FROM playback_events WHERE ` + cond + `)
+			WHERE i IN ((n + 1) / 2, (n + 2) / 2)`
+	},
+}
+
+// Report implements analytics.Store: the events are aggregated by SQLite, in one
+// read transaction, and no event row is read into Go.
+func (r *Repository) Report(ctx context.Context, f analytics.Filter, interval time.Duration) (rep analytics.Report, err error) {
+	tx, err := r.reader.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("cannot read playback events: %w", err)
+		return analytics.Report{}, fmt.Errorf("cannot begin: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var e analytics.Event
-		var typ string
-		if err := rows.Scan(&typ, &e.AssetID, &e.SessionID, &e.ViewerID, &e.TS, &e.StartupMS, &e.FromBitrate,
-			&e.ToBitrate, &e.Width, &e.Height, &e.StallMS, &e.ErrorCode, &e.Message, &e.WatchedSeconds,
-			&e.BytesDownloaded); err != nil {
-			return fmt.Errorf("cannot read playback event: %w", err)
-		}
-		e.Type = analytics.Type(typ)
-		if err := fn(e); err != nil {
+	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
+	return sqlcommon.Report(ctx, dialect, func(ctx context.Context, q string, args []any, row func(sqlcommon.Scanner) error) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
 			return err
 		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := row(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}, f, interval)
+}
+
+// deleteBatch bounds how many rows one delete removes, so that the writer is
+// never held for long by a large backlog.
+const deleteBatch = 5000
+
+// DeleteEventsBefore deletes the playback events older than before (their ts),
+// in batches; it returns how many it deleted.
+func (r *Repository) DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := r.writer.ExecContext(ctx, `DELETE FROM playback_events WHERE seq IN
+			(SELECT seq FROM playback_events WHERE ts < ? LIMIT ?)`, before.UnixMilli(), deleteBatch)
+		if err != nil {
+			return total, fmt.Errorf("cannot delete old playback events: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("cannot delete old playback events: %w", err)
+		}
+		total += n
+		if n < deleteBatch {
+			return total, nil
+		}
 	}
-	return rows.Err()
 }

@@ -8,7 +8,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlcommon"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 )
@@ -84,7 +84,7 @@ func Open(ctx context.Context, path string, opt Options) (*Repository, error) {
 		_ = r.Close()
 		return nil, fmt.Errorf("cannot open %s: %w", path, err)
 	}
-	if err := migrate(ctx, writer); err != nil {
+	if err := migrate(ctx, writer, path); err != nil {
 		_ = r.Close()
 		return nil, fmt.Errorf("cannot migrate %s: %w", path, err)
 	}
@@ -170,24 +170,6 @@ const listQuery = `SELECT ` + assetColumns + ` FROM assets a
 
 type scanner interface{ Scan(dest ...any) error }
 
-// renditionJSON is a row of the renditions aggregate.
-type renditionJSON struct {
-	W  int           `json:"w"`
-	H  int           `json:"h"`
-	B  int64         `json:"b"`
-	AB int64         `json:"ab"`
-	C  string        `json:"c"`
-	CS string        `json:"cs"`
-	FR float64       `json:"fr"`
-	N  int64         `json:"n"`
-	Q  []qualityJSON `json:"q"`
-}
-
-type qualityJSON struct {
-	Metric string  `json:"metric"`
-	Value  float64 `json:"value"`
-}
-
 func scanAsset(s scanner) (domain.Asset, error) {
 	var a domain.Asset
 	var status string
@@ -206,23 +188,8 @@ func scanAsset(s scanner) (domain.Asset, error) {
 	a.Retryable = retryable
 	a.ProgressAt, a.JobAt = fromNanos(progressAt), fromNanos(jobAt)
 	a.CreatedAt, a.UpdatedAt, a.ReadyAt = fromNanos(createdAt), fromNanos(updatedAt), fromNanos(readyAt)
-	if rendsStr.Valid && rendsStr.String != "[]" && rendsStr.String != "" {
-		var rows []renditionJSON
-		if err := json.Unmarshal([]byte(rendsStr.String), &rows); err != nil {
-			return domain.Asset{}, fmt.Errorf("cannot decode renditions of %s: %w", a.ID, err)
-		}
-		a.Renditions = make([]domain.Rendition, len(rows))
-		for i, x := range rows {
-			var q []domain.Quality
-			if len(x.Q) > 0 {
-				q = make([]domain.Quality, len(x.Q))
-				for j, s := range x.Q {
-					q[j] = domain.Quality(s)
-				}
-			}
-			a.Renditions[i] = domain.Rendition{Width: x.W, Height: x.H, Bitrate: x.B, AverageBitrate: x.AB,
-				Codec: x.C, Codecs: x.CS, FrameRate: x.FR, Bytes: x.N, Quality: q}
-		}
+	if a.Renditions, err = sqlcommon.DecodeRenditions(rendsStr.String); err != nil {
+		return domain.Asset{}, fmt.Errorf("asset %s: %w", a.ID, err)
 	}
 	return a, nil
 }
@@ -360,18 +327,14 @@ func save(ctx context.Context, tx *sql.Tx, cur, a domain.Asset) error {
 		return fmt.Errorf("cannot replace renditions of %s: %w", a.ID, err)
 	}
 	for i, rd := range a.Renditions {
-		q := make([]qualityJSON, len(rd.Quality))
-		for j, s := range rd.Quality {
-			q[j] = qualityJSON(s)
-		}
-		qj, err := json.Marshal(q)
+		qj, err := sqlcommon.EncodeQuality(rd.Quality)
 		if err != nil {
-			return fmt.Errorf("cannot encode quality of %s: %w", a.ID, err)
+			return fmt.Errorf("rendition %d of %s: %w", i, a.ID, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO renditions (asset_id, position, width, height, bitrate,
 			average_bitrate, codec, codecs, frame_rate, bytes, quality) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, i, rd.Width, rd.Height, rd.Bitrate, rd.AverageBitrate, rd.Codec, rd.Codecs, rd.FrameRate,
-			rd.Bytes, string(qj)); err != nil {
+			rd.Bytes, qj); err != nil {
 			return fmt.Errorf("cannot save rendition %d of %s: %w", i, a.ID, err)
 		}
 	}

@@ -54,8 +54,9 @@ func TestMigrationsIdempotentAcrossReopen(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	var versions, maxVersion int
-	require.NoError(t, db.QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&versions, &maxVersion))
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*), MAX(version_id) FROM goose_db_version WHERE version_id > 0`).Scan(&versions, &maxVersion))
 	assert.Equal(t, versions, maxVersion, "each migration recorded once")
+	assert.Equal(t, 4, maxVersion)
 	var mode string
 	require.NoError(t, db.QueryRow(`PRAGMA journal_mode`).Scan(&mode))
 	assert.Equal(t, "wal", mode)
@@ -69,7 +70,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 	require.NoError(t, repo.Close())
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`)
+	_, err = db.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (999, 1)`)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	_, err = sqlite.Open(ctx, path, sqlite.Options{})
