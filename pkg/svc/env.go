@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"sort"
 	"strconv"
@@ -178,6 +179,10 @@ func (e *Env) Fields() map[string]string {
 		val := v.value
 		if v.secret && val != "" {
 			val = "***"
+		} else if u, err := url.Parse(val); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				val = u.Redacted() // a database URL carries its password
+			}
 		}
 		m[v.name] = val
 	}

@@ -104,3 +104,15 @@ func TestLoadReportsEveryProblemAtOnce(t *testing.T) {
 	assert.Equal(t, 80, cfg.port)
 	require.ErrorIs(t, svc.Load(svc.NewEnvFrom("test", nil), &cfg, []string{"--help"}, &bytes.Buffer{}, zap.NewNop()), svc.ErrHelp)
 }
+
+func TestEnvFieldsHideURLPasswords(t *testing.T) {
+	t.Parallel()
+	e := svc.NewEnvFrom("test", map[string]string{"DB": "postgres://catalog:hunter2@db:5432/catalog", "PATH_DB": "var/catalog.db"})
+	var db, path string
+	e.String(&db, "DB", "", "a database URL")
+	e.String(&path, "PATH_DB", "", "a file")
+	f := e.Fields()
+	assert.Equal(t, "postgres://catalog:xxxxx@db:5432/catalog", f["DB"])
+	assert.Equal(t, "var/catalog.db", f["PATH_DB"])
+	assert.Equal(t, "postgres://catalog:hunter2@db:5432/catalog", db, "only the log is masked")
+}

@@ -6,11 +6,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/catalog/internal/adapters/postgres"
 	"github.com/pertitle/pertitle/services/catalog/internal/webapp"
 )
 
@@ -22,9 +25,10 @@ const StorageFS = "fs"
 
 // Config is everything the catalog reads from its environment.
 type Config struct {
-	Addr         string
-	OpsAddr      string
-	DBPath       string
+	Addr    string
+	OpsAddr string
+	// DB is a SQLite file path, or a postgres:// URL (replicas share it).
+	DB           string
 	MediaBaseURL string
 	Storage      string
 	StorageDir   string
@@ -40,6 +44,8 @@ type Config struct {
 	AnalyticsBurst     int
 	// Proxies are the trusted reverse proxies, to find client addresses.
 	Proxies limit.Addresses
+	// AnalyticsRetention is how long playback events are kept.
+	AnalyticsRetention time.Duration
 	// Web is what the embedded web app is told in /config.json.
 	Web webapp.Config
 	// Auth is the OIDC issuer and audience whose tokens the API accepts.
@@ -51,7 +57,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:         ":8080",
 		OpsAddr:      "127.0.0.1:9080",
-		DBPath:       "var/catalog.db",
+		DB:           "var/catalog.db",
 		MediaBaseURL: "http://127.0.0.1:8080/media/",
 		Storage:      StorageFS,
 		StorageDir:   "var/storage",
@@ -64,6 +70,7 @@ func DefaultConfig() Config {
 		// and viewers behind one NAT watching one title share a bucket.
 		AnalyticsPerMinute: 600,
 		AnalyticsBurst:     600,
+		AnalyticsRetention: 90 * 24 * time.Hour,
 	}
 }
 
@@ -72,7 +79,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 	d := DefaultConfig()
 	e.String(&c.Addr, "PERTITLE_CATALOG_ADDR", d.Addr, "listen address of the API, media, web app, /healthz and /readyz (ready or not)")
 	e.String(&c.OpsAddr, "PERTITLE_CATALOG_OPS_ADDR", d.OpsAddr, "listen address of /readyz with details and /metrics (keep it private)")
-	e.String(&c.DBPath, "PERTITLE_CATALOG_DB", d.DBPath, "SQLite database file (its directory is created)")
+	e.String(&c.DB, "PERTITLE_CATALOG_DB", d.DB, "SQLite database file (its directory is created), or a postgres:// URL shared by replicas")
 	e.String(&c.MediaBaseURL, "PERTITLE_MEDIA_BASE_URL", d.MediaBaseURL, "base of manifest URLs handed out (point at a CDN)")
 	e.String(&c.Storage, "PERTITLE_STORAGE", d.Storage, "storage adapter: fs or s3")
 	e.String(&c.StorageDir, "PERTITLE_STORAGE_DIR", d.StorageDir, "root of filesystem storage")
@@ -82,6 +89,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Int(&c.AnalyticsPerMinute, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE", d.AnalyticsPerMinute, "analytics events per minute, sustained, for one asset from one client address (or signed-in user)")
 	e.Int(&c.AnalyticsBurst, "PERTITLE_ANALYTICS_BURST", d.AnalyticsBurst, "analytics events at once for one asset from one client address (at least 100, one full batch)")
 	e.TrustedProxies(&c.Proxies)
+	e.Duration(&c.AnalyticsRetention, "PERTITLE_ANALYTICS_RETENTION", d.AnalyticsRetention, "playback events older than this are deleted, hourly (2160h: 90 days)")
 	c.Bus.FromEnv(e)
 	c.Web.FromEnv(e)
 	c.Auth.FromEnv(e)
@@ -92,7 +100,12 @@ func (c Config) Validate() error {
 	var v svc.Validation
 	v.Check(svc.ValidAddr(c.Addr), "PERTITLE_CATALOG_ADDR %q is not a listen address such as :8080", c.Addr)
 	v.Check(svc.ValidAddr(c.OpsAddr), "PERTITLE_CATALOG_OPS_ADDR %q is not a listen address such as 127.0.0.1:9080", c.OpsAddr)
-	v.Check(c.DBPath != "" && !strings.ContainsAny(c.DBPath, "?#"), "PERTITLE_CATALOG_DB %q must be a file path without '?' or '#'", c.DBPath)
+	if postgres.IsURL(c.DB) {
+		_, err := pgx.ParseConfig(c.DB)
+		v.Check(err == nil, "PERTITLE_CATALOG_DB is not a valid postgres:// URL: %v", err) // pgx leaves the password out
+	} else {
+		v.Check(c.DB != "" && !strings.ContainsAny(c.DB, "?#"), "PERTITLE_CATALOG_DB %q must be a file path without '?' or '#', or a postgres:// URL", c.DB)
+	}
 	v.Check(validBaseURL(c.MediaBaseURL), "PERTITLE_MEDIA_BASE_URL %q must be an http(s) URL or an absolute path", c.MediaBaseURL)
 	v.Check(c.Storage == StorageFS || c.Storage == storage.KindS3, "PERTITLE_STORAGE %q is not supported (want %q or %q)", c.Storage, StorageFS, storage.KindS3)
 	if c.Storage == storage.KindS3 {
@@ -102,6 +115,7 @@ func (c Config) Validate() error {
 	v.Check(c.MediaURLTTL >= time.Minute && c.MediaURLTTL <= 7*24*time.Hour, "PERTITLE_MEDIA_URL_TTL must be between 1m and 168h")
 	v.Check(c.AnalyticsPerMinute > 0, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE must be positive")
 	v.Check(c.AnalyticsBurst >= 100, "PERTITLE_ANALYTICS_BURST must be at least 100 (one full batch)")
+	v.Check(c.AnalyticsRetention >= time.Hour, "PERTITLE_ANALYTICS_RETENTION must be at least 1h")
 	return errors.Join(v.Err(), c.Bus.Validate(), c.Web.Validate(), c.Auth.Validate())
 }
 

@@ -16,7 +16,10 @@ import (
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/catalog/internal/adapters/postgres"
 	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlite"
+	"github.com/pertitle/pertitle/services/catalog/internal/analytics"
+	"github.com/pertitle/pertitle/services/catalog/internal/app"
 )
 
 // Processed event ids are kept long enough to catch any redelivery (SQS retention
@@ -51,7 +54,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 	if err != nil {
 		return err
 	}
-	repo, err := sqlite.Open(ctx, cfg.DBPath, sqlite.Options{})
+	repo, err := openRepository(ctx, cfg.DB)
 	if err != nil {
 		return err
 	}
@@ -97,22 +100,53 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 		},
 		func(ctx context.Context) error { return svc.Serve(ctx, log, srv) },
 		func(ctx context.Context) error { return ops.Serve(ctx, log, cfg.OpsAddr) },
-		func(ctx context.Context) error { prune(ctx, repo, log); return nil },
+		func(ctx context.Context) error { prune(ctx, repo, cfg.AnalyticsRetention, log); return nil },
 	)
 	log.Info("stopped")
 	return err
 }
 
-func prune(ctx context.Context, repo *sqlite.Repository, log *zap.Logger) {
+// repository is what run needs of the database: the projection, the analytics
+// store, and the housekeeping prune does.
+type repository interface {
+	app.Repository
+	analytics.Store
+	PruneProcessed(ctx context.Context, before time.Time) (int64, error)
+	DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error)
+	Close() error
+}
+
+// openRepository opens PERTITLE_CATALOG_DB: PostgreSQL for a postgres:// URL,
+// else a SQLite file.
+func openRepository(ctx context.Context, db string) (repository, error) {
+	if postgres.IsURL(db) {
+		return postgres.Open(ctx, db, postgres.Options{})
+	}
+	return sqlite.Open(ctx, db, sqlite.Options{})
+}
+
+// prune deletes, every pruneEvery, the processed event ids past any redelivery
+// and the playback events past their retention. Replicas on one PostgreSQL
+// database all prune: the deletes are idempotent.
+func prune(ctx context.Context, repo repository, retention time.Duration, log *zap.Logger) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
 	for {
-		if n, err := repo.PruneProcessed(ctx, time.Now().Add(-processedRetention)); err != nil {
-			if ctx.Err() == nil {
-				log.Warn("cannot prune processed events", zap.Error(err))
+		for _, p := range []struct {
+			what  string
+			prune func(context.Context, time.Time) (int64, error)
+			keep  time.Duration
+		}{
+			{"processed events", repo.PruneProcessed, processedRetention},
+			{"playback events", repo.DeleteEventsBefore, retention},
+		} {
+			if n, err := p.prune(ctx, time.Now().Add(-p.keep)); err != nil {
+				if ctx.Err() == nil {
+					log.Warn("cannot prune "+p.what, zap.Error(err))
+				}
+			} else if n > 0 {
+				log.Info("pruned "+p.what, zap.Int64("count", n))
 			}
-		} else if n > 0 {
-			log.Info("pruned processed events", zap.Int64("count", n))
 		}
 		select {
 		case <-ctx.Done():

@@ -220,17 +220,18 @@ func TestConfig(t *testing.T) {
 	cfg.FromEnv(svc.NewEnvFrom(Name, nil))
 	require.NoError(t, cfg.Validate())
 	assert.Equal(t, ":8080", cfg.Addr)
-	assert.Equal(t, "var/catalog.db", cfg.DBPath)
+	assert.Equal(t, "var/catalog.db", cfg.DB)
 	assert.Equal(t, "http://127.0.0.1:8080/media/", cfg.MediaBaseURL)
 	assert.Equal(t, "fs", cfg.Storage)
 	assert.Equal(t, "var/storage", cfg.StorageDir)
 
 	tests := map[string]string{
-		"PERTITLE_CATALOG_ADDR":   "nope",
-		"PERTITLE_CATALOG_DB":     "var/x?.db",
-		"PERTITLE_MEDIA_BASE_URL": "ftp://x/",
-		"PERTITLE_STORAGE":        "gcs", // fs and s3 are supported
-		"PERTITLE_BUS_TRANSPORT":  "carrier-pigeon",
+		"PERTITLE_CATALOG_ADDR":        "nope",
+		"PERTITLE_CATALOG_DB":          "var/x?.db",
+		"PERTITLE_ANALYTICS_RETENTION": "30m",
+		"PERTITLE_MEDIA_BASE_URL":      "ftp://x/",
+		"PERTITLE_STORAGE":             "gcs", // fs and s3 are supported
+		"PERTITLE_BUS_TRANSPORT":       "carrier-pigeon",
 	}
 	for name, value := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -239,6 +240,21 @@ func TestConfig(t *testing.T) {
 			cfg.FromEnv(svc.NewEnvFrom(Name, map[string]string{name: value}))
 			assert.Error(t, cfg.Validate())
 		})
+	}
+	assert.Equal(t, 90*24*time.Hour, cfg.AnalyticsRetention)
+	for db, valid := range map[string]bool{
+		"postgres://catalog:secret@db.internal:5432/catalog?sslmode=require": true,
+		"postgresql://db.internal/catalog":                                   true,
+		"postgres://db.internal/catalog?sslmode=sometimes":                   false,
+		"/data/catalog.db": true,
+	} {
+		var cfg Config
+		cfg.FromEnv(svc.NewEnvFrom(Name, map[string]string{"PERTITLE_CATALOG_DB": db}))
+		err := cfg.Validate()
+		assert.Equal(t, valid, err == nil, "%s: %v", db, err)
+		if err != nil {
+			assert.NotContains(t, err.Error(), "secret")
+		}
 	}
 	for _, ok := range []string{"https://cdn.example/v/", "/media/", "http://127.0.0.1:8080/media"} {
 		assert.True(t, validBaseURL(ok), ok)
