@@ -122,7 +122,16 @@ type Options struct {
 	// the S3 server): Stack.AWSCalls then lists every SNS, SQS and S3 request
 	// each service made.
 	RecordAWS bool
+	// Postgres runs the catalog on a fresh PostgreSQL database (testenv.Postgres)
+	// instead of a SQLite file: PERTITLE_CATALOG_DB is its postgres:// URL.
+	Postgres bool
+	// Catalogs is how many catalog processes run (default 1): "catalog", then
+	// Catalog(2), ... each with its own ports, on one database (set Postgres).
+	Catalogs int
 }
+
+// Catalog names catalog process i (from 2) of a stack of several; the first is "catalog".
+func Catalog(i int) string { return fmt.Sprintf("catalog-%d", i) }
 
 // Worker names encoder-dispatch process i (from 1) of a stack of several.
 func Worker(i int) string { return fmt.Sprintf("encoder-dispatch-%d", i) }
@@ -131,6 +140,9 @@ func Worker(i int) string { return fmt.Sprintf("encoder-dispatch-%d", i) }
 func binary(name string) string {
 	if strings.HasPrefix(name, "encoder-dispatch-") {
 		return "encoder-dispatch"
+	}
+	if strings.HasPrefix(name, "catalog-") {
+		return "catalog"
 	}
 	return name
 }
@@ -167,6 +179,19 @@ func Start(t testing.TB, opts Options) *Stack {
 			}
 		}
 		services = ws
+	}
+	if opts.Catalogs > 1 {
+		var cs []string
+		for _, name := range services {
+			cs = append(cs, name)
+			if name == "catalog" {
+				for i := 2; i <= opts.Catalogs; i++ {
+					cs = append(cs, Catalog(i))
+					s.Ports[Catalog(i)] = testenv.FreePort(t)
+				}
+			}
+		}
+		services = cs
 	}
 	s.services, s.pin = services, opts.Pin
 	for _, name := range append([]string{"issuer"}, services...) {
@@ -205,6 +230,9 @@ func Start(t testing.TB, opts Options) *Stack {
 		"PERTITLE_MEDIA_SIGNING_KEY":       testSecret(),
 		"PERTITLE_PROGRESS_EVERY":          "500ms",
 		"PERTITLE_LOG_LEVEL":               "debug",
+	}
+	if opts.Postgres {
+		vars["PERTITLE_CATALOG_DB"] = testenv.Postgres(t)
 	}
 	if opts.Env["PERTITLE_STORAGE"] == "s3" {
 		// A local S3 server with the default buckets, unless the test points elsewhere.
@@ -346,7 +374,11 @@ func (s *Stack) StartService(name string) {
 		cmd.Path, err = exec.LookPath("taskset")
 		require.NoError(s.t, err)
 	}
-	if binary(name) != name {
+	if binary(name) == "catalog" && name != "catalog" {
+		// Another catalog replica: its own listeners, the same database and queue.
+		cmd.Env = append(cmd.Env, fmt.Sprintf("PERTITLE_CATALOG_ADDR=127.0.0.1:%d", s.Ports[name]),
+			fmt.Sprintf("PERTITLE_CATALOG_OPS_ADDR=127.0.0.1:%d", s.OpsPorts[name]))
+	} else if binary(name) != name {
 		// One of several encoder-dispatch processes: its own ops port and work directory.
 		cmd.Env = append(cmd.Env, fmt.Sprintf("PERTITLE_DISPATCH_OPS_ADDR=127.0.0.1:%d", s.OpsPorts[name]),
 			"PERTITLE_WORK_DIR="+filepath.Join(s.Dir, "work-"+name))
