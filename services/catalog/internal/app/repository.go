@@ -34,8 +34,8 @@ type Page struct {
 	NextCursor string
 }
 
-// Repository stores the projection. Implementations: SQLite (adapters/sqlite), and
-// any other must pass the contract suite in adapters/sqlite/contract_test.go.
+// Repository stores the projection. Implementations: SQLite (adapters/sqlite) and
+// PostgreSQL (adapters/postgres); each passes apptest.RunRepositoryContract.
 type Repository interface {
 	// Update reads asset id, calls fn and stores its result, and records key, all in
 	// one transaction. When key was already recorded it calls nothing and returns
