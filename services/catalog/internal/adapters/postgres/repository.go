@@ -34,6 +34,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
+// migrationLockID is the advisory lock the catalog's migrations run under.
+const migrationLockID int64 = 0x7065727469746c65 // "pertitle"
+
 // Options tune the repository; the zero value is sensible.
 type Options struct {
 	// MaxConns is the size of the connection pool (default: pgxpool's, or the
@@ -83,7 +86,10 @@ func Open(ctx context.Context, url string, opt Options) (*Repository, error) {
 func migrate(ctx context.Context, cc *pgx.ConnConfig) error {
 	db := stdlib.OpenDB(*cc) // goose speaks database/sql; a pool of its own, closed at once
 	defer db.Close()
-	locker, err := lock.NewPostgresSessionLocker()
+	// A replica that finds another migrating retries every second (goose's
+	// default: 5 s), for up to five minutes. The lock is the catalog's own, not
+	// goose's default, which other stores in the same database may take.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300), lock.WithLockID(migrationLockID))
 	if err != nil {
 		return err
 	}

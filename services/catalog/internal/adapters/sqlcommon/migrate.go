@@ -9,8 +9,10 @@ import (
 	"github.com/pressly/goose/v3"
 )
 
-// VersionTable is goose's version table in every catalog database.
-const VersionTable = "goose_db_version"
+// VersionTable is goose's version table in every catalog database: named for
+// the catalog, so that other stores sharing a PostgreSQL database (each with its
+// own goose migrations) keep their own versions.
+const VersionTable = "catalog_goose_db_version"
 
 // Migrate applies, with goose, the migrations in fsys that db lacks, each in its
 // own transaction. A database migrated by a newer binary (a version this one does

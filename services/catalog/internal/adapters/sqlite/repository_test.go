@@ -54,7 +54,7 @@ func TestMigrationsIdempotentAcrossReopen(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	var versions, maxVersion int
-	require.NoError(t, db.QueryRow(`SELECT COUNT(*), MAX(version_id) FROM goose_db_version WHERE version_id > 0`).Scan(&versions, &maxVersion))
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*), MAX(version_id) FROM catalog_goose_db_version WHERE version_id > 0`).Scan(&versions, &maxVersion))
 	assert.Equal(t, versions, maxVersion, "each migration recorded once")
 	assert.Equal(t, 4, maxVersion)
 	var mode string
@@ -70,7 +70,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 	require.NoError(t, repo.Close())
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (999, 1)`)
+	_, err = db.Exec(`INSERT INTO catalog_goose_db_version (version_id, is_applied) VALUES (999, 1)`)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	_, err = sqlite.Open(ctx, path, sqlite.Options{})

@@ -48,7 +48,7 @@ func gooseVersions(t *testing.T, path string) []int {
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
 	defer db.Close()
-	rows, err := db.Query(`SELECT version_id FROM goose_db_version ORDER BY id`)
+	rows, err := db.Query(`SELECT version_id FROM catalog_goose_db_version ORDER BY id`)
 	require.NoError(t, err)
 	defer rows.Close()
 	var out []int
