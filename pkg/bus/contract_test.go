@@ -513,9 +513,13 @@ func testDrainingBurnsNoReceives(t *testing.T, h *harness) {
 
 	next := &recorder{}
 	nb := start(t, cfg, svcA, map[string]bus.Handler{topic: next.handle})
-	require.Eventually(t, func() bool {
+	if !assert.Eventually(t, func() bool {
 		return next.countOf(first.GetEventId()) == 1 && next.countOf(second.GetEventId()) == 1
-	}, cfg.VisibilityTimeout*3/4, 20*time.Millisecond, "both messages reach the next consumer")
+	}, cfg.VisibilityTimeout*3/4, 20*time.Millisecond, "both messages reach the next consumer") {
+		dead, _ := nb.DeadLetters(context.Background(), topic, 10)
+		t.Fatalf("the interrupted one handled %d times, the one published during the drain %d times; %d dead letters",
+			next.countOf(first.GetEventId()), next.countOf(second.GetEventId()), len(dead))
+	}
 	dead, err := nb.DeadLetters(context.Background(), topic, 10)
 	require.NoError(t, err)
 	assert.Empty(t, dead, "no receive was spent in a loop")

@@ -367,9 +367,12 @@ func CountFrames(ctx context.Context, ffprobe, path string) (int64, error) {
 	if _, err := (&Cmd{Bin: ffprobe, Args: args, Stdout: &out}).Run(ctx); err != nil {
 		return 0, fmt.Errorf("media: count frames: %w", err)
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("media: count frames of %s: %q", filepath.Base(path), out.String())
+	// A transport stream lists its video stream again under its program
+	// ("50,\n\n\n50,"): the first count is the stream's.
+	for _, f := range strings.FieldsFunc(out.String(), func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
+		if n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil && n > 0 {
+			return n, nil
+		}
 	}
-	return n, nil
+	return 0, fmt.Errorf("media: count frames of %s: %q", filepath.Base(path), out.String())
 }

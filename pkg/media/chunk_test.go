@@ -247,3 +247,16 @@ func ssim(t *testing.T, distorted, reference string) float64 {
 	require.NoError(t, err)
 	return v
 }
+
+// TestCountFramesOfATransportStream: ffprobe lists a transport stream's
+// video stream twice (under its program too); the count is the stream's.
+func TestCountFramesOfATransportStream(t *testing.T) {
+	t.Parallel()
+	ts := filepath.Join(t.TempDir(), "clip.ts")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=2",
+		"-c:v", "mpeg2video", "-f", "mpegts", ts).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	n, err := media.CountFrames(context.Background(), "ffprobe", ts)
+	require.NoError(t, err)
+	assert.EqualValues(t, 50, n)
+}

@@ -43,7 +43,11 @@ func TestHostileInputs(t *testing.T) {
 		t.Skip("runs the whole stack")
 	}
 	staging := t.TempDir()
-	s := stack.Start(t, stack.Options{Env: map[string]string{"PERTITLE_STORAGE": "s3", "PERTITLE_INGEST_STAGING_DIR": staging}})
+	// One user sends every kind through two upload paths: well past the
+	// per-user upload rate, which is not what this suite is about (the abuse
+	// limits have their own tests in services/ingest).
+	s := stack.Start(t, stack.Options{Env: map[string]string{"PERTITLE_STORAGE": "s3", "PERTITLE_INGEST_STAGING_DIR": staging,
+		"PERTITLE_INGEST_UPLOADS_PER_HOUR": "100000", "PERTITLE_INGEST_UPLOADS_BURST": "1000", "PERTITLE_INGEST_USER_SESSIONS": "1000"}})
 	ctx := context.Background()
 	store, err := storage.NewS3(ctx, storage.S3Config{Endpoint: s.S3Endpoint, InputBucket: "pertitle-input", OutputBucket: "pertitle-output"})
 	require.NoError(t, err)

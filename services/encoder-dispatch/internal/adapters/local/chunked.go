@@ -44,8 +44,8 @@ var chunkNamespace = uuid.MustParse("4d0b7c55-90a1-4e7e-b0c6-6a1f0f6f3c2e")
 // across the whole title, which chunks would break.
 func (b *Backend) encoder(job app.Job, rep app.Reporter) func(context.Context, media.EncodeRequest) (*media.Output, error) {
 	return func(ctx context.Context, req media.EncodeRequest) (*media.Output, error) {
-		if b.Chunks.Seconds <= 0 || req.TwoPass {
-			return media.Encode(ctx, req)
+		if b.Chunks.Seconds <= 0 || req.TwoPass || (req.Src != nil && req.Src.Duration > 0 && req.Src.Duration < 2*b.Chunks.Seconds) {
+			return media.Encode(ctx, req) // nothing to split: not even counting its frames
 		}
 		if req.SegmentSeconds <= 0 {
 			req.SegmentSeconds = media.DefaultSegmentSeconds
