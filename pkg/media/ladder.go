@@ -44,11 +44,8 @@ var fixedSteps = []ladderStep{
 	{234, 400_000},
 }
 
-const (
-	minRungBitrate = 100_000 // floor for tiny sources
-	maxRateFactor  = 1.5     // MaxRate = 1.5 x Bitrate
-	bufSizeFactor  = 2.0     // BufSize = 2 x Bitrate
-)
+// minRungBitrate is the floor of a tiny source's single rung.
+const minRungBitrate = 100_000
 
 // FixedLadder returns the fixed H.264 ladder adapted to src, top rung first:
 //
@@ -61,7 +58,7 @@ const (
 //   - a source smaller than the smallest step gets a single rung at its own
 //     (even) size with the smallest step's bitrate scaled by pixel count
 //     (floor 100 kbit/s);
-//   - MaxRate = 1.5 x Bitrate, BufSize = 2 x Bitrate, Profile "high", Level the
+//   - MaxRate and BufSize from HeadroomVBV (1.5x and 2x Bitrate), Profile "high", Level the
 //     lowest H.264 level fitting size, frame rate and VBV.
 //
 // It always returns at least one rung; a nil source or one without video is
@@ -110,14 +107,8 @@ func makeRung(short, long int, portrait bool, bitrate int64, fps float64) Rung {
 	if portrait {
 		w, h = short, long
 	}
-	r := Rung{
-		Width:   w,
-		Height:  h,
-		Bitrate: bitrate,
-		MaxRate: int64(float64(bitrate) * maxRateFactor),
-		BufSize: int64(float64(bitrate) * bufSizeFactor),
-		Profile: "high",
-	}
+	r := Rung{Width: w, Height: h, Bitrate: bitrate, Profile: "high"}
+	r.MaxRate, r.BufSize = HeadroomVBV(bitrate)
 	r.Level = h264Level(w, h, fps, r.MaxRate, r.BufSize)
 	return r
 }

@@ -573,7 +573,7 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 		return nil, err
 	}
 	res := make([]gridResult, len(a.crfs))
-	gop := a.gopFrames()
+	gop := media.GOPFrames(a.fps, a.opt.SegmentSeconds)
 	for k, n := range names {
 		bits, gsecs, err := steadyBits(n, frames, gop, a.fps)
 		if err != nil {
@@ -585,11 +585,6 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 		res[idx[k]] = gridResult{bits: bits, secs: gsecs, scores: scores[k]}
 	}
 	return res, nil
-}
-
-// gopFrames is the final encode's GOP length in frames (one segment).
-func (a *analyzer) gopFrames() int {
-	return max(1, int(math.Round(a.fps*a.opt.SegmentSeconds)))
 }
 
 // steadyBits returns the bits of an analysis encode (raw H.264, Annex B) and

@@ -91,7 +91,7 @@ func profileTitle(ctx context.Context, ffmpeg, src, dir string, fps, seg float64
 	if err != nil {
 		return nil, nil, cpu, fmt.Errorf("pertitle: profile pass: %w", err)
 	}
-	return cuts, segmentBits(b, max(1, int(math.Round(fps*seg)))), cpu, nil
+	return cuts, segmentBits(b, media.GOPFrames(fps, seg)), cpu, nil
 }
 
 // segmentBits sums an Annex B stream's bits per run of perSegment pictures
