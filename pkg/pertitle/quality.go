@@ -460,6 +460,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
-// removeAll is os.RemoveAll without the error, for deferred cleanup.
-func removeAll(p string) { _ = os.RemoveAll(p) }

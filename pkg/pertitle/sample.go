@@ -94,29 +94,6 @@ func profileTitle(ctx context.Context, ffmpeg, src, dir string, fps, seg float64
 	return cuts, segmentBits(b, media.GOPFrames(fps, seg)), cpu, nil
 }
 
-// segmentBits sums an Annex B stream's bits per run of perSegment pictures
-// (one slice per picture, as x264 writes with one thread; parameter sets and
-// SEI count towards the picture they precede).
-func segmentBits(stream []byte, perSegment int) []float64 {
-	var out []float64
-	var pending float64
-	pic := 0
-	forEachNAL(stream, func(typ byte, size int) {
-		pending += float64(size) * 8
-		if typ != 1 && typ != 5 {
-			return
-		}
-		k := pic / perSegment
-		for len(out) <= k {
-			out = append(out, 0)
-		}
-		out[k] += pending
-		pending = 0
-		pic++
-	})
-	return out
-}
-
 // stratifiedSamples picks count pieces of length seconds for a title whose
 // segments (seg seconds each, in order) cost segBits in the profile pass:
 // the segments sorted by cost fall into count groups of equal size, and each
