@@ -32,9 +32,9 @@ func rawBytes(w, h int, fps, secs float64) float64 {
 // filters compare against it, so the source is decoded (and sought) once per
 // piece, not once per grid point. The piece is raw video when it is small
 // enough (reading it back costs nothing, whereas every grid size and every
-// scoring run would decode a lossless H.264 piece again: on a 2 s 720p piece
-// that decoding cost more than a third of the analysis), else (or when
-// compact: the piece is for another process) x264 -qp 0.
+// scoring run would decode a lossless H.264 piece again, a large share of
+// the analysis: docs/benchmarks.md, "Numbers behind the engine's comments"),
+// else (or when compact: the piece is for another process) x264 -qp 0.
 func (a *analyzer) extract(ctx context.Context, src string, i int, p *piece, compact bool) error {
 	dw, dh := a.src.DisplaySize()
 	dw, dh = dw&^1, dh&^1

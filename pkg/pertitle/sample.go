@@ -48,9 +48,10 @@ func samplePlan(duration float64, count int, seconds float64) (int, float64) {
 }
 
 // minSceneTitle: titles up to this long (seconds) are sampled without the
-// profile pass (profileTitle). It decodes the whole title, which on a 10 s
-// 720p title costs about as much as the analysis encodes of one piece, and a
-// title that short yields one piece, placed in its middle.
+// profile pass (profileTitle). It decodes the whole title, which on a short
+// title costs as much as a piece's analysis encodes (docs/benchmarks.md,
+// "Numbers behind the engine's comments"), and a title that short yields one
+// piece, placed in its middle.
 const minSceneTitle = 30.0
 
 // profileWidth is the width of the profile pass's pictures: scene cuts stay

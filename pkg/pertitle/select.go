@@ -168,10 +168,10 @@ type picSize struct{ w, h int }
 func (r picSize) String() string { return fmt.Sprintf("%dx%d", r.w, r.h) }
 func (r picSize) pixels() int    { return r.w * r.h }
 
-// larger reports whether a does not fit inside b.
+// largerThan reports whether a does not fit inside b.
 func largerThan(a, b picSize) bool { return a.w > b.w || a.h > b.h }
 
-// fits reports whether w×h fits in the source (an unknown source fits all).
+// fitsSource reports whether w×h fits in the source (an unknown source fits all).
 func fitsSource(w, h, srcW, srcH int) bool {
 	return (srcW <= 0 || w <= srcW) && (srcH <= 0 || h <= srcH)
 }
