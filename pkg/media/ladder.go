@@ -83,7 +83,7 @@ func FixedLadder(src *Source) []Rung {
 		if st.short > short {
 			continue
 		}
-		s, l := st.short, evenRound(float64(st.short)*float64(long)/float64(short))
+		s, l := st.short, EvenSize(float64(st.short)*float64(long)/float64(short))
 		if st.short == short {
 			s, l = evenFloor(short), evenFloor(long)
 		}
@@ -92,7 +92,7 @@ func FixedLadder(src *Source) []Rung {
 	if len(rungs) == 0 {
 		smallest := fixedSteps[len(fixedSteps)-1]
 		s, l := evenFloor(short), evenFloor(long)
-		refPixels := float64(smallest.short) * float64(evenRound(float64(smallest.short)*16/9))
+		refPixels := float64(smallest.short) * float64(EvenSize(float64(smallest.short)*16/9))
 		br := int64(math.Round(float64(smallest.bitrate) * float64(s*l) / refPixels))
 		if br < minRungBitrate {
 			br = minRungBitrate
@@ -113,7 +113,9 @@ func makeRung(short, long int, portrait bool, bitrate int64, fps float64) Rung {
 	return r
 }
 
-func evenRound(x float64) int {
+// EvenSize is the even picture dimension nearest x, at least 2: x264's 4:2:0
+// pictures need even sizes.
+func EvenSize(x float64) int {
 	n := int(math.Round(x/2)) * 2
 	if n < 2 {
 		n = 2

@@ -3,7 +3,6 @@ package pertitle
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,9 +39,9 @@ func gridSizes(dw, dh int, heights []int) [][2]int {
 	sort.Sort(sort.Reverse(sort.IntSlice(shorts)))
 	var out [][2]int
 	for _, sh := range shorts {
-		s, l := evenDim(float64(sh)), evenDim(float64(sh)*float64(long)/float64(short))
+		s, l := media.EvenSize(float64(sh)), media.EvenSize(float64(sh)*float64(long)/float64(short))
 		if sh == short {
-			s, l = evenDim(float64(short)-0.5), evenDim(float64(long)-0.5)
+			s, l = media.EvenSize(float64(short)-0.5), media.EvenSize(float64(long)-0.5)
 		}
 		if portrait {
 			out = append(out, [2]int{s, l})
@@ -51,14 +50,6 @@ func gridSizes(dw, dh int, heights []int) [][2]int {
 		}
 	}
 	return out
-}
-
-func evenDim(x float64) int {
-	n := int(math.Round(x/2)) * 2
-	if n < 2 {
-		n = 2
-	}
-	return n
 }
 
 func contains(xs []int, x int) bool {
