@@ -239,22 +239,6 @@ func chunkKeyframes(t Timing, c Chunk) []float64 {
 	}
 }
 
-// chunkGOPArgs are X264GOPArgs with the keyframes of a chunk listed by time:
-// the unchunked rule counts segments from the title's start, which a chunk
-// renumbered from zero cannot see.
-func chunkGOPArgs(t Timing, keys []float64) []string {
-	gop := strconv.Itoa(gopFrames(t.FPS(), t.SegmentSeconds))
-	args := []string{"-sc_threshold", "0", "-g", gop, "-keyint_min", gop, "-flags", "+cgop"}
-	if len(keys) > 0 {
-		s := make([]string, len(keys))
-		for i, k := range keys {
-			s[i] = strconv.FormatFloat(k, 'f', 6, 64)
-		}
-		args = append(args, "-force_key_frames", strings.Join(s, ","))
-	}
-	return args
-}
-
 // EncodeAudio encodes the first audio stream of the whole title once, as the
 // unchunked encode does (AAC split at chunk joins would gain priming gaps).
 func EncodeAudio(ctx context.Context, ffmpeg, src, out string) (time.Duration, error) {

@@ -245,18 +245,6 @@ func prepareOutDir(dir string) error {
 	return nil
 }
 
-// gopFrames is round(fps*seg), at least 1.
-func gopFrames(fps, seg float64) int {
-	if fps <= 0 {
-		fps = 30
-	}
-	g := int(math.Round(fps * seg))
-	if g < 1 {
-		g = 1
-	}
-	return g
-}
-
 // rungSAR is the sample aspect ratio ("num/den") that gives a w×h rung the
 // display aspect of a dw×dh source. Rungs are rounded to even sizes, so their
 // own w/h is off by a fraction of a percent (414x234 of an 848x480 source);
@@ -319,40 +307,6 @@ func gcd64(a, b int64) int64 {
 		a, b = b, a%b
 	}
 	return a
-}
-
-// X264GOPArgs are the x264 output options that make every segment of
-// segSeconds start with an IDR picture of a closed GOP, whatever the content:
-// renditions switch at the same points, and an encode measured for a ladder
-// (pkg/pertitle's analysis) has the GOP structure of the final encode.
-func X264GOPArgs(fps, segSeconds float64) []string {
-	gop := strconv.Itoa(gopFrames(fps, segSeconds))
-	seg := strconv.FormatFloat(segSeconds, 'f', -1, 64)
-	return []string{"-sc_threshold", "0", "-g", gop, "-keyint_min", gop, "-flags", "+cgop",
-		"-force_key_frames", "expr:gte(t,n_forced*" + seg + ")"}
-}
-
-// VBV is the rate cap of a rung: MaxRate and BufSize when set; otherwise, for
-// a constrained-quality rung (CRF > 0), the rung's bitrate with a buffer of
-// twice that, and for an average-bitrate rung 1.5x its bitrate with a buffer
-// of twice the bitrate (1.33 s at the peak rate). Apple's HLS authoring
-// specification asks VOD peaks to stay within 2x the average; 1.5x leaves the
-// rate control room for hard scenes while a 2 s segment's peak stays within it.
-func VBV(r Rung) (maxRate, bufSize int64) {
-	maxRate, bufSize = r.MaxRate, r.BufSize
-	if maxRate <= 0 {
-		maxRate = r.Bitrate
-		if r.CRF <= 0 {
-			maxRate = int64(float64(r.Bitrate) * maxRateFactor)
-		}
-	}
-	if bufSize <= 0 {
-		bufSize = int64(float64(r.Bitrate) * bufSizeFactor)
-		if r.CRF > 0 {
-			bufSize = int64(float64(maxRate) * bufSizeFactor)
-		}
-	}
-	return maxRate, bufSize
 }
 
 // videoFilterGraph decodes the source once, splits it and scales a copy per

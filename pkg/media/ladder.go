@@ -44,11 +44,8 @@ var fixedSteps = []ladderStep{
 	{234, 400_000},
 }
 
-const (
-	minRungBitrate = 100_000 // floor for tiny sources
-	maxRateFactor  = 1.5     // MaxRate = 1.5 x Bitrate
-	bufSizeFactor  = 2.0     // BufSize = 2 x Bitrate
-)
+// minRungBitrate is the floor of a tiny source's single rung.
+const minRungBitrate = 100_000
 
 // FixedLadder returns the fixed H.264 ladder adapted to src, top rung first:
 //
@@ -61,7 +58,7 @@ const (
 //   - a source smaller than the smallest step gets a single rung at its own
 //     (even) size with the smallest step's bitrate scaled by pixel count
 //     (floor 100 kbit/s);
-//   - MaxRate = 1.5 x Bitrate, BufSize = 2 x Bitrate, Profile "high", Level the
+//   - MaxRate and BufSize from HeadroomVBV (1.5x and 2x Bitrate), Profile "high", Level the
 //     lowest H.264 level fitting size, frame rate and VBV.
 //
 // It always returns at least one rung; a nil source or one without video is
@@ -86,7 +83,7 @@ func FixedLadder(src *Source) []Rung {
 		if st.short > short {
 			continue
 		}
-		s, l := st.short, evenRound(float64(st.short)*float64(long)/float64(short))
+		s, l := st.short, EvenSize(float64(st.short)*float64(long)/float64(short))
 		if st.short == short {
 			s, l = evenFloor(short), evenFloor(long)
 		}
@@ -95,7 +92,7 @@ func FixedLadder(src *Source) []Rung {
 	if len(rungs) == 0 {
 		smallest := fixedSteps[len(fixedSteps)-1]
 		s, l := evenFloor(short), evenFloor(long)
-		refPixels := float64(smallest.short) * float64(evenRound(float64(smallest.short)*16/9))
+		refPixels := float64(smallest.short) * float64(EvenSize(float64(smallest.short)*16/9))
 		br := int64(math.Round(float64(smallest.bitrate) * float64(s*l) / refPixels))
 		if br < minRungBitrate {
 			br = minRungBitrate
@@ -110,19 +107,15 @@ func makeRung(short, long int, portrait bool, bitrate int64, fps float64) Rung {
 	if portrait {
 		w, h = short, long
 	}
-	r := Rung{
-		Width:   w,
-		Height:  h,
-		Bitrate: bitrate,
-		MaxRate: int64(float64(bitrate) * maxRateFactor),
-		BufSize: int64(float64(bitrate) * bufSizeFactor),
-		Profile: "high",
-	}
+	r := Rung{Width: w, Height: h, Bitrate: bitrate, Profile: "high"}
+	r.MaxRate, r.BufSize = HeadroomVBV(bitrate)
 	r.Level = h264Level(w, h, fps, r.MaxRate, r.BufSize)
 	return r
 }
 
-func evenRound(x float64) int {
+// EvenSize is the even picture dimension nearest x, at least 2: x264's 4:2:0
+// pictures need even sizes.
+func EvenSize(x float64) int {
 	n := int(math.Round(x/2)) * 2
 	if n < 2 {
 		n = 2

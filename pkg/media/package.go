@@ -33,63 +33,23 @@ func finalize(req *EncodeRequest) (*Output, error) {
 	}
 
 	out := &Output{HLSMaster: HLSMasterName, DASHManifest: DASHManifestName}
+	srcFPS := 0.0
+	if req.Src.Video != nil {
+		srcFPS = req.Src.Video.FrameRate
+	}
 	for i, rung := range req.Ladder {
-		m, err := measurePlaylist(dir, mediaPlaylistName(i))
+		r, duration, err := measureRendition(dir, mpd, i, rung, srcFPS)
 		if err != nil {
 			return nil, err
 		}
-		se, err := readSampleEntry(filepath.Join(dir, m.init))
-		if err != nil {
-			return nil, fmt.Errorf("media: rendition %d: %w", i, err)
-		}
-		if !strings.HasPrefix(se.codecs, "avc") {
-			return nil, fmt.Errorf("media: rendition %d: unexpected codec %q", i, se.codecs)
-		}
-		if se.width != rung.Width || se.height != rung.Height {
-			return nil, fmt.Errorf("media: rendition %d is %dx%d, expected %dx%d",
-				i, se.width, se.height, rung.Width, rung.Height)
-		}
-		fps := mpd.frameRate(strconv.Itoa(i))
-		if fps <= 0 {
-			fps = req.Src.Video.FrameRate
-		}
-		out.Renditions = append(out.Renditions, Rendition{
-			Width:          se.width,
-			Height:         se.height,
-			Bitrate:        m.peak,
-			AverageBitrate: m.average,
-			Codec:          "h264",
-			Codecs:         se.codecs,
-			FrameRate:      fps,
-			Bytes:          m.bytes,
-			Playlist:       mediaPlaylistName(i),
-		})
+		out.Renditions = append(out.Renditions, r)
 		if i == 0 {
-			out.Duration = m.duration
+			out.Duration = duration
 		}
 	}
 	if req.Src.HasAudio() {
-		id := len(req.Ladder)
-		m, err := measurePlaylist(dir, mediaPlaylistName(id))
-		if err != nil {
+		if out.Audio, err = measureAudio(dir, mpd, len(req.Ladder)); err != nil {
 			return nil, err
-		}
-		se, err := readSampleEntry(filepath.Join(dir, m.init))
-		if err != nil {
-			return nil, fmt.Errorf("media: audio rendition: %w", err)
-		}
-		codecs := mpd.codecs(strconv.Itoa(id))
-		if codecs == "" {
-			codecs = "mp4a.40.2"
-		}
-		out.Audio = &AudioRendition{
-			Bitrate:        m.peak,
-			AverageBitrate: m.average,
-			Codecs:         codecs,
-			Channels:       se.channels,
-			SampleRate:     se.sampleRate,
-			Bytes:          m.bytes,
-			Playlist:       mediaPlaylistName(id),
 		}
 	}
 	if mpd.duration > 0 && out.Duration <= 0 {
@@ -104,6 +64,67 @@ func finalize(req *EncodeRequest) (*Output, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// measureRendition measures video rendition i, checks that it is the H.264
+// picture size its rung asked for, and returns it with its playlist's
+// duration. srcFPS stands in for a frame rate the MPD does not give.
+func measureRendition(dir string, mpd *mpdInfo, i int, rung Rung, srcFPS float64) (Rendition, float64, error) {
+	m, err := measurePlaylist(dir, mediaPlaylistName(i))
+	if err != nil {
+		return Rendition{}, 0, err
+	}
+	se, err := readSampleEntry(filepath.Join(dir, m.init))
+	if err != nil {
+		return Rendition{}, 0, fmt.Errorf("media: rendition %d: %w", i, err)
+	}
+	if !strings.HasPrefix(se.codecs, "avc") {
+		return Rendition{}, 0, fmt.Errorf("media: rendition %d: unexpected codec %q", i, se.codecs)
+	}
+	if se.width != rung.Width || se.height != rung.Height {
+		return Rendition{}, 0, fmt.Errorf("media: rendition %d is %dx%d, expected %dx%d",
+			i, se.width, se.height, rung.Width, rung.Height)
+	}
+	fps := mpd.frameRate(strconv.Itoa(i))
+	if fps <= 0 {
+		fps = srcFPS
+	}
+	return Rendition{
+		Width:          se.width,
+		Height:         se.height,
+		Bitrate:        m.peak,
+		AverageBitrate: m.average,
+		Codec:          "h264",
+		Codecs:         se.codecs,
+		FrameRate:      fps,
+		Bytes:          m.bytes,
+		Playlist:       mediaPlaylistName(i),
+	}, m.duration, nil
+}
+
+// measureAudio measures the audio rendition, representation id.
+func measureAudio(dir string, mpd *mpdInfo, id int) (*AudioRendition, error) {
+	m, err := measurePlaylist(dir, mediaPlaylistName(id))
+	if err != nil {
+		return nil, err
+	}
+	se, err := readSampleEntry(filepath.Join(dir, m.init))
+	if err != nil {
+		return nil, fmt.Errorf("media: audio rendition: %w", err)
+	}
+	codecs := mpd.codecs(strconv.Itoa(id))
+	if codecs == "" {
+		codecs = "mp4a.40.2"
+	}
+	return &AudioRendition{
+		Bitrate:        m.peak,
+		AverageBitrate: m.average,
+		Codecs:         codecs,
+		Channels:       se.channels,
+		SampleRate:     se.sampleRate,
+		Bytes:          m.bytes,
+		Playlist:       mediaPlaylistName(id),
+	}, nil
 }
 
 // writeMaster writes the HLS master playlist from measured values. BANDWIDTH

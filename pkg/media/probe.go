@@ -229,6 +229,10 @@ var reNotWhitelisted = regexp.MustCompile(`\[([a-z0-9_,]+) @ [^\]]*\] Format not
 // acceptedContainers names SourceFormats for people.
 const acceptedContainers = "MP4/MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI, FLV, ASF/WMV, MXF, Ogg or YUV4MPEG"
 
+// buildSource turns ffprobe's answer about a file of size bytes into a
+// Source, or an *InvalidSourceError when it is not a video pertitle accepts
+// (a refused container, no video stream, a still picture, no picture size or
+// no duration).
 func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 	demuxer := sourceDemuxer(out.Format.FormatName)
 	if demuxer == "" {
@@ -243,7 +247,35 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		StartTime: parseFloat(out.Format.StartTime),
 		Bitrate:   parseInt(out.Format.BitRate),
 	}
+	video, err := pickStreams(out, src)
+	if err != nil {
+		return nil, err
+	}
+	v := videoStreamOf(video)
+	src.Video = v
 
+	if isStillImage(src.Container, v, src.Duration) || video.Disposition["still_image"] == 1 {
+		return nil, invalid("file is a still image (%s), not a video", v.Codec)
+	}
+	if v.Width <= 0 || v.Height <= 0 {
+		return nil, invalid("video stream has no picture size (width %d, height %d)", v.Width, v.Height)
+	}
+	if src.Duration <= 0 || math.IsNaN(src.Duration) || math.IsInf(src.Duration, 0) {
+		src.Duration = parseFloat(video.Duration)
+	}
+	if src.Duration <= 0 || math.IsNaN(src.Duration) || math.IsInf(src.Duration, 0) {
+		return nil, invalid("duration is zero or unknown")
+	}
+	if src.Bitrate <= 0 {
+		src.Bitrate = averageBitrate(size, src.Duration)
+	}
+	return src, nil
+}
+
+// pickStreams adds every audio stream to src and returns the first video
+// stream that is not cover art, or an *InvalidSourceError saying what the
+// file holds instead.
+func pickStreams(out *ffprobeOutput, src *Source) (*ffprobeStream, error) {
 	var video, coverArt *ffprobeStream
 	for i := range out.Streams {
 		st := &out.Streams[i]
@@ -266,17 +298,22 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 			})
 		}
 	}
-
-	if video == nil {
-		if coverArt != nil {
-			return nil, invalid("file only contains a still picture (%s cover art), not a video", coverArt.CodecName)
-		}
-		if len(src.Audio) > 0 {
-			return nil, invalid("no video stream: the file is audio only (%s)", src.Audio[0].Codec)
-		}
-		return nil, invalid("no video stream found (container %q)", src.Container)
+	if video != nil {
+		return video, nil
 	}
+	if coverArt != nil {
+		return nil, invalid("file only contains a still picture (%s cover art), not a video", coverArt.CodecName)
+	}
+	if len(src.Audio) > 0 {
+		return nil, invalid("no video stream: the file is audio only (%s)", src.Audio[0].Codec)
+	}
+	return nil, invalid("no video stream found (container %q)", src.Container)
+}
 
+// videoStreamOf describes ffprobe's video stream: picture, colour, aspect,
+// rotation and frame rate (the average, else the nominal; 0 when only
+// timebase-like garbage is known).
+func videoStreamOf(video *ffprobeStream) *VideoStream {
 	v := &VideoStream{
 		Codec:      video.CodecName,
 		Width:      video.Width,
@@ -306,24 +343,7 @@ func buildSource(out *ffprobeOutput, size int64) (*Source, error) {
 		v.FrameRate = 0
 	}
 	v.Rotation = streamRotation(video)
-	src.Video = v
-
-	if isStillImage(src.Container, v, src.Duration) || video.Disposition["still_image"] == 1 {
-		return nil, invalid("file is a still image (%s), not a video", v.Codec)
-	}
-	if v.Width <= 0 || v.Height <= 0 {
-		return nil, invalid("video stream has no picture size (width %d, height %d)", v.Width, v.Height)
-	}
-	if src.Duration <= 0 || math.IsNaN(src.Duration) || math.IsInf(src.Duration, 0) {
-		src.Duration = parseFloat(video.Duration)
-	}
-	if src.Duration <= 0 || math.IsNaN(src.Duration) || math.IsInf(src.Duration, 0) {
-		return nil, invalid("duration is zero or unknown")
-	}
-	if src.Bitrate <= 0 {
-		src.Bitrate = averageBitrate(size, src.Duration)
-	}
-	return src, nil
+	return v
 }
 
 // sourceDemuxer is the entry of SourceFormats among ffprobe's format_name

@@ -187,21 +187,20 @@ func WriteReport(rep *Report, dir string) error {
 }
 
 // MediaRungs turns chosen rungs into media.Encode rungs. Without a CRF:
-// average bitrate with media's usual VBV (max rate 1.5x, buffer 2x). With one
-// (constrained quality): the top rung is capped at its bitrate, where the
-// hull reaches the target quality (more bits are waste by the engine's own
+// average bitrate with media.VBV's usual cap. With one (constrained quality):
+// the top rung is capped at its bitrate (media.CappedVBV), where the hull
+// reaches the target quality (more bits are waste by the engine's own
 // measure, and a capped viewer's plan rests on it); the rungs below get the
-// static ladder's headroom, max rate 1.5x, so a title harder than its
-// samples is not starved where the analysis guessed low. Buffer 2x the
-// bitrate.
+// static ladder's headroom (media.HeadroomVBV), so a title harder than its
+// samples is not starved where the analysis guessed low.
 func MediaRungs(rungs []Rung) []media.Rung {
 	out := make([]media.Rung, 0, len(rungs))
 	for i, r := range rungs {
 		m := media.Rung{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, Profile: "high", CRF: r.CRF}
 		if r.CRF > 0 {
-			m.MaxRate, m.BufSize = r.Bitrate, 2*r.Bitrate
-			if i > 0 {
-				m.MaxRate = r.Bitrate * 3 / 2
+			m.MaxRate, m.BufSize = media.HeadroomVBV(r.Bitrate)
+			if i == 0 {
+				m.MaxRate, m.BufSize = media.CappedVBV(r.Bitrate)
 			}
 		}
 		out = append(out, m)
@@ -211,7 +210,7 @@ func MediaRungs(rungs []Rung) []media.Rung {
 
 // encodeLadder encodes rungs into dir; twoPass for the static ladder, which
 // is encoded as careful static ladders are: two-pass average bitrate under
-// media.VBV's cap (peak 1.5x, buffer 2x the rung's bitrate).
+// media.VBV's cap (media.HeadroomVBV).
 func encodeLadder(ctx context.Context, src string, s *media.Source, dir string, rungs []Rung, stage string, twoPass bool, opt Options) (*media.Output, error) {
 	if len(rungs) == 0 {
 		return nil, fmt.Errorf("pertitle: the %s ladder is empty", stage)

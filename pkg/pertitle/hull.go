@@ -76,7 +76,7 @@ func UpperHull(points []Point) []Point {
 	return out
 }
 
-// cross is the z component of (b-a)×(c-a) in the (bitrate, quality) plane:
+// hullCross is the z component of (b-a)×(c-a) in the (bitrate, quality) plane:
 // positive when a→b→c turns counter-clockwise (b lies below the chord a–c).
 func hullCross(a, b, c Point) float64 {
 	return float64(b.Bitrate-a.Bitrate)*(c.Quality-a.Quality) -

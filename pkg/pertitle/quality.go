@@ -43,11 +43,11 @@ func (o *Options) analysisEvery(m Metric) int {
 }
 
 // analysisVMAFPixels bounds the window the analysis scores VMAF on: the
-// same as the renditions'. A smaller centred window (640x360 of a 720p
-// piece, a fifth of the cost) read the small sizes' encodes higher and the
-// large ones' lower than the whole picture on a handheld clip, which moves
-// every resolution switch; a half-megapixel window stayed close
-// (docs/benchmarks.md).
+// same as the renditions'. A smaller centred window, though cheaper, read
+// the small sizes' encodes higher and the large ones' lower than the whole
+// picture on a handheld clip, which moves every resolution switch; a
+// half-megapixel window stayed close (docs/benchmarks.md, "Scoring VMAF
+// cheaply enough to steer by it").
 const analysisVMAFPixels = vmafWindowPixels
 
 // vmafPerProcess is how many libvmaf filters one ffmpeg runs at most: one.
@@ -359,10 +359,10 @@ func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int,
 // vmafWindowPixels bounds the picture libvmaf 1.x scores. VMAF's features
 // are means over the picture, so a centred window at the source's scale
 // estimates them without changing the viewing geometry the model was
-// trained for (scoring a downscaled picture would: a 720p encode scored at
-// 540p reads several points higher). And libvmaf 1.x in the shipped scorer
-// costs about four times as much per pixel past half a megapixel
-// (docs/benchmarks.md).
+// trained for (scoring a downscaled picture would, and reads higher). And
+// libvmaf 1.x in the shipped scorer costs far more per pixel past half a
+// megapixel (both measured in docs/benchmarks.md, "Scoring VMAF cheaply
+// enough to steer by it").
 const vmafWindowPixels = 960 * 540
 
 // vmafWindow is the centred window of a w×h picture that VMAF scores: the
@@ -460,6 +460,3 @@ func tail(s string, n int) string {
 	}
 	return s
 }
-
-// removeAll is os.RemoveAll without the error, for deferred cleanup.
-func removeAll(p string) { _ = os.RemoveAll(p) }

@@ -260,7 +260,7 @@ func jsonRenditionOf(r RenditionReport) jsonRendition {
 	return jsonRendition{r.Width, r.Height, r.Bitrate, r.AverageBitrate, r.Bytes, finite(r.CRF), finiteScores(r.Scores), r.Playlist}
 }
 
-// scores drops non-finite values, which JSON cannot carry.
+// finiteScores drops non-finite values, which JSON cannot carry.
 func finiteScores(m map[Metric]float64) map[Metric]float64 {
 	if len(m) == 0 {
 		return nil
@@ -274,7 +274,7 @@ func finiteScores(m map[Metric]float64) map[Metric]float64 {
 	return out
 }
 
-// num maps non-finite values, which JSON cannot carry, to 0.
+// finite maps non-finite values, which JSON cannot carry, to 0.
 func finite(v float64) float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0

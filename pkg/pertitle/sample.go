@@ -48,9 +48,10 @@ func samplePlan(duration float64, count int, seconds float64) (int, float64) {
 }
 
 // minSceneTitle: titles up to this long (seconds) are sampled without the
-// profile pass (profileTitle). It decodes the whole title, which on a 10 s
-// 720p title costs about as much as the analysis encodes of one piece, and a
-// title that short yields one piece, placed in its middle.
+// profile pass (profileTitle). It decodes the whole title, which on a short
+// title costs as much as a piece's analysis encodes (docs/benchmarks.md,
+// "Numbers behind the engine's comments"), and a title that short yields one
+// piece, placed in its middle.
 const minSceneTitle = 30.0
 
 // profileWidth is the width of the profile pass's pictures: scene cuts stay
@@ -91,30 +92,7 @@ func profileTitle(ctx context.Context, ffmpeg, src, dir string, fps, seg float64
 	if err != nil {
 		return nil, nil, cpu, fmt.Errorf("pertitle: profile pass: %w", err)
 	}
-	return cuts, segmentBits(b, max(1, int(math.Round(fps*seg)))), cpu, nil
-}
-
-// segmentBits sums an Annex B stream's bits per run of perSegment pictures
-// (one slice per picture, as x264 writes with one thread; parameter sets and
-// SEI count towards the picture they precede).
-func segmentBits(stream []byte, perSegment int) []float64 {
-	var out []float64
-	var pending float64
-	pic := 0
-	forEachNAL(stream, func(typ byte, size int) {
-		pending += float64(size) * 8
-		if typ != 1 && typ != 5 {
-			return
-		}
-		k := pic / perSegment
-		for len(out) <= k {
-			out = append(out, 0)
-		}
-		out[k] += pending
-		pending = 0
-		pic++
-	})
-	return out
+	return cuts, segmentBits(b, media.GOPFrames(fps, seg)), cpu, nil
 }
 
 // stratifiedSamples picks count pieces of length seconds for a title whose

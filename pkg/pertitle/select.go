@@ -168,10 +168,10 @@ type picSize struct{ w, h int }
 func (r picSize) String() string { return fmt.Sprintf("%dx%d", r.w, r.h) }
 func (r picSize) pixels() int    { return r.w * r.h }
 
-// larger reports whether a does not fit inside b.
+// largerThan reports whether a does not fit inside b.
 func largerThan(a, b picSize) bool { return a.w > b.w || a.h > b.h }
 
-// fits reports whether w×h fits in the source (an unknown source fits all).
+// fitsSource reports whether w×h fits in the source (an unknown source fits all).
 func fitsSource(w, h, srcW, srcH int) bool {
 	return (srcW <= 0 || w <= srcW) && (srcH <= 0 || h <= srcH)
 }
@@ -264,50 +264,71 @@ func (s *selector) prepare(hull []Point) {
 	})
 }
 
-// place decides the bitrates of every rung.
+// place decides the bitrates of every rung: the ends of the usable range,
+// the anchors (fixed rungs and the free ends), the rungs between anchors,
+// and the rounding of them all.
 func (s *selector) place() error {
+	top, bottom := s.ends()
+	anchors, err := s.anchors(top, bottom)
+	if err != nil {
+		return err
+	}
+	s.fillGaps(anchors)
+	s.roundSlots()
+	return nil
+}
+
+// ends are the free top and bottom rungs: the hull's range (the top stops
+// where the hull reaches the target quality), scaled by the complexity
+// factor and held within the min and max bitrates.
+func (s *selector) ends() (top, bottom slot) {
 	c, cf := s.c, s.c.ComplexityFactor
 	lo, hi := s.hull[0], s.hull[len(s.hull)-1]
-	top, bottom := float64(hi.Bitrate), float64(lo.Bitrate)
-	topWhy := fmt.Sprintf("top: end of the hull (%s %.4g, below the target %.4g)", s.metric, hi.Quality, s.target)
+	top = slot{b: float64(hi.Bitrate), kind: slotTop, why: fmt.Sprintf("top: end of the hull (%s %.4g, below the target %.4g)", s.metric, hi.Quality, s.target)}
+	bottom = slot{b: float64(lo.Bitrate), kind: slotBottom, why: "bottom: lowest point of the hull"}
 	if b, ok := hullBitrateAt(s.hull, s.target); ok {
-		top = b
-		topWhy = fmt.Sprintf("top: the hull reaches the target %s %.4g here; more bits would be wasted", s.metric, s.target)
+		top.b = b
+		top.why = fmt.Sprintf("top: the hull reaches the target %s %.4g here; more bits would be wasted", s.metric, s.target)
 		if b < float64(hi.Bitrate) {
 			s.note("target quality %s %.4g reached at %s: the top rung stops there (the hull goes on to %s)", s.metric, s.target, fmtRate(b), fmtRate(float64(hi.Bitrate)))
 		}
 	} else {
 		s.note("the hull tops out at %s %.4g (%s), below the target %.4g", s.metric, hi.Quality, fmtRate(float64(hi.Bitrate)), s.target)
 	}
-	bottomWhy := "bottom: lowest point of the hull"
-	top, bottom = top*cf, bottom*cf
+	top.b, bottom.b = top.b*cf, bottom.b*cf
 	if cf != 1 {
 		s.note("complexity factor %.3g applied to the bitrates chosen on the hull", cf)
 	}
-	if mx := float64(c.MaxBitrate); mx > 0 && top > mx {
-		s.note("max bitrate %s caps the top rung (the hull would go to %s)", fmtRate(mx), fmtRate(top))
-		top, topWhy = mx, "top: capped by the max bitrate"
-		if bottom > top {
-			bottom = top
+	if mx := float64(c.MaxBitrate); mx > 0 && top.b > mx {
+		s.note("max bitrate %s caps the top rung (the hull would go to %s)", fmtRate(mx), fmtRate(top.b))
+		top.b, top.why = mx, "top: capped by the max bitrate"
+		if bottom.b > top.b {
+			bottom.b = top.b
 		}
 	}
-	if mn := float64(c.MinBitrate); mn > 0 && bottom < mn {
-		s.note("min bitrate %s raises the bottom rung (the hull starts at %s)", fmtRate(mn), fmtRate(bottom))
-		bottom, bottomWhy = mn, "bottom: raised to the min bitrate"
-		if top < bottom {
-			s.note("min bitrate %s is above the top the hull allows (%s): one rung at the min bitrate", fmtRate(mn), fmtRate(top))
-			top, topWhy = bottom, "top: raised to the min bitrate"
+	if mn := float64(c.MinBitrate); mn > 0 && bottom.b < mn {
+		s.note("min bitrate %s raises the bottom rung (the hull starts at %s)", fmtRate(mn), fmtRate(bottom.b))
+		bottom.b, bottom.why = mn, "bottom: raised to the min bitrate"
+		if top.b < bottom.b {
+			s.note("min bitrate %s is above the top the hull allows (%s): one rung at the min bitrate", fmtRate(mn), fmtRate(top.b))
+			top.b, top.why = bottom.b, "top: raised to the min bitrate"
 		}
 	}
+	return top, bottom
+}
 
-	// Anchors: fixed rungs, then the free top and bottom unless a fixed rung
-	// sits within MinStep of them.
+// anchors are the rungs whose bitrates are decided before the steps between
+// them: the fixed rungs, then the free top and bottom unless a fixed rung
+// sits within MinStep of them (the bottom only when the range spans a step).
+// Top first.
+func (s *selector) anchors(top, bottom slot) ([]slot, error) {
+	c := s.c
 	var anchors []slot
 	for i := range c.FixedRungs {
 		f := &c.FixedRungs[i]
 		b, why := float64(f.Bitrate), fmt.Sprintf("fixed rung %dx%d at %s, as requested", f.Width, f.Height, fmtRate(float64(f.Bitrate)))
 		if f.Bitrate == 0 {
-			b, why = s.fixedPosition(picSize{f.Width, f.Height}, bottom, top)
+			b, why = s.fixedPosition(picSize{f.Width, f.Height}, bottom.b, top.b)
 		}
 		anchors = append(anchors, slot{b: b, kind: slotFixed, fixed: f, r: picSize{f.Width, f.Height}, why: why})
 	}
@@ -315,17 +336,17 @@ func (s *selector) place() error {
 	for i := 1; i < len(anchors); i++ {
 		a, b := anchors[i-1], anchors[i]
 		if math.Round(a.b) == math.Round(b.b) {
-			return fmt.Errorf("%w: fixed rungs %s and %s land on the same bitrate %s", ErrInvalidConstraints, a.r, b.r, fmtRate(a.b))
+			return nil, fmt.Errorf("%w: fixed rungs %s and %s land on the same bitrate %s", ErrInvalidConstraints, a.r, b.r, fmtRate(a.b))
 		}
 		if largerThan(b.r, a.r) {
-			return fmt.Errorf("%w: fixed rung %s at %s is larger than fixed rung %s at %s above it", ErrInvalidConstraints, b.r, fmtRate(b.b), a.r, fmtRate(a.b))
+			return nil, fmt.Errorf("%w: fixed rung %s at %s is larger than fixed rung %s at %s above it", ErrInvalidConstraints, b.r, fmtRate(b.b), a.r, fmtRate(a.b))
 		}
 	}
-	free := []slot{{b: top, kind: slotTop, why: topWhy}}
-	if top/bottom >= c.MinStep {
-		free = append(free, slot{b: bottom, kind: slotBottom, why: bottomWhy})
-	} else if top > bottom {
-		s.note("the usable range %s–%s is narrower than one step (×%.3g): one free rung", fmtRate(bottom), fmtRate(top), c.MinStep)
+	free := []slot{top}
+	if top.b/bottom.b >= c.MinStep {
+		free = append(free, bottom)
+	} else if top.b > bottom.b {
+		s.note("the usable range %s–%s is narrower than one step (×%.3g): one free rung", fmtRate(bottom.b), fmtRate(top.b), c.MinStep)
 	}
 	for _, f := range free {
 		near := false
@@ -339,9 +360,15 @@ func (s *selector) place() error {
 		}
 	}
 	sortSlots(anchors)
+	return anchors, nil
+}
 
-	// Rungs between anchors: the preferred number per gap, then fewer (up to
-	// MaxStep) while over budget.
+// fillGaps sets s.slots to the anchors with rungs at equal ratios between
+// them: the preferred number per gap (steps near the geometric middle of
+// MinStep and MaxStep), then fewer (up to MaxStep) while over MaxRenditions,
+// and, still over, the lowest rungs that are not fixed dropped.
+func (s *selector) fillGaps(anchors []slot) {
+	c := s.c
 	pref := math.Sqrt(c.MinStep * c.MaxStep)
 	type gap struct{ k, kMin int }
 	gaps := make([]gap, max(len(anchors)-1, 0))
@@ -382,7 +409,13 @@ func (s *selector) place() error {
 		}
 		s.note("max renditions %d: dropped the rungs at %s even at the widest step ×%.3g", c.MaxRenditions, strings.Join(drop, ", "), c.MaxStep)
 	}
-	// Whole kbit/s (bits/s below 10 kb/s), strictly decreasing.
+}
+
+// roundSlots rounds the bitrates that were not given to whole kbit/s (bits/s
+// below 10 kb/s), keeps them strictly decreasing (a fixed rung wins a tie),
+// explains the steps, and notes steps outside [MinStep, MaxStep].
+func (s *selector) roundSlots() {
+	c := s.c
 	out := s.slots[:0]
 	for _, sl := range s.slots {
 		if sl.kind != slotFixed || sl.fixed.Bitrate == 0 {
@@ -411,7 +444,6 @@ func (s *selector) place() error {
 			s.note("step ×%.2f between %s and %s is outside [%.3g, %.3g] (fixed rungs or max renditions)", r, fmtRate(s.slots[i-1].b), fmtRate(s.slots[i].b), c.MinStep, c.MaxStep)
 		}
 	}
-	return nil
 }
 
 // fixedPosition chooses the bitrate of a fixed rung given without one: the

@@ -1,0 +1,224 @@
+package pertitle
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pertitle/pertitle/pkg/media"
+)
+
+// gridSizes turns heights (the short side: height for landscape, width for
+// portrait, as media.FixedLadder does) into even picture sizes of the
+// source's display aspect, never above the source. The source's own size is
+// added when it lies between grid steps, so a 480p title can keep 480p.
+func gridSizes(dw, dh int, heights []int) [][2]int {
+	portrait := dh > dw
+	short, long := dh, dw
+	if portrait {
+		short, long = dw, dh
+	}
+	var shorts []int
+	top := 0
+	for _, h := range heights {
+		top = max(top, h)
+		if h <= short {
+			shorts = append(shorts, h)
+		}
+	}
+	if short <= top && !contains(shorts, short) && (len(shorts) == 0 || short > maxInt(shorts)) {
+		shorts = append(shorts, short)
+	}
+	if len(shorts) == 0 {
+		shorts = []int{short}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(shorts)))
+	var out [][2]int
+	for _, sh := range shorts {
+		s, l := media.EvenSize(float64(sh)), media.EvenSize(float64(sh)*float64(long)/float64(short))
+		if sh == short {
+			s, l = media.EvenSize(float64(short)-0.5), media.EvenSize(float64(long)-0.5)
+		}
+		if portrait {
+			out = append(out, [2]int{s, l})
+		} else {
+			out = append(out, [2]int{l, s})
+		}
+	}
+	return out
+}
+
+func contains(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func maxInt(xs []int) int {
+	m := xs[0]
+	for _, v := range xs[1:] {
+		m = max(m, v)
+	}
+	return m
+}
+
+// crfsAt returns the indices into Options.CRFs encoded at grid size si. With
+// four CRFs or more and more than one size the grid is staggered: the largest
+// size skips the highest CRF and the smaller sizes skip the lowest. The hull
+// takes the largest size at high bitrates and the smaller ones at low
+// bitrates, so those corners never reach it (a small picture at the lowest
+// CRF costs more bits than the large one at the same quality, and the reverse
+// at the highest), and a quarter of the analysis encodes is saved.
+func (a *analyzer) crfsAt(si int) []int {
+	n := len(a.opt.CRFs)
+	idx := make([]int, 0, n)
+	for ci := range n {
+		if n >= 4 && len(a.sizes) > 1 && ((si == 0 && ci == n-1) || (si > 0 && ci == 0)) {
+			continue
+		}
+		idx = append(idx, ci)
+	}
+	return idx
+}
+
+// encodeArgs encodes input at size si and every CRF of the grid (one output
+// each, raw H.264 so that the file size is the video's size) with the final
+// encode's GOP structure.
+func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, names []string) []string {
+	w, h := a.sizes[si][0], a.sizes[si][1]
+	var g strings.Builder
+	fmt.Fprintf(&g, "[0:v:0]%s,split=%d", normalizeFilter(in.ref, w, h), len(crfs))
+	for i := range crfs {
+		fmt.Fprintf(&g, "[o%d]", i)
+	}
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"}, media.InputArgs(in.path, media.WorkFormats)...)
+	args = append(args, "-filter_complex", g.String())
+	for i, crf := range crfs {
+		args = append(args, "-map", fmt.Sprintf("[o%d]", i), "-an", "-sn", "-dn",
+			"-c:v", "libx264", "-preset", preset, "-crf", strconv.FormatFloat(crf, 'f', -1, 64),
+			"-profile:v", "high", "-threads", "1")
+		args = append(args, media.X264GOPArgs(a.fps, a.opt.SegmentSeconds)...)
+		args = append(args, "-f", "h264", names[i])
+	}
+	return append(args, "-progress", "pipe:1")
+}
+
+// encodeAndScore encodes piece p at grid size si and the CRFs table[idx]
+// with preset in one ffmpeg, then scores every output
+// against the piece in one more. CPU time is booked to stage ("calibrate") or,
+// when stage is empty, to "encode" and "score". The result is indexed like
+// table; CRFs not in idx stay zero.
+func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, preset string, table []float64, idx []int, stage string) ([]gridResult, error) {
+	encStage, scoreStage := "encode", "score"
+	if stage != "" {
+		encStage, scoreStage = stage, stage
+	}
+	names := make([]string, len(idx))
+	crfs := make([]float64, len(idx))
+	for k, ci := range idx {
+		names[k] = filepath.Join(a.dir, fmt.Sprintf("p%d_s%d_c%d_%s.h264", pi, si, ci, preset))
+		crfs[k] = table[ci]
+	}
+	defer func() {
+		for _, n := range names {
+			_ = os.Remove(n)
+		}
+	}()
+	frames, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, preset, crfs, names))
+	a.addCPU(encStage, cpu)
+	if err != nil {
+		return nil, fmt.Errorf("pertitle: analysis encode at %dx%d: %w", a.sizes[si][0], a.sizes[si][1], err)
+	}
+	if frames <= 0 {
+		frames = p.frames
+	}
+	secs := p.secs
+	if frames > 0 {
+		secs = float64(frames) / a.fps
+	}
+	dists := make([]*media.Source, len(names))
+	scores, cpu, err := measureSources(ctx, p.path, p.ref, names, dists, QualityOptions{
+		FFmpeg: a.opt.Scorer, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.analysisEvery(a.metric),
+		VMAFPixels: analysisVMAFPixels})
+	a.addCPU(scoreStage, cpu)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]gridResult, len(a.crfs))
+	gop := media.GOPFrames(a.fps, a.opt.SegmentSeconds)
+	for k, n := range names {
+		bits, gsecs, err := steadyBits(n, frames, gop, a.fps)
+		if err != nil {
+			return nil, fmt.Errorf("pertitle: analysis encode: %w", err)
+		}
+		if gsecs <= 0 {
+			gsecs = secs
+		}
+		res[idx[k]] = gridResult{bits: bits, secs: gsecs, scores: scores[k]}
+	}
+	return res, nil
+}
+
+// grid encodes and scores every piece at every grid size and analysis CRF,
+// here (one ffmpeg per piece and size encodes every CRF, then one more
+// scores them all against the piece) or, when remote, through
+// Options.Pieces. The result is indexed [piece][size][crf].
+func (a *analyzer) grid(ctx context.Context, pieces []*piece, remote bool) ([][][]gridResult, error) {
+	if remote {
+		return a.remoteGrid(ctx, pieces)
+	}
+	results := make([][][]gridResult, len(pieces))
+	for i := range results {
+		results[i] = make([][]gridResult, len(a.sizes))
+	}
+	err := runPool(ctx, a.opt.AnalysisWorkers, len(pieces)*len(a.sizes), func(ctx context.Context, j int) error {
+		pi, si := j/len(a.sizes), j%len(a.sizes)
+		r, err := a.encodeAndScore(ctx, pieces[pi], pi, si, a.opt.AnalysisPreset, a.crfs, a.crfsAt(si), "")
+		results[pi][si] = r
+		a.step()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// points pools every grid cell over the pieces (bits and seconds summed,
+// scores weighted by seconds) and gives it in the final preset's terms
+// through the size's presetMap. Cells no piece encoded give no point.
+func (a *analyzer) points(results [][][]gridResult, maps []presetMap) []Point {
+	var points []Point
+	for si, sz := range a.sizes {
+		for ci, crf := range a.crfs {
+			var bits, secs float64
+			sums := map[Metric]float64{}
+			for pi := range results {
+				g := results[pi][si][ci]
+				bits += g.bits
+				secs += g.secs
+				for m, v := range g.scores.Scores {
+					sums[m] += v * g.secs
+				}
+			}
+			if secs <= 0 {
+				continue
+			}
+			finalCRF, bitrate := maps[si].apply(crf, bits/secs)
+			p := Point{Width: sz[0], Height: sz[1], CRF: finalCRF, Metric: a.metric, Scores: map[Metric]float64{}, Bitrate: bitrate}
+			for m, v := range sums {
+				p.Scores[m] = v / secs
+			}
+			p.Quality = p.Scores[a.metric]
+			points = append(points, p)
+		}
+	}
+	return points
+}
