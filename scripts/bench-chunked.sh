@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 ./scripts/goaws.sh "$PWD/bin"
 export PERTITLE_GOAWS_BIN="$PWD/bin/goaws" PERTITLE_BENCH=1
 command -v taskset >/dev/null || { echo "taskset is needed (util-linux)" >&2; exit 1; }
-go test -count=1 -v -timeout 4h -run 'TestBenchChunked' ./tests/benchchunked/ | grep -v -E '^(=== RUN|=== PAUSE|=== CONT|--- PASS|PASS|ok )'
+go test -count=1 -v -timeout 4h -run 'TestBench(Chunked|DecodeShare)' ./tests/benchchunked/ | grep -v -E '^(=== RUN|=== PAUSE|=== CONT|--- PASS|PASS|ok )'
