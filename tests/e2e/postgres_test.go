@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -67,5 +70,54 @@ func TestCatalogReplicasOnPostgres(t *testing.T) {
 		var rep struct{ Plays int }
 		require.NoError(t, json.Unmarshal(b, &rep))
 		assert.Equal(t, 1, rep.Plays, c)
+	}
+}
+
+// TestReplicasShareTheirStateOnPostgres: two encoder workers and two
+// catalogs, every service claiming its events in one PostgreSQL state
+// database. A chunked title becomes ready once, and the claims show that
+// every consuming service, on every queue the title went through, recorded
+// its work there as done, each event once.
+func TestReplicasShareTheirStateOnPostgres(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	s := stack.Start(t, stack.Options{Postgres: true, Catalogs: 2, Workers: 2, StateDB: true,
+		Env: map[string]string{"PERTITLE_CHUNK_SECONDS": "8", "PERTITLE_LADDER_MODE": "fixed"}})
+	clip := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 320, Height: 180, Rate: "25", Scenes: []float64{9, 9}, Audio: true})
+	code, body := s.Upload(clip, "Shared state")
+	require.Equal(t, http.StatusAccepted, code, body)
+	id := body["id"].(string)
+	a := s.WaitStatus(id, 4*time.Minute, "ready", "failed")
+	require.Equal(t, "ready", a.Status, a.Error)
+	assert.Equal(t, 1, a.ReadyTransitions)
+
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, s.StateDB)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	states := map[string]map[string]int{} // queue -> state -> claims
+	rows, err := db.Query(ctx, `SELECT key, state, attempts FROM idempotency_claims`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var key, state string
+		var attempts int
+		require.NoError(t, rows.Scan(&key, &state, &attempts))
+		queue, _, _ := strings.Cut(key, "/")
+		if states[queue] == nil {
+			states[queue] = map[string]int{}
+		}
+		states[queue][state]++
+		assert.Equal(t, 1, attempts, "%s: claimed once", key)
+	}
+	require.NoError(t, rows.Err())
+	for _, q := range []string{"encoder-dispatch--asset-uploaded", "encoder-dispatch--encoding-requested",
+		"encoder-dispatch--chunk-requested", "catalog--asset-uploaded", "catalog--encoding-finished"} {
+		var done int
+		for queue, byState := range states {
+			if strings.HasSuffix(queue, q) {
+				done += byState["done"]
+			}
+		}
+		assert.Positive(t, done, "%s: its events are claimed done in the shared state database (%v)", q, states)
 	}
 }

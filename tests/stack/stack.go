@@ -73,6 +73,8 @@ type Stack struct {
 	BusConfig bus.Config
 	// S3Endpoint is the local S3 server's, when Options.Env selects PERTITLE_STORAGE=s3.
 	S3Endpoint string
+	// StateDB is the state database every service shares, when Options.StateDB.
+	StateDB string
 	extra      []string
 	// WebhookSecret signs webhooks (encoder-dispatch) and verifies them (receiver).
 	WebhookSecret string
@@ -128,6 +130,9 @@ type Options struct {
 	// Catalogs is how many catalog processes run (default 1): "catalog", then
 	// Catalog(2), ... each with its own ports, on one database (set Postgres).
 	Catalogs int
+	// StateDB gives every service one shared state database on a fresh
+	// PostgreSQL database (PERTITLE_STATE_DB), as replicas share it.
+	StateDB bool
 }
 
 // Catalog names catalog process i (from 2) of a stack of several; the first is "catalog".
@@ -233,6 +238,10 @@ func Start(t testing.TB, opts Options) *Stack {
 	}
 	if opts.Postgres {
 		vars["PERTITLE_CATALOG_DB"] = testenv.Postgres(t)
+	}
+	if opts.StateDB {
+		s.StateDB = testenv.Postgres(t)
+		vars["PERTITLE_STATE_DB"] = s.StateDB
 	}
 	if opts.Env["PERTITLE_STORAGE"] == "s3" {
 		// A local S3 server with the default buckets, unless the test points elsewhere.
