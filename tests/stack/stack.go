@@ -75,7 +75,7 @@ type Stack struct {
 	S3Endpoint string
 	// StateDB is the state database every service shares, when Options.StateDB.
 	StateDB string
-	extra      []string
+	extra   []string
 	// WebhookSecret signs webhooks (encoder-dispatch) and verifies them (receiver).
 	WebhookSecret string
 	// Issuer is the OIDC issuer the services trust: the stack's own local issuer
