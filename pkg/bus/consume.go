@@ -21,6 +21,14 @@ var errNack = errors.New("bus: event not handled, left for redelivery")
 
 const maxBackoff = 30 * time.Second
 
+// handBackDelay is how long a message handed back at shutdown stays hidden:
+// stopping the subscribers aborts their long polls, and the broker notices an
+// aborted poll a moment later (goaws checks every 100 ms); a message visible
+// at once could still be given to such a poll, whose answer nobody reads, and
+// be lost for a whole visibility timeout (seen under load in
+// InterruptedHandedBackAtOnce). A second is nothing next to that timeout.
+const handBackDelay = time.Second
+
 // errInterrupted: the handler was cancelled at the drain deadline; its
 // message is to be handed back.
 var errInterrupted = errors.New("bus: event handling interrupted by shutdown")
@@ -51,13 +59,13 @@ func (b *Bus) consume(hardCtx context.Context, s subscription) message.NoPublish
 }
 
 // handBackWhenStopped holds msg until the bus has stopped polling, then makes
-// it visible at once for another consumer. Holding it also keeps this
-// subscription from receiving anything more in the meantime.
+// it visible again for another consumer after handBackDelay. Holding it also
+// keeps this subscription from receiving anything more in the meantime.
 func (b *Bus) handBackWhenStopped(hardCtx context.Context, s subscription, msg *message.Message) error {
 	<-b.handBack
 	octx, cancel := opCtx(hardCtx)
 	defer cancel()
-	if err := b.tr.release(octx, s.queue, msg); err != nil {
+	if err := b.tr.delay(octx, s.queue, msg, handBackDelay); err != nil {
 		b.log.Warn("cannot hand a message back: it comes back after its visibility timeout",
 			zap.String("queue", s.queue), zap.Error(err))
 	}
