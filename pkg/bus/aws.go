@@ -243,10 +243,6 @@ func (t *awsTransport) extend(ctx context.Context, queue string, msg *message.Me
 	return t.changeVisibility(ctx, queue, msg, d)
 }
 
-func (t *awsTransport) release(ctx context.Context, queue string, msg *message.Message) error {
-	return t.changeVisibility(ctx, queue, msg, 0)
-}
-
 func (t *awsTransport) delay(ctx context.Context, queue string, msg *message.Message, d time.Duration) error {
 	return t.changeVisibility(ctx, queue, msg, min(max(d, time.Second), 12*time.Hour))
 }

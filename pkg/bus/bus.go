@@ -57,7 +57,6 @@ type transport interface {
 	complete(ctx context.Context, queue string, msg *message.Message) error
 	deadLetter(ctx context.Context, queue string, msg *message.Message, reason string) error
 	extend(ctx context.Context, queue string, msg *message.Message, d time.Duration) error
-	release(ctx context.Context, queue string, msg *message.Message) error
 	// delay hides a message it will get back for d (its receive counted).
 	delay(ctx context.Context, queue string, msg *message.Message, d time.Duration) error
 	send(ctx context.Context, queue string, body []byte) error

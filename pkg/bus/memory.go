@@ -26,20 +26,16 @@ type MemoryBroker struct {
 
 	mu     sync.Mutex
 	queues map[string]*memQueue
-	// marks holds what the bus decided about a message in flight (released,
-	// completed), read by the subscriber while a handler may still run: not
+	// marks holds what the bus decided about a message in flight (completed),
+	// read by the subscriber while a handler may still run: not
 	// in the message's metadata map, which the two would share unguarded.
 	marks  sync.Map // *message.Message -> *atomic.Uint32
 	delays sync.Map // *message.Message -> time.Duration, for a nack
 }
 
-// Marks of a message in flight: released (hand it back at once, without
-// counting a receive), and completed (the bus is done with it: the router's
-// own Ack may be lost when the subscriber closes right after the handler).
-const (
-	markReleased uint32 = 1 << iota
-	markCompleted
-)
+// markCompleted marks a message in flight the bus is done with: the router's
+// own Ack may be lost when the subscriber closes right after the handler.
+const markCompleted uint32 = 1
 
 func (b *MemoryBroker) mark(msg *message.Message, m uint32) {
 	v, _ := b.marks.LoadOrStore(msg, new(atomic.Uint32))
@@ -293,7 +289,7 @@ func (s *memSubscriber) settle(ctx context.Context, q *memQueue, it *memItem, ms
 			q.nackAfter(it, d.(time.Duration))
 			break
 		}
-		q.nack(it, s.broker.marked(msg, markReleased))
+		q.nack(it, false)
 	case <-ctx.Done():
 		select {
 		case <-msg.Acked():
@@ -359,11 +355,6 @@ func (t *memTransport) extend(context.Context, string, *message.Message, time.Du
 
 func (t *memTransport) delay(_ context.Context, _ string, msg *message.Message, d time.Duration) error {
 	t.broker.setDelay(msg, d)
-	return nil
-}
-
-func (t *memTransport) release(_ context.Context, _ string, msg *message.Message) error {
-	t.broker.mark(msg, markReleased)
 	return nil
 }
 
