@@ -34,6 +34,19 @@ type Page struct {
 	NextCursor string
 }
 
+// PageOf is the page of at most limit assets from assets, which a repository
+// read with one more than limit to tell whether another page exists: then
+// the page ends at limit and its cursor points after its last asset.
+func PageOf(assets []domain.Asset, limit int) Page {
+	p := Page{Assets: assets}
+	if len(assets) > limit {
+		p.Assets = assets[:limit]
+		last := p.Assets[limit-1]
+		p.NextCursor = Cursor{CreatedAt: last.CreatedAt, ID: last.ID}.Encode()
+	}
+	return p
+}
+
 // Repository stores the projection. Implementations: SQLite (adapters/sqlite) and
 // PostgreSQL (adapters/postgres); each passes apptest.RunRepositoryContract.
 type Repository interface {

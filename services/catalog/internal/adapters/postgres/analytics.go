@@ -62,12 +62,7 @@ func (r *Repository) Report(ctx context.Context, f analytics.Filter, interval ti
 			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			if err := row(rows); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+		return sqlcommon.EachRow(rows, row)
 	}, f, interval)
 }
 

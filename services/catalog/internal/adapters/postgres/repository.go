@@ -208,12 +208,7 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) (app.Page, erro
 	if err := rows.Err(); err != nil {
 		return app.Page{}, fmt.Errorf("cannot list assets: %w", err)
 	}
-	if len(p.Assets) > limit {
-		p.Assets = p.Assets[:limit]
-		last := p.Assets[limit-1]
-		p.NextCursor = app.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}.Encode()
-	}
-	return p, nil
+	return app.PageOf(p.Assets, limit), nil
 }
 
 // Update applies fn to asset id and records key, in one transaction.

@@ -13,6 +13,24 @@ import (
 // Scanner reads the current row.
 type Scanner interface{ Scan(dest ...any) error }
 
+// Rows is what both drivers' result sets offer (database/sql and pgx).
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// EachRow calls row for every row of rows, in order, and reports the first
+// error, the iteration's included. The caller closes rows.
+func EachRow(rows Rows, row func(Scanner) error) error {
+	for rows.Next() {
+		if err := row(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // QueryFunc runs a query and calls row for each row, in order. The adapters run
 // every query of one report in one read transaction, so that the parts agree.
 type QueryFunc func(ctx context.Context, query string, args []any, row func(Scanner) error) error
