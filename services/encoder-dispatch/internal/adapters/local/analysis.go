@@ -65,41 +65,30 @@ func (b *Backend) analysisPieces(job app.Job) func(context.Context, []pertitle.P
 // waitPieces polls the analysis plan's markers until every piece is done,
 // calling done once per piece finished; a piece marked failed fails the job.
 func (b *Backend) waitPieces(ctx context.Context, plan *jobs.Plan, done func()) ([]pertitle.PieceResult, error) {
-	poll := b.Chunks.Poll
-	if poll <= 0 {
-		poll = time.Second
-	}
 	seen := map[int]bool{}
-	for {
-		st, err := jobs.ReadChunkStates(ctx, b.Store, plan.Prefix)
-		if err != nil {
-			b.Log.Warn("cannot read analysis piece states", zap.Error(err))
-		} else {
-			for k, f := range st.Failed {
-				return nil, bus.Permanent(fmt.Errorf("%w: analysis piece %d of %d: %s", errChunkFailed, k, len(plan.Chunks), f.Reason))
-			}
-			for k := range st.Done {
-				if !seen[k] {
-					seen[k] = true
-					done()
-				}
-			}
-			if len(st.Done) == len(plan.Chunks) {
-				out := make([]pertitle.PieceResult, len(plan.Chunks))
-				for k, r := range st.Done {
-					if err := json.Unmarshal(r.Result, &out[k]); err != nil {
-						return nil, bus.Permanent(fmt.Errorf("analysis piece %d: unreadable result: %w", k, err))
-					}
-				}
-				return out, nil
+	var out []pertitle.PieceResult
+	err := b.watchPlan(ctx, plan, func(st *jobs.ChunkStates) (bool, error) {
+		for k, f := range st.Failed {
+			return false, bus.Permanent(fmt.Errorf("%w: analysis piece %d of %d: %s", errChunkFailed, k, len(plan.Chunks), f.Reason))
+		}
+		for k := range st.Done {
+			if !seen[k] {
+				seen[k] = true
+				done()
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(poll):
+		if len(st.Done) < len(plan.Chunks) {
+			return false, nil
 		}
-	}
+		out = make([]pertitle.PieceResult, len(plan.Chunks))
+		for k, r := range st.Done {
+			if err := json.Unmarshal(r.Result, &out[k]); err != nil {
+				return false, bus.Permanent(fmt.Errorf("analysis piece %d: unreadable result: %w", k, err))
+			}
+		}
+		return true, nil
+	})
+	return out, err
 }
 
 // analyzePiece is a worker's side of an analysis plan: it analyses piece k

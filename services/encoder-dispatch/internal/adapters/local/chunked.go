@@ -162,34 +162,40 @@ var errChunkFailed = errors.New("chunk failed")
 // the share of frames done, an ETA from the rate so far, and the workers
 // seen. A chunk marked failed fails the job.
 func (b *Backend) waitChunks(ctx context.Context, plan *jobs.Plan, progress func(media.Progress)) error {
+	start, total := time.Now(), plan.Frames()
+	var firstDone int64 = -1
+	return b.watchPlan(ctx, plan, func(st *jobs.ChunkStates) (bool, error) {
+		for k, f := range st.Failed {
+			return false, bus.Permanent(fmt.Errorf("%w: chunk %d of %d (frames %d-%d): %s", errChunkFailed, k, len(plan.Chunks),
+				plan.Chunks[k].First, plan.Chunks[k].First+plan.Chunks[k].Frames-1, f.Reason))
+		}
+		var done int64
+		for k := range st.Done {
+			done += plan.Chunks[k].Frames
+		}
+		if firstDone < 0 {
+			firstDone = done // chunks an earlier coordinator saw finished
+		}
+		if progress != nil {
+			progress(chunkProgress(done, total, firstDone, time.Since(start), len(st.Done), len(plan.Chunks), len(st.Workers)))
+		}
+		return len(st.Done) == len(plan.Chunks), nil
+	})
+}
+
+// watchPlan reads the plan's markers every Chunks.Poll and hands them to see
+// until it says the plan is over (or fails); unreadable markers are retried.
+func (b *Backend) watchPlan(ctx context.Context, plan *jobs.Plan, see func(*jobs.ChunkStates) (bool, error)) error {
 	poll := b.Chunks.Poll
 	if poll <= 0 {
 		poll = time.Second
 	}
-	start, total := time.Now(), plan.Frames()
-	var firstDone int64 = -1
 	for {
 		st, err := jobs.ReadChunkStates(ctx, b.Store, plan.Prefix)
 		if err != nil {
-			b.Log.Warn("cannot read chunk states", zap.Error(err))
-		} else {
-			for k, f := range st.Failed {
-				return bus.Permanent(fmt.Errorf("%w: chunk %d of %d (frames %d-%d): %s", errChunkFailed, k, len(plan.Chunks),
-					plan.Chunks[k].First, plan.Chunks[k].First+plan.Chunks[k].Frames-1, f.Reason))
-			}
-			var done int64
-			for k := range st.Done {
-				done += plan.Chunks[k].Frames
-			}
-			if firstDone < 0 {
-				firstDone = done // chunks an earlier coordinator saw finished
-			}
-			if progress != nil {
-				progress(chunkProgress(done, total, firstDone, time.Since(start), len(st.Done), len(plan.Chunks), len(st.Workers)))
-			}
-			if len(st.Done) == len(plan.Chunks) {
-				return nil
-			}
+			b.Log.Warn("cannot read chunk states", zap.String("plan", plan.Prefix), zap.Error(err))
+		} else if over, err := see(st); over || err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
