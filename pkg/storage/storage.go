@@ -97,13 +97,19 @@ func MoveOrPut(ctx context.Context, st Storage, src, key string) error {
 	if m, ok := st.(Mover); ok {
 		return m.Move(ctx, src, key)
 	}
+	if err := PutFile(ctx, st, src, key); err != nil {
+		return err
+	}
+	return os.Remove(src)
+}
+
+// PutFile stores a copy of the local file at src as the object key; src stays.
+func PutFile(ctx context.Context, st Storage, src, key string) error {
 	fh, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", src, err)
 	}
 	defer fh.Close()
-	if _, err := st.Put(ctx, key, fh); err != nil {
-		return err
-	}
-	return os.Remove(src)
+	_, err = st.Put(ctx, key, fh)
+	return err
 }

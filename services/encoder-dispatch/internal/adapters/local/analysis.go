@@ -50,7 +50,7 @@ func (b *Backend) analysisPieces(job app.Job) func(context.Context, []pertitle.P
 			if _, err := b.Store.Stat(ctx, key); err == nil {
 				continue // stored by an earlier coordinator
 			}
-			if err := putFile(ctx, b.Store, f, key); err != nil {
+			if err := storage.PutFile(ctx, b.Store, f, key); err != nil {
 				return nil, fmt.Errorf("cannot store analysis piece %d: %w", i, err)
 			}
 		}
@@ -130,15 +130,4 @@ func (b *Backend) analyzePiece(ctx context.Context, plan *jobs.Plan, k int) (job
 		cpu += d
 	}
 	return jobs.ChunkReport{CPU: cpu, Wall: time.Since(start), Result: res}, nil
-}
-
-// putFile stores a copy of the file at path under key.
-func putFile(ctx context.Context, st storage.Storage, path, key string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = st.Put(ctx, key, f)
-	return err
 }
