@@ -54,7 +54,7 @@ if ! "$(dirname "$0")/vmaf-ffmpeg.sh" >/dev/null; then
   echo "!! WARNING: no VMAF scorer could be installed (bin/vmaf-ffmpeg/ffmpeg): per-title will steer by SSIM, not VMAF" >&2
 fi
 
-# PostgreSQL for the tests (pkg/testenv.Postgres: a fresh database per test on
+# PostgreSQL for the tests (internal/testenv.Postgres: a fresh database per test on
 # PERTITLE_TEST_POSTGRES_URL, else postgres@127.0.0.1:5432 without a password).
 # When nothing answers there, install Debian's server and start it with trust
 # authentication on the loopback interface: a test machine's, never a production

@@ -1,4 +1,4 @@
-// Command fakebitmovin serves a fake Bitmovin encoding API (pkg/bitmovin/bitmovintest)
+// Command fakebitmovin serves a fake Bitmovin encoding API (internal/bitmovintest)
 // for local demos and end-to-end tests: point PERTITLE_BITMOVIN_API_URL at it. A
 // started encoding finishes after PERTITLE_FAKEBITMOVIN_FINISH_AFTER and fires its
 // signed webhook to the URL the encoding registered (PERTITLE_WEBHOOK_PUBLIC_URL of
@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/pertitle/pertitle/pkg/bitmovin/bitmovintest"
+	"github.com/pertitle/pertitle/internal/bitmovintest"
 	"github.com/pertitle/pertitle/pkg/svc"
 )
 

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pertitle/pertitle/internal/authtest"
 	"github.com/pertitle/pertitle/pkg/auth"
-	"github.com/pertitle/pertitle/pkg/auth/authtest"
 	"github.com/pertitle/pertitle/pkg/auth/jose"
 )
 

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/internal/authtest"
 	"github.com/pertitle/pertitle/pkg/auth"
-	"github.com/pertitle/pertitle/pkg/auth/authtest"
 )
 
 type unavailable struct{}

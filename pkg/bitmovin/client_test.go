@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/pertitle/pertitle/internal/bitmovintest"
 	"github.com/pertitle/pertitle/pkg/bitmovin"
-	"github.com/pertitle/pertitle/pkg/bitmovin/bitmovintest"
 )
 
 const apiKey = "sk-test-0123456789abcdef"

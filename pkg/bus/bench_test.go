@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
-	"github.com/pertitle/pertitle/pkg/testenv"
 )
 
 // BenchmarkThroughput measures how many events per second one consumer handles

@@ -12,10 +12,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/idempotency"
-	"github.com/pertitle/pertitle/pkg/testenv"
 )
 
 // replica opens the state database as one more process would: its own pool.

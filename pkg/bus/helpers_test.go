@@ -14,10 +14,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
-	"github.com/pertitle/pertitle/pkg/testenv"
 )
 
 // harness runs the contract suite against one transport.

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/pkg/idempotency"
-	"github.com/pertitle/pertitle/pkg/testenv"
 )
 
 // stores lists every Store implementation; each runs the same contract. The

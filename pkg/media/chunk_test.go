@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/media"
-	"github.com/pertitle/pertitle/pkg/testmedia"
 )
 
 func TestPlanChunks(t *testing.T) {

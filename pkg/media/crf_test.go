@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testmedia"
+	"github.com/pertitle/pertitle/internal/testmedia"
 )
 
 // TestEncodeArgsRateControl: a rung with a CRF is a constrained-quality encode

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pertitle/pertitle/pkg/testmedia"
+	"github.com/pertitle/pertitle/internal/testmedia"
 )
 
 // ffprobeSeeds are ffprobe's JSON for a few real clips made with ffmpeg, plus

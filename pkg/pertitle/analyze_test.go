@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testmedia"
+	"github.com/pertitle/pertitle/internal/testmedia"
 )
 
 // lavfiClip renders a lavfi filtergraph (e.g. "color=c=gray:s=320x180:r=25")

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/media"
-	"github.com/pertitle/pertitle/pkg/testmedia"
 )
 
 // TestEncode runs the whole engine on a 4 s clip and checks what a player and

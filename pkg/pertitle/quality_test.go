@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testmedia"
+	"github.com/pertitle/pertitle/internal/testmedia"
 )
 
 // transcode runs ffmpeg -i in <args> out and returns out.

@@ -20,10 +20,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
-	"github.com/pertitle/pertitle/pkg/testmedia"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/tests/stack"
 )

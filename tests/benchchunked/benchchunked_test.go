@@ -23,7 +23,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testenv"
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/tests/stack"
 )
 

@@ -19,8 +19,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testenv"
-	"github.com/pertitle/pertitle/pkg/testmedia"
+	"github.com/pertitle/pertitle/internal/testenv"
+	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/tests/stack"
 )
 

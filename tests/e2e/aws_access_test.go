@@ -15,9 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/internal/awsaccess"
+	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/storage"
-	"github.com/pertitle/pertitle/pkg/testmedia"
 	"github.com/pertitle/pertitle/tests/stack"
 )
 

@@ -22,8 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/testmedia"
 	"github.com/pertitle/pertitle/tests/stack"
 )
 

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testmedia"
+	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/tests/stack"
 )
 

@@ -25,8 +25,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/testenv"
 )
 
 var (

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/pertitle/pertitle/pkg/testenv"
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/services/catalog/internal/adapters/postgres"
 	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlite"
 	"github.com/pertitle/pertitle/services/catalog/internal/analytics"

@@ -19,12 +19,12 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
-	"github.com/pertitle/pertitle/pkg/testenv"
 	"github.com/pertitle/pertitle/services/catalog/internal/adapters/sqlite"
 )
 

@@ -13,13 +13,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/s3event"
 	"github.com/pertitle/pertitle/pkg/storage"
-	"github.com/pertitle/pertitle/pkg/testmedia"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 

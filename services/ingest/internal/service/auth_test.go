@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/authtest"
 	"github.com/pertitle/pertitle/pkg/auth"
-	"github.com/pertitle/pertitle/pkg/auth/authtest"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/bitmovintest"
 	"github.com/pertitle/pertitle/pkg/bitmovin"
-	"github.com/pertitle/pertitle/pkg/bitmovin/bitmovintest"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testenv"
+	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/services/catalog/internal/adapters/postgres"
 	"github.com/pertitle/pertitle/services/catalog/internal/analytics/analyticstest"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testenv"
+	"github.com/pertitle/pertitle/internal/testenv"
 )
 
 func TestS3(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/pkg/testenv"
+	"github.com/pertitle/pertitle/internal/testenv"
 )
 
 func TestRepoRoot(t *testing.T) {
