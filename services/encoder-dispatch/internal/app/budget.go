@@ -1,10 +1,11 @@
 package app
 
 import (
-	"github.com/pertitle/pertitle/pkg/jobs"
-	"github.com/pertitle/pertitle/pkg/media"
 	"math"
 	"time"
+
+	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/media"
 )
 
 // Budget bounds how long one job may run on the local backend. Without it a

@@ -24,6 +24,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/adapters/local"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
+	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/ports/messages"
 )
 
 // countingEncoder counts the chunks each worker encodes, and the analysis
@@ -59,7 +60,7 @@ func startWorkers(t *testing.T, cfg bus.Config, st storage.Storage, names ...str
 		w := &app.ChunkWorker{State: jobs.ChunkStore{Store: st}, Encoder: counters[name], Worker: name, Lease: 5 * time.Second, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 		b, err := bus.New(ctx, cfg, bus.ServiceEncoderDispatch, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), nil)
 		require.NoError(t, err)
-		b.Subscribe(events.TopicChunkRequested, w.OnChunkRequested)
+		b.Subscribe(events.TopicChunkRequested, (&messages.Handlers{Chunks: w}).OnChunkRequested)
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- b.Run(runCtx) }()
