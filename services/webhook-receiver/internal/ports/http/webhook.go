@@ -1,6 +1,11 @@
-package service
+// Package http is the webhook-receiver's HTTP port: it bounds, verifies and
+// parses a Bitmovin-style webhook, hands the notification to app.Receiver and
+// turns the outcome into a status code that makes the sender retry exactly
+// when a retry can help.
+package http
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -12,9 +17,14 @@ import (
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
 )
 
-// webhookHandler verifies, parses and hands a notification to the receiver. It
+// Receiver is the use case behind the webhook (app.Receiver).
+type Receiver interface {
+	Handle(ctx context.Context, n webhook.Notification) (app.Outcome, error)
+}
+
+// Webhook verifies, parses and hands a notification to the receiver. It
 // answers 5xx only when a retry can succeed, so the sender retries exactly then.
-func webhookHandler(rcv *app.Receiver, key []byte, maxBytes int64, log *zap.Logger) http.Handler {
+func Webhook(rcv Receiver, key []byte, maxBytes int64, log *zap.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
 		if err != nil {
