@@ -23,12 +23,6 @@ import (
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
-// Manifest names under a job's output prefix, as the local backend writes them.
-const (
-	HLSManifestName  = "master.m3u8"
-	DASHManifestName = "manifest.mpd"
-)
-
 // Settings are the backend's knobs.
 type Settings struct {
 	// InputID and OutputID name an S3 input and output created once in the Bitmovin
@@ -305,12 +299,12 @@ func (b *Backend) audio(ctx context.Context, job app.Job, id string, input []bit
 // prefix and returns their ids.
 func (b *Backend) manifests(ctx context.Context, name, id, prefix string) (string, string, error) {
 	hls, err := b.Client.CreateDefaultHLSManifest(ctx, bitmovin.HlsManifestDefault{Name: "pertitle " + name + " hls",
-		EncodingID: id, ManifestName: HLSManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV1})
+		EncodingID: id, ManifestName: jobs.HLSManifest, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV1})
 	if err != nil {
 		return "", "", fmt.Errorf("cannot create HLS manifest: %w", err)
 	}
 	dash, err := b.Client.CreateDefaultDASHManifest(ctx, bitmovin.DashManifestDefault{Name: "pertitle " + name + " dash",
-		EncodingID: id, ManifestName: DASHManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV2})
+		EncodingID: id, ManifestName: jobs.DASHManifest, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV2})
 	if err != nil {
 		return "", "", fmt.Errorf("cannot create DASH manifest: %w", err)
 	}
