@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *sv
 
 // Claims is the idempotency store the bus claims events in, for the service's
 // own exactly-once work (webhooks, S3 notifications): the replicas share it
-// when PERTITLE_STATE_DB is set.
+// when Config.StateDB is set.
 func (b *Bus) Claims() idempotency.Store { return b.claims }
 
 // Service is the consuming service's name.

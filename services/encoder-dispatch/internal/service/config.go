@@ -56,10 +56,9 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Float64(&c.Budget.MinPixelRate, "PERTITLE_ENCODE_MIN_PIXEL_RATE", db.MinPixelRate,
 		"slowest encoding accepted, in pixels per second over all rungs: the deadline adds duration × fps × Σ rung pixels ÷ this (×3 for per-title jobs)")
 	e.Duration(&c.Budget.Max, "PERTITLE_ENCODE_MAX_DEADLINE", db.Max, "longest deadline of a job (keep it under SQS's 12 h in-flight cap)")
-	c.Bus = bus.DefaultConfig()
-	c.Bus.FromEnv(e)
+	c.Bus = settings.Bus(e)
 	c.Bus.Drain = time.Duration(c.DrainSeconds) * time.Second
-	c.Storage.FromEnv(e)
+	c.Storage = settings.Storage(e)
 	c.Bitmovin.FromEnv(e)
 }
 
@@ -86,5 +85,5 @@ func (c Config) Validate() error {
 	if c.Backend == "bitmovin" {
 		bm = c.Bitmovin.Validate()
 	}
-	return errors.Join(v.Err(), c.Limits.Validate(), c.Bus.Validate(), c.Storage.Validate(), bm)
+	return errors.Join(v.Err(), c.Limits.Validate(), settings.CheckBus(c.Bus), settings.CheckStorage(c.Storage), bm)
 }

@@ -73,10 +73,9 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.CatalogURL, "PERTITLE_CATALOG_URL", "http://127.0.0.1:8080", "catalog base URL for Location headers")
 	e.String(&c.CORSOrigins, "PERTITLE_CORS_ORIGINS", DefaultCORSOrigins, "origins of the web app allowed to upload from a browser (comma-separated; * for any)")
 	c.Limits = settings.SourceLimits(e)
-	c.Auth.FromEnv(e)
-	c.Bus = bus.DefaultConfig()
-	c.Bus.FromEnv(e)
-	c.Storage.FromEnv(e)
+	c.Auth = settings.OIDC(e)
+	c.Bus = settings.Bus(e)
+	c.Storage = settings.Storage(e)
 	e.Bool(&c.S3Events, "PERTITLE_S3_EVENTS", true, "with PERTITLE_STORAGE=s3: turn objects created under uploads/ in the input bucket into assets (S3 event notifications on the s3-object-created topic)")
 }
 
@@ -98,7 +97,7 @@ func (c Config) Validate() error {
 	v.Check(err == nil, "PERTITLE_FFPROBE=%q not found (install ffmpeg)", c.FFprobe)
 	_, err = exec.LookPath(c.FFmpeg)
 	v.Check(err == nil, "PERTITLE_FFMPEG=%q not found (install ffmpeg)", c.FFmpeg)
-	return errors.Join(v.Err(), c.Limits.Validate(), c.Auth.Validate(), c.Bus.Validate(), c.Storage.Validate())
+	return errors.Join(v.Err(), c.Limits.Validate(), settings.CheckOIDC(c.Auth), settings.CheckBus(c.Bus), settings.CheckStorage(c.Storage))
 }
 
 // Run starts the service and blocks until ctx ends.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/bitmovin"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -31,9 +32,8 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.SigningKey(&c.Secret, "PERTITLE_BITMOVIN_WEBHOOK_SECRET", "", "HMAC-SHA512 key of the Bitmovin-Signature header (required, at least 16 bytes)")
 	e.Int64(&c.MaxBytes, "PERTITLE_WEBHOOK_MAX_BYTES", 1<<20, "largest accepted webhook body")
 	e.Duration(&c.DedupTTL, "PERTITLE_WEBHOOK_DEDUP_TTL", time.Hour, "how long a published outcome's claim is kept: a repeat within it is answered as a duplicate without asking the encoder")
-	c.Bus = bus.DefaultConfig()
-	c.Bus.FromEnv(e)
-	c.Storage.FromEnv(e)
+	c.Bus = settings.Bus(e)
+	c.Storage = settings.Storage(e)
 	e.String(&c.BitmovinAPIURL, "PERTITLE_BITMOVIN_API_URL", bitmovin.DefaultBaseURL, "Bitmovin API base URL")
 	e.Secret(&c.BitmovinAPIKey, "PERTITLE_BITMOVIN_API_KEY", "", "Bitmovin API key; set, Bitmovin encodings are resolved through the API")
 	e.String(&c.BitmovinTenantOrgID, "PERTITLE_BITMOVIN_TENANT_ORG_ID", "", "Bitmovin organisation (X-Tenant-Org-Id), optional")
@@ -48,5 +48,5 @@ func (c Config) Validate() error {
 	v.Check(c.MaxBytes > 0, "PERTITLE_WEBHOOK_MAX_BYTES must be positive")
 	v.Check(c.Secret != "", "PERTITLE_BITMOVIN_WEBHOOK_SECRET must be set: unsigned webhooks would be accepted")
 	v.Check(c.ResolveTimeout > 0 && c.ResolveTimeout < 10*time.Second, "PERTITLE_WEBHOOK_RESOLVE_TIMEOUT must be between 0 and 10s (Bitmovin's limit)")
-	return errors.Join(v.Err(), c.Bus.Validate(), c.Storage.Validate())
+	return errors.Join(v.Err(), settings.CheckBus(c.Bus), settings.CheckStorage(c.Storage))
 }
