@@ -13,9 +13,10 @@ import (
 
 // Ladder modes: what an EncodingRequested's ladder means.
 const (
-	// LadderFixed: encode the ladder the request carries (media.FixedLadder).
+	// LadderFixed: encode the ladder the request carries (media.BuiltinLadder).
 	LadderFixed = "fixed"
-	// LadderStatic: encode the request's Apple-spec static ladder, two-pass.
+	// LadderStatic: encode the request's Apple HLS authoring specification
+	// ladder (pertitle.AppleLadder), two-pass.
 	LadderStatic = "static"
 	// LadderPerTitle: the backend analyses the title and chooses the ladder;
 	// the request's ladder is only the fallback for backends that cannot.

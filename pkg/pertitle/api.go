@@ -239,7 +239,7 @@ type Options struct {
 //
 //	func UpperHull(points []Point) []Point
 //	func SelectLadder(hull []Point, c Constraints) (Ladder, error)
-//	func StaticLadder(width, height int) []Rung
+//	func AppleLadder(width, height int) []Rung
 //	func BDRate(reference, test []Point) (float64, error)
 //	func ComputeSavings(perTitle, static []RenditionReport, metric Metric, capBitrate int64) (*Savings, error)
 //	func (r *Report) JSON() ([]byte, error)

@@ -70,7 +70,7 @@ type Dispatcher struct {
 	// LadderMode is what Plan plans: "pertitle" (the backend
 	// analyses the title and chooses the ladder; the request carries the fixed
 	// ladder as the fallback for backends that cannot), "static" (Apple HLS
-	// authoring specification ladder) or "fixed" (media.FixedLadder, also
+	// authoring specification ladder) or "fixed" (media.BuiltinLadder, also
 	// when empty).
 	LadderMode string
 	// Limits are checked again on the probe an AssetUploaded carries: events
@@ -177,10 +177,10 @@ func (d *Dispatcher) Plan(ctx context.Context, up Upload) error {
 func plannedLadder(mode string, src *media.Source) []media.Rung {
 	switch mode {
 	case jobs.LadderFixed:
-		return media.FixedLadder(src)
+		return media.BuiltinLadder(src)
 	case jobs.LadderStatic:
 		w, h := src.DisplaySize()
-		return pertitle.MediaRungs(pertitle.StaticLadder(w, h))
+		return pertitle.MediaRungs(pertitle.AppleLadder(w, h))
 	}
 	return nil
 }

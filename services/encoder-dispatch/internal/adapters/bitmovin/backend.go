@@ -359,7 +359,7 @@ func (b *Backend) ensureStatic(ctx context.Context, job app.Job) error {
 }
 
 // setupStatic creates and starts the static ladder's encoding: one H.264
-// stream per rung of pertitle.StaticLadder at the source's display size, at
+// stream per rung of pertitle.AppleLadder at the source's display size, at
 // its bitrate with media.VBV's cap, two-pass, with the per-title encoding's
 // preset, segments and audio, and HLS and DASH manifests of its own under
 // <output>/static/ (where the web app looks for the comparison).
@@ -382,7 +382,7 @@ func (b *Backend) setupStatic(ctx context.Context, job app.Job, name string) (st
 	id := created.ID
 	input := []bitmovin.StreamInput{{InputID: s.InputID, InputPath: job.SourceKey, SelectionMode: bitmovin.SelectionModeAuto}}
 	prefix := path.Join(job.OutputPrefix, pertitle.StaticDir)
-	for _, r := range pertitle.MediaRungs(pertitle.StaticLadder(w, h)) {
+	for _, r := range pertitle.MediaRungs(pertitle.AppleLadder(w, h)) {
 		maxRate, bufSize := media.VBV(r)
 		label := fmt.Sprintf("%dx%d %dk", r.Width, r.Height, r.Bitrate/1000)
 		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: "pertitle " + name + " h264 " + label,
