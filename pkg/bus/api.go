@@ -1,9 +1,6 @@
 // Package bus carries pertitle events between services: SNS topics fanned out to
 // SQS queues in production (transport "aws", also against the goaws emulator), or
 // watermill's Go channels in one process (transport "memory").
-//
-// THIS FILE IS THE CONTRACT other packages code against. Implementation lives in
-// the other files of the package.
 package bus
 
 import (

@@ -99,11 +99,16 @@ func PieceKey(prefix string, k int) string { return fmt.Sprintf("%s/pieces/%05d.
 // ChunkDir holds chunk k's encoded rungs (media.ChunkFile) and its markers.
 func ChunkDir(prefix string, k int) string { return fmt.Sprintf("%s/chunks/%05d", prefix, k) }
 
-// Markers of a chunk, each created once: done (its rungs are stored), failed
-// (given up on, with the reason), and the claim of the worker encoding it.
-func ChunkDoneKey(prefix string, k int) string   { return ChunkDir(prefix, k) + "/done.json" }
+// The markers of a chunk are each created once.
+
+// ChunkDoneKey marks chunk k done: its rungs are stored.
+func ChunkDoneKey(prefix string, k int) string { return ChunkDir(prefix, k) + "/done.json" }
+
+// ChunkFailedKey marks chunk k given up on, with the reason.
 func ChunkFailedKey(prefix string, k int) string { return ChunkDir(prefix, k) + "/failed.json" }
-func ChunkClaimKey(prefix string, k int) string  { return ChunkDir(prefix, k) + "/claim.json" }
+
+// ChunkClaimKey is the claim of the worker encoding chunk k.
+func ChunkClaimKey(prefix string, k int) string { return ChunkDir(prefix, k) + "/claim.json" }
 
 // ChunkRungKey is rung i of chunk k.
 func ChunkRungKey(prefix string, k, rung int) string {

@@ -2,11 +2,6 @@
 // convex hull of quality over bitrate across resolutions, chooses the ladder on
 // it under the user's constraints, encodes and packages it, and reports what it
 // did (and, beside a static ladder, what it saved).
-//
-// THIS FILE IS THE CONTRACT between the pure part of the engine (hull, ladder
-// selection, static ladder, BD-rate, report; files hull.go, select.go, static.go,
-// bdrate.go, report.go) and the part that runs ffmpeg (analysis, engine, files
-// analyze.go, engine.go, quality.go). Add to it; do not rename.
 package pertitle
 
 import (

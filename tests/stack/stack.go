@@ -602,7 +602,7 @@ func (s *Stack) GetAssetAs(user, id string) (*Asset, int) {
 	return &a, resp.StatusCode
 }
 
-// waitStatus polls the catalog until the asset has one of the statuses.
+// WaitStatus polls the catalog until the asset has one of the statuses.
 func (s *Stack) WaitStatus(id string, timeout time.Duration, statuses ...string) *Asset {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -657,7 +657,7 @@ func Get(t testing.TB, url string) []byte {
 	return b
 }
 
-// ffprobeStreams returns width x height of the video streams ffprobe finds at url.
+// FFprobeStreams returns width x height of the video streams ffprobe finds at url.
 func FFprobeStreams(t testing.TB, url string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -21,7 +21,7 @@ import (
 // Name is the service name used in logs, metrics and queue names.
 const Name = bus.ServiceCatalog
 
-// Storage adapters.
+// StorageFS selects filesystem storage (PERTITLE_STORAGE=fs).
 const StorageFS = "fs"
 
 // Config is everything the catalog reads from its environment.

@@ -1,4 +1,7 @@
-// Package app turns verified encoder webhooks into events.
+// Package app holds the webhook-receiver's use case: turning a verified
+// encoder notification into the one event its encoding's resolved status
+// stands for, published once whichever replica or repeat it reaches, with the
+// failure policy that makes the sender retry only when a retry can help.
 package app
 
 import (

@@ -321,7 +321,7 @@ func (r *Repository) PruneProcessed(ctx context.Context, before time.Time) (int6
 	return tag.RowsAffected(), nil
 }
 
-// Times are stored as UTC Unix nanoseconds; 0 is the zero time (as in SQLite).
+// toNanos stores a time as UTC Unix nanoseconds; 0 is the zero time (as in SQLite).
 func toNanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0

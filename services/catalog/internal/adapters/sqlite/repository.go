@@ -350,7 +350,7 @@ func (r *Repository) PruneProcessed(ctx context.Context, before time.Time) (int6
 	return res.RowsAffected()
 }
 
-// Times are stored as UTC Unix nanoseconds; 0 is the zero time.
+// toNanos stores a time as UTC Unix nanoseconds; 0 is the zero time.
 func toNanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
