@@ -11,6 +11,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -146,15 +147,16 @@ func (s *Service) Project(ctx context.Context, env *eventsv1.Envelope) error {
 	return err
 }
 
-// Topics are the topics the catalog consumes, as provisioned.
+// Topics are the topics the catalog consumes: every event that changes an
+// asset (bus.DefaultTopology provisions a queue for each).
 func Topics() []string {
-	var out []string
-	for _, sub := range bus.DefaultTopology().Subscriptions {
-		if sub.Service == Name {
-			out = append(out, sub.Topic)
-		}
+	return []string{
+		events.TopicAssetUploaded,
+		events.TopicEncodingStarted,
+		events.TopicEncodingProgress,
+		events.TopicEncodingFinished,
+		events.TopicEncodingFailed,
 	}
-	return out
 }
 
 // Subscribe registers Project on every topic the catalog consumes, and

@@ -212,6 +212,13 @@ func TestTopics(t *testing.T) {
 	t.Parallel()
 	assert.ElementsMatch(t, []string{events.TopicAssetUploaded, events.TopicEncodingStarted, events.TopicEncodingProgress,
 		events.TopicEncodingFinished, events.TopicEncodingFailed}, Topics())
+	var provisioned []string
+	for _, sub := range bus.DefaultTopology().Subscriptions {
+		if sub.Service == Name {
+			provisioned = append(provisioned, sub.Topic)
+		}
+	}
+	assert.ElementsMatch(t, Topics(), provisioned, "provisioning creates a queue for each topic the catalog consumes")
 }
 
 func TestConfig(t *testing.T) {
