@@ -276,42 +276,25 @@ type held struct {
 func (b *Bus) heartbeat(ctx context.Context, queue string, msg *message.Message, h *held, log *zap.Logger) (stop func()) {
 	vt := b.cfg.VisibilityTimeout
 	visibility := b.tr.heartbeats()
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(vt / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			octx, cancel := context.WithTimeout(ctx, vt/3)
-			if h != nil {
-				if err := h.claims.Extend(octx, h.claim, vt); errors.Is(err, idempotency.ErrLost) {
-					log.Warn("event claim lost: stopping its handler", zap.Error(err))
-					h.lost(err)
-				} else if err != nil {
-					log.Warn("cannot extend the event's claim", zap.Error(err))
-				}
-			}
-			if visibility {
-				if err := b.tr.extend(octx, queue, msg, vt); err != nil {
-					log.Warn("cannot extend visibility timeout", zap.Error(err))
-					if isGone(err) {
-						visibility = false
-					}
-				}
-			}
-			cancel()
-			if h == nil && !visibility {
-				return
+	return idempotency.Beat(ctx, vt/3, func() bool {
+		octx, cancel := context.WithTimeout(ctx, vt/3)
+		defer cancel()
+		if h != nil {
+			if err := h.claims.Extend(octx, h.claim, vt); errors.Is(err, idempotency.ErrLost) {
+				log.Warn("event claim lost: stopping its handler", zap.Error(err))
+				h.lost(err)
+			} else if err != nil {
+				log.Warn("cannot extend the event's claim", zap.Error(err))
 			}
 		}
-	}()
-	return func() { close(done); <-finished }
+		if visibility {
+			if err := b.tr.extend(octx, queue, msg, vt); err != nil {
+				log.Warn("cannot extend visibility timeout", zap.Error(err))
+				if isGone(err) {
+					visibility = false
+				}
+			}
+		}
+		return h != nil || visibility
+	})
 }

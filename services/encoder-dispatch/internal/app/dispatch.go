@@ -102,16 +102,12 @@ type Upload struct {
 	Probe     *eventsv1.ProbeSummary
 }
 
-// Request is a planned encoding to run on the backend.
+// Request is a planned encoding to run on the backend: the job as the
+// request describes it. Run fills in what derives from the cause (the job's
+// id, asset, owner, correlation and trace).
 type Request struct {
 	Cause
-	Title        string
-	SourceKey    string
-	SourceURL    string
-	OutputPrefix string
-	LadderMode   string
-	Ladder       []media.Rung
-	Probe        *eventsv1.ProbeSummary
+	Job Job
 }
 
 // GivenUp is an upload or a request that the bus gave up on (a dead letter).
@@ -189,12 +185,10 @@ func plannedLadder(mode string, src *media.Source) []media.Rung {
 // can never run, or a job past its deadline, is refused (EncodingFailed, then
 // a permanent error); an interrupted job is left for redelivery.
 func (d *Dispatcher) Run(ctx context.Context, req Request) error {
-	job := Job{
-		ID: jobs.NewID(d.Backend.Name(), req.EventID), AssetID: req.AssetID, Owner: req.Owner, Title: req.Title,
-		SourceKey: req.SourceKey, SourceURL: req.SourceURL, OutputPrefix: req.OutputPrefix,
-		LadderMode: req.LadderMode, Ladder: req.Ladder, Probe: req.Probe,
-		CorrelationID: req.CorrelationID, Traceparent: req.Traceparent,
-	}
+	job := req.Job
+	job.ID = jobs.NewID(d.Backend.Name(), req.EventID)
+	job.AssetID, job.Owner = req.AssetID, req.Owner
+	job.CorrelationID, job.Traceparent = req.CorrelationID, req.Traceparent
 	switch {
 	case !jobs.ValidLadderMode(job.LadderMode):
 		return d.refuse(ctx, req.Cause, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has ladder mode %q", req.EventID, job.LadderMode)))

@@ -55,8 +55,8 @@ func (s stalled) Run(ctx context.Context, _ app.Job, rep app.Reporter) error {
 
 func requested(probe *eventsv1.ProbeSummary) app.Request {
 	return app.Request{Cause: app.Cause{EventID: "8a0d4f0e-5c1e-4f57-9d1a-2b7b8c9d0e1f", AssetID: "asset-1", Owner: "alice"},
-		SourceKey: "sources/asset-1/source.mp4", LadderMode: jobs.LadderFixed,
-		Ladder: []media.Rung{{Width: 640, Height: 360, Bitrate: 800_000}}, Probe: probe,
+		Job: app.Job{SourceKey: "sources/asset-1/source.mp4", LadderMode: jobs.LadderFixed,
+			Ladder: []media.Rung{{Width: 640, Height: 360, Bitrate: 800_000}}, Probe: probe},
 	}
 }
 
@@ -213,9 +213,9 @@ func TestARequestThatCanNeverRunIsRefused(t *testing.T) {
 	t.Parallel()
 	probe := &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360}
 	bad := requested(probe)
-	bad.LadderMode = "golden"
+	bad.Job.LadderMode = "golden"
 	empty := requested(probe)
-	empty.Ladder = nil
+	empty.Job.Ladder = nil
 	for name, req := range map[string]app.Request{"unknown ladder mode": bad, "empty fixed ladder": empty} {
 		pub := &recorder{}
 		d := &app.Dispatcher{Pub: pub, Backend: scripted{}, Log: zap.NewNop(), Producer: "test"}

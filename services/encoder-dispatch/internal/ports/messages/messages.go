@@ -62,9 +62,9 @@ func (h *Handlers) OnEncodingRequested(ctx context.Context, env *eventsv1.Envelo
 	if req == nil {
 		return bus.Permanent(fmt.Errorf("event %s is not EncodingRequested", env.GetEventId()))
 	}
-	return h.Dispatcher.Run(ctx, app.Request{Cause: cause(env), Title: req.GetTitle(),
+	return h.Dispatcher.Run(ctx, app.Request{Cause: cause(env), Job: app.Job{Title: req.GetTitle(),
 		SourceKey: req.GetSourceKey(), SourceURL: req.GetSourceUrl(), OutputPrefix: req.GetOutputPrefix(),
-		LadderMode: req.GetLadderMode(), Ladder: rungs(req.GetLadder()), Probe: req.GetProbe()})
+		LadderMode: req.GetLadderMode(), Ladder: rungs(req.GetLadder()), Probe: req.GetProbe()}})
 }
 
 // OnChunkRequested encodes one chunk of a chunked job.
