@@ -227,22 +227,8 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 		Outputs: b.output(path.Join(prefix, "video", "{height}p_{bitrate}_{uuid}"))}); err != nil {
 		return "", fmt.Errorf("cannot create video muxing: %w", err)
 	}
-	for _, h := range s.FixedHeights {
-		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: fmt.Sprintf("pertitle %s h264 %dp", job.ID, h),
-			Height: h, PresetConfiguration: s.Preset, Profile: "HIGH"})
-		if err != nil {
-			return "", fmt.Errorf("cannot create H.264 %dp configuration: %w", h, err)
-		}
-		st, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: fmt.Sprintf("video %dp", h), InputStreams: input,
-			CodecConfigID: cfg.ID, Mode: bitmovin.StreamModePerTitleTemplateFixedRes})
-		if err != nil {
-			return "", fmt.Errorf("cannot create %dp stream: %w", h, err)
-		}
-		if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: fmt.Sprintf("video %dp", h),
-			Streams: []bitmovin.MuxingStream{{StreamID: st.ID}}, SegmentLength: s.SegmentSeconds,
-			Outputs: b.output(path.Join(prefix, "video", strconv.Itoa(h)+"p_{bitrate}_{uuid}"))}); err != nil {
-			return "", fmt.Errorf("cannot create %dp muxing: %w", h, err)
-		}
+	if err := b.fixedHeights(ctx, job, id, input, prefix); err != nil {
+		return "", err
 	}
 	if err := b.audio(ctx, job, id, input, prefix); err != nil {
 		return "", err
@@ -251,11 +237,8 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, event := range []string{bitmovin.WebhookFinished, bitmovin.WebhookError} {
-		if _, err := b.Client.CreateEncodingWebhook(ctx, id, event, bitmovin.Webhook{URL: s.WebhookURL, Method: http.MethodPost,
-			Signature: &bitmovin.WebhookSignature{Type: bitmovin.SignatureHMAC, Key: s.WebhookSecret}}); err != nil {
-			return "", fmt.Errorf("cannot create %s webhook: %w", event, err)
-		}
+	if err := b.webhooks(ctx, id); err != nil {
+		return "", err
 	}
 	err = b.Client.StartEncoding(ctx, id, bitmovin.StartEncodingRequest{
 		EncodingMode:      s.EncodingMode,
@@ -268,6 +251,43 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 		return "", fmt.Errorf("cannot start encoding %s: %w", id, err)
 	}
 	return id, nil
+}
+
+// fixedHeights adds, for each of the settings' fixed heights, a stream that
+// per-title must keep in the ladder at that height, and its muxing.
+func (b *Backend) fixedHeights(ctx context.Context, job app.Job, id string, input []bitmovin.StreamInput, prefix string) error {
+	s := b.Settings
+	for _, h := range s.FixedHeights {
+		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: fmt.Sprintf("pertitle %s h264 %dp", job.ID, h),
+			Height: h, PresetConfiguration: s.Preset, Profile: "HIGH"})
+		if err != nil {
+			return fmt.Errorf("cannot create H.264 %dp configuration: %w", h, err)
+		}
+		st, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: fmt.Sprintf("video %dp", h), InputStreams: input,
+			CodecConfigID: cfg.ID, Mode: bitmovin.StreamModePerTitleTemplateFixedRes})
+		if err != nil {
+			return fmt.Errorf("cannot create %dp stream: %w", h, err)
+		}
+		if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: fmt.Sprintf("video %dp", h),
+			Streams: []bitmovin.MuxingStream{{StreamID: st.ID}}, SegmentLength: s.SegmentSeconds,
+			Outputs: b.output(path.Join(prefix, "video", strconv.Itoa(h)+"p_{bitrate}_{uuid}"))}); err != nil {
+			return fmt.Errorf("cannot create %dp muxing: %w", h, err)
+		}
+	}
+	return nil
+}
+
+// webhooks asks Bitmovin to call the receiver, signed, when the encoding
+// finishes or fails.
+func (b *Backend) webhooks(ctx context.Context, id string) error {
+	s := b.Settings
+	for _, event := range []string{bitmovin.WebhookFinished, bitmovin.WebhookError} {
+		if _, err := b.Client.CreateEncodingWebhook(ctx, id, event, bitmovin.Webhook{URL: s.WebhookURL, Method: http.MethodPost,
+			Signature: &bitmovin.WebhookSignature{Type: bitmovin.SignatureHMAC, Key: s.WebhookSecret}}); err != nil {
+			return fmt.Errorf("cannot create %s webhook: %w", event, err)
+		}
+	}
+	return nil
 }
 
 // audio adds the AAC stream and its muxing under prefix when the source has
