@@ -220,12 +220,14 @@ func scoreAll(ctx context.Context, bin, reference string, distorted []string) ([
 	return out, nil
 }
 
-// rawReference decodes the source once into raw video (NUT): every score of
-// the title reads it, and decoding the lossless H.264 source for each of
-// dozens of scores cost as much as the scores themselves.
+// rawReference decodes the source once into raw video: every score of the
+// title reads it, and decoding the lossless H.264 source for each of dozens
+// of scores cost as much as the scores themselves. YUV4MPEG, since the probe
+// accepts no NUT from outside, without the colour-range header (the scorer's
+// ffmpeg 4.1 refuses a file that has it; the sources are limited range).
 func rawReference(ctx context.Context, src, dir string) (string, error) {
-	out := filepath.Join(dir, "reference.nut")
-	_, err := run(ctx, ffmpegBin(), "-nostdin", "-v", "error", "-y", "-i", src, "-map", "0:v:0", "-c:v", "rawvideo", out)
+	out := filepath.Join(dir, "reference.y4m")
+	_, err := run(ctx, ffmpegBin(), "-nostdin", "-v", "error", "-y", "-i", src, "-map", "0:v:0", "-color_range", "unspecified", out)
 	return out, err
 }
 
