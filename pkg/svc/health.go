@@ -66,10 +66,10 @@ func (o *Ops) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if o.evaluate(r.Context()).ready {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 			return
 		}
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 	})
 }
 
@@ -84,7 +84,7 @@ func (o *Ops) Handler() http.Handler {
 		if !res.ready {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"ready": res.ready, "checks": res.checks})
+		WriteJSON(w, code, map[string]any{"ready": res.ready, "checks": res.checks})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	return mux
@@ -96,7 +96,7 @@ func (o *Ops) Serve(ctx context.Context, log *zap.Logger, addr string) error {
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // evaluate runs every check, or returns the result of one that ended less than
@@ -135,8 +135,14 @@ func (o *Ops) evaluate(ctx context.Context) readiness {
 	return res
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// WriteJSON answers with status code and v as JSON.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError answers with status code and {"error": msg}.
+func WriteError(w http.ResponseWriter, code int, msg string) {
+	WriteJSON(w, code, map[string]string{"error": msg})
 }
