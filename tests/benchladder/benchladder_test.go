@@ -436,8 +436,11 @@ type perTitleRun struct {
 func perTitle(ctx context.Context, t *testing.T, bin, src, ref string, s *media.Source, preset, dir string, score bool) perTitleRun {
 	t.Helper()
 	out := filepath.Join(dir, "pertitle-"+preset)
+	// PERTITLE_BENCH_ANALYSIS_EVERY tries another frame sampling of the
+	// analysis's scores (Options.QualityEvery; the engine's default when unset).
+	every, _ := strconv.Atoi(os.Getenv("PERTITLE_BENCH_ANALYSIS_EVERY"))
 	rep, err := pertitle.Encode(ctx, src, out, pertitle.Options{FFmpeg: ffmpegBin(), FFprobe: ffprobeBin(), Scorer: bin,
-		Preset: preset, SegmentSeconds: 2, Mode: pertitle.ModeFast})
+		Preset: preset, SegmentSeconds: 2, Mode: pertitle.ModeFast, QualityEvery: every})
 	require.NoError(t, err)
 	defer os.RemoveAll(out)
 	pr := perTitleRun{encodeCPU: rep.EncodeCPUTime, report: rep}
