@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func newSessionFixture(t *testing.T, maxBytes int64) *sessionFixture {
 		TTL: time.Hour, Now: c.Now}
 	mux := http.NewServeMux()
 	for _, rt := range sessionRoutes(s, "http://catalog", zap.NewNop()) {
-		mux.Handle(rt.pattern, rt.handler)
+		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	return &sessionFixture{fixture: f, sessions: s, clock: c, h: mux}
 }

@@ -1,4 +1,6 @@
-package service
+// Package http is ingest's HTTP port: it turns upload requests into use cases of app
+// (Ingestor, Sessions) and their errors into status codes.
+package http
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"net/http"
@@ -8,12 +8,12 @@ import (
 // DefaultCORSOrigins are the web app's origins under `make run` (the catalog serves it).
 const DefaultCORSOrigins = "http://127.0.0.1:8080,http://localhost:8080"
 
-// withCORS lets the web app, served by the catalog on another origin, upload from
+// WithCORS lets the web app, served by the catalog on another origin, upload from
 // the browser: preflights from an allowed origin are answered here, before the
 // bearer-token middleware (a preflight carries no token), and every response to
 // an allowed origin, a 401 included, says so, so the app can read its error.
 // Tokens travel in the Authorization header, never in cookies: no credentials mode.
-func withCORS(origins string, next *http.ServeMux) *http.ServeMux {
+func WithCORS(origins string, next *http.ServeMux) *http.ServeMux {
 	allowed := map[string]bool{}
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSuffix(strings.TrimSpace(o), "/"); o != "" {

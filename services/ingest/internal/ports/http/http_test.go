@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -53,7 +54,7 @@ func newFixture(t *testing.T, maxBytes int64) *fixture {
 	st, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
 	pub := &recordingPublisher{}
-	in := &app.Ingestor{Store: st, Pub: pub, Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
+	in := &app.Ingestor{Store: st, Pub: pub, Prober: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
 		StagingDir: st.StagingDir(), MaxBytes: maxBytes, Producer: "ingest"}
 	return &fixture{store: st, pub: pub, in: in, h: asCaller("u-alice", uploadHandler(in, "http://catalog", zap.NewNop()))}
 }

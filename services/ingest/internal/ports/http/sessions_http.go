@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"encoding/json"
@@ -16,18 +16,26 @@ import (
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
-// route is one endpoint: its mux pattern, its metrics name and its handler. The
+// Route is one endpoint: its mux pattern, its metrics name and its handler. The
 // wiring registers them, adding whatever middleware (authentication) it applies.
-type route struct {
-	pattern, name string
-	handler       http.Handler
+type Route struct {
+	Pattern, Name string
+	Handler       http.Handler
+}
+
+// Routes are every API endpoint of ingest: uploads in one request and resumable
+// uploads. Each needs an authenticated caller (auth.FromContext) and refuses
+// the request without one.
+func Routes(in *app.Ingestor, s *app.Sessions, catalogURL string, log *zap.Logger) []Route {
+	return append([]Route{{"POST /v1/assets", "/v1/assets", uploadHandler(in, catalogURL, log)}},
+		sessionRoutes(s, catalogURL, log)...)
 }
 
 // sessionRoutes are the endpoints of resumable uploads (README "Resumable uploads").
 // Every one needs an authenticated caller (auth.FromContext).
-func sessionRoutes(s *app.Sessions, catalogURL string, log *zap.Logger) []route {
+func sessionRoutes(s *app.Sessions, catalogURL string, log *zap.Logger) []Route {
 	h := &sessionHandlers{s: s, catalogURL: catalogURL, log: log}
-	return []route{
+	return []Route{
 		{"POST /v1/uploads", "/v1/uploads", h.withCaller(h.create)},
 		{"GET /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.get)},
 		{"DELETE /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.abort)},
