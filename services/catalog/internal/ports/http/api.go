@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
@@ -107,7 +108,7 @@ func Guard(next http.Handler) http.Handler {
 			rest := strings.TrimPrefix(p, "/media/")
 			if _, err := storage.CleanKey(rest); err != nil || strings.Contains(rest, "//") {
 				setCORS(w.Header())
-				writeError(w, http.StatusNotFound, "not found")
+				writeError(w, http.StatusNotFound, problem.NotFound, "not found")
 				return
 			}
 		}
@@ -234,11 +235,11 @@ func (h *Handlers) getAsset(w http.ResponseWriter, r *http.Request) {
 	a, err := h.queries.Get(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, domain.ErrInvalidID):
-		writeError(w, http.StatusBadRequest, "invalid asset id")
+		writeError(w, http.StatusBadRequest, problem.InvalidID, "invalid asset id")
 		return
 	case errors.Is(err, domain.ErrNotFound) || (err == nil && !caller.CanAccess(a.Owner)):
 		w.Header().Set("Cache-Control", "no-store")
-		writeError(w, http.StatusNotFound, "asset not found")
+		writeError(w, http.StatusNotFound, problem.NotFound, "asset not found")
 		return
 	case err != nil:
 		h.internal(w, r, err)
@@ -260,7 +261,7 @@ func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("status"); s != "" {
 		st, err := domain.ParseStatus(s)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 			return
 		}
 		f.Status = st
@@ -268,7 +269,7 @@ func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "limit must be a positive integer")
+			writeError(w, http.StatusBadRequest, problem.InvalidRequest, "limit must be a positive integer")
 			return
 		}
 		f.Limit = n
@@ -276,10 +277,10 @@ func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
 	p, err := h.queries.List(r.Context(), f)
 	switch {
 	case errors.Is(err, app.ErrInvalidCursor):
-		writeError(w, http.StatusBadRequest, "invalid cursor")
+		writeError(w, http.StatusBadRequest, problem.InvalidRequest, "invalid cursor")
 		return
 	case errors.Is(err, domain.ErrInvalidStatus):
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 		return
 	case err != nil:
 		h.internal(w, r, err)
@@ -298,13 +299,13 @@ func (h *Handlers) internal(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client left
 	}
 	h.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	writeError(w, http.StatusInternalServerError, "internal error")
+	writeError(w, http.StatusInternalServerError, problem.Internal, "internal error")
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":"cannot encode response"}`, http.StatusInternalServerError)
+		problem.Write(w, http.StatusInternalServerError, problem.Internal, "cannot encode response")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -313,6 +314,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+func writeError(w http.ResponseWriter, code int, t problem.Type, msg string) {
+	problem.Write(w, code, t, msg)
 }

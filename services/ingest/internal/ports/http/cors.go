@@ -3,6 +3,8 @@ package http
 import (
 	"net/http"
 	"strings"
+
+	"github.com/pertitle/pertitle/pkg/problem"
 )
 
 // DefaultCORSOrigins are the web app's origins under `make run` (the catalog serves it).
@@ -33,7 +35,7 @@ func WithCORS(origins string, next *http.ServeMux) *http.ServeMux {
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		if !ok {
 			if preflight {
-				http.Error(w, `{"error":"origin not allowed: add it to PERTITLE_CORS_ORIGINS"}`, http.StatusForbidden)
+				problem.Write(w, http.StatusForbidden, problem.OriginNotAllowed, "origin not allowed: add it to PERTITLE_CORS_ORIGINS")
 				return
 			}
 			next.ServeHTTP(w, r)
