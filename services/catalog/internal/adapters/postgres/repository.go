@@ -235,6 +235,9 @@ func (r *Repository) Update(ctx context.Context, key app.EventKey, id string, fn
 	if tag.RowsAffected() == 0 {
 		return false, nil // processed before: nothing to do
 	}
+	if _, err := tombstoned(ctx, tx, id); err != nil {
+		return false, err
+	}
 	cur, err := scanAsset(tx.QueryRow(ctx, getQuery, id))
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

@@ -265,6 +265,9 @@ func (r *Repository) Update(ctx context.Context, key app.EventKey, id string, fn
 	} else if n == 0 {
 		return false, nil // processed before: nothing to do
 	}
+	if gone, err := tombstoned(ctx, tx, id); err != nil || gone {
+		return false, errors.Join(err, deletedErr(gone, id))
+	}
 	cur, err := scanAsset(tx.QueryRowContext(ctx, getQuery, id))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
