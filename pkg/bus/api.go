@@ -64,7 +64,7 @@ func DefaultTopology() Topology {
 			{ServiceCatalog, events.TopicEncodingFailed},
 			{ServiceCatalog, events.TopicEncodingRequested}, // the latest request of each asset, which a retry repeats
 			{ServiceCatalog, events.TopicAssetDeleted},      // storage is cleaned up until it succeeds
-			{ServiceIngest, TopicS3ObjectCreated}, // S3 event notifications of the input bucket (raw)
+			{ServiceIngest, TopicS3ObjectCreated},           // S3 event notifications of the input bucket (raw)
 		},
 	}
 }

@@ -37,6 +37,7 @@ var (
 	LengthRequired     = newType("length-required", "Content-Length required")
 	UploadConflict     = newType("upload-conflict", "Upload session not ready for this")
 	AssetNotFailed     = newType("asset-not-failed", "Only a failed asset can be retried")
+	NotRetryable       = newType("not-retryable", "Asset cannot be retried")
 	RateLimited        = newType("rate-limited", "Too many requests")
 	QuotaExceeded      = newType("quota-exceeded", "Quota exceeded")
 	TooSlow            = newType("too-slow", "Request body too slow")
@@ -110,6 +111,6 @@ func ForStatus(status int) Type {
 // All lists every problem type.
 func All() []Type {
 	return []Type{Unauthorized, Forbidden, NotFound, InvalidRequest, InvalidID, NotAVideo, TooLarge,
-		UnsupportedType, LengthRequired, UploadConflict, AssetNotFailed, RateLimited,
+		UnsupportedType, LengthRequired, UploadConflict, AssetNotFailed, NotRetryable, RateLimited,
 		QuotaExceeded, TooSlow, Unavailable, Internal, OriginNotAllowed, InvalidMediaSigned}
 }

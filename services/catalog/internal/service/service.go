@@ -32,6 +32,9 @@ type Deps struct {
 	// Nil: API calls must already carry an auth.Principal in their context, so
 	// over HTTP every API call is refused with 401.
 	Auth auth.TokenVerifier
+	// Pub publishes what DELETE and retry announce (the bus). Nil: those two
+	// routes answer 503.
+	Pub app.Publisher
 }
 
 // Service is a wired catalog without its transports: Handler serves HTTP and Project
@@ -61,6 +64,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		projection: app.NewProjection(deps.Repo, app.Consumer, deps.Log),
 		queries:    app.NewQueries(deps.Repo),
 	}
+	s.projection.Storage = deps.Storage
+	var commands cataloghttp.Commands
+	if deps.Pub != nil {
+		commands = app.NewCommands(deps.Repo, deps.Pub, Name)
+	}
 	deps.Ops.AddCheck("db", deps.Repo.Ping)
 	deps.Ops.AddCheck("storage", deps.Storage.Ping)
 
@@ -76,6 +84,7 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		httpCfg.Authenticate = func(h http.Handler) http.Handler { return auth.Middleware(deps.Auth, h) }
 		optional = func(h http.Handler) http.Handler { return auth.Optional(deps.Auth, h) }
 	}
+	httpCfg.Commands = commands
 	cataloghttp.New(httpCfg, s.queries, deps.Storage, deps.Log).Register(mux, deps.Ops.Metrics)
 	if store, ok := deps.Repo.(analytics.Store); ok {
 		// Beacons take a bearer token or a beacon token, so the analytics routes get

@@ -211,7 +211,7 @@ func TestComponentOverMemoryBus(t *testing.T) {
 func TestTopics(t *testing.T) {
 	t.Parallel()
 	assert.ElementsMatch(t, []string{events.TopicAssetUploaded, events.TopicEncodingStarted, events.TopicEncodingProgress,
-		events.TopicEncodingFinished, events.TopicEncodingFailed}, Topics())
+		events.TopicEncodingFinished, events.TopicEncodingFailed, events.TopicEncodingRequested, events.TopicAssetDeleted}, Topics())
 }
 
 func TestConfig(t *testing.T) {

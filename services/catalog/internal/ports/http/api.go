@@ -25,6 +25,12 @@ type Queries interface {
 	List(ctx context.Context, f app.ListFilter) (app.Page, error)
 }
 
+// Commands are the changes the API makes to assets (app.Commands).
+type Commands interface {
+	Delete(ctx context.Context, who auth.Principal, id string) error
+	Retry(ctx context.Context, who auth.Principal, id string) (app.Retried, error)
+}
+
 // Media is the part of storage the media endpoint reads.
 type Media interface {
 	Open(ctx context.Context, key string) (storage.ReadSeekCloser, storage.Object, error)
@@ -48,6 +54,9 @@ type Config struct {
 	// is left alone. Nil leaves authentication to whoever puts an auth.Principal in
 	// the request context (tests): without one, the API answers 401.
 	Authenticate func(http.Handler) http.Handler
+	// Commands serve DELETE /v1/assets/{id} and POST /v1/assets/{id}/retry;
+	// nil answers them 503 (a catalog without a bus).
+	Commands Commands
 }
 
 // Handlers serves the catalog's HTTP endpoints.
@@ -87,6 +96,8 @@ func (h *Handlers) Register(mux *http.ServeMux, m Instrumenter) {
 	}
 	route("GET /v1/assets", "/v1/assets", authed(h.listAssets))
 	route("GET /v1/assets/{id}", "/v1/assets/{id}", authed(h.getAsset))
+	route("DELETE /v1/assets/{id}", "/v1/assets/{id}", authed(h.deleteAsset))
+	route("POST /v1/assets/{id}/retry", "/v1/assets/{id}/retry", authed(h.retryAsset))
 	route("GET /media/{key...}", "/media", h.serveMedia)
 	route("HEAD /media/{key...}", "/media", h.serveMedia)
 	route("OPTIONS /media/{key...}", "/media", h.preflight)
