@@ -16,6 +16,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/problem"
+	"github.com/pertitle/pertitle/pkg/svc"
 )
 
 // Filter selects stored events: one asset, or one owner's assets, or (All) every
@@ -70,7 +71,7 @@ type Instrumenter interface {
 // Register mounts the endpoints on mux, instrumented by m (may be nil). The beacon
 // endpoint takes a beacon token and must not sit behind the bearer middleware;
 // the reads need an authenticated caller.
-func (h *Handler) Register(mux *http.ServeMux, m Instrumenter) {
+func (h *Handler) Register(mux svc.Mux, m Instrumenter) {
 	route := func(pattern, name string, fn http.HandlerFunc) {
 		var handler http.Handler = fn
 		if m != nil {

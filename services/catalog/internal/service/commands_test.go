@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/pertitle/pertitle/internal/apitest"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/jobs"
@@ -64,7 +65,7 @@ func call(t *testing.T, s *Service, method, target, user string, groups ...strin
 	req := httptest.NewRequest(method, target, nil)
 	req.Header.Set("Authorization", "Bearer "+testToken(t, user, groups...))
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, req)
+	apitest.Validate(t, apitest.Requests, s.Handler()).ServeHTTP(rec, req)
 	return rec
 }
 
@@ -154,7 +155,7 @@ func TestRetryRefusals(t *testing.T) {
 	assertProblem(t, call(t, s, "POST", "/v1/assets/nope/retry", "alice"), http.StatusNotFound, problem.NotFound)
 	assertProblem(t, call(t, s, "POST", "/v1/assets/.bad/retry", "alice"), http.StatusBadRequest, problem.InvalidID)
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/assets/refused/retry", nil))
+	apitest.Validate(t, apitest.Requests, s.Handler()).ServeHTTP(rec, httptest.NewRequest("POST", "/v1/assets/refused/retry", nil))
 	assertProblem(t, rec, http.StatusUnauthorized, problem.Unauthorized)
 	assert.Empty(t, pub.take())
 }

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/api"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
@@ -45,6 +46,7 @@ type Service struct {
 	projection *app.Projection
 	queries    *app.Queries
 	handler    http.Handler
+	routes     []string // the patterns Handler serves
 }
 
 // New wires the catalog over deps. It only reads cfg.MediaBaseURL: adapters are the caller's.
@@ -73,7 +75,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	deps.Ops.AddCheck("storage", deps.Storage.Ping)
 
 	mux := http.NewServeMux()
-	deps.Ops.Register(mux)
+	routes := &svc.Routes{Mux: mux}
+	deps.Ops.Register(routes)
+	routes.Handle("GET "+api.Path, api.Handler())
 	var signer *cataloghttp.Signer
 	if cfg.MediaSigningKey != "" {
 		signer = cataloghttp.NewSigner([]byte(cfg.MediaSigningKey), cfg.MediaURLTTL)
@@ -85,11 +89,11 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		optional = func(h http.Handler) http.Handler { return auth.Optional(deps.Auth, h) }
 	}
 	httpCfg.Commands = commands
-	cataloghttp.New(httpCfg, s.queries, deps.Storage, deps.Log).Register(mux, deps.Ops.Metrics)
+	cataloghttp.New(httpCfg, s.queries, deps.Storage, deps.Log).Register(routes, deps.Ops.Metrics)
 	if store, ok := deps.Repo.(analytics.Store); ok {
 		// Beacons take a bearer token or a beacon token, so the analytics routes get
 		// the caller when there is one and decide themselves (reads need one).
-		s.analytics(cfg, store, signer).Register(mux, wrapRoutes{deps.Ops.Metrics, optional})
+		s.analytics(cfg, store, signer).Register(routes, wrapRoutes{deps.Ops.Metrics, optional})
 	}
 	// The web app takes every GET the API and media routes do not match.
 	webCfg := cfg.Web
@@ -99,7 +103,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	web.Register(mux)
+	web.Register(routes)
+	s.routes = routes.Patterns
 	s.handler = cataloghttp.Guard(mux)
 	return s, nil
 }

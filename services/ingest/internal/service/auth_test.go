@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/apitest"
 	"github.com/pertitle/pertitle/internal/authtest"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
@@ -88,3 +89,17 @@ func TestEveryAPIRouteNeedsAToken(t *testing.T) {
 type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, *eventsv1.Envelope) error { return nil }
+
+// TestRoutesAreDocumented: every route ingest mounts is in api/openapi.yaml.
+func TestRoutesAreDocumented(t *testing.T) {
+	t.Parallel()
+	st, err := storage.NewFS(t.TempDir())
+	require.NoError(t, err)
+	in := &app.Ingestor{Store: st, Pub: nopPublisher{}, StagingDir: st.StagingDir(), MaxBytes: 1 << 20, Producer: "ingest"}
+	sessions := &app.Sessions{Ingestor: in, Dir: filepath.Join(t.TempDir(), "sessions"), PartSize: 5 << 20, TTL: time.Hour}
+	routes := &svc.Routes{Mux: http.NewServeMux()}
+	mount(routes, svc.NewOps("ingest-test"), nil, in, sessions, "", zap.NewNop())
+	assert.Contains(t, routes.Patterns, "POST /v1/uploads")
+	assert.Contains(t, routes.Patterns, "GET /openapi.yaml")
+	assert.Empty(t, apitest.Documented(t, routes.Patterns), "routes missing from api/openapi.yaml")
+}

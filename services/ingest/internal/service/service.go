@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/api"
 	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
@@ -172,9 +173,15 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 // token middleware: uploads belong to the token's subject.
 func newMux(ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions *app.Sessions, catalogURL string, log *zap.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
+	mount(mux, ops, v, in, sessions, catalogURL, log)
+	return mux
+}
+
+// mount mounts every route of the public listener on mux.
+func mount(mux svc.Mux, ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions *app.Sessions, catalogURL string, log *zap.Logger) {
 	ops.Register(mux)
+	mux.Handle("GET "+api.Path, api.Handler())
 	for _, rt := range ingesthttp.Routes(in, sessions, catalogURL, log) {
 		mux.Handle(rt.Pattern, ops.Metrics.Instrument(rt.Name, auth.Middleware(v, rt.Handler)))
 	}
-	return mux
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 )
@@ -79,7 +80,7 @@ func New(cfg Config, q Queries, media Media, log *zap.Logger) *Handlers {
 }
 
 // Register mounts the API and media routes on mux, instrumented by m (may be nil).
-func (h *Handlers) Register(mux *http.ServeMux, m Instrumenter) {
+func (h *Handlers) Register(mux svc.Mux, m Instrumenter) {
 	route := func(pattern, name string, fn http.HandlerFunc) {
 		var handler http.Handler = fn
 		if m != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/apitest"
 	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/events"
@@ -56,7 +57,7 @@ func newFixture(t *testing.T, maxBytes int64) *fixture {
 	pub := &recordingPublisher{}
 	in := &app.Ingestor{Store: st, Pub: pub, Prober: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
 		StagingDir: st.StagingDir(), MaxBytes: maxBytes, Producer: "ingest"}
-	return &fixture{store: st, pub: pub, in: in, h: asCaller("u-alice", uploadHandler(in, "http://catalog", zap.NewNop()))}
+	return &fixture{store: st, pub: pub, in: in, h: apitest.Validate(t, apitest.Responses, asCaller("u-alice", uploadHandler(in, "http://catalog", zap.NewNop())))}
 }
 
 // asCaller runs h as the signed-in user sub, as auth.Middleware would.
