@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -82,12 +83,22 @@ func expect(status, want int, body []byte, what string) error {
 	return fmt.Errorf("cannot %s (%d): %s", what, status, apiError(body))
 }
 
-// assetID takes the one positional argument, an asset id.
-func assetID(pos []string, usage string) (string, error) {
-	if len(pos) != 1 || pos[0] == "" {
-		return "", exitError{2, errors.New("usage: " + usage)}
+// onAsset runs an assets subcommand that takes one asset id: it parses args
+// with fs, sends method to the asset's path (+ suffix) and expects want.
+func (c *catalogClient) onAsset(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer,
+	usage, method, suffix string, want int, what string) (id string, body []byte, err error) {
+	pos, err := parseArgs(fs, args, stdout)
+	if err != nil {
+		return "", nil, err
 	}
-	return url.PathEscape(pos[0]), nil
+	if len(pos) != 1 || pos[0] == "" {
+		return "", nil, exitError{2, errors.New("usage: " + usage)}
+	}
+	code, body, err := c.call(ctx, method, "/v1/assets/"+url.PathEscape(pos[0])+suffix)
+	if err != nil {
+		return "", nil, err
+	}
+	return pos[0], body, expect(code, want, body, what+" asset "+pos[0])
 }
 
 func (c *catalogClient) list(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -165,19 +176,8 @@ func (c *catalogClient) get(ctx context.Context, args []string, stdout, stderr i
 	const usage = "pertitle assets get ID [--json]"
 	fs := newFlags("assets get", usage, stderr)
 	asJSON := fs.Bool("json", false, "print the asset as the API returns it")
-	pos, err := parseArgs(fs, args, stdout)
+	_, body, err := c.onAsset(ctx, fs, args, stdout, usage, http.MethodGet, "", http.StatusOK, "get")
 	if err != nil {
-		return err
-	}
-	id, err := assetID(pos, usage)
-	if err != nil {
-		return err
-	}
-	code, body, err := c.call(ctx, http.MethodGet, "/v1/assets/"+id)
-	if err != nil {
-		return err
-	}
-	if err := expect(code, http.StatusOK, body, "get asset "+pos[0]); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -206,22 +206,12 @@ func (c *catalogClient) get(ctx context.Context, args []string, stdout, stderr i
 
 func (c *catalogClient) delete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	const usage = "pertitle assets delete ID"
-	pos, err := parseArgs(newFlags("assets delete", usage+"\n\nDeletes the asset, its source and its outputs.", stderr), args, stdout)
+	fs := newFlags("assets delete", usage+"\n\nDeletes the asset, its source and its outputs.", stderr)
+	id, _, err := c.onAsset(ctx, fs, args, stdout, usage, http.MethodDelete, "", http.StatusNoContent, "delete")
 	if err != nil {
 		return err
 	}
-	id, err := assetID(pos, usage)
-	if err != nil {
-		return err
-	}
-	code, body, err := c.call(ctx, http.MethodDelete, "/v1/assets/"+id)
-	if err != nil {
-		return err
-	}
-	if err := expect(code, http.StatusNoContent, body, "delete asset "+pos[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "deleted %s (its source and outputs are being removed)\n", pos[0])
+	fmt.Fprintf(stderr, "deleted %s (its source and outputs are being removed)\n", id)
 	return nil
 }
 
@@ -231,19 +221,8 @@ func (c *catalogClient) retry(ctx context.Context, args []string, stdout, stderr
 	wait := fs.Bool("wait", false, "wait until the new attempt is ready or failed, showing progress")
 	asJSON := fs.Bool("json", false, "print the answer (or, with --wait, the asset) as JSON")
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long --wait waits")
-	pos, err := parseArgs(fs, args, stdout)
+	id, body, err := c.onAsset(ctx, fs, args, stdout, usage, http.MethodPost, "/retry", http.StatusAccepted, "retry")
 	if err != nil {
-		return err
-	}
-	id, err := assetID(pos, usage)
-	if err != nil {
-		return err
-	}
-	code, body, err := c.call(ctx, http.MethodPost, "/v1/assets/"+id+"/retry")
-	if err != nil {
-		return err
-	}
-	if err := expect(code, http.StatusAccepted, body, "retry asset "+pos[0]); err != nil {
 		return err
 	}
 	var r struct {
@@ -258,13 +237,13 @@ func (c *catalogClient) retry(ctx context.Context, args []string, stdout, stderr
 			_, err := stdout.Write(append(body, '\n'))
 			return err
 		}
-		fmt.Fprintf(stderr, "retrying %s: attempt %d (job %s)\n", pos[0], r.Attempt, r.JobID)
+		fmt.Fprintf(stderr, "retrying %s: attempt %d (job %s)\n", id, r.Attempt, r.JobID)
 		return nil
 	}
-	fmt.Fprintf(stderr, "retrying %s: attempt %d, waiting for it...\n", pos[0], r.Attempt)
+	fmt.Fprintf(stderr, "retrying %s: attempt %d, waiting for it...\n", id, r.Attempt)
 	wctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	return c.waitAttempt(wctx, pos[0], r.JobID, *asJSON, stdout, stderr)
+	return c.waitAttempt(wctx, id, r.JobID, *asJSON, stdout, stderr)
 }
 
 // waitAttempt waits for job to start (the asset stays failed until then), then

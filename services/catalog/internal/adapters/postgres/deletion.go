@@ -14,27 +14,15 @@ import (
 
 // Delete implements app.Repository.
 func (r *Repository) Delete(ctx context.Context, key app.EventKey, id string, at time.Time) (applied bool, err error) {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return false, fmt.Errorf("cannot begin: %w", err)
+	tx, fresh, err := r.beginEvent(ctx, key, id)
+	if err != nil || !fresh {
+		return false, err // processed before: nothing to do
 	}
 	defer func() {
 		if err != nil || !applied {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	// The lock Update takes: a projection of this asset waits, then finds the tombstone.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
-		return false, fmt.Errorf("cannot lock asset %s: %w", id, err)
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3)
-		ON CONFLICT (consumer, event_id) DO NOTHING`, key.Consumer, key.EventID, time.Now().UnixNano())
-	if err != nil {
-		return false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return false, nil // processed before: nothing to do
-	}
 	if _, err := tx.Exec(ctx, `INSERT INTO deleted_assets (id, deleted_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
 		id, toNanos(at)); err != nil {
 		return false, fmt.Errorf("cannot delete asset %s: %w", id, err)

@@ -13,23 +13,15 @@ import (
 
 // Delete implements app.Repository.
 func (r *Repository) Delete(ctx context.Context, key app.EventKey, id string, at time.Time) (applied bool, err error) {
-	tx, err := r.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("cannot begin: %w", err)
+	tx, fresh, err := r.beginEvent(ctx, key)
+	if err != nil || !fresh {
+		return false, err // processed before: nothing to do
 	}
 	defer func() {
 		if err != nil || !applied {
 			_ = tx.Rollback()
 		}
 	}()
-	res, err := tx.ExecContext(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)
-		ON CONFLICT (consumer, event_id) DO NOTHING`, key.Consumer, key.EventID, time.Now().UnixNano())
-	if err != nil {
-		return false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err // processed before: nothing to do
-	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO deleted_assets (id, deleted_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`,
 		id, toNanos(at)); err != nil {
 		return false, fmt.Errorf("cannot delete asset %s: %w", id, err)
