@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/api"
 	"github.com/pertitle/pertitle/pkg/problem"
 )
 
@@ -43,12 +44,22 @@ func TestForStatus(t *testing.T) {
 	}
 }
 
-// TestEveryTypeIsDocumented: each type's URI points at a section of docs/problems.md.
+// TestEveryTypeIsDocumented: each type's URI points at a section of
+// docs/problems.md, and api/openapi.yaml lists exactly these types.
 func TestEveryTypeIsDocumented(t *testing.T) {
 	t.Parallel()
 	doc := readDoc(t)
+	var listed []string
+	for _, line := range strings.Split(string(api.Document), "\n") {
+		if uri, ok := strings.CutPrefix(strings.TrimSpace(line), "- "+problem.Base); ok {
+			listed = append(listed, problem.Base+uri)
+		}
+	}
+	var all []string
 	for _, ty := range problem.All() {
 		slug := strings.TrimPrefix(ty.URI, problem.Base)
 		assert.Contains(t, doc, "\n## "+slug+"\n", "docs/problems.md has no section for %s", slug)
+		all = append(all, ty.URI)
 	}
+	assert.ElementsMatch(t, all, listed, "the Problem type enum of api/openapi.yaml")
 }
