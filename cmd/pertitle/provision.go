@@ -14,6 +14,10 @@ import (
 func cmdProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env := svc.NewEnv("pertitle provision")
 	cfg := settings.Bus(env)
+	if helpRequested(args) {
+		fmt.Fprintln(stdout, "Usage: pertitle provision\n\nCreates the SNS topics, SQS queues, dead-letter queues and subscriptions (idempotent).")
+		fmt.Fprintln(stdout)
+	}
 	if err := env.Parse(args, stdout); err != nil {
 		if errors.Is(err, svc.ErrHelp) {
 			return nil

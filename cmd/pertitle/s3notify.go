@@ -32,6 +32,10 @@ func cmdS3Notify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			keys = append(keys, strings.TrimPrefix(a, "s3://"+s3cfg.InputBucket+"/"))
 		}
 	}
+	if helpRequested(args) {
+		fmt.Fprintln(stdout, "Usage: pertitle s3-notify KEY...\n\nPublishes the S3 ObjectCreated notification of input-bucket objects.")
+		fmt.Fprintln(stdout)
+	}
 	if err := env.Parse(flags, stdout); err != nil {
 		if errors.Is(err, svc.ErrHelp) {
 			return nil

@@ -59,7 +59,9 @@ func DefaultTopology() Topology {
 			{ServiceCatalog, events.TopicEncodingProgress},
 			{ServiceCatalog, events.TopicEncodingFinished},
 			{ServiceCatalog, events.TopicEncodingFailed},
-			{ServiceIngest, TopicS3ObjectCreated}, // S3 event notifications of the input bucket (raw)
+			{ServiceCatalog, events.TopicEncodingRequested}, // the latest request of each asset, which a retry repeats
+			{ServiceCatalog, events.TopicAssetDeleted},      // storage is cleaned up until it succeeds
+			{ServiceIngest, TopicS3ObjectCreated},           // S3 event notifications of the input bucket (raw)
 		},
 	}
 }

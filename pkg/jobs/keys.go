@@ -67,10 +67,16 @@ const (
 func IsLocal(id string) bool { return strings.HasPrefix(id, BackendLocal+"-") }
 
 // SourceKey is where ingest keeps an asset's source.
-func SourceKey(assetID, ext string) string { return "sources/" + assetID + "/source" + ext }
+func SourceKey(assetID, ext string) string { return SourcePrefix(assetID) + "source" + ext }
+
+// SourcePrefix holds everything ingest keeps of an asset's source.
+func SourcePrefix(assetID string) string { return "sources/" + assetID + "/" }
+
+// AssetOutputPrefix holds the outputs of every job of an asset.
+func AssetOutputPrefix(assetID string) string { return "outputs/" + assetID + "/" }
 
 // OutputPrefix is where a job writes its manifests and segments.
-func OutputPrefix(assetID, jobID string) string { return "outputs/" + assetID + "/" + jobID }
+func OutputPrefix(assetID, jobID string) string { return AssetOutputPrefix(assetID) + jobID }
 
 // ResultKey is where a local job's result is recorded.
 func ResultKey(jobID string) string { return "jobs/" + jobID + ".json" }
