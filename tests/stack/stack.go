@@ -259,6 +259,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		vars["PERTITLE_ISSUER_URL"] = s.Issuer
 		vars["PERTITLE_ISSUER_USERS"] = filepath.Join(dir, "users.json")
 		vars["PERTITLE_ISSUER_KEY"] = filepath.Join(dir, "issuer-key.pem")
+		vars["PERTITLE_ISSUER_DB"] = filepath.Join(dir, "issuer.db")
 		vars["PERTITLE_ISSUER_WEB_REDIRECT_URIS"] = fmt.Sprintf("http://127.0.0.1:%d/", s.Ports["catalog"])
 		vars["PERTITLE_OIDC_ISSUER"] = s.Issuer
 	} else {
