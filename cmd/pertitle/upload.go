@@ -75,19 +75,28 @@ func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long --wait waits")
 	ingestURL := fs.String("ingest-url", envOr("PERTITLE_INGEST_URL", "http://127.0.0.1:8081"), "ingest base URL")
 	catalogURL := fs.String("catalog-url", envOr("PERTITLE_CATALOG_URL", "http://127.0.0.1:8080"), "catalog base URL")
+	parallel := fs.Int("parallel", 4, "parts of a large file sent at once")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return exitError{2, errors.Join(errQuiet, err)}
 	}
 	if len(pos) != 1 {
-		return exitError{2, errors.New("usage: pertitle upload FILE [--title T] [--wait] [--json]")}
+		return exitError{2, errors.New("usage: pertitle upload FILE [--title T] [--wait] [--json] [--parallel N]")}
+	}
+	if *parallel < 1 || *parallel > 32 {
+		return exitError{2, errors.New("--parallel must be between 1 and 32")}
 	}
 	tokens := newTokenSource()
 	// Fail before reading a large file when there is no way to sign the request.
 	if _, err := tokens.Token(ctx); err != nil {
 		return err
 	}
-	a, err := upload(ctx, *ingestURL, pos[0], *title, tokens, stderr)
+	var a *asset
+	if st, serr := os.Stat(pos[0]); serr == nil && st.Mode().IsRegular() && st.Size() > resumableFrom {
+		a, err = newResumer(*ingestURL, tokens, *parallel, stderr).upload(ctx, pos[0], *title)
+	} else {
+		a, err = upload(ctx, *ingestURL, pos[0], *title, tokens, stderr)
+	}
 	if err != nil {
 		return err
 	}
@@ -121,6 +130,20 @@ func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "  %4dx%-4d %6d kbit/s %8.1f MB\n", r.Width, r.Height, r.Bitrate/1000, float64(r.Bytes)/1e6)
 	}
 	return nil
+}
+
+// resumableFrom is the size above which a file goes up in parts, resumably.
+const resumableFrom = 16 << 20
+
+// newResumer uploads through the resumable API, remembering sessions in the
+// user's cache directory.
+func newResumer(base string, tokens *tokenSource, parallel int, log io.Writer) *resumer {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return &resumer{base: base, tokens: tokens, parallel: parallel, stateDir: filepath.Join(dir, "pertitle", "uploads"),
+		client: http.DefaultClient, log: log}
 }
 
 func upload(ctx context.Context, base, file, title string, tokens *tokenSource, stderr io.Writer) (*asset, error) {
