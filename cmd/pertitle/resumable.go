@@ -38,8 +38,10 @@ type session struct {
 // straight to storage when ingest says so (S3), and, run again on the same
 // file after an interruption, only the parts ingest does not have yet.
 type resumer struct {
-	base     string
-	tokens   interface{ Token(context.Context) (string, error) }
+	base   string
+	tokens interface {
+		Token(context.Context) (string, error)
+	}
 	parallel int
 	stateDir string // where the session of each file is remembered
 	client   *http.Client
