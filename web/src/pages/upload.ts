@@ -1,6 +1,6 @@
 import * as api from "../api";
 import { refresh } from "../auth";
-import { forget, rejectReason, savedSessions, Upload, type Transport, type UploadState } from "../uploader";
+import { forget, rejectReason, savedSessions, Upload, type SessionInfo, type SessionProgress, type Transport, type UploadState } from "../uploader";
 import { formatBytes, formatDuration, h, link } from "../ui";
 
 /** xhrTransport talks to ingest; XHR (not fetch) because it reports upload progress. */
@@ -35,22 +35,51 @@ function xhrTransport(): Transport {
     }
     return parsed as T;
   };
+  // Sessions whose parts go straight to storage (ingest on S3): each part is
+  // PUT to the presigned URL ingest hands out, without our credentials.
+  const direct = new Set<string>();
+  const note = <T extends { id: string; direct?: boolean } | null>(sess: T): T => {
+    if (sess?.direct) direct.add(sess.id);
+    return sess;
+  };
   return {
-    create: (u) => send("POST", "/v1/uploads", JSON.stringify(u)),
+    create: async (u) => note(await send<SessionInfo>("POST", "/v1/uploads", JSON.stringify(u))),
     status: async (id) => {
       try {
-        return await send("GET", `/v1/uploads/${encodeURIComponent(id)}`, null);
+        return note(await send<SessionProgress>("GET", `/v1/uploads/${encodeURIComponent(id)}`, null));
       } catch (e) {
         if ((e as { status?: number }).status === 404) return null;
         throw e;
       }
     },
-    putPart: (id, n, blob, onProgress, signal) => send("PUT", `/v1/uploads/${encodeURIComponent(id)}/parts/${n}`, blob, onProgress, signal),
+    putPart: async (id, n, blob, onProgress, signal) => {
+      const part = `/v1/uploads/${encodeURIComponent(id)}/parts/${n}`;
+      if (!direct.has(id)) return send("PUT", part, blob, onProgress, signal);
+      const u = await send<{ url: string }>("GET", `${part}/url`, null, undefined, signal);
+      await putToStorage(u.url, blob, onProgress, signal);
+    },
     complete: (id) => send("POST", `/v1/uploads/${encodeURIComponent(id)}/complete`, null),
     abort: async (id) => {
       await send("DELETE", `/v1/uploads/${encodeURIComponent(id)}`, null).catch(() => undefined);
     },
   };
+}
+
+/** putToStorage PUTs a part to a presigned storage URL (the bucket's CORS must allow it). */
+function putToStorage(url: string, body: Blob, onProgress: (n: number) => void, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const x = new XMLHttpRequest();
+    x.open("PUT", url);
+    x.upload.onprogress = (e) => onProgress(e.loaded);
+    x.onload = () =>
+      x.status >= 200 && x.status < 300
+        ? resolve()
+        : reject(Object.assign(new Error(`storage refused the part (HTTP ${x.status})`), { status: x.status >= 500 ? x.status : 0 }));
+    x.onerror = () => reject(Object.assign(new Error("network error: storage is unreachable"), { status: 0 }));
+    x.onabort = () => reject(Object.assign(new Error("cancelled"), { status: 0 }));
+    signal.addEventListener("abort", () => x.abort());
+    x.send(body);
+  });
 }
 
 export function uploadPage(root: HTMLElement): () => void {
