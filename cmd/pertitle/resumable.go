@@ -56,15 +56,11 @@ func (r *resumer) stateFile(path string, st os.FileInfo) string {
 }
 
 func (r *resumer) upload(ctx context.Context, path, title string) (*asset, error) {
-	f, err := os.Open(path)
+	f, st, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	state := r.stateFile(path, st)
 	s, err := r.resume(ctx, state, st.Size())
 	if err != nil {

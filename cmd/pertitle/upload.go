@@ -151,18 +151,11 @@ func upload(ctx context.Context, base, file, title string, tokens *tokenSource, 
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(file)
+	f, st, err := openRegular(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", file)
-	}
 	q := url.Values{"filename": {filepath.Base(file)}}
 	if title != "" {
 		q.Set("title", title)
@@ -195,6 +188,23 @@ func upload(ctx context.Context, base, file, title string, tokens *tokenSource, 
 		return nil, fmt.Errorf("unexpected answer from ingest: %s", body)
 	}
 	return &a, nil
+}
+
+// openRegular opens a file to upload, refusing a directory.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && st.IsDir() {
+		err = fmt.Errorf("%s is a directory", path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
 }
 
 func apiError(body []byte) string {

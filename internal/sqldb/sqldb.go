@@ -54,7 +54,8 @@ func Check(dsn string) error {
 // and the PostgreSQL advisory lock id of its own, so that several stores may
 // share one database without sharing versions or waiting on each other.
 type Schema struct {
-	Migrations   fs.FS // the .sql files at its root
+	Migrations   fs.FS  // holds the .sql files in Dir
+	Dir          string // "." for its root
 	VersionTable string
 	LockID       int64
 }
@@ -72,6 +73,11 @@ func Open(ctx context.Context, dsn string, schema Schema) (*DB, error) {
 	if err := Check(dsn); err != nil {
 		return nil, err
 	}
+	sub, err := fs.Sub(schema.Migrations, schema.Dir)
+	if err != nil {
+		return nil, err
+	}
+	schema.Migrations = sub
 	if IsPostgresURL(dsn) {
 		return openPostgres(ctx, dsn, schema)
 	}
@@ -148,6 +154,14 @@ func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, schema Sche
 
 // Name is the database for messages (a PostgreSQL URL without its password).
 func (db *DB) Name() string { return db.name }
+
+// Ping checks the database answers (readiness).
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%s: %w", db.name, err)
+	}
+	return nil
+}
 
 // Q rewrites a query's ? placeholders for the database: $1, $2, … on PostgreSQL.
 // Queries must not hold a literal '?'.

@@ -9,7 +9,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/pertitle/pertitle/internal/sqldb"
@@ -19,34 +18,19 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Store implements app.SessionStore.
-type Store struct{ db *sqldb.DB }
+// Store implements app.SessionStore (Close and Ping are the database's).
+type Store struct{ *sqldb.DB }
 
 var _ app.SessionStore = (*Store)(nil)
 
 // Open opens dsn (a SQLite file path or a postgres:// URL) and migrates it.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	db, err := sqldb.Open(ctx, dsn, sqldb.Schema{Migrations: sub, VersionTable: "ingest_goose_db_version",
+	db, err := sqldb.Open(ctx, dsn, sqldb.Schema{Migrations: migrationFiles, Dir: "migrations", VersionTable: "ingest_goose_db_version",
 		LockID: 0x696e676573740001}) // "ingest" + 1
 	if err != nil {
 		return nil, fmt.Errorf("upload sessions: %w", err)
 	}
-	return &Store{db: db}, nil
-}
-
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
-
-// Ping checks the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("%s: %w", s.db.Name(), err)
-	}
-	return nil
+	return &Store{db}, nil
 }
 
 func ms(t time.Time) int64 { return sqldb.Millis(t) }
@@ -56,7 +40,7 @@ const columns = `id, owner, filename, content_type, title, size, part_size, part
 
 // Create implements app.SessionStore.
 func (s *Store) Create(ctx context.Context, d app.DirectSession) error {
-	_, err := s.db.ExecContext(ctx, s.db.Q(`INSERT INTO ingest_upload_sessions (`+columns+`)
+	_, err := s.DB.ExecContext(ctx, s.DB.Q(`INSERT INTO ingest_upload_sessions (`+columns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.Owner, d.Filename, d.ContentType, d.Title, d.Size, d.PartSize, d.PartsTotal, d.Status,
 		ms(d.CreatedAt), ms(d.ExpiresAt), ms(d.LeaseUntil), d.AssetID, d.Key, d.UploadID, boolInt(d.ObjectDone))
@@ -87,7 +71,7 @@ func scan(r scanner) (app.DirectSession, error) {
 
 // Get implements app.SessionStore.
 func (s *Store) Get(ctx context.Context, id string) (app.DirectSession, error) {
-	d, err := scan(s.db.QueryRowContext(ctx, s.db.Q(`SELECT `+columns+` FROM ingest_upload_sessions WHERE id = ?`), id))
+	d, err := scan(s.DB.QueryRowContext(ctx, s.DB.Q(`SELECT `+columns+` FROM ingest_upload_sessions WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return app.DirectSession{}, app.ErrSessionNotFound
 	}
@@ -96,7 +80,7 @@ func (s *Store) Get(ctx context.Context, id string) (app.DirectSession, error) {
 
 // Claim implements app.SessionStore.
 func (s *Store) Claim(ctx context.Context, id string, now, leaseUntil time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, s.db.Q(`UPDATE ingest_upload_sessions SET status = ?, lease_until = ?
+	res, err := s.DB.ExecContext(ctx, s.DB.Q(`UPDATE ingest_upload_sessions SET status = ?, lease_until = ?
 		WHERE id = ? AND (status = ? OR (status = ? AND lease_until < ?))`),
 		app.SessionCompleting, ms(leaseUntil), id, app.SessionUploading, app.SessionCompleting, ms(now))
 	return affected(res, err)
@@ -112,7 +96,7 @@ func affected(res sql.Result, err error) (bool, error) {
 
 // Release implements app.SessionStore.
 func (s *Store) Release(ctx context.Context, id string, objectDone bool, expires time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.db.Q(`UPDATE ingest_upload_sessions
+	_, err := s.DB.ExecContext(ctx, s.DB.Q(`UPDATE ingest_upload_sessions
 		SET status = ?, lease_until = 0, object_done = ?, expires_at = ? WHERE id = ?`),
 		app.SessionUploading, boolInt(objectDone), ms(expires), id)
 	return err
@@ -120,14 +104,14 @@ func (s *Store) Release(ctx context.Context, id string, objectDone bool, expires
 
 // Touch implements app.SessionStore.
 func (s *Store) Touch(ctx context.Context, id string, expires time.Time) error {
-	_, err := s.db.ExecContext(ctx, s.db.Q(`UPDATE ingest_upload_sessions SET expires_at = ? WHERE id = ? AND expires_at < ?`),
+	_, err := s.DB.ExecContext(ctx, s.DB.Q(`UPDATE ingest_upload_sessions SET expires_at = ? WHERE id = ? AND expires_at < ?`),
 		ms(expires), id, ms(expires))
 	return err
 }
 
 // Delete implements app.SessionStore.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, s.db.Q(`DELETE FROM ingest_upload_sessions WHERE id = ?`), id)
+	_, err := s.DB.ExecContext(ctx, s.DB.Q(`DELETE FROM ingest_upload_sessions WHERE id = ?`), id)
 	return err
 }
 
@@ -135,14 +119,14 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 func (s *Store) Usage(ctx context.Context, owner string, now time.Time) (int, int64, error) {
 	var n int
 	var bytes int64
-	err := s.db.QueryRowContext(ctx, s.db.Q(`SELECT COUNT(*), COALESCE(SUM(size), 0) FROM ingest_upload_sessions
+	err := s.DB.QueryRowContext(ctx, s.DB.Q(`SELECT COUNT(*), COALESCE(SUM(size), 0) FROM ingest_upload_sessions
 		WHERE owner = ? AND expires_at > ?`), owner, ms(now)).Scan(&n, &bytes)
 	return n, bytes, err
 }
 
 // Expired implements app.SessionStore.
 func (s *Store) Expired(ctx context.Context, now time.Time, limit int) ([]app.DirectSession, error) {
-	rows, err := s.db.QueryContext(ctx, s.db.Q(`SELECT `+columns+` FROM ingest_upload_sessions
+	rows, err := s.DB.QueryContext(ctx, s.DB.Q(`SELECT `+columns+` FROM ingest_upload_sessions
 		WHERE expires_at <= ? AND lease_until < ? ORDER BY expires_at LIMIT ?`), ms(now), ms(now), limit)
 	if err != nil {
 		return nil, err

@@ -14,7 +14,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/pertitle/pertitle/internal/sqldb"
@@ -24,41 +23,26 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Store implements app.Store.
-type Store struct{ db *sqldb.DB }
+// Store implements app.Store (Close and Ping are the database's).
+type Store struct{ *sqldb.DB }
 
 var _ app.Store = (*Store)(nil)
 
 // Open opens dsn (a SQLite file path or a postgres:// URL) and migrates it.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	db, err := sqldb.Open(ctx, dsn, sqldb.Schema{Migrations: sub, VersionTable: "issuer_goose_db_version",
+	db, err := sqldb.Open(ctx, dsn, sqldb.Schema{Migrations: migrationFiles, Dir: "migrations", VersionTable: "issuer_goose_db_version",
 		LockID: 0x6973737565720001}) // "issuer" + 1
 	if err != nil {
 		return nil, fmt.Errorf("issuer state: %w", err)
 	}
-	return &Store{db: db}, nil
-}
-
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
-
-// Ping checks the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("%s: %w", s.db.Name(), err)
-	}
-	return nil
+	return &Store{db}, nil
 }
 
 func ms(t time.Time) int64 { return sqldb.Millis(t) }
 
 // SaveCode implements app.Store.
 func (s *Store) SaveCode(ctx context.Context, hash string, c app.Code) error {
-	_, err := s.db.ExecContext(ctx, s.db.Q(`INSERT INTO issuer_codes
+	_, err := s.DB.ExecContext(ctx, s.DB.Q(`INSERT INTO issuer_codes
 		(hash, client, redirect, state, nonce, scope, challenge, sub, auth_time, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		hash, c.Client, c.Redirect, c.State, c.Nonce, c.Scope, c.Challenge, c.Sub, ms(c.AuthTime), ms(c.Expires))
@@ -69,7 +53,7 @@ func (s *Store) SaveCode(ctx context.Context, hash string, c app.Code) error {
 func (s *Store) TakeCode(ctx context.Context, hash string) (app.Code, error) {
 	var c app.Code
 	var authTime, expires int64
-	err := s.db.QueryRowContext(ctx, s.db.Q(`DELETE FROM issuer_codes WHERE hash = ?
+	err := s.DB.QueryRowContext(ctx, s.DB.Q(`DELETE FROM issuer_codes WHERE hash = ?
 		RETURNING client, redirect, state, nonce, scope, challenge, sub, auth_time, expires_at`), hash).
 		Scan(&c.Client, &c.Redirect, &c.State, &c.Nonce, &c.Scope, &c.Challenge, &c.Sub, &authTime, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -83,9 +67,9 @@ func (s *Store) TakeCode(ctx context.Context, hash string) (app.Code, error) {
 // locked) first: a concurrent revocation either precedes it, and nothing is
 // saved, or follows it and deletes the new token with the others.
 func (s *Store) SaveRefresh(ctx context.Context, hash string, r app.Refresh) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		var fam string
-		err := tx.QueryRowContext(ctx, s.db.Q(`INSERT INTO issuer_families (family, revoked, expires_at) VALUES (?, 0, ?)
+		err := tx.QueryRowContext(ctx, s.DB.Q(`INSERT INTO issuer_families (family, revoked, expires_at) VALUES (?, 0, ?)
 			ON CONFLICT (family) DO UPDATE SET expires_at = CASE WHEN excluded.expires_at > issuer_families.expires_at
 				THEN excluded.expires_at ELSE issuer_families.expires_at END
 			WHERE issuer_families.revoked = 0
@@ -96,7 +80,7 @@ func (s *Store) SaveRefresh(ctx context.Context, hash string, r app.Refresh) err
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.db.Q(`INSERT INTO issuer_refresh_tokens
+		_, err = tx.ExecContext(ctx, s.DB.Q(`INSERT INTO issuer_refresh_tokens
 			(hash, family, client, sub, scope, auth_time, expires_at, used) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`),
 			hash, r.Family, r.Client, r.Sub, r.Scope, ms(r.AuthTime), ms(r.Expires))
 		return err
@@ -107,7 +91,7 @@ func (s *Store) SaveRefresh(ctx context.Context, hash string, r app.Refresh) err
 func (s *Store) UseRefresh(ctx context.Context, hash, client string, now time.Time) (app.Refresh, error) {
 	var r app.Refresh
 	var authTime, expires int64
-	err := s.db.QueryRowContext(ctx, s.db.Q(`UPDATE issuer_refresh_tokens SET used = 1
+	err := s.DB.QueryRowContext(ctx, s.DB.Q(`UPDATE issuer_refresh_tokens SET used = 1
 		WHERE hash = ? AND used = 0 AND client = ? AND expires_at > ?
 		RETURNING family, client, sub, scope, auth_time, expires_at`), hash, client, ms(now)).
 		Scan(&r.Family, &r.Client, &r.Sub, &r.Scope, &authTime, &expires)
@@ -126,7 +110,7 @@ func (s *Store) UseRefresh(ctx context.Context, hash, client string, now time.Ti
 func (s *Store) whyUnusable(ctx context.Context, hash, client string) error {
 	var family, owner string
 	var used int
-	err := s.db.QueryRowContext(ctx, s.db.Q(`SELECT family, client, used FROM issuer_refresh_tokens WHERE hash = ?`), hash).
+	err := s.DB.QueryRowContext(ctx, s.DB.Q(`SELECT family, client, used FROM issuer_refresh_tokens WHERE hash = ?`), hash).
 		Scan(&family, &owner, &used)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -146,23 +130,23 @@ func (s *Store) whyUnusable(ctx context.Context, hash, client string) error {
 
 // revoke ends a family: no token of it works or is issued any more.
 func (s *Store) revoke(ctx context.Context, family string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.db.Q(`UPDATE issuer_families SET revoked = 1 WHERE family = ?`), family); err != nil {
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.DB.Q(`UPDATE issuer_families SET revoked = 1 WHERE family = ?`), family); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.db.Q(`DELETE FROM issuer_refresh_tokens WHERE family = ? AND used = 0`), family)
+		_, err := tx.ExecContext(ctx, s.DB.Q(`DELETE FROM issuer_refresh_tokens WHERE family = ? AND used = 0`), family)
 		return err
 	})
 }
 
 // Secret implements app.Store.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
-	if _, err := s.db.ExecContext(ctx, s.db.Q(`INSERT INTO issuer_secrets (name, value) VALUES (?, ?)
+	if _, err := s.DB.ExecContext(ctx, s.DB.Q(`INSERT INTO issuer_secrets (name, value) VALUES (?, ?)
 		ON CONFLICT (name) DO NOTHING`), name, base64.StdEncoding.EncodeToString(value)); err != nil {
 		return nil, err
 	}
 	var kept string
-	if err := s.db.QueryRowContext(ctx, s.db.Q(`SELECT value FROM issuer_secrets WHERE name = ?`), name).Scan(&kept); err != nil {
+	if err := s.DB.QueryRowContext(ctx, s.DB.Q(`SELECT value FROM issuer_secrets WHERE name = ?`), name).Scan(&kept); err != nil {
 		return nil, err
 	}
 	return base64.StdEncoding.DecodeString(kept)
@@ -170,14 +154,14 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 
 // Sweep implements app.Store.
 func (s *Store) Sweep(ctx context.Context, now time.Time) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.DB.Tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
 			`DELETE FROM issuer_codes WHERE expires_at <= ?`,
 			`DELETE FROM issuer_refresh_tokens WHERE family IN (SELECT family FROM issuer_families WHERE expires_at <= ?)`,
 			`DELETE FROM issuer_families WHERE expires_at <= ?`,
 			`DELETE FROM issuer_refresh_tokens WHERE used = 0 AND expires_at <= ?`,
 		} {
-			if _, err := tx.ExecContext(ctx, s.db.Q(q), ms(now)); err != nil {
+			if _, err := tx.ExecContext(ctx, s.DB.Q(q), ms(now)); err != nil {
 				return err
 			}
 		}
