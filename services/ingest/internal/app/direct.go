@@ -212,19 +212,29 @@ func (d *Direct) Complete(ctx context.Context, owner, id, correlationID string) 
 		return nil, ErrSessionBusy
 	}
 	asset, err := d.complete(ctx, &s, correlationID)
-	switch {
-	case err == nil:
+	if err == nil {
 		d.forget(ctx, id)
 		return asset, nil
-	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrIncomplete) || ctx.Err() != nil,
-		errors.Is(err, ErrInvalidUpload) && !s.ObjectDone:
-		rerr := d.Store.Release(context.WithoutCancel(ctx), id, s.ObjectDone, d.now().Add(d.TTL))
-		return nil, errors.Join(err, rerr)
 	}
-	if derr := d.discard(ctx, s); derr != nil { // refused: nothing is kept
-		return nil, errors.Join(err, derr)
+	if refused(err, s.ObjectDone) && ctx.Err() == nil {
+		if derr := d.discard(ctx, s); derr != nil { // refused: nothing is kept
+			return nil, errors.Join(err, derr)
+		}
+		return nil, err
 	}
-	return nil, err
+	if !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrInvalidUpload) && !errors.Is(err, ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err) // storage, ffprobe or the client's connection: try again
+	}
+	rerr := d.Store.Release(context.WithoutCancel(ctx), id, s.ObjectDone, d.now().Add(d.TTL))
+	return nil, errors.Join(err, rerr)
+}
+
+// refused tells a file that can never become an asset (the session goes)
+// from trouble that completing again may get past (the session stays).
+func refused(err error, objectDone bool) bool {
+	var inv *media.InvalidSourceError
+	return errors.As(err, &inv) || errors.Is(err, ErrEmpty) || errors.Is(err, ErrTooLarge) ||
+		(objectDone && errors.Is(err, ErrInvalidUpload))
 }
 
 // forget deletes the record of a session whose object became an asset, so

@@ -259,3 +259,34 @@ func TestDirectSessionsAcrossReplicas(t *testing.T) {
 	_, err = a.direct.Store.Get(context.Background(), id)
 	assert.True(t, errors.Is(err, app.ErrSessionNotFound))
 }
+
+// TestDirectCompleteAgainAfterTheBusFailed: the bus down at completion is a
+// 503 that keeps the session and the joined object; completing again
+// announces it, under the same event id whichever attempt reaches the bus.
+func TestDirectCompleteAgainAfterTheBusFailed(t *testing.T) {
+	t.Parallel()
+	testmedia.RequireFFmpeg(t)
+	clip, err := os.ReadFile(testmedia.Clip(t, testmedia.Spec{Width: 160, Height: 120, Seconds: 1, FPS: 25}))
+	require.NoError(t, err)
+	pub := &recordingPublisher{fail: errors.New("bus down")}
+	f := newDirect(t, newS3Store(t), filepath.Join(t.TempDir(), "ingest.db"), pub)
+	id, ps := f.create(t, "alice", len(clip))
+	for n, p := range chunks(clip, ps) {
+		f.putPart(t, "alice", id, n+1, p)
+	}
+	code, body := f.call(t, "alice", http.MethodPost, "/v1/uploads/"+id+"/complete", nil)
+	require.Equal(t, http.StatusServiceUnavailable, code, "%v", body)
+	code, got := f.call(t, "alice", http.MethodGet, "/v1/uploads/"+id, nil)
+	require.Equal(t, http.StatusOK, code, "the session stays")
+	assert.EqualValues(t, len(clip), got["received_bytes"])
+
+	pub.mu.Lock()
+	pub.fail = nil
+	pub.mu.Unlock()
+	code, asset := f.call(t, "alice", http.MethodPost, "/v1/uploads/"+id+"/complete", nil)
+	require.Equal(t, http.StatusAccepted, code, "%v", asset)
+	require.Len(t, pub.got, 1)
+	objs, err := f.s3.List(context.Background(), "sources/")
+	require.NoError(t, err)
+	require.Len(t, objs, 1, "one object, joined once")
+}
