@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -137,4 +138,22 @@ func mapUploadErr(key string, err error) error {
 		return fmt.Errorf("%w: %s", ErrNoUpload, key)
 	}
 	return fmt.Errorf("multipart upload of %s: %w", key, err)
+}
+
+// UploadOrigin is the origin presigned part URLs point at (a browser's CSP
+// connect-src and the bucket's CORS concern it): the endpoint when one is set
+// (path-style), else the input bucket's virtual-hosted AWS address.
+func (c S3Config) UploadOrigin() string {
+	if c.Endpoint != "" {
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || u.Host == "" {
+			return ""
+		}
+		return u.Scheme + "://" + u.Host
+	}
+	region := c.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	return "https://" + c.InputBucket + ".s3." + region + ".amazonaws.com"
 }

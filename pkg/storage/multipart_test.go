@@ -78,3 +78,9 @@ func TestS3DirectUpload(t *testing.T) {
 	_, err = s.Stat(ctx, key2)
 	assert.ErrorIs(t, err, storage.ErrNotFound)
 }
+
+func TestUploadOrigin(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "http://127.0.0.1:4569", storage.S3Config{Endpoint: "http://127.0.0.1:4569/"}.UploadOrigin())
+	assert.Equal(t, "https://in.s3.eu-west-1.amazonaws.com", storage.S3Config{InputBucket: "in", Region: "eu-west-1"}.UploadOrigin())
+}
