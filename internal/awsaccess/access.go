@@ -109,9 +109,10 @@ var Services = []Service{
 	},
 	{
 		Name:      bus.ServiceCatalog,
-		Publishes: []string{events.TopicEncodingFailed},
+		Publishes: []string{events.TopicEncodingFailed, events.TopicAssetDeleted, events.TopicEncodingRequested},
 		Storage: []StorageUse{
-			{"outputs/", []string{"Open"}, "serves renditions and manifests under /media/ (the CDN's origin)"},
+			{"outputs/", []string{"Open", "DeletePrefix"}, "serves renditions and manifests under /media/ (the CDN's origin); removes a deleted asset's outputs"},
+			{"sources/", []string{"DeletePrefix"}, "removes a deleted asset's source"},
 		},
 	},
 }

@@ -1,9 +1,6 @@
 // Package bus carries pertitle events between services: SNS topics fanned out to
 // SQS queues in production (transport "aws", also against the goaws emulator), or
 // watermill's Go channels in one process (transport "memory").
-//
-// THIS FILE IS THE CONTRACT other packages code against. Implementation lives in
-// the other files of the package.
 package bus
 
 import (
@@ -62,7 +59,9 @@ func DefaultTopology() Topology {
 			{ServiceCatalog, events.TopicEncodingProgress},
 			{ServiceCatalog, events.TopicEncodingFinished},
 			{ServiceCatalog, events.TopicEncodingFailed},
-			{ServiceIngest, TopicS3ObjectCreated}, // S3 event notifications of the input bucket (raw)
+			{ServiceCatalog, events.TopicEncodingRequested}, // the latest request of each asset, which a retry repeats
+			{ServiceCatalog, events.TopicAssetDeleted},      // storage is cleaned up until it succeeds
+			{ServiceIngest, TopicS3ObjectCreated},           // S3 event notifications of the input bucket (raw)
 		},
 	}
 }

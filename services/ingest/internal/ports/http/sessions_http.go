@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"context"
@@ -14,19 +14,28 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
-// route is one endpoint: its mux pattern, its metrics name and its handler. The
+// Route is one endpoint: its mux pattern, its metrics name and its handler. The
 // wiring registers them, adding whatever middleware (authentication) it applies.
-type route struct {
-	pattern, name string
-	handler       http.Handler
+type Route struct {
+	Pattern, Name string
+	Handler       http.Handler
 }
 
-// uploadSessions are resumable uploads: app.Sessions (parts through ingest)
+// Routes are every API endpoint of ingest: uploads in one request and resumable
+// uploads. Each needs an authenticated caller (auth.FromContext) and refuses
+// the request without one.
+func Routes(in *app.Ingestor, s UploadSessions, catalogURL string, log *zap.Logger) []Route {
+	return append([]Route{{"POST /v1/assets", "/v1/assets", uploadHandler(in, catalogURL, log)}},
+		sessionRoutes(in, s, catalogURL, log)...)
+}
+
+// UploadSessions are resumable uploads: app.Sessions (parts through ingest)
 // or app.Direct (parts straight to storage).
-type uploadSessions interface {
+type UploadSessions interface {
 	Create(ctx context.Context, owner string, u app.NewUpload) (*app.Session, error)
 	Get(ctx context.Context, owner, id string) (*app.Progress, error)
 	PutPart(ctx context.Context, owner, id string, n int, length int64, r io.Reader) (app.Part, error)
@@ -37,10 +46,10 @@ type uploadSessions interface {
 
 // sessionRoutes are the endpoints of resumable uploads (README "Resumable uploads").
 // Every one needs an authenticated caller (auth.FromContext).
-func sessionRoutes(in *app.Ingestor, s uploadSessions, catalogURL string, log *zap.Logger) []route {
+func sessionRoutes(in *app.Ingestor, s UploadSessions, catalogURL string, log *zap.Logger) []Route {
 	_, direct := s.(*app.Direct)
 	h := &sessionHandlers{in: in, s: s, direct: direct, catalogURL: catalogURL, log: log}
-	return []route{
+	return []Route{
 		{"POST /v1/uploads", "/v1/uploads", h.withCaller(h.create)},
 		{"GET /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.get)},
 		{"DELETE /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.abort)},
@@ -52,7 +61,7 @@ func sessionRoutes(in *app.Ingestor, s uploadSessions, catalogURL string, log *z
 
 type sessionHandlers struct {
 	in         *app.Ingestor
-	s          uploadSessions
+	s          UploadSessions
 	direct     bool // parts go to storage, not through ingest
 	catalogURL string
 	log        *zap.Logger
@@ -65,7 +74,7 @@ func (h *sessionHandlers) withCaller(fn callerHandler) http.Handler {
 		p, ok := auth.FromContext(r.Context())
 		if !ok || p.Subject == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
-			writeErr(w, http.StatusUnauthorized, "sign in to upload")
+			writeErr(w, http.StatusUnauthorized, problem.Unauthorized, "sign in to upload")
 			return
 		}
 		fn(w, r, p.Subject)
@@ -112,7 +121,7 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 		}
 	}
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
 		return
 	}
 	if err := h.in.Admit(owner); err != nil {
@@ -148,7 +157,7 @@ func partNumber(w http.ResponseWriter, r *http.Request) (int, bool) {
 	v := r.PathValue("n")
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > app.MaxParts || len(v) > 5 {
-		writeErr(w, http.StatusBadRequest, "part number must be a positive integer, at most "+strconv.Itoa(app.MaxParts))
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "part number must be a positive integer, at most "+strconv.Itoa(app.MaxParts))
 		return 0, false
 	}
 	return n, true
@@ -214,18 +223,18 @@ func (h *sessionHandlers) abort(w http.ResponseWriter, r *http.Request, owner st
 func (h *sessionHandlers) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, app.ErrSessionNotFound):
-		writeErr(w, http.StatusNotFound, err.Error())
+		writeErr(w, http.StatusNotFound, problem.NotFound, err.Error())
 	case errors.Is(err, app.ErrInvalidUpload):
-		writeErr(w, http.StatusBadRequest, err.Error())
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	case errors.Is(err, app.ErrUnsupportedType):
-		writeErr(w, http.StatusUnsupportedMediaType, err.Error())
+		writeErr(w, http.StatusUnsupportedMediaType, problem.UnsupportedType, err.Error())
 	case errors.Is(err, app.ErrPartTooLarge):
-		writeErr(w, http.StatusRequestEntityTooLarge, err.Error())
+		writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, err.Error())
 	case errors.Is(err, app.ErrLengthRequired):
-		writeErr(w, http.StatusLengthRequired, err.Error())
+		writeErr(w, http.StatusLengthRequired, problem.LengthRequired, err.Error())
 	case errors.Is(err, app.ErrIncomplete), errors.Is(err, app.ErrSessionBusy),
 		errors.Is(err, app.ErrDirectPart), errors.Is(err, app.ErrNotDirect):
-		writeErr(w, http.StatusConflict, err.Error())
+		writeErr(w, http.StatusConflict, problem.UploadConflict, err.Error())
 	default:
 		fail(w, h.log, err)
 	}

@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"bytes"
@@ -20,10 +20,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/apitest"
 	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/adapters/sqlsessions"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
@@ -43,14 +45,14 @@ func newDirect(t *testing.T, s3store *storage.S3, dsn string, pub *recordingPubl
 	db, err := sqlsessions.Open(context.Background(), dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
-	in := &app.Ingestor{Store: s3store, Pub: pub, Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
+	in := &app.Ingestor{Store: s3store, Pub: pub, Prober: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
 		StagingDir: t.TempDir(), MaxBytes: 64 << 20, Producer: "ingest", Quota: &app.Quota{Sessions: 3, Bytes: 128 << 20}}
 	d := &app.Direct{Ingestor: in, Uploads: s3store, Store: db, PartSize: directPartSize, TTL: time.Hour}
 	mux := http.NewServeMux()
 	for _, rt := range sessionRoutes(in, d, "http://catalog", zap.NewNop()) {
-		mux.Handle(rt.pattern, rt.handler)
+		mux.Handle(rt.Pattern, rt.Handler)
 	}
-	return &directFixture{s3: s3store, pub: pub, direct: d, h: mux}
+	return &directFixture{s3: s3store, pub: pub, direct: d, h: apitest.Validate(t, apitest.Responses, mux)}
 }
 
 func newS3Store(t *testing.T) *storage.S3 {
@@ -197,7 +199,8 @@ func TestDirectUploadHostileRequests(t *testing.T) {
 		{"/v1/uploads/" + id + "/parts/99999999999999999999/url", 400},
 		{"/v1/uploads/" + id + "/parts/4/url", 400},
 		{"/v1/uploads/0123456789abcdef0123456789abcdef/parts/1/url", 404},
-		{"/v1/uploads/..%2f..%2fetc/parts/1/url", 404},
+		{"/v1/uploads/0123456789ABCDEF0123456789ABCDEF/parts/1/url", 404},
+		{"/v1/uploads/not-a-session-id/parts/1/url", 404},
 	} {
 		code, body := f.call(t, "alice", http.MethodGet, tc.target, nil)
 		assert.Equal(t, tc.code, code, "%s: %v", tc.target, body)
