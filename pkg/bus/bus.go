@@ -19,6 +19,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // Metadata keys (SQS message attributes) set on every published event.
@@ -180,6 +181,14 @@ func (b *Bus) Publish(ctx context.Context, env *eventsv1.Envelope) error {
 	if err != nil {
 		return err
 	}
+	ctx, span, env := b.startPublish(ctx, topic, env)
+	err = b.publish(ctx, topic, env)
+	tracing.End(span, err)
+	return err
+}
+
+// publish sends env, already traced, to topic.
+func (b *Bus) publish(ctx context.Context, topic string, env *eventsv1.Envelope) error {
 	body, err := events.Marshal(env)
 	if err != nil {
 		return err
@@ -202,8 +211,8 @@ func (b *Bus) Publish(ctx context.Context, env *eventsv1.Envelope) error {
 	if b.metrics != nil {
 		b.metrics.EventsPublished.WithLabelValues(topic).Inc()
 	}
-	b.log.Debug("event published", zap.String("topic", topic), zap.String("event_id", env.GetEventId()),
-		zap.String("correlation_id", env.GetCorrelationId()))
+	b.log.Debug("event published", append(tracing.LogFields(ctx), zap.String("topic", topic), zap.String("event_id", env.GetEventId()),
+		zap.String("correlation_id", env.GetCorrelationId()))...)
 	return nil
 }
 

@@ -92,7 +92,10 @@ func (o *Ops) Handler() http.Handler {
 
 // Serve serves Handler on addr until ctx ends (a part for Together).
 func (o *Ops) Serve(ctx context.Context, log *zap.Logger, addr string) error {
-	return Serve(ctx, log.With(zap.String("listener", "ops")), NewServer(addr, o.Handler()))
+	h := o.Handler()
+	srv := NewServer(addr, h)
+	srv.Handler = h // probes and scrapes are not traced
+	return Serve(ctx, log.With(zap.String("listener", "ops")), srv)
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {
