@@ -582,7 +582,8 @@ data "aws_iam_policy_document" "service" {
   }
 
   # Consume its own queues (ChangeMessageVisibility: the heartbeat of a long
-  # encode, the hand-back at shutdown, Later).
+  # encode, the hand-back at shutdown, Later; GetQueueAttributes: the depth
+  # behind pertitle_queue_messages).
   dynamic "statement" {
     for_each = length(local.consumes[each.key]) > 0 ? [1] : []
     content {
@@ -592,6 +593,7 @@ data "aws_iam_policy_document" "service" {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
       ]
       resources = [for q in local.consumes[each.key] : aws_sqs_queue.queue[q].arn]
     }
@@ -599,7 +601,7 @@ data "aws_iam_policy_document" "service" {
 
   # Its queues' DLQs: looked up at start and by readiness, written when the bus
   # dead-letters a malformed or permanently failed message itself, swept every
-  # 10 s (receive, park for 12 h).
+  # 10 s (receive, park for 12 h); their depth read for pertitle_queue_messages.
   dynamic "statement" {
     for_each = length(local.consumes[each.key]) > 0 ? [1] : []
     content {
@@ -609,6 +611,7 @@ data "aws_iam_policy_document" "service" {
         "sqs:SendMessage",
         "sqs:ReceiveMessage",
         "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
       ]
       resources = [for q in local.consumes[each.key] : aws_sqs_queue.dlq[q].arn]
     }

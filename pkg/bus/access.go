@@ -9,13 +9,15 @@ var (
 	ActionsPublish = []string{"sns:Publish"}
 	// ActionsConsume: on each queue a service consumes. GetQueueUrl resolves it
 	// (at start and in readiness); ChangeMessageVisibility is the heartbeat of
-	// long handlers, the hand-back at shutdown and Later.
-	ActionsConsume = []string{"sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"}
+	// long handlers, the hand-back at shutdown and Later; GetQueueAttributes
+	// reads its depth for pertitle_queue_messages.
+	ActionsConsume = []string{"sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
 	// ActionsDeadLetterQueue: on the DLQ of each queue a service consumes.
 	// SendMessage dead-letters malformed and permanently failed messages at
 	// once; ReceiveMessage and ChangeMessageVisibility are the sweeper, which
-	// parks what it found; GetQueueUrl resolves it (at start and in readiness).
-	ActionsDeadLetterQueue = []string{"sqs:GetQueueUrl", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"}
+	// parks what it found; GetQueueUrl resolves it (at start and in readiness);
+	// GetQueueAttributes reads its depth for pertitle_queue_messages.
+	ActionsDeadLetterQueue = []string{"sqs:GetQueueUrl", "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
 	// ActionsReadiness: on "*" (ListTopics takes no resource). Every service's
 	// Ping lists topics to prove SNS answers (goaws has no GetTopicAttributes),
 	// and the publisher looks a topic ARN up with it when no account id is set.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -339,6 +340,26 @@ func (t *awsTransport) ping(ctx context.Context, queues []string) error {
 		errs = append(errs, fmt.Errorf("bus: SNS unreachable: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+func (t *awsTransport) depth(ctx context.Context, queue string) (queueDepth, error) {
+	url, err := t.queueURL(ctx, queue)
+	if err != nil {
+		return queueDepth{}, err
+	}
+	out, err := t.c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		return queueDepth{}, fmt.Errorf("bus: cannot read the attributes of queue %s: %w", queue, err)
+	}
+	n := func(name sqstypes.QueueAttributeName) int64 {
+		v, _ := strconv.ParseInt(out.Attributes[string(name)], 10, 64)
+		return v
+	}
+	return queueDepth{visible: n(sqstypes.QueueAttributeNameApproximateNumberOfMessages),
+		inFlight: n(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible),
+		delayed:  n(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)}, nil
 }
 
 func (t *awsTransport) heartbeats() bool { return true }

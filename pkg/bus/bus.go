@@ -64,6 +64,7 @@ type transport interface {
 	deadLetters(ctx context.Context, queue string, max int) ([][]byte, error)
 	takeDeadLetters(ctx context.Context, queue string, max int) ([]deadLetterItem, error)
 	ping(ctx context.Context, queues []string) error
+	depth(ctx context.Context, queue string) (queueDepth, error)
 	heartbeats() bool
 	close() error
 }
@@ -76,6 +77,7 @@ type Bus struct {
 	metrics *svc.Metrics
 	tr      transport
 	wmLog   watermill.LoggerAdapter
+	ages    queueAges
 
 	mu        sync.Mutex
 	claims    idempotency.Store
@@ -317,6 +319,9 @@ func (b *Bus) Run(ctx context.Context) error {
 	case <-router.Running():
 		close(b.running)
 		b.log.Info("bus consuming", zap.String("service", b.service), zap.Int("queues", len(subs)))
+		watchDone := make(chan struct{})
+		defer func() { <-watchDone }()
+		go func() { defer close(watchDone); b.watchQueues(ctx, subs) }()
 		if onDead != nil {
 			sweepDone := make(chan struct{})
 			defer func() { <-sweepDone }()

@@ -105,6 +105,9 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 	if meta.Traceparent == "" {
 		meta.Traceparent = msg.Metadata.Get(MetaTraceparent)
 	}
+	if env.GetOccurredAt() != nil {
+		b.ages.saw(s.queue, env.GetOccurredAt().AsTime())
+	}
 	ctx, span := b.startConsume(ctx, meta, env.GetAssetId())
 	defer span.End()
 	log = log.With(append(tracing.LogFields(ctx), zap.String("event_id", meta.EventID), zap.String("correlation_id", meta.CorrelationID))...)

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/videometrics"
 )
 
 // Check reports whether one dependency is usable.
@@ -45,6 +47,7 @@ type readiness struct {
 func NewOps(service string) *Ops {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(videometrics.Video.Collectors()...)
 	return &Ops{Registry: reg, Metrics: NewMetrics(reg, service), checks: map[string]Check{},
 		cacheFor: time.Second, checkTime: 2 * time.Second}
 }

@@ -225,6 +225,15 @@ func TestOneUploadIsOneTrace(t *testing.T) {
 	assert.Positive(t, s3put, "outputs stored with S3 PutObject are spans of the encoding")
 	assert.Positive(t, s3get, "the source read with S3 GetObject is a span of the encoding")
 
+	// The video metrics of the same upload, on the ops listeners.
+	assert.GreaterOrEqual(t, s.Metric("encoder-dispatch", "pertitle_encode_duration_seconds_count", `outcome="ok"`, `backend="local"`), 1.0)
+	assert.GreaterOrEqual(t, s.Metric("encoder-dispatch", "pertitle_encode_realtime_ratio_count"), 1.0)
+	assert.GreaterOrEqual(t, s.Metric("webhook-receiver", "pertitle_webhook_latency_seconds_count", `outcome="finished"`), 1.0)
+	assert.GreaterOrEqual(t, s.Metric("webhook-receiver", "pertitle_ladder_stored_bytes_count"), 1.0)
+	queue := s.Prefix + "catalog--encoding-finished"
+	assert.Positive(t, s.Metric("catalog", "pertitle_queue_observed_timestamp_seconds", `queue="`+queue+`"`), "the catalog reads its queues' depth")
+	assert.Zero(t, s.Metric("catalog", "pertitle_queue_messages", `queue="`+queue+`-dlq"`), "nothing dead-lettered")
+
 	// The bus's log lines about an event carry the trace id, and those of
 	// this upload its trace's.
 	for _, name := range []string{"ingest", "encoder-dispatch", "webhook-receiver", "catalog"} {
