@@ -37,8 +37,13 @@ func NewMetrics(reg prometheus.Registerer, _ string) *Metrics {
 		HTTPLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "pertitle_http_request_seconds",
 			Help: "HTTP request latency, by route.", Buckets: prometheus.DefBuckets}, []string{"route"}),
 	}
-	reg.MustRegister(m.EventsHandled, m.EventsFailed, m.HandlerLatency, m.EventsPublished, m.HTTPRequests, m.HTTPLatency)
+	reg.MustRegister(m.Collectors()...)
 	return m
+}
+
+// Collectors are every series of m.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.EventsHandled, m.EventsFailed, m.HandlerLatency, m.EventsPublished, m.HTTPRequests, m.HTTPLatency}
 }
 
 // Instrument wraps an HTTP handler with request counting and latency under route.
