@@ -564,19 +564,21 @@ resource "aws_cloudfront_distribution" "cdn" {
 data "aws_iam_policy_document" "service" {
   for_each = local.services
 
-  # Readiness (Bus.Ping) lists topics; ListTopics takes no resource.
+  # The publisher looks topic ARNs up when it knows no account id, and
+  # readiness lists topics against an emulator; ListTopics takes no resource.
   statement {
-    sid       = "Readiness"
+    sid       = "TopicLookup"
     actions   = ["sns:ListTopics"]
     resources = ["*"]
   }
 
-  # Publish to the topics the service emits.
+  # Publish to the topics the service emits; readiness (Bus.Ping) reads their
+  # attributes, the cheapest call that proves each one is reachable.
   dynamic "statement" {
     for_each = length(local.publishes[each.key]) > 0 ? [1] : []
     content {
       sid       = "PublishEvents"
-      actions   = ["sns:Publish"]
+      actions   = ["sns:Publish", "sns:GetTopicAttributes"]
       resources = [for t in local.publishes[each.key] : aws_sns_topic.bus[t].arn]
     }
   }
@@ -599,7 +601,7 @@ data "aws_iam_policy_document" "service" {
     }
   }
 
-  # Its queues' DLQs: looked up at start and by readiness, written when the bus
+  # Its queues' DLQs: looked up once and read by readiness, written when the bus
   # dead-letters a malformed or permanently failed message itself, swept every
   # 10 s (receive, park for 12 h); their depth read for pertitle_queue_messages.
   dynamic "statement" {

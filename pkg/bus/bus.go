@@ -63,7 +63,7 @@ type transport interface {
 	send(ctx context.Context, queue string, body []byte) error
 	deadLetters(ctx context.Context, queue string, max int) ([][]byte, error)
 	takeDeadLetters(ctx context.Context, queue string, max int) ([]deadLetterItem, error)
-	ping(ctx context.Context, queues []string) error
+	ping(ctx context.Context, queues, topics []string) error
 	depth(ctx context.Context, queue string) (queueDepth, error)
 	heartbeats() bool
 	close() error
@@ -378,7 +378,8 @@ func (b *Bus) Run(ctx context.Context) error {
 	return nil
 }
 
-// Ping checks the bus for readiness: its queues exist and the broker answers.
+// Ping checks the bus for readiness: the queues it consumes, their DLQs and
+// the topics its service publishes to (DefaultTopology) exist and answer.
 func (b *Bus) Ping(ctx context.Context) error {
 	b.mu.Lock()
 	var queues []string
@@ -386,7 +387,8 @@ func (b *Bus) Ping(ctx context.Context) error {
 		queues = append(queues, s.queue, DLQName(s.queue))
 	}
 	b.mu.Unlock()
-	return errors.Join(b.tr.ping(ctx, queues), b.claims.Ping(ctx))
+	topics := DefaultTopology().Publishes[b.service]
+	return errors.Join(b.tr.ping(ctx, queues, topics), b.claims.Ping(ctx))
 }
 
 // Close stops Run if it is running and releases the transport.

@@ -393,7 +393,7 @@ func (t *memTransport) takeDeadLetters(_ context.Context, queue string, max int)
 	return items, nil
 }
 
-func (t *memTransport) ping(context.Context, []string) error { return nil }
+func (t *memTransport) ping(context.Context, []string, []string) error { return nil }
 
 // depth counts a memory queue's ready messages, or, for its DLQ name, its
 // dead-letter list (the memory broker keeps no in-flight count).
