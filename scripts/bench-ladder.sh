@@ -10,6 +10,7 @@
 #   PERTITLE_BENCH_CLIPS=substring[,substring]  limits the titles ("long": the long one)
 #   PERTITLE_BENCH_PRESETS=veryfast,slow        final presets (quality at the first)
 #   PERTITLE_BENCH_VMAF_EVERY / _PIXELS         sample frames / window (default: all, whole)
+#   PERTITLE_BENCH_ANALYSIS_EVERY               the engine's own scoring sampling (QualityEvery; default the engine's)
 #   PERTITLE_BENCH_CACHE                        hull and static cache (default var/bench-cache)
 #   PERTITLE_BENCH_CALIBRATE=1                  also the SSIM/PSNR-vs-VMAF calibration
 # Every encode uses the system ffmpeg (the product's); the static ffmpeg 4.1

@@ -27,7 +27,7 @@ func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, 
 // Analyze measures bitrate and quality of the title over a grid of
 // resolutions x CRFs and returns the points with their upper convex hull.
 //
-// Fast mode cuts up to SampleCount pieces of SampleSeconds (fewer and shorter
+// Fast mode cuts up to SampleCount pieces of SampleSeconds (fewer
 // on titles too short to afford them, see samplePlan; titles no longer than
 // twice the pieces are analysed whole). On titles longer than minSceneTitle a
 // profile pass (profileTitle) finds the scenes and how hard each segment is
@@ -186,7 +186,7 @@ func (a *analyzer) chooseMetric(ctx context.Context, res *Analysis) {
 // are still to be extracted.
 func (a *analyzer) choosePieces(ctx context.Context, src string, res *Analysis) (pieces []*piece, whole bool, err error) {
 	s, opt := a.src, a.opt
-	n, pieceSecs := samplePlan(s.Duration, opt.SampleCount, opt.SampleSeconds)
+	n, pieceSecs := samplePlan(s.Duration, opt.SampleCount, opt.SampleSeconds, opt.SegmentSeconds)
 	if opt.Mode == ModeExhaustive || wholeTitle(s.Duration, n, pieceSecs) {
 		res.Samples = [][2]float64{{0, s.Duration}}
 		return []*piece{{path: src, ref: s, start: 0, secs: s.Duration}}, true, nil
@@ -195,7 +195,7 @@ func (a *analyzer) choosePieces(ctx context.Context, src string, res *Analysis) 
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples of %.3g s instead of %d of %.3g s: a %.0f s title affords no more within the CPU budget",
 			n, pieceSecs, opt.SampleCount, opt.SampleSeconds, s.Duration))
 	}
-	res.Samples = chooseSamples(s.Duration, nil, n, pieceSecs)
+	res.Samples = chooseSamples(s.Duration, nil, n, pieceSecs, opt.SegmentSeconds)
 	if s.Duration > minSceneTitle {
 		cuts, segBits, cpu, err := profileTitle(ctx, opt.FFmpeg, src, a.dir, a.fps, opt.SegmentSeconds)
 		a.addCPU("profile", cpu)

@@ -46,18 +46,20 @@ func TestChooseSamples(t *testing.T) {
 		cuts     []float64
 		count    int
 		length   float64
+		seg      float64
 		want     [][2]float64 // nil: check the invariants only
 	}{
-		{"short title is analysed whole", 10, nil, 3, 2, [][2]float64{{0, 10}}},
-		{"no cuts: middle of each stretch", 30, nil, 3, 2, [][2]float64{{4, 6}, {14, 16}, {24, 26}}},
-		{"cut inside the middle piece moves it into one scene", 30, []float64{15}, 3, 2, nil},
-		{"many cuts", 120, []float64{3, 17, 29, 44, 58, 61, 77, 90, 101, 115}, 4, 2, nil},
-		{"one long scene", 60, []float64{59}, 4, 2, nil},
+		{"short title is analysed whole", 10, nil, 3, 2, 2, [][2]float64{{0, 10}}},
+		{"no cuts: middle of each stretch", 30, nil, 3, 2, 0, [][2]float64{{4, 6}, {14, 16}, {24, 26}}},
+		{"the middle moves to the nearest segment start", 33, nil, 3, 2, 2, [][2]float64{{4, 6}, {16, 18}, {26, 28}}},
+		{"cut inside the middle piece moves it into one scene", 30, []float64{15}, 3, 2, 2, nil},
+		{"many cuts", 120, []float64{3, 17, 29, 44, 58, 61, 77, 90, 101, 115}, 4, 2, 2, nil},
+		{"one long scene", 60, []float64{59}, 4, 2, 2, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := chooseSamples(tc.duration, tc.cuts, tc.count, tc.length)
+			got := chooseSamples(tc.duration, tc.cuts, tc.count, tc.length, tc.seg)
 			if tc.want != nil {
 				assert.InDeltaSlice(t, flatten(tc.want), flatten(got), 1e-9)
 				return
@@ -111,12 +113,12 @@ func TestSamplingSpreadsOverScenes(t *testing.T) {
 		assert.True(t, found, "cut at %gs in %v", want, cuts)
 	}
 
-	a, err := Analyze(ctx, clip, Options{SampleCount: 3, SampleSeconds: 1, Heights: []int{180, 90}, CRFs: []float64{24, 36}})
+	a, err := Analyze(ctx, clip, Options{SampleCount: 3, SampleSeconds: 1, SegmentSeconds: 1, Heights: []int{180, 90}, CRFs: []float64{24, 36}})
 	require.NoError(t, err)
 	require.Len(t, a.Samples, 3)
 	scenes := map[int]bool{}
 	for _, s := range a.Samples {
-		assert.InDelta(t, 0, math.Mod(s[0], 2), 1e-9, "piece %v starts a segment", s)
+		assert.InDelta(t, 0, math.Mod(s[0], 1), 1e-9, "piece %v starts a segment", s)
 		scenes[int(s[0]/15)] = true
 	}
 	assert.True(t, scenes[2] && scenes[3], "the cheapest scene (red) and the dearest (life) are both sampled: %v", a.Samples)
@@ -147,7 +149,7 @@ func TestStaticContentGetsCheaperLadder(t *testing.T) {
 	require.NotEmpty(t, ln.Rungs)
 	assert.Less(t, ls.Rungs[0].Bitrate*5, ln.Rungs[0].Bitrate, "top rung: still %d, noise %d", ls.Rungs[0].Bitrate, ln.Rungs[0].Bitrate)
 	assert.Less(t, sumBitrates(ls.Rungs)*5, sumBitrates(ln.Rungs))
-	assert.Equal(t, [][2]float64{{1, 2}}, as.Samples, "a 3 s title is analysed from one piece of half the sample length, in its middle")
+	assert.Equal(t, [][2]float64{{0, 3}}, as.Samples, "a 3 s title is no longer than two pieces of a segment: analysed whole")
 	t.Logf("still: %v (cpu %v)\nnoise: %v (cpu %v)", ls.Rungs, as.CPUTime, ln.Rungs, an.CPUTime)
 }
 
@@ -223,9 +225,18 @@ func TestSamplePlan(t *testing.T) {
 		duration float64
 		n        int
 		secs     float64
-	}{{5, 1, 1}, {10, 1, 1}, {30, 2, 1}, {65, 4, 1}, {100, 7, 1}, {112, 8, 1}, {224, 8, 2}, {7200, 8, 2}}
+	}{{5, 1, 2}, {10, 1, 2}, {30, 1, 2}, {65, 2, 2}, {100, 3, 2}, {112, 4, 2}, {224, 8, 2}, {7200, 8, 2}}
 	for _, tc := range cases {
-		n, secs := samplePlan(tc.duration, 8, 2)
+		n, secs := samplePlan(tc.duration, 8, 2, 2)
+		assert.Equal(t, tc.n, n, "%gs", tc.duration)
+		assert.InDelta(t, tc.secs, secs, 1e-9, "%gs", tc.duration)
+	}
+	// A piece is never shorter than a segment (the final encode's GOP).
+	for _, tc := range []struct {
+		duration, seconds, seg, secs float64
+		n                            int
+	}{{60, 1, 2, 2, 2}, {60, 1, 4, 4, 1}, {600, 3, 2, 3, 8}} {
+		n, secs := samplePlan(tc.duration, 8, tc.seconds, tc.seg)
 		assert.Equal(t, tc.n, n, "%gs", tc.duration)
 		assert.InDelta(t, tc.secs, secs, 1e-9, "%gs", tc.duration)
 	}
@@ -255,7 +266,7 @@ func TestStratifiedSamples(t *testing.T) {
 		assert.InDelta(t, 0, math.Mod(p[0], 2), 1e-9)
 		assert.InDelta(t, 2, p[1]-p[0], 1e-9)
 	}
-	assert.Equal(t, chooseSamples(20, nil, 12, 1), stratifiedSamples(bits, 2, 20, nil, 12, 1), "more pieces than segments")
+	assert.Equal(t, chooseSamples(20, nil, 12, 1, 2), stratifiedSamples(bits, 2, 20, nil, 12, 1), "more pieces than segments")
 }
 
 func TestForEachNAL(t *testing.T) {

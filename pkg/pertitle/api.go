@@ -202,7 +202,8 @@ type Options struct {
 	// points of the grid.
 	Heights []int
 	CRFs    []float64
-	// SampleCount pieces of SampleSeconds each are analysed in fast mode.
+	// SampleCount pieces of SampleSeconds each (never shorter than a
+	// segment, the final encode's GOP) are analysed in fast mode.
 	SampleCount   int
 	SampleSeconds float64
 	// WithStatic also encodes the static ladder and computes Savings.

@@ -11,8 +11,9 @@ import (
 // the bits are then those of one whole GOP, the IDR access unit plus the
 // other pictures' bits scaled from frames-1 to gop-1, over gop frames. On
 // still content, where an IDR costs as much as a second of P pictures, a
-// 1 s piece would otherwise read close to twice the bitrate. Otherwise the
-// file's bits over frames (secs 0: the caller's duration).
+// 1 s piece would otherwise read close to twice the bitrate. (Pieces are
+// whole segments, see samplePlan; one ends early only at a scene cut.)
+// Otherwise the file's bits over frames (secs 0: the caller's duration).
 func steadyBits(path string, frames int64, gop int, fps float64) (bits, secs float64, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -32,19 +32,21 @@ const (
 const titlePerSampleSecond = 14.0
 
 // samplePlan is how many pieces, and how long, fast analysis takes from a
-// title of duration seconds: count pieces of seconds when the budget
-// (duration/titlePerSampleSecond analysed seconds) affords them; otherwise
-// pieces of seconds/2, as many as it affords, at least one. Shorter pieces
-// first: where the budget is tight, several short pieces stand for more of
-// the title's scenes than one long one (a piece shorter than a segment is
-// measured as if its GOP ran the segment's length, see steadyBits).
-func samplePlan(duration float64, count int, seconds float64) (int, float64) {
+// title of duration seconds: count pieces of seconds (at least one segment
+// of seg seconds) when the budget (duration/titlePerSampleSecond analysed
+// seconds) affords them, otherwise as many as it affords, at least one.
+//
+// A piece is never shorter than a segment: the final encode's GOP. x264's
+// macroblock tree gives a picture fewer bits the fewer pictures follow it
+// within its lookahead, so a piece that stops mid-GOP reads low on
+// predictable content: a 1 s piece of a slow pan spent half the bits per
+// non-IDR picture that the same pictures got with 0.4 s more after them
+// (docs/benchmarks.md, "Pieces are whole GOPs"). A piece that ends where
+// the final encode's closed GOP ends has nothing after it to miss.
+func samplePlan(duration float64, count int, seconds, seg float64) (int, float64) {
+	length := math.Max(seconds, seg)
 	budget := duration / titlePerSampleSecond
-	if budget >= float64(count)*seconds {
-		return count, seconds
-	}
-	short := seconds / 2
-	return max(min(int(budget/short), count), 1), short
+	return max(min(int(budget/length), count), 1), length
 }
 
 // minSceneTitle: titles up to this long (seconds) are sampled without the
@@ -109,7 +111,7 @@ func stratifiedSamples(segBits []float64, seg float64, duration float64, cuts []
 		n-- // the last segment is too short for a piece
 	}
 	if count < 1 || n < count {
-		return chooseSamples(duration, cuts, count, length)
+		return chooseSamples(duration, cuts, count, length, seg)
 	}
 	order := make([]int, n)
 	for i := range order {
@@ -155,9 +157,10 @@ var rePTSTime = regexp.MustCompile(`pts_time:\s*([0-9.]+)`)
 // chooseSamples picks count pieces of length seconds in [0, duration): one in
 // each of count equal stretches of the title (so the pieces cover its whole
 // length), each inside a single scene where the cuts allow it, and in
-// different scenes where possible. A title too short to sample is returned
-// whole.
-func chooseSamples(duration float64, cuts []float64, count int, length float64) [][2]float64 {
+// different scenes where possible. The middle of a stretch is moved to the
+// nearest segment boundary (seg seconds; 0 leaves it), where the final
+// encode's GOP starts. A title too short to sample is returned whole.
+func chooseSamples(duration float64, cuts []float64, count int, length, seg float64) [][2]float64 {
 	if count < 1 || length <= 0 || wholeTitle(duration, count, length) {
 		return [][2]float64{{0, duration}}
 	}
@@ -178,7 +181,11 @@ func chooseSamples(duration float64, cuts []float64, count int, length float64) 
 			hi = lo
 		}
 		// Candidates: the middle of the stretch, then just after each cut in it.
-		cands := []float64{clampF(a+(stretch-length)/2, lo, hi)}
+		mid := a + (stretch-length)/2
+		if seg > 0 {
+			mid = math.Round(mid/seg) * seg
+		}
+		cands := []float64{clampF(mid, lo, hi)}
 		for _, c := range cuts {
 			if c >= lo && c <= hi {
 				cands = append(cands, c)

@@ -220,12 +220,14 @@ func scoreAll(ctx context.Context, bin, reference string, distorted []string) ([
 	return out, nil
 }
 
-// rawReference decodes the source once into raw video (NUT): every score of
-// the title reads it, and decoding the lossless H.264 source for each of
-// dozens of scores cost as much as the scores themselves.
+// rawReference decodes the source once into raw video: every score of the
+// title reads it, and decoding the lossless H.264 source for each of dozens
+// of scores cost as much as the scores themselves. YUV4MPEG, since the probe
+// accepts no NUT from outside, without the colour-range header (the scorer's
+// ffmpeg 4.1 refuses a file that has it; the sources are limited range).
 func rawReference(ctx context.Context, src, dir string) (string, error) {
-	out := filepath.Join(dir, "reference.nut")
-	_, err := run(ctx, ffmpegBin(), "-nostdin", "-v", "error", "-y", "-i", src, "-map", "0:v:0", "-c:v", "rawvideo", out)
+	out := filepath.Join(dir, "reference.y4m")
+	_, err := run(ctx, ffmpegBin(), "-nostdin", "-v", "error", "-y", "-i", src, "-map", "0:v:0", "-color_range", "unspecified", out)
 	return out, err
 }
 
@@ -434,8 +436,11 @@ type perTitleRun struct {
 func perTitle(ctx context.Context, t *testing.T, bin, src, ref string, s *media.Source, preset, dir string, score bool) perTitleRun {
 	t.Helper()
 	out := filepath.Join(dir, "pertitle-"+preset)
+	// PERTITLE_BENCH_ANALYSIS_EVERY tries another frame sampling of the
+	// analysis's scores (Options.QualityEvery; the engine's default when unset).
+	every, _ := strconv.Atoi(os.Getenv("PERTITLE_BENCH_ANALYSIS_EVERY"))
 	rep, err := pertitle.Encode(ctx, src, out, pertitle.Options{FFmpeg: ffmpegBin(), FFprobe: ffprobeBin(), Scorer: bin,
-		Preset: preset, SegmentSeconds: 2, Mode: pertitle.ModeFast})
+		Preset: preset, SegmentSeconds: 2, Mode: pertitle.ModeFast, QualityEvery: every})
 	require.NoError(t, err)
 	defer os.RemoveAll(out)
 	pr := perTitleRun{encodeCPU: rep.EncodeCPUTime, report: rep}
