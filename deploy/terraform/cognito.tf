@@ -54,46 +54,31 @@ resource "aws_cognito_user_group" "admin" {
 }
 
 locals {
-  web_callback_urls = length(var.web_callback_urls) > 0 ? var.web_callback_urls : (
-    var.catalog_domain_name != "" ? ["https://${var.catalog_domain_name}/"] : ["http://localhost:8080/"]
-  )
-}
-
-# The web app (served by the catalog): a browser, so a public client.
-resource "aws_cognito_user_pool_client" "web" {
-  name                                 = "${var.prefix}web"
-  user_pool_id                         = aws_cognito_user_pool.users.id
-  generate_secret                      = false
-  allowed_oauth_flows_user_pool_client = true
-  allowed_oauth_flows                  = ["code"]
-  allowed_oauth_scopes                 = ["openid", "profile", "email"]
-  supported_identity_providers         = ["COGNITO"]
-  callback_urls                        = local.web_callback_urls
-  logout_urls                          = local.web_callback_urls
-  explicit_auth_flows                  = ["ALLOW_REFRESH_TOKEN_AUTH"]
-  prevent_user_existence_errors        = "ENABLED"
-  enable_token_revocation              = true
-  access_token_validity                = 15
-  id_token_validity                    = 15
-  refresh_token_validity               = 30
-  token_validity_units {
-    access_token  = "minutes"
-    id_token      = "minutes"
-    refresh_token = "days"
+  # The app clients and where each may be sent back after sign-in. web: the
+  # catalog's address (the web app); cli: a loopback listener (RFC 8252), which
+  # Cognito matches exactly, so the CLI must listen on one of these ports.
+  cognito_clients = {
+    web = length(var.web_callback_urls) > 0 ? var.web_callback_urls : (
+      var.catalog_domain_name != "" ? ["https://${var.catalog_domain_name}/"] : ["http://localhost:8080/"]
+    )
+    cli = var.cli_callback_urls
   }
 }
 
-# The CLI: a public client on a loopback redirect (RFC 8252). Cognito matches
-# callback URLs exactly, so the CLI must listen on one of these ports.
-resource "aws_cognito_user_pool_client" "cli" {
-  name                                 = "${var.prefix}cli"
+# Both are public clients (a browser, a CLI): no secret, authorization code
+# with PKCE, short-lived access and id tokens, revocable refresh tokens.
+resource "aws_cognito_user_pool_client" "app" {
+  for_each = local.cognito_clients
+
+  name                                 = "${var.prefix}${each.key}"
   user_pool_id                         = aws_cognito_user_pool.users.id
   generate_secret                      = false
   allowed_oauth_flows_user_pool_client = true
   allowed_oauth_flows                  = ["code"]
   allowed_oauth_scopes                 = ["openid", "profile", "email"]
   supported_identity_providers         = ["COGNITO"]
-  callback_urls                        = var.cli_callback_urls
+  callback_urls                        = each.value
+  logout_urls                          = each.key == "web" ? each.value : []
   explicit_auth_flows                  = ["ALLOW_REFRESH_TOKEN_AUTH"]
   prevent_user_existence_errors        = "ENABLED"
   enable_token_revocation              = true

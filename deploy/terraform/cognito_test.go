@@ -44,13 +44,26 @@ func oidcSettings(t *testing.T) []string {
 	return out
 }
 
-// attr evaluates one attribute of a resource block.
-func (m *module) attr(t *testing.T, typ, name, attr string) cty.Value {
+// attr evaluates one attribute of a resource block, for the for_each key
+// key ("" without for_each).
+func (m *module) attr(t *testing.T, typ, name, key, attr string) cty.Value {
 	t.Helper()
 	attrs, _ := m.block(t, "resource", typ, name).Body.JustAttributes()
+	var each map[string]cty.Value
+	if key != "" {
+		set, diags := attrs["for_each"].Expr.Value(m.ctx(nil))
+		require.False(t, diags.HasErrors(), "%s.%s for_each: %s", typ, name, diags)
+		value := cty.NilVal
+		if set.Type().IsObjectType() {
+			value = set.GetAttr(key)
+		} else {
+			value = set.Index(cty.StringVal(key))
+		}
+		each = map[string]cty.Value{"key": cty.StringVal(key), "value": value}
+	}
 	a, ok := attrs[attr]
 	require.True(t, ok, "%s.%s has no %s", typ, name, attr)
-	v, diags := a.Expr.Value(m.ctx(nil))
+	v, diags := a.Expr.Value(m.ctx(each))
 	require.False(t, diags.HasErrors(), "%s.%s.%s: %s", typ, name, attr, diags)
 	return v
 }
@@ -92,8 +105,8 @@ func TestCognitoOutputsAreTheOIDCSettings(t *testing.T) {
 	assert.Equal(t, oidcSettings(t), keys, "oidc_env holds exactly the settings the code reads")
 
 	pool := m.resources["aws_cognito_user_pool"]["users"]
-	web := m.resources["aws_cognito_user_pool_client"]["web"].GetAttr("id").AsString()
-	cli := m.resources["aws_cognito_user_pool_client"]["cli"].GetAttr("id").AsString()
+	web := m.resources["aws_cognito_user_pool_client"]["app"].GetAttr("web").GetAttr("id").AsString()
+	cli := m.resources["aws_cognito_user_pool_client"]["app"].GetAttr("cli").GetAttr("id").AsString()
 	assert.Equal(t, "https://cognito-idp."+region+".amazonaws.com/"+pool.GetAttr("id").AsString(), got["PERTITLE_OIDC_ISSUER"],
 		"the issuer Cognito writes in iss")
 	assert.ElementsMatch(t, []string{web, cli}, strings.Split(got["PERTITLE_OIDC_AUDIENCE"], ","), "tokens of both clients are accepted")
@@ -101,16 +114,16 @@ func TestCognitoOutputsAreTheOIDCSettings(t *testing.T) {
 	assert.Equal(t, cli, got["PERTITLE_OIDC_CLIENT_ID"])
 	assert.NotEqual(t, web, cli)
 
-	assert.Equal(t, auth.AdminGroup, m.attr(t, "aws_cognito_user_group", "admin", "name").AsString(), "the group pkg/auth treats as admin")
+	assert.Equal(t, auth.AdminGroup, m.attr(t, "aws_cognito_user_group", "admin", "", "name").AsString(), "the group pkg/auth treats as admin")
 	for _, c := range []string{"web", "cli"} {
-		assert.False(t, m.attr(t, "aws_cognito_user_pool_client", c, "generate_secret").True(), "%s: a public client has no secret", c)
-		assert.True(t, m.attr(t, "aws_cognito_user_pool_client", c, "allowed_oauth_flows_user_pool_client").True(), c)
-		assert.Equal(t, []string{"code"}, list(m.attr(t, "aws_cognito_user_pool_client", c, "allowed_oauth_flows")), "%s: authorization code (+PKCE) only", c)
-		assert.Contains(t, list(m.attr(t, "aws_cognito_user_pool_client", c, "allowed_oauth_scopes")), "openid", c)
+		assert.False(t, m.attr(t, "aws_cognito_user_pool_client", "app", c, "generate_secret").True(), "%s: a public client has no secret", c)
+		assert.True(t, m.attr(t, "aws_cognito_user_pool_client", "app", c, "allowed_oauth_flows_user_pool_client").True(), c)
+		assert.Equal(t, []string{"code"}, list(m.attr(t, "aws_cognito_user_pool_client", "app", c, "allowed_oauth_flows")), "%s: authorization code (+PKCE) only", c)
+		assert.Contains(t, list(m.attr(t, "aws_cognito_user_pool_client", "app", c, "allowed_oauth_scopes")), "openid", c)
 	}
-	assert.Equal(t, []string{"http://localhost:8080/"}, list(m.attr(t, "aws_cognito_user_pool_client", "web", "callback_urls")),
+	assert.Equal(t, []string{"http://localhost:8080/"}, list(m.attr(t, "aws_cognito_user_pool_client", "app", "web", "callback_urls")),
 		"without a catalog domain, the web app of `make run`")
-	for _, u := range list(m.attr(t, "aws_cognito_user_pool_client", "cli", "callback_urls")) {
+	for _, u := range list(m.attr(t, "aws_cognito_user_pool_client", "app", "cli", "callback_urls")) {
 		assert.Regexp(t, `^http://localhost:\d+/`, u, "the CLI redirects to a loopback listener")
 	}
 }

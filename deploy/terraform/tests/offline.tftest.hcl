@@ -100,7 +100,7 @@ run "cognito" {
     error_message = "oidc_env clients"
   }
   assert {
-    condition     = aws_cognito_user_group.admin.name == "admin" && aws_cognito_user_pool_client.web.callback_urls == toset(["http://localhost:8080/"]) && !aws_cognito_user_pool_client.cli.generate_secret
+    condition     = aws_cognito_user_group.admin.name == "admin" && aws_cognito_user_pool_client.app["web"].callback_urls == toset(["http://localhost:8080/"]) && !aws_cognito_user_pool_client.app["cli"].generate_secret
     error_message = "cognito group and clients"
   }
   assert {
@@ -132,7 +132,7 @@ run "all_options" {
     error_message = "cdn via catalog"
   }
   assert {
-    condition     = aws_cognito_user_pool_client.web.callback_urls == toset(["https://videos.example.com/"]) && aws_cognito_user_pool.users.name == "stg-pertitle-users"
+    condition     = aws_cognito_user_pool_client.app["web"].callback_urls == toset(["https://videos.example.com/"]) && aws_cognito_user_pool.users.name == "stg-pertitle-users"
     error_message = "cognito with a catalog domain"
   }
   assert {
