@@ -89,17 +89,13 @@ func parseBitrate(s string) (int64, error) {
 const analyzeUsage = "usage: pertitle analyze SRC [--analysis fast|exhaustive] [--json] [--max-bitrate R] [--min-bitrate R] [--max-renditions N] [--target-quality Q] [--complexity F]"
 
 func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("analyze", strings.TrimPrefix(analyzeUsage, "usage: "), stderr)
 	var ef engineFlags
 	ef.register(fs)
 	asJSON := fs.Bool("json", false, "print the analysis and the ladder as JSON")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseArgs(fs, args, stdout)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitError{2, errors.Join(errQuiet, err)}
+		return err
 	}
 	if len(pos) != 1 {
 		return exitError{2, errors.New(analyzeUsage)}

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -18,8 +18,7 @@ import (
 const encodeUsage = "usage: pertitle encode SRC -o DIR [--ladder pertitle|static] [--analysis fast|exhaustive] [--with-static] [--measure-quality]"
 
 func cmdEncode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("encode", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("encode", strings.TrimPrefix(encodeUsage, "usage: "), stderr)
 	var ef engineFlags
 	ef.register(fs)
 	outDir := fs.String("o", "", "output directory (created; must be empty)")
@@ -27,12 +26,9 @@ func cmdEncode(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	withStatic := fs.Bool("with-static", false, "also encode the static ladder into DIR/static and report the savings")
 	measure := fs.Bool("measure-quality", false, "score every rendition against the source")
 	segment := fs.Float64("segment", media.DefaultSegmentSeconds, "segment (and GOP) duration, seconds")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseArgs(fs, args, stdout)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return exitError{2, errors.Join(errQuiet, err)}
+		return err
 	}
 	if len(pos) != 1 || *outDir == "" {
 		return exitError{2, errors.New(encodeUsage)}

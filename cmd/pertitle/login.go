@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -50,15 +49,15 @@ func discover(ctx context.Context, issuer string) (*discoveryDoc, error) {
 // PKCE, redirected to a one-off listener on 127.0.0.1), or with a password read
 // from stdin (the issuer's password grant, for scripts).
 func cmdLogin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("login", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("login", "pertitle login [--username U --password-stdin] [--timeout D]", stderr)
 	username := fs.String("username", "", "sign in as this user with the password grant (needs --password-stdin)")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long to wait for the browser")
-	if err := fs.Parse(args); err != nil {
-		return exitError{2, errors.Join(errQuiet, err)}
+	pos, err := parseArgs(fs, args, stdout)
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 || (*username != "") != *pwStdin {
+	if len(pos) > 0 || (*username != "") != *pwStdin {
 		return exitError{2, errors.New("usage: pertitle login [--username U --password-stdin]")}
 	}
 	s := oidcFromEnv()
@@ -174,8 +173,12 @@ func browserLogin(ctx context.Context, s oidcSettings, d *discoveryDoc, stderr i
 }
 
 // cmdLogout forgets the saved tokens.
-func cmdLogout(_ context.Context, args []string, _, stderr io.Writer) error {
-	if len(args) > 0 {
+func cmdLogout(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	pos, err := parseArgs(newFlags("logout", "pertitle logout\n\nForgets the saved token.", stderr), args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
 		return exitError{2, errors.New("usage: pertitle logout")}
 	}
 	p, err := tokenPath()

@@ -55,6 +55,13 @@ Usage:
         forget the saved token
   pertitle upload FILE [--title T] [--wait] [--json] [--timeout D]
         upload a video (signed in); with --wait, follow it until its HLS and DASH URLs are ready
+        (a progress bar on a terminal, plain lines otherwise)
+  pertitle assets list [--status S] [--owner O] [--limit N] [--all] [--json]
+  pertitle assets get ID [--json]
+  pertitle assets delete ID
+  pertitle assets retry ID [--wait] [--json] [--timeout D]
+        your assets (admins: anyone's): list, show, delete (with its source and outputs),
+        encode a failed one again
   pertitle analyze SRC [--analysis fast|exhaustive] [--json] [--max-bitrate R] [--min-bitrate R]
                    [--max-renditions N] [--target-quality Q] [--complexity F]
         analyse a video locally (ffmpeg): the quality/bitrate hull, the chosen ladder and why
@@ -65,7 +72,11 @@ Usage:
         create the SNS topics, SQS queues, dead-letter queues and subscriptions (idempotent)
   pertitle s3-notify KEY...
         publish the S3 ObjectCreated notification of input-bucket objects (local S3 servers send none)
+  pertitle completion bash|zsh|fish
+        print a shell completion script
   pertitle version
+
+Every command takes -h or --help.
 
 Settings come from the environment: PERTITLE_INGEST_URL (default http://127.0.0.1:8081),
 PERTITLE_CATALOG_URL (default http://127.0.0.1:8080), PERTITLE_OIDC_ISSUER (default
@@ -75,7 +86,15 @@ access token to use instead of the saved one), and for provision the bus setting
 PERTITLE_FFMPEG, PERTITLE_FFPROBE, PERTITLE_X264_PRESET and PERTITLE_VMAF_MODEL.
 `
 
+// run runs the command args; asked for help, a command prints it and run returns nil.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := dispatch(ctx, args, stdout, stderr); !errors.Is(err, errHelped) {
+		return err
+	}
+	return nil
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitError{2, errors.Join(errQuiet, errors.New("no command"))}
@@ -97,7 +116,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdAnalyze(ctx, args[1:], stdout, stderr)
 	case "encode":
 		return cmdEncode(ctx, args[1:], stdout, stderr)
+	case "assets":
+		return cmdAssets(ctx, args[1:], stdout, stderr)
+	case "completion":
+		return cmdCompletion(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
+		if helpRequested(args[1:]) {
+			fmt.Fprintln(stdout, "Usage: pertitle version")
+			return nil
+		}
 		fmt.Fprintln(stdout, "pertitle", version)
 		return nil
 	case "help", "-h", "--help":

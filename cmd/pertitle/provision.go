@@ -6,21 +6,25 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/svc"
 )
 
 func cmdProvision(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env := svc.NewEnv("pertitle provision")
-	cfg := bus.DefaultConfig()
-	cfg.FromEnv(env)
+	cfg := settings.Bus(env)
+	if helpRequested(args) {
+		fmt.Fprintln(stdout, "Usage: pertitle provision\n\nCreates the SNS topics, SQS queues, dead-letter queues and subscriptions (idempotent).")
+		fmt.Fprintln(stdout)
+	}
 	if err := env.Parse(args, stdout); err != nil {
 		if errors.Is(err, svc.ErrHelp) {
 			return nil
 		}
 		return exitError{2, err}
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := settings.CheckBus(cfg); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	log := svc.NewLogger("provision")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/s3event"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -21,10 +22,8 @@ import (
 // publishes these; this command is only needed where the server sends none.
 func cmdS3Notify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	env := svc.NewEnv("pertitle s3-notify")
-	busCfg := bus.DefaultConfig()
-	busCfg.FromEnv(env)
-	var s3cfg storage.S3Config
-	s3cfg.FromEnv(env)
+	busCfg := settings.Bus(env)
+	s3cfg := settings.S3(env)
 	var flags, keys []string
 	for _, a := range args {
 		if strings.HasPrefix(a, "-") {
@@ -32,6 +31,10 @@ func cmdS3Notify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		} else {
 			keys = append(keys, strings.TrimPrefix(a, "s3://"+s3cfg.InputBucket+"/"))
 		}
+	}
+	if helpRequested(args) {
+		fmt.Fprintln(stdout, "Usage: pertitle s3-notify KEY...\n\nPublishes the S3 ObjectCreated notification of input-bucket objects.")
+		fmt.Fprintln(stdout)
 	}
 	if err := env.Parse(flags, stdout); err != nil {
 		if errors.Is(err, svc.ErrHelp) {
@@ -42,7 +45,7 @@ func cmdS3Notify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(keys) == 0 {
 		return exitError{2, errors.New("usage: pertitle s3-notify KEY... (keys of the input bucket, e.g. uploads/alice/clip.mp4)")}
 	}
-	if err := errors.Join(busCfg.Validate(), (storage.Config{Kind: storage.KindS3, S3: s3cfg}).Validate()); err != nil {
+	if err := errors.Join(settings.CheckBus(busCfg), settings.CheckStorage(storage.Config{Kind: storage.KindS3, S3: s3cfg})); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	store, err := storage.NewS3(ctx, s3cfg)

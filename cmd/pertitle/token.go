@@ -216,8 +216,12 @@ func (ts *tokenSource) Token(ctx context.Context) (string, error) {
 
 // cmdToken prints a valid access token, like `gh auth token`:
 // curl -H "Authorization: Bearer $(pertitle token)" ...
-func cmdToken(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	if len(args) > 0 {
+func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	pos, err := parseArgs(newFlags("token", "pertitle token\n\nPrints a valid access token (refreshing the saved one when needed).", stderr), args, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
 		return exitError{2, errors.New("usage: pertitle token")}
 	}
 	tok, err := newTokenSource().Token(ctx)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,16 +39,28 @@ type progress struct {
 // chunked encode, time left.
 func (p progress) String() string {
 	s := fmt.Sprintf("encoding: %5.1f%%", p.Percent)
-	if p.Chunks > 0 {
-		s += fmt.Sprintf(", %d of %d chunks done on %d worker", p.ChunksDone, p.Chunks, p.Workers)
-		if p.Workers != 1 {
-			s += "s"
-		}
-	}
-	if p.ETASeconds > 0 {
-		s += fmt.Sprintf(" (about %ds left)", int(p.ETASeconds+0.5))
+	if d := p.detail(); strings.HasPrefix(d, "(") {
+		s += " " + d
+	} else if d != "" {
+		s += ", " + d
 	}
 	return s
+}
+
+// detail is the progress besides its percent: chunks done and workers, time left.
+func (p progress) detail() string {
+	var parts []string
+	if p.Chunks > 0 {
+		w := fmt.Sprintf("%d of %d chunks done on %d worker", p.ChunksDone, p.Chunks, p.Workers)
+		if p.Workers != 1 {
+			w += "s"
+		}
+		parts = append(parts, w)
+	}
+	if p.ETASeconds > 0 {
+		parts = append(parts, fmt.Sprintf("(about %ds left)", int(p.ETASeconds+0.5)))
+	}
+	return strings.Join(parts, " ")
 }
 
 type rendition struct {
@@ -66,21 +77,22 @@ func envOr(k, def string) string {
 	return def
 }
 
+const uploadUsage = "pertitle upload FILE [--title T] [--wait] [--json] [--timeout D]"
+
 func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("upload", uploadUsage, stderr)
 	title := fs.String("title", "", "title of the asset (default: the file name)")
 	wait := fs.Bool("wait", false, "wait until the asset is ready or failed, showing progress")
 	asJSON := fs.Bool("json", false, "print the asset as JSON")
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long --wait waits")
 	ingestURL := fs.String("ingest-url", envOr("PERTITLE_INGEST_URL", "http://127.0.0.1:8081"), "ingest base URL")
 	catalogURL := fs.String("catalog-url", envOr("PERTITLE_CATALOG_URL", "http://127.0.0.1:8080"), "catalog base URL")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseArgs(fs, args, stdout)
 	if err != nil {
-		return exitError{2, errors.Join(errQuiet, err)}
+		return err
 	}
 	if len(pos) != 1 {
-		return exitError{2, errors.New("usage: pertitle upload FILE [--title T] [--wait] [--json]")}
+		return exitError{2, errors.New("usage: " + uploadUsage)}
 	}
 	tokens := newTokenSource()
 	// Fail before reading a large file when there is no way to sign the request.
@@ -174,11 +186,18 @@ func upload(ctx context.Context, base, file, title string, tokens *tokenSource, 
 	return &a, nil
 }
 
+// apiError is what an error answer says: a problem's detail (RFC 9457), or the
+// error of an older body, or the body itself.
 func apiError(body []byte) string {
 	var e struct {
-		Error string `json:"error"`
+		Detail string `json:"detail"`
+		Error  string `json:"error"`
 	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+	switch {
+	case json.Unmarshal(body, &e) != nil:
+	case e.Detail != "":
+		return e.Detail
+	case e.Error != "":
 		return e.Error
 	}
 	return strings.TrimSpace(string(body))
@@ -199,18 +218,29 @@ func showUploadProgress(cr *countingReader, total int64, w io.Writer) func() {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	start := time.Now()
+	b := newBar(w, "uploading")
+	show := func() {
+		n := cr.n.Load()
+		secs := max(time.Since(start).Seconds(), 0.001)
+		rate := float64(n) / secs
+		detail := fmt.Sprintf("%.1f MB/s", rate/1e6)
+		if rate > 0 && n < total {
+			detail += fmt.Sprintf(", %ds left", int(float64(total-n)/rate+0.5))
+		}
+		b.set(100*float64(n)/float64(max(total, 1)), detail)
+	}
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(500 * time.Millisecond)
+		t := time.NewTicker(200 * time.Millisecond)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
+				show()
+				b.done()
 				return
 			case <-t.C:
-				n := cr.n.Load()
-				secs := time.Since(start).Seconds()
-				fmt.Fprintf(w, "uploading: %5.1f%% (%.1f MB/s)\n", 100*float64(n)/float64(max(total, 1)), float64(n)/1e6/secs)
+				show()
 			}
 		}
 	}()
@@ -220,6 +250,14 @@ func showUploadProgress(cr *countingReader, total int64, w io.Writer) func() {
 func waitReady(ctx context.Context, base, id string, tokens *tokenSource, stderr io.Writer) (*asset, error) {
 	u := strings.TrimSuffix(base, "/") + "/v1/assets/" + url.PathEscape(id)
 	lastLine := ""
+	say := func(line string) {
+		if line != lastLine {
+			fmt.Fprintln(stderr, line)
+			lastLine = line
+		}
+	}
+	b := newBar(stderr, "encoding")
+	defer b.done()
 	for {
 		a, err := getAsset(ctx, u, tokens)
 		switch {
@@ -228,20 +266,18 @@ func waitReady(ctx context.Context, base, id string, tokens *tokenSource, stderr
 		case err != nil && ctx.Err() != nil:
 			return nil, fmt.Errorf("gave up waiting for %s: %w", id, ctx.Err())
 		case err != nil:
-			line := "waiting for the catalog: " + err.Error()
-			if line != lastLine {
-				fmt.Fprintln(stderr, line)
-				lastLine = line
-			}
+			say("waiting for the catalog: " + err.Error())
+		case a.Progress != nil && a.Status == "encoding" && b.tty:
+			b.set(a.Progress.Percent, a.Progress.detail())
 		default:
 			line := a.Status
 			if a.Progress != nil && a.Status == "encoding" {
 				line = a.Progress.String()
 			}
-			if line != lastLine {
-				fmt.Fprintln(stderr, line)
-				lastLine = line
+			if a.Status == "ready" || a.Status == "failed" {
+				b.done()
 			}
+			say(line)
 			if a.Status == "ready" || a.Status == "failed" {
 				return a, nil
 			}

@@ -22,7 +22,7 @@ func oidcSettings(t *testing.T) []string {
 	t.Helper()
 	re := regexp.MustCompile(`"(PERTITLE_OIDC_[A-Z_]+)"`)
 	set := map[string]bool{}
-	for _, dir := range []string{"../../services", "../../pkg", "../../cmd"} {
+	for _, dir := range []string{"../../services", "../../pkg", "../../cmd", "../../internal/settings"} {
 		err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") ||
 				strings.Contains(p, filepath.Join("services", "issuer")) {

@@ -27,6 +27,7 @@ locals {
     "encoding-finished",
     "encoding-failed",
     "chunk-requested",
+    "asset-deleted",
   ])
 
   # Every topic a queue may subscribe to: the event topics plus the topic that
@@ -52,6 +53,8 @@ locals {
     "catalog--encoding-progress"           = { service = "catalog", topic = "encoding-progress" }
     "catalog--encoding-finished"           = { service = "catalog", topic = "encoding-finished" }
     "catalog--encoding-failed"             = { service = "catalog", topic = "encoding-failed" }
+    "catalog--encoding-requested"          = { service = "catalog", topic = "encoding-requested" }
+    "catalog--asset-deleted"               = { service = "catalog", topic = "asset-deleted" }
     "ingest--s3-object-created"            = { service = "ingest", topic = "s3-object-created" }
   }
 
@@ -63,7 +66,7 @@ locals {
     "ingest"           = ["asset-uploaded", "encoding-failed"]
     "encoder-dispatch" = ["encoding-requested", "encoding-started", "encoding-progress", "encoding-failed", "chunk-requested"]
     "webhook-receiver" = ["encoding-finished", "encoding-failed"]
-    "catalog"          = ["encoding-failed"]
+    "catalog"          = ["encoding-failed", "asset-deleted", "encoding-requested"]
   }
 
   # S3 actions each service needs on the keys under each prefix, as
@@ -96,7 +99,10 @@ locals {
     ]
     "catalog" = [
       # renditions and manifests served under /media/ (the CDN's origin)
-      { sid = "Outputs", prefix = "outputs/", actions = ["s3:GetObject"] },
+      # and a deleted asset's outputs (DELETE /v1/assets/{id}) are removed
+      { sid = "Outputs", prefix = "outputs/", actions = ["s3:GetObject", "s3:DeleteObject"] },
+      # a deleted asset's source
+      { sid = "Sources", prefix = "sources/", actions = ["s3:DeleteObject"] },
     ]
   }
   input_prefixes = ["sources/", "uploads/"]

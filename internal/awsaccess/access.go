@@ -108,7 +108,8 @@ var Services = []Service{
 		Name:      bus.ServiceCatalog,
 		Publishes: publishes[bus.ServiceCatalog],
 		Storage: []StorageUse{
-			{"outputs/", []string{"Open"}, "serves renditions and manifests under /media/ (the CDN's origin)"},
+			{"outputs/", []string{"Open", "DeletePrefix"}, "serves renditions and manifests under /media/ (the CDN's origin); removes a deleted asset's outputs"},
+			{"sources/", []string{"DeletePrefix"}, "removes a deleted asset's source"},
 		},
 	},
 }

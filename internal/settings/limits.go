@@ -1,6 +1,3 @@
-// Package settings reads from the environment the settings that several
-// services share and hands them to the libraries as plain structs, so that no
-// library knows a PERTITLE_* name.
 package settings
 
 import (

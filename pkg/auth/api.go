@@ -1,8 +1,5 @@
 // Package auth verifies OIDC bearer tokens (JWTs) against an issuer's JWKS and
 // tells handlers who is calling.
-//
-// THIS FILE IS THE CONTRACT other packages code against; the implementation lives
-// beside it. Add to it; do not rename.
 package auth
 
 import (

@@ -2,10 +2,11 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/pertitle/pertitle/pkg/problem"
 )
 
 // TokenVerifier checks a bearer token; *Verifier is one.
@@ -41,7 +42,7 @@ func FromCookie(r *http.Request) string {
 // caller's Principal in the request context. The token is read from the
 // Authorization header ("Bearer <token>"), then from the extra sources given,
 // in order. Missing or invalid tokens get 401 with `WWW-Authenticate: Bearer`
-// and a JSON body {"error": "..."}; a provider that cannot be reached gets 503.
+// and a problem details body (RFC 9457); a provider that cannot be reached gets 503.
 // Apply it per route: health and metrics stay open.
 func Middleware(v TokenVerifier, next http.Handler, also ...Source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +62,7 @@ func Middleware(v TokenVerifier, next http.Handler, also ...Source) http.Handler
 		switch {
 		case errors.Is(err, ErrUnavailable):
 			w.Header().Set("Retry-After", "5")
-			writeError(w, http.StatusServiceUnavailable, "cannot check the token now: identity provider unavailable")
+			problem.Write(w, http.StatusServiceUnavailable, problem.Unavailable, "cannot check the token now: identity provider unavailable")
 			return
 		case err != nil:
 			unauthorized(w, "invalid_token", "invalid or expired token: sign in again")
@@ -122,11 +123,5 @@ func unauthorized(w http.ResponseWriter, code, msg string) {
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	w.Header().Set("Cache-Control", "no-store")
-	writeError(w, http.StatusUnauthorized, msg)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	problem.Write(w, http.StatusUnauthorized, problem.Unauthorized, msg)
 }

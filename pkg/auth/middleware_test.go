@@ -12,6 +12,7 @@ import (
 
 	"github.com/pertitle/pertitle/internal/authtest"
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/problem"
 )
 
 type unavailable struct{}
@@ -69,12 +70,17 @@ func TestMiddleware(t *testing.T) {
 			tc.h.ServeHTTP(rec, req)
 			require.Equal(t, tc.code, rec.Code, rec.Body.String())
 			assert.Equal(t, tc.challenge, rec.Header().Get("WWW-Authenticate"))
-			var body map[string]string
-			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 			if tc.code != 200 {
-				assert.NotEmpty(t, body["error"])
+				var p map[string]any
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p))
+				assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+				assert.Equal(t, float64(tc.code), p["status"])
+				assert.NotEmpty(t, p["detail"])
+				assert.Equal(t, problem.ForStatus(tc.code).URI, p["type"])
 				return
 			}
+			var body map[string]string
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
 			assert.Equal(t, "u-alice", body["sub"])
 			assert.Equal(t, tc.uri, body["uri"])
 			assert.NotContains(t, body["query"], "access_token")

@@ -1,9 +1,6 @@
 // Package bus carries pertitle events between services: SNS topics fanned out to
 // SQS queues in production (transport "aws", also against the goaws emulator), or
 // watermill's Go channels in one process (transport "memory").
-//
-// THIS FILE IS THE CONTRACT other packages code against. Implementation lives in
-// the other files of the package.
 package bus
 
 import (
@@ -67,14 +64,17 @@ func DefaultTopology() Topology {
 			{ServiceCatalog, events.TopicEncodingProgress},
 			{ServiceCatalog, events.TopicEncodingFinished},
 			{ServiceCatalog, events.TopicEncodingFailed},
-			{ServiceIngest, TopicS3ObjectCreated}, // S3 event notifications of the input bucket (raw)
+			{ServiceCatalog, events.TopicEncodingRequested}, // the latest request of each asset, which a retry repeats
+			{ServiceCatalog, events.TopicAssetDeleted},      // storage is cleaned up until it succeeds
+			{ServiceIngest, TopicS3ObjectCreated},           // S3 event notifications of the input bucket (raw)
 		},
 		Publishes: map[string][]string{
 			ServiceIngest: {events.TopicAssetUploaded, events.TopicEncodingFailed},
 			ServiceEncoderDispatch: {events.TopicEncodingRequested, events.TopicEncodingStarted, events.TopicEncodingProgress,
 				events.TopicEncodingFailed, events.TopicChunkRequested},
 			ServiceWebhookReceiver: {events.TopicEncodingFinished, events.TopicEncodingFailed},
-			ServiceCatalog:         {events.TopicEncodingFailed},
+			// The catalog announces deleted assets and asks for re-encodes.
+			ServiceCatalog: {events.TopicEncodingFailed, events.TopicAssetDeleted, events.TopicEncodingRequested},
 		},
 	}
 }

@@ -176,27 +176,29 @@ func (t *awsTransport) subscriber(queue string) (message.Subscriber, error) {
 	}, t.wmLog)
 }
 
-func receipt(msg *message.Message) (string, error) {
+// received is the queue URL and receipt handle of msg, received from queue:
+// what SQS needs to act on the message.
+func (t *awsTransport) received(ctx context.Context, queue string, msg *message.Message) (url, receipt *string, err error) {
+	u, err := t.queueURL(ctx, queue)
+	if err != nil {
+		return nil, nil, err
+	}
 	r := msg.Metadata.Get(metaReceipt)
 	if r == "" {
-		return "", errors.New("message has no receipt handle")
+		return nil, nil, errors.New("message has no receipt handle")
 	}
-	return r, nil
+	return aws.String(u), aws.String(r), nil
 }
 
 // complete deletes the message now, so that an acknowledgement survives the
 // subscriber being closed right after (watermill-aws's own delete then finds
 // nothing, which it accepts).
 func (t *awsTransport) complete(ctx context.Context, queue string, msg *message.Message) error {
-	url, err := t.queueURL(ctx, queue)
+	url, r, err := t.received(ctx, queue, msg)
 	if err != nil {
 		return err
 	}
-	r, err := receipt(msg)
-	if err != nil {
-		return err
-	}
-	_, err = t.c.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: aws.String(r)})
+	_, err = t.c.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: url, ReceiptHandle: r})
 	if err != nil {
 		return fmt.Errorf("bus: cannot delete message from %s (visibility timeout expired?): %w", queue, err)
 	}
@@ -230,16 +232,12 @@ func (t *awsTransport) deadLetter(ctx context.Context, queue string, msg *messag
 }
 
 func (t *awsTransport) changeVisibility(ctx context.Context, queue string, msg *message.Message, d time.Duration) error {
-	url, err := t.queueURL(ctx, queue)
-	if err != nil {
-		return err
-	}
-	r, err := receipt(msg)
+	url, r, err := t.received(ctx, queue, msg)
 	if err != nil {
 		return err
 	}
 	_, err = t.c.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
-		QueueUrl: aws.String(url), ReceiptHandle: aws.String(r), VisibilityTimeout: int32(math.Ceil(d.Seconds()))})
+		QueueUrl: url, ReceiptHandle: r, VisibilityTimeout: int32(math.Ceil(d.Seconds()))})
 	return err
 }
 

@@ -63,8 +63,8 @@ func newAWSClients(ctx context.Context, cfg Config) (awsClients, error) {
 	return awsClients{sns: sns.NewFromConfig(ac), sqs: sqs.NewFromConfig(ac)}, nil
 }
 
-// Error codes of missing resources: goaws answers with the legacy query-protocol
-// codes, AWS with the typed errors.
+// isMissingTopic reports whether err says the topic does not exist: goaws
+// answers with the legacy query-protocol codes, AWS with the typed errors.
 func isMissingTopic(err error) bool {
 	var nf *snstypes.NotFoundException
 	if errors.As(err, &nf) {

@@ -155,7 +155,7 @@ func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *sv
 
 // Claims is the idempotency store the bus claims events in, for the service's
 // own exactly-once work (webhooks, S3 notifications): the replicas share it
-// when PERTITLE_STATE_DB is set.
+// when Config.StateDB is set.
 func (b *Bus) Claims() idempotency.Store { return b.claims }
 
 // Service is the consuming service's name.
@@ -295,21 +295,12 @@ func (b *Bus) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.drain() + afterCancel + 5*time.Second}, b.wmLog)
-	if err != nil {
-		return err
-	}
 	// Handlers run on hardCtx: not cancelled by shutdown until the drain deadline.
 	hardCtx, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
-	var subscribers []message.Subscriber
-	for _, s := range subs {
-		sub, err := b.tr.subscriber(s.queue)
-		if err != nil {
-			return err
-		}
-		subscribers = append(subscribers, sub)
-		router.AddConsumerHandler(s.queue, s.queue, sub, b.consume(hardCtx, s))
+	router, subscribers, err := b.router(hardCtx, subs)
+	if err != nil {
+		return err
 	}
 	routerCtx, cancelRouter := context.WithCancel(context.Background())
 	defer cancelRouter()
@@ -339,8 +330,48 @@ func (b *Bus) Run(ctx context.Context) error {
 		return fmt.Errorf("bus: consumer stopped: %w", err)
 	}
 
-	// Graceful stop: nothing new starts, in-flight handlers finish and ack
-	// or, past the drain deadline, are cancelled.
+	b.drainHandlers(cancelHard)
+	// Stop polling, then hand back what was interrupted or arrived during the
+	// drain. The other way round, a message made visible while this process
+	// still polls comes straight back to it: each round trip spends one of
+	// the redrive policy's receives, and one caught by a receive that is
+	// closing is lost for a whole visibility timeout. Acknowledging does not
+	// need the subscriber (the transport deletes by receipt handle).
+	for _, s := range subscribers {
+		_ = s.Close()
+	}
+	stopHanding()
+	if err := router.Close(); err != nil {
+		b.log.Warn("router close", zap.Error(err))
+	}
+	cancelRouter()
+	<-errc
+	b.log.Info("bus stopped", zap.String("service", b.service))
+	return nil
+}
+
+// router builds the watermill router that consumes every subscription's queue,
+// its handlers running on hardCtx.
+func (b *Bus) router(hardCtx context.Context, subs []subscription) (*message.Router, []message.Subscriber, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.drain() + afterCancel + 5*time.Second}, b.wmLog)
+	if err != nil {
+		return nil, nil, err
+	}
+	var subscribers []message.Subscriber
+	for _, s := range subs {
+		sub, err := b.tr.subscriber(s.queue)
+		if err != nil {
+			return nil, nil, err
+		}
+		subscribers = append(subscribers, sub)
+		router.AddConsumerHandler(s.queue, s.queue, sub, b.consume(hardCtx, s))
+	}
+	return router, subscribers, nil
+}
+
+// drainHandlers is the graceful stop: nothing new starts, in-flight handlers
+// finish and ack or, past the drain deadline, are cancelled (cancelHard).
+func (b *Bus) drainHandlers(cancelHard context.CancelFunc) {
 	b.mu.Lock()
 	b.draining = true
 	b.mu.Unlock()
@@ -359,23 +390,6 @@ func (b *Bus) Run(ctx context.Context) error {
 			b.log.Warn("handlers still running after being cancelled: their messages come back after the visibility timeout")
 		}
 	}
-	// Stop polling, then hand back what was interrupted or arrived during the
-	// drain. The other way round, a message made visible while this process
-	// still polls comes straight back to it: each round trip spends one of
-	// the redrive policy's receives, and one caught by a receive that is
-	// closing is lost for a whole visibility timeout. Acknowledging does not
-	// need the subscriber (the transport deletes by receipt handle).
-	for _, s := range subscribers {
-		_ = s.Close()
-	}
-	stopHanding()
-	if err := router.Close(); err != nil {
-		b.log.Warn("router close", zap.Error(err))
-	}
-	cancelRouter()
-	<-errc
-	b.log.Info("bus stopped", zap.String("service", b.service))
-	return nil
 }
 
 // Ping checks the bus for readiness: the queues it consumes, their DLQs and

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/pertitle/pertitle/pkg/idempotency"
-	"github.com/pertitle/pertitle/pkg/svc"
 )
 
 // Config configures a Bus and Provision.
@@ -65,36 +64,6 @@ func (c Config) drain() time.Duration {
 	return ShutdownTimeout
 }
 
-// EndpointNone is a PERTITLE_AWS_ENDPOINT value that selects real AWS, as the
-// empty value does; it is easier to spot in a compose file or a ConfigMap.
-const EndpointNone = "none"
-
-// FromEnv reads the bus settings, with defaults from DefaultConfig.
-func (c *Config) FromEnv(e *svc.Env) {
-	d := DefaultConfig()
-	e.String(&c.Transport, "PERTITLE_BUS_TRANSPORT", d.Transport, "event bus transport: aws (SNS+SQS, also goaws) or memory (one process)")
-	e.String(&c.Endpoint, "PERTITLE_AWS_ENDPOINT", d.Endpoint, "SNS/SQS endpoint (goaws emulator); empty or \"none\" for real AWS")
-	if c.Endpoint == EndpointNone {
-		c.Endpoint = ""
-	}
-	e.String(&c.Region, "PERTITLE_AWS_REGION", d.Region, "AWS region (must match the emulator's Region)")
-	e.String(&c.AccountID, "PERTITLE_AWS_ACCOUNT_ID", d.AccountID, "AWS account id used in topic ARNs (must match the emulator's AccountId)")
-	e.String(&c.Prefix, "PERTITLE_BUS_PREFIX", d.Prefix, "prefix of every topic and queue name")
-	e.Int(&c.MaxReceives, "PERTITLE_BUS_MAX_RECEIVES", d.MaxReceives, "receives of a failing message before it moves to the dead-letter queue")
-	e.Duration(&c.VisibilityTimeout, "PERTITLE_BUS_VISIBILITY_TIMEOUT", d.VisibilityTimeout, "SQS visibility timeout (extended while a handler runs)")
-	e.Duration(&c.WaitTime, "PERTITLE_BUS_WAIT_TIME", d.WaitTime, "SQS long-polling wait (1s..20s)")
-	e.Int(&c.Retries, "PERTITLE_BUS_RETRIES", d.Retries, "in-process retries of a failed handler before redelivery")
-	e.Secret(&c.StateDB, "PERTITLE_STATE_DB", "", "postgres:// URL of the state database the replicas share (idempotency claims of events, webhooks and S3 notifications); empty keeps them in this process")
-	e.String(&c.AccessKeyID, "AWS_ACCESS_KEY_ID", "", "AWS access key id (default: SDK credential chain; \"local\" against an emulator)")
-	e.Secret(&c.SecretAccessKey, "AWS_SECRET_ACCESS_KEY", "", "AWS secret access key")
-	if c.RetryInterval == 0 {
-		c.RetryInterval = d.RetryInterval
-	}
-	if c.DedupTTL == 0 {
-		c.DedupTTL = d.DedupTTL
-	}
-}
-
 var (
 	namePart  = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
 	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
@@ -135,7 +104,7 @@ func (c Config) Validate() error {
 		add("bus dedup TTL %s must be positive", c.DedupTTL)
 	}
 	if err := idempotency.CheckURL(c.StateDB); err != nil {
-		add("PERTITLE_STATE_DB: %v", err)
+		add("state database: %v", err)
 	}
 	if c.Transport == TransportAWS {
 		if c.Region == "" {
@@ -151,7 +120,7 @@ func (c Config) Validate() error {
 			}
 		}
 		if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
-			add("set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither")
+			add("set both the AWS access key id and secret access key, or neither")
 		}
 	}
 	return errors.Join(errs...)

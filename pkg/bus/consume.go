@@ -94,17 +94,7 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 	if err != nil {
 		return b.deadLetter(ctx, s, msg, err, log)
 	}
-	meta := Meta{
-		EventID: env.GetEventId(), Type: env.GetType(), Producer: env.GetProducer(),
-		CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent(),
-		Topic: s.topic, Queue: s.queue, Service: b.service,
-	}
-	if meta.CorrelationID == "" {
-		meta.CorrelationID = msg.Metadata.Get(MetaCorrelationID)
-	}
-	if meta.Traceparent == "" {
-		meta.Traceparent = msg.Metadata.Get(MetaTraceparent)
-	}
+	meta := b.metaOf(env, s, msg)
 	if env.GetOccurredAt() != nil {
 		b.ages.saw(s.queue, env.GetOccurredAt().AsTime())
 	}
@@ -153,6 +143,32 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 		log.Warn("event claim lost while handling: handed back for later", zap.Error(err))
 		return errNack
 	}
+	return b.failure(ctx, octx, s, msg, claims, claim, err, log)
+}
+
+// metaOf is what the handler's context carries about the event env, which
+// came as msg on s: the message's metadata stands in for what the envelope
+// lacks.
+func (b *Bus) metaOf(env *eventsv1.Envelope, s subscription, msg *message.Message) Meta {
+	meta := Meta{
+		EventID: env.GetEventId(), Type: env.GetType(), Producer: env.GetProducer(),
+		CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent(),
+		Topic: s.topic, Queue: s.queue, Service: b.service,
+	}
+	if meta.CorrelationID == "" {
+		meta.CorrelationID = msg.Metadata.Get(MetaCorrelationID)
+	}
+	if meta.Traceparent == "" {
+		meta.Traceparent = msg.Metadata.Get(MetaTraceparent)
+	}
+	return meta
+}
+
+// failure gives up the claim of an event whose handler failed with err, then
+// dead-letters the message, hands it back for later or at once, or leaves it
+// for redelivery, as err and the shutdown say. octx is for the bookkeeping.
+func (b *Bus) failure(ctx, octx context.Context, s subscription, msg *message.Message, claims idempotency.Store,
+	claim idempotency.Claim, err error, log *zap.Logger) error {
 	if ferr := claims.Fail(octx, claim); ferr != nil {
 		log.Warn("cannot give the event's claim up: a retry waits for its lease to run out", zap.Error(ferr))
 	}
@@ -288,42 +304,25 @@ type held struct {
 func (b *Bus) heartbeat(ctx context.Context, queue string, msg *message.Message, h *held, log *zap.Logger) (stop func()) {
 	vt := b.cfg.VisibilityTimeout
 	visibility := b.tr.heartbeats()
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(vt / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			octx, cancel := context.WithTimeout(ctx, vt/3)
-			if h != nil {
-				if err := h.claims.Extend(octx, h.claim, vt); errors.Is(err, idempotency.ErrLost) {
-					log.Warn("event claim lost: stopping its handler", zap.Error(err))
-					h.lost(err)
-				} else if err != nil {
-					log.Warn("cannot extend the event's claim", zap.Error(err))
-				}
-			}
-			if visibility {
-				if err := b.tr.extend(octx, queue, msg, vt); err != nil {
-					log.Warn("cannot extend visibility timeout", zap.Error(err))
-					if isGone(err) {
-						visibility = false
-					}
-				}
-			}
-			cancel()
-			if h == nil && !visibility {
-				return
+	return idempotency.Beat(ctx, vt/3, func() bool {
+		octx, cancel := context.WithTimeout(ctx, vt/3)
+		defer cancel()
+		if h != nil {
+			if err := h.claims.Extend(octx, h.claim, vt); errors.Is(err, idempotency.ErrLost) {
+				log.Warn("event claim lost: stopping its handler", zap.Error(err))
+				h.lost(err)
+			} else if err != nil {
+				log.Warn("cannot extend the event's claim", zap.Error(err))
 			}
 		}
-	}()
-	return func() { close(done); <-finished }
+		if visibility {
+			if err := b.tr.extend(octx, queue, msg, vt); err != nil {
+				log.Warn("cannot extend visibility timeout", zap.Error(err))
+				if isGone(err) {
+					visibility = false
+				}
+			}
+		}
+		return h != nil || visibility
+	})
 }

@@ -30,12 +30,14 @@ const (
 	// TopicChunkRequested carries the chunks of chunked encodes to any
 	// encoder worker.
 	TopicChunkRequested = "chunk-requested"
+	// TopicAssetDeleted announces deleted assets.
+	TopicAssetDeleted = "asset-deleted"
 )
 
 // AllTopics lists every topic the system publishes to.
 var AllTopics = []string{
 	TopicAssetUploaded, TopicEncodingRequested, TopicEncodingStarted,
-	TopicEncodingProgress, TopicEncodingFinished, TopicEncodingFailed, TopicChunkRequested,
+	TopicEncodingProgress, TopicEncodingFinished, TopicEncodingFailed, TopicChunkRequested, TopicAssetDeleted,
 }
 
 // MaxBodyBytes is SQS's message size limit (256 KiB), enforced here because the
@@ -88,6 +90,8 @@ func New(m Meta, payload proto.Message) (*eventsv1.Envelope, error) {
 		env.Payload = &eventsv1.Envelope_EncodingFailed{EncodingFailed: p}
 	case *eventsv1.ChunkRequested:
 		env.Payload = &eventsv1.Envelope_ChunkRequested{ChunkRequested: p}
+	case *eventsv1.AssetDeleted:
+		env.Payload = &eventsv1.Envelope_AssetDeleted{AssetDeleted: p}
 	default:
 		return nil, fmt.Errorf("events: %T is not an event payload", payload)
 	}
@@ -114,6 +118,8 @@ func Topic(env *eventsv1.Envelope) (string, error) {
 		return TopicEncodingFailed, nil
 	case *eventsv1.Envelope_ChunkRequested:
 		return TopicChunkRequested, nil
+	case *eventsv1.Envelope_AssetDeleted:
+		return TopicAssetDeleted, nil
 	}
 	return "", fmt.Errorf("%w: envelope %q has no payload", ErrMalformed, env.GetEventId())
 }
@@ -149,7 +155,7 @@ func Validate(env *eventsv1.Envelope) error {
 func Owner(env *eventsv1.Envelope) string {
 	type owned interface{ GetOwner() string }
 	for _, p := range []owned{env.GetAssetUploaded(), env.GetEncodingRequested(), env.GetEncodingStarted(),
-		env.GetEncodingFinished(), env.GetEncodingFailed()} {
+		env.GetEncodingFinished(), env.GetEncodingFailed(), env.GetAssetDeleted()} {
 		if o := p.GetOwner(); o != "" {
 			return o
 		}

@@ -131,11 +131,24 @@ func IsPostgresURL(url string) bool {
 // ends: the heartbeat of work that runs longer than one lease. lost is called
 // (once, may be nil) when the claim was taken over.
 func Hold(ctx context.Context, s Store, c Claim, lease time.Duration, lost func(error)) (stop func()) {
+	return Beat(ctx, lease/3, func() bool {
+		err := s.Extend(ctx, c, lease)
+		if errors.Is(err, ErrLost) && lost != nil {
+			lost(err)
+		}
+		return !errors.Is(err, ErrLost)
+	})
+}
+
+// Beat calls beat every interval until stop is called, ctx ends or beat
+// returns false: the loop of every lease's heartbeat. stop waits for a beat
+// in progress to end.
+func Beat(ctx context.Context, interval time.Duration, beat func() bool) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		t := time.NewTicker(lease / 3)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
@@ -145,10 +158,7 @@ func Hold(ctx context.Context, s Store, c Claim, lease time.Duration, lost func(
 				return
 			case <-t.C:
 			}
-			if err := s.Extend(ctx, c, lease); errors.Is(err, ErrLost) {
-				if lost != nil {
-					lost(err)
-				}
+			if !beat() {
 				return
 			}
 		}

@@ -13,9 +13,10 @@ import (
 
 // Ladder modes: what an EncodingRequested's ladder means.
 const (
-	// LadderFixed: encode the ladder the request carries (media.FixedLadder).
+	// LadderFixed: encode the ladder the request carries (media.BuiltinLadder).
 	LadderFixed = "fixed"
-	// LadderStatic: encode the request's Apple-spec static ladder, two-pass.
+	// LadderStatic: encode the request's Apple HLS authoring specification
+	// ladder (pertitle.AppleLadder), two-pass.
 	LadderStatic = "static"
 	// LadderPerTitle: the backend analyses the title and chooses the ladder;
 	// the request's ladder is only the fallback for backends that cannot.
@@ -66,10 +67,16 @@ const (
 func IsLocal(id string) bool { return strings.HasPrefix(id, BackendLocal+"-") }
 
 // SourceKey is where ingest keeps an asset's source.
-func SourceKey(assetID, ext string) string { return "sources/" + assetID + "/source" + ext }
+func SourceKey(assetID, ext string) string { return SourcePrefix(assetID) + "source" + ext }
+
+// SourcePrefix holds everything ingest keeps of an asset's source.
+func SourcePrefix(assetID string) string { return "sources/" + assetID + "/" }
+
+// AssetOutputPrefix holds the outputs of every job of an asset.
+func AssetOutputPrefix(assetID string) string { return "outputs/" + assetID + "/" }
 
 // OutputPrefix is where a job writes its manifests and segments.
-func OutputPrefix(assetID, jobID string) string { return "outputs/" + assetID + "/" + jobID }
+func OutputPrefix(assetID, jobID string) string { return AssetOutputPrefix(assetID) + jobID }
 
 // ResultKey is where a local job's result is recorded.
 func ResultKey(jobID string) string { return "jobs/" + jobID + ".json" }
@@ -98,11 +105,16 @@ func PieceKey(prefix string, k int) string { return fmt.Sprintf("%s/pieces/%05d.
 // ChunkDir holds chunk k's encoded rungs (media.ChunkFile) and its markers.
 func ChunkDir(prefix string, k int) string { return fmt.Sprintf("%s/chunks/%05d", prefix, k) }
 
-// Markers of a chunk, each created once: done (its rungs are stored), failed
-// (given up on, with the reason), and the claim of the worker encoding it.
-func ChunkDoneKey(prefix string, k int) string   { return ChunkDir(prefix, k) + "/done.json" }
+// The markers of a chunk are each created once.
+
+// ChunkDoneKey marks chunk k done: its rungs are stored.
+func ChunkDoneKey(prefix string, k int) string { return ChunkDir(prefix, k) + "/done.json" }
+
+// ChunkFailedKey marks chunk k given up on, with the reason.
 func ChunkFailedKey(prefix string, k int) string { return ChunkDir(prefix, k) + "/failed.json" }
-func ChunkClaimKey(prefix string, k int) string  { return ChunkDir(prefix, k) + "/claim.json" }
+
+// ChunkClaimKey is the claim of the worker encoding chunk k.
+func ChunkClaimKey(prefix string, k int) string { return ChunkDir(prefix, k) + "/claim.json" }
 
 // ChunkRungKey is rung i of chunk k.
 func ChunkRungKey(prefix string, k, rung int) string {

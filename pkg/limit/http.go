@@ -1,7 +1,6 @@
 package limit
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pertitle/pertitle/pkg/problem"
 )
 
 // RetryAfter sets the Retry-After header to d in whole seconds, rounded up (at
@@ -21,13 +22,11 @@ func RetryAfter(h http.Header, d time.Duration) {
 	h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(d.Seconds())))))
 }
 
-// TooMany answers 429 Too Many Requests with Retry-After and the JSON body
-// {"error": msg} the APIs use.
+// TooMany answers 429 Too Many Requests with Retry-After and a problem details
+// body of type problem.RateLimited.
 func TooMany(w http.ResponseWriter, wait time.Duration, msg string) {
 	RetryAfter(w.Header(), wait)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+	problem.Write(w, http.StatusTooManyRequests, problem.RateLimited, msg)
 }
 
 // Addresses finds a request's client address. Behind a reverse proxy or load

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/stretchr/testify/require"
 )
 
@@ -131,7 +133,9 @@ func TestTooMany(t *testing.T) {
 	TooMany(w, 1500*time.Millisecond, "slow down")
 	assert.Equal(t, http.StatusTooManyRequests, w.Code)
 	assert.Equal(t, "2", w.Header().Get("Retry-After"))
-	assert.JSONEq(t, `{"error":"slow down"}`, w.Body.String())
+	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+	assert.JSONEq(t, `{"type":"`+problem.RateLimited.URI+`","title":"Too many requests","status":429,
+		"detail":"slow down","error":"slow down"}`, w.Body.String())
 	w = httptest.NewRecorder()
 	TooMany(w, Never, "never")
 	assert.Empty(t, w.Header().Get("Retry-After"))

@@ -132,7 +132,7 @@ type ChunkRequest struct {
 	FFmpeg string
 	// Piece is the chunk's stretch of the source (CutPiece).
 	Piece  string
-	Src    *Source // the whole source's probe
+	Source *Source // the whole source's probe
 	Timing Timing
 	Chunk  Chunk
 	Ladder []Rung
@@ -204,7 +204,7 @@ func chunkArgs(req *ChunkRequest) []string {
 	for i := range req.Ladder {
 		fmt.Fprintf(&fg, "[s%d]", i)
 	}
-	fg.WriteString(scaleGraph(req.Src, req.Ladder))
+	fg.WriteString(scaleGraph(req.Source, req.Ladder))
 
 	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y", "-copyts"},
 		InputArgs(req.Piece, []string{"matroska"})...)
@@ -255,7 +255,7 @@ func EncodeAudio(ctx context.Context, ffmpeg, src, out string) (time.Duration, e
 // PackageRequest joins the encoded chunks of every rung and packages them.
 type PackageRequest struct {
 	FFmpeg string
-	Src    *Source
+	Source *Source
 	Ladder []Rung
 	// Chunks[i] are rung i's encoded chunks (ChunkFile), in order, as paths.
 	Chunks [][]string
@@ -310,11 +310,11 @@ func Package(ctx context.Context, req PackageRequest) (*Output, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: package: %w", err)
 	}
-	src := *req.Src
+	src := *req.Source
 	if req.Audio == "" {
 		src.Audio = nil
 	}
-	out, err := finalize(&EncodeRequest{Src: &src, Ladder: req.Ladder, OutDir: req.OutDir, SegmentSeconds: req.SegmentSeconds})
+	out, err := finalize(&EncodeRequest{Source: &src, Ladder: req.Ladder, OutDir: req.OutDir, SegmentSeconds: req.SegmentSeconds})
 	if err != nil {
 		return nil, err
 	}

@@ -84,7 +84,7 @@ func encodeChunked(t *testing.T, src string, ladder []media.Rung, chunkSeconds f
 		dir := filepath.Join(work, fmt.Sprintf("chunk-%d", c.Index))
 		piece := filepath.Join(work, fmt.Sprintf("piece-%d.mkv", c.Index))
 		require.NoError(t, media.CutPiece(ctx, "ffmpeg", src, tm, c, piece))
-		out, err := media.EncodeChunk(ctx, media.ChunkRequest{Piece: piece, Src: s, Timing: tm, Chunk: c, Ladder: ladder, OutDir: dir})
+		out, err := media.EncodeChunk(ctx, media.ChunkRequest{Piece: piece, Source: s, Timing: tm, Chunk: c, Ladder: ladder, OutDir: dir})
 		require.NoError(t, err, "chunk %d", c.Index)
 		for i, f := range out.Files {
 			files[i] = append(files[i], filepath.Join(dir, f))
@@ -97,7 +97,7 @@ func encodeChunked(t *testing.T, src string, ladder []media.Rung, chunkSeconds f
 		require.NoError(t, err)
 	}
 	outDir := filepath.Join(work, "out")
-	out, err := media.Package(ctx, media.PackageRequest{Src: s, Ladder: ladder, Chunks: files, Audio: audio, OutDir: outDir, SegmentSeconds: 2})
+	out, err := media.Package(ctx, media.PackageRequest{Source: s, Ladder: ladder, Chunks: files, Audio: audio, OutDir: outDir, SegmentSeconds: 2})
 	require.NoError(t, err)
 	return out, outDir, chunks
 }
@@ -166,7 +166,7 @@ func TestChunkedEncodeMatchesUnchunked(t *testing.T) {
 		{Width: 320, Height: 180, Bitrate: 400_000, CRF: 26, MaxRate: 600_000, BufSize: 800_000},
 	}
 	wholeDir := filepath.Join(t.TempDir(), "whole")
-	whole, err := media.Encode(ctx, media.EncodeRequest{Source: src, Src: s, OutDir: wholeDir, Ladder: ladder})
+	whole, err := media.Encode(ctx, media.EncodeRequest{SourcePath: src, Source: s, OutDir: wholeDir, Ladder: ladder})
 	require.NoError(t, err)
 	chunked, dir, chunks := encodeChunked(t, src, ladder, 8)
 	require.Len(t, chunks, 3)

@@ -36,7 +36,7 @@ func TestEncodeArgsRateControl(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			req := EncodeRequest{Source: "in.mp4", Src: src, OutDir: "out", Ladder: []Rung{tc.rung}}
+			req := EncodeRequest{SourcePath: "in.mp4", Source: src, OutDir: "out", Ladder: []Rung{tc.rung}}
 			require.NoError(t, req.normalize())
 			args := strings.Join(buildEncodeArgs(&req), " ")
 			for _, w := range tc.want {
@@ -60,18 +60,18 @@ func TestEncodeOverhead(t *testing.T) {
 	ctx := context.Background()
 	src, err := Probe(ctx, "ffprobe", clip)
 	require.NoError(t, err)
-	ladder := FixedLadder(src)
+	ladder := BuiltinLadder(src)
 	for i := range ladder {
 		ladder[i].CRF = 23
 	}
 	for round := range 2 {
 		dir := filepath.Join(t.TempDir(), "dash")
 		start := time.Now()
-		_, err := Encode(ctx, EncodeRequest{Source: clip, Src: src, OutDir: dir, Ladder: ladder})
+		_, err := Encode(ctx, EncodeRequest{SourcePath: clip, Source: src, OutDir: dir, Ladder: ladder})
 		require.NoError(t, err)
 		engine := time.Since(start).Seconds() // ffmpeg, then measuring and rewriting the master
 
-		req := EncodeRequest{Source: clip, Src: src, OutDir: t.TempDir(), Ladder: ladder}
+		req := EncodeRequest{SourcePath: clip, Source: src, OutDir: t.TempDir(), Ladder: ladder}
 		require.NoError(t, req.normalize())
 		args := buildEncodeArgs(&req)
 		// Same decode, filters and encoders; every stream into one MP4.
@@ -112,7 +112,7 @@ func TestEncodeTwoPass(t *testing.T) {
 	require.NoError(t, err)
 	ladder := []Rung{{Width: 640, Height: 360, Bitrate: 600_000}, {Width: 416, Height: 234, Bitrate: 250_000}}
 
-	req := EncodeRequest{Source: clip, Src: src, OutDir: "out", Ladder: ladder, TwoPass: true, passLog: "/tmp/x/pass"}
+	req := EncodeRequest{SourcePath: clip, Source: src, OutDir: "out", Ladder: ladder, TwoPass: true, passLog: "/tmp/x/pass"}
 	require.NoError(t, req.normalize())
 	first := strings.Join(buildFirstPassArgs(&req), " ")
 	assert.Contains(t, first, "-pass:v 1")
@@ -124,7 +124,7 @@ func TestEncodeTwoPass(t *testing.T) {
 	assert.Contains(t, second, "-b:v:1 250000")
 
 	var pcts []float64
-	out, err := Encode(ctx, EncodeRequest{Source: clip, Src: src, OutDir: filepath.Join(t.TempDir(), "out"), Ladder: ladder,
+	out, err := Encode(ctx, EncodeRequest{SourcePath: clip, Source: src, OutDir: filepath.Join(t.TempDir(), "out"), Ladder: ladder,
 		TwoPass: true, Progress: func(p Progress) { pcts = append(pcts, p.Percent) }})
 	require.NoError(t, err)
 	require.Len(t, out.Renditions, 2)
@@ -136,6 +136,6 @@ func TestEncodeTwoPass(t *testing.T) {
 	assert.Equal(t, 100.0, pcts[len(pcts)-1])
 	assert.Positive(t, out.CPUTime)
 
-	bad := EncodeRequest{Source: clip, Src: src, OutDir: "out", TwoPass: true, Ladder: []Rung{{Width: 640, Height: 360, Bitrate: 600_000, CRF: 23}}}
+	bad := EncodeRequest{SourcePath: clip, Source: src, OutDir: "out", TwoPass: true, Ladder: []Rung{{Width: 640, Height: 360, Bitrate: 600_000, CRF: 23}}}
 	assert.ErrorContains(t, bad.normalize(), "two-pass")
 }

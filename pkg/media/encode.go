@@ -37,10 +37,10 @@ const (
 // EncodeRequest describes one ladder encode.
 type EncodeRequest struct {
 	FFmpeg         string  // ffmpeg binary; "ffmpeg" when empty
-	Source         string  // path of the source file
-	Src            *Source // result of Probe for Source (required)
+	SourcePath     string  // path of the source file
+	Source         *Source // result of Probe for SourcePath (required)
 	OutDir         string  // output directory; created if missing, must be empty
-	Ladder         []Rung  // at least one rung, e.g. FixedLadder(Src)
+	Ladder         []Rung  // at least one rung, e.g. BuiltinLadder(Source)
 	SegmentSeconds float64 // segment (and GOP) duration; DefaultSegmentSeconds when 0
 	Preset         string  // x264 preset; DefaultPreset when empty
 	// TwoPass encodes every rung in two passes (x264's fast first pass, then
@@ -178,7 +178,7 @@ func scaledProgress(fn func(Progress), from, to float64) func(Progress) {
 // runEncode runs one ffmpeg pass of req with args, forwarding its progress,
 // and returns the process's CPU time.
 func runEncode(ctx context.Context, req *EncodeRequest, args []string, progress func(Progress)) (time.Duration, error) {
-	reporter := newProgressReporter(req.Src.Duration, progress)
+	reporter := newProgressReporter(req.Source.Duration, progress)
 	res, err := (&Cmd{Bin: req.FFmpeg, Args: args, WaitDelay: 5 * time.Second, Progress: reporter.block}).Run(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -208,10 +208,10 @@ func (req *EncodeRequest) normalize() error {
 		req.SegmentSeconds = DefaultSegmentSeconds
 	}
 	switch {
-	case req.Source == "":
+	case req.SourcePath == "":
 		return errors.New("media: encode: Source path is required")
-	case req.Src == nil || req.Src.Video == nil:
-		return errors.New("media: encode: Src with a video stream is required (see Probe)")
+	case req.Source == nil || req.Source.Video == nil:
+		return errors.New("media: encode: Source with a video stream is required (see Probe)")
 	case req.OutDir == "":
 		return errors.New("media: encode: OutDir is required")
 	case len(req.Ladder) == 0:
@@ -317,7 +317,7 @@ func videoFilterGraph(req *EncodeRequest) string {
 	for i := range req.Ladder {
 		fmt.Fprintf(&fg, "[s%d]", i)
 	}
-	fg.WriteString(scaleGraph(req.Src, req.Ladder))
+	fg.WriteString(scaleGraph(req.Source, req.Ladder))
 	return fg.String()
 }
 
@@ -341,13 +341,13 @@ func scaleGraph(src *Source, ladder []Rung) string {
 // options of every rung, shared by both passes of a two-pass encode.
 func videoArgs(req *EncodeRequest) []string {
 	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"},
-		InputArgs(req.Source, SourceFormats)...)
+		InputArgs(req.SourcePath, SourceFormats)...)
 	args = append(args, "-filter_complex", videoFilterGraph(req))
 	for i := range req.Ladder {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 	}
 	args = append(args, "-c:v", "libx264", "-preset", req.Preset)
-	args = append(args, X264GOPArgs(req.Src.Video.FrameRate, req.SegmentSeconds)...)
+	args = append(args, X264GOPArgs(req.Source.Video.FrameRate, req.SegmentSeconds)...)
 	args = append(args, "-color_range", "tv")
 	for i, r := range req.Ladder {
 		args = append(args, rungRateArgs(r, strconv.Itoa(i))...)
@@ -399,7 +399,7 @@ func buildEncodeArgs(req *EncodeRequest) []string {
 	if req.passLog != "" {
 		args = append(args, "-pass:v", "2")
 	}
-	hasAudio := req.Src.HasAudio()
+	hasAudio := req.Source.HasAudio()
 	if hasAudio {
 		args = append(args, "-map", "0:a:0")
 	}

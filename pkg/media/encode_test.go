@@ -54,7 +54,7 @@ func TestEncode(t *testing.T) {
 			src, err := media.Probe(context.Background(), ffprobe, in)
 			require.NoError(t, err)
 
-			ladder := media.FixedLadder(src)
+			ladder := media.BuiltinLadder(src)
 			var got []string
 			for _, r := range ladder {
 				got = append(got, r.String())
@@ -68,8 +68,8 @@ func TestEncode(t *testing.T) {
 			outDir := filepath.Join(dir, "out")
 			out, err := media.Encode(context.Background(), media.EncodeRequest{
 				FFmpeg:         ffmpeg,
-				Source:         in,
-				Src:            src,
+				SourcePath:     in,
+				Source:         src,
 				OutDir:         outDir,
 				Ladder:         ladder,
 				SegmentSeconds: segSeconds,
@@ -236,8 +236,8 @@ func TestEncodeCancel(t *testing.T) {
 	}()
 	begin := time.Now()
 	out, err := media.Encode(ctx, media.EncodeRequest{
-		FFmpeg: ffmpeg, Source: in, Src: src, OutDir: filepath.Join(dir, "out"),
-		Ladder: media.FixedLadder(src), Preset: "veryslow",
+		FFmpeg: ffmpeg, SourcePath: in, Source: src, OutDir: filepath.Join(dir, "out"),
+		Ladder: media.BuiltinLadder(src), Preset: "veryslow",
 		Progress: func(media.Progress) { once.Do(func() { close(started) }) },
 	})
 	require.Error(t, err)
@@ -257,18 +257,18 @@ func TestEncodeErrors(t *testing.T) {
 	require.NoError(t, os.MkdirAll(nonEmpty, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(nonEmpty, "x"), []byte("x"), 0o644))
 
-	base := media.EncodeRequest{FFmpeg: ffmpeg, Source: in, Src: src, Ladder: media.FixedLadder(src)}
+	base := media.EncodeRequest{FFmpeg: ffmpeg, SourcePath: in, Source: src, Ladder: media.BuiltinLadder(src)}
 	tests := []struct {
 		name    string
 		mod     func(r *media.EncodeRequest)
 		wantErr string
 	}{
 		{"bad preset shows ffmpeg stderr", func(r *media.EncodeRequest) { r.Preset = "no-such-preset" }, "no-such-preset"},
-		{"missing source", func(r *media.EncodeRequest) { r.Source = filepath.Join(dir, "missing.mp4") }, "No such file"},
+		{"missing source", func(r *media.EncodeRequest) { r.SourcePath = filepath.Join(dir, "missing.mp4") }, "No such file"},
 		{"non-empty out dir", func(r *media.EncodeRequest) { r.OutDir = nonEmpty }, "not empty"},
 		{"empty ladder", func(r *media.EncodeRequest) { r.Ladder = nil }, "Ladder is empty"},
 		{"odd rung", func(r *media.EncodeRequest) { r.Ladder = []media.Rung{{Width: 321, Height: 180, Bitrate: 1000}} }, "even"},
-		{"no probe result", func(r *media.EncodeRequest) { r.Src = nil }, "Src"},
+		{"no probe result", func(r *media.EncodeRequest) { r.Source = nil }, "Source"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

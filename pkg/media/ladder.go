@@ -47,7 +47,8 @@ var fixedSteps = []ladderStep{
 // minRungBitrate is the floor of a tiny source's single rung.
 const minRungBitrate = 100_000
 
-// FixedLadder returns the fixed H.264 ladder adapted to src, top rung first:
+// BuiltinLadder returns pertitle's own five-step H.264 ladder (the "fixed" ladder
+// mode; not the Apple "static" ladder of pkg/pertitle) adapted to src, top rung first:
 //
 //   - rung sizes follow the aspect ratio of src.DisplaySize() with even
 //     dimensions; steps are defined on the short side (height for landscape,
@@ -63,7 +64,7 @@ const minRungBitrate = 100_000
 //
 // It always returns at least one rung; a nil source or one without video is
 // treated as 1920x1080 at 30 fps.
-func FixedLadder(src *Source) []Rung {
+func BuiltinLadder(src *Source) []Rung {
 	dw, dh := src.DisplaySize()
 	if dw <= 0 || dh <= 0 {
 		dw, dh = 1920, 1080

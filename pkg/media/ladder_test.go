@@ -18,7 +18,7 @@ func src(w, h int, mod ...func(*media.VideoStream)) *media.Source {
 	return &media.Source{Duration: 10, Video: v}
 }
 
-func TestFixedLadder(t *testing.T) {
+func TestBuiltinLadder(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -44,7 +44,7 @@ func TestFixedLadder(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ladder := media.FixedLadder(tc.src)
+			ladder := media.BuiltinLadder(tc.src)
 			require.Len(t, ladder, tc.wantLen, "%v", ladder)
 			assert.Equal(t, tc.wantTop, ladder[0].String())
 			assert.Equal(t, tc.wantLow, ladder[len(ladder)-1].String())
@@ -74,7 +74,7 @@ func TestFixedLadder(t *testing.T) {
 	}
 }
 
-func TestFixedLadderLevels(t *testing.T) {
+func TestBuiltinLadderLevels(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		src  *media.Source
@@ -86,7 +86,7 @@ func TestFixedLadderLevels(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			var got []string
-			for _, r := range media.FixedLadder(tc.src) {
+			for _, r := range media.BuiltinLadder(tc.src) {
 				got = append(got, r.Level)
 			}
 			assert.Equal(t, tc.want, got)

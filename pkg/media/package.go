@@ -34,8 +34,8 @@ func finalize(req *EncodeRequest) (*Output, error) {
 
 	out := &Output{HLSMaster: HLSMasterName, DASHManifest: DASHManifestName}
 	srcFPS := 0.0
-	if req.Src.Video != nil {
-		srcFPS = req.Src.Video.FrameRate
+	if req.Source.Video != nil {
+		srcFPS = req.Source.Video.FrameRate
 	}
 	for i, rung := range req.Ladder {
 		r, duration, err := measureRendition(dir, mpd, i, rung, srcFPS)
@@ -47,7 +47,7 @@ func finalize(req *EncodeRequest) (*Output, error) {
 			out.Duration = duration
 		}
 	}
-	if req.Src.HasAudio() {
+	if req.Source.HasAudio() {
 		if out.Audio, err = measureAudio(dir, mpd, len(req.Ladder)); err != nil {
 			return nil, err
 		}

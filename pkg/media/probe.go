@@ -1,6 +1,6 @@
 // Package media wraps ffprobe and ffmpeg for the per-title pipeline: it
 // inspects and validates uploaded sources (Probe, Validate), derives a bitrate
-// ladder (FixedLadder) and encodes a ladder into CMAF/fMP4 segments packaged
+// ladder (BuiltinLadder) and encodes a ladder into CMAF/fMP4 segments packaged
 // as both DASH (manifest.mpd) and HLS (master.m3u8) in a single ffmpeg run
 // (Encode).
 //

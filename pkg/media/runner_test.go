@@ -80,7 +80,7 @@ func TestEncodeCannotBeMadeToReadAnotherFile(t *testing.T) {
 	src := &media.Source{Duration: 2, Video: &media.VideoStream{Width: 64, Height: 64, FrameRate: 10}}
 	for name, path := range writeReferrers(t, dir, secret) {
 		out := filepath.Join(dir, "out-"+name)
-		_, err := media.Encode(context.Background(), media.EncodeRequest{FFmpeg: ffmpeg, Source: path, Src: src, OutDir: out,
+		_, err := media.Encode(context.Background(), media.EncodeRequest{FFmpeg: ffmpeg, SourcePath: path, Source: src, OutDir: out,
 			Ladder: []media.Rung{{Width: 64, Height: 64, Bitrate: 100_000}}})
 		require.Error(t, err, name)
 		assert.Contains(t, err.Error(), "not on whitelist", name)

@@ -2,11 +2,6 @@
 // convex hull of quality over bitrate across resolutions, chooses the ladder on
 // it under the user's constraints, encodes and packages it, and reports what it
 // did (and, beside a static ladder, what it saved).
-//
-// THIS FILE IS THE CONTRACT between the pure part of the engine (hull, ladder
-// selection, static ladder, BD-rate, report; files hull.go, select.go, static.go,
-// bdrate.go, report.go) and the part that runs ffmpeg (analysis, engine, files
-// analyze.go, engine.go, quality.go). Add to it; do not rename.
 package pertitle
 
 import (
@@ -240,7 +235,7 @@ type Options struct {
 //
 //	func UpperHull(points []Point) []Point
 //	func SelectLadder(hull []Point, c Constraints) (Ladder, error)
-//	func StaticLadder(width, height int) []Rung
+//	func AppleLadder(width, height int) []Rung
 //	func BDRate(reference, test []Point) (float64, error)
 //	func ComputeSavings(perTitle, static []RenditionReport, metric Metric, capBitrate int64) (*Savings, error)
 //	func (r *Report) JSON() ([]byte, error)

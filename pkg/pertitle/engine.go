@@ -36,7 +36,7 @@ func Plan(ctx context.Context, src string, opt Options) (Ladder, *Analysis, erro
 func plan(ctx context.Context, src string, s *media.Source, opt Options) (Ladder, *Analysis, error) {
 	dw, dh := s.DisplaySize()
 	if opt.Mode == ModeStatic {
-		return Ladder{Rungs: StaticLadder(dw, dh), Notes: []string{"static ladder: no analysis"}}, nil, nil
+		return Ladder{Rungs: AppleLadder(dw, dh), Notes: []string{"static ladder: no analysis"}}, nil, nil
 	}
 	an, err := analyze(ctx, src, s, opt)
 	if err != nil {
@@ -73,7 +73,7 @@ func fallbackTarget(an *Analysis, c Constraints, dw, dh int) (float64, string) {
 		return c.TargetQuality, ""
 	}
 	def := DefaultTargetQuality(an.Metric)
-	static := StaticLadder(dw, dh)
+	static := AppleLadder(dw, dh)
 	if len(static) == 0 {
 		return def, ""
 	}
@@ -129,7 +129,7 @@ func Encode(ctx context.Context, src, outDir string, opt Options) (*Report, erro
 
 	var staticOut *media.Output
 	if opt.WithStatic {
-		static := StaticLadder(dw, dh)
+		static := AppleLadder(dw, dh)
 		for i := range static {
 			static[i].CRF = 0 // the static ladder is what it is: average bitrate
 		}
@@ -220,7 +220,7 @@ func encodeLadder(ctx context.Context, src string, s *media.Source, dir string, 
 		encode = media.Encode
 	}
 	out, err := encode(ctx, media.EncodeRequest{
-		FFmpeg: opt.FFmpeg, Source: src, Src: s, OutDir: dir, Ladder: MediaRungs(rungs),
+		FFmpeg: opt.FFmpeg, SourcePath: src, Source: s, OutDir: dir, Ladder: MediaRungs(rungs),
 		SegmentSeconds: opt.SegmentSeconds, Preset: opt.Preset, TwoPass: twoPass,
 		Progress: func(p media.Progress) {
 			if opt.Progress != nil {

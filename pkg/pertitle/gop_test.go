@@ -57,8 +57,8 @@ func TestGOPParity(t *testing.T) {
 
 			timing, err := media.TimingOf(src, opt.SegmentSeconds)
 			require.NoError(t, err)
-			_, err = media.EncodeChunk(context.Background(), media.ChunkRequest{FFmpeg: ffmpeg, Piece: "piece.mkv", Src: src,
-				Timing: timing, Chunk: media.Chunk{Index: 1, First: 250, Frames: 250}, Ladder: media.FixedLadder(src), OutDir: t.TempDir()})
+			_, err = media.EncodeChunk(context.Background(), media.ChunkRequest{FFmpeg: ffmpeg, Piece: "piece.mkv", Source: src,
+				Timing: timing, Chunk: media.Chunk{Index: 1, First: 250, Frames: 250}, Ladder: media.BuiltinLadder(src), OutDir: t.TempDir()})
 			require.Error(t, err)
 			chunk := gopFlagSets(recordedArgs(t, ffmpeg))
 			require.NotEmpty(t, chunk)

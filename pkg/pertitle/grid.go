@@ -13,7 +13,7 @@ import (
 )
 
 // gridSizes turns heights (the short side: height for landscape, width for
-// portrait, as media.FixedLadder does) into even picture sizes of the
+// portrait, as media.BuiltinLadder does) into even picture sizes of the
 // source's display aspect, never above the source. The source's own size is
 // added when it lies between grid steps, so a 480p title can keep 480p.
 func gridSizes(dw, dh int, heights []int) [][2]int {

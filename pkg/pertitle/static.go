@@ -19,7 +19,7 @@ var appleH264 = []struct {
 	{1920, 1080, 7_800_000},
 }
 
-// StaticLadder is the Apple HLS Authoring Specification H.264 ladder (the
+// AppleLadder is the Apple HLS Authoring Specification H.264 ladder (the
 // static baseline per-title is measured against), top rung first, adapted to a
 // width×height source:
 //
@@ -33,7 +33,7 @@ var appleH264 = []struct {
 //     kb/s above 640x360 at 365 kb/s).
 //
 // Non-positive dimensions give the 16:9 ladder unchanged.
-func StaticLadder(width, height int) []Rung {
+func AppleLadder(width, height int) []Rung {
 	out := make([]Rung, 0, len(appleH264))
 	add := func(w, h int, b int64, why string) {
 		out = append(out, Rung{Width: w, Height: h, Bitrate: b, Why: why})

@@ -15,7 +15,7 @@ func ladderString(rs []Rung) []string {
 	return out
 }
 
-func TestStaticLadder(t *testing.T) {
+func TestAppleLadder(t *testing.T) {
 	t.Parallel()
 	apple := []string{"1920x1080@7800", "1920x1080@6000", "1280x720@4500", "1280x720@3000", "960x540@2000", "768x432@1100", "768x432@730", "640x360@365", "416x234@145"}
 	tests := []struct {
@@ -38,7 +38,7 @@ func TestStaticLadder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := StaticLadder(tt.w, tt.h)
+			got := AppleLadder(tt.w, tt.h)
 			assert.Equal(t, tt.want, ladderString(got))
 			for i, r := range got {
 				assert.NotEmpty(t, r.Why)

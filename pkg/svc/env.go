@@ -212,7 +212,7 @@ func (v *Validation) Check(ok bool, format string, args ...any) {
 // Err joins the recorded errors, or nil.
 func (v *Validation) Err() error { return errors.Join(v.errs...) }
 
-// ValidPort checks a listen address such as ":8080" or "127.0.0.1:8080".
+// ValidAddr checks a listen address such as ":8080" or "127.0.0.1:8080".
 func ValidAddr(addr string) bool {
 	i := strings.LastIndex(addr, ":")
 	if i < 0 {

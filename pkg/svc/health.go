@@ -65,15 +65,21 @@ func (o *Ops) AddCheck(name string, c Check) {
 // Register mounts the public health endpoints on mux: /healthz, and /readyz
 // answering {"status": "ready"} (200) or {"status": "not ready"} (503) without
 // saying which dependency failed or why.
-func (o *Ops) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /healthz", healthz)
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+func (o *Ops) Register(mux Mux) {
+	mux.Handle("GET /healthz", http.HandlerFunc(healthz))
+	mux.Handle("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o.evaluate(r.Context()).ready {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 			return
 		}
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
-	})
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+	}))
+}
+
+// Mux is where routes are mounted: an *http.ServeMux, or a wrapper that also
+// records them (the services' route tests compare them with api/openapi.yaml).
+type Mux interface {
+	Handle(pattern string, handler http.Handler)
 }
 
 // Handler serves the ops port: /healthz, /readyz with every check's result
@@ -87,7 +93,7 @@ func (o *Ops) Handler() http.Handler {
 		if !res.ready {
 			code = http.StatusServiceUnavailable
 		}
-		writeJSON(w, code, map[string]any{"ready": res.ready, "checks": res.checks})
+		WriteJSON(w, code, map[string]any{"ready": res.ready, "checks": res.checks})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	return mux
@@ -102,7 +108,7 @@ func (o *Ops) Serve(ctx context.Context, log *zap.Logger, addr string) error {
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // evaluate runs every check, or returns the result of one that ended less than
@@ -141,8 +147,26 @@ func (o *Ops) evaluate(ctx context.Context) readiness {
 	return res
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// WriteJSON answers with status code and v as JSON.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteError answers with status code and {"error": msg}.
+func WriteError(w http.ResponseWriter, code int, msg string) {
+	WriteJSON(w, code, map[string]string{"error": msg})
+}
+
+// Routes is a Mux that remembers the patterns mounted on it.
+type Routes struct {
+	Mux
+	Patterns []string
+}
+
+// Handle mounts handler on the underlying Mux and records pattern.
+func (r *Routes) Handle(pattern string, handler http.Handler) {
+	r.Patterns = append(r.Patterns, pattern)
+	r.Mux.Handle(pattern, handler)
 }

@@ -101,14 +101,14 @@ func TestBenchUploadToReady(t *testing.T) {
 	clip := testmedia.Clip(t, testmedia.Spec{Width: 1280, Height: 720, Seconds: 6, FPS: 30, Audio: true})
 	src, err := media.Probe(context.Background(), "ffprobe", clip)
 	require.NoError(t, err)
-	ladder := media.FixedLadder(src)
+	ladder := media.BuiltinLadder(src)
 
 	var stackSecs, bareSecs []float64
 	for i := 0; i < runs(); i++ {
 		// Bare: the same single ffmpeg process the local backend runs.
 		out := filepath.Join(t.TempDir(), "bare")
 		start := time.Now()
-		_, err := media.Encode(context.Background(), media.EncodeRequest{FFmpeg: "ffmpeg", Source: clip, Src: src,
+		_, err := media.Encode(context.Background(), media.EncodeRequest{FFmpeg: "ffmpeg", SourcePath: clip, Source: src,
 			OutDir: out, Ladder: ladder, SegmentSeconds: 2, Preset: "veryfast"})
 		require.NoError(t, err)
 		bareSecs = append(bareSecs, time.Since(start).Seconds())

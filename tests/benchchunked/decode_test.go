@@ -23,7 +23,7 @@ func TestBenchDecodeShare(t *testing.T) {
 	title := buildTitle(t)
 	src, err := media.Probe(context.Background(), "ffprobe", title)
 	require.NoError(t, err)
-	ladder := media.FixedLadder(src)
+	ladder := media.BuiltinLadder(src)
 	in := []string{"-nostdin", "-hide_banner", "-v", "error", "-t", "30", "-i", title}
 
 	decode := cpuOf(t, append(append([]string{}, in...), "-map", "0:v", "-f", "null", "-")...)

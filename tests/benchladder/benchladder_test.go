@@ -418,8 +418,8 @@ func staticLadder(ctx context.Context, t *testing.T, bin, src, ref string, s *me
 	t.Helper()
 	dw, dh := s.DisplaySize()
 	out := filepath.Join(dir, fmt.Sprintf("static-%s-%v", preset, twoPass))
-	o, err := media.Encode(ctx, media.EncodeRequest{FFmpeg: ffmpegBin(), Source: src, Src: s, OutDir: out,
-		Ladder: pertitle.MediaRungs(pertitle.StaticLadder(dw, dh)), SegmentSeconds: 2, Preset: preset, TwoPass: twoPass})
+	o, err := media.Encode(ctx, media.EncodeRequest{FFmpeg: ffmpegBin(), SourcePath: src, Source: s, OutDir: out,
+		Ladder: pertitle.MediaRungs(pertitle.AppleLadder(dw, dh)), SegmentSeconds: 2, Preset: preset, TwoPass: twoPass})
 	require.NoError(t, err)
 	defer os.RemoveAll(out)
 	return measureLadder(ctx, t, bin, ref, s.Duration, out, o.Renditions)

@@ -73,6 +73,15 @@ func TestAWSCallsAreGranted(t *testing.T) {
 		return s.Metric("catalog", "pertitle_events_failed_total", `outcome="dead_letter_swept"`, `topic="encoding-progress"`) >= 1
 	}, time.Minute, 500*time.Millisecond, "the malformed event is dead-lettered and swept")
 
+	// The asset is deleted: the catalog announces it and removes its objects.
+	code, deleted := s.Do("alice", http.MethodDelete, s.URL("catalog", "/v1/assets/"+id))
+	require.Equal(t, http.StatusNoContent, code, string(deleted))
+	require.Eventually(t, func() bool {
+		srcs, err1 := store.List(ctx, "sources/"+id+"/")
+		outs, err2 := store.List(ctx, "outputs/"+id+"/")
+		return err1 == nil && err2 == nil && len(srcs) == 0 && len(outs) == 0
+	}, time.Minute, 200*time.Millisecond, "the deleted asset's objects are removed")
+
 	calls := s.AWSCalls()
 	require.NotEmpty(t, calls)
 	topo := bus.DefaultTopology()
@@ -137,6 +146,9 @@ func TestAWSCallsAreGranted(t *testing.T) {
 	assert.True(t, has("catalog", "SendMessage", "sqs:SendMessage", awsaccess.Resource{Kind: awsaccess.DLQ, Name: "catalog--encoding-progress"}), "dead-lettered by the service")
 	assert.True(t, has("catalog", "ReceiveMessage", "sqs:ReceiveMessage", awsaccess.Resource{Kind: awsaccess.DLQ, Name: "catalog--encoding-progress"}), "DLQ swept")
 	assert.True(t, has("encoder-dispatch", "ReceiveMessage", "sqs:ReceiveMessage", awsaccess.Resource{Kind: awsaccess.Queue, Name: "encoder-dispatch--chunk-requested"}), "chunks consumed")
+	assert.True(t, has("catalog", "Publish", "sns:Publish", awsaccess.Resource{Kind: awsaccess.Topic, Name: "asset-deleted"}), "deletion announced")
+	assert.True(t, has("catalog", "DeleteObjects", "s3:DeleteObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "input:sources/"}) ||
+		has("catalog", "DeleteObject", "s3:DeleteObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "input:sources/"}), "the deleted asset's source removed")
 	assert.True(t, has("encoder-dispatch", "Publish", "sns:Publish", awsaccess.Resource{Kind: awsaccess.Topic, Name: "chunk-requested"}), "chunks published")
 	assert.True(t, has("encoder-dispatch", "PutObject If-None-Match", "s3:PutObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "output:jobs/"}), "conditional create of chunk plans and claims")
 	assert.True(t, has("encoder-dispatch", "UploadPart", "s3:PutObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "output:"}), "multipart upload")

@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pertitle/pertitle/internal/testmedia"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/tests/stack"
 )
@@ -107,6 +108,54 @@ func TestHostileInputs(t *testing.T) {
 		}
 	})
 	healthy(t, s)
+	t.Run("asset commands", func(t *testing.T) { hostileAssetCommands(t, u) })
+	healthy(t, s)
+}
+
+// hostileAssetCommands: DELETE /v1/assets/{id} and POST /v1/assets/{id}/retry
+// answer hostile ids, other users and wrong states with a 4xx problem and
+// change nothing; a real deletion empties the asset's keys in both buckets.
+func hostileAssetCommands(t *testing.T, u *uploader) {
+	s := u.s
+	assets := u.assets(t)
+	require.NotEmpty(t, assets)
+	victim := assets[0].ID
+	for _, id := range []string{"..%2F..%2Fetc%2Fpasswd", "%2e%2e", ".hidden", strings.Repeat("a", 129), "a%00b",
+		"%C3%A9t%C3%A9", "a%20b", "sources%2F" + victim, victim + "%2F..%2F" + assets[len(assets)-1].ID} {
+		for _, method := range []string{http.MethodDelete, http.MethodPost} {
+			path := "/v1/assets/" + id
+			if method == http.MethodPost {
+				path += "/retry"
+			}
+			code, body := s.Do(u.user, method, s.URL("catalog", path))
+			assert.True(t, code >= 400 && code < 500, "%s %s: want a 4xx, got %d (%s)", method, path, code, body)
+			if code != http.StatusNotFound && code != http.StatusMethodNotAllowed { // the mux's own answers are plain text
+				var p problem.Details
+				assert.NoError(t, json.Unmarshal(body, &p), "%s %s: %s", method, path, body)
+				assert.NotEmpty(t, p.Type, "%s %s", method, path)
+			}
+		}
+	}
+	for _, tc := range []struct{ user, method, path string }{
+		{"bob", http.MethodDelete, "/v1/assets/" + victim},
+		{"bob", http.MethodPost, "/v1/assets/" + victim + "/retry"},
+		{"", http.MethodDelete, "/v1/assets/" + victim},
+		{u.user, http.MethodPost, "/v1/assets/" + victim + "/retry"}, // ready: nothing to retry
+	} {
+		code, body := s.Do(tc.user, tc.method, s.URL("catalog", tc.path))
+		assert.Contains(t, []int{http.StatusUnauthorized, http.StatusNotFound, http.StatusConflict}, code, "%s %s as %q: %s", tc.method, tc.path, tc.user, body)
+	}
+	_, code := s.GetAssetAs(u.user, victim)
+	require.Equal(t, http.StatusOK, code, "the refused commands changed nothing")
+	require.NotEmpty(t, list(t, u.store, "sources/"+victim+"/"))
+	require.NotEmpty(t, list(t, u.store, "outputs/"+victim+"/"))
+
+	code, body := s.Do(u.user, http.MethodDelete, s.URL("catalog", "/v1/assets/"+victim))
+	require.Equal(t, http.StatusNoContent, code, string(body))
+	assert.Eventually(t, func() bool {
+		return len(list(t, u.store, "sources/"+victim+"/")) == 0 && len(list(t, u.store, "outputs/"+victim+"/")) == 0
+	}, 30*time.Second, 200*time.Millisecond, "the deleted asset's objects leave both buckets")
+	assert.Len(t, u.assets(t), len(assets)-1, "only the deleted asset is gone")
 }
 
 // way is one way into pertitle.

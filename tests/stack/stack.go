@@ -568,17 +568,7 @@ func (s *Stack) LoginCLI(user string) {
 // GetAs GETs url with user's token (user "" sends none) and returns the status and body.
 func (s *Stack) GetAs(user, u string) (int, []byte) {
 	s.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	require.NoError(s.t, err)
-	if user != "" {
-		req.Header.Set("Authorization", "Bearer "+s.Token(user))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(s.t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(s.t, err)
-	return resp.StatusCode, b
+	return s.Do(user, http.MethodGet, u)
 }
 
 // GetAsset reads an asset as admin, who sees every user's.
@@ -602,7 +592,7 @@ func (s *Stack) GetAssetAs(user, id string) (*Asset, int) {
 	return &a, resp.StatusCode
 }
 
-// waitStatus polls the catalog until the asset has one of the statuses.
+// WaitStatus polls the catalog until the asset has one of the statuses.
 func (s *Stack) WaitStatus(id string, timeout time.Duration, statuses ...string) *Asset {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -657,7 +647,7 @@ func Get(t testing.TB, url string) []byte {
 	return b
 }
 
-// ffprobeStreams returns width x height of the video streams ffprobe finds at url.
+// FFprobeStreams returns width x height of the video streams ffprobe finds at url.
 func FFprobeStreams(t testing.TB, url string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -672,4 +662,27 @@ func FFprobeStreams(t testing.TB, url string) []string {
 		}
 	}
 	return dims
+}
+
+// SetEnv sets an environment variable of the processes started from now on
+// (StartService after Stop: a service restarted with another setting).
+func (s *Stack) SetEnv(key, value string) {
+	s.env = append(s.env, key+"="+value) // the last one wins
+}
+
+// Do sends method to u with user's token (user "" sends none) and returns the
+// status and body.
+func (s *Stack) Do(user, method, u string) (int, []byte) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, u, nil)
+	require.NoError(s.t, err)
+	if user != "" {
+		req.Header.Set("Authorization", "Bearer "+s.Token(user))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(s.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(s.t, err)
+	return resp.StatusCode, b
 }

@@ -140,7 +140,7 @@ run "all_options" {
     error_message = "oidc host"
   }
   assert {
-    condition     = sort(local.consumes["catalog"]) == sort(["catalog--asset-uploaded", "catalog--encoding-started", "catalog--encoding-progress", "catalog--encoding-finished", "catalog--encoding-failed"]) && local.consumes["ingest"] == ["ingest--s3-object-created"]
+    condition     = sort(local.consumes["catalog"]) == sort(["catalog--asset-uploaded", "catalog--encoding-started", "catalog--encoding-progress", "catalog--encoding-finished", "catalog--encoding-failed", "catalog--encoding-requested", "catalog--asset-deleted"]) && local.consumes["ingest"] == ["ingest--s3-object-created"]
     error_message = "consumes"
   }
 }

@@ -50,6 +50,7 @@ type Envelope struct {
 	//	*Envelope_EncodingFailed
 	//	*Envelope_EncodingProgress
 	//	*Envelope_ChunkRequested
+	//	*Envelope_AssetDeleted
 	Payload       isEnvelope_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -204,6 +205,15 @@ func (x *Envelope) GetChunkRequested() *ChunkRequested {
 	return nil
 }
 
+func (x *Envelope) GetAssetDeleted() *AssetDeleted {
+	if x != nil {
+		if x, ok := x.Payload.(*Envelope_AssetDeleted); ok {
+			return x.AssetDeleted
+		}
+	}
+	return nil
+}
+
 type isEnvelope_Payload interface {
 	isEnvelope_Payload()
 }
@@ -236,6 +246,10 @@ type Envelope_ChunkRequested struct {
 	ChunkRequested *ChunkRequested `protobuf:"bytes,16,opt,name=chunk_requested,json=chunkRequested,proto3,oneof"`
 }
 
+type Envelope_AssetDeleted struct {
+	AssetDeleted *AssetDeleted `protobuf:"bytes,17,opt,name=asset_deleted,json=assetDeleted,proto3,oneof"`
+}
+
 func (*Envelope_AssetUploaded) isEnvelope_Payload() {}
 
 func (*Envelope_EncodingRequested) isEnvelope_Payload() {}
@@ -249,6 +263,8 @@ func (*Envelope_EncodingFailed) isEnvelope_Payload() {}
 func (*Envelope_EncodingProgress) isEnvelope_Payload() {}
 
 func (*Envelope_ChunkRequested) isEnvelope_Payload() {}
+
+func (*Envelope_AssetDeleted) isEnvelope_Payload() {}
 
 // ProbeSummary is what ffprobe told ingest about the source.
 type ProbeSummary struct {
@@ -659,11 +675,14 @@ type EncodingRequested struct {
 	// "local" or "bitmovin".
 	Backend string `protobuf:"bytes,4,opt,name=backend,proto3" json:"backend,omitempty"`
 	// "fixed", "static", "pertitle".
-	LadderMode    string        `protobuf:"bytes,5,opt,name=ladder_mode,json=ladderMode,proto3" json:"ladder_mode,omitempty"`
-	Ladder        []*Rung       `protobuf:"bytes,6,rep,name=ladder,proto3" json:"ladder,omitempty"`
-	OutputPrefix  string        `protobuf:"bytes,7,opt,name=output_prefix,json=outputPrefix,proto3" json:"output_prefix,omitempty"`
-	Probe         *ProbeSummary `protobuf:"bytes,8,opt,name=probe,proto3" json:"probe,omitempty"`
-	Title         string        `protobuf:"bytes,9,opt,name=title,proto3" json:"title,omitempty"`
+	LadderMode   string        `protobuf:"bytes,5,opt,name=ladder_mode,json=ladderMode,proto3" json:"ladder_mode,omitempty"`
+	Ladder       []*Rung       `protobuf:"bytes,6,rep,name=ladder,proto3" json:"ladder,omitempty"`
+	OutputPrefix string        `protobuf:"bytes,7,opt,name=output_prefix,json=outputPrefix,proto3" json:"output_prefix,omitempty"`
+	Probe        *ProbeSummary `protobuf:"bytes,8,opt,name=probe,proto3" json:"probe,omitempty"`
+	Title        string        `protobuf:"bytes,9,opt,name=title,proto3" json:"title,omitempty"`
+	// Number of this attempt for the asset: 0 or 1 for the first, planned from
+	// the upload; a retry (POST /v1/assets/{id}/retry) asks for the next one.
+	Attempt       int32 `protobuf:"varint,10,opt,name=attempt,proto3" json:"attempt,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -759,6 +778,13 @@ func (x *EncodingRequested) GetTitle() string {
 		return x.Title
 	}
 	return ""
+}
+
+func (x *EncodingRequested) GetAttempt() int32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
 }
 
 type EncodingStarted struct {
@@ -1216,11 +1242,67 @@ func (x *EncodingFailed) GetCode() string {
 	return ""
 }
 
+// AssetDeleted: the asset's owner (or an admin) deleted it. The catalog removes
+// its entry, keeps a tombstone so that late events of the asset are dropped,
+// and removes the asset's sources and outputs from storage.
+type AssetDeleted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Owner string                 `protobuf:"bytes,1,opt,name=owner,proto3" json:"owner,omitempty"`
+	// Subject of the caller who deleted it (the owner, or an admin).
+	DeletedBy     string `protobuf:"bytes,2,opt,name=deleted_by,json=deletedBy,proto3" json:"deleted_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssetDeleted) Reset() {
+	*x = AssetDeleted{}
+	mi := &file_pertitle_events_v1_events_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssetDeleted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssetDeleted) ProtoMessage() {}
+
+func (x *AssetDeleted) ProtoReflect() protoreflect.Message {
+	mi := &file_pertitle_events_v1_events_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssetDeleted.ProtoReflect.Descriptor instead.
+func (*AssetDeleted) Descriptor() ([]byte, []int) {
+	return file_pertitle_events_v1_events_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *AssetDeleted) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *AssetDeleted) GetDeletedBy() string {
+	if x != nil {
+		return x.DeletedBy
+	}
+	return ""
+}
+
 var File_pertitle_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_pertitle_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x1fpertitle/events/v1/events.proto\x12\x12pertitle.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x06\n" +
+	"\x1fpertitle/events/v1/events.proto\x12\x12pertitle.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x88\a\n" +
 	"\bEnvelope\x12\x19\n" +
 	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12\x19\n" +
 	"\basset_id\x18\x02 \x01(\tR\aassetId\x12;\n" +
@@ -1237,7 +1319,8 @@ const file_pertitle_events_v1_events_proto_rawDesc = "" +
 	"\x11encoding_finished\x18\r \x01(\v2$.pertitle.events.v1.EncodingFinishedH\x00R\x10encodingFinished\x12M\n" +
 	"\x0fencoding_failed\x18\x0e \x01(\v2\".pertitle.events.v1.EncodingFailedH\x00R\x0eencodingFailed\x12S\n" +
 	"\x11encoding_progress\x18\x0f \x01(\v2$.pertitle.events.v1.EncodingProgressH\x00R\x10encodingProgress\x12M\n" +
-	"\x0fchunk_requested\x18\x10 \x01(\v2\".pertitle.events.v1.ChunkRequestedH\x00R\x0echunkRequestedB\t\n" +
+	"\x0fchunk_requested\x18\x10 \x01(\v2\".pertitle.events.v1.ChunkRequestedH\x00R\x0echunkRequested\x12G\n" +
+	"\rasset_deleted\x18\x11 \x01(\v2 .pertitle.events.v1.AssetDeletedH\x00R\fassetDeletedB\t\n" +
 	"\apayload\"\xfb\x02\n" +
 	"\fProbeSummary\x12\x1c\n" +
 	"\tcontainer\x18\x01 \x01(\tR\tcontainer\x12)\n" +
@@ -1283,7 +1366,7 @@ const file_pertitle_events_v1_events_proto_rawDesc = "" +
 	" \x01(\tR\vplaylistKey\"<\n" +
 	"\fQualityScore\x12\x16\n" +
 	"\x06metric\x18\x01 \x01(\tR\x06metric\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value\"\xc7\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value\"\xe1\x02\n" +
 	"\x11EncodingRequested\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
 	"\n" +
@@ -1296,7 +1379,9 @@ const file_pertitle_events_v1_events_proto_rawDesc = "" +
 	"\x06ladder\x18\x06 \x03(\v2\x18.pertitle.events.v1.RungR\x06ladder\x12#\n" +
 	"\routput_prefix\x18\a \x01(\tR\foutputPrefix\x126\n" +
 	"\x05probe\x18\b \x01(\v2 .pertitle.events.v1.ProbeSummaryR\x05probe\x12\x14\n" +
-	"\x05title\x18\t \x01(\tR\x05title\"\xa8\x01\n" +
+	"\x05title\x18\t \x01(\tR\x05title\x12\x18\n" +
+	"\aattempt\x18\n" +
+	" \x01(\x05R\aattempt\"\xa8\x01\n" +
 	"\x0fEncodingStarted\x12\x14\n" +
 	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12&\n" +
@@ -1340,7 +1425,11 @@ const file_pertitle_events_v1_events_proto_rawDesc = "" +
 	"\x0fexternal_job_id\x18\x03 \x01(\tR\rexternalJobId\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1c\n" +
 	"\tretryable\x18\x05 \x01(\bR\tretryable\x12\x12\n" +
-	"\x04code\x18\x06 \x01(\tR\x04codeB;Z9github.com/pertitle/pertitle/pkg/events/eventsv1;eventsv1b\x06proto3"
+	"\x04code\x18\x06 \x01(\tR\x04code\"C\n" +
+	"\fAssetDeleted\x12\x14\n" +
+	"\x05owner\x18\x01 \x01(\tR\x05owner\x12\x1d\n" +
+	"\n" +
+	"deleted_by\x18\x02 \x01(\tR\tdeletedByB;Z9github.com/pertitle/pertitle/pkg/events/eventsv1;eventsv1b\x06proto3"
 
 var (
 	file_pertitle_events_v1_events_proto_rawDescOnce sync.Once
@@ -1354,7 +1443,7 @@ func file_pertitle_events_v1_events_proto_rawDescGZIP() []byte {
 	return file_pertitle_events_v1_events_proto_rawDescData
 }
 
-var file_pertitle_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_pertitle_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_pertitle_events_v1_events_proto_goTypes = []any{
 	(*Envelope)(nil),              // 0: pertitle.events.v1.Envelope
 	(*ProbeSummary)(nil),          // 1: pertitle.events.v1.ProbeSummary
@@ -1367,10 +1456,11 @@ var file_pertitle_events_v1_events_proto_goTypes = []any{
 	(*ChunkRequested)(nil),        // 8: pertitle.events.v1.ChunkRequested
 	(*EncodingFinished)(nil),      // 9: pertitle.events.v1.EncodingFinished
 	(*EncodingFailed)(nil),        // 10: pertitle.events.v1.EncodingFailed
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*AssetDeleted)(nil),          // 11: pertitle.events.v1.AssetDeleted
+	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
 }
 var file_pertitle_events_v1_events_proto_depIdxs = []int32{
-	11, // 0: pertitle.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
+	12, // 0: pertitle.events.v1.Envelope.occurred_at:type_name -> google.protobuf.Timestamp
 	2,  // 1: pertitle.events.v1.Envelope.asset_uploaded:type_name -> pertitle.events.v1.AssetUploaded
 	5,  // 2: pertitle.events.v1.Envelope.encoding_requested:type_name -> pertitle.events.v1.EncodingRequested
 	6,  // 3: pertitle.events.v1.Envelope.encoding_started:type_name -> pertitle.events.v1.EncodingStarted
@@ -1378,16 +1468,17 @@ var file_pertitle_events_v1_events_proto_depIdxs = []int32{
 	10, // 5: pertitle.events.v1.Envelope.encoding_failed:type_name -> pertitle.events.v1.EncodingFailed
 	7,  // 6: pertitle.events.v1.Envelope.encoding_progress:type_name -> pertitle.events.v1.EncodingProgress
 	8,  // 7: pertitle.events.v1.Envelope.chunk_requested:type_name -> pertitle.events.v1.ChunkRequested
-	1,  // 8: pertitle.events.v1.AssetUploaded.probe:type_name -> pertitle.events.v1.ProbeSummary
-	4,  // 9: pertitle.events.v1.Rung.quality:type_name -> pertitle.events.v1.QualityScore
-	3,  // 10: pertitle.events.v1.EncodingRequested.ladder:type_name -> pertitle.events.v1.Rung
-	1,  // 11: pertitle.events.v1.EncodingRequested.probe:type_name -> pertitle.events.v1.ProbeSummary
-	3,  // 12: pertitle.events.v1.EncodingFinished.renditions:type_name -> pertitle.events.v1.Rung
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	11, // 8: pertitle.events.v1.Envelope.asset_deleted:type_name -> pertitle.events.v1.AssetDeleted
+	1,  // 9: pertitle.events.v1.AssetUploaded.probe:type_name -> pertitle.events.v1.ProbeSummary
+	4,  // 10: pertitle.events.v1.Rung.quality:type_name -> pertitle.events.v1.QualityScore
+	3,  // 11: pertitle.events.v1.EncodingRequested.ladder:type_name -> pertitle.events.v1.Rung
+	1,  // 12: pertitle.events.v1.EncodingRequested.probe:type_name -> pertitle.events.v1.ProbeSummary
+	3,  // 13: pertitle.events.v1.EncodingFinished.renditions:type_name -> pertitle.events.v1.Rung
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_pertitle_events_v1_events_proto_init() }
@@ -1403,6 +1494,7 @@ func file_pertitle_events_v1_events_proto_init() {
 		(*Envelope_EncodingFailed)(nil),
 		(*Envelope_EncodingProgress)(nil),
 		(*Envelope_ChunkRequested)(nil),
+		(*Envelope_AssetDeleted)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1410,7 +1502,7 @@ func file_pertitle_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pertitle_events_v1_events_proto_rawDesc), len(file_pertitle_events_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

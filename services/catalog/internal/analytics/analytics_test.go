@@ -17,6 +17,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/limit"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/services/catalog/internal/analytics"
 )
 
@@ -141,9 +142,10 @@ func TestEventValidation(t *testing.T) {
 				return
 			}
 			assert.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
-			var body map[string]string
+			var body map[string]any
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
-			assert.Equal(t, "events[1]."+tc.field, body["field"], body["error"])
+			assert.Equal(t, "events[1]."+tc.field, body["field"], body["detail"])
+			assert.Equal(t, problem.InvalidRequest.URI, body["type"])
 			assert.Empty(t, st.events, "a batch with a bad event is refused whole")
 		})
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/limit"
+	"github.com/pertitle/pertitle/pkg/problem"
+	"github.com/pertitle/pertitle/pkg/svc"
 )
 
 // Filter selects stored events: one asset, or one owner's assets, or (All) every
@@ -69,7 +71,7 @@ type Instrumenter interface {
 // Register mounts the endpoints on mux, instrumented by m (may be nil). The beacon
 // endpoint takes a beacon token and must not sit behind the bearer middleware;
 // the reads need an authenticated caller.
-func (h *Handler) Register(mux *http.ServeMux, m Instrumenter) {
+func (h *Handler) Register(mux svc.Mux, m Instrumenter) {
 	route := func(pattern, name string, fn http.HandlerFunc) {
 		var handler http.Handler = fn
 		if m != nil {
@@ -117,21 +119,21 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && mt != "text/plain") {
-			writeError(w, http.StatusUnsupportedMediaType, "", "send a JSON array as application/json or text/plain")
+			writeError(w, http.StatusUnsupportedMediaType, problem.UnsupportedType, "", "send a JSON array as application/json or text/plain")
 			return
 		}
 	}
 	if r.ContentLength > MaxBatchBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("a batch is at most %d bytes", MaxBatchBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, problem.TooLarge, "", fmt.Sprintf("a batch is at most %d bytes", MaxBatchBytes))
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBatchBytes+1))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "", "cannot read body")
+		writeError(w, http.StatusBadRequest, problem.InvalidRequest, "", "cannot read body")
 		return
 	}
 	if len(body) > MaxBatchBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("a batch is at most %d bytes", MaxBatchBytes))
+		writeError(w, http.StatusRequestEntityTooLarge, problem.TooLarge, "", fmt.Sprintf("a batch is at most %d bytes", MaxBatchBytes))
 		return
 	}
 	events, field, err := decodeBatch(body)
@@ -140,7 +142,7 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, errTooMany) {
 			code = http.StatusRequestEntityTooLarge
 		}
-		writeError(w, code, field, err.Error())
+		writeError(w, code, problem.ForStatus(code), field, err.Error())
 		return
 	}
 	now := h.now()
@@ -149,19 +151,19 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 			var fe *FieldError
 			errors.As(err, &fe)
 			f := fmt.Sprintf("events[%d].%s", i, fe.Field)
-			writeError(w, http.StatusBadRequest, f, f+": "+fe.Msg)
+			writeError(w, http.StatusBadRequest, problem.InvalidRequest, f, f+": "+fe.Msg)
 			return
 		}
 	}
 	owners, status, msg := h.authorizeBeacons(r, events)
 	if status != 0 {
-		writeError(w, status, "", msg)
+		writeError(w, status, problem.ForStatus(status), "", msg)
 		return
 	}
 	// Charged only now: a request that is not let in never spends a real viewer's tokens.
 	if wait, ok := h.charge(r, owners, events); !ok {
 		limit.RetryAfter(w.Header(), wait)
-		writeError(w, http.StatusTooManyRequests, "", "too many analytics events for this asset from your address; slow down")
+		writeError(w, http.StatusTooManyRequests, problem.RateLimited, "", "too many analytics events for this asset from your address; slow down")
 		return
 	}
 	if err := h.Store.AppendEvents(r.Context(), owners, events); err != nil {
@@ -268,7 +270,7 @@ func (h *Handler) assetReport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !found || !p.CanAccess(owner) {
-		writeError(w, http.StatusNotFound, "", "asset not found")
+		writeError(w, http.StatusNotFound, problem.NotFound, "", "asset not found")
 		return
 	}
 	h.report(w, r, Filter{AssetID: id}, false)
@@ -289,7 +291,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, f Filter, summa
 	if s := q.Get("interval"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < time.Minute || d > 31*24*time.Hour {
-			writeError(w, http.StatusBadRequest, "interval", "interval must be a duration between 1m and 744h")
+			writeError(w, http.StatusBadRequest, problem.InvalidRequest, "interval", "interval must be a duration between 1m and 744h")
 			return
 		}
 		interval = d
@@ -297,7 +299,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, f Filter, summa
 	if s := q.Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "since", "since must be an RFC 3339 time")
+			writeError(w, http.StatusBadRequest, problem.InvalidRequest, "since", "since must be an RFC 3339 time")
 			return
 		}
 		f.Since = t
@@ -318,7 +320,7 @@ func caller(w http.ResponseWriter, r *http.Request) (auth.Principal, bool) {
 	p, ok := auth.FromContext(r.Context())
 	if !ok || p.Subject == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
-		writeError(w, http.StatusUnauthorized, "", "sign in to see analytics")
+		writeError(w, http.StatusUnauthorized, problem.Unauthorized, "", "sign in to see analytics")
 		return auth.Principal{}, false
 	}
 	return p, true
@@ -329,13 +331,13 @@ func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	h.log().Error("analytics request failed", zap.String("path", r.URL.Path), zap.Error(err))
-	writeError(w, http.StatusInternalServerError, "", "internal error")
+	writeError(w, http.StatusInternalServerError, problem.Internal, "", "internal error")
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":"cannot encode response"}`, http.StatusInternalServerError)
+		problem.Write(w, http.StatusInternalServerError, problem.Internal, "cannot encode response")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -343,10 +345,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func writeError(w http.ResponseWriter, code int, field, msg string) {
-	body := map[string]string{"error": msg}
-	if field != "" {
-		body["field"] = field
-	}
-	writeJSON(w, code, body)
+func writeError(w http.ResponseWriter, code int, t problem.Type, field, msg string) {
+	p := problem.New(t, code, msg)
+	p.Field = field
+	p.Write(w)
 }

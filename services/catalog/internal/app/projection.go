@@ -7,9 +7,11 @@ import (
 	"math"
 
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 )
 
@@ -25,6 +27,15 @@ type Projection struct {
 	repo     Repository
 	consumer string
 	log      *zap.Logger
+	// Storage, when set, is where a deleted asset's sources and outputs are
+	// removed: on its AssetDeleted, and again on any later event that may
+	// have written some (an upload, an encode that finished or failed).
+	Storage Cleaner
+}
+
+// Cleaner removes objects from storage.
+type Cleaner interface {
+	DeletePrefix(ctx context.Context, prefix string) error
 }
 
 // NewProjection returns the projection writing to repo under consumer (Consumer if empty).
@@ -41,6 +52,12 @@ func NewProjection(repo Repository, consumer string, log *zap.Logger) *Projectio
 // Handle projects one event. It is safe to call concurrently and with redelivered
 // events. Errors wrapping ErrInvalidEvent will never succeed; others may on retry.
 func (p *Projection) Handle(ctx context.Context, env *eventsv1.Envelope) error {
+	switch env.GetPayload().(type) {
+	case *eventsv1.Envelope_AssetDeleted:
+		return p.deleted(ctx, env)
+	case *eventsv1.Envelope_EncodingRequested:
+		return p.requested(ctx, env)
+	}
 	ev, err := ToDomain(env)
 	if err != nil {
 		return err
@@ -55,6 +72,9 @@ func (p *Projection) Handle(ctx context.Context, env *eventsv1.Envelope) error {
 			result, changed = domain.Apply(cur, ev)
 			return result, changed, nil
 		})
+	if errors.Is(err, domain.ErrDeleted) {
+		return p.late(ctx, env, ev)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot project event %s (%s) of asset %s: %w", env.GetEventId(), env.GetType(), env.GetAssetId(), err)
 	}
@@ -127,4 +147,73 @@ func finite(v float64) float64 {
 		return 0
 	}
 	return v
+}
+
+// checked validates an event the projection handles without ToDomain.
+func checked(env *eventsv1.Envelope) error {
+	if err := events.Validate(env); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	if !domain.ValidID(env.GetAssetId()) {
+		return fmt.Errorf("%w: %w: %q", ErrInvalidEvent, domain.ErrInvalidID, env.GetAssetId())
+	}
+	return nil
+}
+
+// deleted tombstones the asset (once, whoever applied the event first: the
+// DELETE request or this delivery) and removes its objects, every delivery,
+// until that succeeds.
+func (p *Projection) deleted(ctx context.Context, env *eventsv1.Envelope) error {
+	if err := checked(env); err != nil {
+		return err
+	}
+	id := env.GetAssetId()
+	if _, err := p.repo.Delete(ctx, EventKey{Consumer: p.consumer, EventID: env.GetEventId()}, id, env.GetOccurredAt().AsTime()); err != nil {
+		return fmt.Errorf("cannot delete asset %s: %w", id, err)
+	}
+	if err := p.removeObjects(ctx, id); err != nil {
+		return err
+	}
+	p.log.Info("asset deleted", zap.String("asset_id", id), zap.String("by", env.GetAssetDeleted().GetDeletedBy()))
+	return nil
+}
+
+// late handles an event of a deleted asset: it changes nothing, but an upload
+// or an encode that ended may have written objects after the deletion
+// removed them.
+func (p *Projection) late(ctx context.Context, env *eventsv1.Envelope, ev domain.Event) error {
+	p.log.Info("event of a deleted asset dropped", zap.String("asset_id", env.GetAssetId()), zap.String("type", env.GetType()))
+	switch ev.(type) {
+	case domain.Uploaded, domain.Finished, domain.Failed:
+		return p.removeObjects(ctx, env.GetAssetId())
+	}
+	return nil
+}
+
+func (p *Projection) removeObjects(ctx context.Context, id string) error {
+	if p.Storage == nil {
+		return nil
+	}
+	for _, prefix := range []string{jobs.SourcePrefix(id), jobs.AssetOutputPrefix(id)} {
+		if err := p.Storage.DeletePrefix(ctx, prefix); err != nil {
+			return fmt.Errorf("cannot remove %s of deleted asset %s: %w", prefix, id, err)
+		}
+	}
+	return nil
+}
+
+// requested keeps the asset's latest encoding request, which a retry repeats.
+func (p *Projection) requested(ctx context.Context, env *eventsv1.Envelope) error {
+	if err := checked(env); err != nil {
+		return err
+	}
+	body, err := proto.Marshal(env.GetEncodingRequested())
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidEvent, err)
+	}
+	err = p.repo.SaveRequest(ctx, env.GetAssetId(), domain.Request{EventID: env.GetEventId(), At: env.GetOccurredAt().AsTime(), Body: body})
+	if errors.Is(err, domain.ErrDeleted) {
+		return nil // a retry of an asset deleted since: nothing to keep
+	}
+	return err
 }

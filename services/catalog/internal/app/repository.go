@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"time"
 
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 )
@@ -62,4 +63,16 @@ type Repository interface {
 	List(ctx context.Context, f ListFilter) (Page, error)
 	// Ping checks the database is usable (readiness).
 	Ping(ctx context.Context) error
+	// Delete removes asset id and leaves a tombstone in its place, recording key
+	// as Update does (applied=false for a key seen before). From then on Update of
+	// id returns an error wrapping domain.ErrDeleted and Get domain.ErrNotFound.
+	// Deleting an asset that does not exist only leaves the tombstone.
+	Delete(ctx context.Context, key EventKey, id string, at time.Time) (applied bool, err error)
+	// Deleted reports whether id has a tombstone.
+	Deleted(ctx context.Context, id string) (bool, error)
+	// SaveRequest keeps r as the latest encoding request of asset id unless a
+	// newer one (At) is kept already. A tombstoned id returns domain.ErrDeleted.
+	SaveRequest(ctx context.Context, id string, r domain.Request) error
+	// LatestRequest returns the latest request of asset id, or domain.ErrNotFound.
+	LatestRequest(ctx context.Context, id string) (domain.Request, error)
 }

@@ -168,3 +168,15 @@ type Asset struct {
 	ReadyAt          time.Time
 	ReadyTransitions int
 }
+
+// ErrDeleted is returned for events of an asset that was deleted: its tombstone
+// outlives it, so that a late or redelivered event cannot bring it back.
+var ErrDeleted = errors.New("asset deleted")
+
+// Request is the latest encoding request of an asset (the EncodingRequested
+// event as it travelled), which a retry repeats as a new attempt.
+type Request struct {
+	EventID string
+	At      time.Time
+	Body    []byte
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/limit"
@@ -20,7 +21,7 @@ import (
 // Name is the service name used in logs, metrics and queue names.
 const Name = bus.ServiceCatalog
 
-// Storage adapters.
+// StorageFS selects filesystem storage (PERTITLE_STORAGE=fs).
 const StorageFS = "fs"
 
 // Config is everything the catalog reads from its environment.
@@ -63,7 +64,7 @@ func DefaultConfig() Config {
 		StorageDir:   "var/storage",
 		Bus:          bus.DefaultConfig(),
 		Web:          webapp.DefaultConfig(),
-		Auth:         auth.Config{Issuer: auth.DefaultIssuer, Audience: auth.DefaultAudience},
+		Auth:         auth.Config{Issuer: settings.DefaultIssuer, Audience: settings.DefaultAudience},
 
 		MediaURLTTL: 6 * time.Hour,
 		// A player sends a heartbeat every 10 s or so plus a few events per play,
@@ -83,16 +84,16 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.MediaBaseURL, "PERTITLE_MEDIA_BASE_URL", d.MediaBaseURL, "base of manifest URLs handed out (point at a CDN)")
 	e.String(&c.Storage, "PERTITLE_STORAGE", d.Storage, "storage adapter: fs or s3")
 	e.String(&c.StorageDir, "PERTITLE_STORAGE_DIR", d.StorageDir, "root of filesystem storage")
-	c.S3.FromEnv(e)
+	c.S3 = settings.S3(e)
 	e.SigningKey(&c.MediaSigningKey, "PERTITLE_MEDIA_SIGNING_KEY", "", "secret that signs playback URLs and beacon tokens (at least 16 bytes; empty: a random one per start, with a warning)")
 	e.Duration(&c.MediaURLTTL, "PERTITLE_MEDIA_URL_TTL", d.MediaURLTTL, "how long signed playback URLs and beacon tokens stay valid")
 	e.Int(&c.AnalyticsPerMinute, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE", d.AnalyticsPerMinute, "analytics events per minute, sustained, for one asset from one client address (or signed-in user)")
 	e.Int(&c.AnalyticsBurst, "PERTITLE_ANALYTICS_BURST", d.AnalyticsBurst, "analytics events at once for one asset from one client address (at least 100, one full batch)")
 	e.TrustedProxies(&c.Proxies)
 	e.Duration(&c.AnalyticsRetention, "PERTITLE_ANALYTICS_RETENTION", d.AnalyticsRetention, "playback events older than this are deleted, hourly (2160h: 90 days)")
-	c.Bus.FromEnv(e)
+	c.Bus = settings.Bus(e)
 	c.Web.FromEnv(e)
-	c.Auth.FromEnv(e)
+	c.Auth = settings.OIDC(e)
 }
 
 // Validate reports every problem at once.
@@ -109,14 +110,14 @@ func (c Config) Validate() error {
 	v.Check(validBaseURL(c.MediaBaseURL), "PERTITLE_MEDIA_BASE_URL %q must be an http(s) URL or an absolute path", c.MediaBaseURL)
 	v.Check(c.Storage == StorageFS || c.Storage == storage.KindS3, "PERTITLE_STORAGE %q is not supported (want %q or %q)", c.Storage, StorageFS, storage.KindS3)
 	if c.Storage == storage.KindS3 {
-		v.Check(c.storageConfig().Validate() == nil, "%v", c.storageConfig().Validate())
+		v.Check(settings.CheckStorage(c.storageConfig()) == nil, "%v", settings.CheckStorage(c.storageConfig()))
 	}
 	v.Check(c.Storage != StorageFS || c.StorageDir != "", "PERTITLE_STORAGE_DIR is empty")
 	v.Check(c.MediaURLTTL >= time.Minute && c.MediaURLTTL <= 7*24*time.Hour, "PERTITLE_MEDIA_URL_TTL must be between 1m and 168h")
 	v.Check(c.AnalyticsPerMinute > 0, "PERTITLE_ANALYTICS_EVENTS_PER_MINUTE must be positive")
 	v.Check(c.AnalyticsBurst >= 100, "PERTITLE_ANALYTICS_BURST must be at least 100 (one full batch)")
 	v.Check(c.AnalyticsRetention >= time.Hour, "PERTITLE_ANALYTICS_RETENTION must be at least 1h")
-	return errors.Join(v.Err(), c.Bus.Validate(), c.Web.Validate(), c.Auth.Validate())
+	return errors.Join(v.Err(), settings.CheckBus(c.Bus), c.Web.Validate(), settings.CheckOIDC(c.Auth))
 }
 
 // storageConfig is the storage the media is served from.

@@ -22,7 +22,8 @@ var deadLetterNamespace = uuid.MustParse("9e3f2a61-4c2d-4f0e-8a55-2b7d1c6e0f93")
 // carries the dead event's job and time, so it ends that attempt only: a
 // stale progress report dead-lettered after its asset became ready (or was
 // retried) does not undo it. A failure that itself could not be recorded is
-// only logged: announcing another one would loop.
+// only logged: announcing another one would loop; so are a dead AssetDeleted
+// or EncodingRequested, which say nothing of an encode.
 func (s *Service) OnDeadLetter(pub interface {
 	Publish(context.Context, *eventsv1.Envelope) error
 }) bus.DeadLetterHandler {
@@ -31,6 +32,14 @@ func (s *Service) OnDeadLetter(pub interface {
 		log := s.deps.Log.With(zap.String("queue", dl.Queue), zap.String("reason", dl.Why()))
 		if env == nil || env.GetAssetId() == "" || env.GetEncodingFailed() != nil {
 			log.Error("dead letter the catalog cannot turn into a failure", zap.String("event_id", env.GetEventId()))
+			return nil
+		}
+		// Neither says how an encode went: a deletion whose storage clean-up
+		// kept failing (the asset is tombstoned already), or a request the
+		// catalog could not keep (the asset cannot be retried). Operators redrive them.
+		if env.GetAssetDeleted() != nil || env.GetEncodingRequested() != nil {
+			log.Error("dead letter of "+events.Name(env)+": redrive it once the cause is fixed",
+				zap.String("event_id", env.GetEventId()), zap.String("asset_id", env.GetAssetId()))
 			return nil
 		}
 		out, err := events.New(events.Meta{AssetID: env.GetAssetId(), Producer: Name, CorrelationID: env.GetCorrelationId(),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
@@ -61,4 +62,26 @@ func TestADeadProgressReportDoesNotUndoAReadyAsset(t *testing.T) {
 	require.NoError(t, s.OnDeadLetter(&loopback{s: s})(ctx, bus.DeadLetter{Env: j[2], Reason: "boom"}))
 	_, a := getJSON(t, s.Handler(), "/v1/assets/"+assetID)
 	assert.Equal(t, "ready", a["status"])
+}
+
+// TestDeadDeletionsAndRequestsAnnounceNoFailure: a dead AssetDeleted or
+// EncodingRequested says nothing of how an encode went: the asset that is
+// encoding stays so.
+func TestDeadDeletionsAndRequestsAnnounceNoFailure(t *testing.T) {
+	t.Parallel()
+	s, _ := component(t)
+	ctx := context.Background()
+	j := journey(t, assetID)
+	pub := &loopback{s: s}
+	sweep := s.OnDeadLetter(pub)
+	require.NoError(t, s.Project(ctx, j[0]))
+	require.NoError(t, s.Project(ctx, j[1]))
+	for _, payload := range []proto.Message{&eventsv1.AssetDeleted{Owner: "alice"},
+		&eventsv1.EncodingRequested{Owner: "alice", Backend: "local", LadderMode: "fixed"}} {
+		require.NoError(t, sweep(ctx, bus.DeadLetter{Env: envelope(t, assetID, payload), MaxReceives: 5}))
+	}
+	assert.Empty(t, pub.got)
+	code, a := getJSON(t, s.Handler(), "/v1/assets/"+assetID)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "encoding", a["status"])
 }

@@ -71,10 +71,6 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 		return err
 	}
 	ops.AddCheck("oidc", verifier.Ping)
-	s, err := New(cfg, Deps{Repo: repo, Storage: store, Log: log, Ops: ops, Auth: verifier})
-	if err != nil {
-		return err
-	}
 	b, err := bus.New(ctx, cfg.Bus, Name, log, ops.Metrics)
 	if err != nil {
 		return fmt.Errorf("cannot start the bus: %w", err)
@@ -84,6 +80,10 @@ func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdo
 			log.Warn("cannot close the bus", zap.Error(cerr))
 		}
 	}()
+	s, err := New(cfg, Deps{Repo: repo, Storage: store, Log: log, Ops: ops, Auth: verifier, Pub: b})
+	if err != nil {
+		return err
+	}
 	s.Subscribe(b)
 	ops.AddCheck("bus", b.Ping)
 

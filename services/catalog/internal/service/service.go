@@ -9,8 +9,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/api"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
+	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -32,6 +34,9 @@ type Deps struct {
 	// Nil: API calls must already carry an auth.Principal in their context, so
 	// over HTTP every API call is refused with 401.
 	Auth auth.TokenVerifier
+	// Pub publishes what DELETE and retry announce (the bus). Nil: those two
+	// routes answer 503.
+	Pub app.Publisher
 }
 
 // Service is a wired catalog without its transports: Handler serves HTTP and Project
@@ -42,6 +47,7 @@ type Service struct {
 	projection *app.Projection
 	queries    *app.Queries
 	handler    http.Handler
+	routes     []string // the patterns Handler serves
 }
 
 // New wires the catalog over deps. It only reads cfg.MediaBaseURL: adapters are the caller's.
@@ -61,11 +67,18 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		projection: app.NewProjection(deps.Repo, app.Consumer, deps.Log),
 		queries:    app.NewQueries(deps.Repo),
 	}
+	s.projection.Storage = deps.Storage
+	var commands cataloghttp.Commands
+	if deps.Pub != nil {
+		commands = app.NewCommands(deps.Repo, deps.Pub, Name)
+	}
 	deps.Ops.AddCheck("db", deps.Repo.Ping)
 	deps.Ops.AddCheck("storage", deps.Storage.Ping)
 
 	mux := http.NewServeMux()
-	deps.Ops.Register(mux)
+	routes := &svc.Routes{Mux: mux}
+	deps.Ops.Register(routes)
+	routes.Handle("GET "+api.Path, api.Handler())
 	var signer *cataloghttp.Signer
 	if cfg.MediaSigningKey != "" {
 		signer = cataloghttp.NewSigner([]byte(cfg.MediaSigningKey), cfg.MediaURLTTL)
@@ -76,11 +89,12 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		httpCfg.Authenticate = func(h http.Handler) http.Handler { return auth.Middleware(deps.Auth, h) }
 		optional = func(h http.Handler) http.Handler { return auth.Optional(deps.Auth, h) }
 	}
-	cataloghttp.New(httpCfg, s.queries, deps.Storage, deps.Log).Register(mux, deps.Ops.Metrics)
+	httpCfg.Commands = commands
+	cataloghttp.New(httpCfg, s.queries, deps.Storage, deps.Log).Register(routes, deps.Ops.Metrics)
 	if store, ok := deps.Repo.(analytics.Store); ok {
 		// Beacons take a bearer token or a beacon token, so the analytics routes get
 		// the caller when there is one and decide themselves (reads need one).
-		s.analytics(cfg, store, signer).Register(mux, wrapRoutes{deps.Ops.Metrics, optional})
+		s.analytics(cfg, store, signer).Register(routes, wrapRoutes{deps.Ops.Metrics, optional})
 	}
 	// The web app takes every GET the API and media routes do not match.
 	webCfg := cfg.Web
@@ -90,7 +104,8 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	web.Register(mux)
+	web.Register(routes)
+	s.routes = routes.Patterns
 	s.handler = cataloghttp.Guard(mux)
 	return s, nil
 }
@@ -146,15 +161,16 @@ func (s *Service) Project(ctx context.Context, env *eventsv1.Envelope) error {
 	return err
 }
 
-// Topics are the topics the catalog consumes, as provisioned.
+// Topics are the topics the catalog consumes: every event that changes an
+// asset (bus.DefaultTopology provisions a queue for each).
 func Topics() []string {
-	var out []string
-	for _, sub := range bus.DefaultTopology().Subscriptions {
-		if sub.Service == Name {
-			out = append(out, sub.Topic)
-		}
+	return []string{
+		events.TopicAssetUploaded,
+		events.TopicEncodingStarted,
+		events.TopicEncodingProgress,
+		events.TopicEncodingFinished,
+		events.TopicEncodingFailed,
 	}
-	return out
 }
 
 // Subscribe registers Project on every topic the catalog consumes, and

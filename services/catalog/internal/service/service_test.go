@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pertitle/pertitle/internal/apitest"
 	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
@@ -66,7 +67,14 @@ func journey(t *testing.T, id string) []*eventsv1.Envelope {
 	}
 }
 
+// getJSON gets target from h, a handler of the public API, checking the
+// exchange against api/openapi.yaml.
 func getJSON(t *testing.T, h http.Handler, target string) (int, map[string]any) {
+	t.Helper()
+	return getUndocumentedJSON(t, apitest.Validate(t, apitest.Requests, h), target)
+}
+
+func getUndocumentedJSON(t *testing.T, h http.Handler, target string) (int, map[string]any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, target, nil)
@@ -111,7 +119,7 @@ func TestComponentJourney(t *testing.T) {
 	code, ready := getJSON(t, s.Handler(), "/readyz")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, map[string]any{"status": "ready"}, ready, "the public port tells ready or not, nothing more")
-	code, ready = getJSON(t, s.Ops().Handler(), "/readyz")
+	code, ready = getUndocumentedJSON(t, s.Ops().Handler(), "/readyz") // the private ops port
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, map[string]any{"db": "ok", "storage": "ok"}, ready["checks"])
 
@@ -120,7 +128,7 @@ func TestComponentJourney(t *testing.T) {
 	assert.NotContains(t, rec.Body.String(), "pertitle_http_requests_total", "metrics are on the ops port only")
 	rec = httptest.NewRecorder()
 	s.Ops().Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	assert.Contains(t, rec.Body.String(), `pertitle_http_requests_total{code="200",route="/v1/assets/{id}",service="catalog"}`)
+	assert.Contains(t, rec.Body.String(), `pertitle_http_requests_total{code="200",route="/v1/assets/{id}"}`)
 }
 
 func TestComponentInvalidEventIsPermanent(t *testing.T) {
@@ -211,7 +219,14 @@ func TestComponentOverMemoryBus(t *testing.T) {
 func TestTopics(t *testing.T) {
 	t.Parallel()
 	assert.ElementsMatch(t, []string{events.TopicAssetUploaded, events.TopicEncodingStarted, events.TopicEncodingProgress,
-		events.TopicEncodingFinished, events.TopicEncodingFailed}, Topics())
+		events.TopicEncodingFinished, events.TopicEncodingFailed, events.TopicEncodingRequested, events.TopicAssetDeleted}, Topics())
+	var provisioned []string
+	for _, sub := range bus.DefaultTopology().Subscriptions {
+		if sub.Service == Name {
+			provisioned = append(provisioned, sub.Topic)
+		}
+	}
+	assert.ElementsMatch(t, Topics(), provisioned, "provisioning creates a queue for each topic the catalog consumes")
 }
 
 func TestConfig(t *testing.T) {

@@ -173,8 +173,8 @@ func contains(xs []string, x string) bool {
 
 // Register mounts the app on mux. The API and media routes are more specific
 // patterns, so they keep winning; everything else that is a GET is the app.
-func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /config.json", h.serveConfig)
+func (h *Handler) Register(mux svc.Mux) {
+	mux.Handle("GET /config.json", http.HandlerFunc(h.serveConfig))
 	mux.Handle("GET /", h)
 }
 

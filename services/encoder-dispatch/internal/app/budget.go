@@ -1,10 +1,11 @@
 package app
 
 import (
-	"github.com/pertitle/pertitle/pkg/jobs"
-	"github.com/pertitle/pertitle/pkg/media"
 	"math"
 	"time"
+
+	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/media"
 )
 
 // Budget bounds how long one job may run on the local backend. Without it a
@@ -46,7 +47,7 @@ func (b Budget) For(job Job) time.Duration {
 	if len(ladder) == 0 {
 		// Per-title: the backend chooses the ladder; the fixed one stands for
 		// its size.
-		ladder = media.FixedLadder(&media.Source{Video: &media.VideoStream{Width: int(job.Probe.GetWidth()),
+		ladder = media.BuiltinLadder(&media.Source{Video: &media.VideoStream{Width: int(job.Probe.GetWidth()),
 			Height: int(job.Probe.GetHeight()), FrameRate: fps}})
 	}
 	var px float64

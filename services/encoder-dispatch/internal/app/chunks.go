@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/jobs"
 )
 
@@ -36,8 +35,7 @@ type ChunkEncoder interface {
 	EncodeChunk(ctx context.Context, plan *jobs.Plan, chunk int) (jobs.ChunkReport, error)
 }
 
-// ChunkWorker encodes the chunks that ChunkRequested events ask for, on any
-// worker: a chunk already done is not encoded again, a copy of a task whose
+// ChunkWorker encodes the chunks that chunk tasks ask for, on any worker: a chunk already done is not encoded again, a copy of a task whose
 // chunk another worker holds comes back once that lease lapses, a chunk whose
 // encode can never succeed is marked failed (its title then fails, naming
 // it), and a worker stopped mid-chunk gives the chunk back at once.
@@ -53,21 +51,25 @@ type ChunkWorker struct {
 	Log   *zap.Logger
 }
 
-// OnChunkRequested is the bus handler of the chunk topic.
-func (w *ChunkWorker) OnChunkRequested(ctx context.Context, env *eventsv1.Envelope) error {
-	req := env.GetChunkRequested()
-	if req == nil {
-		return bus.Permanent(fmt.Errorf("event %s is not ChunkRequested", env.GetEventId()))
-	}
-	plan, err := w.State.LoadPlan(ctx, req.GetPlanKey())
+// ChunkTask asks for one chunk of a chunked job.
+type ChunkTask struct {
+	JobID   string
+	PlanKey string
+	Chunk   int
+}
+
+// Encode encodes the chunk a task asks for, unless it is done already or in
+// another worker's hands (then the task comes back once that lease lapses).
+func (w *ChunkWorker) Encode(ctx context.Context, task ChunkTask) error {
+	plan, err := w.State.LoadPlan(ctx, task.PlanKey)
 	if err != nil {
 		// Storage trouble, or a plan removed once its job finished: retried,
 		// then dead-lettered, which marks nothing (there is no plan).
-		return fmt.Errorf("chunk %d of %s: %w", req.GetChunk(), req.GetJobId(), err)
+		return fmt.Errorf("chunk %d of %s: %w", task.Chunk, task.JobID, err)
 	}
-	k := int(req.GetChunk())
-	if k < 0 || k >= len(plan.Chunks) || plan.JobID != req.GetJobId() {
-		return bus.Permanent(fmt.Errorf("chunk %d is not in the plan of job %s", k, req.GetJobId()))
+	k := task.Chunk
+	if k < 0 || k >= len(plan.Chunks) || plan.JobID != task.JobID {
+		return bus.Permanent(fmt.Errorf("chunk %d is not in the plan of job %s", k, task.JobID))
 	}
 	log := w.Log.With(zap.String("job_id", plan.JobID), zap.Int("chunk", k))
 	if done, err := w.State.Done(ctx, plan, k); err != nil {
@@ -148,20 +150,15 @@ func (w *ChunkWorker) renew(ctx context.Context, plan *jobs.Plan, k int, log *za
 	}
 }
 
-// OnDeadLetter marks failed a chunk that was given up on, so that its title
-// fails naming it instead of waiting for it for ever.
-func (w *ChunkWorker) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error {
-	req := dl.Env.GetChunkRequested()
-	if req == nil {
-		w.Log.Error("dead letter on the chunk topic that is not a chunk: nothing to mark", zap.String("reason", dl.Why()))
-		return nil
-	}
-	plan, err := w.State.LoadPlan(ctx, req.GetPlanKey())
+// Abandoned marks failed a chunk whose task was given up on (why), so that
+// its title fails naming it instead of waiting for it for ever.
+func (w *ChunkWorker) Abandoned(ctx context.Context, task ChunkTask, why string) error {
+	plan, err := w.State.LoadPlan(ctx, task.PlanKey)
 	if err != nil {
-		w.Log.Warn("dead chunk of a plan that is gone: nothing to mark", zap.String("job_id", req.GetJobId()), zap.Error(err))
+		w.Log.Warn("dead chunk of a plan that is gone: nothing to mark", zap.String("job_id", task.JobID), zap.Error(err))
 		return nil
 	}
-	k := int(req.GetChunk())
+	k := task.Chunk
 	if done, err := w.State.Done(ctx, plan, k); err != nil {
 		return err
 	} else if done || w.State.Leased(ctx, plan, k) {
@@ -171,5 +168,5 @@ func (w *ChunkWorker) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error
 		return nil
 	}
 	return w.State.MarkFailed(ctx, plan, jobs.ChunkFailure{Chunk: k,
-		Reason: fmt.Sprintf("chunk %d was given up on: %s", k, dl.Why()), At: time.Now().UTC()})
+		Reason: fmt.Sprintf("chunk %d was given up on: %s", k, why), At: time.Now().UTC()})
 }

@@ -13,8 +13,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/events"
-	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -67,12 +65,8 @@ func newChunkFixture(t *testing.T) *chunkFixture {
 	return &chunkFixture{store: st, state: jobs.ChunkStore{Store: st}, plan: plan}
 }
 
-func (f *chunkFixture) task(t *testing.T, k int) *eventsv1.Envelope {
-	t.Helper()
-	env, err := events.New(events.Meta{AssetID: "asset-1", Producer: "test"}, &eventsv1.ChunkRequested{
-		JobId: f.plan.JobID, PlanKey: jobs.PlanKey(f.plan.Prefix), Chunk: int32(k), Chunks: 3})
-	require.NoError(t, err)
-	return env
+func (f *chunkFixture) task(k int) app.ChunkTask {
+	return app.ChunkTask{JobID: f.plan.JobID, PlanKey: jobs.PlanKey(f.plan.Prefix), Chunk: k}
 }
 
 func (f *chunkFixture) worker(name string, enc *fakeEncoder) *app.ChunkWorker {
@@ -85,8 +79,8 @@ func TestChunkEncodedOnceAndMarkedDone(t *testing.T) {
 	enc := &fakeEncoder{}
 	w := f.worker("w1", enc)
 	ctx := context.Background()
-	require.NoError(t, w.OnChunkRequested(ctx, f.task(t, 1)))
-	require.NoError(t, w.OnChunkRequested(ctx, f.task(t, 1)), "the task redelivered")
+	require.NoError(t, w.Encode(ctx, f.task(1)))
+	require.NoError(t, w.Encode(ctx, f.task(1)), "the task redelivered")
 	assert.Equal(t, 1, enc.count(), "a finished chunk is never encoded twice")
 	st, err := jobs.ReadChunkStates(ctx, f.store, f.plan.Prefix)
 	require.NoError(t, err)
@@ -104,11 +98,11 @@ func TestACopyOfAHeldChunkComesBackWhenItsLeaseLapses(t *testing.T) {
 	second := &fakeEncoder{}
 	ctx := context.Background()
 	done := make(chan error, 1)
-	go func() { done <- f.worker("w1", first).OnChunkRequested(ctx, f.task(t, 0)) }()
+	go func() { done <- f.worker("w1", first).Encode(ctx, f.task(0)) }()
 	require.Eventually(t, func() bool { return first.count() == 1 }, 5*time.Second, 10*time.Millisecond)
 
 	start := time.Now()
-	err := f.worker("w2", second).OnChunkRequested(ctx, f.task(t, 0))
+	err := f.worker("w2", second).Encode(ctx, f.task(0))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, jobs.ErrHeld)
 	after, ok := bus.LaterOf(err)
@@ -120,7 +114,7 @@ func TestACopyOfAHeldChunkComesBackWhenItsLeaseLapses(t *testing.T) {
 
 	close(release)
 	require.NoError(t, <-done)
-	require.NoError(t, f.worker("w2", second).OnChunkRequested(ctx, f.task(t, 0)), "back later, it finds the chunk done")
+	require.NoError(t, f.worker("w2", second).Encode(ctx, f.task(0)), "back later, it finds the chunk done")
 	assert.Equal(t, 0, second.count())
 }
 
@@ -131,11 +125,11 @@ func TestALapsedLeaseIsTakenOver(t *testing.T) {
 	// A worker that died holding chunk 2: its lease is in storage, never renewed.
 	require.NoError(t, jobs.Acquire(ctx, f.store, jobs.ChunkClaimKey(f.plan.Prefix, 2), "dead", 300*time.Millisecond))
 	enc := &fakeEncoder{}
-	err := f.worker("w2", enc).OnChunkRequested(ctx, f.task(t, 2))
+	err := f.worker("w2", enc).Encode(ctx, f.task(2))
 	_, later := bus.LaterOf(err)
 	require.True(t, later, "its message came back before its lease lapsed: %v", err)
 	time.Sleep(350 * time.Millisecond)
-	require.NoError(t, f.worker("w2", enc).OnChunkRequested(ctx, f.task(t, 2)))
+	require.NoError(t, f.worker("w2", enc).Encode(ctx, f.task(2)))
 	assert.Equal(t, 1, enc.count(), "taken over once the lease lapsed")
 }
 
@@ -143,7 +137,7 @@ func TestAChunkThatCannotBeEncodedIsMarkedFailed(t *testing.T) {
 	t.Parallel()
 	f := newChunkFixture(t)
 	enc := &fakeEncoder{behave: func(context.Context, int) error { return bus.Permanent(errors.New("frame count mismatch")) }}
-	err := f.worker("w1", enc).OnChunkRequested(context.Background(), f.task(t, 1))
+	err := f.worker("w1", enc).Encode(context.Background(), f.task(1))
 	require.Error(t, err)
 	assert.True(t, bus.IsPermanent(err))
 	st, err := jobs.ReadChunkStates(context.Background(), f.store, f.plan.Prefix)
@@ -164,7 +158,7 @@ func TestAnInterruptedChunkIsReleasedAndNotFailed(t *testing.T) {
 		}
 		cancel()
 	}()
-	err := f.worker("w1", enc).OnChunkRequested(ctx, f.task(t, 0))
+	err := f.worker("w1", enc).Encode(ctx, f.task(0))
 	require.Error(t, err)
 	assert.False(t, bus.IsPermanent(err), "a stopped worker's chunk is retried elsewhere")
 	st, err := jobs.ReadChunkStates(context.Background(), f.store, f.plan.Prefix)
@@ -173,7 +167,7 @@ func TestAnInterruptedChunkIsReleasedAndNotFailed(t *testing.T) {
 	assert.Empty(t, st.Done)
 	enc2 := &fakeEncoder{}
 	start := time.Now()
-	require.NoError(t, f.worker("w2", enc2).OnChunkRequested(context.Background(), f.task(t, 0)))
+	require.NoError(t, f.worker("w2", enc2).Encode(context.Background(), f.task(0)))
 	assert.Less(t, time.Since(start), 200*time.Millisecond, "another worker starts at once: the lease was released")
 }
 
@@ -184,12 +178,11 @@ func TestADeadChunkTaskMarksTheChunkFailed(t *testing.T) {
 	// A copy dead-lettered while another worker holds the chunk is dropped:
 	// the holder's message still stands for it.
 	require.NoError(t, jobs.Acquire(context.Background(), f.store, jobs.ChunkClaimKey(f.plan.Prefix, 1), "w9", time.Minute))
-	require.NoError(t, w.OnDeadLetter(context.Background(), bus.DeadLetter{Topic: events.TopicChunkRequested, Env: f.task(t, 1), MaxReceives: 5}))
-	require.NoError(t, w.OnDeadLetter(context.Background(), bus.DeadLetter{Topic: events.TopicChunkRequested, Env: f.task(t, 2), MaxReceives: 5}))
+	require.NoError(t, w.Abandoned(context.Background(), f.task(1), "not handled after 5 deliveries"))
+	require.NoError(t, w.Abandoned(context.Background(), f.task(2), "not handled after 5 deliveries"))
 	st, err := jobs.ReadChunkStates(context.Background(), f.store, f.plan.Prefix)
 	require.NoError(t, err)
 	require.Contains(t, st.Failed, 2)
 	assert.NotContains(t, st.Failed, 1)
 	assert.Contains(t, st.Failed[2].Reason, "chunk 2 was given up on: not handled after 5 deliveries")
-	require.NoError(t, w.OnDeadLetter(context.Background(), bus.DeadLetter{Body: []byte("junk")}))
 }

@@ -1,4 +1,8 @@
-// Package app plans encodings and hands them to a backend.
+// Package app holds encoder-dispatch's use cases: planning the ladder of an
+// uploaded asset, running a requested job on an encoder backend within its
+// budget, encoding the chunks of long titles on any worker, and announcing
+// EncodingFailed for whatever can never be handled. The bus handlers in
+// ports/messages turn events into these calls.
 package app
 
 import (
@@ -10,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
@@ -55,7 +60,7 @@ type Backend interface {
 	Run(ctx context.Context, job Job, rep Reporter) error
 }
 
-// Dispatcher handles AssetUploaded and EncodingRequested.
+// Dispatcher plans encodings and runs them on a backend.
 type Dispatcher struct {
 	Pub      Publisher
 	Backend  Backend
@@ -63,10 +68,10 @@ type Dispatcher struct {
 	Producer string
 	// ProgressEvery bounds how often progress events are published.
 	ProgressEvery time.Duration
-	// LadderMode is what OnAssetUploaded plans: "pertitle" (the backend
+	// LadderMode is what Plan plans: "pertitle" (the backend
 	// analyses the title and chooses the ladder; the request carries the fixed
 	// ladder as the fallback for backends that cannot), "static" (Apple HLS
-	// authoring specification ladder) or "fixed" (media.FixedLadder, also
+	// authoring specification ladder) or "fixed" (media.BuiltinLadder, also
 	// when empty).
 	LadderMode string
 	// Limits are checked again on the probe an AssetUploaded carries: events
@@ -76,26 +81,65 @@ type Dispatcher struct {
 	Budget Budget
 }
 
+// Cause is the event a use case answers. The events it publishes carry the
+// cause's asset, owner, correlation and trace forward, and derive their ids
+// from the cause's id, so that a redelivered cause publishes the same events.
+type Cause struct {
+	EventID       string
+	AssetID       string
+	Owner         string
+	CorrelationID string
+	Traceparent   string
+	// At is when the cause happened; zero when unknown.
+	At time.Time
+}
+
+// Upload is an uploaded asset to plan an encoding for.
+type Upload struct {
+	Cause
+	Title     string
+	SourceKey string
+	SourceURL string
+	Probe     *eventsv1.ProbeSummary
+}
+
+// Request is a planned encoding to run on the backend: the job as the
+// request describes it. Run fills in what derives from the cause (the job's
+// id, asset, owner, correlation and trace).
+type Request struct {
+	Cause
+	Job Job
+}
+
+// GivenUp is an upload or a request that the bus gave up on (a dead letter).
+type GivenUp struct {
+	Cause
+	// Event names the event's type ("AssetUploaded").
+	Event string
+	// Request is set for an encoding request: the failure names its job.
+	Request bool
+	// Why is the reason the bus gave up.
+	Why string
+}
+
 // errDeadline is the cause of a job's context when its budget runs out.
 var errDeadline = errors.New("the job ran past its deadline")
 
 var requestNamespace = uuid.MustParse("0c3c3f53-7d3b-4a9b-b7a3-3f0d6d0f5e21")
 
-// OnAssetUploaded plans the ladder and publishes EncodingRequested.
-func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope) error {
-	up := env.GetAssetUploaded()
-	if up == nil {
-		return bus.Permanent(fmt.Errorf("event %s is not AssetUploaded", env.GetEventId()))
-	}
-	p := up.GetProbe()
+// Plan plans the ladder of an uploaded asset and publishes EncodingRequested.
+// An upload outside the source limits is refused: EncodingFailed, then a
+// permanent error.
+func (d *Dispatcher) Plan(ctx context.Context, up Upload) error {
+	p := up.Probe
 	if p.GetWidth() <= 0 || p.GetHeight() <= 0 {
-		return d.refuse(ctx, env, "", codeRefused, bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", env.GetAssetId())))
+		return d.refuse(ctx, up.Cause, "", codeRefused, bus.Permanent(fmt.Errorf("asset %s has no video size in its probe summary", up.AssetID)))
 	}
 	src := &media.Source{Duration: p.GetDurationSeconds(), Size: p.GetSizeBytes(), Video: &media.VideoStream{
 		Codec: p.GetVideoCodec(), Width: int(p.GetWidth()), Height: int(p.GetHeight()), FrameRate: p.GetFrameRate(), PixFmt: p.GetPixelFormat(),
 	}}
 	if err := d.Limits.Check(src); err != nil {
-		return d.refuse(ctx, env, "", codeRefused, bus.Permanent(fmt.Errorf("asset %s: %w", env.GetAssetId(), err)))
+		return d.refuse(ctx, up.Cause, "", codeRefused, bus.Permanent(fmt.Errorf("asset %s: %w", up.AssetID, err)))
 	}
 	if p.GetHasAudio() {
 		src.Audio = []media.AudioStream{{Codec: p.GetAudioCodec()}}
@@ -104,55 +148,55 @@ func (d *Dispatcher) OnAssetUploaded(ctx context.Context, env *eventsv1.Envelope
 	if mode == "" {
 		mode = jobs.LadderFixed
 	}
-	// The request's ladder is what will be encoded: none in per-title mode,
-	// where the backend chooses it.
-	var ladder []media.Rung
-	switch mode {
-	case jobs.LadderFixed:
-		ladder = media.FixedLadder(src)
-	case jobs.LadderStatic:
-		w, h := src.DisplaySize()
-		ladder = pertitle.MediaRungs(pertitle.StaticLadder(w, h))
-	}
+	ladder := plannedLadder(mode, src)
 	// The request id follows from the upload id: a redelivered upload plans the same request.
-	reqID := uuid.NewSHA1(requestNamespace, []byte(env.GetEventId())).String()
+	reqID := uuid.NewSHA1(requestNamespace, []byte(up.EventID)).String()
 	jobID := jobs.NewID(d.Backend.Name(), reqID)
 	req := &eventsv1.EncodingRequested{
-		Owner: up.GetOwner(), Title: up.GetTitle(), SourceKey: up.GetSourceKey(), SourceUrl: up.GetSourceUrl(),
+		Owner: up.Owner, Title: up.Title, SourceKey: up.SourceKey, SourceUrl: up.SourceURL,
 		Backend: d.Backend.Name(), LadderMode: mode, Ladder: rungsToEvent(ladder),
-		OutputPrefix: jobs.OutputPrefix(env.GetAssetId(), jobID), Probe: p,
+		OutputPrefix: jobs.OutputPrefix(up.AssetID, jobID), Probe: p,
 	}
-	out, err := events.New(d.meta(ctx, env), req)
+	out, err := events.New(d.meta(up.Cause), req)
 	if err != nil {
 		return bus.Permanent(err)
 	}
 	out.EventId = reqID
 	if err := d.Pub.Publish(ctx, out); err != nil {
-		return fmt.Errorf("cannot publish EncodingRequested for %s: %w", env.GetAssetId(), err)
+		return fmt.Errorf("cannot publish EncodingRequested for %s: %w", up.AssetID, err)
 	}
-	d.Log.Info("encoding planned", zap.String("asset_id", env.GetAssetId()), zap.String("job_id", jobID), zap.String("ladder_mode", mode), zap.Int("rungs", len(ladder)))
+	d.Log.Info("encoding planned", zap.String("asset_id", up.AssetID), zap.String("job_id", jobID), zap.String("ladder_mode", mode), zap.Int("rungs", len(ladder)))
 	return nil
 }
 
-// OnEncodingRequested runs the job on the backend.
-func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Envelope) error {
-	req := env.GetEncodingRequested()
-	if req == nil {
-		return bus.Permanent(fmt.Errorf("event %s is not EncodingRequested", env.GetEventId()))
+// plannedLadder is the ladder a request of mode carries, which is what will be
+// encoded: none in per-title mode, where the backend chooses it.
+func plannedLadder(mode string, src *media.Source) []media.Rung {
+	switch mode {
+	case jobs.LadderFixed:
+		return media.BuiltinLadder(src)
+	case jobs.LadderStatic:
+		w, h := src.DisplaySize()
+		return pertitle.MediaRungs(pertitle.AppleLadder(w, h))
 	}
-	job := Job{
-		ID: jobs.NewID(d.Backend.Name(), env.GetEventId()), AssetID: env.GetAssetId(), Owner: req.GetOwner(), Title: req.GetTitle(),
-		SourceKey: req.GetSourceKey(), SourceURL: req.GetSourceUrl(), OutputPrefix: req.GetOutputPrefix(),
-		LadderMode: req.GetLadderMode(), Ladder: rungsFromEvent(req.GetLadder()), Probe: req.GetProbe(),
-		CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent(),
-	}
+	return nil
+}
+
+// Run runs a requested job on the backend, within its budget. A request that
+// can never run, or a job past its deadline, is refused (EncodingFailed, then
+// a permanent error); an interrupted job is left for redelivery.
+func (d *Dispatcher) Run(ctx context.Context, req Request) error {
+	job := req.Job
+	job.ID = jobs.NewID(d.Backend.Name(), req.EventID)
+	job.AssetID, job.Owner = req.AssetID, req.Owner
+	job.CorrelationID, job.Traceparent = req.CorrelationID, req.Traceparent
 	switch {
 	case !jobs.ValidLadderMode(job.LadderMode):
-		return d.refuse(ctx, env, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has ladder mode %q", env.GetEventId(), job.LadderMode)))
+		return d.refuse(ctx, req.Cause, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has ladder mode %q", req.EventID, job.LadderMode)))
 	case len(job.Ladder) == 0 && job.LadderMode != jobs.LadderPerTitle:
-		return d.refuse(ctx, env, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has an empty %s ladder", env.GetEventId(), job.LadderMode)))
+		return d.refuse(ctx, req.Cause, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has an empty %s ladder", req.EventID, job.LadderMode)))
 	}
-	rep := &reporter{d: d, env: env, job: job}
+	rep := &reporter{d: d, cause: req.Cause, job: job}
 	start := time.Now()
 	budget := d.budget().For(job)
 	rctx, cancel := context.WithTimeoutCause(ctx, budget, errDeadline)
@@ -161,7 +205,7 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 	videometrics.Video.ObserveEncode(d.Backend.Name(), job.LadderMode, videometrics.OutcomeOf(err), time.Since(start), job.Probe.GetDurationSeconds())
 	if err != nil && errors.Is(context.Cause(rctx), errDeadline) {
 		d.Log.Warn("encoding past its deadline: failed", zap.String("job_id", job.ID), zap.Duration("deadline", budget))
-		return d.refuse(ctx, env, job.ID, codeDeadline, bus.Permanent(fmt.Errorf("job %s: %w (%s for %.0f s of video)", job.ID, errDeadline, budget.Round(time.Second), job.Probe.GetDurationSeconds())))
+		return d.refuse(ctx, req.Cause, job.ID, codeDeadline, bus.Permanent(fmt.Errorf("job %s: %w (%s for %.0f s of video)", job.ID, errDeadline, budget.Round(time.Second), job.Probe.GetDurationSeconds())))
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
@@ -169,7 +213,7 @@ func (d *Dispatcher) OnEncodingRequested(ctx context.Context, env *eventsv1.Enve
 		}
 		err = fmt.Errorf("job %s on %s: %w", job.ID, d.Backend.Name(), err)
 		if bus.IsPermanent(err) {
-			return d.refuse(ctx, env, job.ID, codeRefused, err)
+			return d.refuse(ctx, req.Cause, job.ID, codeRefused, err)
 		}
 		return err
 	}
@@ -194,74 +238,72 @@ func (d *Dispatcher) budget() Budget {
 	return d.Budget
 }
 
-// refuse announces EncodingFailed for an event that can never be handled, so the
+// refuse announces EncodingFailed for a cause that can never be handled, so the
 // asset does not wait forever, then returns err (permanent: the bus dead-letters
-// the event). The failure's id derives from the event's, so a redelivery
+// the event). The failure's id derives from the cause's, so a redelivery
 // announces the same failure.
-func (d *Dispatcher) refuse(ctx context.Context, env *eventsv1.Envelope, jobID, code string, err error) error {
-	out, nerr := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
-		Owner: events.Owner(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
+func (d *Dispatcher) refuse(ctx context.Context, c Cause, jobID, code string, err error) error {
+	out, nerr := events.New(d.meta(c), &eventsv1.EncodingFailed{
+		Owner: c.Owner, Backend: d.Backend.Name(), ExternalJobId: jobID,
 		Reason: err.Error(), Retryable: false, Code: code,
 	})
 	if nerr == nil {
-		out.EventId = uuid.NewSHA1(failedNamespace, []byte(env.GetEventId())).String()
+		out.EventId = failureID(c)
 		nerr = d.Pub.Publish(ctx, out)
 	}
 	if nerr != nil {
 		// Without the announcement the asset would hang: let the bus retry instead.
 		// (%v, not %w: wrapping the permanent cause would dead-letter the event.)
-		return fmt.Errorf("cannot announce the failure of %s (%v): %w", env.GetAssetId(), err, nerr)
+		return fmt.Errorf("cannot announce the failure of %s (%v): %w", c.AssetID, err, nerr)
 	}
 	return err
 }
 
-// OnDeadLetter announces EncodingFailed for an upload or a request that reached
+// failureID is the id of the one EncodingFailed a cause may announce.
+func failureID(c Cause) string { return uuid.NewSHA1(failedNamespace, []byte(c.EventID)).String() }
+
+// Abandoned announces EncodingFailed for an upload or a request that reached
 // a dead-letter queue, whatever put it there (a handler that kept failing, a
 // process killed mid-encode on every delivery), so its asset never stays
 // "encoding". The failure's id is the one refuse would have used: an event
 // refused and then swept is announced once.
-func (d *Dispatcher) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error {
-	env := dl.Env
-	if env == nil || env.GetAssetId() == "" {
-		d.Log.Error("dead letter that is not an event of an asset: nothing to announce", zap.String("queue", dl.Queue), zap.String("reason", dl.Why()))
-		return nil
-	}
+func (d *Dispatcher) Abandoned(ctx context.Context, g GivenUp) error {
 	jobID := ""
-	if env.GetEncodingRequested() != nil {
-		jobID = jobs.NewID(d.Backend.Name(), env.GetEventId())
+	if g.Request {
+		jobID = jobs.NewID(d.Backend.Name(), g.EventID)
 	}
-	out, err := events.New(d.meta(ctx, env), &eventsv1.EncodingFailed{
-		Owner: events.Owner(env), Backend: d.Backend.Name(), ExternalJobId: jobID,
-		Reason: fmt.Sprintf("%s was given up on: %s", events.Name(env), dl.Why()), Retryable: false, Code: codeDeadLettered,
+	out, err := events.New(d.meta(g.Cause), &eventsv1.EncodingFailed{
+		Owner: g.Owner, Backend: d.Backend.Name(), ExternalJobId: jobID,
+		Reason: fmt.Sprintf("%s was given up on: %s", g.Event, g.Why), Retryable: false, Code: codeDeadLettered,
 	})
 	if err != nil {
 		return err
 	}
-	out.EventId = uuid.NewSHA1(failedNamespace, []byte(env.GetEventId())).String()
-	if env.GetOccurredAt() != nil {
+	out.EventId = failureID(g.Cause)
+	if !g.At.IsZero() {
 		// The failure belongs to the dead event's attempt and time: a newer
 		// attempt of the asset (a retry) is not undone by it.
-		out.OccurredAt = env.GetOccurredAt()
+		out.OccurredAt = timestamppb.New(g.At)
 	}
 	return d.Pub.Publish(ctx, out)
 }
 
-func (d *Dispatcher) meta(ctx context.Context, env *eventsv1.Envelope) events.Meta {
-	return events.Meta{AssetID: env.GetAssetId(), Producer: d.Producer, CorrelationID: env.GetCorrelationId(), Traceparent: env.GetTraceparent()}
+func (d *Dispatcher) meta(c Cause) events.Meta {
+	return events.Meta{AssetID: c.AssetID, Producer: d.Producer, CorrelationID: c.CorrelationID, Traceparent: c.Traceparent}
 }
 
 // reporter publishes EncodingStarted and throttled EncodingProgress events.
 type reporter struct {
-	d   *Dispatcher
-	env *eventsv1.Envelope
-	job Job
+	d     *Dispatcher
+	cause Cause
+	job   Job
 
 	mu   sync.Mutex
 	last time.Time
 }
 
 func (r *reporter) Started(ctx context.Context, externalID string) error {
-	out, err := events.New(r.d.meta(ctx, r.env), &eventsv1.EncodingStarted{
+	out, err := events.New(r.d.meta(r.cause), &eventsv1.EncodingStarted{
 		Owner: r.job.Owner, Backend: r.d.Backend.Name(), ExternalJobId: externalID, OutputPrefix: r.job.OutputPrefix, Attempt: 1,
 	})
 	if err != nil {
@@ -287,7 +329,7 @@ func (r *reporter) Progress(ctx context.Context, p media.Progress) {
 	if stage == "" {
 		stage = "encoding"
 	}
-	out, err := events.New(r.d.meta(ctx, r.env), &eventsv1.EncodingProgress{
+	out, err := events.New(r.d.meta(r.cause), &eventsv1.EncodingProgress{
 		Backend: r.d.Backend.Name(), ExternalJobId: r.job.ID, Percent: p.Percent, EtaSeconds: p.ETA.Seconds(), Stage: stage,
 		ChunksDone: int32(p.ChunksDone), ChunksTotal: int32(p.Chunks), Workers: int32(p.Workers),
 	})
@@ -303,15 +345,6 @@ func rungsToEvent(rs []media.Rung) []*eventsv1.Rung {
 	out := make([]*eventsv1.Rung, 0, len(rs))
 	for _, r := range rs {
 		out = append(out, &eventsv1.Rung{Width: int32(r.Width), Height: int32(r.Height), Bitrate: r.Bitrate, Codec: "h264"})
-	}
-	return out
-}
-
-func rungsFromEvent(rs []*eventsv1.Rung) []media.Rung {
-	out := make([]media.Rung, 0, len(rs))
-	for _, r := range rs {
-		// Average-bitrate rungs: media.VBV gives them the usual cap.
-		out = append(out, media.Rung{Width: int(r.GetWidth()), Height: int(r.GetHeight()), Bitrate: r.GetBitrate(), Profile: "high"})
 	}
 	return out
 }

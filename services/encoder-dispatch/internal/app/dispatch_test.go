@@ -2,7 +2,7 @@ package app_test
 
 import (
 	"context"
-	"github.com/pertitle/pertitle/pkg/jobs"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
@@ -53,14 +53,11 @@ func (s stalled) Run(ctx context.Context, _ app.Job, rep app.Reporter) error {
 	return ctx.Err()
 }
 
-func requested(t *testing.T, probe *eventsv1.ProbeSummary) *eventsv1.Envelope {
-	t.Helper()
-	env, err := events.New(events.Meta{AssetID: "asset-1", Producer: "test"}, &eventsv1.EncodingRequested{
-		Owner: "alice", SourceKey: "sources/asset-1/source.mp4", LadderMode: jobs.LadderFixed,
-		Ladder: []*eventsv1.Rung{{Width: 640, Height: 360, Bitrate: 800_000}}, Probe: probe,
-	})
-	require.NoError(t, err)
-	return env
+func requested(probe *eventsv1.ProbeSummary) app.Request {
+	return app.Request{Cause: app.Cause{EventID: "8a0d4f0e-5c1e-4f57-9d1a-2b7b8c9d0e1f", AssetID: "asset-1", Owner: "alice"},
+		Job: app.Job{SourceKey: "sources/asset-1/source.mp4", LadderMode: jobs.LadderFixed,
+			Ladder: []media.Rung{{Width: 640, Height: 360, Bitrate: 800_000}}, Probe: probe},
+	}
 }
 
 func TestAJobPastItsDeadlineFailsOnceAndIsNotRetried(t *testing.T) {
@@ -70,7 +67,7 @@ func TestAJobPastItsDeadlineFailsOnceAndIsNotRetried(t *testing.T) {
 	d := &app.Dispatcher{Pub: pub, Backend: be, Log: zap.NewNop(), Producer: "test",
 		Budget: app.Budget{Base: 50 * time.Millisecond, MinPixelRate: 1e12, Max: time.Hour}}
 	start := time.Now()
-	err := d.OnEncodingRequested(context.Background(), requested(t, &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360}))
+	err := d.Run(context.Background(), requested(&eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360}))
 	require.Error(t, err)
 	assert.True(t, bus.IsPermanent(err), "a job past its deadline is dead-lettered, not retried: %v", err)
 	assert.Less(t, time.Since(start), 5*time.Second)
@@ -88,7 +85,7 @@ func TestAnInterruptedJobIsLeftForRedelivery(t *testing.T) {
 	d := &app.Dispatcher{Pub: pub, Backend: be, Log: zap.NewNop(), Producer: "test"}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-be.ran; cancel() }()
-	err := d.OnEncodingRequested(ctx, requested(t, &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360}))
+	err := d.Run(ctx, requested(&eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360}))
 	require.Error(t, err)
 	assert.False(t, bus.IsPermanent(err), "a shutdown is not the job's fault")
 	assert.Empty(t, pub.failures())
@@ -103,9 +100,8 @@ func TestUploadsOutsideTheLimitsAreRefusedByDispatchToo(t *testing.T) {
 	} {
 		pub := &recorder{}
 		d := &app.Dispatcher{Pub: pub, Backend: stalled{ran: make(chan struct{})}, Log: zap.NewNop(), Producer: "test"}
-		env, err := events.New(events.Meta{AssetID: "asset-1", Producer: "test"}, &eventsv1.AssetUploaded{Owner: "alice", SourceKey: "sources/asset-1/source.mp4", Probe: probe})
-		require.NoError(t, err)
-		err = d.OnAssetUploaded(context.Background(), env)
+		err := d.Plan(context.Background(), app.Upload{Cause: app.Cause{EventID: "e1", AssetID: "asset-1", Owner: "alice"},
+			SourceKey: "sources/asset-1/source.mp4", Probe: probe})
 		require.Error(t, err, name)
 		assert.True(t, bus.IsPermanent(err), name)
 		f := pub.failures()
@@ -135,20 +131,153 @@ func TestDeadLettersEndInEncodingFailed(t *testing.T) {
 	t.Parallel()
 	pub := &recorder{}
 	d := &app.Dispatcher{Pub: pub, Backend: stalled{ran: make(chan struct{})}, Log: zap.NewNop(), Producer: "test"}
-	req := requested(t, &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360})
-	dl := bus.DeadLetter{Topic: events.TopicEncodingRequested, Env: req, MaxReceives: 5}
-	require.NoError(t, d.OnDeadLetter(context.Background(), dl))
-	require.NoError(t, d.OnDeadLetter(context.Background(), dl), "swept again")
+	req := requested(&eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360})
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	g := app.GivenUp{Cause: req.Cause, Event: "EncodingRequested", Request: true, Why: "not handled after 5 deliveries"}
+	g.At = at
+	require.NoError(t, d.Abandoned(context.Background(), g))
+	require.NoError(t, d.Abandoned(context.Background(), g), "swept again")
 	f := pub.failures()
 	require.Len(t, f, 2)
 	assert.Equal(t, "DEAD_LETTERED", f[0].GetCode())
 	assert.Equal(t, "alice", f[0].GetOwner())
-	assert.Contains(t, f[0].GetReason(), "not handled after 5 deliveries")
-	assert.Equal(t, jobs.NewID("local", req.GetEventId()), f[0].GetExternalJobId())
+	assert.Contains(t, f[0].GetReason(), "EncodingRequested was given up on: not handled after 5 deliveries")
+	assert.Equal(t, jobs.NewID("local", req.EventID), f[0].GetExternalJobId())
 	assert.Equal(t, pub.got[0].GetEventId(), pub.got[1].GetEventId(), "a second sweep announces the same failure, which consumers collapse")
-	assert.Equal(t, req.GetAssetId(), pub.got[0].GetAssetId())
+	assert.Equal(t, req.AssetID, pub.got[0].GetAssetId())
+	assert.True(t, at.Equal(pub.got[0].GetOccurredAt().AsTime()), "the failure keeps the dead event's time: a newer attempt is not undone by it")
+}
 
-	// Garbage has no asset to announce for, and is not retried forever.
-	require.NoError(t, d.OnDeadLetter(context.Background(), bus.DeadLetter{Body: []byte("junk")}))
-	assert.Len(t, pub.failures(), 2)
+// failingPublisher refuses every event, as a bus that is down would.
+type failingPublisher struct{}
+
+func (failingPublisher) Publish(context.Context, *eventsv1.Envelope) error {
+	return errors.New("bus down")
+}
+
+// scripted is a backend that reports as told, then returns err.
+type scripted struct {
+	progress []media.Progress
+	err      error
+}
+
+func (scripted) Name() string { return "local" }
+func (s scripted) Run(ctx context.Context, job app.Job, rep app.Reporter) error {
+	if err := rep.Started(ctx, job.ID); err != nil {
+		return err
+	}
+	for _, p := range s.progress {
+		rep.Progress(ctx, p)
+	}
+	return s.err
+}
+
+func upload(probe *eventsv1.ProbeSummary) app.Upload {
+	return app.Upload{Cause: app.Cause{EventID: "upload-1", AssetID: "asset-1", Owner: "alice", CorrelationID: "corr-1"},
+		Title: "clip", SourceKey: "sources/asset-1/source.mp4", Probe: probe}
+}
+
+func TestPlanCarriesTheLadderOfItsMode(t *testing.T) {
+	t.Parallel()
+	probe := &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 1920, Height: 1080, SizeBytes: 5 << 20}
+	for _, mode := range []string{jobs.LadderFixed, jobs.LadderStatic, jobs.LadderPerTitle} {
+		pub := &recorder{}
+		d := &app.Dispatcher{Pub: pub, Backend: stalled{}, Log: zap.NewNop(), Producer: "test", LadderMode: mode}
+		require.NoError(t, d.Plan(context.Background(), upload(probe)), mode)
+		require.NoError(t, d.Plan(context.Background(), upload(probe)), "%s: redelivered", mode)
+		require.Len(t, pub.got, 2, mode)
+		req := pub.got[0].GetEncodingRequested()
+		require.NotNil(t, req, mode)
+		assert.Equal(t, mode, req.GetLadderMode())
+		assert.Equal(t, "alice", req.GetOwner())
+		assert.Equal(t, "corr-1", pub.got[0].GetCorrelationId())
+		assert.Equal(t, pub.got[0].GetEventId(), pub.got[1].GetEventId(), "%s: a redelivered upload plans the same request", mode)
+		jobID := jobs.NewID("local", pub.got[0].GetEventId())
+		assert.Equal(t, jobs.OutputPrefix("asset-1", jobID), req.GetOutputPrefix())
+		if mode == jobs.LadderPerTitle {
+			assert.Empty(t, req.GetLadder(), "per-title: the backend chooses the ladder")
+			continue
+		}
+		require.NotEmpty(t, req.GetLadder(), mode)
+		top := req.GetLadder()[0]
+		for _, r := range req.GetLadder() {
+			if r.GetHeight() > top.GetHeight() {
+				top = r
+			}
+		}
+		assert.LessOrEqual(t, top.GetHeight(), int32(1080), "%s: no rung above the source", mode)
+	}
+}
+
+func TestARequestThatCanNeverRunIsRefused(t *testing.T) {
+	t.Parallel()
+	probe := &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360}
+	bad := requested(probe)
+	bad.Job.LadderMode = "golden"
+	empty := requested(probe)
+	empty.Job.Ladder = nil
+	for name, req := range map[string]app.Request{"unknown ladder mode": bad, "empty fixed ladder": empty} {
+		pub := &recorder{}
+		d := &app.Dispatcher{Pub: pub, Backend: scripted{}, Log: zap.NewNop(), Producer: "test"}
+		err := d.Run(context.Background(), req)
+		require.Error(t, err, name)
+		assert.True(t, bus.IsPermanent(err), name)
+		f := pub.failures()
+		require.Len(t, f, 1, name)
+		assert.Equal(t, "REFUSED", f[0].GetCode(), name)
+		assert.Equal(t, jobs.NewID("local", req.EventID), f[0].GetExternalJobId(), name)
+		for _, e := range pub.got {
+			assert.Nil(t, e.GetEncodingStarted(), "%s: never started", name)
+		}
+	}
+}
+
+func TestABackendRefusalFailsTheAssetAndATransientErrorIsRetried(t *testing.T) {
+	t.Parallel()
+	probe := &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360}
+	pub := &recorder{}
+	d := &app.Dispatcher{Pub: pub, Backend: scripted{err: bus.Permanent(errors.New("input file not found"))}, Log: zap.NewNop(), Producer: "test"}
+	err := d.Run(context.Background(), requested(probe))
+	require.Error(t, err)
+	assert.True(t, bus.IsPermanent(err))
+	f := pub.failures()
+	require.Len(t, f, 1)
+	assert.Equal(t, "REFUSED", f[0].GetCode())
+	assert.Contains(t, f[0].GetReason(), "input file not found")
+
+	pub = &recorder{}
+	d = &app.Dispatcher{Pub: pub, Backend: scripted{err: errors.New("storage timeout")}, Log: zap.NewNop(), Producer: "test"}
+	err = d.Run(context.Background(), requested(probe))
+	require.Error(t, err)
+	assert.False(t, bus.IsPermanent(err), "a transient error is retried by the bus")
+	assert.Empty(t, pub.failures(), "and announces nothing")
+}
+
+func TestAFailureThatCannotBeAnnouncedIsRetried(t *testing.T) {
+	t.Parallel()
+	// Dead-lettering the event without its EncodingFailed would leave the
+	// asset waiting forever: the bus must retry instead.
+	d := &app.Dispatcher{Pub: failingPublisher{}, Backend: scripted{}, Log: zap.NewNop(), Producer: "test"}
+	err := d.Plan(context.Background(), upload(&eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25}))
+	require.Error(t, err)
+	assert.False(t, bus.IsPermanent(err), "%v", err)
+	assert.Contains(t, err.Error(), "bus down")
+}
+
+func TestStartedAndThrottledProgressAreReported(t *testing.T) {
+	t.Parallel()
+	pub := &recorder{}
+	be := scripted{progress: []media.Progress{{Percent: 10}, {Percent: 20}, {Percent: 30, Stage: "packaging"}}}
+	d := &app.Dispatcher{Pub: pub, Backend: be, Log: zap.NewNop(), Producer: "test", ProgressEvery: time.Hour}
+	req := requested(&eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360})
+	require.NoError(t, d.Run(context.Background(), req))
+	require.Len(t, pub.got, 2, "started, then one progress event within the interval")
+	st := pub.got[0].GetEncodingStarted()
+	require.NotNil(t, st)
+	assert.Equal(t, jobs.NewID("local", req.EventID), st.GetExternalJobId())
+	assert.Equal(t, "alice", st.GetOwner())
+	p := pub.got[1].GetEncodingProgress()
+	require.NotNil(t, p)
+	assert.InDelta(t, 10, p.GetPercent(), 0.001)
+	assert.Equal(t, "encoding", p.GetStage(), "a stage is always named")
 }

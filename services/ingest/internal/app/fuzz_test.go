@@ -20,6 +20,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/s3event"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -156,7 +157,7 @@ func FuzzObjectIngestorHandle(f *testing.F) {
 
 	pub := &marshallingPublisher{}
 	in := &app.Ingestor{Store: store, Pub: pub, StagingDir: f.TempDir(), MaxBytes: 10 << 20, Producer: "ingest",
-		Prober: &cachingProber{real: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}, seen: map[[32]byte]probed{}}}
+		Prober: &cachingProber{real: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}, seen: map[[32]byte]probed{}}}
 	oi := &app.ObjectIngestor{In: in, Bucket: "in", DefaultOwner: "local", Log: zap.NewNop()}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, body []byte) {

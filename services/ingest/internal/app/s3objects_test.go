@@ -26,6 +26,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/s3event"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -95,7 +96,7 @@ func newS3Fixture(t *testing.T, endpoint string) *s3Fixture {
 	ib, err := bus.New(context.Background(), cfg, bus.ServiceIngest, log, nil)
 	require.NoError(t, err)
 	f.pub = &recordingBus{Bus: ib}
-	in := &app.Ingestor{Store: store, Pub: f.pub, Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
+	in := &app.Ingestor{Store: store, Pub: f.pub, Prober: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
 		StagingDir: t.TempDir(), MaxBytes: 1 << 30, Producer: "ingest"}
 	objects := &app.ObjectIngestor{In: in, Bucket: inBucket, DefaultOwner: "local", Log: log}
 	ib.SubscribeRaw(bus.TopicS3ObjectCreated, func(ctx context.Context, body []byte) error {
@@ -319,7 +320,7 @@ func TestS3NotificationToTwoReplicasIngestedOnce(t *testing.T) {
 	body := f.put(t, "uploads/erin/clip.mp4", testmedia.Clip(t, testmedia.Spec{Width: 320, Height: 180, Seconds: 1}), nil)
 
 	url := testenv.Postgres(t)
-	prober := &slowProber{Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}}
+	prober := &slowProber{Prober: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}}
 	pub := &countingPub{}
 	var replicas []*app.ObjectIngestor
 	for range 2 {

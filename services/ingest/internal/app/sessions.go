@@ -298,7 +298,7 @@ func (s *Sessions) PutPart(ctx context.Context, owner, id string, n int, length 
 		if !LooksLikeVideo(head) {
 			_ = s.Abort(ctx, owner, id)
 			return Part{}, fmt.Errorf("%w: the file does not start like a video container "+
-				"(%s); the upload was discarded", ErrUnsupportedType, containerList)
+				"(%s); the upload was discarded", ErrUnsupportedType, ContainerList)
 		}
 	}
 	tmp, err := os.CreateTemp(s.dir(id), ".part-*")
@@ -638,8 +638,8 @@ func (s *Sessions) RunJanitor(ctx context.Context, every time.Duration, onErr fu
 // bmffBoxes are the top-level boxes an MP4 or QuickTime file starts with.
 var bmffBoxes = map[string]bool{"ftyp": true, "moov": true, "mdat": true, "free": true, "skip": true, "wide": true, "pnot": true, "styp": true}
 
-// containerList names what LooksLikeVideo recognises, for people.
-const containerList = "MP4/MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI, FLV, ASF, MXF, Ogg or YUV4MPEG"
+// ContainerList names what LooksLikeVideo recognises, for people.
+const ContainerList = "MP4/MOV, Matroska/WebM, MPEG-TS, MPEG-PS, AVI, FLV, ASF, MXF, Ogg or YUV4MPEG"
 
 // LooksLikeVideo tells whether the first bytes of a file are those of a video
 // container. It only catches the obvious (a PDF, a text file, a JPEG): ffprobe and

@@ -13,10 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/apitest"
 	"github.com/pertitle/pertitle/internal/authtest"
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -29,7 +32,7 @@ func TestEveryAPIRouteNeedsAToken(t *testing.T) {
 	require.NoError(t, err)
 	st, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
-	in := &app.Ingestor{Store: st, Pub: &recordingPublisher{}, Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
+	in := &app.Ingestor{Store: st, Pub: nopPublisher{}, Prober: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
 		StagingDir: st.StagingDir(), MaxBytes: 1 << 20, Producer: "ingest"}
 	sessions := &app.Sessions{Ingestor: in, Dir: filepath.Join(t.TempDir(), "sessions"), PartSize: 5 << 20, TTL: time.Hour}
 	mux := newMux(svc.NewOps("ingest-test"), v, in, sessions, "http://catalog", zap.NewNop())
@@ -82,12 +85,21 @@ func TestEveryAPIRouteNeedsAToken(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
 }
 
-func TestUploadHandlerFailsClosedWithoutMiddleware(t *testing.T) {
+// nopPublisher drops events: no request here gets as far as publishing one.
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, *eventsv1.Envelope) error { return nil }
+
+// TestRoutesAreDocumented: every route ingest mounts is in api/openapi.yaml.
+func TestRoutesAreDocumented(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, 1<<20)
-	h := uploadHandler(f.in, "http://catalog", zap.NewNop())
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/assets", strings.NewReader("x")))
-	assert.Equal(t, http.StatusUnauthorized, rec.Code)
-	f.assertNothingKept(t)
+	st, err := storage.NewFS(t.TempDir())
+	require.NoError(t, err)
+	in := &app.Ingestor{Store: st, Pub: nopPublisher{}, StagingDir: st.StagingDir(), MaxBytes: 1 << 20, Producer: "ingest"}
+	sessions := &app.Sessions{Ingestor: in, Dir: filepath.Join(t.TempDir(), "sessions"), PartSize: 5 << 20, TTL: time.Hour}
+	routes := &svc.Routes{Mux: http.NewServeMux()}
+	mount(routes, svc.NewOps("ingest-test"), nil, in, sessions, "", zap.NewNop())
+	assert.Contains(t, routes.Patterns, "POST /v1/uploads")
+	assert.Contains(t, routes.Patterns, "GET /openapi.yaml")
+	assert.Empty(t, apitest.Documented(t, routes.Patterns), "routes missing from api/openapi.yaml")
 }

@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/api"
 	"github.com/pertitle/pertitle/internal/settings"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
@@ -21,7 +22,9 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
+	ingesthttp "github.com/pertitle/pertitle/services/ingest/internal/ports/http"
 )
 
 // Config is ingest's configuration.
@@ -71,12 +74,11 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.Duration(&c.SessionTTL, "PERTITLE_UPLOAD_SESSION_TTL", 24*time.Hour, "resumable upload sessions expire this long after their last part")
 	e.Int64(&c.PartSize, "PERTITLE_UPLOAD_PART_SIZE", app.DefaultPartSize, "part size of resumable uploads in bytes (at least 5 MiB, as S3 multipart needs)")
 	e.String(&c.CatalogURL, "PERTITLE_CATALOG_URL", "http://127.0.0.1:8080", "catalog base URL for Location headers")
-	e.String(&c.CORSOrigins, "PERTITLE_CORS_ORIGINS", DefaultCORSOrigins, "origins of the web app allowed to upload from a browser (comma-separated; * for any)")
+	e.String(&c.CORSOrigins, "PERTITLE_CORS_ORIGINS", ingesthttp.DefaultCORSOrigins, "origins of the web app allowed to upload from a browser (comma-separated; * for any)")
 	c.Limits = settings.SourceLimits(e)
-	c.Auth.FromEnv(e)
-	c.Bus = bus.DefaultConfig()
-	c.Bus.FromEnv(e)
-	c.Storage.FromEnv(e)
+	c.Auth = settings.OIDC(e)
+	c.Bus = settings.Bus(e)
+	c.Storage = settings.Storage(e)
 	e.Bool(&c.S3Events, "PERTITLE_S3_EVENTS", true, "with PERTITLE_STORAGE=s3: turn objects created under uploads/ in the input bucket into assets (S3 event notifications on the s3-object-created topic)")
 }
 
@@ -98,7 +100,7 @@ func (c Config) Validate() error {
 	v.Check(err == nil, "PERTITLE_FFPROBE=%q not found (install ffmpeg)", c.FFprobe)
 	_, err = exec.LookPath(c.FFmpeg)
 	v.Check(err == nil, "PERTITLE_FFMPEG=%q not found (install ffmpeg)", c.FFmpeg)
-	return errors.Join(v.Err(), c.Limits.Validate(), c.Auth.Validate(), c.Bus.Validate(), c.Storage.Validate())
+	return errors.Join(v.Err(), c.Limits.Validate(), settings.CheckOIDC(c.Auth), settings.CheckBus(c.Bus), settings.CheckStorage(c.Storage))
 }
 
 // Run starts the service and blocks until ctx ends.
@@ -133,7 +135,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 	ops.AddCheck("bus", b.Ping)
 	ops.AddCheck("storage", store.Ping)
 
-	in := &app.Ingestor{Store: store, Pub: b, Prober: app.FFprobe{FFprobe: cfg.FFprobe, FFmpeg: cfg.FFmpeg, Limits: cfg.Limits},
+	in := &app.Ingestor{Store: store, Pub: b, Prober: ffprobe.Prober{FFprobe: cfg.FFprobe, FFmpeg: cfg.FFmpeg, Limits: cfg.Limits},
 		StagingDir: staging, MaxBytes: cfg.MaxBytes, Producer: "ingest",
 		Uploads: limit.NewKeyed(float64(cfg.UploadsPerHour)/3600, cfg.UploadsBurst, 0),
 		Quota:   &app.Quota{Sessions: cfg.UserSessions, Bytes: cfg.UserBytes}}
@@ -147,7 +149,7 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 		log.Warn("cannot fully recover upload sessions", zap.Error(err))
 	}
 	mux := newMux(ops, verifier, in, sessions, cfg.CatalogURL, log)
-	mux = withCORS(cfg.CORSOrigins, mux) // the web app uploads from the catalog's origin
+	mux = ingesthttp.WithCORS(cfg.CORSOrigins, mux) // the web app uploads from the catalog's origin
 	go sessions.RunJanitor(ctx, time.Minute, func(n int, err error) {
 		log.Info("expired upload sessions and orphaned staged files", zap.Int("removed", n), zap.Error(err))
 	})
@@ -170,11 +172,15 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 // token middleware: uploads belong to the token's subject.
 func newMux(ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions *app.Sessions, catalogURL string, log *zap.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
-	ops.Register(mux)
-	routes := append([]route{{"POST /v1/assets", "/v1/assets", uploadHandler(in, catalogURL, log)}},
-		sessionRoutes(sessions, catalogURL, log)...)
-	for _, rt := range routes {
-		mux.Handle(rt.pattern, ops.Metrics.Instrument(rt.name, auth.Middleware(v, rt.handler)))
-	}
+	mount(mux, ops, v, in, sessions, catalogURL, log)
 	return mux
+}
+
+// mount mounts every route of the public listener on mux.
+func mount(mux svc.Mux, ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions *app.Sessions, catalogURL string, log *zap.Logger) {
+	ops.Register(mux)
+	mux.Handle("GET "+api.Path, api.Handler())
+	for _, rt := range ingesthttp.Routes(in, sessions, catalogURL, log) {
+		mux.Handle(rt.Pattern, ops.Metrics.Instrument(rt.Name, auth.Middleware(v, rt.Handler)))
+	}
 }

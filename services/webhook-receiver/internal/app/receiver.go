@@ -1,4 +1,7 @@
-// Package app turns verified encoder webhooks into events.
+// Package app holds the webhook-receiver's use case: turning a verified
+// encoder notification into the one event its encoding's resolved status
+// stands for, published once whichever replica or repeat it reaches, with the
+// failure policy that makes the sender retry only when a retry can help.
 package app
 
 import (
@@ -315,4 +318,28 @@ func (r *Receiver) send(ctx context.Context, encodingID string, res *jobs.Result
 	}
 	videometrics.Video.ObserveOutcome(payload, res.FinishedAt)
 	return nil
+}
+
+// RoutingResolver sends each encoding id to the backend that made it: job ids of
+// the local backend are jobs.IsLocal, anything else is a Bitmovin encoding id.
+// Both backends can complete at once (jobs in flight while the backend is switched).
+type RoutingResolver struct {
+	Local    Resolver
+	Bitmovin Resolver // nil when no Bitmovin API key is configured
+}
+
+// Resolve implements Resolver.
+func (r RoutingResolver) Resolve(ctx context.Context, encodingID string) (*jobs.Result, error) {
+	if jobs.IsLocal(encodingID) || r.Bitmovin == nil {
+		return r.Local.Resolve(ctx, encodingID)
+	}
+	return r.Bitmovin.Resolve(ctx, encodingID)
+}
+
+// Ledger remembers which outcomes were published, across restarts and replicas.
+// It is read only by the holder of the outcome's claim, never to decide
+// whether to write it.
+type Ledger interface {
+	Published(ctx context.Context, encodingID, eventType string) (bool, error)
+	MarkPublished(ctx context.Context, encodingID, eventType string) error
 }

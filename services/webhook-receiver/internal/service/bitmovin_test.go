@@ -3,7 +3,6 @@ package service
 import (
 	"bytes"
 	"context"
-	"github.com/pertitle/pertitle/pkg/jobs"
 	"net/http"
 	"testing"
 	"time"
@@ -14,9 +13,13 @@ import (
 
 	"github.com/pertitle/pertitle/internal/bitmovintest"
 	"github.com/pertitle/pertitle/pkg/bitmovin"
+	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
+	bitmovinresolver "github.com/pertitle/pertitle/services/webhook-receiver/internal/adapters/bitmovin"
+	"github.com/pertitle/pertitle/services/webhook-receiver/internal/adapters/jobstore"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
+	httpport "github.com/pertitle/pertitle/services/webhook-receiver/internal/ports/http"
 )
 
 const bmKey = "sk-receiver-test-key"
@@ -69,9 +72,9 @@ func bitmovinSetup(t *testing.T, maxBytes int64) *bitmovinFixture {
 	require.NoError(t, fake.Fail(f.errored, bitmovin.ErrorDetails{Code: 2001, Text: "input file not found", RetryHint: bitmovin.RetryHintNoRetry}))
 	f.store, err = storage.NewFS(t.TempDir())
 	require.NoError(t, err)
-	f.rcv = app.NewReceiver(f.pub, app.RoutingResolver{Local: app.StorageResolver{Store: f.store}, Bitmovin: app.BitmovinResolver{Client: c}}, time.Hour)
-	f.rcv.Ledger = app.StorageLedger{Store: f.store}
-	f.handler = webhookHandler(f.rcv, key, maxBytes, zap.NewNop())
+	f.rcv = app.NewReceiver(f.pub, app.RoutingResolver{Local: jobstore.Resolver{Store: f.store}, Bitmovin: bitmovinresolver.Resolver{Client: c}}, time.Hour)
+	f.rcv.Ledger = jobstore.Ledger{Store: f.store}
+	f.handler = httpport.Webhook(f.rcv, key, maxBytes, zap.NewNop())
 	return f
 }
 
@@ -151,9 +154,9 @@ func TestBitmovinReplayAfterRestartPublishesOnce(t *testing.T) {
 	body := notification("bm-1", f.finished, webhook.EventEncodingFinished)
 	require.Equal(t, http.StatusAccepted, post(f.handler, body, webhook.Sign(key, body)).Code)
 	// A new process: the in-memory set is gone, the ledger in storage is not.
-	rcv := app.NewReceiver(f.pub, app.BitmovinResolver{Client: f.client}, time.Hour)
-	rcv.Ledger = app.StorageLedger{Store: f.store}
-	h := webhookHandler(rcv, key, 1<<20, zap.NewNop())
+	rcv := app.NewReceiver(f.pub, bitmovinresolver.Resolver{Client: f.client}, time.Hour)
+	rcv.Ledger = jobstore.Ledger{Store: f.store}
+	h := httpport.Webhook(rcv, key, 1<<20, zap.NewNop())
 	again := notification("bm-1-retry", f.finished, webhook.EventEncodingFinished)
 	rec := post(h, again, webhook.Sign(key, again))
 	assert.Equal(t, http.StatusAccepted, rec.Code)

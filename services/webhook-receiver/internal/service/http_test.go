@@ -21,7 +21,9 @@ import (
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
+	"github.com/pertitle/pertitle/services/webhook-receiver/internal/adapters/jobstore"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
+	httpport "github.com/pertitle/pertitle/services/webhook-receiver/internal/ports/http"
 )
 
 type recordingPublisher struct {
@@ -66,8 +68,8 @@ func setup(t testing.TB) (*recordingPublisher, http.Handler) {
 		Error: "ffmpeg: invalid data", Retryable: false,
 	}))
 	pub := &recordingPublisher{}
-	rcv := app.NewReceiver(pub, app.StorageResolver{Store: st}, time.Hour)
-	return pub, webhookHandler(rcv, key, 4096, zap.NewNop())
+	rcv := app.NewReceiver(pub, jobstore.Resolver{Store: st}, time.Hour)
+	return pub, httpport.Webhook(rcv, key, 4096, zap.NewNop())
 }
 
 func notification(id, job, typ string) []byte {

@@ -19,7 +19,9 @@ import (
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
+	"github.com/pertitle/pertitle/services/webhook-receiver/internal/adapters/jobstore"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
+	httpport "github.com/pertitle/pertitle/services/webhook-receiver/internal/ports/http"
 )
 
 // slowResolver holds every resolution long enough for deliveries to overlap.
@@ -56,10 +58,10 @@ func replicas(t *testing.T, pub app.Publisher) (storage.Storage, []http.Handler)
 		claims, err := idempotency.Open(context.Background(), url)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = claims.Close() })
-		rcv := app.NewReceiver(pub, slowResolver{app.StorageResolver{Store: st}}, time.Hour)
-		rcv.Ledger = app.StorageLedger{Store: st}
+		rcv := app.NewReceiver(pub, slowResolver{jobstore.Resolver{Store: st}}, time.Hour)
+		rcv.Ledger = jobstore.Ledger{Store: st}
 		rcv.Claims = claims
-		hs = append(hs, webhookHandler(rcv, key, 1<<20, zap.NewNop()))
+		hs = append(hs, httpport.Webhook(rcv, key, 1<<20, zap.NewNop()))
 	}
 	return st, hs
 }

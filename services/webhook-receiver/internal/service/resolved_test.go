@@ -18,7 +18,9 @@ import (
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
+	"github.com/pertitle/pertitle/services/webhook-receiver/internal/adapters/jobstore"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
+	httpport "github.com/pertitle/pertitle/services/webhook-receiver/internal/ports/http"
 )
 
 // localFixture is a receiver over job records in storage, with the ledger.
@@ -33,9 +35,9 @@ func newLocalFixture(t *testing.T) *localFixture {
 	st, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
 	f := &localFixture{store: st, pub: &recordingPublisher{}}
-	rcv := app.NewReceiver(f.pub, app.StorageResolver{Store: st}, time.Hour)
-	rcv.Ledger = app.StorageLedger{Store: st}
-	f.handler = webhookHandler(rcv, key, 1<<20, zap.NewNop())
+	rcv := app.NewReceiver(f.pub, jobstore.Resolver{Store: st}, time.Hour)
+	rcv.Ledger = jobstore.Ledger{Store: st}
+	f.handler = httpport.Webhook(rcv, key, 1<<20, zap.NewNop())
 	return f
 }
 

@@ -213,27 +213,17 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) (app.Page, erro
 
 // Update applies fn to asset id and records key, in one transaction.
 func (r *Repository) Update(ctx context.Context, key app.EventKey, id string, fn app.UpdateFunc) (applied bool, err error) {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return false, fmt.Errorf("cannot begin: %w", err)
+	tx, fresh, err := r.beginEvent(ctx, key, id)
+	if err != nil || !fresh {
+		return false, err // processed before: nothing to do
 	}
 	defer func() {
 		if err != nil || !applied {
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	// Every writer of this asset queues here, in this process or another one,
-	// until the holder commits; a duplicate of the event then finds its record.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
-		return false, fmt.Errorf("cannot lock asset %s: %w", id, err)
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3)
-		ON CONFLICT (consumer, event_id) DO NOTHING`, key.Consumer, key.EventID, time.Now().UnixNano())
-	if err != nil {
-		return false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return false, nil // processed before: nothing to do
+	if _, err := tombstoned(ctx, tx, id); err != nil {
+		return false, err
 	}
 	cur, err := scanAsset(tx.QueryRow(ctx, getQuery, id))
 	switch {
@@ -258,6 +248,32 @@ func (r *Repository) Update(ctx context.Context, key app.EventKey, id string, fn
 		return false, fmt.Errorf("cannot commit event %s: %w", key.EventID, err)
 	}
 	return true, nil
+}
+
+// beginEvent begins the transaction that applies the event key to asset id:
+// it takes the asset's lock and records key. A key recorded before gets
+// fresh=false and no transaction.
+func (r *Repository) beginEvent(ctx context.Context, key app.EventKey, id string) (tx pgx.Tx, fresh bool, err error) {
+	tx, err = r.pool.Begin(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot begin: %w", err)
+	}
+	defer func() {
+		if err != nil || !fresh {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+		}
+	}()
+	// Every writer of this asset queues here, in this process or another one,
+	// until the holder commits; a duplicate of the event then finds its record.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
+		return nil, false, fmt.Errorf("cannot lock asset %s: %w", id, err)
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3)
+		ON CONFLICT (consumer, event_id) DO NOTHING`, key.Consumer, key.EventID, time.Now().UnixNano())
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
+	}
+	return tx, tag.RowsAffected() > 0, nil
 }
 
 func save(ctx context.Context, tx pgx.Tx, cur, a domain.Asset) error {
@@ -321,7 +337,7 @@ func (r *Repository) PruneProcessed(ctx context.Context, before time.Time) (int6
 	return tag.RowsAffected(), nil
 }
 
-// Times are stored as UTC Unix nanoseconds; 0 is the zero time (as in SQLite).
+// toNanos stores a time as UTC Unix nanoseconds; 0 is the zero time (as in SQLite).
 func toNanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0

@@ -246,24 +246,17 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) (app.Page, erro
 
 // Update applies fn to asset id and records key, in one transaction.
 func (r *Repository) Update(ctx context.Context, key app.EventKey, id string, fn app.UpdateFunc) (applied bool, err error) {
-	tx, err := r.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return false, fmt.Errorf("cannot begin: %w", err)
+	tx, fresh, err := r.beginEvent(ctx, key)
+	if err != nil || !fresh {
+		return false, err // processed before: nothing to do
 	}
 	defer func() {
 		if err != nil || !applied {
 			_ = tx.Rollback()
 		}
 	}()
-	res, err := tx.ExecContext(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)
-		ON CONFLICT (consumer, event_id) DO NOTHING`, key.Consumer, key.EventID, time.Now().UnixNano())
-	if err != nil {
-		return false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
-	} else if n == 0 {
-		return false, nil // processed before: nothing to do
+	if gone, err := tombstoned(ctx, tx, id); err != nil || gone {
+		return false, errors.Join(err, deletedErr(gone, id))
 	}
 	cur, err := scanAsset(tx.QueryRowContext(ctx, getQuery, id))
 	switch {
@@ -288,6 +281,29 @@ func (r *Repository) Update(ctx context.Context, key app.EventKey, id string, fn
 		return false, fmt.Errorf("cannot commit event %s: %w", key.EventID, err)
 	}
 	return true, nil
+}
+
+// beginEvent begins the transaction that applies the event key and records
+// key in it. A key recorded before gets fresh=false and no transaction.
+func (r *Repository) beginEvent(ctx context.Context, key app.EventKey) (tx *sql.Tx, fresh bool, err error) {
+	tx, err = r.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot begin: %w", err)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES (?, ?, ?)
+		ON CONFLICT (consumer, event_id) DO NOTHING`, key.Consumer, key.EventID, time.Now().UnixNano())
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil || n == 0 {
+		_ = tx.Rollback()
+		if err != nil {
+			return nil, false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
+		}
+		return nil, false, nil
+	}
+	return tx, true, nil
 }
 
 func save(ctx context.Context, tx *sql.Tx, cur, a domain.Asset) error {
@@ -350,7 +366,7 @@ func (r *Repository) PruneProcessed(ctx context.Context, before time.Time) (int6
 	return res.RowsAffected()
 }
 
-// Times are stored as UTC Unix nanoseconds; 0 is the zero time.
+// toNanos stores a time as UTC Unix nanoseconds; 0 is the zero time.
 func toNanos(t time.Time) int64 {
 	if t.IsZero() {
 		return 0

@@ -57,6 +57,7 @@ func full(id string) domain.Asset {
 // RunRepositoryContract runs the suite against repositories made by newRepo.
 func RunRepositoryContract(t *testing.T, newRepo NewRepository) {
 	ctx := context.Background()
+	runDeletionContract(t, newRepo)
 
 	t.Run("get unknown is not found", func(t *testing.T) {
 		t.Parallel()
@@ -240,4 +241,80 @@ func idsOf(p app.Page) []string {
 		out[i] = a.ID
 	}
 	return out
+}
+
+// runDeletionContract: a deleted asset is gone for good. Its tombstone drops
+// every later event, however late or often it comes, and its requests.
+func runDeletionContract(t *testing.T, newRepo NewRepository) {
+	ctx := context.Background()
+	del := app.EventKey{Consumer: "test", EventID: "deleted-a1"}
+
+	t.Run("delete leaves a tombstone that drops later events", func(t *testing.T) {
+		t.Parallel()
+		repo := newRepo(t)
+		Put(t, repo, full("a1"))
+		Put(t, repo, full("a2"))
+		require.NoError(t, repo.SaveRequest(ctx, "a1", domain.Request{EventID: "r1", At: base, Body: []byte{1}}))
+		applied, err := repo.Delete(ctx, del, "a1", base.Add(time.Hour))
+		require.NoError(t, err)
+		assert.True(t, applied)
+		_, err = repo.Get(ctx, "a1")
+		require.ErrorIs(t, err, domain.ErrNotFound)
+		gone, err := repo.Deleted(ctx, "a1")
+		require.NoError(t, err)
+		assert.True(t, gone)
+		p, err := repo.List(ctx, app.ListFilter{})
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a2"}, idsOf(p))
+		called := false
+		applied, err = repo.Update(ctx, app.EventKey{Consumer: "test", EventID: "late-finish"}, "a1",
+			func(domain.Asset) (domain.Asset, bool, error) { called = true; return full("a1"), true, nil })
+		require.ErrorIs(t, err, domain.ErrDeleted)
+		assert.False(t, applied)
+		assert.False(t, called, "the update function of a deleted asset must not run")
+		_, err = repo.Get(ctx, "a1")
+		require.ErrorIs(t, err, domain.ErrNotFound, "a late event must not resurrect the asset")
+		require.ErrorIs(t, repo.SaveRequest(ctx, "a1", domain.Request{EventID: "r2", At: base.Add(2 * time.Hour), Body: []byte{2}}), domain.ErrDeleted)
+		_, err = repo.LatestRequest(ctx, "a1")
+		require.ErrorIs(t, err, domain.ErrNotFound)
+		// The other asset is untouched.
+		gone, err = repo.Deleted(ctx, "a2")
+		require.NoError(t, err)
+		assert.False(t, gone)
+	})
+
+	t.Run("a redelivered deletion applies once", func(t *testing.T) {
+		t.Parallel()
+		repo := newRepo(t)
+		Put(t, repo, full("a1"))
+		applied, err := repo.Delete(ctx, del, "a1", base)
+		require.NoError(t, err)
+		require.True(t, applied)
+		applied, err = repo.Delete(ctx, del, "a1", base)
+		require.NoError(t, err)
+		assert.False(t, applied)
+		// A deletion under another key of an asset already gone keeps the tombstone.
+		applied, err = repo.Delete(ctx, app.EventKey{Consumer: "other", EventID: "deleted-a1"}, "a1", base)
+		require.NoError(t, err)
+		assert.True(t, applied)
+		gone, err := repo.Deleted(ctx, "a1")
+		require.NoError(t, err)
+		assert.True(t, gone)
+	})
+
+	t.Run("the latest request wins whatever the order", func(t *testing.T) {
+		t.Parallel()
+		repo := newRepo(t)
+		_, err := repo.LatestRequest(ctx, "a1")
+		require.ErrorIs(t, err, domain.ErrNotFound)
+		newer := domain.Request{EventID: "r2", At: base.Add(time.Minute), Body: []byte("second")}
+		older := domain.Request{EventID: "r1", At: base, Body: []byte("first")}
+		require.NoError(t, repo.SaveRequest(ctx, "a1", newer))
+		require.NoError(t, repo.SaveRequest(ctx, "a1", older))
+		got, err := repo.LatestRequest(ctx, "a1")
+		require.NoError(t, err)
+		assert.Equal(t, newer.EventID, got.EventID)
+		assert.Equal(t, newer.Body, got.Body)
+		assert.True(t, newer.At.Equal(got.At))
+	})
 }

@@ -13,7 +13,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 )
@@ -22,6 +24,12 @@ import (
 type Queries interface {
 	Get(ctx context.Context, id string) (domain.Asset, error)
 	List(ctx context.Context, f app.ListFilter) (app.Page, error)
+}
+
+// Commands are the changes the API makes to assets (app.Commands).
+type Commands interface {
+	Delete(ctx context.Context, who auth.Principal, id string) error
+	Retry(ctx context.Context, who auth.Principal, id string) (app.Retried, error)
 }
 
 // Media is the part of storage the media endpoint reads.
@@ -47,6 +55,9 @@ type Config struct {
 	// is left alone. Nil leaves authentication to whoever puts an auth.Principal in
 	// the request context (tests): without one, the API answers 401.
 	Authenticate func(http.Handler) http.Handler
+	// Commands serve DELETE /v1/assets/{id} and POST /v1/assets/{id}/retry;
+	// nil answers them 503 (a catalog without a bus).
+	Commands Commands
 }
 
 // Handlers serves the catalog's HTTP endpoints.
@@ -69,7 +80,7 @@ func New(cfg Config, q Queries, media Media, log *zap.Logger) *Handlers {
 }
 
 // Register mounts the API and media routes on mux, instrumented by m (may be nil).
-func (h *Handlers) Register(mux *http.ServeMux, m Instrumenter) {
+func (h *Handlers) Register(mux svc.Mux, m Instrumenter) {
 	route := func(pattern, name string, fn http.HandlerFunc) {
 		var handler http.Handler = fn
 		if m != nil {
@@ -86,6 +97,8 @@ func (h *Handlers) Register(mux *http.ServeMux, m Instrumenter) {
 	}
 	route("GET /v1/assets", "/v1/assets", authed(h.listAssets))
 	route("GET /v1/assets/{id}", "/v1/assets/{id}", authed(h.getAsset))
+	route("DELETE /v1/assets/{id}", "/v1/assets/{id}", authed(h.deleteAsset))
+	route("POST /v1/assets/{id}/retry", "/v1/assets/{id}/retry", authed(h.retryAsset))
 	route("GET /media/{key...}", "/media", h.serveMedia)
 	route("HEAD /media/{key...}", "/media", h.serveMedia)
 	route("OPTIONS /media/{key...}", "/media", h.preflight)
@@ -107,7 +120,7 @@ func Guard(next http.Handler) http.Handler {
 			rest := strings.TrimPrefix(p, "/media/")
 			if _, err := storage.CleanKey(rest); err != nil || strings.Contains(rest, "//") {
 				setCORS(w.Header())
-				writeError(w, http.StatusNotFound, "not found")
+				writeError(w, http.StatusNotFound, problem.NotFound, "not found")
 				return
 			}
 		}
@@ -234,11 +247,11 @@ func (h *Handlers) getAsset(w http.ResponseWriter, r *http.Request) {
 	a, err := h.queries.Get(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, domain.ErrInvalidID):
-		writeError(w, http.StatusBadRequest, "invalid asset id")
+		writeError(w, http.StatusBadRequest, problem.InvalidID, "invalid asset id")
 		return
 	case errors.Is(err, domain.ErrNotFound) || (err == nil && !caller.CanAccess(a.Owner)):
 		w.Header().Set("Cache-Control", "no-store")
-		writeError(w, http.StatusNotFound, "asset not found")
+		writeError(w, http.StatusNotFound, problem.NotFound, "asset not found")
 		return
 	case err != nil:
 		h.internal(w, r, err)
@@ -260,7 +273,7 @@ func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("status"); s != "" {
 		st, err := domain.ParseStatus(s)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 			return
 		}
 		f.Status = st
@@ -268,7 +281,7 @@ func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "limit must be a positive integer")
+			writeError(w, http.StatusBadRequest, problem.InvalidRequest, "limit must be a positive integer")
 			return
 		}
 		f.Limit = n
@@ -276,10 +289,10 @@ func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
 	p, err := h.queries.List(r.Context(), f)
 	switch {
 	case errors.Is(err, app.ErrInvalidCursor):
-		writeError(w, http.StatusBadRequest, "invalid cursor")
+		writeError(w, http.StatusBadRequest, problem.InvalidRequest, "invalid cursor")
 		return
 	case errors.Is(err, domain.ErrInvalidStatus):
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 		return
 	case err != nil:
 		h.internal(w, r, err)
@@ -298,13 +311,13 @@ func (h *Handlers) internal(w http.ResponseWriter, r *http.Request, err error) {
 		return // the client left
 	}
 	h.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
-	writeError(w, http.StatusInternalServerError, "internal error")
+	writeError(w, http.StatusInternalServerError, problem.Internal, "internal error")
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		http.Error(w, `{"error":"cannot encode response"}`, http.StatusInternalServerError)
+		problem.Write(w, http.StatusInternalServerError, problem.Internal, "cannot encode response")
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -313,6 +326,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+func writeError(w http.ResponseWriter, code int, t problem.Type, msg string) {
+	problem.Write(w, code, t, msg)
 }

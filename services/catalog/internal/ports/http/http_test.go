@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
@@ -155,14 +156,15 @@ func TestGetAssetErrors(t *testing.T) {
 		code int
 		body string
 	}{
-		{"/v1/assets/unknown", http.StatusNotFound, `{"error":"asset not found"}`},
-		{"/v1/assets/bad%20id", http.StatusBadRequest, `{"error":"invalid asset id"}`},
-		{"/v1/assets/" + strings.Repeat("x", 200), http.StatusBadRequest, `{"error":"invalid asset id"}`},
+		{"/v1/assets/unknown", http.StatusNotFound, `{"type":"` + problem.NotFound.URI + `","title":"Not found","status":404,"detail":"asset not found","error":"asset not found"}`},
+		{"/v1/assets/bad%20id", http.StatusBadRequest, `{"type":"` + problem.InvalidID.URI + `","title":"Invalid asset id","status":400,"detail":"invalid asset id","error":"invalid asset id"}`},
+		{"/v1/assets/" + strings.Repeat("x", 200), http.StatusBadRequest, `{"type":"` + problem.InvalidID.URI + `","title":"Invalid asset id","status":400,"detail":"invalid asset id","error":"invalid asset id"}`},
 	} {
 		t.Run(tc.path[:min(len(tc.path), 30)], func(t *testing.T) {
 			t.Parallel()
 			rec := do(h, http.MethodGet, tc.path)
 			assert.Equal(t, tc.code, rec.Code)
+			assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
 			assert.JSONEq(t, tc.body, rec.Body.String())
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/storage"
 )
 
@@ -73,7 +74,7 @@ func (h *Handlers) serveMedia(w http.ResponseWriter, r *http.Request) {
 	if h.cfg.Signer != nil {
 		setCORS(w.Header())
 		w.Header().Set("Cache-Control", "no-store")
-		writeError(w, http.StatusForbidden, ErrUnsigned.Error())
+		writeError(w, http.StatusForbidden, problem.InvalidMediaSigned, ErrUnsigned.Error())
 		return
 	}
 	h.serveKey(w, r, r.PathValue("key"), time.Time{})
@@ -84,7 +85,7 @@ func (h *Handlers) serveSignedMedia(w http.ResponseWriter, r *http.Request, rest
 	parts := strings.SplitN(rest, "/", 3)
 	if h.cfg.Signer == nil || len(parts) != 3 {
 		setCORS(w.Header())
-		writeError(w, http.StatusNotFound, "not found")
+		writeError(w, http.StatusNotFound, problem.NotFound, "not found")
 		return
 	}
 	key := parts[2]
@@ -92,7 +93,7 @@ func (h *Handlers) serveSignedMedia(w http.ResponseWriter, r *http.Request, rest
 	if err != nil {
 		setCORS(w.Header())
 		w.Header().Set("Cache-Control", "no-store")
-		writeError(w, http.StatusForbidden, err.Error())
+		writeError(w, http.StatusForbidden, problem.InvalidMediaSigned, err.Error())
 		return
 	}
 	h.serveKey(w, r, key, exp)
@@ -107,13 +108,13 @@ func (h *Handlers) serveKey(w http.ResponseWriter, r *http.Request, rawKey strin
 	setCORS(hd)
 	key, err := storage.CleanKey(rawKey)
 	if err != nil || !strings.HasPrefix(key, MediaPrefix) || len(key) == len(MediaPrefix) {
-		writeError(w, http.StatusNotFound, "not found")
+		writeError(w, http.StatusNotFound, problem.NotFound, "not found")
 		return
 	}
 	f, obj, err := h.media.Open(r.Context(), key)
 	switch {
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrInvalidKey):
-		writeError(w, http.StatusNotFound, "not found")
+		writeError(w, http.StatusNotFound, problem.NotFound, "not found")
 		return
 	case err != nil:
 		h.internal(w, r, err)

@@ -23,12 +23,6 @@ import (
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
-// Manifest names under a job's output prefix, as the local backend writes them.
-const (
-	HLSManifestName  = "master.m3u8"
-	DASHManifestName = "manifest.mpd"
-)
-
 // Settings are the backend's knobs.
 type Settings struct {
 	// InputID and OutputID name an S3 input and output created once in the Bitmovin
@@ -233,22 +227,8 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 		Outputs: b.output(path.Join(prefix, "video", "{height}p_{bitrate}_{uuid}"))}); err != nil {
 		return "", fmt.Errorf("cannot create video muxing: %w", err)
 	}
-	for _, h := range s.FixedHeights {
-		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: fmt.Sprintf("pertitle %s h264 %dp", job.ID, h),
-			Height: h, PresetConfiguration: s.Preset, Profile: "HIGH"})
-		if err != nil {
-			return "", fmt.Errorf("cannot create H.264 %dp configuration: %w", h, err)
-		}
-		st, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: fmt.Sprintf("video %dp", h), InputStreams: input,
-			CodecConfigID: cfg.ID, Mode: bitmovin.StreamModePerTitleTemplateFixedRes})
-		if err != nil {
-			return "", fmt.Errorf("cannot create %dp stream: %w", h, err)
-		}
-		if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: fmt.Sprintf("video %dp", h),
-			Streams: []bitmovin.MuxingStream{{StreamID: st.ID}}, SegmentLength: s.SegmentSeconds,
-			Outputs: b.output(path.Join(prefix, "video", strconv.Itoa(h)+"p_{bitrate}_{uuid}"))}); err != nil {
-			return "", fmt.Errorf("cannot create %dp muxing: %w", h, err)
-		}
+	if err := b.fixedHeights(ctx, job, id, input, prefix); err != nil {
+		return "", err
 	}
 	if err := b.audio(ctx, job, id, input, prefix); err != nil {
 		return "", err
@@ -257,11 +237,8 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, event := range []string{bitmovin.WebhookFinished, bitmovin.WebhookError} {
-		if _, err := b.Client.CreateEncodingWebhook(ctx, id, event, bitmovin.Webhook{URL: s.WebhookURL, Method: http.MethodPost,
-			Signature: &bitmovin.WebhookSignature{Type: bitmovin.SignatureHMAC, Key: s.WebhookSecret}}); err != nil {
-			return "", fmt.Errorf("cannot create %s webhook: %w", event, err)
-		}
+	if err := b.webhooks(ctx, id); err != nil {
+		return "", err
 	}
 	err = b.Client.StartEncoding(ctx, id, bitmovin.StartEncodingRequest{
 		EncodingMode:      s.EncodingMode,
@@ -274,6 +251,43 @@ func (b *Backend) setup(ctx context.Context, job app.Job) (string, error) {
 		return "", fmt.Errorf("cannot start encoding %s: %w", id, err)
 	}
 	return id, nil
+}
+
+// fixedHeights adds, for each of the settings' fixed heights, a stream that
+// per-title must keep in the ladder at that height, and its muxing.
+func (b *Backend) fixedHeights(ctx context.Context, job app.Job, id string, input []bitmovin.StreamInput, prefix string) error {
+	s := b.Settings
+	for _, h := range s.FixedHeights {
+		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: fmt.Sprintf("pertitle %s h264 %dp", job.ID, h),
+			Height: h, PresetConfiguration: s.Preset, Profile: "HIGH"})
+		if err != nil {
+			return fmt.Errorf("cannot create H.264 %dp configuration: %w", h, err)
+		}
+		st, err := b.Client.CreateStream(ctx, id, bitmovin.Stream{Name: fmt.Sprintf("video %dp", h), InputStreams: input,
+			CodecConfigID: cfg.ID, Mode: bitmovin.StreamModePerTitleTemplateFixedRes})
+		if err != nil {
+			return fmt.Errorf("cannot create %dp stream: %w", h, err)
+		}
+		if _, err := b.Client.CreateFmp4Muxing(ctx, id, bitmovin.Fmp4Muxing{Name: fmt.Sprintf("video %dp", h),
+			Streams: []bitmovin.MuxingStream{{StreamID: st.ID}}, SegmentLength: s.SegmentSeconds,
+			Outputs: b.output(path.Join(prefix, "video", strconv.Itoa(h)+"p_{bitrate}_{uuid}"))}); err != nil {
+			return fmt.Errorf("cannot create %dp muxing: %w", h, err)
+		}
+	}
+	return nil
+}
+
+// webhooks asks Bitmovin to call the receiver, signed, when the encoding
+// finishes or fails.
+func (b *Backend) webhooks(ctx context.Context, id string) error {
+	s := b.Settings
+	for _, event := range []string{bitmovin.WebhookFinished, bitmovin.WebhookError} {
+		if _, err := b.Client.CreateEncodingWebhook(ctx, id, event, bitmovin.Webhook{URL: s.WebhookURL, Method: http.MethodPost,
+			Signature: &bitmovin.WebhookSignature{Type: bitmovin.SignatureHMAC, Key: s.WebhookSecret}}); err != nil {
+			return fmt.Errorf("cannot create %s webhook: %w", event, err)
+		}
+	}
+	return nil
 }
 
 // audio adds the AAC stream and its muxing under prefix when the source has
@@ -305,12 +319,12 @@ func (b *Backend) audio(ctx context.Context, job app.Job, id string, input []bit
 // prefix and returns their ids.
 func (b *Backend) manifests(ctx context.Context, name, id, prefix string) (string, string, error) {
 	hls, err := b.Client.CreateDefaultHLSManifest(ctx, bitmovin.HlsManifestDefault{Name: "pertitle " + name + " hls",
-		EncodingID: id, ManifestName: HLSManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV1})
+		EncodingID: id, ManifestName: jobs.HLSManifest, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV1})
 	if err != nil {
 		return "", "", fmt.Errorf("cannot create HLS manifest: %w", err)
 	}
 	dash, err := b.Client.CreateDefaultDASHManifest(ctx, bitmovin.DashManifestDefault{Name: "pertitle " + name + " dash",
-		EncodingID: id, ManifestName: DASHManifestName, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV2})
+		EncodingID: id, ManifestName: jobs.DASHManifest, Outputs: b.output(prefix), Version: bitmovin.DefaultManifestVersionV2})
 	if err != nil {
 		return "", "", fmt.Errorf("cannot create DASH manifest: %w", err)
 	}
@@ -365,7 +379,7 @@ func (b *Backend) ensureStatic(ctx context.Context, job app.Job) error {
 }
 
 // setupStatic creates and starts the static ladder's encoding: one H.264
-// stream per rung of pertitle.StaticLadder at the source's display size, at
+// stream per rung of pertitle.AppleLadder at the source's display size, at
 // its bitrate with media.VBV's cap, two-pass, with the per-title encoding's
 // preset, segments and audio, and HLS and DASH manifests of its own under
 // <output>/static/ (where the web app looks for the comparison).
@@ -388,7 +402,7 @@ func (b *Backend) setupStatic(ctx context.Context, job app.Job, name string) (st
 	id := created.ID
 	input := []bitmovin.StreamInput{{InputID: s.InputID, InputPath: job.SourceKey, SelectionMode: bitmovin.SelectionModeAuto}}
 	prefix := path.Join(job.OutputPrefix, pertitle.StaticDir)
-	for _, r := range pertitle.MediaRungs(pertitle.StaticLadder(w, h)) {
+	for _, r := range pertitle.MediaRungs(pertitle.AppleLadder(w, h)) {
 		maxRate, bufSize := media.VBV(r)
 		label := fmt.Sprintf("%dx%d %dk", r.Width, r.Height, r.Bitrate/1000)
 		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: "pertitle " + name + " h264 " + label,

@@ -321,7 +321,7 @@ func TestStaticComparisonEncoding(t *testing.T) {
 			}
 		}
 	}
-	want := pertitle.StaticLadder(1280, 720)
+	want := pertitle.AppleLadder(1280, 720)
 	require.Len(t, rungs, len(want))
 	for i, r := range want {
 		assert.EqualValues(t, r.Width, rungs[i]["width"])

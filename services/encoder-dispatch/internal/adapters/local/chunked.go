@@ -44,20 +44,20 @@ var chunkNamespace = uuid.MustParse("4d0b7c55-90a1-4e7e-b0c6-6a1f0f6f3c2e")
 // across the whole title, which chunks would break.
 func (b *Backend) encoder(job app.Job, rep app.Reporter) func(context.Context, media.EncodeRequest) (*media.Output, error) {
 	return func(ctx context.Context, req media.EncodeRequest) (*media.Output, error) {
-		if b.Chunks.Seconds <= 0 || req.TwoPass || (req.Src != nil && req.Src.Duration > 0 && req.Src.Duration < 2*b.Chunks.Seconds) {
+		if b.Chunks.Seconds <= 0 || req.TwoPass || (req.Source != nil && req.Source.Duration > 0 && req.Source.Duration < 2*b.Chunks.Seconds) {
 			return media.Encode(ctx, req) // nothing to split: not even counting its frames
 		}
 		if req.SegmentSeconds <= 0 {
 			req.SegmentSeconds = media.DefaultSegmentSeconds
 		}
-		t, err := media.TimingOf(req.Src, req.SegmentSeconds)
+		t, err := media.TimingOf(req.Source, req.SegmentSeconds)
 		if err != nil {
 			b.Log.Info("encoded whole", zap.String("job_id", job.ID), zap.String("why", err.Error()))
 			return media.Encode(ctx, req)
 		}
-		total := req.Src.Video.Frames
+		total := req.Source.Video.Frames
 		if total <= 0 {
-			if total, err = media.CountFrames(ctx, b.PerTitle.FFprobe, req.Source); err != nil {
+			if total, err = media.CountFrames(ctx, b.PerTitle.FFprobe, req.SourcePath); err != nil {
 				return nil, err
 			}
 		}
@@ -65,7 +65,7 @@ func (b *Backend) encoder(job app.Job, rep app.Reporter) func(context.Context, m
 		if len(chunks) < 2 {
 			return media.Encode(ctx, req)
 		}
-		plan, err := jobs.NewPlan(jobs.Plan{JobID: job.ID, AssetID: job.AssetID, Source: req.Src, Timing: t,
+		plan, err := jobs.NewPlan(jobs.Plan{JobID: job.ID, AssetID: job.AssetID, Source: req.Source, Timing: t,
 			Ladder: req.Ladder, Preset: req.Preset, Chunks: chunks})
 		if err != nil {
 			return nil, err
@@ -84,7 +84,7 @@ func (b *Backend) coordinate(ctx context.Context, job app.Job, req media.EncodeR
 	if err := jobs.SavePlan(ctx, b.Store, plan); err != nil {
 		return nil, err
 	}
-	if err := b.storePieces(ctx, req.Source, plan); err != nil {
+	if err := b.storePieces(ctx, req.SourcePath, plan); err != nil {
 		return nil, err
 	}
 	if err := b.requestChunks(ctx, job, plan); err != nil {
@@ -92,13 +92,13 @@ func (b *Backend) coordinate(ctx context.Context, job app.Job, req media.EncodeR
 	}
 	log.Info("chunks requested", zap.String("plan", plan.Prefix))
 	audio := ""
-	if req.Src.HasAudio() {
+	if req.Source.HasAudio() {
 		audio = filepath.Join(req.OutDir+".audio", "audio.mp4")
 		if err := os.MkdirAll(filepath.Dir(audio), 0o755); err != nil {
 			return nil, err
 		}
 		defer os.RemoveAll(filepath.Dir(audio))
-		if _, err := media.EncodeAudio(ctx, req.FFmpeg, req.Source, audio); err != nil {
+		if _, err := media.EncodeAudio(ctx, req.FFmpeg, req.SourcePath, audio); err != nil {
 			return nil, err
 		}
 	}
@@ -233,7 +233,7 @@ func (b *Backend) packageChunks(ctx context.Context, req media.EncodeRequest, pl
 			files[i] = append(files[i], p)
 		}
 	}
-	out, err := media.Package(ctx, media.PackageRequest{FFmpeg: req.FFmpeg, Src: req.Src, Ladder: plan.Ladder, Chunks: files,
+	out, err := media.Package(ctx, media.PackageRequest{FFmpeg: req.FFmpeg, Source: req.Source, Ladder: plan.Ladder, Chunks: files,
 		Audio: audio, OutDir: req.OutDir, SegmentSeconds: req.SegmentSeconds})
 	if err != nil {
 		return nil, err
@@ -291,7 +291,7 @@ func (b *Backend) EncodeChunk(ctx context.Context, plan *jobs.Plan, k int) (jobs
 	if err != nil {
 		return jobs.ChunkReport{}, err
 	}
-	out, err := media.EncodeChunk(ctx, media.ChunkRequest{FFmpeg: b.FFmpeg, Piece: piece, Src: plan.Source, Timing: plan.Timing,
+	out, err := media.EncodeChunk(ctx, media.ChunkRequest{FFmpeg: b.FFmpeg, Piece: piece, Source: plan.Source, Timing: plan.Timing,
 		Chunk: plan.Chunks[k], Ladder: plan.Ladder, Preset: plan.Preset, OutDir: filepath.Join(dir, "out")})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/adapters/local"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
+	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/ports/messages"
 )
 
 // countingEncoder counts the chunks each worker encodes, and the analysis
@@ -59,7 +60,7 @@ func startWorkers(t *testing.T, cfg bus.Config, st storage.Storage, names ...str
 		w := &app.ChunkWorker{State: jobs.ChunkStore{Store: st}, Encoder: counters[name], Worker: name, Lease: 5 * time.Second, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 		b, err := bus.New(ctx, cfg, bus.ServiceEncoderDispatch, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), nil)
 		require.NoError(t, err)
-		b.Subscribe(events.TopicChunkRequested, w.OnChunkRequested)
+		b.Subscribe(events.TopicChunkRequested, (&messages.Handlers{Chunks: w}).OnChunkRequested)
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- b.Run(runCtx) }()
@@ -98,7 +99,8 @@ func perWorker(counters map[string]*countingEncoder, pieces bool) map[int]int {
 	return out
 }
 
-// TestPerTitleAnalysisAcrossWorkers: a 34 s per-title title on two workers:
+// TestPerTitleAnalysisAcrossWorkers: a 58 s per-title title (two analysis
+// pieces of a segment each within the budget) on two workers:
 // its sampled analysis pieces travel as tasks and are analysed once each by
 // the workers, not by the coordinator; then its chunks are encoded there
 // too, and the job finishes with the ladder the analysis chose.
@@ -114,7 +116,7 @@ func TestPerTitleAnalysisAcrossWorkers(t *testing.T) {
 	be.Chunks = local.ChunkConfig{Seconds: 8, Pub: coord, Producer: "encoder-dispatch", Poll: 50 * time.Millisecond}
 	counters := startWorkers(t, cfg, st, "w1", "w2")
 
-	clip := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 320, Height: 180, Rate: "25", Scenes: []float64{12, 10, 12}})
+	clip := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 320, Height: 180, Rate: "25", Scenes: []float64{20, 18, 20}})
 	up := uploaded(t, st, clip, 320, 180)
 	require.NoError(t, d.OnAssetUploaded(ctx, up))
 	req := rec.ofType(events.TopicEncodingRequested)[0]
@@ -126,7 +128,7 @@ func TestPerTitleAnalysisAcrossWorkers(t *testing.T) {
 	require.Equal(t, jobs.StatusFinished, res.Status, res.Error)
 	require.NotEmpty(t, res.Renditions)
 	assert.Equal(t, map[int]int{0: 1, 1: 1}, perWorker(counters, true), "each of the two sampled pieces analysed once, on a worker")
-	assert.Equal(t, map[int]int{0: 1, 1: 1, 2: 1, 3: 1}, perWorker(counters, false), "every chunk encoded once")
+	assert.Equal(t, map[int]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}, perWorker(counters, false), "every chunk encoded once")
 	var report struct {
 		Analysis struct {
 			Samples [][2]float64

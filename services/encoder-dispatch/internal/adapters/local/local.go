@@ -129,7 +129,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*j
 		report, err = b.perTitle(ctx, job, srcPath, outDir, rep)
 	} else {
 		out, err = b.encoder(job, rep)(ctx, media.EncodeRequest{
-			FFmpeg: b.FFmpeg, Source: srcPath, Src: src, OutDir: outDir, Ladder: job.Ladder,
+			FFmpeg: b.FFmpeg, SourcePath: srcPath, Source: src, OutDir: outDir, Ladder: job.Ladder,
 			SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
 			// The static ladder is the baseline per-title is judged
 			// against: encoded as careful static ladders are, in two passes.

@@ -24,6 +24,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/adapters/local"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
+	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/ports/messages"
 )
 
 type recorder struct {
@@ -63,7 +64,13 @@ func (h *hooks) all() []webhook.Notification {
 
 var key = []byte("dispatch-test")
 
-func setup(t *testing.T) (*app.Dispatcher, *recorder, *hooks, storage.Storage) {
+// dispatch is a dispatcher with the bus handlers that feed it.
+type dispatch struct {
+	*app.Dispatcher
+	*messages.Handlers
+}
+
+func setup(t *testing.T) (dispatch, *recorder, *hooks, storage.Storage) {
 	t.Helper()
 	st, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
@@ -89,7 +96,7 @@ func setup(t *testing.T) (*app.Dispatcher, *recorder, *hooks, storage.Storage) {
 	be := &local.Backend{Store: st, WorkDir: t.TempDir(), FFmpeg: "ffmpeg", Preset: "ultrafast", SegmentSeconds: 1,
 		Webhook: webhook.Sender{URL: srv.URL, Key: key, Attempts: 2, Backoff: 10 * time.Millisecond}, Log: zap.NewNop()}
 	d := &app.Dispatcher{Pub: rec, Backend: be, Log: zap.NewNop(), Producer: "encoder-dispatch", ProgressEvery: time.Millisecond}
-	return d, rec, hk, st
+	return dispatch{d, &messages.Handlers{Dispatcher: d}}, rec, hk, st
 }
 
 // uploaded stores src as an asset's source and returns its AssetUploaded event.

@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"encoding/json"
@@ -13,21 +13,30 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
-// route is one endpoint: its mux pattern, its metrics name and its handler. The
+// Route is one endpoint: its mux pattern, its metrics name and its handler. The
 // wiring registers them, adding whatever middleware (authentication) it applies.
-type route struct {
-	pattern, name string
-	handler       http.Handler
+type Route struct {
+	Pattern, Name string
+	Handler       http.Handler
+}
+
+// Routes are every API endpoint of ingest: uploads in one request and resumable
+// uploads. Each needs an authenticated caller (auth.FromContext) and refuses
+// the request without one.
+func Routes(in *app.Ingestor, s *app.Sessions, catalogURL string, log *zap.Logger) []Route {
+	return append([]Route{{"POST /v1/assets", "/v1/assets", uploadHandler(in, catalogURL, log)}},
+		sessionRoutes(s, catalogURL, log)...)
 }
 
 // sessionRoutes are the endpoints of resumable uploads (README "Resumable uploads").
 // Every one needs an authenticated caller (auth.FromContext).
-func sessionRoutes(s *app.Sessions, catalogURL string, log *zap.Logger) []route {
+func sessionRoutes(s *app.Sessions, catalogURL string, log *zap.Logger) []Route {
 	h := &sessionHandlers{s: s, catalogURL: catalogURL, log: log}
-	return []route{
+	return []Route{
 		{"POST /v1/uploads", "/v1/uploads", h.withCaller(h.create)},
 		{"GET /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.get)},
 		{"DELETE /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.abort)},
@@ -49,7 +58,7 @@ func (h *sessionHandlers) withCaller(fn callerHandler) http.Handler {
 		p, ok := auth.FromContext(r.Context())
 		if !ok || p.Subject == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
-			writeErr(w, http.StatusUnauthorized, "sign in to upload")
+			writeErr(w, http.StatusUnauthorized, problem.Unauthorized, "sign in to upload")
 			return
 		}
 		fn(w, r, p.Subject)
@@ -93,7 +102,7 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 		}
 	}
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
 		return
 	}
 	if err := h.s.Ingestor.Admit(owner); err != nil {
@@ -127,7 +136,7 @@ func (h *sessionHandlers) get(w http.ResponseWriter, r *http.Request, owner stri
 func (h *sessionHandlers) putPart(w http.ResponseWriter, r *http.Request, owner string) {
 	n, err := strconv.Atoi(r.PathValue("n"))
 	if err != nil || n < 1 {
-		writeErr(w, http.StatusBadRequest, "part number must be a positive integer")
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "part number must be a positive integer")
 		return
 	}
 	p, err := h.s.PutPart(r.Context(), owner, r.PathValue("id"), n, r.ContentLength, r.Body)
@@ -170,17 +179,17 @@ func (h *sessionHandlers) abort(w http.ResponseWriter, r *http.Request, owner st
 func (h *sessionHandlers) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, app.ErrSessionNotFound):
-		writeErr(w, http.StatusNotFound, err.Error())
+		writeErr(w, http.StatusNotFound, problem.NotFound, err.Error())
 	case errors.Is(err, app.ErrInvalidUpload):
-		writeErr(w, http.StatusBadRequest, err.Error())
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	case errors.Is(err, app.ErrUnsupportedType):
-		writeErr(w, http.StatusUnsupportedMediaType, err.Error())
+		writeErr(w, http.StatusUnsupportedMediaType, problem.UnsupportedType, err.Error())
 	case errors.Is(err, app.ErrPartTooLarge):
-		writeErr(w, http.StatusRequestEntityTooLarge, err.Error())
+		writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, err.Error())
 	case errors.Is(err, app.ErrLengthRequired):
-		writeErr(w, http.StatusLengthRequired, err.Error())
+		writeErr(w, http.StatusLengthRequired, problem.LengthRequired, err.Error())
 	case errors.Is(err, app.ErrIncomplete), errors.Is(err, app.ErrSessionBusy):
-		writeErr(w, http.StatusConflict, err.Error())
+		writeErr(w, http.StatusConflict, problem.UploadConflict, err.Error())
 	default:
 		fail(w, h.log, err)
 	}

@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/apitest"
 	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
@@ -54,9 +55,9 @@ func newSessionFixture(t *testing.T, maxBytes int64) *sessionFixture {
 		TTL: time.Hour, Now: c.Now}
 	mux := http.NewServeMux()
 	for _, rt := range sessionRoutes(s, "http://catalog", zap.NewNop()) {
-		mux.Handle(rt.pattern, rt.handler)
+		mux.Handle(rt.Pattern, rt.Handler)
 	}
-	return &sessionFixture{fixture: f, sessions: s, clock: c, h: mux}
+	return &sessionFixture{fixture: f, sessions: s, clock: c, h: apitest.Validate(t, apitest.Responses, mux)}
 }
 
 // call sends a request as user (no principal when user is empty).

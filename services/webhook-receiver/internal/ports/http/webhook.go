@@ -1,66 +1,76 @@
-package service
+// Package http is the webhook-receiver's HTTP port: it bounds, verifies and
+// parses a Bitmovin-style webhook, hands the notification to app.Receiver and
+// turns the outcome into a status code that makes the sender retry exactly
+// when a retry can help.
+package http
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
 )
 
-// webhookHandler verifies, parses and hands a notification to the receiver. It
+// Receiver is the use case behind the webhook (app.Receiver).
+type Receiver interface {
+	Handle(ctx context.Context, n webhook.Notification) (app.Outcome, error)
+}
+
+// Webhook verifies, parses and hands a notification to the receiver. It
 // answers 5xx only when a retry can succeed, so the sender retries exactly then.
-func webhookHandler(rcv *app.Receiver, key []byte, maxBytes int64, log *zap.Logger) http.Handler {
+func Webhook(rcv Receiver, key []byte, maxBytes int64, log *zap.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				writeErr(w, http.StatusRequestEntityTooLarge, "webhook body is larger than the limit")
+				svc.WriteError(w, http.StatusRequestEntityTooLarge, "webhook body is larger than the limit")
 				return
 			}
-			writeErr(w, http.StatusBadRequest, "cannot read body: "+err.Error())
+			svc.WriteError(w, http.StatusBadRequest, "cannot read body: "+err.Error())
 			return
 		}
 		if err := webhook.Verify(key, body, r.Header.Get(webhook.SignatureHeader)); err != nil {
 			log.Warn("webhook refused", zap.Error(err), zap.String("remote", r.RemoteAddr))
-			writeErr(w, http.StatusUnauthorized, err.Error())
+			svc.WriteError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
 		n, err := webhook.Parse(body)
 		if err != nil {
-			writeErr(w, http.StatusBadRequest, err.Error())
+			svc.WriteError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		out, err := rcv.Handle(r.Context(), n)
 		switch {
 		case errors.Is(err, app.ErrInvalid):
-			writeErr(w, http.StatusUnprocessableEntity, err.Error())
+			svc.WriteError(w, http.StatusUnprocessableEntity, err.Error())
 			return
 		case errors.Is(err, app.ErrUnknownEncoding):
-			writeErr(w, http.StatusNotFound, err.Error())
+			svc.WriteError(w, http.StatusNotFound, err.Error())
 			return
 		case errors.Is(err, app.ErrNotFinished):
 			// Early, or claiming an outcome that has not happened: nothing is
 			// published; the sender delivers again, by then the encoding has ended.
 			log.Warn("webhook for an encoding that has not ended", zap.Error(err), zap.String("event_type", n.EventType))
 			w.Header().Set("Retry-After", "30")
-			writeErr(w, http.StatusServiceUnavailable, err.Error()+": retry later")
+			svc.WriteError(w, http.StatusServiceUnavailable, err.Error()+": retry later")
 			return
 		case errors.Is(err, app.ErrInProgress):
 			// Another delivery of the same outcome is being published: if
 			// that one fails, this retry must still find the sender willing.
 			w.Header().Set("Retry-After", "5")
-			writeErr(w, http.StatusServiceUnavailable, err.Error()+": retry later")
+			svc.WriteError(w, http.StatusServiceUnavailable, err.Error()+": retry later")
 			return
 		case err != nil:
 			log.Error("webhook not processed", zap.Error(err), zap.String("encoding", n.EncodingID()))
 			w.Header().Set("Retry-After", "5")
-			writeErr(w, http.StatusServiceUnavailable, "cannot process webhook now, retry later")
+			svc.WriteError(w, http.StatusServiceUnavailable, "cannot process webhook now, retry later")
 			return
 		}
 		status := "accepted"
@@ -73,16 +83,6 @@ func webhookHandler(rcv *app.Receiver, key []byte, maxBytes int64, log *zap.Logg
 		}
 		log.Info("webhook processed", zap.String("encoding", n.EncodingID()), zap.String("event_type", out.EventType),
 			zap.String("event_id", out.EventID), zap.Bool("duplicate", out.Duplicate))
-		writeJSON(w, http.StatusAccepted, map[string]string{"status": status, "event_id": out.EventID, "event_type": out.EventType})
+		svc.WriteJSON(w, http.StatusAccepted, map[string]string{"status": status, "event_id": out.EventID, "event_type": out.EventType})
 	})
-}
-
-func writeErr(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

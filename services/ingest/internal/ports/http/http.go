@@ -1,4 +1,6 @@
-package service
+// Package http is ingest's HTTP port: it turns upload requests into use cases of app
+// (Ingestor, Sessions) and their errors into status codes.
+package http
 
 import (
 	"encoding/json"
@@ -16,6 +18,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -28,11 +31,11 @@ func uploadHandler(in *app.Ingestor, catalogURL string, log *zap.Logger) http.Ha
 		caller, ok := auth.FromContext(r.Context())
 		if !ok || caller.Subject == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
-			writeErr(w, http.StatusUnauthorized, "sign in to upload")
+			writeErr(w, http.StatusUnauthorized, problem.Unauthorized, "sign in to upload")
 			return
 		}
 		if r.ContentLength > in.MaxBytes {
-			writeErr(w, http.StatusRequestEntityTooLarge, app.ErrTooLarge.Error())
+			writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, app.ErrTooLarge.Error())
 			return
 		}
 		if err := in.Admit(caller.Subject); err != nil {
@@ -143,28 +146,29 @@ func fail(w http.ResponseWriter, log *zap.Logger, err error) {
 		limit.TooMany(w, rl.Wait, err.Error())
 	case errors.Is(err, app.ErrQuota):
 		// Space frees up as the caller's uploads finish: a guess, not a promise.
-		limit.TooMany(w, quotaRetry, err.Error())
+		limit.RetryAfter(w.Header(), quotaRetry)
+		writeErr(w, http.StatusTooManyRequests, problem.QuotaExceeded, err.Error())
 	case errors.Is(err, limit.ErrTooSlow):
-		writeErr(w, http.StatusRequestTimeout, err.Error())
+		writeErr(w, http.StatusRequestTimeout, problem.TooSlow, err.Error())
 	case errors.As(err, &br):
-		writeErr(w, http.StatusBadRequest, err.Error())
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	case errors.Is(err, app.ErrEmpty), errors.Is(err, app.ErrInvalidUpload):
-		writeErr(w, http.StatusBadRequest, err.Error())
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	case errors.Is(err, app.ErrTooLarge):
-		writeErr(w, http.StatusRequestEntityTooLarge, err.Error())
+		writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, err.Error())
 	case errors.As(err, &inv):
-		writeErr(w, http.StatusUnprocessableEntity, "not a video we can encode: "+inv.Reason)
+		writeErr(w, http.StatusUnprocessableEntity, problem.NotAVideo, "not a video we can encode: "+inv.Reason)
 	case errors.Is(err, events.ErrTooLarge):
 		// The client's title or file name made the event too large: no retry helps.
-		writeErr(w, http.StatusRequestEntityTooLarge, "the upload's title and file name are too long to announce")
+		writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, "the upload's title and file name are too long to announce")
 	case errors.Is(err, app.ErrUnavailable):
 		log.Error("upload failed", zap.Error(err))
 		w.Header().Set("Retry-After", "5")
-		writeErr(w, http.StatusServiceUnavailable, err.Error())
+		writeErr(w, http.StatusServiceUnavailable, problem.Unavailable, err.Error())
 	default:
 		// The client went away or the body broke mid-stream.
 		log.Warn("upload aborted", zap.Error(err))
-		writeErr(w, http.StatusBadRequest, err.Error())
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	}
 }
 
@@ -177,8 +181,8 @@ func firstNonEmpty(vals ...string) string {
 	return ""
 }
 
-func writeErr(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+func writeErr(w http.ResponseWriter, code int, t problem.Type, msg string) {
+	problem.Write(w, code, t, msg)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

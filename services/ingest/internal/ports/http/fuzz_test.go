@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"bytes"
@@ -28,6 +28,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -102,12 +103,12 @@ func newFuzzIngest(tb testing.TB, maxBytes int64) *fuzzIngest {
 	}
 	pub := &wirePublisher{}
 	in := &app.Ingestor{Store: st, Pub: pub, StagingDir: st.StagingDir(), MaxBytes: maxBytes, Producer: "ingest",
-		Prober: &memoProber{real: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}, seen: map[[32]byte]memo{}}}
+		Prober: &memoProber{real: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}, seen: map[[32]byte]memo{}}}
 	s := &app.Sessions{Ingestor: in, Dir: filepath.Join(in.StagingDir, "sessions"), PartSize: fuzzPartSize, TTL: time.Hour}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/assets", uploadHandler(in, "http://catalog", zap.NewNop()))
 	for _, rt := range sessionRoutes(s, "http://catalog", zap.NewNop()) {
-		mux.Handle(rt.pattern, rt.handler)
+		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), auth.Principal{Subject: "alice"})))

@@ -1,40 +1,36 @@
-package app
+// Package bitmovin resolves Bitmovin encodings for the webhook-receiver: it
+// reads from Bitmovin's API what an encoding produced (status, renditions,
+// manifest keys) as a jobs.Result.
+package bitmovin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"strings"
 
 	"github.com/pertitle/pertitle/pkg/bitmovin"
 	"github.com/pertitle/pertitle/pkg/jobs"
-	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
 )
 
-// Manifest names the Bitmovin backend gives its default manifests.
-const (
-	HLSManifestName  = "master.m3u8"
-	DASHManifestName = "manifest.mpd"
-)
-
-// BitmovinResolver asks Bitmovin's API what an encoding produced. Manifest keys are
+// Resolver asks Bitmovin's API what an encoding produced. Manifest keys are
 // the job's output prefix in the output bucket plus the manifest names; the catalog
 // turns keys into URLs with PERTITLE_MEDIA_BASE_URL (the CDN over that bucket).
-type BitmovinResolver struct{ Client *bitmovin.Client }
+type Resolver struct{ Client *bitmovin.Client }
 
 // Resolve reads the encoding, its status and, when finished, its renditions.
-func (b BitmovinResolver) Resolve(ctx context.Context, encodingID string) (*jobs.Result, error) {
+func (b Resolver) Resolve(ctx context.Context, encodingID string) (*jobs.Result, error) {
 	enc, err := b.Client.GetEncoding(ctx, encodingID)
 	if bitmovin.IsNotFound(err) {
-		return nil, fmt.Errorf("%w: %s", ErrUnknownEncoding, encodingID)
+		return nil, fmt.Errorf("%w: %s", app.ErrUnknownEncoding, encodingID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read encoding %s: %w", encodingID, err)
 	}
 	labels, ok := bitmovin.ParseJobLabels(enc.Labels)
 	if !ok {
-		return nil, fmt.Errorf("%w: %s was not started by pertitle", ErrUnknownEncoding, encodingID)
+		return nil, fmt.Errorf("%w: %s was not started by pertitle", app.ErrUnknownEncoding, encodingID)
 	}
 	task, err := b.Client.EncodingStatus(ctx, encodingID)
 	if err != nil {
@@ -56,7 +52,7 @@ func (b BitmovinResolver) Resolve(ctx context.Context, encodingID string) (*jobs
 	case bitmovin.StatusFinished:
 		res.Status = jobs.StatusFinished
 		prefix := jobs.OutputPrefix(labels.AssetID, labels.JobID)
-		res.HLSManifestKey, res.DASHManifestKey = path.Join(prefix, HLSManifestName), path.Join(prefix, DASHManifestName)
+		res.HLSManifestKey, res.DASHManifestKey = path.Join(prefix, jobs.HLSManifest), path.Join(prefix, jobs.DASHManifest)
 		if res.Renditions, err = b.renditions(ctx, encodingID); err != nil {
 			return nil, err
 		}
@@ -93,7 +89,7 @@ func failure(t *bitmovin.Task) (reason string, retryable bool, code string) {
 
 // renditions lists the per-title results (or plain video streams) with their size
 // from the codec configuration and bitrate from the muxing.
-func (b BitmovinResolver) renditions(ctx context.Context, encodingID string) ([]jobs.Rendition, error) {
+func (b Resolver) renditions(ctx context.Context, encodingID string) ([]jobs.Rendition, error) {
 	streams, err := b.Client.ListStreams(ctx, encodingID)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list streams of %s: %w", encodingID, err)
@@ -138,51 +134,4 @@ func (b BitmovinResolver) renditions(ctx context.Context, encodingID string) ([]
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// RoutingResolver sends each encoding id to the backend that made it: job ids of
-// the local backend are jobs.IsLocal, anything else is a Bitmovin encoding id.
-// Both backends can complete at once (jobs in flight while the backend is switched).
-type RoutingResolver struct {
-	Local    Resolver
-	Bitmovin Resolver // nil when no Bitmovin API key is configured
-}
-
-// Resolve implements Resolver.
-func (r RoutingResolver) Resolve(ctx context.Context, encodingID string) (*jobs.Result, error) {
-	if jobs.IsLocal(encodingID) || r.Bitmovin == nil {
-		return r.Local.Resolve(ctx, encodingID)
-	}
-	return r.Bitmovin.Resolve(ctx, encodingID)
-}
-
-// Ledger remembers which outcomes were published, across restarts and replicas.
-// It is read only by the holder of the outcome's claim, never to decide
-// whether to write it.
-type Ledger interface {
-	Published(ctx context.Context, encodingID, eventType string) (bool, error)
-	MarkPublished(ctx context.Context, encodingID, eventType string) error
-}
-
-// StorageLedger keeps the ledger as empty objects in the shared storage, where the
-// Bitmovin reconciler (in encoder-dispatch) reads it too.
-type StorageLedger struct{ Store storage.Storage }
-
-// Published implements Ledger.
-func (l StorageLedger) Published(ctx context.Context, encodingID, eventType string) (bool, error) {
-	_, err := l.Store.Stat(ctx, jobs.CompletionKey(encodingID, eventType))
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// MarkPublished implements Ledger with a conditional create: a marker already
-// there (another replica's, an earlier delivery's) is left as it is.
-func (l StorageLedger) MarkPublished(ctx context.Context, encodingID, eventType string) error {
-	_, err := l.Store.Create(ctx, jobs.CompletionKey(encodingID, eventType), strings.NewReader(""))
-	if errors.Is(err, storage.ErrExists) {
-		return nil
-	}
-	return err
 }

@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"bytes"
@@ -18,11 +18,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/apitest"
 	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -53,9 +55,9 @@ func newFixture(t *testing.T, maxBytes int64) *fixture {
 	st, err := storage.NewFS(t.TempDir())
 	require.NoError(t, err)
 	pub := &recordingPublisher{}
-	in := &app.Ingestor{Store: st, Pub: pub, Prober: app.FFprobe{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
+	in := &app.Ingestor{Store: st, Pub: pub, Prober: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"},
 		StagingDir: st.StagingDir(), MaxBytes: maxBytes, Producer: "ingest"}
-	return &fixture{store: st, pub: pub, in: in, h: asCaller("u-alice", uploadHandler(in, "http://catalog", zap.NewNop()))}
+	return &fixture{store: st, pub: pub, in: in, h: apitest.Validate(t, apitest.Responses, asCaller("u-alice", uploadHandler(in, "http://catalog", zap.NewNop())))}
 }
 
 // asCaller runs h as the signed-in user sub, as auth.Middleware would.

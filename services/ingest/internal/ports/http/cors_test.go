@@ -1,4 +1,4 @@
-package service
+package http
 
 import (
 	"net/http"
@@ -19,7 +19,7 @@ func TestCORS(t *testing.T) {
 		w.Header().Set("ETag", `"abc"`)
 	})
 	inner.HandleFunc("GET /healthz", func(http.ResponseWriter, *http.Request) {})
-	h := withCORS(DefaultCORSOrigins, inner)
+	h := WithCORS(DefaultCORSOrigins, inner)
 	do := func(method, path, origin string, hdr ...string) *http.Response {
 		req := httptest.NewRequest(method, path, nil)
 		if origin != "" {

@@ -1,19 +1,21 @@
-package service
+package http
 
 import (
 	"net/http"
 	"strings"
+
+	"github.com/pertitle/pertitle/pkg/problem"
 )
 
 // DefaultCORSOrigins are the web app's origins under `make run` (the catalog serves it).
 const DefaultCORSOrigins = "http://127.0.0.1:8080,http://localhost:8080"
 
-// withCORS lets the web app, served by the catalog on another origin, upload from
+// WithCORS lets the web app, served by the catalog on another origin, upload from
 // the browser: preflights from an allowed origin are answered here, before the
 // bearer-token middleware (a preflight carries no token), and every response to
 // an allowed origin, a 401 included, says so, so the app can read its error.
 // Tokens travel in the Authorization header, never in cookies: no credentials mode.
-func withCORS(origins string, next *http.ServeMux) *http.ServeMux {
+func WithCORS(origins string, next *http.ServeMux) *http.ServeMux {
 	allowed := map[string]bool{}
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSuffix(strings.TrimSpace(o), "/"); o != "" {
@@ -33,7 +35,7 @@ func withCORS(origins string, next *http.ServeMux) *http.ServeMux {
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		if !ok {
 			if preflight {
-				http.Error(w, `{"error":"origin not allowed: add it to PERTITLE_CORS_ORIGINS"}`, http.StatusForbidden)
+				problem.Write(w, http.StatusForbidden, problem.OriginNotAllowed, "origin not allowed: add it to PERTITLE_CORS_ORIGINS")
 				return
 			}
 			next.ServeHTTP(w, r)
