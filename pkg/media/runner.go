@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -153,7 +154,7 @@ func (e *ExitError) FirstLine() string { return firstLine(e.Stderr) }
 func (c *Cmd) Run(ctx context.Context) (Result, error) {
 	ctx, span := tracing.Child(ctx, filepath.Base(c.Bin), trace.SpanKindInternal,
 		attribute.String("process.executable.name", filepath.Base(c.Bin)),
-		attribute.String("process.command_args", capString(strings.Join(c.Args, " "), 2048)))
+		attribute.String("process.command_args", capString(strings.Join(redactURLs(c.Args), " "), 2048)))
 	res, err := c.run(ctx)
 	span.SetAttributes(attribute.Float64("pertitle.process.cpu_seconds", res.CPU.Seconds()), attribute.Int64("pertitle.process.frames", res.Frames))
 	var ee *ExitError
@@ -162,6 +163,20 @@ func (c *Cmd) Run(ctx context.Context) (Result, error) {
 	}
 	tracing.End(span, err)
 	return res, err
+}
+
+// redactURLs drops the query of URL arguments: a presigned URL's signature and
+// credential must not end up in a trace.
+func redactURLs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if u, err := url.Parse(a); err == nil && u.Host != "" && u.RawQuery != "" {
+			u.RawQuery = "REDACTED"
+			a = u.String()
+		}
+		out[i] = a
+	}
+	return out
 }
 
 func capString(s string, n int) string {
