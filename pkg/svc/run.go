@@ -62,7 +62,12 @@ func setupTracing(ctx context.Context, service string, log *zap.Logger) (flush f
 		return func() {}
 	}
 	if export {
-		log.Info("exporting traces over OTLP")
+		log.Info("exporting traces over OTLP/HTTP")
+		for _, v := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+			if p := os.Getenv(v); p != "" && p != "http/protobuf" {
+				log.Warn("only OTLP over HTTP with protobuf is exported: "+v+" is ignored", zap.String(v, p))
+			}
+		}
 	}
 	return func() {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracing.FlushTimeout)
