@@ -310,14 +310,7 @@ func (b *Bus) Run(ctx context.Context) error {
 	case <-router.Running():
 		close(b.running)
 		b.log.Info("bus consuming", zap.String("service", b.service), zap.Int("queues", len(subs)))
-		watchDone := make(chan struct{})
-		defer func() { <-watchDone }()
-		go func() { defer close(watchDone); b.watchQueues(ctx, subs) }()
-		if onDead != nil {
-			sweepDone := make(chan struct{})
-			defer func() { <-sweepDone }()
-			go func() { defer close(sweepDone); b.sweepDeadLetters(ctx, subs, onDead) }()
-		}
+		defer b.background(ctx, subs, onDead)()
 	case err := <-errc:
 		if err == nil {
 			err = errors.New("router stopped")
@@ -348,6 +341,18 @@ func (b *Bus) Run(ctx context.Context) error {
 	<-errc
 	b.log.Info("bus stopped", zap.String("service", b.service))
 	return nil
+}
+
+// background runs, until ctx ends, the loops beside consuming: the queue
+// gauges and, with onDead, the dead-letter sweep. The returned function waits
+// for them to end.
+func (b *Bus) background(ctx context.Context, subs []subscription, onDead DeadLetterHandler) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() { b.watchQueues(ctx, subs) })
+	if onDead != nil {
+		wg.Go(func() { b.sweepDeadLetters(ctx, subs, onDead) })
+	}
+	return wg.Wait
 }
 
 // router builds the watermill router that consumes every subscription's queue,
