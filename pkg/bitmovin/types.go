@@ -106,24 +106,13 @@ type S3Input struct {
 	CloudRegion string `json:"cloudRegion,omitempty"`
 }
 
-// S3RoleBasedOutput writes to a bucket by assuming an IAM role.
-type S3RoleBasedOutput struct {
-	ID             string `json:"id,omitempty"`
-	Name           string `json:"name,omitempty"`
-	BucketName     string `json:"bucketName,omitempty"`
-	RoleArn        string `json:"roleArn,omitempty"`
-	ExternalID     string `json:"externalId,omitempty"`
-	ExternalIDMode string `json:"externalIdMode,omitempty"`
-	CloudRegion    string `json:"cloudRegion,omitempty"`
-}
+// S3RoleBasedOutput writes to a bucket by assuming an IAM role; Bitmovin
+// describes it with the fields of its input.
+type S3RoleBasedOutput S3RoleBasedInput
 
-// S3Output writes to a bucket with an access key.
-type S3Output struct {
-	ID          string `json:"id,omitempty"`
-	Name        string `json:"name,omitempty"`
-	BucketName  string `json:"bucketName,omitempty"`
-	CloudRegion string `json:"cloudRegion,omitempty"`
-}
+// S3Output writes to a bucket with an access key; Bitmovin describes it with
+// the fields of its input.
+type S3Output S3Input
 
 // InfrastructureSettings runs an encoding on a Cloud Connect infrastructure.
 type InfrastructureSettings struct {

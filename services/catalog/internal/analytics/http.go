@@ -64,21 +64,13 @@ type Handler struct {
 }
 
 // Instrumenter wraps a handler with metrics under a route name (svc.Metrics).
-type Instrumenter interface {
-	Instrument(route string, h http.Handler) http.Handler
-}
+type Instrumenter = svc.Instrumenter
 
 // Register mounts the endpoints on mux, instrumented by m (may be nil). The beacon
 // endpoint takes a beacon token and must not sit behind the bearer middleware;
 // the reads need an authenticated caller.
 func (h *Handler) Register(mux svc.Mux, m Instrumenter) {
-	route := func(pattern, name string, fn http.HandlerFunc) {
-		var handler http.Handler = fn
-		if m != nil {
-			handler = m.Instrument(name, handler)
-		}
-		mux.Handle(pattern, handler)
-	}
+	route := svc.Instrumented(mux, m)
 	route("POST /v1/analytics/events", "/v1/analytics/events", h.postEvents)
 	route("OPTIONS /v1/analytics/events", "/v1/analytics/events", h.preflight)
 	route("GET /v1/analytics/assets/{id}", "/v1/analytics/assets/{id}", h.assetReport)

@@ -38,9 +38,7 @@ type Media interface {
 }
 
 // Instrumenter wraps a handler with metrics under a route name (svc.Metrics).
-type Instrumenter interface {
-	Instrument(route string, h http.Handler) http.Handler
-}
+type Instrumenter = svc.Instrumenter
 
 // Config of the HTTP port.
 type Config struct {
@@ -81,13 +79,7 @@ func New(cfg Config, q Queries, media Media, log *zap.Logger) *Handlers {
 
 // Register mounts the API and media routes on mux, instrumented by m (may be nil).
 func (h *Handlers) Register(mux svc.Mux, m Instrumenter) {
-	route := func(pattern, name string, fn http.HandlerFunc) {
-		var handler http.Handler = fn
-		if m != nil {
-			handler = m.Instrument(name, handler)
-		}
-		mux.Handle(pattern, handler)
-	}
+	route := svc.Instrumented(mux, m)
 	authed := func(fn http.HandlerFunc) http.HandlerFunc {
 		var handler http.Handler = auth.Required(fn)
 		if h.cfg.Authenticate != nil {
