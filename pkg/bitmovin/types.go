@@ -261,16 +261,6 @@ type Webhook struct {
 	Signature   *WebhookSignature `json:"signature,omitempty"`
 }
 
-// DashManifestDefault is a DASH manifest generated from the encoding's muxings.
-type DashManifestDefault struct {
-	ID           string           `json:"id,omitempty"`
-	Name         string           `json:"name,omitempty"`
-	EncodingID   string           `json:"encodingId"`
-	ManifestName string           `json:"manifestName,omitempty"`
-	Outputs      []EncodingOutput `json:"outputs"`
-	Version      string           `json:"version,omitempty"`
-}
-
 // HlsManifestDefault is an HLS multivariant playlist generated from the muxings.
 type HlsManifestDefault struct {
 	ID           string           `json:"id,omitempty"`
@@ -280,6 +270,10 @@ type HlsManifestDefault struct {
 	Outputs      []EncodingOutput `json:"outputs"`
 	Version      string           `json:"version,omitempty"`
 }
+
+// DashManifestDefault is a DASH manifest generated from the encoding's
+// muxings; Bitmovin describes it with the fields of the HLS one.
+type DashManifestDefault HlsManifestDefault
 
 // AutoRepresentation lets per-title add renditions above the templates.
 type AutoRepresentation struct {

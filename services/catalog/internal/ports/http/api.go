@@ -3,7 +3,6 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -250,7 +249,7 @@ func (h *Handlers) getAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, h.toJSON(a))
+	problem.WriteJSON(w, http.StatusOK, h.toJSON(a))
 }
 
 // listAssets lists the caller's assets; admins list everyone's, or one owner's
@@ -295,7 +294,7 @@ func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
 		out.Assets[i] = h.toJSON(a)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
+	problem.WriteJSON(w, http.StatusOK, out)
 }
 
 func (h *Handlers) internal(w http.ResponseWriter, r *http.Request, err error) {
@@ -304,18 +303,6 @@ func (h *Handlers) internal(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 	writeError(w, http.StatusInternalServerError, problem.Internal, "internal error")
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		problem.Write(w, http.StatusInternalServerError, problem.Internal, "cannot encode response")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 func writeError(w http.ResponseWriter, code int, t problem.Type, msg string) {
