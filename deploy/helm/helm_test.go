@@ -140,7 +140,7 @@ func TestChartDefaults(t *testing.T) {
 	objs := render(t)
 	assert.Empty(t, kinds(objs, "Secret"), "the chart ships no secret")
 	var secretNames []string
-	for _, v := range []string{"pertitle-media-signing", "pertitle-webhook", "pertitle-bitmovin"} {
+	for _, v := range []string{"pertitle-media-signing", "pertitle-webhook", "pertitle-bitmovin", "pertitle-ingest-db"} {
 		secretNames = append(secretNames, v)
 	}
 

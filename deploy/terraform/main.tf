@@ -76,8 +76,10 @@ locals {
   # unless the policies grant exactly internal/awsaccess.
   object_access = {
     "ingest" = [
-      # the staged upload becomes the source (multipart above a part); deleted when publishing fails
-      { sid = "Sources", prefix = "sources/", actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"] },
+      # the staged upload becomes the source (multipart above a part); deleted when publishing fails.
+      # Direct uploads: the multipart upload is started, its parts presigned (the browser's PUT acts
+      # with ingest's rights), listed, completed or aborted; the object read back, deleted if refused.
+      { sid = "Sources", prefix = "sources/", actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts"] },
       # S3-event ingestion: reads the dropped object, deletes one it refuses
       { sid = "Uploads", prefix = "uploads/", actions = ["s3:GetObject", "s3:DeleteObject"] },
     ]
@@ -324,6 +326,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "output" {
     abort_incomplete_multipart_upload {
       days_after_initiation = 1
     }
+  }
+}
+
+# Direct uploads: the web app PUTs each part to its presigned URL on the input
+# bucket, and reads the part's ETag (the upload API lists parts through ingest,
+# but a browser that cannot see ETag cannot tell a stored part from a failed one).
+resource "aws_s3_bucket_cors_configuration" "input" {
+  bucket = aws_s3_bucket.input.id
+
+  cors_rule {
+    allowed_methods = ["PUT"]
+    allowed_origins = var.upload_allowed_origins
+    allowed_headers = ["*"]
+    expose_headers  = ["ETag"]
+    max_age_seconds = 3600
   }
 }
 

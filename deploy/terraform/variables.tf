@@ -87,6 +87,12 @@ variable "cors_allowed_origins" {
   default     = ["*"]
 }
 
+variable "upload_allowed_origins" {
+  description = "Origins of the web app, allowed to PUT upload parts straight to the input bucket (presigned URLs). Set it to the app's address; never \"*\" in production."
+  type        = list(string)
+  default     = ["http://localhost:8080", "http://127.0.0.1:8080"]
+}
+
 variable "cloudfront_price_class" {
   description = "CloudFront price class."
   type        = string

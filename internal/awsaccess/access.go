@@ -79,7 +79,9 @@ var Services = []Service{
 		Name:      bus.ServiceIngest,
 		Publishes: []string{events.TopicAssetUploaded, events.TopicEncodingFailed},
 		Storage: []StorageUse{
-			{"sources/", []string{"Put", "Delete"}, "stores the staged upload as the source (multipart above a part); deletes it when publishing fails"},
+			{"sources/", []string{"Put", "Delete", "Open", "CreateUpload", "PresignPart", "Parts", "CompleteUpload", "AbortUpload"},
+				"stores the staged upload as the source (multipart above a part), deletes it when publishing fails; " +
+					"direct uploads: starts, presigns the parts of, lists, completes and aborts the multipart upload, reads the object back to validate it, deletes one it refuses"},
 			{"uploads/", []string{"Stat", "Open", "Delete"}, "S3-event ingestion: reads the dropped object; deletes one it refuses"},
 		},
 	},
