@@ -27,11 +27,6 @@ var besides = map[string]string{
 	"catalog/webapp":    "the web app's embedded build and the handler that serves it",
 }
 
-// outsideTheShape are the services that do not have it, and why.
-var outsideTheShape = map[string]string{
-	"issuer": "a development stand-in for Cognito: one package that is the OIDC protocol, no bus, no storage, no use cases to separate",
-}
-
 func TestEveryServiceHasTheShape(t *testing.T) {
 	t.Parallel()
 	services, err := os.ReadDir(filepath.Join(root, "services"))
@@ -56,9 +51,6 @@ func TestEveryServiceHasTheShape(t *testing.T) {
 				have = append(have, e.Name())
 			}
 		}
-		if _, ok := outsideTheShape[svc.Name()]; ok && !hasShape(have) {
-			continue // a service that takes the shape is held to it
-		}
 		for _, dir := range have {
 			if _, ok := besides[svc.Name()+"/"+dir]; !ok && !slices.Contains(shape, dir) {
 				t.Errorf("services/%s/internal/%s is outside the shape %v: move it, or say in besides why it stays", svc.Name(), dir, shape)
@@ -70,15 +62,6 @@ func TestEveryServiceHasTheShape(t *testing.T) {
 			}
 		}
 	}
-}
-
-func hasShape(dirs []string) bool {
-	for _, want := range shape {
-		if !slices.Contains(dirs, want) {
-			return false
-		}
-	}
-	return true
 }
 
 // maxLines is the longest a production function may be, signature to brace.
