@@ -210,4 +210,3 @@ func probeSummary(src *media.Source, size int64) *eventsv1.ProbeSummary {
 	}
 	return probe
 }
-
