@@ -587,25 +587,28 @@ resource "aws_cloudfront_distribution" "cdn" {
 data "aws_iam_policy_document" "service" {
   for_each = local.services
 
-  # Readiness (Bus.Ping) lists topics; ListTopics takes no resource.
+  # The publisher looks topic ARNs up when it knows no account id, and
+  # readiness lists topics against an emulator; ListTopics takes no resource.
   statement {
-    sid       = "Readiness"
+    sid       = "TopicLookup"
     actions   = ["sns:ListTopics"]
     resources = ["*"]
   }
 
-  # Publish to the topics the service emits.
+  # Publish to the topics the service emits; readiness (Bus.Ping) reads their
+  # attributes, the cheapest call that proves each one is reachable.
   dynamic "statement" {
     for_each = length(local.publishes[each.key]) > 0 ? [1] : []
     content {
       sid       = "PublishEvents"
-      actions   = ["sns:Publish"]
+      actions   = ["sns:Publish", "sns:GetTopicAttributes"]
       resources = [for t in local.publishes[each.key] : aws_sns_topic.bus[t].arn]
     }
   }
 
   # Consume its own queues (ChangeMessageVisibility: the heartbeat of a long
-  # encode, the hand-back at shutdown, Later).
+  # encode, the hand-back at shutdown, Later; GetQueueAttributes: the depth
+  # behind pertitle_queue_messages).
   dynamic "statement" {
     for_each = length(local.consumes[each.key]) > 0 ? [1] : []
     content {
@@ -615,14 +618,15 @@ data "aws_iam_policy_document" "service" {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
       ]
       resources = [for q in local.consumes[each.key] : aws_sqs_queue.queue[q].arn]
     }
   }
 
-  # Its queues' DLQs: looked up at start and by readiness, written when the bus
+  # Its queues' DLQs: looked up once and read by readiness, written when the bus
   # dead-letters a malformed or permanently failed message itself, swept every
-  # 10 s (receive, park for 12 h).
+  # 10 s (receive, park for 12 h); their depth read for pertitle_queue_messages.
   dynamic "statement" {
     for_each = length(local.consumes[each.key]) > 0 ? [1] : []
     content {
@@ -632,6 +636,7 @@ data "aws_iam_policy_document" "service" {
         "sqs:SendMessage",
         "sqs:ReceiveMessage",
         "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
       ]
       resources = [for q in local.consumes[each.key] : aws_sqs_queue.dlq[q].arn]
     }

@@ -128,3 +128,21 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "cognito_domain_prefix" {
+  description = "Prefix of the Cognito hosted sign-in domain (https://<this>.auth.<region>.amazoncognito.com). Empty: <prefix without its trailing dash>-<account id>."
+  type        = string
+  default     = ""
+}
+
+variable "web_callback_urls" {
+  description = "Where Cognito may send the web app back after sign-in (the catalog's address, with the trailing slash). Empty: https://<catalog_domain_name>/, or http://localhost:8080/ without one."
+  type        = list(string)
+  default     = []
+}
+
+variable "cli_callback_urls" {
+  description = "Loopback redirect URLs of the CLI's browser sign-in (Cognito allows plain http only for localhost)."
+  type        = list(string)
+  default     = ["http://localhost:8400/callback"]
+}

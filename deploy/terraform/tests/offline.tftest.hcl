@@ -33,6 +33,12 @@ mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { name = "us-east-1" }
   }
+  mock_resource "aws_cognito_user_pool" {
+    defaults = { id = "us-east-1_MOCK", endpoint = "cognito-idp.us-east-1.amazonaws.com/us-east-1_MOCK" }
+  }
+  mock_resource "aws_cognito_user_pool_client" {
+    defaults = { id = "mockclient" }
+  }
 }
 
 run "defaults" {
@@ -83,6 +89,26 @@ run "defaults" {
   }
 }
 
+run "cognito" {
+  command = apply
+  assert {
+    condition     = output.oidc_env.PERTITLE_OIDC_ISSUER == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_MOCK" && length(output.oidc_env) == 4
+    error_message = "oidc_env issuer"
+  }
+  assert {
+    condition     = output.oidc_env.PERTITLE_OIDC_WEB_CLIENT_ID == "mockclient" && output.oidc_env.PERTITLE_OIDC_AUDIENCE == "mockclient,mockclient"
+    error_message = "oidc_env clients"
+  }
+  assert {
+    condition     = aws_cognito_user_group.admin.name == "admin" && aws_cognito_user_pool_client.app["web"].callback_urls == toset(["http://localhost:8080/"]) && !aws_cognito_user_pool_client.app["cli"].generate_secret
+    error_message = "cognito group and clients"
+  }
+  assert {
+    condition     = aws_cognito_user_pool_domain.users.domain == "pertitle-123456789012"
+    error_message = "hosted UI domain"
+  }
+}
+
 run "all_options" {
   command = apply
   variables {
@@ -104,6 +130,10 @@ run "all_options" {
   assert {
     condition     = aws_cloudfront_distribution.cdn.default_cache_behavior[0].target_origin_id == "catalog" && output.service_env.PERTITLE_MEDIA_BASE_URL == "https://d111.cloudfront.net/"
     error_message = "cdn via catalog"
+  }
+  assert {
+    condition     = aws_cognito_user_pool_client.app["web"].callback_urls == toset(["https://videos.example.com/"]) && aws_cognito_user_pool.users.name == "stg-pertitle-users"
+    error_message = "cognito with a catalog domain"
   }
   assert {
     condition     = local.oidc_issuer_host == "oidc.eks.us-east-1.amazonaws.com/id/ABC"
