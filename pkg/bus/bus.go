@@ -203,7 +203,7 @@ func (b *Bus) Publish(ctx context.Context, env *eventsv1.Envelope) error {
 		b.metrics.EventsPublished.WithLabelValues(topic).Inc()
 	}
 	b.log.Debug("event published", zap.String("topic", topic), zap.String("event_id", env.GetEventId()),
-		zap.String("correlation_id", env.GetCorrelationId()))
+		zap.String("asset_id", env.GetAssetId()), zap.String("correlation_id", env.GetCorrelationId()))
 	return nil
 }
 
