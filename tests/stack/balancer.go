@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -69,6 +71,9 @@ func startBalancer(t testing.TB, port int, backends []string) *Balancer {
 				return b.dial(ctx, dialer, network)
 			}},
 		FlushInterval: -1,
+		// A request cut off by a killed replica is the test's to see, as a
+		// 502, not a line on the test's output.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	require.NoError(t, err)
