@@ -73,3 +73,13 @@ output "service_env" {
     PERTITLE_MEDIA_BASE_URL = var.catalog_domain_name != "" ? "https://${aws_cloudfront_distribution.cdn.domain_name}/" : "https://<catalog host>/media/"
   }
 }
+
+output "database_secret_arn" {
+  description = "Secrets Manager secret with PERTITLE_CATALOG_DB and PERTITLE_STATE_DB (postgres:// URLs), for the Kubernetes Secret pertitle-database; empty without database_subnet_ids."
+  value       = local.database ? aws_secretsmanager_secret.database[0].arn : ""
+}
+
+output "database_address" {
+  description = "Host name of the PostgreSQL instance; empty without database_subnet_ids."
+  value       = local.database ? aws_db_instance.database[0].address : ""
+}
