@@ -145,6 +145,10 @@ if [ "${PERTITLE_STORAGE:-fs}" = "s3" ]; then
   fi
 fi
 
+# The settings every service gets, for starting another replica by hand
+# (README "Replicas"): set -a; . var/run.env; set +a; PERTITLE_CATALOG_ADDR=:8090 ... bin/catalog
+(umask 077; export -p | grep -E '^declare -x (PERTITLE_|AWS_)' > "$var/run.env") || true
+
 echo ">> provisioning topics, queues, dead-letter queues and subscriptions"
 PERTITLE_LOG_LEVEL=warn "$bin/pertitle" provision
 
