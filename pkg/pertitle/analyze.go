@@ -150,6 +150,13 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 	}
 	res.Points = a.points(results, maps)
 	res.Hull = UpperHull(res.Points)
+	if c := a.corners(res.Hull, maps); len(c) > 0 {
+		if err := a.refine(ctx, pieces, results, c); err != nil {
+			return nil, err
+		}
+		res.Points = a.points(results, maps)
+		res.Hull = UpperHull(res.Points)
+	}
 	res.CPUTime, res.CPUByStage = a.cpu, a.stages
 	res.Elapsed = time.Since(start)
 	return res, nil

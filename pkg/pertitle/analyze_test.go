@@ -414,3 +414,27 @@ func TestAnalyzeSteersByVMAF(t *testing.T) {
 	assert.Equal(t, MetricSSIM, a.Metric)
 	assert.Contains(t, strings.Join(a.Warnings, "\n"), "NOT STEERED BY VMAF")
 }
+
+// TestCornersFollowTheHull: a skipped corner of the staggered grid is
+// measured only where its measured neighbour of the same size is on the
+// hull (scene_cuts in docs/benchmarks.md: 1280x272 stayed on the hull below
+// its highest measured CRF).
+func TestCornersFollowTheHull(t *testing.T) {
+	t.Parallel()
+	a := &analyzer{opt: Options{CRFs: []float64{18, 24, 30, 36}}, sizes: [][2]int{{1280, 272}, {1102, 234}}, crfs: []float64{18, 24, 30, 36}}
+	maps := []presetMap{{ratio: 1}, {ratio: 1}}
+	pt := func(w, h int, crf float64) Point { return Point{Width: w, Height: h, CRF: crf} }
+	cases := []struct {
+		name string
+		hull []Point
+		want [][2]int
+	}{
+		{"the large size wins down to its highest CRF", []Point{pt(1102, 234, 36), pt(1280, 272, 30), pt(1280, 272, 18)}, [][2]int{{0, 3}}},
+		{"the small size wins up to its lowest CRF", []Point{pt(1102, 234, 30), pt(1102, 234, 24), pt(1280, 272, 18)}, [][2]int{{1, 0}}},
+		{"both", []Point{pt(1102, 234, 24), pt(1280, 272, 30)}, [][2]int{{0, 3}, {1, 0}}},
+		{"the usual crossover needs no corner", []Point{pt(1102, 234, 36), pt(1102, 234, 30), pt(1280, 272, 24), pt(1280, 272, 18)}, nil},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, a.corners(tc.hull, maps), tc.name)
+	}
+}

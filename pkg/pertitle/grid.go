@@ -3,6 +3,7 @@ package pertitle
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -221,4 +222,53 @@ func (a *analyzer) points(results [][][]gridResult, maps []presetMap) []Point {
 		}
 	}
 	return points
+}
+
+// corners are the cells the staggered grid skipped (crfsAt) next to a
+// measured point of the same size that is on the hull: there the corner may
+// be on the hull too, and without it the hull would jump to another size for
+// want of a measurement. It happens where two sizes are close (a 1280x272
+// source against 1102x234: the large size stays on the hull down to the
+// lowest rates, docs/benchmarks.md). Each is a [size, crf] index pair.
+func (a *analyzer) corners(hull []Point, maps []presetMap) [][2]int {
+	on := func(si, ci int) bool {
+		crf, _ := maps[si].apply(a.crfs[ci], 0)
+		for _, p := range hull {
+			if p.Width == a.sizes[si][0] && p.Height == a.sizes[si][1] && math.Abs(p.CRF-crf) < 1e-6 {
+				return true
+			}
+		}
+		return false
+	}
+	var out [][2]int
+	for si := range a.sizes {
+		measured := a.crfsAt(si)
+		if len(measured) == 0 || len(measured) == len(a.crfs) {
+			continue
+		}
+		lo, hi := measured[0], measured[len(measured)-1]
+		for ci := range a.crfs {
+			if (ci < lo && ci == lo-1 && on(si, lo)) || (ci > hi && ci == hi+1 && on(si, hi)) {
+				out = append(out, [2]int{si, ci})
+			}
+		}
+	}
+	return out
+}
+
+// refine encodes and scores the corners on every piece, here (the pieces
+// are local files whether or not the grid ran elsewhere), into results.
+func (a *analyzer) refine(ctx context.Context, pieces []*piece, results [][][]gridResult, corners [][2]int) error {
+	a.mu.Lock()
+	a.total += len(pieces) * len(corners)
+	a.mu.Unlock()
+	return runPool(ctx, a.opt.AnalysisWorkers, len(pieces)*len(corners), func(ctx context.Context, j int) error {
+		pi, c := j/len(corners), corners[j%len(corners)]
+		r, err := a.encodeAndScore(ctx, pieces[pi], pi, c[0], a.opt.AnalysisPreset, a.crfs, []int{c[1]}, "")
+		if err == nil {
+			results[pi][c[0]][c[1]] = r[c[1]]
+		}
+		a.step()
+		return err
+	})
 }

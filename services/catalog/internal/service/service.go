@@ -170,6 +170,8 @@ func Topics() []string {
 		events.TopicEncodingProgress,
 		events.TopicEncodingFinished,
 		events.TopicEncodingFailed,
+		events.TopicEncodingRequested, // the attempt a retry asks for
+		events.TopicAssetDeleted,      // storage is cleaned up until it succeeds
 	}
 }
 
