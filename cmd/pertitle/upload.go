@@ -77,7 +77,7 @@ func envOr(k, def string) string {
 	return def
 }
 
-const uploadUsage = "pertitle upload FILE [--title T] [--wait] [--json] [--timeout D]"
+const uploadUsage = "pertitle upload FILE [--title T] [--wait] [--json] [--timeout D] [--parallel N]"
 
 func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("upload", uploadUsage, stderr)
@@ -87,6 +87,7 @@ func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long --wait waits")
 	ingestURL := fs.String("ingest-url", envOr("PERTITLE_INGEST_URL", "http://127.0.0.1:8081"), "ingest base URL")
 	catalogURL := fs.String("catalog-url", envOr("PERTITLE_CATALOG_URL", "http://127.0.0.1:8080"), "catalog base URL")
+	parallel := fs.Int("parallel", 4, "parts of a large file sent at once")
 	pos, err := parseArgs(fs, args, stdout)
 	if err != nil {
 		return err
@@ -94,12 +95,20 @@ func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(pos) != 1 {
 		return exitError{2, errors.New("usage: " + uploadUsage)}
 	}
+	if *parallel < 1 || *parallel > 32 {
+		return exitError{2, errors.New("--parallel must be between 1 and 32")}
+	}
 	tokens := newTokenSource()
 	// Fail before reading a large file when there is no way to sign the request.
 	if _, err := tokens.Token(ctx); err != nil {
 		return err
 	}
-	a, err := upload(ctx, *ingestURL, pos[0], *title, tokens, stderr)
+	var a *asset
+	if st, serr := os.Stat(pos[0]); serr == nil && st.Mode().IsRegular() && st.Size() > resumableFrom {
+		a, err = newResumer(*ingestURL, tokens, *parallel, stderr).upload(ctx, pos[0], *title)
+	} else {
+		a, err = upload(ctx, *ingestURL, pos[0], *title, tokens, stderr)
+	}
 	if err != nil {
 		return err
 	}
@@ -135,23 +144,30 @@ func cmdUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// resumableFrom is the size above which a file goes up in parts, resumably.
+const resumableFrom = 16 << 20
+
+// newResumer uploads through the resumable API, remembering sessions in the
+// user's cache directory.
+func newResumer(base string, tokens *tokenSource, parallel int, log io.Writer) *resumer {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return &resumer{base: base, tokens: tokens, parallel: parallel, stateDir: filepath.Join(dir, "pertitle", "uploads"),
+		client: http.DefaultClient, log: log}
+}
+
 func upload(ctx context.Context, base, file, title string, tokens *tokenSource, stderr io.Writer) (*asset, error) {
 	token, err := tokens.Token(ctx)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(file)
+	f, st, err := openRegular(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s is a directory", file)
-	}
 	q := url.Values{"filename": {filepath.Base(file)}}
 	if title != "" {
 		q.Set("title", title)
@@ -184,6 +200,23 @@ func upload(ctx context.Context, base, file, title string, tokens *tokenSource, 
 		return nil, fmt.Errorf("unexpected answer from ingest: %s", body)
 	}
 	return &a, nil
+}
+
+// openRegular opens a file to upload, refusing a directory.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && st.IsDir() {
+		err = fmt.Errorf("%s is a directory", path)
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
 }
 
 // apiError is what an error answer says: a problem's detail (RFC 9457), or the

@@ -231,7 +231,11 @@ func TestChartDefaults(t *testing.T) {
 func TestChartOptions(t *testing.T) {
 	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	objs := render(t, "spot.enabled=true", "podMonitor.enabled=true", "issuer.enabled=true",
-		"services.catalog.ingress.enabled=true", "services.catalog.image.digest="+digest, "image.tag=v1.2.3")
+		"services.catalog.ingress.enabled=true", "services.catalog.image.digest="+digest, "image.tag=v1.2.3",
+		"tracing.otlpEndpoint=http://collector.monitoring:4318")
+	assert.Equal(t, "http://collector.monitoring:4318", get(find(objs, "ConfigMap", "pt-settings"), "data", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+		"every service exports its spans there")
+	assert.Nil(t, get(find(render(t), "ConfigMap", "pt-settings"), "data", "OTEL_EXPORTER_OTLP_ENDPOINT"), "none by default")
 	for _, name := range services {
 		d := find(objs, "Deployment", "pt-"+name)
 		pod := get(d, "spec", "template", "spec")

@@ -1,6 +1,7 @@
 # PostgreSQL for the replicas: the catalog's assets and analytics
-# (PERTITLE_CATALOG_DB) and the idempotency claims every service's replicas
-# share (PERTITLE_STATE_DB), in one RDS instance reachable only from the
+# (PERTITLE_CATALOG_DB), the idempotency claims every service's replicas
+# share (PERTITLE_STATE_DB) and ingest's direct upload sessions
+# (PERTITLE_INGEST_DB), in one RDS instance reachable only from the
 # cluster's security groups. Its connection URLs go to a Secrets Manager
 # secret (database_secret_arn) whose keys are the variables' names, for the
 # External Secrets Operator to copy into the Kubernetes Secret
@@ -76,7 +77,7 @@ resource "aws_db_instance" "database" {
 resource "aws_secretsmanager_secret" "database" {
   count       = local.database ? 1 : 0
   name        = "${var.prefix}database"
-  description = "PERTITLE_CATALOG_DB and PERTITLE_STATE_DB: postgres:// URLs of pertitle's database"
+  description = "PERTITLE_CATALOG_DB, PERTITLE_STATE_DB and PERTITLE_INGEST_DB: postgres:// URLs of pertitle's database"
 }
 
 resource "aws_secretsmanager_secret_version" "database" {
@@ -85,5 +86,6 @@ resource "aws_secretsmanager_secret_version" "database" {
   secret_string = jsonencode({
     PERTITLE_CATALOG_DB = local.database_url
     PERTITLE_STATE_DB   = local.database_url
+    PERTITLE_INGEST_DB  = local.database_url
   })
 }

@@ -58,7 +58,8 @@ func databaseCtx(m *module, password string) *hcl.EvalContext {
 
 // TestDatabaseURLsAreWhatTheServicesRead: the database secret holds exactly
 // the variables the services read for PostgreSQL (PERTITLE_CATALOG_DB in the
-// catalog, PERTITLE_STATE_DB in every service's settings), each a URL that
+// catalog, PERTITLE_INGEST_DB in ingest, PERTITLE_STATE_DB in every service's
+// settings), each a URL that
 // pgx, which the services connect with, parses to the instance, its
 // database and user and the password, escaped or not, over TLS.
 func TestDatabaseURLsAreWhatTheServicesRead(t *testing.T) {
@@ -96,10 +97,12 @@ func TestDatabaseURLsAreWhatTheServicesRead(t *testing.T) {
 		keys[k] = v
 		assert.Equal(t, u.AsString(), v, k)
 	}
-	assert.Len(t, keys, 2)
+	assert.Len(t, keys, 3)
 	assert.Contains(t, keys, "PERTITLE_CATALOG_DB")
 	assert.Contains(t, keys, "PERTITLE_STATE_DB")
+	assert.Contains(t, keys, "PERTITLE_INGEST_DB")
 	assert.True(t, codeNames(t, "../../services/catalog", "PERTITLE_CATALOG_DB"), "the catalog reads PERTITLE_CATALOG_DB")
+	assert.True(t, codeNames(t, "../../services/ingest", "PERTITLE_INGEST_DB"), "ingest reads PERTITLE_INGEST_DB")
 	assert.True(t, codeNames(t, "../../internal/settings", "PERTITLE_STATE_DB"), "every service's settings read PERTITLE_STATE_DB")
 }
 

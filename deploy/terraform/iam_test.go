@@ -105,9 +105,14 @@ func load(t *testing.T) *module {
 	return m
 }
 
-// mocked are the resource types whose attributes the policies use.
+// mocked are the resource types whose attributes the policies and the
+// outputs checked use.
 func mocked(typ string) bool {
-	return typ == "aws_sns_topic" || typ == "aws_sqs_queue" || typ == "aws_s3_bucket"
+	switch typ {
+	case "aws_sns_topic", "aws_sqs_queue", "aws_s3_bucket", "aws_cognito_user_pool", "aws_cognito_user_pool_client":
+		return true
+	}
+	return false
 }
 
 // resource evaluates a resource's name (per for_each key) and builds the
@@ -136,6 +141,12 @@ func (m *module) resource(b *hcl.Block) (cty.Value, bool) {
 			url := "https://sqs." + region + ".amazonaws.com/" + account + "/" + name
 			return cty.ObjectVal(map[string]cty.Value{"name": v, "arn": cty.StringVal("arn:aws:sqs:" + region + ":" + account + ":" + name),
 				"url": cty.StringVal(url), "id": cty.StringVal(url)}), true
+		case "aws_cognito_user_pool":
+			id := region + "_" + strings.ToUpper(strings.ReplaceAll(name, "-", ""))
+			return cty.ObjectVal(map[string]cty.Value{"name": v, "id": cty.StringVal(id),
+				"endpoint": cty.StringVal("cognito-idp." + region + ".amazonaws.com/" + id)}), true
+		case "aws_cognito_user_pool_client":
+			return cty.ObjectVal(map[string]cty.Value{"name": v, "id": cty.StringVal("client-" + name)}), true
 		default:
 			return cty.ObjectVal(map[string]cty.Value{"bucket": v, "id": v, "arn": cty.StringVal("arn:aws:s3:::" + name),
 				"bucket_regional_domain_name": cty.StringVal(name + ".s3." + region + ".amazonaws.com")}), true

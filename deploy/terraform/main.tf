@@ -78,8 +78,10 @@ locals {
   # unless the policies grant exactly internal/awsaccess.
   object_access = {
     "ingest" = [
-      # the staged upload becomes the source (multipart above a part); deleted when publishing fails
-      { sid = "Sources", prefix = "sources/", actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"] },
+      # the staged upload becomes the source (multipart above a part); deleted when publishing fails.
+      # Direct uploads: the multipart upload is started, its parts presigned (the browser's PUT acts
+      # with ingest's rights), listed, completed or aborted; the object read back, deleted if refused.
+      { sid = "Sources", prefix = "sources/", actions = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts"] },
       # S3-event ingestion: reads the dropped object, deletes one it refuses
       { sid = "Uploads", prefix = "uploads/", actions = ["s3:GetObject", "s3:DeleteObject"] },
     ]
@@ -329,6 +331,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "output" {
   }
 }
 
+# Direct uploads: the web app PUTs each part to its presigned URL on the input
+# bucket, and reads the part's ETag (the upload API lists parts through ingest,
+# but a browser that cannot see ETag cannot tell a stored part from a failed one).
+resource "aws_s3_bucket_cors_configuration" "input" {
+  bucket = aws_s3_bucket.input.id
+
+  cors_rule {
+    allowed_methods = ["PUT"]
+    allowed_origins = var.upload_allowed_origins
+    allowed_headers = ["*"]
+    expose_headers  = ["ETag"]
+    max_age_seconds = 3600
+  }
+}
+
 resource "aws_s3_bucket_cors_configuration" "output" {
   bucket = aws_s3_bucket.output.id
 
@@ -572,25 +589,28 @@ resource "aws_cloudfront_distribution" "cdn" {
 data "aws_iam_policy_document" "service" {
   for_each = local.services
 
-  # Readiness (Bus.Ping) lists topics; ListTopics takes no resource.
+  # The publisher looks topic ARNs up when it knows no account id, and
+  # readiness lists topics against an emulator; ListTopics takes no resource.
   statement {
-    sid       = "Readiness"
+    sid       = "TopicLookup"
     actions   = ["sns:ListTopics"]
     resources = ["*"]
   }
 
-  # Publish to the topics the service emits.
+  # Publish to the topics the service emits; readiness (Bus.Ping) reads their
+  # attributes, the cheapest call that proves each one is reachable.
   dynamic "statement" {
     for_each = length(local.publishes[each.key]) > 0 ? [1] : []
     content {
       sid       = "PublishEvents"
-      actions   = ["sns:Publish"]
+      actions   = ["sns:Publish", "sns:GetTopicAttributes"]
       resources = [for t in local.publishes[each.key] : aws_sns_topic.bus[t].arn]
     }
   }
 
   # Consume its own queues (ChangeMessageVisibility: the heartbeat of a long
-  # encode, the hand-back at shutdown, Later).
+  # encode, the hand-back at shutdown, Later; GetQueueAttributes: the depth
+  # behind pertitle_queue_messages).
   dynamic "statement" {
     for_each = length(local.consumes[each.key]) > 0 ? [1] : []
     content {
@@ -600,14 +620,15 @@ data "aws_iam_policy_document" "service" {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
       ]
       resources = [for q in local.consumes[each.key] : aws_sqs_queue.queue[q].arn]
     }
   }
 
-  # Its queues' DLQs: looked up at start and by readiness, written when the bus
+  # Its queues' DLQs: looked up once and read by readiness, written when the bus
   # dead-letters a malformed or permanently failed message itself, swept every
-  # 10 s (receive, park for 12 h).
+  # 10 s (receive, park for 12 h); their depth read for pertitle_queue_messages.
   dynamic "statement" {
     for_each = length(local.consumes[each.key]) > 0 ? [1] : []
     content {
@@ -617,6 +638,7 @@ data "aws_iam_policy_document" "service" {
         "sqs:SendMessage",
         "sqs:ReceiveMessage",
         "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
       ]
       resources = [for q in local.consumes[each.key] : aws_sqs_queue.dlq[q].arn]
     }

@@ -74,8 +74,23 @@ output "service_env" {
   }
 }
 
+output "oidc_env" {
+  description = "The PERTITLE_OIDC_* settings for this deployment's Cognito user pool: ISSUER and AUDIENCE for ingest and the catalog (AUDIENCE accepts both app clients), WEB_CLIENT_ID for the catalog's web app, CLIENT_ID for the CLI (with ISSUER)."
+  value = {
+    PERTITLE_OIDC_ISSUER        = "https://${aws_cognito_user_pool.users.endpoint}"
+    PERTITLE_OIDC_AUDIENCE      = join(",", [aws_cognito_user_pool_client.app["web"].id, aws_cognito_user_pool_client.app["cli"].id])
+    PERTITLE_OIDC_WEB_CLIENT_ID = aws_cognito_user_pool_client.app["web"].id
+    PERTITLE_OIDC_CLIENT_ID     = aws_cognito_user_pool_client.app["cli"].id
+  }
+}
+
+output "cognito_hosted_ui" {
+  description = "Base URL of the Cognito hosted sign-in pages."
+  value       = "https://${aws_cognito_user_pool_domain.users.domain}.auth.${local.region}.amazoncognito.com"
+}
+
 output "database_secret_arn" {
-  description = "Secrets Manager secret with PERTITLE_CATALOG_DB and PERTITLE_STATE_DB (postgres:// URLs), for the Kubernetes Secret pertitle-database; empty without database_subnet_ids."
+  description = "Secrets Manager secret with PERTITLE_CATALOG_DB, PERTITLE_STATE_DB and PERTITLE_INGEST_DB (postgres:// URLs), for the Kubernetes Secret pertitle-database; empty without database_subnet_ids."
   value       = local.database ? aws_secretsmanager_secret.database[0].arn : ""
 }
 

@@ -87,6 +87,12 @@ variable "cors_allowed_origins" {
   default     = ["*"]
 }
 
+variable "upload_allowed_origins" {
+  description = "Origins of the web app, allowed to PUT upload parts straight to the input bucket (presigned URLs). Set it to the app's address; never \"*\" in production."
+  type        = list(string)
+  default     = ["http://localhost:8080", "http://127.0.0.1:8080"]
+}
+
 variable "cloudfront_price_class" {
   description = "CloudFront price class."
   type        = string
@@ -123,8 +129,26 @@ variable "tags" {
   default     = {}
 }
 
+variable "cognito_domain_prefix" {
+  description = "Prefix of the Cognito hosted sign-in domain (https://<this>.auth.<region>.amazoncognito.com). Empty: <prefix without its trailing dash>-<account id>."
+  type        = string
+  default     = ""
+}
+
+variable "web_callback_urls" {
+  description = "Where Cognito may send the web app back after sign-in (the catalog's address, with the trailing slash). Empty: https://<catalog_domain_name>/, or http://localhost:8080/ without one."
+  type        = list(string)
+  default     = []
+}
+
+variable "cli_callback_urls" {
+  description = "Loopback redirect URLs of the CLI's browser sign-in (Cognito allows plain http only for localhost)."
+  type        = list(string)
+  default     = ["http://localhost:8400/callback"]
+}
+
 variable "database_subnet_ids" {
-  description = "Private subnets (two zones or more) for the PostgreSQL instance the replicas share (PERTITLE_CATALOG_DB, PERTITLE_STATE_DB). Empty: no database is created; bring your own and fill the pertitle-database Secret yourself."
+  description = "Private subnets (two zones or more) for the PostgreSQL instance the replicas share (PERTITLE_CATALOG_DB, PERTITLE_STATE_DB, PERTITLE_INGEST_DB). Empty: no database is created; bring your own and fill the pertitle-database Secret yourself."
   type        = list(string)
   default     = []
 }

@@ -18,7 +18,6 @@ import (
 	"strings"
 
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/storage"
 )
 
@@ -63,8 +62,7 @@ type StorageUse struct {
 // Service is one service's use of AWS.
 type Service struct {
 	Name string
-	// Publishes are the topics it publishes to (sweepers included: every
-	// consumer that sweeps its DLQs publishes EncodingFailed).
+	// Publishes are the topics it publishes to (bus.Topology.Publishes).
 	Publishes []string
 	Storage   []StorageUse
 	// KEDA: KEDA reads the depth of the service's queues with the service's
@@ -73,20 +71,23 @@ type Service struct {
 	KEDA bool
 }
 
+var publishes = bus.DefaultTopology().Publishes
+
 // Services is what each service's code calls.
 var Services = []Service{
 	{
 		Name:      bus.ServiceIngest,
-		Publishes: []string{events.TopicAssetUploaded, events.TopicEncodingFailed},
+		Publishes: publishes[bus.ServiceIngest],
 		Storage: []StorageUse{
-			{"sources/", []string{"Put", "Delete"}, "stores the staged upload as the source (multipart above a part); deletes it when publishing fails"},
+			{"sources/", []string{"Put", "Delete", "Open", "CreateUpload", "PresignPart", "Parts", "CompleteUpload", "AbortUpload"},
+				"stores the staged upload as the source (multipart above a part), deletes it when publishing fails; " +
+					"direct uploads: starts, presigns the parts of, lists, completes and aborts the multipart upload, reads the object back to validate it, deletes one it refuses"},
 			{"uploads/", []string{"Stat", "Open", "Delete"}, "S3-event ingestion: reads the dropped object; deletes one it refuses"},
 		},
 	},
 	{
-		Name: bus.ServiceEncoderDispatch,
-		Publishes: []string{events.TopicEncodingRequested, events.TopicEncodingStarted, events.TopicEncodingProgress,
-			events.TopicEncodingFailed, events.TopicChunkRequested},
+		Name:      bus.ServiceEncoderDispatch,
+		Publishes: publishes[bus.ServiceEncoderDispatch],
 		Storage: []StorageUse{
 			{"sources/", []string{"Open"}, "reads sources stored by ingest"},
 			{"uploads/", []string{"Open"}, "reads S3-event sources in place"},
@@ -99,7 +100,7 @@ var Services = []Service{
 	},
 	{
 		Name:      bus.ServiceWebhookReceiver,
-		Publishes: []string{events.TopicEncodingFinished, events.TopicEncodingFailed},
+		Publishes: publishes[bus.ServiceWebhookReceiver],
 		Storage: []StorageUse{
 			{"jobs/", []string{"Open"}, "the local backend's job records (jobs/<job>.json)"},
 			{"completions/", []string{"Stat", "Put"}, "completion markers: a replayed webhook publishes nothing"},
@@ -107,7 +108,7 @@ var Services = []Service{
 	},
 	{
 		Name:      bus.ServiceCatalog,
-		Publishes: []string{events.TopicEncodingFailed, events.TopicAssetDeleted, events.TopicEncodingRequested},
+		Publishes: publishes[bus.ServiceCatalog],
 		Storage: []StorageUse{
 			{"outputs/", []string{"Open", "DeletePrefix"}, "serves renditions and manifests under /media/ (the CDN's origin); removes a deleted asset's outputs"},
 			{"sources/", []string{"DeletePrefix"}, "removes a deleted asset's source"},
@@ -144,9 +145,10 @@ func (s Service) CodeGrants(t bus.Topology) []Grant {
 			set[Grant{a, r}] = true
 		}
 	}
-	add(bus.ActionsReadiness, Resource{Any, ""})
+	add(bus.ActionsLookup, Resource{Any, ""})
 	for _, topic := range s.Publishes {
 		add(bus.ActionsPublish, Resource{Topic, topic})
+		add(bus.ActionsTopicReadiness, Resource{Topic, topic})
 	}
 	for _, q := range s.Consumes(t) {
 		add(bus.ActionsConsume, Resource{Queue, q})

@@ -19,7 +19,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // DefaultBaseURL is Bitmovin's API.
@@ -191,8 +195,40 @@ type errorData struct {
 	Details          []Message `json:"details"`
 }
 
-// do sends one API call with retries and decodes data.result into out (if non-nil).
+// do sends one API call with retries and decodes data.result into out (if
+// non-nil), under a client span when ctx is inside a trace.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	ctx, span := tracing.Child(ctx, "bitmovin "+method+" "+routeOf(path), trace.SpanKindClient,
+		attribute.String("http.request.method", method), attribute.String("url.path", c.Redact(path)),
+		attribute.String("server.address", c.base.Host))
+	err := c.call(ctx, method, path, query, in, out)
+	var ae *APIError
+	if errors.As(err, &ae) {
+		span.SetAttributes(attribute.Int("http.response.status_code", ae.HTTPStatus), attribute.Int("pertitle.attempts", ae.Attempts))
+	}
+	var spanErr error
+	if err != nil {
+		spanErr = errors.New(c.Redact(err.Error())) // the span keeps no secret
+	}
+	tracing.End(span, spanErr)
+	return err
+}
+
+// routeOf is an API path with its ids replaced by {id}, for span names that
+// stay few: /encoding/encodings/{id}/start.
+func routeOf(path string) string {
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if len(p) >= 16 { // Bitmovin's ids are UUIDs; no fixed segment is that long
+
+			parts[i] = "{id}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// call is do without the span.
+func (c *Client) call(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	var body []byte
 	if in != nil {
 		var err error

@@ -32,10 +32,15 @@ type Subscription struct {
 	Topic   string
 }
 
-// Topology is every topic and every queue subscribed to one, as provisioned.
+// Topology is every topic and every queue subscribed to one, as provisioned,
+// and who publishes to which topic.
 type Topology struct {
 	Topics        []string
 	Subscriptions []Subscription
+	// Publishes are the topics each service publishes to (sweepers included:
+	// every consumer that sweeps its DLQs publishes EncodingFailed). A bus's
+	// readiness checks these topics.
+	Publishes map[string][]string
 }
 
 // Service names used in queue names.
@@ -62,6 +67,14 @@ func DefaultTopology() Topology {
 			{ServiceCatalog, events.TopicEncodingRequested}, // the latest request of each asset, which a retry repeats
 			{ServiceCatalog, events.TopicAssetDeleted},      // storage is cleaned up until it succeeds
 			{ServiceIngest, TopicS3ObjectCreated},           // S3 event notifications of the input bucket (raw)
+		},
+		Publishes: map[string][]string{
+			ServiceIngest: {events.TopicAssetUploaded, events.TopicEncodingFailed},
+			ServiceEncoderDispatch: {events.TopicEncodingRequested, events.TopicEncodingStarted, events.TopicEncodingProgress,
+				events.TopicEncodingFailed, events.TopicChunkRequested},
+			ServiceWebhookReceiver: {events.TopicEncodingFinished, events.TopicEncodingFailed},
+			// The catalog announces deleted assets and asks for re-encodes.
+			ServiceCatalog: {events.TopicEncodingFailed, events.TopicAssetDeleted, events.TopicEncodingRequested},
 		},
 	}
 }

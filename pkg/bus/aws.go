@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -31,6 +33,8 @@ type awsTransport struct {
 	mu   sync.Mutex
 	urls map[string]string // queue name -> URL
 	arns map[string]string // topic name -> ARN
+	// noTopicAttributes: the endpoint (an emulator) lacks GetTopicAttributes.
+	noTopicAttributes atomic.Bool
 }
 
 func newAWSTransport(ctx context.Context, cfg Config, wmLog watermill.LoggerAdapter) (*awsTransport, error) {
@@ -322,21 +326,96 @@ func (t *awsTransport) takeDeadLetters(ctx context.Context, queue string, max in
 	return items, nil
 }
 
-func (t *awsTransport) ping(ctx context.Context, queues []string) error {
+// ping proves, with the cheapest calls that need the credentials to reach
+// each resource, that the queues and the topics exist: GetQueueAttributes on
+// each queue (its URL looked up once), GetTopicAttributes on each topic.
+func (t *awsTransport) ping(ctx context.Context, queues, topics []string) error {
 	var errs []error
 	for _, q := range queues {
-		if _, err := t.c.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(q)}); err != nil {
-			if isMissingQueue(err) {
-				err = notProvisioned("queue", q, err)
-			}
-			errs = append(errs, err)
+		errs = append(errs, t.pingQueue(ctx, q))
+	}
+	return errors.Join(append(errs, t.pingTopics(ctx, topics))...)
+}
+
+func (t *awsTransport) pingQueue(ctx context.Context, queue string) error {
+	url, err := t.queueURL(ctx, queue)
+	if err != nil {
+		return err
+	}
+	_, err = t.c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err == nil {
+		return nil
+	}
+	if isMissingQueue(err) {
+		// Deleted since its URL was looked up: look it up again next time.
+		t.mu.Lock()
+		delete(t.urls, queue)
+		t.mu.Unlock()
+		return notProvisioned("queue", queue, err)
+	}
+	return fmt.Errorf("bus: queue %s: %w", queue, err)
+}
+
+func (t *awsTransport) pingTopics(ctx context.Context, topics []string) error {
+	if len(topics) == 0 || t.noTopicAttributes.Load() {
+		return t.listTopics(ctx)
+	}
+	var errs []error
+	for _, topic := range topics {
+		name := TopicName(t.cfg.Prefix, topic)
+		arn, err := t.topicARN(ctx, name)
+		if err == nil {
+			_, err = t.c.sns.GetTopicAttributes(ctx, &sns.GetTopicAttributesInput{TopicArn: aws.String(arn)})
+		}
+		switch {
+		case err == nil:
+		case t.cfg.Endpoint != "" && unsupported(err):
+			// An emulator without GetTopicAttributes (goaws): listing
+			// topics is what it can say.
+			t.noTopicAttributes.Store(true)
+			return t.listTopics(ctx)
+		case isMissingTopic(err):
+			errs = append(errs, notProvisioned("topic", name, err))
+		default:
+			errs = append(errs, fmt.Errorf("bus: topic %s: %w", name, err))
 		}
 	}
-	// goaws has no GetTopicAttributes: ListTopics proves SNS answers.
-	if _, err := t.c.sns.ListTopics(ctx, &sns.ListTopicsInput{}); err != nil {
-		errs = append(errs, fmt.Errorf("bus: SNS unreachable: %w", err))
-	}
 	return errors.Join(errs...)
+}
+
+func (t *awsTransport) listTopics(ctx context.Context) error {
+	if _, err := t.c.sns.ListTopics(ctx, &sns.ListTopicsInput{}); err != nil {
+		return fmt.Errorf("bus: SNS unreachable: %w", err)
+	}
+	return nil
+}
+
+// unsupported reports an answer without a body that the SDK can read, as an
+// emulator gives for an action it does not implement.
+func unsupported(err error) bool {
+	var de *smithy.DeserializationError
+	return errors.As(err, &de)
+}
+
+func (t *awsTransport) depth(ctx context.Context, queue string) (queueDepth, error) {
+	url, err := t.queueURL(ctx, queue)
+	if err != nil {
+		return queueDepth{}, err
+	}
+	out, err := t.c.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		return queueDepth{}, fmt.Errorf("bus: cannot read the attributes of queue %s: %w", queue, err)
+	}
+	n := func(name sqstypes.QueueAttributeName) int64 {
+		v, _ := strconv.ParseInt(out.Attributes[string(name)], 10, 64)
+		return v
+	}
+	return queueDepth{visible: n(sqstypes.QueueAttributeNameApproximateNumberOfMessages),
+		inFlight: n(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible),
+		delayed:  n(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)}, nil
 }
 
 func (t *awsTransport) heartbeats() bool { return true }

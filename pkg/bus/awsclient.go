@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // awsConfig builds the SDK configuration: region, endpoint and credentials (static
@@ -44,6 +46,7 @@ func awsConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	if ac.Credentials == nil {
 		return aws.Config{}, errors.New("bus: no AWS credentials found")
 	}
+	ac.APIOptions = append(ac.APIOptions, tracing.AWS)
 	return ac, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // Metadata keys (SQS message attributes) set on every published event.
@@ -62,7 +63,8 @@ type transport interface {
 	send(ctx context.Context, queue string, body []byte) error
 	deadLetters(ctx context.Context, queue string, max int) ([][]byte, error)
 	takeDeadLetters(ctx context.Context, queue string, max int) ([]deadLetterItem, error)
-	ping(ctx context.Context, queues []string) error
+	ping(ctx context.Context, queues, topics []string) error
+	depth(ctx context.Context, queue string) (queueDepth, error)
 	heartbeats() bool
 	close() error
 }
@@ -75,6 +77,7 @@ type Bus struct {
 	metrics *svc.Metrics
 	tr      transport
 	wmLog   watermill.LoggerAdapter
+	ages    queueAges
 
 	mu        sync.Mutex
 	claims    idempotency.Store
@@ -180,6 +183,14 @@ func (b *Bus) Publish(ctx context.Context, env *eventsv1.Envelope) error {
 	if err != nil {
 		return err
 	}
+	ctx, span, env := b.startPublish(ctx, topic, env)
+	err = b.publish(ctx, topic, env)
+	tracing.End(span, err)
+	return err
+}
+
+// publish sends env, already traced, to topic.
+func (b *Bus) publish(ctx context.Context, topic string, env *eventsv1.Envelope) error {
 	body, err := events.Marshal(env)
 	if err != nil {
 		return err
@@ -202,8 +213,8 @@ func (b *Bus) Publish(ctx context.Context, env *eventsv1.Envelope) error {
 	if b.metrics != nil {
 		b.metrics.EventsPublished.WithLabelValues(topic).Inc()
 	}
-	b.log.Debug("event published", zap.String("topic", topic), zap.String("event_id", env.GetEventId()),
-		zap.String("asset_id", env.GetAssetId()), zap.String("correlation_id", env.GetCorrelationId()))
+	b.log.Debug("event published", append(tracing.LogFields(ctx), zap.String("topic", topic), zap.String("event_id", env.GetEventId()),
+		zap.String("asset_id", env.GetAssetId()), zap.String("correlation_id", env.GetCorrelationId()))...)
 	return nil
 }
 
@@ -299,11 +310,7 @@ func (b *Bus) Run(ctx context.Context) error {
 	case <-router.Running():
 		close(b.running)
 		b.log.Info("bus consuming", zap.String("service", b.service), zap.Int("queues", len(subs)))
-		if onDead != nil {
-			sweepDone := make(chan struct{})
-			defer func() { <-sweepDone }()
-			go func() { defer close(sweepDone); b.sweepDeadLetters(ctx, subs, onDead) }()
-		}
+		defer b.background(ctx, subs, onDead)()
 	case err := <-errc:
 		if err == nil {
 			err = errors.New("router stopped")
@@ -334,6 +341,18 @@ func (b *Bus) Run(ctx context.Context) error {
 	<-errc
 	b.log.Info("bus stopped", zap.String("service", b.service))
 	return nil
+}
+
+// background runs, until ctx ends, the loops beside consuming: the queue
+// gauges and, with onDead, the dead-letter sweep. The returned function waits
+// for them to end.
+func (b *Bus) background(ctx context.Context, subs []subscription, onDead DeadLetterHandler) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() { b.watchQueues(ctx, subs) })
+	if onDead != nil {
+		wg.Go(func() { b.sweepDeadLetters(ctx, subs, onDead) })
+	}
+	return wg.Wait
 }
 
 // router builds the watermill router that consumes every subscription's queue,
@@ -378,7 +397,8 @@ func (b *Bus) drainHandlers(cancelHard context.CancelFunc) {
 	}
 }
 
-// Ping checks the bus for readiness: its queues exist and the broker answers.
+// Ping checks the bus for readiness: the queues it consumes, their DLQs and
+// the topics its service publishes to (DefaultTopology) exist and answer.
 func (b *Bus) Ping(ctx context.Context) error {
 	b.mu.Lock()
 	var queues []string
@@ -386,7 +406,8 @@ func (b *Bus) Ping(ctx context.Context) error {
 		queues = append(queues, s.queue, DLQName(s.queue))
 	}
 	b.mu.Unlock()
-	return errors.Join(b.tr.ping(ctx, queues), b.claims.Ping(ctx))
+	topics := DefaultTopology().Publishes[b.service]
+	return errors.Join(b.tr.ping(ctx, queues, topics), b.claims.Ping(ctx))
 }
 
 // Close stops Run if it is running and releases the transport.

@@ -8,11 +8,14 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/idempotency"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // errNack makes the router Nack a message: it will be redelivered (after the
@@ -78,7 +81,7 @@ func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 }
 
-func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message, claims idempotency.Store) error {
+func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message, claims idempotency.Store) (err error) {
 	log := b.log.With(zap.String("queue", s.queue), zap.String("message_uuid", msg.UUID))
 	if s.raw != nil {
 		if b.tr.heartbeats() {
@@ -92,13 +95,18 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 		return b.deadLetter(ctx, s, msg, err, log)
 	}
 	meta := b.metaOf(env, s, msg)
-	log = log.With(zap.String("event_id", meta.EventID), zap.String("correlation_id", meta.CorrelationID))
+	if env.GetOccurredAt() != nil {
+		b.ages.saw(s.queue, env.GetOccurredAt().AsTime())
+	}
+	ctx, span := b.startConsume(ctx, meta, env.GetAssetId())
+	defer span.End()
+	log = log.With(append(tracing.LogFields(ctx), zap.String("event_id", meta.EventID), zap.String("correlation_id", meta.CorrelationID))...)
 	ctx = withMeta(ctx, meta)
 
 	claim, err := claims.Claim(ctx, claimKey(s.queue, meta.EventID), b.cfg.VisibilityTimeout)
 	if err != nil {
 		log.Warn("idempotency store unavailable: event left for redelivery", zap.Error(err))
-		b.failed(s.topic, "retry")
+		b.failed(ctx, s.topic, "retry")
 		return errNack
 	}
 	if !claim.Won {
@@ -169,7 +177,7 @@ func (b *Bus) failure(ctx, octx context.Context, s subscription, msg *message.Me
 	}
 	if d, ok := LaterOf(err); ok && ctx.Err() == nil {
 		b.delay(octx, s, msg, d, log)
-		b.failed(s.topic, "later")
+		b.failed(ctx, s.topic, "later")
 		log.Info("event handed back for later", zap.Duration("after", d), zap.Error(err))
 		return errNack
 	}
@@ -178,11 +186,11 @@ func (b *Bus) failure(ctx, octx context.Context, s subscription, msg *message.Me
 		// message is given back as soon as this process stops polling, so
 		// another consumer starts it at once rather than after the
 		// visibility timeout.
-		b.failed(s.topic, "released")
+		b.failed(ctx, s.topic, "released")
 		log.Warn("event handling interrupted by shutdown: handed back", zap.Error(err))
 		return errInterrupted
 	}
-	b.failed(s.topic, "retry")
+	b.failed(ctx, s.topic, "retry")
 	log.Warn("event handling failed: left for redelivery", zap.Error(err))
 	return errNack
 }
@@ -205,7 +213,7 @@ func (b *Bus) notOurs(ctx context.Context, s subscription, msg *message.Message,
 	defer cancel()
 	d := claim.Wait + time.Second
 	b.delay(octx, s, msg, d, log)
-	b.failed(s.topic, "in_progress_elsewhere")
+	b.failed(ctx, s.topic, "in_progress_elsewhere")
 	log.Info("event in progress elsewhere: handed back for later", zap.Duration("after", d))
 	return errNack
 }
@@ -222,6 +230,9 @@ func (b *Bus) attempts(ctx context.Context, s subscription, env *eventsv1.Envelo
 		meta.Attempt = attempt
 		start := time.Now()
 		err := safeCall(withMeta(ctx, meta), s.h, env, log)
+		if err != nil {
+			trace.SpanFromContext(ctx).RecordError(err, trace.WithAttributes(attribute.Int("pertitle.attempt", attempt)))
+		}
 		if b.metrics != nil {
 			b.metrics.HandlerLatency.WithLabelValues(s.topic).Observe(time.Since(start).Seconds())
 		}
@@ -262,16 +273,17 @@ func (b *Bus) deadLetter(ctx context.Context, s subscription, msg *message.Messa
 	defer cancel()
 	if err := b.tr.deadLetter(octx, s.queue, msg, cause.Error()); err != nil {
 		log.Error("cannot dead-letter event: left for redelivery", zap.Error(err), zap.NamedError("cause", cause))
-		b.failed(s.topic, "retry")
+		b.failed(ctx, s.topic, "retry")
 		return errNack
 	}
 	b.complete(ctx, s, msg, log)
-	b.failed(s.topic, "dead_letter")
+	b.failed(ctx, s.topic, "dead_letter")
 	log.Warn("event sent to the dead-letter queue", zap.Error(cause))
 	return nil
 }
 
-func (b *Bus) failed(topic, outcome string) {
+func (b *Bus) failed(ctx context.Context, topic, outcome string) {
+	spanOutcome(ctx, outcome)
 	if b.metrics != nil {
 		b.metrics.EventsFailed.WithLabelValues(topic, outcome).Inc()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -392,7 +393,23 @@ func (t *memTransport) takeDeadLetters(_ context.Context, queue string, max int)
 	return items, nil
 }
 
-func (t *memTransport) ping(context.Context, []string) error { return nil }
+func (t *memTransport) ping(context.Context, []string, []string) error { return nil }
+
+// depth counts a memory queue's ready messages, or, for its DLQ name, its
+// dead-letter list (the memory broker keeps no in-flight count).
+func (t *memTransport) depth(_ context.Context, queue string) (queueDepth, error) {
+	name, dead := strings.CutSuffix(queue, DLQName(""))
+	q := t.broker.queue(name)
+	if q == nil {
+		return queueDepth{}, notProvisioned("queue", queue, errors.New("no such memory queue"))
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if dead {
+		return queueDepth{visible: int64(len(q.dead))}, nil
+	}
+	return queueDepth{visible: int64(len(q.ready))}, nil
+}
 
 func (t *memTransport) heartbeats() bool { return false }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // TopicS3ObjectCreated carries S3 event notifications (ObjectCreated:* on the input
@@ -74,6 +75,9 @@ func (b *Bus) processRaw(ctx context.Context, s subscription, msg *message.Messa
 		EventID: msg.UUID, Topic: s.topic, Queue: s.queue, Service: b.service,
 		CorrelationID: msg.Metadata.Get(MetaCorrelationID), Traceparent: msg.Metadata.Get(MetaTraceparent),
 	}
+	ctx, span := b.startConsume(ctx, meta, "")
+	defer span.End()
+	log = tracing.Logger(ctx, log)
 	ctx = withMeta(ctx, meta)
 	body := msg.Payload
 	raw := s.raw
@@ -93,11 +97,11 @@ func (b *Bus) processRaw(ctx context.Context, s subscription, msg *message.Messa
 		octx, cancel := opCtx(ctx)
 		defer cancel()
 		b.delay(octx, s, msg, d, log)
-		b.failed(s.topic, "later")
+		b.failed(ctx, s.topic, "later")
 		log.Info("raw message handed back for later", zap.Duration("after", d), zap.Error(err))
 		return errNack
 	}
-	b.failed(s.topic, "retry")
+	b.failed(ctx, s.topic, "retry")
 	log.Warn("raw message handling failed: left for redelivery", zap.Error(err))
 	return errNack
 }

@@ -6,11 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // Demuxers an input may be opened with. An upload is a file, never a program:
@@ -145,6 +152,41 @@ func (e *ExitError) FirstLine() string { return firstLine(e.Stderr) }
 // that exits non-zero yields an *ExitError; a cancelled or expired ctx kills it
 // and Run returns an error wrapping ctx.Err().
 func (c *Cmd) Run(ctx context.Context) (Result, error) {
+	ctx, span := tracing.Child(ctx, filepath.Base(c.Bin), trace.SpanKindInternal,
+		attribute.String("process.executable.name", filepath.Base(c.Bin)),
+		attribute.String("process.command_args", capString(strings.Join(redactURLs(c.Args), " "), 2048)))
+	res, err := c.run(ctx)
+	span.SetAttributes(attribute.Float64("pertitle.process.cpu_seconds", res.CPU.Seconds()), attribute.Int64("pertitle.process.frames", res.Frames))
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		span.SetAttributes(attribute.Int("process.exit.code", ee.Err.ExitCode()))
+	}
+	tracing.End(span, err)
+	return res, err
+}
+
+// redactURLs drops the query of URL arguments: a presigned URL's signature and
+// credential must not end up in a trace.
+func redactURLs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if u, err := url.Parse(a); err == nil && u.Host != "" && u.RawQuery != "" {
+			u.RawQuery = "REDACTED"
+			a = u.String()
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func capString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (c *Cmd) run(ctx context.Context) (Result, error) {
 	res := Result{Frames: -1}
 	if err := checkInputs(c.Args); err != nil {
 		return res, err

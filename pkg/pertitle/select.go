@@ -294,6 +294,10 @@ func (s *selector) ends() (top, bottom slot) {
 		}
 	} else {
 		s.note("the hull tops out at %s %.4g (%s), below the target %.4g", s.metric, hi.Quality, fmtRate(float64(hi.Bitrate)), s.target)
+		if b, ok := s.beyondHull(); ok {
+			s.note("the top rung goes on to %s, where the hull's last slope reaches the target (within one doubling past the grid)", fmtRate(b))
+			top.b, top.why = b, fmt.Sprintf("top: past the measured grid (it ends at %s %.4g), towards the target %.4g", s.metric, hi.Quality, s.target)
+		}
 	}
 	top.b, bottom.b = top.b*cf, bottom.b*cf
 	if cf != 1 {
@@ -315,6 +319,30 @@ func (s *selector) ends() (top, bottom slot) {
 		}
 	}
 	return top, bottom
+}
+
+// beyondHull is the bitrate past the hull's end where the slope of its last
+// segment (quality per doubling of the bitrate) reaches the target, when
+// that is at most twice the end's bitrate. The hull ends below the target where the grid's
+// lowest CRF does (a detailed title at 18); stopping there left the top rung
+// 1.9 VMAF under the static ladder's on one clip (docs/benchmarks.md). The
+// slope only falls past the end (quality is concave in log bitrate), so the
+// estimate errs low, and the doubling bounds it.
+func (s *selector) beyondHull() (float64, bool) {
+	n := len(s.hull)
+	if n < 2 {
+		return 0, false
+	}
+	a, b := s.hull[n-2], s.hull[n-1]
+	doublings := math.Log2(float64(b.Bitrate) / float64(a.Bitrate))
+	if doublings <= 0 || b.Quality <= a.Quality {
+		return 0, false
+	}
+	need := (s.target - b.Quality) / ((b.Quality - a.Quality) / doublings)
+	if need <= 0 || need > 1 {
+		return 0, false // out of reach: twice the bits for part of the way is poor value
+	}
+	return float64(b.Bitrate) * math.Pow(2, need), true
 }
 
 // anchors are the rungs whose bitrates are decided before the steps between

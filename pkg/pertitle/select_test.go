@@ -86,12 +86,22 @@ func TestSelectLadder(t *testing.T) {
 				assert.InDelta(t, 90, l.Rungs[0].PredictedQuality, 0.05)
 				assert.Less(t, l.Rungs[0].Bitrate, base.Rungs[0].Bitrate)
 			}},
-		{"target above the hull: top at the hull's end", testHull(), Constraints{TargetQuality: 99.5},
+		{"target out of reach within a doubling past the hull: top at the hull's end", testHull(), Constraints{TargetQuality: 99.5},
 			func(t *testing.T, l Ladder) {
 				h := testHull()
 				assert.InDelta(t, h[len(h)-1].Bitrate, l.Rungs[0].Bitrate, 500, "rounded to kb/s")
 				assert.Equal(t, 1920, l.Rungs[0].Width)
 				assert.True(t, hasNote(l, "below the target"))
+			}},
+		{"target just above the hull: the top goes as far as the last slope says", testHull(), Constraints{TargetQuality: testHull()[len(testHull())-1].Quality + 0.5},
+			func(t *testing.T, l Ladder) {
+				h := testHull()
+				a, b := h[len(h)-2], h[len(h)-1]
+				perDoubling := (b.Quality - a.Quality) / math.Log2(float64(b.Bitrate)/float64(a.Bitrate))
+				want := float64(b.Bitrate) * math.Pow(2, 0.5/perDoubling)
+				assert.InDelta(t, want, float64(l.Rungs[0].Bitrate), 1000)
+				assert.Less(t, l.Rungs[0].CRF, b.CRF, "a lower CRF than the grid's lowest")
+				assert.Contains(t, l.Rungs[0].Why, "past the measured grid")
 			}},
 		{"max bitrate caps the top", testHull(), Constraints{MaxBitrate: 2_000_000},
 			func(t *testing.T, l Ladder) {
@@ -185,7 +195,7 @@ func TestSelectLadder(t *testing.T) {
 			}},
 		{"CRF interpolates in log bitrate between points of a resolution", []Point{
 			pt(640, 360, 30, 500_000, 70), pt(640, 360, 24, 2_000_000, 90),
-		}, Constraints{MinStep: 2, MaxStep: 2, MaxRenditions: 3, TargetQuality: 99},
+		}, Constraints{MinStep: 2, MaxStep: 2, MaxRenditions: 3, TargetQuality: 90},
 			func(t *testing.T, l Ladder) {
 				require.Len(t, l.Rungs, 3)
 				assert.Equal(t, int64(1_000_000), l.Rungs[1].Bitrate)
@@ -315,6 +325,12 @@ func TestSelectLadderStaysWithinMeasuredCurves(t *testing.T) {
 	between := false
 	for i, r := range l.Rungs {
 		span := own[picSize{r.Width, r.Height}]
+		if i == 0 && strings.Contains(r.Why, "past the measured grid") {
+			// The hull tops out below the target: the top goes on, a doubling at most.
+			assert.LessOrEqual(t, r.Bitrate, 2*span[1]+500)
+			assert.GreaterOrEqual(t, r.CRF, 12.0-1e-9, "one doubling past CRF 18")
+			continue
+		}
 		assert.True(t, float64(r.Bitrate) >= float64(span[0])*0.98 && float64(r.Bitrate) <= float64(span[1])*1.02,
 			"rung %d: %dx%d at %d b/s is outside that size's measured span %v", i, r.Width, r.Height, r.Bitrate, span)
 		assert.GreaterOrEqual(t, r.CRF, 18.0-1e-9, "rung %d: CRF within the grid", i)

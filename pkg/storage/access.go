@@ -18,6 +18,12 @@ var S3Actions = map[string][]string{
 	"List":         {"s3:ListBucket"},
 	"Presign":      {"s3:GetObject"},  // the URL's reader acts with the signer's rights
 	"Ping":         {"s3:ListBucket"}, // HeadBucket on both buckets
+	// DirectUploader: a presigned part URL acts with the signer's rights.
+	"CreateUpload":   {"s3:PutObject"},
+	"PresignPart":    {"s3:PutObject"},
+	"Parts":          {"s3:ListMultipartUploadParts"},
+	"CompleteUpload": {"s3:PutObject"},
+	"AbortUpload":    {"s3:AbortMultipartUpload"},
 }
 
 // S3BucketActions are the actions of S3Actions granted on a bucket rather than

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // InputPrefixes are the key prefixes that live in the input bucket: sources that
@@ -106,6 +108,7 @@ func NewS3(ctx context.Context, c S3Config) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 storage: cannot load AWS configuration: %w", err)
 	}
+	ac.APIOptions = append(ac.APIOptions, tracing.AWS) // a span per S3 call made inside a trace
 	client := s3.NewFromConfig(ac, func(o *s3.Options) { o.UsePathStyle = c.Endpoint != "" })
 	return &S3{client: client, presign: s3.NewPresignClient(client), input: c.InputBucket, output: c.OutputBucket,
 		partSize: c.PartSize, pageSize: c.ListPageSize}, nil

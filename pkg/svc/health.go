@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/pertitle/pertitle/pkg/videometrics"
 )
 
 // Check reports whether one dependency is usable.
@@ -45,6 +47,7 @@ type readiness struct {
 func NewOps(service string) *Ops {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(videometrics.Video.Collectors()...)
 	return &Ops{Registry: reg, Metrics: NewMetrics(reg, service), checks: map[string]Check{},
 		cacheFor: time.Second, checkTime: 2 * time.Second}
 }
@@ -98,7 +101,10 @@ func (o *Ops) Handler() http.Handler {
 
 // Serve serves Handler on addr until ctx ends (a part for Together).
 func (o *Ops) Serve(ctx context.Context, log *zap.Logger, addr string) error {
-	return Serve(ctx, log.With(zap.String("listener", "ops")), NewServer(addr, o.Handler()))
+	h := o.Handler()
+	srv := NewServer(addr, h)
+	srv.Handler = h // probes and scrapes are not traced
+	return Serve(ctx, log.With(zap.String("listener", "ops")), srv)
 }
 
 func healthz(w http.ResponseWriter, _ *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/pertitle/pertitle/pkg/limit"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // Version is stamped at build time (-ldflags "-X github.com/pertitle/pertitle/pkg/svc.Version=...").
@@ -28,7 +29,9 @@ const ShutdownTimeout = 25 * time.Second
 func Main(service string, run func(ctx context.Context, log *zap.Logger, args []string) error) {
 	log := NewLogger(service).With(zap.String("version", Version))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	flush := setupTracing(ctx, service, log)
 	err := run(ctx, log, os.Args[1:])
+	flush()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Asked to stop while still starting: that is a clean stop, not a failure.
 		log.Info("stopped during start-up")
@@ -43,6 +46,35 @@ func Main(service string, run func(ctx context.Context, log *zap.Logger, args []
 		log.Error("service stopped", zap.Error(err))
 		fmt.Fprintf(os.Stderr, "%s: %v\n", service, err)
 		os.Exit(1)
+	}
+}
+
+// setupTracing installs the tracer provider (see package tracing), exporting
+// over OTLP/HTTP when the standard OTEL_EXPORTER_OTLP_ENDPOINT (or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, and returns what flushes the
+// spans still buffered.
+func setupTracing(ctx context.Context, service string, log *zap.Logger) (flush func()) {
+	export := (os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "") &&
+		os.Getenv("OTEL_TRACES_EXPORTER") != "none" && os.Getenv("OTEL_SDK_DISABLED") != "true"
+	shutdown, err := tracing.Setup(ctx, tracing.Config{Service: service, Version: Version, Export: export})
+	if err != nil {
+		log.Warn("tracing not set up: spans are not exported", zap.Error(err))
+		return func() {}
+	}
+	if export {
+		log.Info("exporting traces over OTLP/HTTP")
+		for _, v := range []string{"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+			if p := os.Getenv(v); p != "" && p != "http/protobuf" {
+				log.Warn("only OTLP over HTTP with protobuf is exported: "+v+" is ignored", zap.String(v, p))
+			}
+		}
+	}
+	return func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracing.FlushTimeout)
+		defer cancel()
+		if err := shutdown(fctx); err != nil {
+			log.Warn("cannot flush traces", zap.Error(err))
+		}
 	}
 }
 
@@ -79,7 +111,7 @@ const (
 func NewServer(addr string, h http.Handler) *http.Server {
 	return &http.Server{
 		Addr:              addr,
-		Handler:           h,
+		Handler:           tracing.Handler(h),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       APIReadTimeout,
 		WriteTimeout:      APIWriteTimeout,
@@ -94,7 +126,7 @@ func NewServer(addr string, h http.Handler) *http.Server {
 func NewStreamingServer(addr string, h http.Handler, p limit.Progress) *http.Server {
 	return &http.Server{
 		Addr:              addr,
-		Handler:           p.Wrap(h),
+		Handler:           tracing.Handler(p.Wrap(h)),
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,
 	}

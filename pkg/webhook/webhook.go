@@ -17,6 +17,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // SignatureHeader carries the hex HMAC-SHA512 of the raw body.
@@ -144,6 +146,8 @@ func (s Sender) Send(ctx context.Context, n Notification) error {
 	if client == nil {
 		client = &http.Client{Timeout: 15 * time.Second}
 	}
+	// Inside a trace the receiver's spans continue it (traceparent header).
+	client = tracing.Client(client)
 	attempts := max(s.Attempts, 1)
 	backoff := s.Backoff
 	if backoff <= 0 {

@@ -67,9 +67,12 @@ func TestSignInUploadWatchAnalytics(t *testing.T) {
 	// redirect URI; ingest must allow the same origin (CORS) before it starts.
 	catalogPort := testenv.FreePort(t)
 	appURL := fmt.Sprintf("http://127.0.0.1:%d", catalogPort)
-	stack.Start(t, stack.Options{
+	// S3 storage, as deployed: the page sends each part straight to the bucket
+	// through its presigned URL (the local S3 server answers CORS for any origin).
+	s := stack.Start(t, stack.Options{
 		Ports: map[string]int{"catalog": catalogPort},
 		Env: map[string]string{
+			"PERTITLE_STORAGE":           "s3",
 			"PERTITLE_CORS_ORIGINS":      appURL,
 			"PERTITLE_MEDIA_SIGNING_KEY": "browser-test-media-signing-key",
 			// The static ladder beside the per-title one: the asset page compares them.
@@ -205,6 +208,10 @@ func TestSignInUploadWatchAnalytics(t *testing.T) {
 		until("upload finished", `!!document.querySelector('li.upload[data-phase="done"], li.upload[data-phase="failed"]')`, time.Minute),
 	)
 	require.Contains(t, text(`li.upload[data-file="browser-clip.mp4"] .info`), "uploaded")
+	require.Positive(t, s.Metric("ingest", "pertitle_http_requests_total", `route="/v1/uploads/{id}/parts/{n}/url"`, `code="200"`),
+		"the page asked ingest for part URLs")
+	require.Zero(t, s.Metric("ingest", "pertitle_http_requests_total", `route="/v1/uploads/{id}/parts/{n}"`),
+		"and sent no part through ingest")
 	shot("upload-page.png")
 	step("uploaded")
 

@@ -240,7 +240,7 @@ func (u *uploader) session(t *testing.T, c Case) (int, map[string]any) {
 	partSize := int(sess["part_size"].(float64))
 	for n, off := 1, 0; off < len(b); n, off = n+1, off+partSize {
 		part := b[off:min(off+partSize, len(b))]
-		code, body := u.do(t, http.MethodPut, u.s.URL("ingest", fmt.Sprintf("/v1/uploads/%s/parts/%d", id, n)), "application/octet-stream", bytes.NewReader(part))
+		code, body := u.part(t, id, n, sess["direct"] == true, part)
 		if code != http.StatusOK {
 			u.gone(t, id)
 			return code, body
@@ -251,6 +251,26 @@ func (u *uploader) session(t *testing.T, c Case) (int, map[string]any) {
 		u.gone(t, id)
 	}
 	return code, body
+}
+
+// part sends part n through ingest, or, for a direct upload (S3 storage),
+// straight to the presigned URL ingest hands out, without credentials.
+func (u *uploader) part(t *testing.T, id string, n int, direct bool, part []byte) (int, map[string]any) {
+	target := u.s.URL("ingest", fmt.Sprintf("/v1/uploads/%s/parts/%d", id, n))
+	if !direct {
+		return u.do(t, http.MethodPut, target, "application/octet-stream", bytes.NewReader(part))
+	}
+	code, loc := u.do(t, http.MethodGet, target+"/url", "", nil)
+	if code != http.StatusOK {
+		return code, loc
+	}
+	req, err := http.NewRequest(http.MethodPut, loc["url"].(string), bytes.NewReader(part))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // gone checks that a refused session was deleted.

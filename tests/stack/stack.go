@@ -264,9 +264,11 @@ func Start(t testing.TB, opts Options) *Stack {
 	if opts.Postgres {
 		vars["PERTITLE_CATALOG_DB"] = testenv.Postgres(t)
 	}
+	vars["PERTITLE_INGEST_DB"] = filepath.Join(dir, "ingest.db")
 	if opts.StateDB {
 		s.StateDB = testenv.Postgres(t)
 		vars["PERTITLE_STATE_DB"] = s.StateDB
+		vars["PERTITLE_INGEST_DB"] = s.StateDB // upload sessions too, as replicas would share them
 	}
 	if opts.Env["PERTITLE_STORAGE"] == "s3" {
 		// A local S3 server with the default buckets, unless the test points elsewhere.
@@ -284,6 +286,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		vars["PERTITLE_ISSUER_URL"] = s.Issuer
 		vars["PERTITLE_ISSUER_USERS"] = filepath.Join(dir, "users.json")
 		vars["PERTITLE_ISSUER_KEY"] = filepath.Join(dir, "issuer-key.pem")
+		vars["PERTITLE_ISSUER_DB"] = filepath.Join(dir, "issuer.db")
 		vars["PERTITLE_ISSUER_WEB_REDIRECT_URIS"] = fmt.Sprintf("http://127.0.0.1:%d/", s.Ports["catalog"])
 		vars["PERTITLE_OIDC_ISSUER"] = s.Issuer
 	} else {

@@ -1,6 +1,7 @@
 // Resumable uploads over ingest's upload-session API:
 //   POST /v1/uploads {filename,size,content_type,title} → {id, part_size, parts_total}
-//   PUT  /v1/uploads/{id}/parts/{n}   (n from 1; any order; resending is harmless)
+//   PUT  /v1/uploads/{id}/parts/{n}   (n from 1; any order; resending is harmless), or, when the
+//        session is direct (ingest on S3), PUT to the URL of GET /v1/uploads/{id}/parts/{n}/url
 //   GET  /v1/uploads/{id}             → {parts:[{n,size}], received_bytes, ...}
 //   POST /v1/uploads/{id}/complete    → the asset {id, status, ...}
 // The session id is kept in localStorage under the file's fingerprint, so after a
@@ -11,6 +12,8 @@ export interface SessionInfo {
   id: string;
   part_size: number;
   parts_total: number;
+  /** direct: parts go straight to storage through presigned URLs. */
+  direct?: boolean;
 }
 
 export interface SessionProgress extends SessionInfo {

@@ -33,6 +33,12 @@ mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { name = "us-east-1" }
   }
+  mock_resource "aws_cognito_user_pool" {
+    defaults = { id = "us-east-1_MOCK", endpoint = "cognito-idp.us-east-1.amazonaws.com/us-east-1_MOCK" }
+  }
+  mock_resource "aws_cognito_user_pool_client" {
+    defaults = { id = "mockclient" }
+  }
   mock_resource "aws_db_instance" {
     defaults = { address = "pertitle-database.abc.us-east-1.rds.amazonaws.com", port = 5432 }
   }
@@ -99,6 +105,26 @@ run "defaults" {
   }
 }
 
+run "cognito" {
+  command = apply
+  assert {
+    condition     = output.oidc_env.PERTITLE_OIDC_ISSUER == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_MOCK" && length(output.oidc_env) == 4
+    error_message = "oidc_env issuer"
+  }
+  assert {
+    condition     = output.oidc_env.PERTITLE_OIDC_WEB_CLIENT_ID == "mockclient" && output.oidc_env.PERTITLE_OIDC_AUDIENCE == "mockclient,mockclient"
+    error_message = "oidc_env clients"
+  }
+  assert {
+    condition     = aws_cognito_user_group.admin.name == "admin" && aws_cognito_user_pool_client.app["web"].callback_urls == toset(["http://localhost:8080/"]) && !aws_cognito_user_pool_client.app["cli"].generate_secret
+    error_message = "cognito group and clients"
+  }
+  assert {
+    condition     = aws_cognito_user_pool_domain.users.domain == "pertitle-123456789012"
+    error_message = "hosted UI domain"
+  }
+}
+
 run "all_options" {
   command = apply
   variables {
@@ -125,6 +151,10 @@ run "all_options" {
     error_message = "cdn via catalog"
   }
   assert {
+    condition     = aws_cognito_user_pool_client.app["web"].callback_urls == toset(["https://videos.example.com/"]) && aws_cognito_user_pool.users.name == "stg-pertitle-users"
+    error_message = "cognito with a catalog domain"
+  }
+  assert {
     condition     = local.oidc_issuer_host == "oidc.eks.us-east-1.amazonaws.com/id/ABC"
     error_message = "oidc host"
   }
@@ -137,7 +167,7 @@ run "all_options" {
     error_message = "database instance"
   }
   assert {
-    condition     = jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_STATE_DB == "postgres://pertitle:mockpassword@pertitle-database.abc.us-east-1.rds.amazonaws.com:5432/pertitle?sslmode=require" && jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_CATALOG_DB == jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_STATE_DB
+    condition     = jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_STATE_DB == "postgres://pertitle:mockpassword@pertitle-database.abc.us-east-1.rds.amazonaws.com:5432/pertitle?sslmode=require" && jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_CATALOG_DB == jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_STATE_DB && jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_INGEST_DB == jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_STATE_DB
     error_message = "database secret URLs"
   }
   assert {

@@ -1,60 +1,11 @@
 import * as api from "../api";
 import { refresh } from "../auth";
-import { forget, rejectReason, savedSessions, Upload, type Transport, type UploadState } from "../uploader";
+import { xhrTransport } from "../transport";
+import { forget, rejectReason, savedSessions, Upload, type UploadState } from "../uploader";
 import { formatBytes, formatDuration, h, link } from "../ui";
 
-/** xhrTransport talks to ingest; XHR (not fetch) because it reports upload progress. */
-function xhrTransport(): Transport {
-  const send = async <T>(method: string, path: string, body: Blob | string | null, onProgress?: (n: number) => void, signal?: AbortSignal, retried = false): Promise<T> => {
-    const headers = await api.authHeaders();
-    const r = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const x = new XMLHttpRequest();
-      x.open(method, api.ingestURL(path));
-      for (const [k, v] of Object.entries(headers)) x.setRequestHeader(k, v);
-      if (typeof body === "string") x.setRequestHeader("Content-Type", "application/json");
-      else if (body) x.setRequestHeader("Content-Type", "application/octet-stream");
-      if (onProgress) x.upload.onprogress = (e) => onProgress(e.loaded);
-      x.onload = () => resolve({ status: x.status, text: x.responseText });
-      x.onerror = () => reject(Object.assign(new Error("network error: ingest is unreachable"), { status: 0 }));
-      x.onabort = () => reject(Object.assign(new Error("cancelled"), { status: 0 }));
-      signal?.addEventListener("abort", () => x.abort());
-      x.send(body);
-    });
-    if (r.status === 401 && !retried) {
-      if (await refresh()) return send(method, path, body, onProgress, signal, true);
-    }
-    let parsed: any = null;
-    try {
-      parsed = r.text ? JSON.parse(r.text) : null;
-    } catch {
-      /* not JSON */
-    }
-    if (r.status < 200 || r.status >= 300) {
-      const msg = parsed?.error ?? (r.text.trim() || `HTTP ${r.status}`);
-      throw Object.assign(new Error(r.status === 401 ? "your session has ended: sign in again" : msg), { status: r.status });
-    }
-    return parsed as T;
-  };
-  return {
-    create: (u) => send("POST", "/v1/uploads", JSON.stringify(u)),
-    status: async (id) => {
-      try {
-        return await send("GET", `/v1/uploads/${encodeURIComponent(id)}`, null);
-      } catch (e) {
-        if ((e as { status?: number }).status === 404) return null;
-        throw e;
-      }
-    },
-    putPart: (id, n, blob, onProgress, signal) => send("PUT", `/v1/uploads/${encodeURIComponent(id)}/parts/${n}`, blob, onProgress, signal),
-    complete: (id) => send("POST", `/v1/uploads/${encodeURIComponent(id)}/complete`, null),
-    abort: async (id) => {
-      await send("DELETE", `/v1/uploads/${encodeURIComponent(id)}`, null).catch(() => undefined);
-    },
-  };
-}
-
 export function uploadPage(root: HTMLElement): () => void {
-  const transport = xhrTransport();
+  const transport = xhrTransport({ authHeaders: api.authHeaders, ingestURL: api.ingestURL, refresh });
   const input = h("input", { type: "file", id: "file-input", multiple: true, accept: "video/*,.mkv,.ts,.mts,.m2ts,.mxf,.y4m" });
   const drop = h(
     "label",

@@ -99,6 +99,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	// The web app takes every GET the API and media routes do not match.
 	webCfg := cfg.Web
 	webCfg.MediaBaseURL = cfg.MediaBaseURL
+	if cfg.Storage == storage.KindS3 {
+		webCfg.UploadOrigin = cfg.S3.UploadOrigin() // ingest hands out part URLs there
+	}
 	webCfg.Issuer = cfg.Auth.Issuer // the app signs in where the API's tokens come from
 	web, err := webapp.New(webCfg)
 	if err != nil {

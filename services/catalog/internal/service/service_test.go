@@ -128,7 +128,7 @@ func TestComponentJourney(t *testing.T) {
 	assert.NotContains(t, rec.Body.String(), "pertitle_http_requests_total", "metrics are on the ops port only")
 	rec = httptest.NewRecorder()
 	s.Ops().Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	assert.Contains(t, rec.Body.String(), `pertitle_http_requests_total{code="200",route="/v1/assets/{id}",service="catalog"}`)
+	assert.Contains(t, rec.Body.String(), `pertitle_http_requests_total{code="200",route="/v1/assets/{id}"}`)
 }
 
 func TestComponentInvalidEventIsPermanent(t *testing.T) {

@@ -47,6 +47,9 @@ type Config struct {
 	APIBase string
 	// MediaBaseURL is where manifests and segments come from (for the CSP).
 	MediaBaseURL string
+	// UploadOrigin is where the app PUTs the parts of direct uploads (the
+	// presigned URLs' origin, with S3 storage; for the CSP).
+	UploadOrigin string
 }
 
 // DefaultConfig is what `make run` uses.
@@ -128,11 +131,12 @@ func NewFS(cfg Config, fsys fs.FS) (*Handler, error) {
 }
 
 // contentSecurityPolicy allows the app to talk only to what config.json names:
-// its own origin, ingest, the issuer and the media origin (signed URLs or a CDN).
+// its own origin, ingest, the issuer and the media origin (signed URLs or a CDN),
+// and the bucket direct uploads go to.
 func contentSecurityPolicy(cfg Config) string {
 	connect := []string{"'self'"}
 	media := []string{"'self'", "blob:"}
-	for _, u := range []string{cfg.IngestURL, cfg.Issuer, cfg.APIBase, cfg.MediaBaseURL} {
+	for _, u := range []string{cfg.IngestURL, cfg.Issuer, cfg.APIBase, cfg.MediaBaseURL, cfg.UploadOrigin} {
 		if o := origin(u); o != "" && !contains(connect, o) {
 			connect = append(connect, o)
 		}

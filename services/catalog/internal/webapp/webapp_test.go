@@ -139,3 +139,16 @@ func TestConfigValidate(t *testing.T) {
 	assert.Contains(t, err.Error(), "PERTITLE_OIDC_ISSUER")
 	assert.Contains(t, err.Error(), "PERTITLE_INGEST_URL")
 }
+
+// TestCSPAllowsTheUploadBucket: with S3 storage the page PUTs parts straight
+// to the bucket, so its origin (and no other) joins connect-src.
+func TestCSPAllowsTheUploadBucket(t *testing.T) {
+	t.Parallel()
+	h, err := NewFS(Config{Issuer: "http://127.0.0.1:8084", ClientID: "pertitle-web", IngestURL: "http://127.0.0.1:8081",
+		UploadOrigin: "https://in.s3.eu-west-1.amazonaws.com"}, built)
+	require.NoError(t, err)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/upload", nil))
+	assert.Contains(t, rec.Header().Get("Content-Security-Policy"),
+		"connect-src 'self' http://127.0.0.1:8081 http://127.0.0.1:8084 https://in.s3.eu-west-1.amazonaws.com;")
+}

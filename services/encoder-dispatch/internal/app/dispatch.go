@@ -22,6 +22,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
+	"github.com/pertitle/pertitle/pkg/videometrics"
 )
 
 // Publisher puts events on the bus.
@@ -201,6 +202,7 @@ func (d *Dispatcher) Run(ctx context.Context, req Request) error {
 	rctx, cancel := context.WithTimeoutCause(ctx, budget, errDeadline)
 	defer cancel()
 	err := d.Backend.Run(rctx, job, rep)
+	videometrics.Video.ObserveEncode(d.Backend.Name(), job.LadderMode, videometrics.OutcomeOf(err), time.Since(start), job.Probe.GetDurationSeconds())
 	if err != nil && errors.Is(context.Cause(rctx), errDeadline) {
 		d.Log.Warn("encoding past its deadline: failed", zap.String("job_id", job.ID), zap.Duration("deadline", budget))
 		return d.refuse(ctx, req.Cause, job.ID, codeDeadline, bus.Permanent(fmt.Errorf("job %s: %w (%s for %.0f s of video)", job.ID, errDeadline, budget.Round(time.Second), job.Probe.GetDurationSeconds())))

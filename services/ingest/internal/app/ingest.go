@@ -161,6 +161,17 @@ func (in *Ingestor) Commit(ctx context.Context, st *Staged, m Meta) (*Asset, err
 	if err := storage.MoveOrPut(ctx, in.Store, st.Path, key); err != nil {
 		return nil, fmt.Errorf("%w: cannot store source: %w", ErrUnavailable, err)
 	}
+	asset, err := in.announce(ctx, id, key, src, st.Size, m)
+	if err != nil {
+		// Nobody will ever hear of this source: do not keep it.
+		_ = in.Store.DeletePrefix(context.WithoutCancel(ctx), "sources/"+id)
+		return nil, err
+	}
+	return asset, nil
+}
+
+// announce publishes AssetUploaded for the stored source key of asset id.
+func (in *Ingestor) announce(ctx context.Context, id, key string, src *media.Source, size int64, m Meta) (*Asset, error) {
 	title := m.Title
 	if title == "" {
 		title = strings.TrimSuffix(filepath.Base(m.Filename), filepath.Ext(m.Filename))
@@ -169,21 +180,20 @@ func (in *Ingestor) Commit(ctx context.Context, st *Staged, m Meta) (*Asset, err
 		title = "Untitled"
 	}
 	w, h := src.DisplaySize()
-	probe := probeSummary(src, st.Size)
 	env, err := events.New(events.Meta{AssetID: id, Producer: in.Producer, CorrelationID: m.CorrelationID},
 		&eventsv1.AssetUploaded{
 			Owner: m.Owner, Title: title, SourceKey: key, SourceUrl: in.Store.URL(key),
-			OriginalFilename: m.Filename, ContentType: m.ContentType, Probe: probe,
+			OriginalFilename: m.Filename, ContentType: m.ContentType, Probe: probeSummary(src, size),
 		})
 	if err == nil {
+		// The same for every attempt: a completion retried after a lost answer collapses downstream.
+		env.EventId = uploadedEventID(id)
 		err = in.Pub.Publish(ctx, env)
 	}
 	if err != nil {
-		// Nobody will ever hear of this source: do not keep it.
-		_ = in.Store.DeletePrefix(context.WithoutCancel(ctx), "sources/"+id)
 		return nil, fmt.Errorf("%w: cannot publish AssetUploaded: %w", ErrUnavailable, err)
 	}
-	return &Asset{ID: id, Status: "uploaded", Title: title, Owner: m.Owner, Bytes: st.Size,
+	return &Asset{ID: id, Status: "uploaded", Title: title, Owner: m.Owner, Bytes: size,
 		Duration: src.Duration, Width: w, Height: h, SourceKey: key}, nil
 }
 

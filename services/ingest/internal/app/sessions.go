@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors of resumable uploads the HTTP port maps to status codes.
@@ -121,8 +122,11 @@ func (s *Sessions) now() time.Time {
 	return time.Now()
 }
 
-func (s *Sessions) partSize(size int64) int64 {
-	ps := s.PartSize
+func (s *Sessions) partSize(size int64) int64 { return partSizeFor(s.PartSize, size) }
+
+// partSizeFor is the configured part size ps, grown (in whole MiB) for a file
+// of size bytes to fit in MaxParts.
+func partSizeFor(ps, size int64) int64 {
 	if ps <= 0 {
 		ps = DefaultPartSize
 	}
@@ -162,22 +166,33 @@ func plausibleVideo(filename, contentType string) error {
 	return fmt.Errorf("%w: content_type %q is not a video type", ErrUnsupportedType, mt)
 }
 
-// Create opens a session for owner after checking the declared file.
-func (s *Sessions) Create(_ context.Context, owner string, u NewUpload) (*Session, error) {
+// check refuses a declaration no upload may have: no owner, a bad file name,
+// a long title, a size that is not positive or above maxBytes, or a file that
+// does not claim to be a video.
+func (u *NewUpload) check(owner string, maxBytes int64) error {
 	u.Filename = strings.TrimSpace(u.Filename)
 	switch {
 	case owner == "":
-		return nil, fmt.Errorf("%w: no owner", ErrInvalidUpload)
+		return fmt.Errorf("%w: no owner", ErrInvalidUpload)
 	case u.Filename == "" || len(u.Filename) > 255 || strings.ContainsAny(u.Filename, "\x00/\\"):
-		return nil, fmt.Errorf("%w: filename must be a file name of 1 to 255 characters", ErrInvalidUpload)
+		return fmt.Errorf("%w: filename must be a file name of 1 to 255 characters", ErrInvalidUpload)
 	case len(u.Title) > 512:
-		return nil, fmt.Errorf("%w: title is longer than 512 characters", ErrInvalidUpload)
+		return fmt.Errorf("%w: title is longer than 512 characters", ErrInvalidUpload)
+	case len(u.ContentType) > 255:
+		return fmt.Errorf("%w: content_type is longer than 255 characters", ErrInvalidUpload)
+	case !utf8.ValidString(u.Filename) || !utf8.ValidString(u.Title) || !utf8.ValidString(u.ContentType):
+		return fmt.Errorf("%w: filename, title and content_type must be UTF-8", ErrInvalidUpload)
 	case u.Size <= 0:
-		return nil, fmt.Errorf("%w: size must be a positive number of bytes", ErrInvalidUpload)
-	case u.Size > s.Ingestor.MaxBytes:
-		return nil, fmt.Errorf("%w of %d bytes", ErrTooLarge, s.Ingestor.MaxBytes)
+		return fmt.Errorf("%w: size must be a positive number of bytes", ErrInvalidUpload)
+	case u.Size > maxBytes:
+		return fmt.Errorf("%w of %d bytes", ErrTooLarge, maxBytes)
 	}
-	if err := plausibleVideo(u.Filename, u.ContentType); err != nil {
+	return plausibleVideo(u.Filename, u.ContentType)
+}
+
+// Create opens a session for owner after checking the declared file.
+func (s *Sessions) Create(_ context.Context, owner string, u NewUpload) (*Session, error) {
+	if err := u.check(owner, s.Ingestor.MaxBytes); err != nil {
 		return nil, err
 	}
 	id, err := newSessionID()
@@ -620,10 +635,16 @@ func (s *Sessions) markCounted(id string) {
 
 // RunJanitor expires sessions every interval until ctx ends.
 func (s *Sessions) RunJanitor(ctx context.Context, every time.Duration, onErr func(removed int, err error)) {
+	runEvery(ctx, every, s.Expire, onErr)
+}
+
+// runEvery runs expire now and every interval until ctx ends, reporting what
+// it removed and what failed.
+func runEvery(ctx context.Context, every time.Duration, expire func(context.Context) (int, error), onErr func(int, error)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		n, err := s.Expire(ctx)
+		n, err := expire(ctx)
 		if onErr != nil && (n > 0 || err != nil) {
 			onErr(n, err)
 		}
@@ -669,4 +690,17 @@ func LooksLikeVideo(b []byte) bool {
 		return true
 	}
 	return false
+}
+
+// ErrNotDirect is a part URL asked of an upload whose parts go through ingest.
+var ErrNotDirect = errors.New("this upload's parts go through ingest: PUT /v1/uploads/{id}/parts/{n}")
+
+// PartURL is refused: parts of these sessions go through ingest (PutPart).
+func (s *Sessions) PartURL(context.Context, string, string, int) (*PartURL, error) {
+	return nil, ErrNotDirect
+}
+
+// PutPart is refused: parts of direct sessions go straight to storage.
+func (d *Direct) PutPart(context.Context, string, string, int, int64, io.Reader) (Part, error) {
+	return Part{}, ErrDirectPart
 }

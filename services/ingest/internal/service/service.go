@@ -16,6 +16,7 @@ import (
 
 	"github.com/pertitle/pertitle/api"
 	"github.com/pertitle/pertitle/internal/settings"
+	"github.com/pertitle/pertitle/internal/sqldb"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/limit"
@@ -23,6 +24,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
+	"github.com/pertitle/pertitle/services/ingest/internal/adapters/sqlsessions"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 	ingesthttp "github.com/pertitle/pertitle/services/ingest/internal/ports/http"
 )
@@ -39,8 +41,11 @@ type Config struct {
 	SessionTTL   time.Duration
 	PartSize     int64
 	CatalogURL   string
-	CORSOrigins  string
-	S3Events     bool // consume S3 ObjectCreated notifications (PERTITLE_STORAGE=s3 only)
+	// DB keeps the sessions of direct uploads (S3 storage): a SQLite file, or
+	// a postgres:// URL shared by replicas.
+	DB          string
+	CORSOrigins string
+	S3Events    bool // consume S3 ObjectCreated notifications (PERTITLE_STORAGE=s3 only)
 	// Abuse limits of the HTTP API, per signed-in user.
 	UploadsPerHour int
 	UploadsBurst   int
@@ -73,6 +78,7 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.DefaultOwner, "PERTITLE_DEFAULT_OWNER", "local", "owner of S3-event uploads whose object names none (HTTP uploads always belong to the signed-in caller)")
 	e.Duration(&c.SessionTTL, "PERTITLE_UPLOAD_SESSION_TTL", 24*time.Hour, "resumable upload sessions expire this long after their last part")
 	e.Int64(&c.PartSize, "PERTITLE_UPLOAD_PART_SIZE", app.DefaultPartSize, "part size of resumable uploads in bytes (at least 5 MiB, as S3 multipart needs)")
+	e.String(&c.DB, "PERTITLE_INGEST_DB", "var/ingest.db", "with PERTITLE_STORAGE=s3: sessions of resumable uploads whose parts go straight to S3; SQLite file, or a postgres:// URL shared by replicas")
 	e.String(&c.CatalogURL, "PERTITLE_CATALOG_URL", "http://127.0.0.1:8080", "catalog base URL for Location headers")
 	e.String(&c.CORSOrigins, "PERTITLE_CORS_ORIGINS", ingesthttp.DefaultCORSOrigins, "origins of the web app allowed to upload from a browser (comma-separated; * for any)")
 	c.Limits = settings.SourceLimits(e)
@@ -96,6 +102,9 @@ func (c Config) Validate() error {
 	v.Check(c.BodyMinRate >= 0, "PERTITLE_INGEST_BODY_MIN_RATE must not be negative")
 	v.Check(c.SessionTTL >= time.Minute, "PERTITLE_UPLOAD_SESSION_TTL must be at least 1m")
 	v.Check(c.PartSize >= 5<<20 && c.PartSize <= 5<<30, "PERTITLE_UPLOAD_PART_SIZE must be between 5 MiB and 5 GiB")
+	if err := sqldb.Check(c.DB); err != nil {
+		v.Check(false, "PERTITLE_INGEST_DB: %v", err)
+	}
 	_, err := exec.LookPath(c.FFprobe)
 	v.Check(err == nil, "PERTITLE_FFPROBE=%q not found (install ffmpeg)", c.FFprobe)
 	_, err = exec.LookPath(c.FFmpeg)
@@ -144,13 +153,17 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 		return err
 	}
 	ops.AddCheck("oidc", verifier.Ping)
-	sessions := &app.Sessions{Ingestor: in, Dir: filepath.Join(staging, "sessions"), PartSize: cfg.PartSize, TTL: cfg.SessionTTL}
-	if err := sessions.Recover(ctx); err != nil {
-		log.Warn("cannot fully recover upload sessions", zap.Error(err))
+	sessions, closeSessions, err := openSessions(ctx, cfg, in, store, staging, log)
+	if err != nil {
+		return err
 	}
-	mux := newMux(ops, verifier, in, sessions, cfg.CatalogURL, log)
+	defer closeSessions()
+	if sessions.ping != nil {
+		ops.AddCheck("sessions", sessions.ping)
+	}
+	mux := newMux(ops, verifier, in, sessions.api, cfg.CatalogURL, log)
 	mux = ingesthttp.WithCORS(cfg.CORSOrigins, mux) // the web app uploads from the catalog's origin
-	go sessions.RunJanitor(ctx, time.Minute, func(n int, err error) {
+	go sessions.janitor(ctx, time.Minute, func(n int, err error) {
 		log.Info("expired upload sessions and orphaned staged files", zap.Int("removed", n), zap.Error(err))
 	})
 	// Either part stopping stops the others; all drain in parallel.
@@ -170,17 +183,44 @@ func run(ctx context.Context, log *zap.Logger, args []string, out io.Writer) err
 
 // newMux mounts the public health endpoints (open) and every API route behind the bearer
 // token middleware: uploads belong to the token's subject.
-func newMux(ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions *app.Sessions, catalogURL string, log *zap.Logger) *http.ServeMux {
+func newMux(ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions ingesthttp.UploadSessions, catalogURL string, log *zap.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mount(mux, ops, v, in, sessions, catalogURL, log)
 	return mux
 }
 
 // mount mounts every route of the public listener on mux.
-func mount(mux svc.Mux, ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions *app.Sessions, catalogURL string, log *zap.Logger) {
+func mount(mux svc.Mux, ops *svc.Ops, v auth.TokenVerifier, in *app.Ingestor, sessions ingesthttp.UploadSessions, catalogURL string, log *zap.Logger) {
 	ops.Register(mux)
 	mux.Handle("GET "+api.Path, api.Handler())
 	for _, rt := range ingesthttp.Routes(in, sessions, catalogURL, log) {
 		mux.Handle(rt.Pattern, ops.Metrics.Instrument(rt.Name, auth.Middleware(v, rt.Handler)))
 	}
+}
+
+// sessionsWiring is the resumable upload API of this process and its upkeep.
+type sessionsWiring struct {
+	api     ingesthttp.UploadSessions
+	ping    func(context.Context) error // nil: nothing to check
+	janitor func(ctx context.Context, every time.Duration, report func(int, error))
+}
+
+// openSessions chooses how resumable uploads travel: straight to S3 through
+// presigned part URLs, sessions in PERTITLE_INGEST_DB (any replica serves any
+// request), when storage is S3; through ingest, sessions on the staging disk,
+// otherwise.
+func openSessions(ctx context.Context, cfg Config, in *app.Ingestor, store storage.Storage, staging string, log *zap.Logger) (sessionsWiring, func(), error) {
+	if up, ok := store.(storage.DirectUploader); ok {
+		db, err := sqlsessions.Open(ctx, cfg.DB)
+		if err != nil {
+			return sessionsWiring{}, nil, err
+		}
+		d := &app.Direct{Ingestor: in, Uploads: up, Store: db, PartSize: cfg.PartSize, TTL: cfg.SessionTTL}
+		return sessionsWiring{api: d, ping: db.Ping, janitor: d.RunJanitor}, func() { _ = db.Close() }, nil
+	}
+	s := &app.Sessions{Ingestor: in, Dir: filepath.Join(staging, "sessions"), PartSize: cfg.PartSize, TTL: cfg.SessionTTL}
+	if err := s.Recover(ctx); err != nil {
+		log.Warn("cannot fully recover upload sessions", zap.Error(err))
+	}
+	return sessionsWiring{api: s, janitor: s.RunJanitor}, func() {}, nil
 }

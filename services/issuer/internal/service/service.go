@@ -17,9 +17,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/internal/sqldb"
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/svc"
-	"github.com/pertitle/pertitle/services/issuer/internal/issuer"
+	"github.com/pertitle/pertitle/services/issuer/internal/adapters/files"
+	"github.com/pertitle/pertitle/services/issuer/internal/adapters/sqlstore"
+	"github.com/pertitle/pertitle/services/issuer/internal/app"
+	"github.com/pertitle/pertitle/services/issuer/internal/ports/oidc"
 )
 
 // Name is the service name in logs and metrics.
@@ -27,17 +31,19 @@ const Name = "issuer"
 
 // Config is the issuer's configuration.
 type Config struct {
-	Addr            string
-	OpsAddr         string
-	URL             string
-	Audience        string
-	UsersFile       string
-	KeyFile         string
+	Addr      string
+	OpsAddr   string
+	URL       string
+	Audience  string
+	UsersFile string
+	KeyFile   string
+	// DB keeps the sign-in state: a SQLite file, or a postgres:// URL shared by replicas.
+	DB              string
 	WebRedirectURIs string
 	AccessTTL       time.Duration
 	RefreshTTL      time.Duration
 	PasswordGrant   bool
-	SignIn          issuer.SignInLimits
+	SignIn          oidc.SignInLimits
 	Proxies         limit.Addresses
 }
 
@@ -48,12 +54,13 @@ func (c *Config) FromEnv(e *svc.Env) {
 	e.String(&c.URL, "PERTITLE_ISSUER_URL", "http://127.0.0.1:8084", "issuer URL (iss of its tokens; discovery is served under it)")
 	e.String(&c.Audience, "PERTITLE_OIDC_AUDIENCE", "pertitle", "aud of the access tokens it issues (what the services accept)")
 	e.String(&c.UsersFile, "PERTITLE_ISSUER_USERS", "var/users.json", "users file: username, bcrypt password_hash, sub, groups (`issuer add-user` writes it)")
-	e.String(&c.KeyFile, "PERTITLE_ISSUER_KEY", "var/issuer-key.pem", "signing keys, PEM, newest first (created if missing; `issuer rotate-key` rotates)")
+	e.String(&c.KeyFile, "PERTITLE_ISSUER_KEY", "var/issuer-key.pem", "signing keys, PEM, newest first (created if missing with a SQLite PERTITLE_ISSUER_DB; replicas must share one file; `issuer rotate-key` rotates)")
+	e.String(&c.DB, "PERTITLE_ISSUER_DB", "var/issuer.db", "sign-in state (authorization codes, refresh tokens, the form seal key): SQLite file, or a postgres:// URL shared by replicas")
 	e.String(&c.WebRedirectURIs, "PERTITLE_ISSUER_WEB_REDIRECT_URIS", "http://127.0.0.1:8080/,http://localhost:8080/", "comma-separated redirect URIs of the pertitle-web client")
 	e.Duration(&c.AccessTTL, "PERTITLE_ISSUER_ACCESS_TTL", 15*time.Minute, "lifetime of access and id tokens")
 	e.Duration(&c.RefreshTTL, "PERTITLE_ISSUER_REFRESH_TTL", 30*24*time.Hour, "lifetime of refresh tokens (rotated on every use)")
 	e.Bool(&c.PasswordGrant, "PERTITLE_ISSUER_PASSWORD_GRANT", true, "let pertitle-cli exchange a local user's password for tokens (scripts)")
-	d := issuer.DefaultSignInLimits
+	d := oidc.DefaultSignInLimits
 	e.Int(&c.SignIn.UserFailures, "PERTITLE_ISSUER_SIGNIN_USER_FAILURES", d.UserFailures, "wrong passwords for one user name before its sign-ins back off (refused with 429, right password or not)")
 	e.Int(&c.SignIn.AddressFailures, "PERTITLE_ISSUER_SIGNIN_ADDRESS_FAILURES", d.AddressFailures, "wrong passwords from one client address before its sign-ins back off")
 	e.Duration(&c.SignIn.Backoff, "PERTITLE_ISSUER_SIGNIN_BACKOFF", d.Backoff, "first back-off wait; doubles with each further wrong password")
@@ -83,6 +90,9 @@ func (c Config) Validate() error {
 	v.Check(c.Audience != "", "PERTITLE_OIDC_AUDIENCE is empty")
 	v.Check(c.UsersFile != "", "PERTITLE_ISSUER_USERS is empty")
 	v.Check(c.KeyFile != "", "PERTITLE_ISSUER_KEY is empty")
+	if err := sqldb.Check(c.DB); err != nil {
+		v.Check(false, "PERTITLE_ISSUER_DB: %v", err)
+	}
 	for _, r := range splitList(c.WebRedirectURIs) {
 		ru, err := url.Parse(r)
 		v.Check(err == nil && ru.IsAbs() && ru.Fragment == "", "PERTITLE_ISSUER_WEB_REDIRECT_URIS: %q is not an absolute URL", r)
@@ -103,11 +113,10 @@ func (c Config) Validate() error {
 //	issuer add-user NAME [--groups a,b] [--password-stdin]
 //	issuer rotate-key [--keep N]
 func Run(ctx context.Context, log *zap.Logger, args []string) error {
-	return run(ctx, log, args, os.Stdin, os.Stdout)
+	return run(ctx, log, args, svc.NewEnv(Name), os.Stdin, os.Stdout)
 }
 
-func run(ctx context.Context, log *zap.Logger, args []string, stdin io.Reader, stdout io.Writer) error {
-	env := svc.NewEnv(Name)
+func run(ctx context.Context, log *zap.Logger, args []string, env *svc.Env, stdin io.Reader, stdout io.Writer) error {
 	var cfg Config
 	cfg.FromEnv(env)
 	if len(args) > 0 {
@@ -128,36 +137,63 @@ func run(ctx context.Context, log *zap.Logger, args []string, stdin io.Reader, s
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
 	log.Info("starting", zap.Any("config", env.Fields()))
-	keys, err := issuer.LoadKeyFile(cfg.KeyFile)
+	keys, err := loadKeys(cfg)
 	if err != nil {
 		return fmt.Errorf("cannot load signing keys: %w", err)
 	}
-	users, err := issuer.LoadUsers(cfg.UsersFile)
+	users, err := files.LoadUsers(cfg.UsersFile)
 	if err != nil {
 		return fmt.Errorf("cannot load users (create one with `issuer add-user NAME`): %w", err)
 	}
+	store, err := sqlstore.Open(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	ops := svc.NewOps(Name)
-	h := handler(cfg, keys, users, ops, log)
+	ops.AddCheck("state", store.Ping)
+	h, err := handler(ctx, cfg, keys, users, store, ops, log)
+	if err != nil {
+		return err
+	}
 	return svc.Together(ctx,
 		func(ctx context.Context) error { return svc.Serve(ctx, log, svc.NewServer(cfg.Addr, h)) },
 		func(ctx context.Context) error { return ops.Serve(ctx, log, cfg.OpsAddr) })
 }
 
-// Handler serves the OIDC endpoints and the public health endpoints.
-func Handler(cfg Config, keys *issuer.KeySet, users *issuer.Users, log *zap.Logger) http.Handler {
-	return handler(cfg, keys, users, svc.NewOps(Name), log)
+// loadKeys reads the signing keys. With a SQLite state (one issuer) a missing
+// key file is created; issuers sharing a PostgreSQL state are replicas, which
+// must sign with the same keys (their JWKS must agree, whichever one a service
+// asks): the file must then exist, mounted from one secret into each.
+func loadKeys(cfg Config) (*files.KeySet, error) {
+	if sqldb.IsPostgresURL(cfg.DB) {
+		if _, err := os.Stat(cfg.KeyFile); err != nil {
+			return nil, fmt.Errorf("%w (with a shared PERTITLE_ISSUER_DB every replica reads one key file, created by `issuer rotate-key` and mounted from a secret)", err)
+		}
+	}
+	return files.LoadKeyFile(cfg.KeyFile)
+}
+
+// Handler serves the OIDC endpoints and the public health endpoints, with its
+// sign-in state in store.
+func Handler(ctx context.Context, cfg Config, keys *files.KeySet, users *files.Users, store app.Store, log *zap.Logger) (http.Handler, error) {
+	return handler(ctx, cfg, keys, users, store, svc.NewOps(Name), log)
 }
 
 // handler is Handler with the ops whose metrics the requests feed.
-func handler(cfg Config, keys *issuer.KeySet, users *issuer.Users, ops *svc.Ops, log *zap.Logger) http.Handler {
+func handler(ctx context.Context, cfg Config, keys *files.KeySet, users *files.Users, store app.Store, ops *svc.Ops, log *zap.Logger) (http.Handler, error) {
+	state := &app.State{Store: store, Now: time.Now, RefreshTTL: cfg.RefreshTTL}
+	seal, err := state.SealKey(ctx)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	ops.Register(mux)
-	issuer.New(issuer.Config{Issuer: cfg.URL, Audience: cfg.Audience, WebRedirectURIs: splitList(cfg.WebRedirectURIs),
+	oidc.New(oidc.Config{Issuer: cfg.URL, Audience: cfg.Audience, WebRedirectURIs: splitList(cfg.WebRedirectURIs),
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, PasswordGrant: cfg.PasswordGrant, SignIn: cfg.SignIn,
-		Addresses: cfg.Proxies, Log: log}, keys, users).
+		Addresses: cfg.Proxies, SealKey: seal, Log: log}, keys, users, state).
 		Register(mux)
-	var instrumented http.Handler = mux
-	return ops.Metrics.Instrument("issuer", instrumented)
+	return ops.Metrics.Instrument("issuer", mux), nil
 }
 
 func addUser(cfg Config, args []string, stdin io.Reader, stdout io.Writer) error {
@@ -181,7 +217,7 @@ func addUser(cfg Config, args []string, stdin io.Reader, stdout io.Writer) error
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	usr, err := issuer.PutUser(cfg.UsersFile, name, strings.TrimRight(line, "\r\n"), splitList(*groups), *cost)
+	usr, err := files.PutUser(cfg.UsersFile, name, strings.TrimRight(line, "\r\n"), splitList(*groups), *cost)
 	if err != nil {
 		return err
 	}
@@ -195,7 +231,7 @@ func rotateKey(cfg Config, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := issuer.RotateKeyFile(cfg.KeyFile, *keep); err != nil {
+	if err := files.RotateKeyFile(cfg.KeyFile, *keep); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "new signing key in %s; restart the issuer to use it\n", cfg.KeyFile)

@@ -28,7 +28,8 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/svc"
-	"github.com/pertitle/pertitle/services/issuer/internal/issuer"
+	"github.com/pertitle/pertitle/services/issuer/internal/adapters/files"
+	"github.com/pertitle/pertitle/services/issuer/internal/adapters/sqlstore"
 )
 
 var (
@@ -39,7 +40,8 @@ var (
 type fixture struct {
 	url   string
 	srv   *httptest.Server
-	keys  *issuer.KeySet
+	keys  *files.KeySet
+	cfg   Config
 	users string
 	h     http.Handler
 }
@@ -52,14 +54,14 @@ func start(t *testing.T, passwordGrant bool, opts ...func(*Config)) *fixture {
 		testKey, err = rsa.GenerateKey(rand.Reader, 2048)
 		require.NoError(t, err)
 	})
-	keys, err := issuer.NewKeySet(testKey)
+	keys, err := files.NewKeySet(testKey)
 	require.NoError(t, err)
 	usersFile := filepath.Join(t.TempDir(), "users.json")
-	_, err = issuer.PutUser(usersFile, "alice", "alice-pw", []string{auth.AdminGroup}, bcrypt.MinCost)
+	_, err = files.PutUser(usersFile, "alice", "alice-pw", []string{auth.AdminGroup}, bcrypt.MinCost)
 	require.NoError(t, err)
-	_, err = issuer.PutUser(usersFile, "bob", "bob-pw", nil, bcrypt.MinCost)
+	_, err = files.PutUser(usersFile, "bob", "bob-pw", nil, bcrypt.MinCost)
 	require.NoError(t, err)
-	users, err := issuer.LoadUsers(usersFile)
+	users, err := files.LoadUsers(usersFile)
 	require.NoError(t, err)
 	f := &fixture{keys: keys, users: usersFile}
 	var h http.Handler
@@ -67,12 +69,16 @@ func start(t *testing.T, passwordGrant bool, opts ...func(*Config)) *fixture {
 	t.Cleanup(f.srv.Close)
 	f.url = f.srv.URL
 	cfg := Config{URL: f.url, Audience: "pertitle", WebRedirectURIs: "http://app.test/", AccessTTL: 15 * time.Minute,
-		RefreshTTL: time.Hour, PasswordGrant: passwordGrant}
+		RefreshTTL: time.Hour, PasswordGrant: passwordGrant, DB: filepath.Join(t.TempDir(), "issuer.db")}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	h = Handler(cfg, keys, users, zap.NewNop())
-	f.h = h
+	store, err := sqlstore.Open(context.Background(), cfg.DB)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	h, err = Handler(context.Background(), cfg, keys, users, store, zap.NewNop())
+	require.NoError(t, err)
+	f.h, f.cfg = h, cfg
 	return f
 }
 
@@ -367,15 +373,15 @@ func TestKeyFileAndUsersFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "sub", "key.pem")
-	ks, err := issuer.LoadKeyFile(keyFile)
+	ks, err := files.LoadKeyFile(keyFile)
 	require.NoError(t, err)
 	st, err := os.Stat(keyFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 	first := ks.JWKS().Keys[0].Kid
-	require.NoError(t, issuer.RotateKeyFile(keyFile, 1))
-	require.NoError(t, issuer.RotateKeyFile(keyFile, 1))
-	ks, err = issuer.LoadKeyFile(keyFile)
+	require.NoError(t, files.RotateKeyFile(keyFile, 1))
+	require.NoError(t, files.RotateKeyFile(keyFile, 1))
+	ks, err = files.LoadKeyFile(keyFile)
 	require.NoError(t, err)
 	keys := ks.JWKS().Keys
 	require.Len(t, keys, 2, "newest plus one previous")
@@ -384,13 +390,13 @@ func TestKeyFileAndUsersFile(t *testing.T) {
 	var out bytes.Buffer
 	cfg := Config{UsersFile: filepath.Join(dir, "users.json"), KeyFile: keyFile}
 	require.NoError(t, addUser(cfg, []string{"demo", "--groups", "admin", "--cost", "4"}, strings.NewReader("demo\n"), &out))
-	u1, err := issuer.LoadUsers(cfg.UsersFile)
+	u1, err := files.LoadUsers(cfg.UsersFile)
 	require.NoError(t, err)
 	usr, ok := u1.Authenticate("demo", "demo")
 	require.True(t, ok)
 	assert.Equal(t, []string{"admin"}, usr.Groups)
 	require.NoError(t, addUser(cfg, []string{"demo", "--cost", "4"}, strings.NewReader("new\n"), &out))
-	u2, err := issuer.LoadUsers(cfg.UsersFile)
+	u2, err := files.LoadUsers(cfg.UsersFile)
 	require.NoError(t, err)
 	again, ok := u2.Authenticate("demo", "new")
 	require.True(t, ok)

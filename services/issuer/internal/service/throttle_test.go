@@ -14,13 +14,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pertitle/pertitle/services/issuer/internal/issuer"
+	"github.com/pertitle/pertitle/services/issuer/internal/ports/oidc"
 )
 
 // quick are sign-in limits with the default counts and a short backoff, so that a
 // test can wait it out.
 func quick(c *Config) {
-	c.SignIn = issuer.DefaultSignInLimits
+	c.SignIn = oidc.DefaultSignInLimits
 	c.SignIn.Backoff, c.SignIn.BackoffMax = 500*time.Millisecond, time.Second
 	c.SignIn.AddressPerMinute = 600
 }
@@ -56,7 +56,7 @@ func TestPasswordGuessingBacksOff(t *testing.T) {
 	// Checked: the free failures, the one that started the backoff, and at most
 	// one each time a backoff (500 ms or more) ran out during the loop.
 	checked := 200 - refused
-	assert.LessOrEqual(t, checked, issuer.DefaultSignInLimits.UserFailures+2+int(time.Since(start)/(500*time.Millisecond)),
+	assert.LessOrEqual(t, checked, oidc.DefaultSignInLimits.UserFailures+2+int(time.Since(start)/(500*time.Millisecond)),
 		"passwords checked in %s", time.Since(start))
 
 	resp, err := http.PostForm(f.url+"/token", url.Values{"grant_type": {"password"}, "client_id": {"pertitle-cli"},
@@ -81,7 +81,7 @@ func TestSignInFormBacksOff(t *testing.T) {
 	t.Parallel()
 	f := start(t, false, quick)
 	_, challenge := pkce()
-	for range issuer.DefaultSignInLimits.UserFailures + 1 {
+	for range oidc.DefaultSignInLimits.UserFailures + 1 {
 		resp, _ := browserLogin(t, f, "pertitle-web", "http://app.test/", challenge, "bob", "nope")
 		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	}

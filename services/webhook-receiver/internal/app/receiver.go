@@ -19,6 +19,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/videometrics"
 	"github.com/pertitle/pertitle/pkg/webhook"
 )
 
@@ -315,6 +316,7 @@ func (r *Receiver) send(ctx context.Context, encodingID string, res *jobs.Result
 	if err := r.Pub.Publish(ctx, env); err != nil {
 		return fmt.Errorf("cannot publish %s for encoding %s: %w", typ, res.JobID, err)
 	}
+	videometrics.Video.ObserveOutcome(payload, res.FinishedAt)
 	return nil
 }
 

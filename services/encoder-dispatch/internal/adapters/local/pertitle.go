@@ -9,6 +9,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
+	"github.com/pertitle/pertitle/pkg/videometrics"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
@@ -51,6 +52,10 @@ func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir str
 		zap.Duration("encode_cpu", r.EncodeCPUTime)}
 	if r.Analysis != nil {
 		fields = append(fields, zap.Duration("analysis_cpu", r.Analysis.CPUTime), zap.Duration("analysis_took", r.Analysis.Elapsed))
+		videometrics.Video.ObserveAnalysis(string(r.Analysis.Mode), r.Analysis.CPUTime, r.EncodeCPUTime)
+	}
+	if s := r.Savings; s != nil {
+		videometrics.Video.ObserveSavings(s.StorageSaved, s.TopBitrateSaved)
 	}
 	b.Log.Info("per-title ladder encoded", fields...)
 	return r, nil

@@ -107,7 +107,7 @@ func newFuzzIngest(tb testing.TB, maxBytes int64) *fuzzIngest {
 	s := &app.Sessions{Ingestor: in, Dir: filepath.Join(in.StagingDir, "sessions"), PartSize: fuzzPartSize, TTL: time.Hour}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/assets", uploadHandler(in, "http://catalog", zap.NewNop()))
-	for _, rt := range sessionRoutes(s, "http://catalog", zap.NewNop()) {
+	for _, rt := range sessionRoutes(s.Ingestor, s, "http://catalog", zap.NewNop()) {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,26 +28,41 @@ type Route struct {
 // Routes are every API endpoint of ingest: uploads in one request and resumable
 // uploads. Each needs an authenticated caller (auth.FromContext) and refuses
 // the request without one.
-func Routes(in *app.Ingestor, s *app.Sessions, catalogURL string, log *zap.Logger) []Route {
+func Routes(in *app.Ingestor, s UploadSessions, catalogURL string, log *zap.Logger) []Route {
 	return append([]Route{{"POST /v1/assets", "/v1/assets", uploadHandler(in, catalogURL, log)}},
-		sessionRoutes(s, catalogURL, log)...)
+		sessionRoutes(in, s, catalogURL, log)...)
+}
+
+// UploadSessions are resumable uploads: app.Sessions (parts through ingest)
+// or app.Direct (parts straight to storage).
+type UploadSessions interface {
+	Create(ctx context.Context, owner string, u app.NewUpload) (*app.Session, error)
+	Get(ctx context.Context, owner, id string) (*app.Progress, error)
+	PutPart(ctx context.Context, owner, id string, n int, length int64, r io.Reader) (app.Part, error)
+	PartURL(ctx context.Context, owner, id string, n int) (*app.PartURL, error)
+	Complete(ctx context.Context, owner, id, correlationID string) (*app.Asset, error)
+	Abort(ctx context.Context, owner, id string) error
 }
 
 // sessionRoutes are the endpoints of resumable uploads (README "Resumable uploads").
 // Every one needs an authenticated caller (auth.FromContext).
-func sessionRoutes(s *app.Sessions, catalogURL string, log *zap.Logger) []Route {
-	h := &sessionHandlers{s: s, catalogURL: catalogURL, log: log}
+func sessionRoutes(in *app.Ingestor, s UploadSessions, catalogURL string, log *zap.Logger) []Route {
+	_, direct := s.(*app.Direct)
+	h := &sessionHandlers{in: in, s: s, direct: direct, catalogURL: catalogURL, log: log}
 	return []Route{
 		{"POST /v1/uploads", "/v1/uploads", h.withCaller(h.create)},
 		{"GET /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.get)},
 		{"DELETE /v1/uploads/{id}", "/v1/uploads/{id}", h.withCaller(h.abort)},
 		{"PUT /v1/uploads/{id}/parts/{n}", "/v1/uploads/{id}/parts/{n}", h.withCaller(h.putPart)},
+		{"GET /v1/uploads/{id}/parts/{n}/url", "/v1/uploads/{id}/parts/{n}/url", h.withCaller(h.partURL)},
 		{"POST /v1/uploads/{id}/complete", "/v1/uploads/{id}/complete", h.withCaller(h.complete)},
 	}
 }
 
 type sessionHandlers struct {
-	s          *app.Sessions
+	in         *app.Ingestor
+	s          UploadSessions
+	direct     bool // parts go to storage, not through ingest
 	catalogURL string
 	log        *zap.Logger
 }
@@ -73,6 +89,8 @@ type createdJSON struct {
 	Size       int64     `json:"size"`
 	Status     string    `json:"status"`
 	ExpiresAt  time.Time `json:"expires_at"`
+	// Direct: PUT each part to the URL of GET /v1/uploads/{id}/parts/{n}/url.
+	Direct bool `json:"direct"`
 }
 
 // progressJSON is the answer to GET /v1/uploads/{id}.
@@ -89,6 +107,7 @@ type progressJSON struct {
 	Status        string     `json:"status"`
 	CreatedAt     time.Time  `json:"created_at"`
 	ExpiresAt     time.Time  `json:"expires_at"`
+	Direct        bool       `json:"direct"`
 }
 
 func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner string) {
@@ -105,7 +124,7 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
 		return
 	}
-	if err := h.s.Ingestor.Admit(owner); err != nil {
+	if err := h.in.Admit(owner); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -118,7 +137,7 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 		zap.Int64("size", sess.Size), zap.Int("parts", sess.PartsTotal))
 	w.Header().Set("Location", "/v1/uploads/"+sess.ID)
 	writeJSON(w, http.StatusCreated, createdJSON{ID: sess.ID, PartSize: sess.PartSize, PartsTotal: sess.PartsTotal,
-		Size: sess.Size, Status: sess.Status, ExpiresAt: sess.ExpiresAt})
+		Size: sess.Size, Status: sess.Status, ExpiresAt: sess.ExpiresAt, Direct: h.direct})
 }
 
 func (h *sessionHandlers) get(w http.ResponseWriter, r *http.Request, owner string) {
@@ -130,13 +149,38 @@ func (h *sessionHandlers) get(w http.ResponseWriter, r *http.Request, owner stri
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, progressJSON{ID: p.ID, Filename: p.Filename, Title: p.Title, ContentType: p.ContentType,
 		Size: p.Size, PartSize: p.PartSize, PartsTotal: p.PartsTotal, Parts: p.Parts, ReceivedBytes: p.ReceivedBytes,
-		Status: p.Status, CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt})
+		Status: p.Status, CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, Direct: h.direct})
+}
+
+// partNumber is the {n} of a part's path: 1 to app.MaxParts, plain digits.
+func partNumber(w http.ResponseWriter, r *http.Request) (int, bool) {
+	v := r.PathValue("n")
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > app.MaxParts || len(v) > 5 {
+		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "part number must be a positive integer, at most "+strconv.Itoa(app.MaxParts))
+		return 0, false
+	}
+	return n, true
+}
+
+// partURL hands out where to PUT part n of a direct upload.
+func (h *sessionHandlers) partURL(w http.ResponseWriter, r *http.Request, owner string) {
+	n, ok := partNumber(w, r)
+	if !ok {
+		return
+	}
+	u, err := h.s.PartURL(r.Context(), owner, r.PathValue("id"), n)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, u)
 }
 
 func (h *sessionHandlers) putPart(w http.ResponseWriter, r *http.Request, owner string) {
-	n, err := strconv.Atoi(r.PathValue("n"))
-	if err != nil || n < 1 {
-		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "part number must be a positive integer")
+	n, ok := partNumber(w, r)
+	if !ok {
 		return
 	}
 	p, err := h.s.PutPart(r.Context(), owner, r.PathValue("id"), n, r.ContentLength, r.Body)
@@ -188,7 +232,8 @@ func (h *sessionHandlers) fail(w http.ResponseWriter, err error) {
 		writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, err.Error())
 	case errors.Is(err, app.ErrLengthRequired):
 		writeErr(w, http.StatusLengthRequired, problem.LengthRequired, err.Error())
-	case errors.Is(err, app.ErrIncomplete), errors.Is(err, app.ErrSessionBusy):
+	case errors.Is(err, app.ErrIncomplete), errors.Is(err, app.ErrSessionBusy),
+		errors.Is(err, app.ErrDirectPart), errors.Is(err, app.ErrNotDirect):
 		writeErr(w, http.StatusConflict, problem.UploadConflict, err.Error())
 	default:
 		fail(w, h.log, err)

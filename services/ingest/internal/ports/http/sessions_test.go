@@ -54,7 +54,7 @@ func newSessionFixture(t *testing.T, maxBytes int64) *sessionFixture {
 	s := &app.Sessions{Ingestor: f.in, Dir: filepath.Join(f.in.StagingDir, "sessions"), PartSize: testPartSize,
 		TTL: time.Hour, Now: c.Now}
 	mux := http.NewServeMux()
-	for _, rt := range sessionRoutes(s, "http://catalog", zap.NewNop()) {
+	for _, rt := range sessionRoutes(s.Ingestor, s, "http://catalog", zap.NewNop()) {
 		mux.Handle(rt.Pattern, rt.Handler)
 	}
 	return &sessionFixture{fixture: f, sessions: s, clock: c, h: apitest.Validate(t, apitest.Responses, mux)}

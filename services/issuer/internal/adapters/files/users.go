@@ -1,4 +1,4 @@
-package issuer
+package files
 
 import (
 	"encoding/json"

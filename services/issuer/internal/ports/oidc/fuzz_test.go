@@ -1,6 +1,7 @@
-package issuer_test
+package oidc_test
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"net"
@@ -10,10 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/pertitle/pertitle/services/issuer/internal/issuer"
+	"github.com/pertitle/pertitle/services/issuer/internal/adapters/files"
+	"github.com/pertitle/pertitle/services/issuer/internal/adapters/sqlstore"
+	"github.com/pertitle/pertitle/services/issuer/internal/app"
+	"github.com/pertitle/pertitle/services/issuer/internal/ports/oidc"
 )
 
 // loopbackAuthority reports whether a browser that reads authority (the text
@@ -35,12 +40,12 @@ const webRedirect = "http://app.test/callback"
 // client's registered URI or, for the CLI, to a loopback address with a port.
 func FuzzAuthorizeRedirect(f *testing.F) {
 	for _, c := range []struct{ client, uri string }{
-		{issuer.ClientWeb, webRedirect}, {issuer.ClientWeb, webRedirect + "/x"}, {issuer.ClientWeb, "http://app.test/callback?a=1"},
-		{issuer.ClientCLI, "http://127.0.0.1:5555/cb"}, {issuer.ClientCLI, "http://localhost:1/"}, {issuer.ClientCLI, "http://[::1]:80"},
-		{issuer.ClientCLI, "http://127.0.0.1/cb"}, {issuer.ClientCLI, "https://127.0.0.1:5555/"}, {issuer.ClientCLI, "http://user@127.0.0.1:1/"},
-		{issuer.ClientCLI, "http://127.0.0.1:1\\@evil.test/"}, {issuer.ClientCLI, "http://127.0.0.1:1#@evil.test"},
-		{issuer.ClientCLI, "http://127.1:1/"}, {issuer.ClientCLI, "http://0x7f000001:1/"}, {issuer.ClientCLI, "http://[::ffff:127.0.0.1]:1/"},
-		{issuer.ClientCLI, "http://localhost.evil.test:1/"}, {issuer.ClientCLI, "//127.0.0.1:1/"}, {"other", "http://127.0.0.1:1/"},
+		{oidc.ClientWeb, webRedirect}, {oidc.ClientWeb, webRedirect + "/x"}, {oidc.ClientWeb, "http://app.test/callback?a=1"},
+		{oidc.ClientCLI, "http://127.0.0.1:5555/cb"}, {oidc.ClientCLI, "http://localhost:1/"}, {oidc.ClientCLI, "http://[::1]:80"},
+		{oidc.ClientCLI, "http://127.0.0.1/cb"}, {oidc.ClientCLI, "https://127.0.0.1:5555/"}, {oidc.ClientCLI, "http://user@127.0.0.1:1/"},
+		{oidc.ClientCLI, "http://127.0.0.1:1\\@evil.test/"}, {oidc.ClientCLI, "http://127.0.0.1:1#@evil.test"},
+		{oidc.ClientCLI, "http://127.1:1/"}, {oidc.ClientCLI, "http://0x7f000001:1/"}, {oidc.ClientCLI, "http://[::ffff:127.0.0.1]:1/"},
+		{oidc.ClientCLI, "http://localhost.evil.test:1/"}, {oidc.ClientCLI, "//127.0.0.1:1/"}, {"other", "http://127.0.0.1:1/"},
 	} {
 		f.Add(c.client, c.uri)
 	}
@@ -48,21 +53,26 @@ func FuzzAuthorizeRedirect(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	keys, err := issuer.NewKeySet(key)
+	keys, err := files.NewKeySet(key)
 	if err != nil {
 		f.Fatal(err)
 	}
 	usersFile := filepath.Join(f.TempDir(), "users.json")
-	if _, err := issuer.PutUser(usersFile, "alice", "alice-pw", nil, bcrypt.MinCost); err != nil {
+	if _, err := files.PutUser(usersFile, "alice", "alice-pw", nil, bcrypt.MinCost); err != nil {
 		f.Fatal(err)
 	}
-	users, err := issuer.LoadUsers(usersFile)
+	users, err := files.LoadUsers(usersFile)
 	if err != nil {
 		f.Fatal(err)
 	}
+	store, err := sqlstore.Open(context.Background(), filepath.Join(f.TempDir(), "issuer.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = store.Close() })
 	mux := http.NewServeMux()
-	issuer.New(issuer.Config{Issuer: "http://issuer.test", Audience: "pertitle", WebRedirectURIs: []string{webRedirect}},
-		keys, users).Register(mux)
+	oidc.New(oidc.Config{Issuer: "http://issuer.test", Audience: "pertitle", WebRedirectURIs: []string{webRedirect}},
+		keys, users, &app.State{Store: store, Now: time.Now, RefreshTTL: time.Hour}).Register(mux)
 	f.Fuzz(func(t *testing.T, client, redirect string) {
 		q := url.Values{"client_id": {client}, "redirect_uri": {redirect}, "response_type": {"token"}, "state": {"s"}}
 		rec := httptest.NewRecorder()
@@ -74,7 +84,7 @@ func FuzzAuthorizeRedirect(f *testing.F) {
 			return
 		}
 		loc := rec.Header().Get("Location")
-		if client == issuer.ClientWeb && strings.HasPrefix(loc, webRedirect+"?") {
+		if client == oidc.ClientWeb && strings.HasPrefix(loc, webRedirect+"?") {
 			return
 		}
 		rest, ok := strings.CutPrefix(loc, "http://")
@@ -82,7 +92,7 @@ func FuzzAuthorizeRedirect(f *testing.F) {
 		if i := strings.IndexAny(rest, "/?#\\"); i >= 0 {
 			authority = rest[:i]
 		}
-		if client != issuer.ClientCLI || !ok || !loopbackAuthority(authority) {
+		if client != oidc.ClientCLI || !ok || !loopbackAuthority(authority) {
 			t.Fatalf("client %q with redirect_uri %q sends the browser to %q", client, redirect, loc)
 		}
 	})

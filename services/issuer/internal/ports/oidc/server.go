@@ -1,8 +1,11 @@
-package issuer
+// Package oidc serves the issuer's OpenID Connect endpoints: discovery, JWKS,
+// authorization code with PKCE behind a server-rendered login form, refresh-token
+// rotation and, for scripts, the password grant. Its state is app.State's.
+package oidc
 
 import (
+	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -17,13 +20,27 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/auth/jose"
 	"github.com/pertitle/pertitle/pkg/limit"
+	"github.com/pertitle/pertitle/services/issuer/internal/adapters/files"
+	"github.com/pertitle/pertitle/services/issuer/internal/app"
 )
+
+// Keys sign tokens and publish their public halves.
+type Keys interface {
+	Sign(claims any) (string, error)
+	JWKS() jose.JWKS
+}
+
+// Users checks passwords and finds users by their stable id.
+type Users interface {
+	Authenticate(username, password string) (files.User, bool)
+	BySub(sub string) (files.User, bool)
+}
 
 // Registered clients. Both are public (no secret): a browser app and a CLI cannot keep one.
 const (
@@ -48,8 +65,11 @@ type Config struct {
 	SignIn SignInLimits
 	// Addresses finds client addresses behind trusted proxies.
 	Addresses limit.Addresses
-	Now       func() time.Time
-	Log       *zap.Logger
+	// SealKey authenticates the sign-in forms; replicas share it (app.State.SealKey).
+	// Empty: a random key of this process.
+	SealKey []byte
+	Now     func() time.Time
+	Log     *zap.Logger
 }
 
 // SignInLimits throttle password guessing per user name and per client address.
@@ -125,24 +145,12 @@ type authRequest struct {
 	client, redirect, state, nonce, scope, challenge string
 }
 
-type authCode struct {
-	authRequest
-	sub      string
-	authTime time.Time
-	expires  time.Time
-}
-
-type refreshToken struct {
-	client, sub, scope, family string
-	authTime                   time.Time
-	expires                    time.Time
-}
-
 // Server is the issuer's HTTP side.
 type Server struct {
 	cfg     Config
-	keys    *KeySet
-	users   *Users
+	keys    Keys
+	users   Users
+	state   *app.State
 	clients map[string]client
 
 	// sealKey authenticates the sign-in forms handed out (sealLogin): the
@@ -152,30 +160,24 @@ type Server struct {
 	userFails *limit.Backoff
 	addrFails *limit.Backoff
 	addrRate  *limit.Keyed
-
-	mu       sync.Mutex
-	codes    map[string]*authCode
-	refresh  map[string]*refreshToken
-	used     map[string]string // rotated-out refresh token → family, to catch replays
-	revoked  map[string]time.Time
-	lastSwep time.Time
 }
 
 // New returns the issuer.
-func New(cfg Config, keys *KeySet, users *Users) *Server {
+func New(cfg Config, keys Keys, users Users, state *app.State) *Server {
 	cfg.setDefaults()
 	sl := cfg.SignIn
-	return &Server{cfg: cfg, keys: keys, users: users,
+	if len(cfg.SealKey) == 0 {
+		cfg.SealKey = []byte(app.RandomString())
+	}
+	return &Server{cfg: cfg, keys: keys, users: users, state: state,
 		clients: map[string]client{
 			ClientWeb: {id: ClientWeb, exact: cfg.WebRedirectURIs},
 			ClientCLI: {id: ClientCLI, loopback: true, password: true},
 		},
-		sealKey:   []byte(randomString()),
+		sealKey:   cfg.SealKey,
 		userFails: &limit.Backoff{Free: sl.UserFailures, Base: sl.Backoff, Max: sl.BackoffMax, Now: cfg.Now},
 		addrFails: &limit.Backoff{Free: sl.AddressFailures, Base: sl.Backoff, Max: sl.BackoffMax, Now: cfg.Now},
-		addrRate:  limit.NewKeyed(limit.PerMinute(float64(sl.AddressPerMinute)), max(1, sl.AddressPerMinute/3), 0).WithClock(cfg.Now),
-		codes:     map[string]*authCode{}, refresh: map[string]*refreshToken{},
-		used: map[string]string{}, revoked: map[string]time.Time{}}
+		addrRate:  limit.NewKeyed(limit.PerMinute(float64(sl.AddressPerMinute)), max(1, sl.AddressPerMinute/3), 0).WithClock(cfg.Now)}
 }
 
 // Register mounts the OIDC endpoints on mux.
@@ -249,7 +251,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if ck, err := r.Cookie(bindingCookie); err == nil && len(ck.Value) >= 32 && len(ck.Value) <= 64 {
 		binding = ck.Value
 	} else {
-		binding = randomString()
+		binding = app.RandomString()
 		http.SetCookie(w, &http.Cookie{Name: bindingCookie, Value: binding, Path: "/", HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, Secure: strings.HasPrefix(s.cfg.Issuer, "https://")})
 	}
@@ -315,23 +317,23 @@ func (e errThrottled) Error() string {
 // authenticate checks a password within the sign-in limits: while the user name
 // or the client address is backing off, or the address has checked too many
 // passwords lately, it refuses without checking (errThrottled).
-func (s *Server) authenticate(r *http.Request, username, password string) (User, error) {
+func (s *Server) authenticate(r *http.Request, username, password string) (files.User, error) {
 	addr := s.cfg.Addresses.Client(r)
 	userKey := username
 	if len(userKey) > 256 {
 		userKey = userKey[:256]
 	}
 	if wait := max(s.userFails.Wait(userKey), s.addrFails.Wait(addr)); wait > 0 {
-		return User{}, errThrottled{wait}
+		return files.User{}, errThrottled{wait}
 	}
 	if ok, wait := s.addrRate.Allow(addr); !ok {
-		return User{}, errThrottled{wait}
+		return files.User{}, errThrottled{wait}
 	}
 	usr, ok := s.users.Authenticate(username, password)
 	if !ok {
 		s.userFails.Fail(userKey)
 		s.addrFails.Fail(addr)
-		return User{}, errWrongPassword
+		return files.User{}, errWrongPassword
 	}
 	// The address keeps its count: one account of one's own must not buy
 	// fresh guesses at the others.
@@ -376,11 +378,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.page(w, http.StatusUnauthorized, pageData{LoginID: id, Client: req.client, Username: username, Error: "Wrong username or password."})
 		return
 	}
-	code := randomString()
-	s.mu.Lock()
-	s.sweep()
-	s.codes[code] = &authCode{authRequest: req, sub: usr.Sub, authTime: s.cfg.Now(), expires: s.cfg.Now().Add(codeTTL)}
-	s.mu.Unlock()
+	now := s.cfg.Now()
+	code, err := s.state.NewCode(r.Context(), app.Code{Client: req.client, Redirect: req.redirect, State: req.state,
+		Nonce: req.nonce, Scope: req.scope, Challenge: req.challenge, Sub: usr.Sub, AuthTime: now, Expires: now.Add(codeTTL)})
+	if err != nil {
+		s.cfg.Log.Error("cannot sign in", zap.Error(err))
+		s.page(w, http.StatusServiceUnavailable, pageData{LoginID: id, Client: req.client, Username: username,
+			Error: "Signing in is unavailable for a moment; try again."})
+		return
+	}
 	s.cfg.Log.Info("signed in", zap.String("username", usr.Username), zap.String("client", req.client))
 	u, _ := url.Parse(req.redirect)
 	q := u.Query()
@@ -445,9 +451,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch f.Get("grant_type") {
 	case "authorization_code":
-		resp, err = s.codeGrant(c, f)
+		resp, err = s.codeGrant(r.Context(), c, f)
 	case "refresh_token":
-		resp, err = s.refreshGrant(c, f)
+		resp, err = s.refreshGrant(r.Context(), c, f)
 	case "password":
 		resp, err = s.passwordGrant(r, c, f)
 	default:
@@ -460,69 +466,53 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-func (s *Server) codeGrant(c client, f url.Values) (map[string]any, error) {
-	s.mu.Lock()
-	code := s.codes[f.Get("code")]
-	delete(s.codes, f.Get("code")) // single use, whatever happens next
-	s.mu.Unlock()
+func (s *Server) codeGrant(ctx context.Context, c client, f url.Values) (map[string]any, error) {
+	code, err := s.state.TakeCode(ctx, f.Get("code")) // single use, whatever happens next
 	switch {
-	case code == nil || !s.cfg.Now().Before(code.expires):
+	case errors.Is(err, app.ErrNotFound) || errors.Is(err, app.ErrExpired):
 		return nil, grantErr("unknown, used or expired code")
-	case code.client != c.id:
+	case err != nil:
+		return nil, err
+	case code.Client != c.id:
 		return nil, grantErr("code was issued to another client")
-	case code.redirect != f.Get("redirect_uri"):
+	case code.Redirect != f.Get("redirect_uri"):
 		return nil, grantErr("redirect_uri differs from the authorization request")
 	}
 	sum := sha256.Sum256([]byte(f.Get("code_verifier")))
 	got := base64.RawURLEncoding.EncodeToString(sum[:])
-	if !pkceChars.MatchString(f.Get("code_verifier")) || subtle.ConstantTimeCompare([]byte(got), []byte(code.challenge)) != 1 {
+	if !pkceChars.MatchString(f.Get("code_verifier")) || subtle.ConstantTimeCompare([]byte(got), []byte(code.Challenge)) != 1 {
 		return nil, grantErr("code_verifier does not match code_challenge")
 	}
-	usr, ok := s.users.BySub(code.sub)
+	usr, ok := s.users.BySub(code.Sub)
 	if !ok {
 		return nil, grantErr("user no longer exists")
 	}
-	return s.issue(c.id, usr, code.scope, code.nonce, code.authTime, "")
+	return s.issue(ctx, c.id, usr, code.Scope, code.Nonce, code.AuthTime, "")
 }
 
-func (s *Server) refreshGrant(c client, f url.Values) (map[string]any, error) {
-	raw := f.Get("refresh_token")
-	now := s.cfg.Now()
-	s.mu.Lock()
-	rt := s.refresh[raw]
-	if rt == nil {
-		if fam, replay := s.used[raw]; replay {
-			// A rotated-out token came back: it leaked. End the whole family
-			// (RFC 9700 4.14.2), so the thief's copy dies with the user's.
-			s.revoked[fam] = now.Add(s.cfg.RefreshTTL)
-			for k, v := range s.refresh {
-				if v.family == fam {
-					delete(s.refresh, k)
-				}
-			}
-			s.mu.Unlock()
-			s.cfg.Log.Warn("refresh token replayed: family revoked")
-			return nil, grantErr("refresh token was already used")
-		}
-		s.mu.Unlock()
-		return nil, grantErr("unknown refresh token")
-	}
+// refreshGrant rotates a refresh token. A rotated-out token that comes back
+// leaked: the store ends its whole family (RFC 9700 4.14.2), so the thief's
+// copy dies with the user's, whichever replica either reaches.
+func (s *Server) refreshGrant(ctx context.Context, c client, f url.Values) (map[string]any, error) {
+	rt, err := s.state.UseRefresh(ctx, f.Get("refresh_token"), c.id)
 	switch {
-	case !now.Before(rt.expires):
-		s.mu.Unlock()
+	case errors.Is(err, app.ErrReplayed):
+		s.cfg.Log.Warn("refresh token replayed: family revoked")
+		return nil, grantErr("refresh token was already used")
+	case errors.Is(err, app.ErrNotFound):
+		return nil, grantErr("unknown refresh token")
+	case errors.Is(err, app.ErrExpired):
 		return nil, grantErr("refresh token expired")
-	case rt.client != c.id:
-		s.mu.Unlock()
+	case errors.Is(err, app.ErrWrongClient):
 		return nil, grantErr("refresh token was issued to another client")
+	case err != nil:
+		return nil, err
 	}
-	delete(s.refresh, raw)
-	s.used[raw] = rt.family
-	s.mu.Unlock()
-	usr, ok := s.users.BySub(rt.sub)
+	usr, ok := s.users.BySub(rt.Sub)
 	if !ok {
 		return nil, grantErr("user no longer exists")
 	}
-	return s.issue(c.id, usr, rt.scope, "", rt.authTime, rt.family)
+	return s.issue(ctx, c.id, usr, rt.Scope, "", rt.AuthTime, rt.Family)
 }
 
 func (s *Server) passwordGrant(r *http.Request, c client, f url.Values) (map[string]any, error) {
@@ -544,11 +534,11 @@ func (s *Server) passwordGrant(r *http.Request, c client, f url.Values) (map[str
 	if scope == "" {
 		scope = "openid profile offline_access"
 	}
-	return s.issue(c.id, usr, scope, "", s.cfg.Now(), "")
+	return s.issue(r.Context(), c.id, usr, scope, "", s.cfg.Now(), "")
 }
 
 // issue mints an access token, an id token and a new refresh token.
-func (s *Server) issue(clientID string, usr User, scope, nonce string, authTime time.Time, family string) (map[string]any, error) {
+func (s *Server) issue(ctx context.Context, clientID string, usr files.User, scope, nonce string, authTime time.Time, family string) (map[string]any, error) {
 	now := s.cfg.Now()
 	exp := now.Add(s.cfg.AccessTTL)
 	common := map[string]any{"iss": s.cfg.Issuer, "sub": usr.Sub, "iat": now.Unix(), "exp": exp.Unix(),
@@ -556,7 +546,7 @@ func (s *Server) issue(clientID string, usr User, scope, nonce string, authTime 
 	if usr.Email != "" {
 		common["email"] = usr.Email
 	}
-	access := map[string]any{"aud": s.cfg.Audience, "client_id": clientID, "scope": scope, "jti": randomString()}
+	access := map[string]any{"aud": s.cfg.Audience, "client_id": clientID, "scope": scope, "jti": app.RandomString()}
 	id := map[string]any{"aud": clientID, "azp": clientID, "auth_time": authTime.Unix()}
 	if nonce != "" {
 		id["nonce"] = nonce
@@ -572,53 +562,16 @@ func (s *Server) issue(clientID string, usr User, scope, nonce string, authTime 
 	if err != nil {
 		return nil, err
 	}
-	if family == "" {
-		family = randomString()
-	}
-	refresh := randomString()
-	s.mu.Lock()
-	s.sweep()
-	if _, dead := s.revoked[family]; dead {
-		s.mu.Unlock()
+	refresh, err := s.state.IssueRefresh(ctx, app.Refresh{Client: clientID, Sub: usr.Sub, Scope: scope, Family: family,
+		AuthTime: authTime})
+	if errors.Is(err, app.ErrRevoked) {
 		return nil, grantErr("refresh token was revoked")
 	}
-	s.refresh[refresh] = &refreshToken{client: clientID, sub: usr.Sub, scope: scope, family: family,
-		authTime: authTime, expires: now.Add(s.cfg.RefreshTTL)}
-	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
 	return map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": int(s.cfg.AccessTTL.Seconds()),
 		"refresh_token": refresh, "id_token": it, "scope": scope}, nil
-}
-
-// sweep drops what has expired; s.mu is held. At most once a minute.
-func (s *Server) sweep() {
-	now := s.cfg.Now()
-	if now.Sub(s.lastSwep) < time.Minute {
-		return
-	}
-	s.lastSwep = now
-	for k, v := range s.codes {
-		if !now.Before(v.expires) {
-			delete(s.codes, k)
-		}
-	}
-	live := map[string]bool{}
-	for k, v := range s.refresh {
-		if !now.Before(v.expires) {
-			delete(s.refresh, k)
-		} else {
-			live[v.family] = true
-		}
-	}
-	for k, fam := range s.used {
-		if !live[fam] {
-			delete(s.used, k)
-		}
-	}
-	for k, until := range s.revoked {
-		if now.After(until) {
-			delete(s.revoked, k)
-		}
-	}
 }
 
 // cors lets the web app's origins call the token endpoint from the browser.
@@ -655,12 +608,6 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-func randomString() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 type pageData struct {

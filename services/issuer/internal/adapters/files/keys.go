@@ -2,7 +2,7 @@
 // JWKS, authorization code with PKCE behind a server-rendered login form,
 // refresh-token rotation and, for scripts, the password grant, for the users of
 // a JSON file. Services do not depend on it: they accept any OIDC issuer.
-package issuer
+package files
 
 import (
 	"crypto"
