@@ -15,6 +15,7 @@ export PERTITLE_AWS_REGION=${PERTITLE_AWS_REGION:-us-east-1}
 export PERTITLE_AWS_ACCOUNT_ID=${PERTITLE_AWS_ACCOUNT_ID:-000000000000}
 export PERTITLE_STORAGE_DIR=${PERTITLE_STORAGE_DIR:-$var/storage}
 export PERTITLE_CATALOG_DB=${PERTITLE_CATALOG_DB:-$var/catalog.db}
+export PERTITLE_INGEST_DB=${PERTITLE_INGEST_DB:-$var/ingest.db}
 # Shared state of replicas: set (a postgres:// URL), every service claims events, webhooks and
 # S3 notifications there; unset, each keeps its claims in memory.
 if [ -n "${PERTITLE_STATE_DB:-}" ]; then

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -28,13 +30,18 @@ import (
 	"github.com/pertitle/pertitle/tests/stack"
 )
 
-const replicaClips = 12
+const (
+	replicaClips = 12
+	// directClips of them go up through the resumable API, their parts
+	// straight to S3 at presigned URLs; the others as one POST.
+	directClips = 4
+)
 
 // TestEveryServiceAsReplicas runs two replicas of each of ingest,
 // encoder-dispatch, webhook-receiver and catalog, with a round-robin proxy
 // in front of each HTTP service, on PostgreSQL (catalog, shared state,
-// upload sessions) and the local S3 server. Twelve clips go up at once; one
-// replica of each service is killed
+// upload sessions) and the local S3 server. Twelve clips go up at once, some
+// through direct upload sessions; one replica of each service is killed
 // with SIGKILL while they are on their way, and started again. Every asset
 // becomes ready exactly once, each title is encoded once plus at most one
 // retry for the killed worker, both catalogs answer alike, and nothing is
@@ -53,24 +60,40 @@ func TestEveryServiceAsReplicas(t *testing.T) {
 	}
 	token := s.Token("alice")
 
-	// Every upload starts at once.
+	// Every upload starts at once; the direct ones hold back their
+	// completion until ingest's first replica is dead.
 	ids := make([]string, replicaClips)
 	errs := make([]error, replicaClips)
-	var posted sync.WaitGroup
+	var all, posted, partsSent sync.WaitGroup
+	complete := make(chan struct{})
 	for i, clip := range clips {
 		title := fmt.Sprintf("replica clip %02d", i)
+		all.Add(1)
+		if i < directClips {
+			partsSent.Add(1)
+			go func() {
+				defer all.Done()
+				ids[i], errs[i] = uploadDirect(s, token, clip, title, partsSent.Done, complete)
+			}()
+			continue
+		}
 		posted.Add(1)
 		go func() {
+			defer all.Done()
 			defer posted.Done()
 			ids[i], errs[i] = uploadOnce(s, token, clip, title)
 		}()
 	}
 	// No single POST is in flight when ingest-1 dies: one cut off after its
-	// announcement could not be told from one that never arrived.
+	// announcement could not be told from one that never arrived. The
+	// sessions are in the shared database, so ingest-2 completes them.
 	posted.Wait()
-	require.NoError(t, errors.Join(errs...))
+	partsSent.Wait()
 	s.Kill9(stack.Replica("ingest", 1))
+	close(complete)
 	s.StartService(stack.Replica("ingest", 1))
+	all.Wait()
+	require.NoError(t, errors.Join(errs...))
 
 	killed, inFlight := killBusyWorker(t, s, ids)
 	s.StartService(killed)
@@ -110,6 +133,32 @@ func waitReady(t *testing.T, s *stack.Stack, ids []string, n int) {
 	}, 5*time.Minute, 200*time.Millisecond, "%d assets ready", n)
 }
 
+// call sends a request through the stack's proxies with alice's token and
+// decodes a JSON answer of status want into out.
+func call(method, u, token string, body io.Reader, want int, out any) error {
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		return fmt.Errorf("%s %s: %d, want %d: %s", method, u, resp.StatusCode, want, b)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
 // uploadOnce POSTs a clip to ingest in one request and returns the asset id.
 func uploadOnce(s *stack.Stack, token, clip, title string) (string, error) {
 	f, err := os.Open(clip)
@@ -134,6 +183,58 @@ func uploadOnce(s *stack.Stack, token, clip, title string) (string, error) {
 		return "", fmt.Errorf("upload %s: %d %s", title, resp.StatusCode, b)
 	}
 	return a.ID, nil
+}
+
+// uploadDirect opens a resumable upload session, PUTs each part to the
+// presigned S3 URL ingest hands out, calls sent, and completes the session
+// once complete is closed.
+func uploadDirect(s *stack.Stack, token, clip, title string, sent func(), complete <-chan struct{}) (string, error) {
+	once := sync.OnceFunc(sent)
+	defer once()
+	data, err := os.ReadFile(clip)
+	if err != nil {
+		return "", err
+	}
+	decl, _ := json.Marshal(map[string]any{"filename": filepath.Base(clip), "size": len(data), "content_type": "video/mp4", "title": title})
+	var sess struct {
+		ID         string
+		PartSize   int64 `json:"part_size"`
+		PartsTotal int   `json:"parts_total"`
+		Direct     bool
+	}
+	if err := call(http.MethodPost, s.URL("ingest", "/v1/uploads"), token, bytes.NewReader(decl), http.StatusCreated, &sess); err != nil {
+		return "", err
+	}
+	if !sess.Direct {
+		return "", fmt.Errorf("session %s: parts do not go straight to storage", sess.ID)
+	}
+	for n := 1; n <= sess.PartsTotal; n++ {
+		var part struct{ URL, Method string }
+		if err := call(http.MethodGet, s.URL("ingest", fmt.Sprintf("/v1/uploads/%s/parts/%d/url", sess.ID, n)), token, nil, http.StatusOK, &part); err != nil {
+			return "", err
+		}
+		if !strings.HasPrefix(part.URL, s.S3Endpoint) {
+			return "", fmt.Errorf("part %d goes to %s, not to S3", n, part.URL)
+		}
+		end := min(int64(n)*sess.PartSize, int64(len(data)))
+		req, err := http.NewRequest(http.MethodPut, part.URL, bytes.NewReader(data[int64(n-1)*sess.PartSize:end]))
+		if err != nil {
+			return "", err
+		}
+		resp, err := http.DefaultClient.Do(req) // no token: the URL is the permission
+		if err != nil {
+			return "", err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return "", fmt.Errorf("PUT part %d: %d", n, resp.StatusCode)
+		}
+	}
+	once()
+	<-complete
+	var a struct{ ID string }
+	err = call(http.MethodPost, s.URL("ingest", "/v1/uploads/"+sess.ID+"/complete"), token, nil, http.StatusAccepted, &a)
+	return a.ID, err
 }
 
 // logLine is a line of a service's JSON log.
@@ -299,7 +400,8 @@ var (
 
 // assertNothingLeft: the input bucket holds one source per asset and no
 // multipart upload; the output bucket one job's result, outputs and
-// completion markers per asset.
+// completion markers per asset; the sessions table is empty and nothing is
+// left staged on ingest's disks.
 func assertNothingLeft(t *testing.T, s *stack.Stack, ids []string) {
 	t.Helper()
 	ctx := context.Background()
@@ -352,6 +454,24 @@ func assertNothingLeft(t *testing.T, s *stack.Stack, ids []string) {
 	}
 	for _, m := range completions {
 		assert.True(t, finished[m[1]], "%s: completion of no finished job", m[0])
+	}
+
+	db, err := pgx.Connect(ctx, s.StateDB)
+	require.NoError(t, err)
+	defer db.Close(ctx)
+	var open int
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM ingest_upload_sessions`).Scan(&open))
+	assert.Zero(t, open, "no upload session is left")
+	for i := 1; i <= 2; i++ {
+		dir := filepath.Join(s.Dir, "staging-"+stack.Replica("ingest", i))
+		var staged []string
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				staged = append(staged, p)
+			}
+			return nil
+		})
+		assert.Empty(t, staged, "nothing left staged on ingest's disk")
 	}
 }
 
