@@ -245,7 +245,7 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 	for attempt := 1; attempt <= attempts; attempt++ {
 		start := time.Now()
 		status, err := c.once(ctx, method, u.String(), body, out)
-		c.log.Debug("bitmovin call", zap.String("method", method), zap.String("path", c.Redact(path)),
+		c.log.Debug("bitmovin call", tracing.IDs(ctx), zap.String("method", method), zap.String("path", c.Redact(path)),
 			zap.Int("status", status), zap.Int("attempt", attempt), zap.Duration("took", time.Since(start)),
 			zap.String("error", errString(c, err)))
 		if err == nil {
@@ -260,7 +260,7 @@ func (c *Client) call(ctx context.Context, method, path string, query url.Values
 		if !retry || attempt == attempts || ctx.Err() != nil {
 			break
 		}
-		c.log.Warn("bitmovin call retried", zap.String("method", method), zap.String("path", c.Redact(path)),
+		c.log.Warn("bitmovin call retried", tracing.IDs(ctx), zap.String("method", method), zap.String("path", c.Redact(path)),
 			zap.Int("status", status), zap.Int("attempt", attempt), zap.Duration("wait", wait))
 		if err := c.sleep(ctx, wait); err != nil {
 			return fmt.Errorf("bitmovin %s %s: %w (last error: %w)", method, c.Redact(path), err, lastErr)

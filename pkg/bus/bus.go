@@ -213,8 +213,8 @@ func (b *Bus) publish(ctx context.Context, topic string, env *eventsv1.Envelope)
 	if b.metrics != nil {
 		b.metrics.EventsPublished.WithLabelValues(topic).Inc()
 	}
-	b.log.Debug("event published", append(tracing.LogFields(ctx), zap.String("topic", topic), zap.String("event_id", env.GetEventId()),
-		zap.String("asset_id", env.GetAssetId()), zap.String("correlation_id", env.GetCorrelationId()))...)
+	b.log.Debug("event published", tracing.IDs(ctx), zap.String("topic", topic), zap.String("event_id", env.GetEventId()),
+		zap.String("asset_id", env.GetAssetId()), zap.String("correlation_id", env.GetCorrelationId()))
 	return nil
 }
 

@@ -100,7 +100,7 @@ func (b *Bus) process(ctx context.Context, s subscription, msg *message.Message,
 	}
 	ctx, span := b.startConsume(ctx, meta, env.GetAssetId())
 	defer span.End()
-	log = log.With(append(tracing.LogFields(ctx), zap.String("event_id", meta.EventID), zap.String("correlation_id", meta.CorrelationID))...)
+	log = log.With(tracing.IDs(ctx), zap.String("event_id", meta.EventID), zap.String("correlation_id", meta.CorrelationID))
 	ctx = withMeta(ctx, meta)
 
 	claim, err := claims.Claim(ctx, claimKey(s.queue, meta.EventID), b.cfg.VisibilityTimeout)

@@ -23,6 +23,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Scope is the instrumentation scope of every span pertitle makes.
@@ -105,19 +106,28 @@ func WithRemoteParent(ctx context.Context, traceparent string) context.Context {
 	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 }
 
-// LogFields are the trace and span ids of ctx for a log line (none outside a trace).
-func LogFields(ctx context.Context) []zap.Field {
-	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
-		return nil
+// IDs is one log field that writes the trace_id and span_id of ctx inline, and
+// nothing outside a trace: log.Info("...", tracing.IDs(ctx), ...). Handlers
+// that log through a logger of their own take it from Logger instead.
+func IDs(ctx context.Context) zap.Field {
+	return zap.Inline(ids(trace.SpanContextFromContext(ctx)))
+}
+
+type ids trace.SpanContext
+
+func (i ids) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	sc := trace.SpanContext(i)
+	if sc.IsValid() {
+		enc.AddString("trace_id", sc.TraceID().String())
+		enc.AddString("span_id", sc.SpanID().String())
 	}
-	return []zap.Field{zap.String("trace_id", sc.TraceID().String()), zap.String("span_id", sc.SpanID().String())}
+	return nil
 }
 
 // Logger is log with the trace and span ids of ctx.
 func Logger(ctx context.Context, log *zap.Logger) *zap.Logger {
-	if f := LogFields(ctx); f != nil {
-		return log.With(f...)
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return log.With(IDs(ctx))
 	}
 	return log
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
@@ -108,7 +109,6 @@ func TestChildOnlyInsideATrace(t *testing.T) {
 	ctx, span := tracing.Child(context.Background(), "orphan", trace.SpanKindInternal)
 	assert.False(t, span.SpanContext().IsValid())
 	assert.Empty(t, tracing.Traceparent(ctx))
-	assert.Empty(t, tracing.LogFields(ctx))
 	span.End()
 
 	ctx, root := tracing.Tracer().Start(context.Background(), "root")
@@ -120,9 +120,33 @@ func TestChildOnlyInsideATrace(t *testing.T) {
 	c := byName(t, all, "child")
 	assert.Equal(t, root.SpanContext().SpanID(), c.Parent.SpanID())
 	assert.Equal(t, "Error", c.Status.Code.String())
-	fields := tracing.LogFields(ctx)
-	require.Len(t, fields, 2)
-	assert.Equal(t, zap.String("trace_id", root.SpanContext().TraceID().String()), fields[0])
+}
+
+// A log line written with IDs, or through Logger, inside a trace carries its
+// trace and span ids; outside one it carries neither key.
+func TestLogLinesCarryTheTrace(t *testing.T) {
+	setup(t)
+	core, logs := observer.New(zap.DebugLevel)
+	log := zap.New(core)
+	ctx, root := tracing.Tracer().Start(context.Background(), "root")
+	defer root.End()
+	log.Info("field", tracing.IDs(ctx), zap.String("k", "v"))
+	tracing.Logger(ctx, log).Info("logger")
+	log.Info("outside", tracing.IDs(context.Background()))
+	tracing.Logger(context.Background(), log).Info("outside logger")
+
+	all := logs.All()
+	require.Len(t, all, 4)
+	for _, e := range all[:2] {
+		m := e.ContextMap()
+		assert.Equal(t, root.SpanContext().TraceID().String(), m["trace_id"], e.Message)
+		assert.Equal(t, root.SpanContext().SpanID().String(), m["span_id"], e.Message)
+	}
+	assert.Equal(t, "v", all[0].ContextMap()["k"])
+	for _, e := range all[2:] {
+		assert.NotContains(t, e.ContextMap(), "trace_id", e.Message)
+		assert.NotContains(t, e.ContextMap(), "span_id", e.Message)
+	}
 }
 
 // An event published inside a request's span is consumed under it, and what

@@ -3,6 +3,7 @@ package e2e
 import (
 	"compress/gzip"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -234,25 +235,59 @@ func TestOneUploadIsOneTrace(t *testing.T) {
 	assert.Positive(t, s.Metric("catalog", "pertitle_queue_observed_timestamp_seconds", `queue="`+queue+`"`), "the catalog reads its queues' depth")
 	assert.Zero(t, s.Metric("catalog", "pertitle_queue_messages", `queue="`+queue+`-dlq"`), "nothing dead-lettered")
 
-	// The bus's log lines about an event carry the trace id, and those of
-	// this upload its trace's.
+	checkLogsCarryTrace(t, s.Dir, id, traceID, ids)
+}
+
+// checkLogsCarryTrace reads the services' JSON logs: every line about an
+// event carries a trace id (the bus's), and every line that names the upload
+// (its asset id, or the id of its encoding job) was written inside its trace
+// and carries that trace's id and the id of one of its spans. Each service
+// wrote lines of its own (not the bus's) about it: the stack logs at debug
+// level, where the catalog logs each event it projects.
+func checkLogsCarryTrace(t *testing.T, dir, assetID, traceID string, spans map[string]span) {
+	t.Helper()
+	var jobID string
 	for _, name := range []string{"ingest", "encoder-dispatch", "webhook-receiver", "catalog"} {
-		b, err := os.ReadFile(filepath.Join(s.Dir, name+".log"))
+		b, err := os.ReadFile(filepath.Join(dir, name+".log"))
 		require.NoError(t, err)
-		ours := 0
+		own, ours := 0, 0
 		for _, line := range strings.Split(string(b), "\n") {
-			if !strings.Contains(line, `"component":"bus"`) || !strings.Contains(line, `"event_id":`) {
+			var l map[string]any
+			if json.Unmarshal([]byte(line), &l) != nil {
+				continue // a line of the stack's, not of the logger
+			}
+			if l["msg"] == "encoding planned" && l["asset_id"] == assetID {
+				jobID, _ = l["job_id"].(string)
+			}
+			if _, ok := l["event_id"]; ok && l["component"] == "bus" {
+				assert.Contains(t, l, "trace_id", "%s: a bus log line about an event without its trace id: %s", name, line)
+			}
+			if !mentions(l, assetID) && (jobID == "" || !mentions(l, jobID)) {
 				continue
 			}
-			assert.Contains(t, line, `"trace_id":"`, "%s: a bus log line about an event without its trace id", name)
-			if strings.Contains(line, `"trace_id":"`+traceID+`"`) {
-				ours++
+			if !assert.Equal(t, traceID, l["trace_id"], "%s: a log line about the upload without its trace id: %s", name, line) {
+				continue
+			}
+			sp, _ := l["span_id"].(string)
+			assert.Contains(t, spans, sp, "%s: the span id of a log line is a span of the trace: %s", name, line)
+			ours++
+			if l["component"] != "bus" {
+				own++
 			}
 		}
-		if name != "catalog" { // which publishes nothing, so logs nothing about a handled event
-			assert.Positive(t, ours, "%s logged about the upload's events with its trace id", name)
+		assert.Positive(t, ours, "%s logged about the upload with its trace id", name)
+		assert.Positive(t, own, "%s's own log lines about the upload carry its trace id", name)
+	}
+}
+
+// mentions reports whether a value of the log line l mentions id.
+func mentions(l map[string]any, id string) bool {
+	for k, v := range l {
+		if s, ok := v.(string); ok && k != "msg" && strings.Contains(s, id) {
+			return true
 		}
 	}
+	return false
 }
 
 func byName(spans []span, service, name string) (span, bool) {

@@ -17,6 +17,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // Filter selects stored events: one asset, or one owner's assets, or (All) every
@@ -322,7 +323,7 @@ func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return
 	}
-	h.log().Error("analytics request failed", zap.String("path", r.URL.Path), zap.Error(err))
+	h.log().Error("analytics request failed", tracing.IDs(r.Context()), zap.String("path", r.URL.Path), zap.Error(err))
 	writeError(w, http.StatusInternalServerError, problem.Internal, "", "internal error")
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // deadLetterNamespace derives the id of the failure announced for a dead
@@ -43,7 +44,7 @@ func (d *DeadLetters) Abandoned(ctx context.Context, dead GivenUp) error {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.With(zap.String("queue", dead.Queue), zap.String("reason", why))
+	log = tracing.Logger(ctx, log).With(zap.String("queue", dead.Queue), zap.String("reason", why))
 	if env == nil || env.GetAssetId() == "" || env.GetEncodingFailed() != nil {
 		log.Error("dead letter the catalog cannot turn into a failure", zap.String("event_id", env.GetEventId()))
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 )
 
@@ -79,7 +80,7 @@ func (p *Projection) Handle(ctx context.Context, env *eventsv1.Envelope) error {
 		return fmt.Errorf("cannot project event %s (%s) of asset %s: %w", env.GetEventId(), env.GetType(), env.GetAssetId(), err)
 	}
 	if ce := p.log.Check(zap.DebugLevel, "event projected"); ce != nil {
-		ce.Write(zap.String("event_id", env.GetEventId()), zap.String("asset_id", env.GetAssetId()),
+		ce.Write(tracing.IDs(ctx), zap.String("event_id", env.GetEventId()), zap.String("asset_id", env.GetAssetId()),
 			zap.String("type", env.GetType()), zap.Bool("duplicate", !applied), zap.Bool("changed", applied && changed),
 			zap.String("status", string(result.Status)))
 	}
@@ -174,7 +175,7 @@ func (p *Projection) deleted(ctx context.Context, env *eventsv1.Envelope) error 
 	if err := p.removeObjects(ctx, id); err != nil {
 		return err
 	}
-	p.log.Info("asset deleted", zap.String("asset_id", id), zap.String("by", env.GetAssetDeleted().GetDeletedBy()))
+	p.log.Info("asset deleted", tracing.IDs(ctx), zap.String("asset_id", id), zap.String("by", env.GetAssetDeleted().GetDeletedBy()))
 	return nil
 }
 
@@ -182,7 +183,7 @@ func (p *Projection) deleted(ctx context.Context, env *eventsv1.Envelope) error 
 // or an encode that ended may have written objects after the deletion
 // removed them.
 func (p *Projection) late(ctx context.Context, env *eventsv1.Envelope, ev domain.Event) error {
-	p.log.Info("event of a deleted asset dropped", zap.String("asset_id", env.GetAssetId()), zap.String("type", env.GetType()))
+	p.log.Info("event of a deleted asset dropped", tracing.IDs(ctx), zap.String("asset_id", env.GetAssetId()), zap.String("type", env.GetType()))
 	switch ev.(type) {
 	case domain.Uploaded, domain.Finished, domain.Failed:
 		return p.removeObjects(ctx, env.GetAssetId())

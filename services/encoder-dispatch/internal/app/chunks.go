@@ -10,6 +10,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // ChunkState is where chunked jobs keep their plans, markers and leases
@@ -71,7 +72,7 @@ func (w *ChunkWorker) Encode(ctx context.Context, task ChunkTask) error {
 	if k < 0 || k >= len(plan.Chunks) || plan.JobID != task.JobID {
 		return bus.Permanent(fmt.Errorf("chunk %d is not in the plan of job %s", k, task.JobID))
 	}
-	log := w.Log.With(zap.String("job_id", plan.JobID), zap.Int("chunk", k))
+	log := tracing.Logger(ctx, w.Log).With(zap.String("job_id", plan.JobID), zap.Int("chunk", k))
 	if done, err := w.State.Done(ctx, plan, k); err != nil {
 		return err
 	} else if done {
@@ -155,7 +156,7 @@ func (w *ChunkWorker) renew(ctx context.Context, plan *jobs.Plan, k int, log *za
 func (w *ChunkWorker) Abandoned(ctx context.Context, task ChunkTask, why string) error {
 	plan, err := w.State.LoadPlan(ctx, task.PlanKey)
 	if err != nil {
-		w.Log.Warn("dead chunk of a plan that is gone: nothing to mark", zap.String("job_id", task.JobID), zap.Error(err))
+		w.Log.Warn("dead chunk of a plan that is gone: nothing to mark", tracing.IDs(ctx), zap.String("job_id", task.JobID), zap.Error(err))
 		return nil
 	}
 	k := task.Chunk
@@ -164,7 +165,7 @@ func (w *ChunkWorker) Abandoned(ctx context.Context, task ChunkTask, why string)
 	} else if done || w.State.Leased(ctx, plan, k) {
 		// A copy that kept coming back while the chunk was in hand: the
 		// holder's own message still stands for the chunk.
-		w.Log.Info("dead copy of a chunk done or in hand: dropped", zap.String("job_id", plan.JobID), zap.Int("chunk", k))
+		w.Log.Info("dead copy of a chunk done or in hand: dropped", tracing.IDs(ctx), zap.String("job_id", plan.JobID), zap.Int("chunk", k))
 		return nil
 	}
 	return w.State.MarkFailed(ctx, plan, jobs.ChunkFailure{Chunk: k,

@@ -22,6 +22,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/pkg/videometrics"
 )
 
@@ -168,7 +169,7 @@ func (d *Dispatcher) Plan(ctx context.Context, up Upload) error {
 	if err := d.Pub.Publish(ctx, out); err != nil {
 		return fmt.Errorf("cannot publish EncodingRequested for %s: %w", up.AssetID, err)
 	}
-	d.Log.Info("encoding planned", zap.String("asset_id", up.AssetID), zap.String("job_id", jobID), zap.String("ladder_mode", mode), zap.Int("rungs", len(ladder)))
+	d.Log.Info("encoding planned", tracing.IDs(ctx), zap.String("asset_id", up.AssetID), zap.String("job_id", jobID), zap.String("ladder_mode", mode), zap.Int("rungs", len(ladder)))
 	return nil
 }
 
@@ -207,12 +208,12 @@ func (d *Dispatcher) Run(ctx context.Context, req Request) error {
 	err := d.Backend.Run(rctx, job, rep)
 	videometrics.Video.ObserveEncode(d.Backend.Name(), job.LadderMode, videometrics.OutcomeOf(err), time.Since(start), job.Probe.GetDurationSeconds())
 	if err != nil && errors.Is(context.Cause(rctx), errDeadline) {
-		d.Log.Warn("encoding past its deadline: failed", zap.String("job_id", job.ID), zap.Duration("deadline", budget))
+		d.Log.Warn("encoding past its deadline: failed", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.Duration("deadline", budget))
 		return d.refuse(ctx, req.Cause, job.ID, codeDeadline, bus.Permanent(fmt.Errorf("job %s: %w (%s for %.0f s of video)", job.ID, errDeadline, budget.Round(time.Second), job.Probe.GetDurationSeconds())))
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
-			d.Log.Warn("encoding interrupted; it will be redelivered", zap.String("job_id", job.ID))
+			d.Log.Warn("encoding interrupted; it will be redelivered", tracing.IDs(ctx), zap.String("job_id", job.ID))
 		}
 		err = fmt.Errorf("job %s on %s: %w", job.ID, d.Backend.Name(), err)
 		if bus.IsPermanent(err) {
@@ -220,7 +221,7 @@ func (d *Dispatcher) Run(ctx context.Context, req Request) error {
 		}
 		return err
 	}
-	d.Log.Info("encoding handed over", zap.String("asset_id", job.AssetID), zap.String("job_id", job.ID),
+	d.Log.Info("encoding handed over", tracing.IDs(ctx), zap.String("asset_id", job.AssetID), zap.String("job_id", job.ID),
 		zap.Duration("took", time.Since(start)))
 	return nil
 }
@@ -341,7 +342,7 @@ func (r *reporter) Progress(ctx context.Context, p media.Progress) {
 		err = r.d.Pub.Publish(ctx, out)
 	}
 	if err != nil {
-		r.d.Log.Warn("cannot publish progress", zap.Error(err), zap.String("job_id", r.job.ID))
+		r.d.Log.Warn("cannot publish progress", tracing.IDs(ctx), zap.Error(err), zap.String("job_id", r.job.ID))
 	}
 }
 

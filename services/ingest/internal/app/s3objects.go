@@ -20,6 +20,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/s3event"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // UploadsPrefix is where objects dropped into the input bucket become assets:
@@ -71,7 +72,7 @@ func (o *ObjectIngestor) Handle(ctx context.Context, body []byte) error {
 		return bus.Permanent(err)
 	}
 	if n.Test {
-		o.Log.Info("s3 test event ignored")
+		o.Log.Info("s3 test event ignored", tracing.IDs(ctx))
 		return nil
 	}
 	var errs []error
@@ -86,7 +87,7 @@ func (o *ObjectIngestor) Handle(ctx context.Context, body []byte) error {
 }
 
 func (o *ObjectIngestor) ingest(ctx context.Context, r s3event.Record) error {
-	log := o.Log.With(zap.String("bucket", r.Bucket), zap.String("key", r.Key), zap.String("event", r.EventName))
+	log := tracing.Logger(ctx, o.Log).With(zap.String("bucket", r.Bucket), zap.String("key", r.Key), zap.String("event", r.EventName))
 	switch {
 	case !r.ObjectCreated():
 		log.Debug("s3 event ignored: not ObjectCreated")
@@ -234,7 +235,7 @@ var deadLetterNamespace = uuid.MustParse("c1a7e0d4-6b8f-4e52-9f3a-7d2e5b8c1a60")
 func (o *ObjectIngestor) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error {
 	n, err := s3event.Parse(dl.Body)
 	if err != nil {
-		o.Log.Error("dead letter is not an S3 notification: nothing to announce", zap.Error(err))
+		o.Log.Error("dead letter is not an S3 notification: nothing to announce", tracing.IDs(ctx), zap.Error(err))
 		return nil
 	}
 	for _, r := range n.Records {

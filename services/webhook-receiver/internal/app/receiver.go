@@ -19,6 +19,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/pkg/videometrics"
 	"github.com/pertitle/pertitle/pkg/webhook"
 )
@@ -165,13 +166,13 @@ func (r *Receiver) Handle(ctx context.Context, n webhook.Notification) (Outcome,
 		if err := r.Ledger.MarkPublished(bg, encodingID, out.EventType); err != nil {
 			// The claim still collapses repeats; the reconciler may report
 			// this encoding again, under the same event id.
-			r.log().Warn("cannot record the published outcome in storage", zap.String("encoding", encodingID), zap.Error(err))
+			r.log().Warn("cannot record the published outcome in storage", tracing.IDs(ctx), zap.String("encoding", encodingID), zap.Error(err))
 		}
 	}
 	if err := r.Claims.Done(bg, c, r.keep); err != nil {
 		// Published all the same: a repeat after the lease publishes the same
 		// event id again, which consumers collapse.
-		r.log().Warn("cannot record the published outcome as done", zap.String("encoding", encodingID), zap.Error(err))
+		r.log().Warn("cannot record the published outcome as done", tracing.IDs(ctx), zap.String("encoding", encodingID), zap.Error(err))
 	}
 	return out, nil
 }

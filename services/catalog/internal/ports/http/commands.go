@@ -8,6 +8,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/problem"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 )
@@ -67,7 +68,7 @@ func (h *Handlers) commandFailed(w http.ResponseWriter, r *http.Request, err err
 		if r.Context().Err() != nil {
 			return
 		}
-		h.log.Warn("asset command failed", zap.Error(err))
+		h.log.Warn("asset command failed", tracing.IDs(r.Context()), zap.Error(err))
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, problem.Unavailable, app.ErrUnavailable.Error())
 	default:

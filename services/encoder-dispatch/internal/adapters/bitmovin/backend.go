@@ -20,6 +20,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
@@ -91,7 +92,7 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 	}
 	for _, e := range existing {
 		if e.Status != bitmovin.StatusCreated {
-			b.Log.Info("encoding already exists; not starting another", zap.String("job_id", job.ID),
+			b.Log.Info("encoding already exists; not starting another", tracing.IDs(ctx), zap.String("job_id", job.ID),
 				zap.String("encoding_id", e.ID), zap.String("status", string(e.Status)))
 			if err := rep.Started(ctx, e.ID); err != nil {
 				return err
@@ -102,7 +103,7 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 	// Encodings left in CREATED were being set up when a previous attempt died: which
 	// of their parts exist is unknown, so they are removed and the setup starts over.
 	for _, e := range existing {
-		b.Log.Warn("removing an encoding whose setup was interrupted", zap.String("job_id", job.ID), zap.String("encoding_id", e.ID))
+		b.Log.Warn("removing an encoding whose setup was interrupted", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.String("encoding_id", e.ID))
 		if err := b.Client.DeleteEncoding(ctx, e.ID); err != nil && !bitmovin.IsNotFound(err) {
 			return fmt.Errorf("cannot remove interrupted encoding %s: %w", e.ID, err)
 		}
@@ -114,7 +115,7 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 	if err != nil {
 		return classify(err)
 	}
-	b.Log.Info("bitmovin encoding started", zap.String("job_id", job.ID), zap.String("encoding_id", id), zap.String("asset_id", job.AssetID))
+	b.Log.Info("bitmovin encoding started", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.String("encoding_id", id), zap.String("asset_id", job.AssetID))
 	if err := rep.Started(ctx, id); err != nil {
 		return err
 	}
@@ -178,7 +179,7 @@ func (b *Backend) checkStorage(ctx context.Context) error {
 	b.mu.Lock()
 	b.storageOK, b.storageKind = true, kinds
 	b.mu.Unlock()
-	b.Log.Info("bitmovin storage checked", zap.String("input", kinds[0]), zap.String("output", kinds[1]))
+	b.Log.Info("bitmovin storage checked", tracing.IDs(ctx), zap.String("input", kinds[0]), zap.String("output", kinds[1]))
 	return nil
 }
 
@@ -347,7 +348,7 @@ func (b *Backend) static(ctx context.Context, job app.Job) error {
 	}
 	err := b.ensureStatic(ctx, job)
 	if err != nil && bus.IsPermanent(classify(err)) {
-		b.Log.Warn("static comparison refused; the job goes on without it", zap.String("job_id", job.ID), zap.Error(err))
+		b.Log.Warn("static comparison refused; the job goes on without it", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.Error(err))
 		return nil
 	}
 	return err
@@ -374,7 +375,7 @@ func (b *Backend) ensureStatic(ctx context.Context, job app.Job) error {
 	if err != nil {
 		return err
 	}
-	b.Log.Info("static comparison encoding started", zap.String("job_id", job.ID), zap.String("encoding_id", id))
+	b.Log.Info("static comparison encoding started", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.String("encoding_id", id))
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
@@ -57,7 +58,7 @@ func (b *Backend) analysisPieces(job app.Job) func(context.Context, []pertitle.P
 		if err := b.requestChunks(ctx, job, plan); err != nil {
 			return nil, err
 		}
-		b.Log.Info("analysis pieces requested", zap.String("job_id", job.ID), zap.Int("pieces", len(tasks)), zap.String("plan", plan.Prefix))
+		b.Log.Info("analysis pieces requested", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.Int("pieces", len(tasks)), zap.String("plan", plan.Prefix))
 		return b.waitPieces(ctx, plan, done)
 	}
 }

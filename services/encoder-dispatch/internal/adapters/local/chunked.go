@@ -18,6 +18,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
@@ -52,7 +53,7 @@ func (b *Backend) encoder(job app.Job, rep app.Reporter) func(context.Context, m
 		}
 		t, err := media.TimingOf(req.Source, req.SegmentSeconds)
 		if err != nil {
-			b.Log.Info("encoded whole", zap.String("job_id", job.ID), zap.String("why", err.Error()))
+			b.Log.Info("encoded whole", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.String("why", err.Error()))
 			return media.Encode(ctx, req)
 		}
 		total := req.Source.Video.Frames
@@ -80,7 +81,7 @@ func (b *Backend) encoder(job app.Job, rep app.Reporter) func(context.Context, m
 // It holds the job's message the whole time; if it dies, another process
 // gets the message, finds the same plan and carries on where this one was.
 func (b *Backend) coordinate(ctx context.Context, job app.Job, req media.EncodeRequest, plan *jobs.Plan, rep app.Reporter) (*media.Output, error) {
-	log := b.Log.With(zap.String("job_id", job.ID), zap.Int("chunks", len(plan.Chunks)))
+	log := tracing.Logger(ctx, b.Log).With(zap.String("job_id", job.ID), zap.Int("chunks", len(plan.Chunks)))
 	if err := jobs.SavePlan(ctx, b.Store, plan); err != nil {
 		return nil, err
 	}
@@ -193,7 +194,7 @@ func (b *Backend) watchPlan(ctx context.Context, plan *jobs.Plan, see func(*jobs
 	for {
 		st, err := jobs.ReadChunkStates(ctx, b.Store, plan.Prefix)
 		if err != nil {
-			b.Log.Warn("cannot read chunk states", zap.String("plan", plan.Prefix), zap.Error(err))
+			b.Log.Warn("cannot read chunk states", tracing.IDs(ctx), zap.String("plan", plan.Prefix), zap.Error(err))
 		} else if over, err := see(st); over || err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/pkg/storage"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
@@ -70,7 +71,7 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 		return err
 	}
 	if res, err := jobs.Load(ctx, b.Store, job.ID); err == nil {
-		b.Log.Info("job already ran; resending its webhook", zap.String("job_id", job.ID), zap.String("status", res.Status))
+		b.Log.Info("job already ran; resending its webhook", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.String("status", res.Status))
 		return b.notify(ctx, res)
 	}
 	if err := rep.Started(ctx, job.ID); err != nil {
@@ -87,7 +88,7 @@ func (b *Backend) Run(ctx context.Context, job app.Job, rep app.Reporter) error 
 	// The result is the durable record now; a chunked encode's pieces and
 	// chunks are not needed any more.
 	if err := b.Store.DeletePrefix(ctx, jobs.ChunkRoot(job.ID)); err != nil {
-		b.Log.Warn("cannot remove the chunks of a finished job", zap.String("job_id", job.ID), zap.Error(err))
+		b.Log.Warn("cannot remove the chunks of a finished job", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.Error(err))
 	}
 	return b.notify(ctx, res)
 }
@@ -141,7 +142,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*j
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("encode interrupted: %w", ctx.Err())
 		}
-		b.Log.Warn("encode failed", zap.String("job_id", job.ID), zap.Error(err))
+		b.Log.Warn("encode failed", tracing.IDs(ctx), zap.String("job_id", job.ID), zap.Error(err))
 		code := "ENCODE_FAILED"
 		if errors.Is(err, errChunkFailed) {
 			code = "CHUNK_FAILED"

@@ -9,6 +9,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/pkg/videometrics"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
@@ -48,7 +49,7 @@ func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir str
 	if err != nil {
 		return nil, err
 	}
-	fields := []zap.Field{zap.Int("rungs", len(r.Renditions)), zap.String("metric", string(r.Metric)),
+	fields := []zap.Field{tracing.IDs(ctx), zap.Int("rungs", len(r.Renditions)), zap.String("metric", string(r.Metric)),
 		zap.Duration("encode_cpu", r.EncodeCPUTime)}
 	if r.Analysis != nil {
 		fields = append(fields, zap.Duration("analysis_cpu", r.Analysis.CPUTime), zap.Duration("analysis_took", r.Analysis.Elapsed))

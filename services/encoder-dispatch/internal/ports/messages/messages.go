@@ -13,6 +13,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
 )
 
@@ -85,14 +86,14 @@ func (h *Handlers) OnDeadLetter(ctx context.Context, dl bus.DeadLetter) error {
 	if dl.Topic == events.TopicChunkRequested {
 		req := dl.Env.GetChunkRequested()
 		if req == nil {
-			h.log().Error("dead letter on the chunk topic that is not a chunk: nothing to mark", zap.String("reason", dl.Why()))
+			h.log().Error("dead letter on the chunk topic that is not a chunk: nothing to mark", tracing.IDs(ctx), zap.String("reason", dl.Why()))
 			return nil
 		}
 		return h.Chunks.Abandoned(ctx, chunkTask(req), dl.Why())
 	}
 	env := dl.Env
 	if env == nil || env.GetAssetId() == "" {
-		h.log().Error("dead letter that is not an event of an asset: nothing to announce", zap.String("queue", dl.Queue), zap.String("reason", dl.Why()))
+		h.log().Error("dead letter that is not an event of an asset: nothing to announce", tracing.IDs(ctx), zap.String("queue", dl.Queue), zap.String("reason", dl.Why()))
 		return nil
 	}
 	return h.Dispatcher.Abandoned(ctx, app.GivenUp{Cause: cause(env), Event: events.Name(env),

@@ -18,6 +18,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/problem"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -27,6 +28,7 @@ import (
 // is refused, so mounting it without auth.Middleware fails closed.
 func uploadHandler(in *app.Ingestor, catalogURL string, log *zap.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := tracing.Logger(r.Context(), log)
 		caller, ok := auth.FromContext(r.Context())
 		if !ok || caller.Subject == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)

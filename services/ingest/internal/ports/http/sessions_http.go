@@ -15,6 +15,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/problem"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
 )
 
@@ -125,15 +126,15 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 		return
 	}
 	if err := h.in.Admit(owner); err != nil {
-		h.fail(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	sess, err := h.s.Create(r.Context(), owner, u)
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, r, err)
 		return
 	}
-	h.log.Info("upload session opened", zap.String("session_id", sess.ID), zap.String("owner", owner),
+	h.log.Info("upload session opened", tracing.IDs(r.Context()), zap.String("session_id", sess.ID), zap.String("owner", owner),
 		zap.Int64("size", sess.Size), zap.Int("parts", sess.PartsTotal))
 	w.Header().Set("Location", "/v1/uploads/"+sess.ID)
 	problem.WriteJSON(w, http.StatusCreated, createdJSON{ID: sess.ID, PartSize: sess.PartSize, PartsTotal: sess.PartsTotal,
@@ -143,7 +144,7 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 func (h *sessionHandlers) get(w http.ResponseWriter, r *http.Request, owner string) {
 	p, err := h.s.Get(r.Context(), owner, r.PathValue("id"))
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -171,7 +172,7 @@ func (h *sessionHandlers) partURL(w http.ResponseWriter, r *http.Request, owner 
 	}
 	u, err := h.s.PartURL(r.Context(), owner, r.PathValue("id"), n)
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -185,7 +186,7 @@ func (h *sessionHandlers) putPart(w http.ResponseWriter, r *http.Request, owner 
 	}
 	p, err := h.s.PutPart(r.Context(), owner, r.PathValue("id"), n, r.ContentLength, r.Body)
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.Header().Set("ETag", `"`+p.ETag+`"`)
@@ -201,10 +202,10 @@ func (h *sessionHandlers) complete(w http.ResponseWriter, r *http.Request, owner
 	id := r.PathValue("id")
 	asset, err := h.s.Complete(r.Context(), owner, id, corr)
 	if err != nil {
-		h.fail(w, err)
+		h.fail(w, r, err)
 		return
 	}
-	h.log.Info("asset uploaded", zap.String("asset_id", asset.ID), zap.String("session_id", id),
+	h.log.Info("asset uploaded", tracing.IDs(r.Context()), zap.String("asset_id", asset.ID), zap.String("session_id", id),
 		zap.Int64("bytes", asset.Bytes), zap.String("correlation_id", corr), zap.String("owner", owner))
 	if h.catalogURL != "" {
 		w.Header().Set("Location", strings.TrimSuffix(h.catalogURL, "/")+"/v1/assets/"+asset.ID)
@@ -214,13 +215,13 @@ func (h *sessionHandlers) complete(w http.ResponseWriter, r *http.Request, owner
 
 func (h *sessionHandlers) abort(w http.ResponseWriter, r *http.Request, owner string) {
 	if err := h.s.Abort(r.Context(), owner, r.PathValue("id")); err != nil {
-		h.fail(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (h *sessionHandlers) fail(w http.ResponseWriter, err error) {
+func (h *sessionHandlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, app.ErrSessionNotFound):
 		problem.Write(w, http.StatusNotFound, problem.NotFound, err.Error())
@@ -236,6 +237,6 @@ func (h *sessionHandlers) fail(w http.ResponseWriter, err error) {
 		errors.Is(err, app.ErrDirectPart), errors.Is(err, app.ErrNotDirect):
 		problem.Write(w, http.StatusConflict, problem.UploadConflict, err.Error())
 	default:
-		fail(w, h.log, err)
+		fail(w, tracing.Logger(r.Context(), h.log), err)
 	}
 }

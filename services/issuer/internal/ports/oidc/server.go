@@ -26,6 +26,7 @@ import (
 
 	"github.com/pertitle/pertitle/pkg/auth/jose"
 	"github.com/pertitle/pertitle/pkg/limit"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/services/issuer/internal/adapters/files"
 	"github.com/pertitle/pertitle/services/issuer/internal/app"
 )
@@ -368,13 +369,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var throttled errThrottled
 	switch {
 	case errors.As(err, &throttled):
-		s.cfg.Log.Info("sign-in throttled", zap.String("username", username))
+		s.cfg.Log.Info("sign-in throttled", tracing.IDs(r.Context()), zap.String("username", username))
 		limit.RetryAfter(w.Header(), throttled.wait)
 		s.page(w, http.StatusTooManyRequests, pageData{LoginID: id, Client: req.client, Username: username,
 			Error: "Too many sign-in attempts: " + throttled.Error() + "."})
 		return
 	case err != nil:
-		s.cfg.Log.Info("sign-in refused", zap.String("username", username))
+		s.cfg.Log.Info("sign-in refused", tracing.IDs(r.Context()), zap.String("username", username))
 		s.page(w, http.StatusUnauthorized, pageData{LoginID: id, Client: req.client, Username: username, Error: "Wrong username or password."})
 		return
 	}
@@ -382,12 +383,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	code, err := s.state.NewCode(r.Context(), app.Code{Client: req.client, Redirect: req.redirect, State: req.state,
 		Nonce: req.nonce, Scope: req.scope, Challenge: req.challenge, Sub: usr.Sub, AuthTime: now, Expires: now.Add(codeTTL)})
 	if err != nil {
-		s.cfg.Log.Error("cannot sign in", zap.Error(err))
+		s.cfg.Log.Error("cannot sign in", tracing.IDs(r.Context()), zap.Error(err))
 		s.page(w, http.StatusServiceUnavailable, pageData{LoginID: id, Client: req.client, Username: username,
 			Error: "Signing in is unavailable for a moment; try again."})
 		return
 	}
-	s.cfg.Log.Info("signed in", zap.String("username", usr.Username), zap.String("client", req.client))
+	s.cfg.Log.Info("signed in", tracing.IDs(r.Context()), zap.String("username", usr.Username), zap.String("client", req.client))
 	u, _ := url.Parse(req.redirect)
 	q := u.Query()
 	q.Set("code", code)
@@ -497,7 +498,7 @@ func (s *Server) refreshGrant(ctx context.Context, c client, f url.Values) (map[
 	rt, err := s.state.UseRefresh(ctx, f.Get("refresh_token"), c.id)
 	switch {
 	case errors.Is(err, app.ErrReplayed):
-		s.cfg.Log.Warn("refresh token replayed: family revoked")
+		s.cfg.Log.Warn("refresh token replayed: family revoked", tracing.IDs(ctx))
 		return nil, grantErr("refresh token was already used")
 	case errors.Is(err, app.ErrNotFound):
 		return nil, grantErr("unknown refresh token")
@@ -522,12 +523,12 @@ func (s *Server) passwordGrant(r *http.Request, c client, f url.Values) (map[str
 	usr, err := s.authenticate(r, f.Get("username"), f.Get("password"))
 	var throttled errThrottled
 	if errors.As(err, &throttled) {
-		s.cfg.Log.Info("password grant throttled", zap.String("username", f.Get("username")))
+		s.cfg.Log.Info("password grant throttled", tracing.IDs(r.Context()), zap.String("username", f.Get("username")))
 		return nil, &tokenError{status: http.StatusTooManyRequests, code: "temporarily_unavailable", descr: throttled.Error(),
 			retryAfter: throttled.wait}
 	}
 	if err != nil {
-		s.cfg.Log.Info("password grant refused", zap.String("username", f.Get("username")))
+		s.cfg.Log.Info("password grant refused", tracing.IDs(r.Context()), zap.String("username", f.Get("username")))
 		return nil, grantErr("wrong username or password")
 	}
 	scope := f.Get("scope")

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/svc"
+	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/app"
 )
@@ -26,6 +27,7 @@ type Receiver interface {
 // answers 5xx only when a retry can succeed, so the sender retries exactly then.
 func Webhook(rcv Receiver, key []byte, maxBytes int64, log *zap.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log := tracing.Logger(r.Context(), log)
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
