@@ -43,7 +43,7 @@ func (f *FS) LocalPath(key string) (string, error) {
 	return filepath.Join(f.root, filepath.FromSlash(k)), nil
 }
 
-func (f *FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
+func (f *FS) put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	p, err := f.LocalPath(key)
 	if err != nil {
 		return 0, err
@@ -69,9 +69,9 @@ func (f *FS) Put(ctx context.Context, key string, r io.Reader) (int64, error) {
 	return n, nil
 }
 
-// Create writes a temporary file and links it to key: link(2) fails when the
+// create writes a temporary file and links it to key: link(2) fails when the
 // name exists, so of two racing creators exactly one wins.
-func (f *FS) Create(ctx context.Context, key string, r io.Reader) (int64, error) {
+func (f *FS) create(ctx context.Context, key string, r io.Reader) (int64, error) {
 	p, err := f.LocalPath(key)
 	if err != nil {
 		return 0, err
@@ -100,7 +100,7 @@ func (f *FS) Create(ctx context.Context, key string, r io.Reader) (int64, error)
 	return n, nil
 }
 
-func (f *FS) Open(_ context.Context, key string) (ReadSeekCloser, Object, error) {
+func (f *FS) open(key string) (ReadSeekCloser, Object, error) {
 	p, err := f.LocalPath(key)
 	if err != nil {
 		return nil, Object{}, err
@@ -117,7 +117,7 @@ func (f *FS) Open(_ context.Context, key string) (ReadSeekCloser, Object, error)
 	return fh, Object{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
-func (f *FS) Stat(_ context.Context, key string) (Object, error) {
+func (f *FS) stat(key string) (Object, error) {
 	p, err := f.LocalPath(key)
 	if err != nil {
 		return Object{}, err
@@ -132,7 +132,7 @@ func (f *FS) Stat(_ context.Context, key string) (Object, error) {
 	return Object{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
 
-func (f *FS) Delete(_ context.Context, key string) error {
+func (f *FS) delete(key string) error {
 	p, err := f.LocalPath(key)
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func (f *FS) Delete(_ context.Context, key string) error {
 	return nil
 }
 
-func (f *FS) DeletePrefix(_ context.Context, prefix string) error {
+func (f *FS) deletePrefix(prefix string) error {
 	p, err := f.LocalPath(strings.TrimSuffix(prefix, "/"))
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func (f *FS) DeletePrefix(_ context.Context, prefix string) error {
 	return nil
 }
 
-func (f *FS) List(_ context.Context, prefix string) ([]Object, error) {
+func (f *FS) list(prefix string) ([]Object, error) {
 	var out []Object
 	err := filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -235,9 +235,9 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // staged uploads become objects by a rename instead of a copy.
 func (f *FS) StagingDir() string { return filepath.Join(f.root, ".staging") }
 
-// Move makes the local file at src the object key, renaming it when it lives on
+// move makes the local file at src the object key, renaming it when it lives on
 // the same filesystem and copying it otherwise.
-func (f *FS) Move(ctx context.Context, src, key string) error {
+func (f *FS) move(ctx context.Context, src, key string) error {
 	p, err := f.LocalPath(key)
 	if err != nil {
 		return err
@@ -253,7 +253,7 @@ func (f *FS) Move(ctx context.Context, src, key string) error {
 		return fmt.Errorf("cannot move %s to %s: %w", src, key, err)
 	}
 	defer fh.Close()
-	if _, err := f.Put(ctx, key, fh); err != nil {
+	if _, err := f.put(ctx, key, fh); err != nil {
 		return err
 	}
 	return os.Remove(src)
