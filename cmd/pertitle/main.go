@@ -80,7 +80,8 @@ Every command takes -h or --help.
 
 Settings come from the environment: PERTITLE_INGEST_URL (default http://127.0.0.1:8081),
 PERTITLE_CATALOG_URL (default http://127.0.0.1:8080), PERTITLE_OIDC_ISSUER (default
-http://127.0.0.1:8084), PERTITLE_OIDC_CLIENT_ID (default pertitle-cli), PERTITLE_TOKEN (an
+http://127.0.0.1:8084), PERTITLE_OIDC_CLIENT_ID (default pertitle-cli), PERTITLE_OIDC_CALLBACK
+(default http://localhost:8400/callback, where login's browser sign-in comes back), PERTITLE_TOKEN (an
 access token to use instead of the saved one), and for provision the bus settings
 (PERTITLE_AWS_ENDPOINT, PERTITLE_AWS_REGION, ...; see README); analyze and encode read
 PERTITLE_FFMPEG, PERTITLE_FFPROBE, PERTITLE_X264_PRESET and PERTITLE_VMAF_MODEL.

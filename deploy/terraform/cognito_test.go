@@ -127,3 +127,47 @@ func TestCognitoOutputsAreTheOIDCSettings(t *testing.T) {
 		assert.Regexp(t, `^http://localhost:\d+/`, u, "the CLI redirects to a loopback listener")
 	}
 }
+
+// The CLI's browser sign-in comes back to a callback Cognito lists exactly:
+// its default is one of the CLI app client's callback URLs, oidc_env's
+// PERTITLE_OIDC_CALLBACK is one of them too, and what the CLI and the web app
+// ask of a provider without offline_access (Cognito) are scopes their app
+// clients allow.
+func TestCognitoListsTheCLICallback(t *testing.T) {
+	m := load(t)
+	src, err := os.ReadFile("../../cmd/pertitle/login.go")
+	require.NoError(t, err)
+	def := regexp.MustCompile(`const defaultCallback = "([^"]+)"`).FindSubmatch(src)
+	require.NotNil(t, def, "cmd/pertitle/login.go declares defaultCallback")
+	callbacks := list(m.attr(t, "aws_cognito_user_pool_client", "app", "cli", "callback_urls"))
+	assert.Contains(t, callbacks, string(def[1]), "Cognito lists the CLI's default callback")
+
+	var out hcl.Expression
+	for _, b := range m.blocks.OfType("output") {
+		if b.Labels[0] == "oidc_env" {
+			attrs, _ := b.Body.JustAttributes()
+			out = attrs["value"].Expr
+		}
+	}
+	require.NotNil(t, out)
+	v, diags := out.Value(m.ctx(nil))
+	require.False(t, diags.HasErrors(), diags.Error())
+	assert.Contains(t, callbacks, v.GetAttr("PERTITLE_OIDC_CALLBACK").AsString())
+
+	for client, file := range map[string]string{"cli": "../../cmd/pertitle/login.go", "web": "../../web/src/auth.ts"} {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		allowed := list(m.attr(t, "aws_cognito_user_pool_client", "app", client, "allowed_oauth_scopes"))
+		var asked int
+		for _, s := range regexp.MustCompile(`"(openid[a-z_ ]*)"`).FindAllSubmatch(b, -1) {
+			if strings.Contains(string(s[1]), "offline_access") {
+				continue // asked only of providers that list it
+			}
+			asked++
+			for _, scope := range strings.Fields(string(s[1])) {
+				assert.Contains(t, allowed, scope, "%s asks Cognito for %q", file, scope)
+			}
+		}
+		assert.Positive(t, asked, "%s asks providers without offline_access for a scope without it", file)
+	}
+}

@@ -75,12 +75,13 @@ output "service_env" {
 }
 
 output "oidc_env" {
-  description = "The PERTITLE_OIDC_* settings for this deployment's Cognito user pool: ISSUER and AUDIENCE for ingest and the catalog (AUDIENCE accepts both app clients), WEB_CLIENT_ID for the catalog's web app, CLIENT_ID for the CLI (with ISSUER)."
+  description = "The PERTITLE_OIDC_* settings for this deployment's Cognito user pool: ISSUER and AUDIENCE for ingest and the catalog (AUDIENCE accepts both app clients), WEB_CLIENT_ID for the catalog's web app, CLIENT_ID and CALLBACK for the CLI (with ISSUER; Cognito matches the callback exactly)."
   value = {
     PERTITLE_OIDC_ISSUER        = "https://${aws_cognito_user_pool.users.endpoint}"
     PERTITLE_OIDC_AUDIENCE      = join(",", [aws_cognito_user_pool_client.app["web"].id, aws_cognito_user_pool_client.app["cli"].id])
     PERTITLE_OIDC_WEB_CLIENT_ID = aws_cognito_user_pool_client.app["web"].id
     PERTITLE_OIDC_CLIENT_ID     = aws_cognito_user_pool_client.app["cli"].id
+    PERTITLE_OIDC_CALLBACK      = var.cli_callback_urls[0]
   }
 }
 

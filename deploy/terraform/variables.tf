@@ -142,9 +142,13 @@ variable "web_callback_urls" {
 }
 
 variable "cli_callback_urls" {
-  description = "Loopback redirect URLs of the CLI's browser sign-in (Cognito allows plain http only for localhost)."
+  description = "Loopback redirect URLs of the CLI's browser sign-in (Cognito allows plain http only for localhost, and matches them exactly). The first is oidc_env's PERTITLE_OIDC_CALLBACK; the CLI's default is http://localhost:8400/callback."
   type        = list(string)
   default     = ["http://localhost:8400/callback"]
+  validation {
+    condition     = length(var.cli_callback_urls) > 0 && alltrue([for u in var.cli_callback_urls : can(regex("^http://localhost:[0-9]+/", u))])
+    error_message = "cli_callback_urls: at least one, each http://localhost:PORT/PATH (what pertitle login listens on)."
+  }
 }
 
 variable "database_subnet_ids" {

@@ -92,6 +92,17 @@ describe("sign-in with authorization code + PKCE", () => {
     expect(auth.user()).toBeNull();
   });
 
+  it("asks for offline_access only from a provider that lists it or says nothing (Cognito lists it not, and refuses it)", async () => {
+    await auth.signIn();
+    const url = new URL(loc.assign.mock.calls[0][0]);
+    expect(url.searchParams.get("scope")).toBe("openid profile email offline_access");
+    const cognito = ["openid", "email", "phone", "profile"];
+    expect(auth.scopeFor({ authorization_endpoint: "", token_endpoint: "", scopes_supported: cognito })).toBe("openid profile email");
+    expect(auth.scopeFor({ authorization_endpoint: "", token_endpoint: "", scopes_supported: [...cognito, "offline_access"] })).toBe(
+      "openid profile email offline_access",
+    );
+  });
+
   it("ignores addresses that are not a callback", async () => {
     loc.search = "?tab=2";
     expect(await auth.completeSignIn()).toBeNull();

@@ -4,10 +4,21 @@
 import { config } from "./config";
 import { challengeS256, decodeJWT, randomToken } from "./pkce";
 
-interface Discovery {
+export interface Discovery {
   authorization_endpoint: string;
   token_endpoint: string;
   end_session_endpoint?: string;
+  scopes_supported?: string[];
+}
+
+/**
+ * scopeFor asks for offline_access (a refresh token) only from a provider that
+ * has it or does not say: Cognito has not (it hands out refresh tokens all the
+ * same) and refuses a sign-in that asks for a scope its app client lacks.
+ */
+export function scopeFor(d: Discovery): string {
+  const s = d.scopes_supported;
+  return !s || s.length === 0 || s.includes("offline_access") ? "openid profile email offline_access" : "openid profile email";
 }
 
 interface Tokens {
@@ -104,7 +115,7 @@ export async function signIn(returnTo = location.pathname + location.search): Pr
     response_type: "code",
     client_id: config().client_id,
     redirect_uri: redirectURI(),
-    scope: "openid profile email offline_access",
+    scope: scopeFor(d),
     state,
     nonce,
     code_challenge: await challengeS256(verifier),

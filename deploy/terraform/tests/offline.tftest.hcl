@@ -108,7 +108,7 @@ run "defaults" {
 run "cognito" {
   command = apply
   assert {
-    condition     = output.oidc_env.PERTITLE_OIDC_ISSUER == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_MOCK" && length(output.oidc_env) == 4
+    condition     = output.oidc_env.PERTITLE_OIDC_ISSUER == "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_MOCK" && length(output.oidc_env) == 5 && output.oidc_env.PERTITLE_OIDC_CALLBACK == "http://localhost:8400/callback"
     error_message = "oidc_env issuer"
   }
   assert {
