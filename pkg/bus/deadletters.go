@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/idempotency"
+	"github.com/pertitle/pertitle/pkg/tracing"
 )
 
 // DeadLetter is a message its queue gave up on: the bus dead-lettered it
@@ -106,29 +109,42 @@ func (b *Bus) sweepQueue(ctx context.Context, s subscription, h DeadLetterHandle
 			return
 		}
 		for _, it := range items {
-			dl := DeadLetter{Topic: s.topic, Queue: s.queue, Body: it.body, Reason: it.reason, MaxReceives: b.cfg.MaxReceives}
-			if s.raw == nil {
-				if env, err := events.Unmarshal(it.body); err == nil {
-					dl.Env = env
-				}
-			}
-			if dl.Env != nil {
-				if skip := b.duplicateDeadLetter(ctx, s, dl.Env.GetEventId(), it, log); skip {
-					continue
-				}
-			}
-			if b.metrics != nil {
-				b.metrics.EventsFailed.WithLabelValues(s.topic, "dead_letter_swept").Inc()
-			}
-			if err := h(ctx, dl); err != nil {
-				log.Warn("dead letter not handled: swept again later", zap.Error(err), zap.String("event_id", dl.Env.GetEventId()))
-				it.retry(context.WithoutCancel(ctx))
-				continue
-			}
-			log.Info("dead letter handled", zap.String("event_id", dl.Env.GetEventId()), zap.String("asset_id", dl.Env.GetAssetId()),
-				zap.String("reason", dl.Why()))
+			b.sweepOne(ctx, s, h, it, log)
 		}
 	}
+}
+
+// sweepOne hands one dead letter to h. The dead letter of an event that
+// carries a trace is handled in a span of that trace ("dead-letter <topic>",
+// the child of the delivery that published it), so the failure it announces
+// and the lines it logs belong to the upload's trace; others make no trace.
+func (b *Bus) sweepOne(ctx context.Context, s subscription, h DeadLetterHandler, it deadLetterItem, log *zap.Logger) {
+	dl := DeadLetter{Topic: s.topic, Queue: s.queue, Body: it.body, Reason: it.reason, MaxReceives: b.cfg.MaxReceives}
+	if s.raw == nil {
+		if env, err := events.Unmarshal(it.body); err == nil {
+			dl.Env = env
+		}
+	}
+	ctx, span := tracing.Child(tracing.WithRemoteParent(ctx, dl.Env.GetTraceparent()), "dead-letter "+s.topic, trace.SpanKindConsumer,
+		append(b.spanAttrs(s.topic, dl.Env.GetEventId(), dl.Env.GetAssetId()), attribute.String("pertitle.dead_letter.reason", dl.Why()))...)
+	log = tracing.Logger(ctx, log)
+	var err error
+	defer func() { tracing.End(span, err) }()
+	if dl.Env != nil {
+		if skip := b.duplicateDeadLetter(ctx, s, dl.Env.GetEventId(), it, log); skip {
+			return
+		}
+	}
+	if b.metrics != nil {
+		b.metrics.EventsFailed.WithLabelValues(s.topic, "dead_letter_swept").Inc()
+	}
+	if err = h(ctx, dl); err != nil {
+		log.Warn("dead letter not handled: swept again later", zap.Error(err), zap.String("event_id", dl.Env.GetEventId()))
+		it.retry(context.WithoutCancel(ctx))
+		return
+	}
+	log.Info("dead letter handled", zap.String("event_id", dl.Env.GetEventId()), zap.String("asset_id", dl.Env.GetAssetId()),
+		zap.String("reason", dl.Why()))
 }
 
 // duplicateDeadLetter reports a dead letter that is a copy of an event handled

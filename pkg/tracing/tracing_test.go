@@ -2,6 +2,7 @@ package tracing_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -233,4 +234,56 @@ func TestPublishOutsideASpanKeepsTheEventsTrace(t *testing.T) {
 	assert.Equal(t, "0af7651916cd43dd8448eb211c80319c", pub.SpanContext.TraceID().String())
 	assert.Equal(t, "b7ad6b7169203331", pub.Parent.SpanID().String())
 	assert.Equal(t, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", env.GetTraceparent(), "the caller's envelope is not modified")
+}
+
+// The dead letter of a traced event is handled inside that trace: the
+// handler's context holds a "dead-letter <topic>" span whose parent is the
+// span that published the event, and the bus's lines about it carry the ids.
+func TestDeadLettersContinueTheTrace(t *testing.T) {
+	spans := setup(t)
+	cfg := bus.DefaultConfig()
+	cfg.Transport, cfg.Prefix = bus.TransportMemory, "dltrace-"
+	cfg.Memory = bus.NewMemoryBroker()
+	cfg.DeadLetterSweep = 100 * time.Millisecond
+	defer cfg.Memory.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	core, logs := observer.New(zap.InfoLevel)
+	a, err := bus.New(ctx, cfg, "svc-a", zap.New(core), nil)
+	require.NoError(t, err)
+	a.Subscribe(events.TopicAssetUploaded, func(context.Context, *eventsv1.Envelope) error {
+		return bus.Permanent(errors.New("cannot be encoded"))
+	})
+	dead := make(chan trace.SpanContext, 1)
+	a.OnDeadLetter(func(ctx context.Context, dl bus.DeadLetter) error {
+		dead <- trace.SpanContextFromContext(ctx)
+		return nil
+	})
+	go func() { _ = a.Run(ctx) }()
+	<-a.Running()
+
+	rctx, root := tracing.Tracer().Start(context.Background(), "POST /v1/assets", trace.WithSpanKind(trace.SpanKindServer))
+	env, err := events.New(events.Meta{AssetID: "asset-1", Producer: "test"}, &eventsv1.AssetUploaded{Owner: "o", Title: "t", SourceKey: "k"})
+	require.NoError(t, err)
+	require.NoError(t, a.Publish(rctx, env))
+	root.End()
+	var sc trace.SpanContext
+	select {
+	case sc = <-dead:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dead letter was never swept")
+	}
+	require.Eventually(t, func() bool { return logs.FilterMessage("dead letter handled").Len() == 1 }, 5*time.Second, 20*time.Millisecond)
+	cancel()
+	require.NoError(t, a.Close())
+
+	all := spans()
+	dl := byName(t, all, "dead-letter "+events.TopicAssetUploaded)
+	assert.Equal(t, root.SpanContext().TraceID(), sc.TraceID(), "the handler runs in the upload's trace")
+	assert.Equal(t, dl.SpanContext.SpanID(), sc.SpanID(), "inside the dead-letter span")
+	assert.Equal(t, byName(t, all, "publish "+events.TopicAssetUploaded).SpanContext.SpanID(), dl.Parent.SpanID())
+	assert.Equal(t, trace.SpanKindConsumer, dl.SpanKind)
+	line := logs.FilterMessage("dead letter handled").All()[0].ContextMap()
+	assert.Equal(t, sc.TraceID().String(), line["trace_id"])
+	assert.Equal(t, sc.SpanID().String(), line["span_id"])
 }

@@ -49,7 +49,7 @@ func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir str
 	if err != nil {
 		return nil, err
 	}
-	fields := []zap.Field{tracing.IDs(ctx), zap.Int("rungs", len(r.Renditions)), zap.String("metric", string(r.Metric)),
+	fields := []zap.Field{zap.Int("rungs", len(r.Renditions)), zap.String("metric", string(r.Metric)),
 		zap.Duration("encode_cpu", r.EncodeCPUTime)}
 	if r.Analysis != nil {
 		fields = append(fields, zap.Duration("analysis_cpu", r.Analysis.CPUTime), zap.Duration("analysis_took", r.Analysis.Elapsed))
@@ -58,7 +58,7 @@ func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir str
 	if s := r.Savings; s != nil {
 		videometrics.Video.ObserveSavings(s.StorageSaved, s.TopBitrateSaved)
 	}
-	b.Log.Info("per-title ladder encoded", fields...)
+	tracing.Logger(ctx, b.Log).Info("per-title ladder encoded", fields...)
 	return r, nil
 }
 
