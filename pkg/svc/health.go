@@ -171,11 +171,6 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// WriteError answers with status code and {"error": msg}.
-func WriteError(w http.ResponseWriter, code int, msg string) {
-	WriteJSON(w, code, map[string]string{"error": msg})
-}
-
 // Routes is a Mux that remembers the patterns mounted on it.
 type Routes struct {
 	Mux

@@ -19,6 +19,7 @@ import (
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/jobs"
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/webhook"
 	"github.com/pertitle/pertitle/services/webhook-receiver/internal/adapters/jobstore"
@@ -97,18 +98,19 @@ func TestWebhookRequests(t *testing.T) {
 		code      int
 		errText   string
 		published int
+		problem   problem.Type // of an error, answered as RFC 9457 problem details
 	}{
-		{"finished", okBody, webhook.Sign(key, okBody), http.StatusAccepted, "", 1},
-		{"missing signature", okBody, "", http.StatusUnauthorized, "missing Bitmovin-Signature", 0},
-		{"wrong signature", okBody, webhook.Sign([]byte("nope"), okBody), http.StatusUnauthorized, "does not match", 0},
-		{"malformed json", []byte("{nope"), webhook.Sign(key, []byte("{nope")), http.StatusBadRequest, "not a webhook notification", 0},
-		{"oversize", bytes.Repeat([]byte("x"), 5000), webhook.Sign(key, bytes.Repeat([]byte("x"), 5000)), http.StatusRequestEntityTooLarge, "larger than the limit", 0},
+		{"finished", okBody, webhook.Sign(key, okBody), http.StatusAccepted, "", 1, problem.Type{}},
+		{"missing signature", okBody, "", http.StatusUnauthorized, "missing Bitmovin-Signature", 0, problem.Unauthorized},
+		{"wrong signature", okBody, webhook.Sign([]byte("nope"), okBody), http.StatusUnauthorized, "does not match", 0, problem.Unauthorized},
+		{"malformed json", []byte("{nope"), webhook.Sign(key, []byte("{nope")), http.StatusBadRequest, "not a webhook notification", 0, problem.InvalidRequest},
+		{"oversize", bytes.Repeat([]byte("x"), 5000), webhook.Sign(key, bytes.Repeat([]byte("x"), 5000)), http.StatusRequestEntityTooLarge, "larger than the limit", 0, problem.TooLarge},
 		{"unknown encoding", notification("n2", "job-missing", webhook.EventEncodingFinished),
-			webhook.Sign(key, notification("n2", "job-missing", webhook.EventEncodingFinished)), http.StatusNotFound, "unknown encoding", 0},
+			webhook.Sign(key, notification("n2", "job-missing", webhook.EventEncodingFinished)), http.StatusNotFound, "unknown encoding", 0, problem.NotFound},
 		{"claims finished, but the job failed", notification("n3", "job-bad", webhook.EventEncodingFinished),
-			webhook.Sign(key, notification("n3", "job-bad", webhook.EventEncodingFinished)), http.StatusAccepted, webhook.EventEncodingError, 1},
+			webhook.Sign(key, notification("n3", "job-bad", webhook.EventEncodingFinished)), http.StatusAccepted, webhook.EventEncodingError, 1, problem.Type{}},
 		{"bad job id", notification("n4", "../etc", webhook.EventEncodingFinished),
-			webhook.Sign(key, notification("n4", "../etc", webhook.EventEncodingFinished)), http.StatusUnprocessableEntity, "invalid job id", 0},
+			webhook.Sign(key, notification("n4", "../etc", webhook.EventEncodingFinished)), http.StatusUnprocessableEntity, "invalid job id", 0, problem.InvalidRequest},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,6 +120,14 @@ func TestWebhookRequests(t *testing.T) {
 			assert.Equal(t, tc.code, rec.Code, rec.Body.String())
 			if tc.errText != "" {
 				assert.Contains(t, rec.Body.String(), tc.errText)
+			}
+			if tc.problem.URI != "" {
+				assert.Equal(t, problem.ContentType, rec.Header().Get("Content-Type"))
+				var d problem.Details
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &d))
+				assert.Equal(t, tc.problem.URI, d.Type)
+				assert.Equal(t, tc.code, d.Status)
+				assert.Contains(t, d.Detail, tc.errText)
 			}
 			assert.Len(t, pub.events(), tc.published)
 		})

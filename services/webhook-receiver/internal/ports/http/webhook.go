@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/pertitle/pertitle/pkg/problem"
 	"github.com/pertitle/pertitle/pkg/svc"
 	"github.com/pertitle/pertitle/pkg/tracing"
 	"github.com/pertitle/pertitle/pkg/webhook"
@@ -32,47 +33,47 @@ func Webhook(rcv Receiver, key []byte, maxBytes int64, log *zap.Logger) http.Han
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				svc.WriteError(w, http.StatusRequestEntityTooLarge, "webhook body is larger than the limit")
+				problem.Write(w, http.StatusRequestEntityTooLarge, problem.TooLarge, "webhook body is larger than the limit")
 				return
 			}
-			svc.WriteError(w, http.StatusBadRequest, "cannot read body: "+err.Error())
+			problem.Write(w, http.StatusBadRequest, problem.InvalidRequest, "cannot read body: "+err.Error())
 			return
 		}
 		if err := webhook.Verify(key, body, r.Header.Get(webhook.SignatureHeader)); err != nil {
 			log.Warn("webhook refused", zap.Error(err), zap.String("remote", r.RemoteAddr))
-			svc.WriteError(w, http.StatusUnauthorized, err.Error())
+			problem.Write(w, http.StatusUnauthorized, problem.Unauthorized, err.Error())
 			return
 		}
 		n, err := webhook.Parse(body)
 		if err != nil {
-			svc.WriteError(w, http.StatusBadRequest, err.Error())
+			problem.Write(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 			return
 		}
 		out, err := rcv.Handle(r.Context(), n)
 		switch {
 		case errors.Is(err, app.ErrInvalid):
-			svc.WriteError(w, http.StatusUnprocessableEntity, err.Error())
+			problem.Write(w, http.StatusUnprocessableEntity, problem.InvalidRequest, err.Error())
 			return
 		case errors.Is(err, app.ErrUnknownEncoding):
-			svc.WriteError(w, http.StatusNotFound, err.Error())
+			problem.Write(w, http.StatusNotFound, problem.NotFound, err.Error())
 			return
 		case errors.Is(err, app.ErrNotFinished):
 			// Early, or claiming an outcome that has not happened: nothing is
 			// published; the sender delivers again, by then the encoding has ended.
 			log.Warn("webhook for an encoding that has not ended", zap.Error(err), zap.String("event_type", n.EventType))
 			w.Header().Set("Retry-After", "30")
-			svc.WriteError(w, http.StatusServiceUnavailable, err.Error()+": retry later")
+			problem.Write(w, http.StatusServiceUnavailable, problem.Unavailable, err.Error()+": retry later")
 			return
 		case errors.Is(err, app.ErrInProgress):
 			// Another delivery of the same outcome is being published: if
 			// that one fails, this retry must still find the sender willing.
 			w.Header().Set("Retry-After", "5")
-			svc.WriteError(w, http.StatusServiceUnavailable, err.Error()+": retry later")
+			problem.Write(w, http.StatusServiceUnavailable, problem.Unavailable, err.Error()+": retry later")
 			return
 		case err != nil:
 			log.Error("webhook not processed", zap.Error(err), zap.String("encoding", n.EncodingID()))
 			w.Header().Set("Retry-After", "5")
-			svc.WriteError(w, http.StatusServiceUnavailable, "cannot process webhook now, retry later")
+			problem.Write(w, http.StatusServiceUnavailable, problem.Unavailable, "cannot process webhook now, retry later")
 			return
 		}
 		status := "accepted"
