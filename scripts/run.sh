@@ -15,6 +15,7 @@ export PERTITLE_AWS_REGION=${PERTITLE_AWS_REGION:-us-east-1}
 export PERTITLE_AWS_ACCOUNT_ID=${PERTITLE_AWS_ACCOUNT_ID:-000000000000}
 export PERTITLE_STORAGE_DIR=${PERTITLE_STORAGE_DIR:-$var/storage}
 export PERTITLE_CATALOG_DB=${PERTITLE_CATALOG_DB:-$var/catalog.db}
+export PERTITLE_INGEST_DB=${PERTITLE_INGEST_DB:-$var/ingest.db}
 # Shared state of replicas: set (a postgres:// URL), every service claims events, webhooks and
 # S3 notifications there; unset, each keeps its claims in memory.
 if [ -n "${PERTITLE_STATE_DB:-}" ]; then
@@ -145,6 +146,10 @@ if [ "${PERTITLE_STORAGE:-fs}" = "s3" ]; then
     wait_http "$PERTITLE_S3_ENDPOINT/" s3server "$var/log/s3server.log"
   fi
 fi
+
+# The settings every service gets, for starting another replica by hand
+# (README "Replicas"): set -a; . var/run.env; set +a; PERTITLE_CATALOG_ADDR=:8090 ... bin/catalog
+(umask 077; export -p | grep -E '^declare -x (PERTITLE_|AWS_)' > "$var/run.env") || true
 
 echo ">> provisioning topics, queues, dead-letter queues and subscriptions"
 PERTITLE_LOG_LEVEL=warn "$bin/pertitle" provision

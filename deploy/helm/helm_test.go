@@ -140,7 +140,7 @@ func TestChartDefaults(t *testing.T) {
 	objs := render(t)
 	assert.Empty(t, kinds(objs, "Secret"), "the chart ships no secret")
 	var secretNames []string
-	for _, v := range []string{"pertitle-media-signing", "pertitle-webhook", "pertitle-bitmovin", "pertitle-ingest-db"} {
+	for _, v := range []string{"pertitle-media-signing", "pertitle-webhook", "pertitle-bitmovin", "pertitle-database"} {
 		secretNames = append(secretNames, v)
 	}
 
@@ -202,10 +202,7 @@ func TestChartDefaults(t *testing.T) {
 	assert.True(t, serviceReads(t, "encoder-dispatch", "PERTITLE_DRAIN_SECONDS"))
 	assert.Nil(t, get(d, "spec", "template", "spec", "tolerations"), "no spot tolerations unless asked")
 
-	// The catalog is one SQLite writer.
-	c := find(objs, "Deployment", "pt-catalog")
-	assert.Equal(t, 1, get(c, "spec", "replicas"))
-	assert.Equal(t, "Recreate", get(c, "spec", "strategy", "type"))
+	assertReplicated(t, objs)
 
 	// KEDA: one aws-sqs-queue trigger per queue encoder-dispatch consumes in
 	// bus.DefaultTopology, named as the bus names it.
@@ -265,11 +262,56 @@ func TestChartOptions(t *testing.T) {
 	assert.Empty(t, kinds(objs, "Secret"))
 }
 
+// assertReplicated: the catalog and ingest run two replicas or more, rolled
+// one new pod at a time, each kept at one pod or more by its
+// PodDisruptionBudget; no service keeps anything on a volume that outlives
+// its pod; every service reads the PostgreSQL URLs of the database Secret.
+func assertReplicated(t *testing.T, objs []object) {
+	t.Helper()
+	for _, name := range []string{"catalog", "ingest", "webhook-receiver"} {
+		d := find(objs, "Deployment", "pt-"+name)
+		assert.GreaterOrEqual(t, get(d, "spec", "replicas"), 2, name)
+		assert.Equal(t, "RollingUpdate", get(d, "spec", "strategy", "type"), name)
+		assert.Equal(t, 0, get(d, "spec", "strategy", "rollingUpdate", "maxUnavailable"), name)
+		assert.Equal(t, 1, get(find(objs, "PodDisruptionBudget", "pt-"+name), "spec", "minAvailable"), name)
+	}
+	assert.Empty(t, kinds(objs, "PersistentVolumeClaim"), "no service keeps a volume")
+	assert.Empty(t, kinds(objs, "StatefulSet"))
+	for _, name := range services {
+		pod := get(find(objs, "Deployment", "pt-"+name), "spec", "template", "spec")
+		for _, v := range get(pod, "volumes").([]any) {
+			assert.NotNil(t, get(v, "emptyDir"), "%s: volume %v is scratch only", name, get(v, "name"))
+		}
+		var refs []any
+		for _, ef := range get(pod, "containers", 0, "envFrom").([]any) {
+			refs = append(refs, get(ef, "secretRef", "name"))
+		}
+		assert.Contains(t, refs, "pertitle-database", "%s: PERTITLE_STATE_DB from the database Secret", name)
+		assert.NotContains(t, env(get(pod, "containers", 0)), "PERTITLE_CATALOG_DB", "%s: no database file", name)
+	}
+	assert.True(t, serviceReads(t, "catalog", "PERTITLE_CATALOG_DB"))
+	assert.True(t, settingsRead(t, "PERTITLE_STATE_DB"), "internal/settings reads PERTITLE_STATE_DB for every service's bus")
+}
+
+// settingsRead reports whether internal/settings, which reads the settings
+// every service shares, names the variable.
+func settingsRead(t *testing.T, variable string) bool {
+	t.Helper()
+	return dirNames(t, filepath.Join("..", "..", "internal", "settings"), variable)
+}
+
 // serviceReads reports whether the service's own code names the variable.
 func serviceReads(t *testing.T, service, variable string) bool {
 	t.Helper()
+	return dirNames(t, filepath.Join("..", "..", "services", service), variable)
+}
+
+// dirNames reports whether the Go code (tests aside) under dir names the
+// variable in a string literal.
+func dirNames(t *testing.T, dir, variable string) bool {
+	t.Helper()
 	found := false
-	err := filepath.WalkDir(filepath.Join("..", "..", "services", service), func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
 			return err
 		}
@@ -315,4 +357,67 @@ func TestKustomizeKEDAMatchesTopology(t *testing.T) {
 	sort.Strings(got)
 	sort.Strings(want)
 	assert.Equal(t, want, got)
+}
+
+// kustomizeObjects decodes every manifest deploy/k8s/kustomization.yaml lists.
+func kustomizeObjects(t *testing.T) []object {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "k8s", "kustomization.yaml"))
+	require.NoError(t, err)
+	var k struct{ Resources []string }
+	require.NoError(t, yaml.Unmarshal(b, &k))
+	var objs []object
+	for _, r := range k.Resources {
+		f, err := os.Open(filepath.Join("..", "k8s", r))
+		require.NoError(t, err)
+		dec := yaml.NewDecoder(f)
+		for {
+			var o object
+			if err := dec.Decode(&o); errors.Is(err, io.EOF) {
+				break
+			} else {
+				require.NoError(t, err, r)
+			}
+			if o != nil {
+				objs = append(objs, o)
+			}
+		}
+		f.Close()
+	}
+	return objs
+}
+
+// TestKustomizeReplicas: the plain manifests run the catalog, ingest and the
+// webhook-receiver as two replicas or more, each with a PodDisruptionBudget
+// that keeps one, and encoder-dispatch with one that lets one go; no
+// service keeps a volume beyond its pod; every service takes its
+// PostgreSQL URLs from the pertitle-database Secret, and the settings name
+// no database file.
+func TestKustomizeReplicas(t *testing.T) {
+	objs := kustomizeObjects(t)
+	assert.Empty(t, kinds(objs, "PersistentVolumeClaim"), "no service keeps a volume")
+	for _, name := range services {
+		d := find(objs, "Deployment", name)
+		require.NotNil(t, d, name)
+		pdb := find(objs, "PodDisruptionBudget", name)
+		require.NotNil(t, pdb, "%s: PodDisruptionBudget", name)
+		assert.Equal(t, get(d, "spec", "selector", "matchLabels"), get(pdb, "spec", "selector", "matchLabels"), name)
+		if name == "encoder-dispatch" {
+			assert.Equal(t, 1, get(pdb, "spec", "maxUnavailable"))
+		} else {
+			assert.GreaterOrEqual(t, get(d, "spec", "replicas"), 2, name)
+			assert.Equal(t, 1, get(pdb, "spec", "minAvailable"), name)
+			assert.NotEqual(t, "Recreate", get(d, "spec", "strategy", "type"), name)
+		}
+		pod := get(d, "spec", "template", "spec")
+		for _, v := range get(pod, "volumes").([]any) {
+			assert.NotNil(t, get(v, "emptyDir"), "%s: volume %v is scratch only", name, get(v, "name"))
+		}
+		var refs []any
+		for _, ef := range get(pod, "containers", 0, "envFrom").([]any) {
+			refs = append(refs, get(ef, "secretRef", "name"))
+		}
+		assert.Contains(t, refs, "pertitle-database", name)
+	}
+	assert.NotContains(t, get(find(objs, "ConfigMap", "pertitle-settings"), "data"), "PERTITLE_CATALOG_DB")
 }

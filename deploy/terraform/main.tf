@@ -3,7 +3,9 @@
 # s3-object-created topic and ingest's queue on it) plus what production needs:
 # queue policies, the input and output S3 buckets (PERTITLE_STORAGE=s3), the
 # input bucket's ObjectCreated notification on uploads/ (S3-event ingestion),
-# CloudFront, least-privilege IAM per service (+ optional IRSA roles) and DLQ alarms.
+# CloudFront, least-privilege IAM per service (+ optional IRSA roles) and DLQ alarms;
+# and, with database_subnet_ids, the PostgreSQL instance the replicas share and
+# the secret with its connection URLs (database.tf).
 #
 # Use either this module or `pertitle provision` against a given account, not
 # both: SQS CreateQueue fails with QueueAlreadyExists when the attributes it

@@ -88,3 +88,13 @@ output "cognito_hosted_ui" {
   description = "Base URL of the Cognito hosted sign-in pages."
   value       = "https://${aws_cognito_user_pool_domain.users.domain}.auth.${local.region}.amazoncognito.com"
 }
+
+output "database_secret_arn" {
+  description = "Secrets Manager secret with PERTITLE_CATALOG_DB, PERTITLE_STATE_DB and PERTITLE_INGEST_DB (postgres:// URLs), for the Kubernetes Secret pertitle-database; empty without database_subnet_ids."
+  value       = local.database ? aws_secretsmanager_secret.database[0].arn : ""
+}
+
+output "database_address" {
+  description = "Host name of the PostgreSQL instance; empty without database_subnet_ids."
+  value       = local.database ? aws_db_instance.database[0].address : ""
+}

@@ -146,3 +146,51 @@ variable "cli_callback_urls" {
   type        = list(string)
   default     = ["http://localhost:8400/callback"]
 }
+
+variable "database_subnet_ids" {
+  description = "Private subnets (two zones or more) for the PostgreSQL instance the replicas share (PERTITLE_CATALOG_DB, PERTITLE_STATE_DB, PERTITLE_INGEST_DB). Empty: no database is created; bring your own and fill the pertitle-database Secret yourself."
+  type        = list(string)
+  default     = []
+}
+
+variable "vpc_id" {
+  description = "VPC of database_subnet_ids (the database's security group lives there)."
+  type        = string
+  default     = ""
+}
+
+variable "database_client_security_group_ids" {
+  description = "Security groups allowed to reach PostgreSQL on 5432: the EKS nodes' (or the pods' with security groups for pods)."
+  type        = list(string)
+  default     = []
+}
+
+variable "database_instance_class" {
+  description = "RDS instance class of the database."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "database_engine_version" {
+  description = "PostgreSQL major version."
+  type        = string
+  default     = "16"
+}
+
+variable "database_allocated_storage" {
+  description = "Storage of the database in GiB (autoscaling up to five times as much)."
+  type        = number
+  default     = 20
+}
+
+variable "database_multi_az" {
+  description = "A standby in another zone, so that losing a zone loses no replica's state."
+  type        = bool
+  default     = true
+}
+
+variable "database_deletion_protection" {
+  description = "Refuse to delete the database (turn off before destroying)."
+  type        = bool
+  default     = true
+}

@@ -506,12 +506,17 @@ func (s *Server) mutate(w http.ResponseWriter, r *http.Request, f func(e *encodi
 	}
 }
 
-func (s *Server) createStream(w http.ResponseWriter, r *http.Request) {
-	st, ok := decode[bitmovin.Stream](s, w, r)
+// mutateWith decodes the request's body as a T and mutates the encoding with it.
+func mutateWith[T any](s *Server, w http.ResponseWriter, r *http.Request, f func(e *encodingState, v T) (any, int, string)) {
+	v, ok := decode[T](s, w, r)
 	if !ok {
 		return
 	}
-	s.mutate(w, r, func(e *encodingState) (any, int, string) {
+	s.mutate(w, r, func(e *encodingState) (any, int, string) { return f(e, v) })
+}
+
+func (s *Server) createStream(w http.ResponseWriter, r *http.Request) {
+	mutateWith(s, w, r, func(e *encodingState, st bitmovin.Stream) (any, int, string) {
 		if e.enc.Status != bitmovin.StatusCreated {
 			return nil, http.StatusBadRequest, "encoding already started"
 		}
@@ -533,11 +538,7 @@ func (s *Server) createStream(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createMuxing(w http.ResponseWriter, r *http.Request) {
-	m, ok := decode[bitmovin.Fmp4Muxing](s, w, r)
-	if !ok {
-		return
-	}
-	s.mutate(w, r, func(e *encodingState) (any, int, string) {
+	mutateWith(s, w, r, func(e *encodingState, m bitmovin.Fmp4Muxing) (any, int, string) {
 		if len(m.Streams) == 0 || len(m.Outputs) == 0 {
 			return nil, http.StatusBadRequest, "streams and outputs are required"
 		}
@@ -552,16 +553,22 @@ func (s *Server) createMuxing(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) createH264(w http.ResponseWriter, r *http.Request) {
-	c, ok := decode[bitmovin.H264VideoConfiguration](s, w, r)
+// createConfig decodes a codec configuration, names it and keeps it in store.
+func createConfig[T any](s *Server, w http.ResponseWriter, r *http.Request, store map[string]T, name func(c *T, id string)) {
+	c, ok := decode[T](s, w, r)
 	if !ok {
 		return
 	}
 	s.mu.Lock()
-	c.ID = s.nextID()
-	s.h264[c.ID] = c
+	id := s.nextID()
+	name(&c, id)
+	store[id] = c
 	s.mu.Unlock()
 	s.ok(w, c)
+}
+
+func (s *Server) createH264(w http.ResponseWriter, r *http.Request) {
+	createConfig(s, w, r, s.h264, func(c *bitmovin.H264VideoConfiguration, id string) { c.ID = id })
 }
 
 func (s *Server) getH264(w http.ResponseWriter, r *http.Request) {
@@ -576,15 +583,7 @@ func (s *Server) getH264(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) createAAC(w http.ResponseWriter, r *http.Request) {
-	c, ok := decode[bitmovin.AacAudioConfiguration](s, w, r)
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	c.ID = s.nextID()
-	s.aac[c.ID] = c
-	s.mu.Unlock()
-	s.ok(w, c)
+	createConfig(s, w, r, s.aac, func(c *bitmovin.AacAudioConfiguration, id string) { c.ID = id })
 }
 
 func (s *Server) createManifest(kind string) http.HandlerFunc {
@@ -629,11 +628,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) startEncoding(w http.ResponseWriter, r *http.Request) {
-	req, ok := decode[bitmovin.StartEncodingRequest](s, w, r)
-	if !ok {
-		return
-	}
-	s.mutate(w, r, func(e *encodingState) (any, int, string) {
+	mutateWith(s, w, r, func(e *encodingState, req bitmovin.StartEncodingRequest) (any, int, string) {
 		if e.enc.Status != bitmovin.StatusCreated {
 			return nil, http.StatusBadRequest, "encoding was already started"
 		}

@@ -106,24 +106,13 @@ type S3Input struct {
 	CloudRegion string `json:"cloudRegion,omitempty"`
 }
 
-// S3RoleBasedOutput writes to a bucket by assuming an IAM role.
-type S3RoleBasedOutput struct {
-	ID             string `json:"id,omitempty"`
-	Name           string `json:"name,omitempty"`
-	BucketName     string `json:"bucketName,omitempty"`
-	RoleArn        string `json:"roleArn,omitempty"`
-	ExternalID     string `json:"externalId,omitempty"`
-	ExternalIDMode string `json:"externalIdMode,omitempty"`
-	CloudRegion    string `json:"cloudRegion,omitempty"`
-}
+// S3RoleBasedOutput writes to a bucket by assuming an IAM role; Bitmovin
+// describes it with the fields of its input.
+type S3RoleBasedOutput S3RoleBasedInput
 
-// S3Output writes to a bucket with an access key.
-type S3Output struct {
-	ID          string `json:"id,omitempty"`
-	Name        string `json:"name,omitempty"`
-	BucketName  string `json:"bucketName,omitempty"`
-	CloudRegion string `json:"cloudRegion,omitempty"`
-}
+// S3Output writes to a bucket with an access key; Bitmovin describes it with
+// the fields of its input.
+type S3Output S3Input
 
 // InfrastructureSettings runs an encoding on a Cloud Connect infrastructure.
 type InfrastructureSettings struct {
@@ -272,16 +261,6 @@ type Webhook struct {
 	Signature   *WebhookSignature `json:"signature,omitempty"`
 }
 
-// DashManifestDefault is a DASH manifest generated from the encoding's muxings.
-type DashManifestDefault struct {
-	ID           string           `json:"id,omitempty"`
-	Name         string           `json:"name,omitempty"`
-	EncodingID   string           `json:"encodingId"`
-	ManifestName string           `json:"manifestName,omitempty"`
-	Outputs      []EncodingOutput `json:"outputs"`
-	Version      string           `json:"version,omitempty"`
-}
-
 // HlsManifestDefault is an HLS multivariant playlist generated from the muxings.
 type HlsManifestDefault struct {
 	ID           string           `json:"id,omitempty"`
@@ -291,6 +270,10 @@ type HlsManifestDefault struct {
 	Outputs      []EncodingOutput `json:"outputs"`
 	Version      string           `json:"version,omitempty"`
 }
+
+// DashManifestDefault is a DASH manifest generated from the encoding's
+// muxings; Bitmovin describes it with the fields of the HLS one.
+type DashManifestDefault HlsManifestDefault
 
 // AutoRepresentation lets per-title add renditions above the templates.
 type AutoRepresentation struct {

@@ -214,7 +214,7 @@ func (b *Bus) publish(ctx context.Context, topic string, env *eventsv1.Envelope)
 		b.metrics.EventsPublished.WithLabelValues(topic).Inc()
 	}
 	b.log.Debug("event published", append(tracing.LogFields(ctx), zap.String("topic", topic), zap.String("event_id", env.GetEventId()),
-		zap.String("correlation_id", env.GetCorrelationId()))...)
+		zap.String("asset_id", env.GetAssetId()), zap.String("correlation_id", env.GetCorrelationId()))...)
 	return nil
 }
 

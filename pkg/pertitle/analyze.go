@@ -11,9 +11,14 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 )
 
-// probeSource probes and validates src; unusable sources give errors wrapping
+// probeSource applies opt's defaults and checks it, then probes and validates
+// src: the first steps of Plan, Analyze and Encode. Unusable sources give errors wrapping
 // media.ErrInvalidSource.
 func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, error) {
+	opt.setDefaults()
+	if err := opt.validate(); err != nil {
+		return nil, fmt.Errorf("pertitle: %w", err)
+	}
 	s, err := media.Probe(ctx, opt.FFprobe, src)
 	if err != nil {
 		return nil, fmt.Errorf("pertitle: %w", err)
@@ -40,10 +45,6 @@ func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, 
 // final preset. At most AnalysisWorkers ffmpeg processes run at once;
 // Analysis.CPUTime is their user+system CPU time.
 func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error) {
-	opt.setDefaults()
-	if err := opt.validate(); err != nil {
-		return nil, fmt.Errorf("pertitle: %w", err)
-	}
 	s, err := probeSource(ctx, src, &opt)
 	if err != nil {
 		return nil, err

@@ -22,10 +22,6 @@ const (
 // static ladder (no analysis), otherwise Analyze, UpperHull and SelectLadder
 // with the source's display size as the size limit.
 func Plan(ctx context.Context, src string, opt Options) (Ladder, *Analysis, error) {
-	opt.setDefaults()
-	if err := opt.validate(); err != nil {
-		return Ladder{}, nil, fmt.Errorf("pertitle: %w", err)
-	}
 	s, err := probeSource(ctx, src, &opt)
 	if err != nil {
 		return Ladder{}, nil, err
@@ -98,10 +94,6 @@ func fallbackTarget(an *Analysis, c Constraints, dw, dh int) (float64, string) {
 // scored against the source. report.json and report.svg are written into
 // outDir. Progress reports stages analysis, encode, static and quality.
 func Encode(ctx context.Context, src, outDir string, opt Options) (*Report, error) {
-	opt.setDefaults()
-	if err := opt.validate(); err != nil {
-		return nil, fmt.Errorf("pertitle: %w", err)
-	}
 	s, err := probeSource(ctx, src, &opt)
 	if err != nil {
 		return nil, err

@@ -29,15 +29,22 @@ const DefaultQualityEvery = 2
 // one frame in four (see analysisEvery).
 const analysisEveryMin = 4
 
+// analysisVMAFEvery is the least subsampling of the analysis's VMAF scores:
+// pairs of frames two in eleven (see qualityGraph), ten frames of a 2 s
+// piece at 25 fps.
+const analysisVMAFEvery = 5
+
 // analysisEvery is the frame subsampling of the analysis scores. SSIM: one
 // frame in analysisEveryMin at least; grid points are compared with each
-// other on the same frames, and it halves the scoring CPU. VMAF: QualityEvery
-// (pairs of frames, two in five by default; see qualityGraph): sparser pairs
-// locked onto the encoder's frame-type pattern and read several points off,
-// where two in five stayed close to every frame (docs/benchmarks.md).
+// other on the same frames, and it halves the scoring CPU. VMAF: pairs two
+// in eleven at least (analysisVMAFEvery). Against pairs two in five, on the
+// ladder benchmark's seven titles, it cut the analysis CPU by a quarter to a
+// third and moved per-title's BD-rate against the hull by -2.8 to +0.7
+// points, within the noise of where the rungs fall (docs/benchmarks.md,
+// "Issue 11, second round").
 func (o *Options) analysisEvery(m Metric) int {
 	if m == MetricVMAF {
-		return o.QualityEvery
+		return max(o.QualityEvery, analysisVMAFEvery)
 	}
 	return max(o.QualityEvery, analysisEveryMin)
 }

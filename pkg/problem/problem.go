@@ -7,6 +7,7 @@ package problem
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 )
 
 // ContentType is the media type of a problem details body.
@@ -83,6 +84,20 @@ func (d Details) Write(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Del("Content-Length")
 	w.WriteHeader(d.Status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// WriteJSON answers an API call with status and v as JSON. What cannot be
+// encoded (a NaN, say) is answered as an internal error, not as half a body.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		Write(w, http.StatusInternalServerError, Internal, "cannot encode response")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }
 

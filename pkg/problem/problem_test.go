@@ -2,8 +2,10 @@ package problem_test
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -26,6 +28,23 @@ func TestWrite(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
 	assert.Equal(t, map[string]any{"type": problem.Base + "not-found", "title": "Not found", "status": 404.0,
 		"detail": "asset not found", "error": "asset not found"}, got)
+}
+
+func TestWriteJSON(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	problem.WriteJSON(rec, http.StatusCreated, map[string]int{"n": 1})
+	assert.Equal(t, http.StatusCreated, rec.Code)
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.Equal(t, "{\"n\":1}\n", rec.Body.String())
+	assert.Equal(t, strconv.Itoa(rec.Body.Len()), rec.Header().Get("Content-Length"))
+
+	// What cannot be encoded is an internal error, not half a body.
+	rec = httptest.NewRecorder()
+	problem.WriteJSON(rec, http.StatusOK, map[string]float64{"x": math.NaN()})
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+	assert.Contains(t, rec.Body.String(), problem.Internal.URI)
 }
 
 func TestEmptyDetailTakesTheTitle(t *testing.T) {

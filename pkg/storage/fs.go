@@ -214,7 +214,11 @@ func (f *FS) mapErr(key string, err error) error {
 	return fmt.Errorf("cannot read %s: %w", key, err)
 }
 
-// ctxReader stops a long copy when the context ends (client gone, shutdown).
+// ContextReader reads r until ctx ends: a long copy (an upload into a staged
+// file, an object into storage) stops when its client is gone or the process
+// shuts down, instead of running to the end of the body.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader

@@ -82,6 +82,23 @@ type Mux interface {
 	Handle(pattern string, handler http.Handler)
 }
 
+// Instrumenter wraps a handler with metrics under a route name, as *Metrics does.
+type Instrumenter interface {
+	Instrument(route string, h http.Handler) http.Handler
+}
+
+// Instrumented returns a function that mounts a handler on mux at pattern,
+// instrumented by m under the route name (m nil: as it is).
+func Instrumented(mux Mux, m Instrumenter) func(pattern, name string, fn http.HandlerFunc) {
+	return func(pattern, name string, fn http.HandlerFunc) {
+		var handler http.Handler = fn
+		if m != nil {
+			handler = m.Instrument(name, handler)
+		}
+		mux.Handle(pattern, handler)
+	}
+}
+
 // Handler serves the ops port: /healthz, /readyz with every check's result
 // (error strings included) and /metrics. Never mount it on a public listener.
 func (o *Ops) Handler() http.Handler {

@@ -89,6 +89,8 @@ type Stack struct {
 	// recorder records each service's AWS requests (Options.RecordAWS).
 	recorder  *awsRecorder
 	awsTarget string
+	// Balancers are the round-robin proxies of Options.Replicas, by service.
+	Balancers map[string]*Balancer
 }
 
 type cachedToken struct {
@@ -133,7 +135,19 @@ type Options struct {
 	// StateDB gives every service one shared state database on a fresh
 	// PostgreSQL database (PERTITLE_STATE_DB), as replicas share it.
 	StateDB bool
+	// Replicas runs that many processes of each of ingest, webhook-receiver
+	// and catalog (Replica(service, i), each with its own listeners) behind a
+	// round-robin proxy on the service's port, which is where every URL the
+	// stack hands out points; and as many encoder-dispatch workers. It
+	// overrides Catalogs and Workers. Set Postgres and StateDB with it.
+	Replicas int
 }
+
+// Replica names process i (from 1) of a service run as Options.Replicas.
+func Replica(service string, i int) string { return fmt.Sprintf("%s-%d", service, i) }
+
+// balanced are the HTTP services Options.Replicas puts behind a proxy.
+var balanced = []string{"catalog", "webhook-receiver", "ingest"}
 
 // Catalog names catalog process i (from 2) of a stack of several; the first is "catalog".
 func Catalog(i int) string { return fmt.Sprintf("catalog-%d", i) }
@@ -141,15 +155,23 @@ func Catalog(i int) string { return fmt.Sprintf("catalog-%d", i) }
 // Worker names encoder-dispatch process i (from 1) of a stack of several.
 func Worker(i int) string { return fmt.Sprintf("encoder-dispatch-%d", i) }
 
-// binary is the program a process of the stack runs.
+// binary is the program a process of the stack runs: a replica's name is its
+// service's and a number.
 func binary(name string) string {
-	if strings.HasPrefix(name, "encoder-dispatch-") {
-		return "encoder-dispatch"
-	}
-	if strings.HasPrefix(name, "catalog-") {
-		return "catalog"
+	if i := strings.LastIndexByte(name, '-'); i > 0 && slices.Contains(AllServices, name[:i]) {
+		if _, err := strconv.Atoi(name[i+1:]); err == nil {
+			return name[:i]
+		}
 	}
 	return name
+}
+
+// listenVars are the variables of a service's public and ops listeners.
+var listenVars = map[string][2]string{
+	"catalog":          {"PERTITLE_CATALOG_ADDR", "PERTITLE_CATALOG_OPS_ADDR"},
+	"ingest":           {"PERTITLE_INGEST_ADDR", "PERTITLE_INGEST_OPS_ADDR"},
+	"webhook-receiver": {"PERTITLE_WEBHOOK_ADDR", "PERTITLE_WEBHOOK_OPS_ADDR"},
+	"encoder-dispatch": {"", "PERTITLE_DISPATCH_OPS_ADDR"},
 }
 
 // AllServices is every service, in the order they start.
@@ -167,12 +189,18 @@ func Start(t testing.TB, opts Options) *Stack {
 	}
 	s := &Stack{t: t, Bin: bin, Dir: dir, procs: map[string]*exec.Cmd{}, Ports: map[string]int{
 		"catalog": testenv.FreePort(t), "ingest": testenv.FreePort(t), "webhook-receiver": testenv.FreePort(t),
-	}, OpsPorts: map[string]int{}}
+	}, OpsPorts: map[string]int{}, Balancers: map[string]*Balancer{}}
 	services := opts.Services
 	if len(services) == 0 {
 		services = AllServices
 	}
-	if opts.Workers > 1 {
+	for name, port := range opts.Ports {
+		s.Ports[name] = port
+	}
+	if opts.Replicas > 1 {
+		services = s.replicate(t, services, opts.Replicas)
+	}
+	if opts.Workers > 1 && opts.Replicas <= 1 {
 		var ws []string
 		for _, name := range services {
 			if name != "encoder-dispatch" {
@@ -185,7 +213,7 @@ func Start(t testing.TB, opts Options) *Stack {
 		}
 		services = ws
 	}
-	if opts.Catalogs > 1 {
+	if opts.Catalogs > 1 && opts.Replicas <= 1 {
 		var cs []string
 		for _, name := range services {
 			cs = append(cs, name)
@@ -201,9 +229,6 @@ func Start(t testing.TB, opts Options) *Stack {
 	s.services, s.pin = services, opts.Pin
 	for _, name := range append([]string{"issuer"}, services...) {
 		s.OpsPorts[name] = testenv.FreePort(t)
-	}
-	for name, port := range opts.Ports {
-		s.Ports[name] = port
 	}
 	s.Prefix = fmt.Sprintf("e2e%d-", time.Now().UnixNano()%1_000_000)
 	vars := map[string]string{
@@ -386,14 +411,20 @@ func (s *Stack) StartService(name string) {
 		cmd.Path, err = exec.LookPath("taskset")
 		require.NoError(s.t, err)
 	}
-	if binary(name) == "catalog" && name != "catalog" {
-		// Another catalog replica: its own listeners, the same database and queue.
-		cmd.Env = append(cmd.Env, fmt.Sprintf("PERTITLE_CATALOG_ADDR=127.0.0.1:%d", s.Ports[name]),
-			fmt.Sprintf("PERTITLE_CATALOG_OPS_ADDR=127.0.0.1:%d", s.OpsPorts[name]))
-	} else if binary(name) != name {
-		// One of several encoder-dispatch processes: its own ops port and work directory.
-		cmd.Env = append(cmd.Env, fmt.Sprintf("PERTITLE_DISPATCH_OPS_ADDR=127.0.0.1:%d", s.OpsPorts[name]),
-			"PERTITLE_WORK_DIR="+filepath.Join(s.Dir, "work-"+name))
+	if service := binary(name); service != name {
+		// A replica: its own listeners and local directories; the same
+		// databases, buckets and queues.
+		vars := listenVars[service]
+		if vars[0] != "" {
+			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=127.0.0.1:%d", vars[0], s.Ports[name]))
+		}
+		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=127.0.0.1:%d", vars[1], s.OpsPorts[name]))
+		switch service {
+		case "encoder-dispatch":
+			cmd.Env = append(cmd.Env, "PERTITLE_WORK_DIR="+filepath.Join(s.Dir, "work-"+name))
+		case "ingest":
+			cmd.Env = append(cmd.Env, "PERTITLE_INGEST_STAGING_DIR="+filepath.Join(s.Dir, "staging-"+name))
+		}
 	}
 	if s.recorder != nil && !slices.Contains(s.extra, name) {
 		// Its own proxies: whatever it calls is recorded as its own.

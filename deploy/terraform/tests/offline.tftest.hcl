@@ -39,12 +39,24 @@ mock_provider "aws" {
   mock_resource "aws_cognito_user_pool_client" {
     defaults = { id = "mockclient" }
   }
+  mock_resource "aws_db_instance" {
+    defaults = { address = "pertitle-database.abc.us-east-1.rds.amazonaws.com", port = 5432 }
+  }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pertitle-database" }
+  }
+}
+
+mock_provider "random" {
+  mock_resource "random_password" {
+    defaults = { result = "mockpassword" }
+  }
 }
 
 run "defaults" {
   command = apply
   assert {
-    condition     = length(aws_sqs_queue.queue) == 9 && length(aws_sqs_queue.dlq) == 9 && length(aws_sns_topic.bus) == 7 && length(local.topic_arns) == 8
+    condition     = length(aws_sqs_queue.queue) == 11 && length(aws_sqs_queue.dlq) == 11 && length(aws_sns_topic.bus) == 8 && length(local.topic_arns) == 9
     error_message = "counts"
   }
   assert {
@@ -84,8 +96,12 @@ run "defaults" {
     error_message = "redrive"
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.dlq) == 9 && aws_sns_topic_subscription.queue["catalog--encoding-progress"].raw_message_delivery
+    condition     = length(aws_cloudwatch_metric_alarm.dlq) == 11 && aws_sns_topic_subscription.queue["catalog--encoding-progress"].raw_message_delivery
     error_message = "alarms/raw"
+  }
+  assert {
+    condition     = length(aws_db_instance.database) == 0 && length(aws_secretsmanager_secret.database) == 0 && output.database_secret_arn == ""
+    error_message = "no database without subnets"
   }
 }
 
@@ -112,12 +128,15 @@ run "cognito" {
 run "all_options" {
   command = apply
   variables {
-    eks_oidc_provider_arn  = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
-    keda_operator_role_arn = "arn:aws:iam::123456789012:role/keda-operator"
-    enable_s3_events       = false
-    catalog_domain_name    = "videos.example.com"
-    sns_kms_master_key_id  = "arn:aws:kms:us-east-1:123456789012:key/abc"
-    prefix                 = "stg-pertitle-"
+    eks_oidc_provider_arn              = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC"
+    keda_operator_role_arn             = "arn:aws:iam::123456789012:role/keda-operator"
+    enable_s3_events                   = false
+    catalog_domain_name                = "videos.example.com"
+    sns_kms_master_key_id              = "arn:aws:kms:us-east-1:123456789012:key/abc"
+    prefix                             = "stg-pertitle-"
+    database_subnet_ids                = ["subnet-a", "subnet-b"]
+    vpc_id                             = "vpc-1"
+    database_client_security_group_ids = ["sg-nodes"]
   }
   assert {
     condition     = length(aws_iam_role.irsa) == 5 && aws_iam_role.irsa["encoder-dispatch"].name == "stg-pertitle-encoder-dispatch"
@@ -142,5 +161,17 @@ run "all_options" {
   assert {
     condition     = sort(local.consumes["catalog"]) == sort(["catalog--asset-uploaded", "catalog--encoding-started", "catalog--encoding-progress", "catalog--encoding-finished", "catalog--encoding-failed", "catalog--encoding-requested", "catalog--asset-deleted"]) && local.consumes["ingest"] == ["ingest--s3-object-created"]
     error_message = "consumes"
+  }
+  assert {
+    condition     = aws_db_instance.database[0].engine == "postgres" && aws_db_instance.database[0].identifier == "stg-pertitle-database" && !aws_db_instance.database[0].publicly_accessible && aws_db_instance.database[0].storage_encrypted
+    error_message = "database instance"
+  }
+  assert {
+    condition     = jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_STATE_DB == "postgres://pertitle:mockpassword@pertitle-database.abc.us-east-1.rds.amazonaws.com:5432/pertitle?sslmode=require" && jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_CATALOG_DB == jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_STATE_DB && jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_INGEST_DB == jsondecode(aws_secretsmanager_secret_version.database[0].secret_string).PERTITLE_STATE_DB
+    error_message = "database secret URLs"
+  }
+  assert {
+    condition     = [for r in aws_vpc_security_group_ingress_rule.database : r.referenced_security_group_id] == ["sg-nodes"] && output.database_secret_arn != ""
+    error_message = "database reachable from the cluster only; secret output"
   }
 }

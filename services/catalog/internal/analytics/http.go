@@ -64,21 +64,13 @@ type Handler struct {
 }
 
 // Instrumenter wraps a handler with metrics under a route name (svc.Metrics).
-type Instrumenter interface {
-	Instrument(route string, h http.Handler) http.Handler
-}
+type Instrumenter = svc.Instrumenter
 
 // Register mounts the endpoints on mux, instrumented by m (may be nil). The beacon
 // endpoint takes a beacon token and must not sit behind the bearer middleware;
 // the reads need an authenticated caller.
 func (h *Handler) Register(mux svc.Mux, m Instrumenter) {
-	route := func(pattern, name string, fn http.HandlerFunc) {
-		var handler http.Handler = fn
-		if m != nil {
-			handler = m.Instrument(name, handler)
-		}
-		mux.Handle(pattern, handler)
-	}
+	route := svc.Instrumented(mux, m)
 	route("POST /v1/analytics/events", "/v1/analytics/events", h.postEvents)
 	route("OPTIONS /v1/analytics/events", "/v1/analytics/events", h.preflight)
 	route("GET /v1/analytics/assets/{id}", "/v1/analytics/assets/{id}", h.assetReport)
@@ -170,7 +162,7 @@ func (h *Handler) postEvents(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})
+	problem.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})
 }
 
 // authorizeBeacons lets a batch in when, for every asset it names, the caller is
@@ -313,7 +305,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, f Filter, summa
 		rep.Assets = 0
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, rep)
+	problem.WriteJSON(w, http.StatusOK, rep)
 }
 
 func caller(w http.ResponseWriter, r *http.Request) (auth.Principal, bool) {
@@ -332,17 +324,6 @@ func (h *Handler) internal(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h.log().Error("analytics request failed", zap.String("path", r.URL.Path), zap.Error(err))
 	writeError(w, http.StatusInternalServerError, problem.Internal, "", "internal error")
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		problem.Write(w, http.StatusInternalServerError, problem.Internal, "cannot encode response")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 func writeError(w http.ResponseWriter, code int, t problem.Type, field, msg string) {

@@ -43,7 +43,7 @@ func TestAPIAuthorization(t *testing.T) {
 	s, _ := component(t)
 	ctx := context.Background()
 	for _, env := range journey(t, assetID) { // owned by "alice"
-		require.NoError(t, s.Project(ctx, env))
+		require.NoError(t, s.Messages(nil).Project(ctx, env))
 	}
 	const missing = "00000000-0000-4000-8000-000000000000"
 	call := func(authz, target string) *httptest.ResponseRecorder {

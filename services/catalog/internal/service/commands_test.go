@@ -91,7 +91,7 @@ func failedAsset(t *testing.T, s *Service, id string) *eventsv1.Envelope {
 		envelope(t, id, &eventsv1.EncodingStarted{Owner: "alice", Backend: "local", ExternalJobId: "local-1", Attempt: 1}),
 		envelope(t, id, &eventsv1.EncodingFailed{Owner: "alice", Backend: "local", ExternalJobId: "local-1", Reason: "ffmpeg died", Retryable: true}),
 	} {
-		require.NoError(t, s.Project(ctx, env))
+		require.NoError(t, s.Messages(nil).Project(ctx, env))
 	}
 	return req
 }
@@ -130,13 +130,13 @@ func TestRetryFailedAsset(t *testing.T) {
 
 	// The attempt starts and finishes: the asset is ready, and no longer retryable.
 	ctx := context.Background()
-	require.NoError(t, s.Project(ctx, out[0]))
+	require.NoError(t, s.Messages(nil).Project(ctx, out[0]))
 	later := func(env *eventsv1.Envelope) *eventsv1.Envelope {
 		env.OccurredAt = timestamppb.New(time.Now().Add(time.Minute))
 		return env
 	}
-	require.NoError(t, s.Project(ctx, later(envelope(t, "a1", &eventsv1.EncodingStarted{Owner: "alice", Backend: "local", ExternalJobId: got.JobID, Attempt: 2}))))
-	require.NoError(t, s.Project(ctx, later(envelope(t, "a1", &eventsv1.EncodingFinished{Owner: "alice", Backend: "local", ExternalJobId: got.JobID,
+	require.NoError(t, s.Messages(nil).Project(ctx, later(envelope(t, "a1", &eventsv1.EncodingStarted{Owner: "alice", Backend: "local", ExternalJobId: got.JobID, Attempt: 2}))))
+	require.NoError(t, s.Messages(nil).Project(ctx, later(envelope(t, "a1", &eventsv1.EncodingFinished{Owner: "alice", Backend: "local", ExternalJobId: got.JobID,
 		HlsManifestKey: req.GetOutputPrefix() + "/master.m3u8"}))))
 	code, body := getJSON(t, s.Handler(), "/v1/assets/a1")
 	require.Equal(t, http.StatusOK, code)
@@ -149,8 +149,8 @@ func TestRetryRefusals(t *testing.T) {
 	s, _, pub := commandsFixture(t)
 	ctx := context.Background()
 	// Failed before any request: its source was refused.
-	require.NoError(t, s.Project(ctx, journey(t, "refused")[0]))
-	require.NoError(t, s.Project(ctx, envelope(t, "refused", &eventsv1.EncodingFailed{Owner: "alice", Reason: "no video", Code: "REFUSED"})))
+	require.NoError(t, s.Messages(nil).Project(ctx, journey(t, "refused")[0]))
+	require.NoError(t, s.Messages(nil).Project(ctx, envelope(t, "refused", &eventsv1.EncodingFailed{Owner: "alice", Reason: "no video", Code: "REFUSED"})))
 	assertProblem(t, call(t, s, "POST", "/v1/assets/refused/retry", "alice"), http.StatusConflict, problem.NotRetryable)
 	assertProblem(t, call(t, s, "POST", "/v1/assets/nope/retry", "alice"), http.StatusNotFound, problem.NotFound)
 	assertProblem(t, call(t, s, "POST", "/v1/assets/.bad/retry", "alice"), http.StatusBadRequest, problem.InvalidID)
@@ -200,7 +200,7 @@ func TestDeleteIsExactlyOnceSafe(t *testing.T) {
 
 	// The bus brings the announcement back, twice.
 	for range 2 {
-		require.NoError(t, s.Project(ctx, del))
+		require.NoError(t, s.Messages(nil).Project(ctx, del))
 	}
 	assert.False(t, exists(st, "sources/a1/source.mov"))
 	assert.False(t, exists(st, "outputs/a1/local-1/master.m3u8"))
@@ -212,8 +212,8 @@ func TestDeleteIsExactlyOnceSafe(t *testing.T) {
 		HlsManifestKey: "outputs/a1/local-2/master.m3u8"})
 	late.OccurredAt = timestamppb.New(time.Now().Add(time.Hour))
 	for range 2 {
-		require.NoError(t, s.Project(ctx, late))
-		require.NoError(t, s.Project(ctx, journey(t, "a1")[0]))
+		require.NoError(t, s.Messages(nil).Project(ctx, late))
+		require.NoError(t, s.Messages(nil).Project(ctx, journey(t, "a1")[0]))
 	}
 	assertProblem(t, call(t, s, "GET", "/v1/assets/a1", "alice"), http.StatusNotFound, problem.NotFound)
 	assert.False(t, exists(st, "outputs/a1/local-2/master.m3u8"), "outputs written after the deletion are removed")

@@ -21,7 +21,7 @@ type loopback struct {
 
 func (l *loopback) Publish(ctx context.Context, env *eventsv1.Envelope) error {
 	l.got = append(l.got, env)
-	return l.s.Project(ctx, env)
+	return l.s.Messages(nil).Project(ctx, env)
 }
 
 func TestDeadLettersEndTheAttemptTheyBelongTo(t *testing.T) {
@@ -30,11 +30,11 @@ func TestDeadLettersEndTheAttemptTheyBelongTo(t *testing.T) {
 	ctx := context.Background()
 	j := journey(t, assetID)
 	pub := &loopback{s: s}
-	sweep := s.OnDeadLetter(pub)
+	sweep := s.Messages(pub).OnDeadLetter
 
 	// Uploaded and started; the Finished that follows could not be recorded.
-	require.NoError(t, s.Project(ctx, j[0]))
-	require.NoError(t, s.Project(ctx, j[1]))
+	require.NoError(t, s.Messages(nil).Project(ctx, j[0]))
+	require.NoError(t, s.Messages(nil).Project(ctx, j[1]))
 	require.NoError(t, sweep(ctx, bus.DeadLetter{Env: j[3], Queue: "catalog--encoding-finished", MaxReceives: 5}))
 	code, a := getJSON(t, s.Handler(), "/v1/assets/"+assetID)
 	require.Equal(t, http.StatusOK, code)
@@ -57,9 +57,9 @@ func TestADeadProgressReportDoesNotUndoAReadyAsset(t *testing.T) {
 	ctx := context.Background()
 	j := journey(t, assetID)
 	for _, e := range []*eventsv1.Envelope{j[0], j[1], j[3]} {
-		require.NoError(t, s.Project(ctx, e))
+		require.NoError(t, s.Messages(nil).Project(ctx, e))
 	}
-	require.NoError(t, s.OnDeadLetter(&loopback{s: s})(ctx, bus.DeadLetter{Env: j[2], Reason: "boom"}))
+	require.NoError(t, s.Messages(&loopback{s: s}).OnDeadLetter(ctx, bus.DeadLetter{Env: j[2], Reason: "boom"}))
 	_, a := getJSON(t, s.Handler(), "/v1/assets/"+assetID)
 	assert.Equal(t, "ready", a["status"])
 }
@@ -73,9 +73,9 @@ func TestDeadDeletionsAndRequestsAnnounceNoFailure(t *testing.T) {
 	ctx := context.Background()
 	j := journey(t, assetID)
 	pub := &loopback{s: s}
-	sweep := s.OnDeadLetter(pub)
-	require.NoError(t, s.Project(ctx, j[0]))
-	require.NoError(t, s.Project(ctx, j[1]))
+	sweep := s.Messages(pub).OnDeadLetter
+	require.NoError(t, s.Messages(nil).Project(ctx, j[0]))
+	require.NoError(t, s.Messages(nil).Project(ctx, j[1]))
 	for _, payload := range []proto.Message{&eventsv1.AssetDeleted{Owner: "alice"},
 		&eventsv1.EncodingRequested{Owner: "alice", Backend: "local", LadderMode: "fixed"}} {
 		require.NoError(t, sweep(ctx, bus.DeadLetter{Env: envelope(t, assetID, payload), MaxReceives: 5}))

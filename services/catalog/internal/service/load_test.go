@@ -23,7 +23,7 @@ func TestLoadGetAsset(t *testing.T) {
 	}
 	s, _ := component(t)
 	for _, env := range journey(t, assetID) {
-		require.NoError(t, s.Project(context.Background(), env))
+		require.NoError(t, s.Messages(nil).Project(context.Background(), env))
 	}
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()

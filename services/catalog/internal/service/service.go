@@ -12,8 +12,6 @@ import (
 	"github.com/pertitle/pertitle/api"
 	"github.com/pertitle/pertitle/pkg/auth"
 	"github.com/pertitle/pertitle/pkg/bus"
-	"github.com/pertitle/pertitle/pkg/events"
-	"github.com/pertitle/pertitle/pkg/events/eventsv1"
 	"github.com/pertitle/pertitle/pkg/limit"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/pkg/svc"
@@ -21,6 +19,7 @@ import (
 	"github.com/pertitle/pertitle/services/catalog/internal/app"
 	"github.com/pertitle/pertitle/services/catalog/internal/domain"
 	cataloghttp "github.com/pertitle/pertitle/services/catalog/internal/ports/http"
+	"github.com/pertitle/pertitle/services/catalog/internal/ports/messages"
 	"github.com/pertitle/pertitle/services/catalog/internal/webapp"
 )
 
@@ -39,8 +38,8 @@ type Deps struct {
 	Pub app.Publisher
 }
 
-// Service is a wired catalog without its transports: Handler serves HTTP and Project
-// handles one event, as the bus would deliver it.
+// Service is a wired catalog without its transports: Handler serves HTTP and
+// Messages handles events, as the bus would deliver them.
 type Service struct {
 	cfg        Config
 	deps       Deps
@@ -153,36 +152,15 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // Ops is the service's health and metrics registry.
 func (s *Service) Ops() *svc.Ops { return s.deps.Ops }
 
-// Project handles one event; it is the bus handler of every subscribed topic. An
-// event that can never be projected is returned as bus.Permanent so that it goes
-// to the dead-letter queue at once instead of being retried.
-func (s *Service) Project(ctx context.Context, env *eventsv1.Envelope) error {
-	err := s.projection.Handle(ctx, env)
-	if errors.Is(err, app.ErrInvalidEvent) {
-		return bus.Permanent(err)
-	}
-	return err
+// Messages is the catalog's bus port over this service's projection; the
+// failures it announces for dead letters go to pub.
+func (s *Service) Messages(pub app.Publisher) *messages.Handlers {
+	return &messages.Handlers{Projection: s.projection,
+		DeadLetters: &app.DeadLetters{Pub: pub, Producer: Name, Log: s.deps.Log}}
 }
 
-// Topics are the topics the catalog consumes: every event that changes an
-// asset (bus.DefaultTopology provisions a queue for each).
-func Topics() []string {
-	return []string{
-		events.TopicAssetUploaded,
-		events.TopicEncodingStarted,
-		events.TopicEncodingProgress,
-		events.TopicEncodingFinished,
-		events.TopicEncodingFailed,
-		events.TopicEncodingRequested, // the attempt a retry asks for
-		events.TopicAssetDeleted,      // storage is cleaned up until it succeeds
-	}
-}
-
-// Subscribe registers Project on every topic the catalog consumes, and
-// OnDeadLetter on their dead-letter queues.
+// Subscribe registers the catalog's bus handlers on b, which also carries the
+// failures announced for dead letters.
 func (s *Service) Subscribe(b *bus.Bus) {
-	for _, t := range Topics() {
-		b.Subscribe(t, s.Project)
-	}
-	b.OnDeadLetter(s.OnDeadLetter(b))
+	s.Messages(b).Subscribe(b)
 }

@@ -92,7 +92,7 @@ func TestComponentJourney(t *testing.T) {
 	s, store := component(t)
 	ctx := context.Background()
 	for _, env := range journey(t, assetID) {
-		require.NoError(t, s.Project(ctx, env))
+		require.NoError(t, s.Messages(nil).Project(ctx, env))
 	}
 	_, err := store.Put(ctx, "outputs/"+assetID+"/job-1/master.m3u8", strings.NewReader("#EXTM3U\n"))
 	require.NoError(t, err)
@@ -135,7 +135,7 @@ func TestComponentInvalidEventIsPermanent(t *testing.T) {
 	t.Parallel()
 	s, _ := component(t)
 	env := envelope(t, "not/an/id", &eventsv1.AssetUploaded{Owner: "alice"})
-	err := s.Project(context.Background(), env)
+	err := s.Messages(nil).Project(context.Background(), env)
 	assert.True(t, bus.IsPermanent(err), "%v", err)
 
 	// A database failure is not permanent: a retry may succeed.
@@ -147,7 +147,7 @@ func TestComponentInvalidEventIsPermanent(t *testing.T) {
 	s2, err := New(DefaultConfig(), Deps{Repo: repo, Storage: store})
 	require.NoError(t, err)
 	require.NoError(t, repo.Close())
-	err = s2.Project(context.Background(), journey(t, assetID)[0])
+	err = s2.Messages(nil).Project(context.Background(), journey(t, assetID)[0])
 	require.Error(t, err)
 	assert.False(t, bus.IsPermanent(err))
 }
@@ -214,19 +214,6 @@ func TestComponentOverMemoryBus(t *testing.T) {
 		t.Fatal("bus did not stop")
 	}
 	require.NoError(t, consumer.Close())
-}
-
-func TestTopics(t *testing.T) {
-	t.Parallel()
-	assert.ElementsMatch(t, []string{events.TopicAssetUploaded, events.TopicEncodingStarted, events.TopicEncodingProgress,
-		events.TopicEncodingFinished, events.TopicEncodingFailed, events.TopicEncodingRequested, events.TopicAssetDeleted}, Topics())
-	var provisioned []string
-	for _, sub := range bus.DefaultTopology().Subscriptions {
-		if sub.Service == Name {
-			provisioned = append(provisioned, sub.Topic)
-		}
-	}
-	assert.ElementsMatch(t, Topics(), provisioned, "provisioning creates a queue for each topic the catalog consumes")
 }
 
 func TestConfig(t *testing.T) {

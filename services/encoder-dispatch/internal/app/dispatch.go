@@ -44,6 +44,9 @@ type Job struct {
 	Probe         *eventsv1.ProbeSummary
 	CorrelationID string
 	Traceparent   string
+	// Attempt is the number of this attempt for the asset, from 1 (0 reads
+	// as 1): a retry asks for the next one.
+	Attempt int32
 }
 
 // Reporter receives a job's life signs and turns them into events.
@@ -155,7 +158,7 @@ func (d *Dispatcher) Plan(ctx context.Context, up Upload) error {
 	req := &eventsv1.EncodingRequested{
 		Owner: up.Owner, Title: up.Title, SourceKey: up.SourceKey, SourceUrl: up.SourceURL,
 		Backend: d.Backend.Name(), LadderMode: mode, Ladder: rungsToEvent(ladder),
-		OutputPrefix: jobs.OutputPrefix(up.AssetID, jobID), Probe: p,
+		OutputPrefix: jobs.OutputPrefix(up.AssetID, jobID), Probe: p, Attempt: 1,
 	}
 	out, err := events.New(d.meta(up.Cause), req)
 	if err != nil {
@@ -304,7 +307,8 @@ type reporter struct {
 
 func (r *reporter) Started(ctx context.Context, externalID string) error {
 	out, err := events.New(r.d.meta(r.cause), &eventsv1.EncodingStarted{
-		Owner: r.job.Owner, Backend: r.d.Backend.Name(), ExternalJobId: externalID, OutputPrefix: r.job.OutputPrefix, Attempt: 1,
+		Owner: r.job.Owner, Backend: r.d.Backend.Name(), ExternalJobId: externalID, OutputPrefix: r.job.OutputPrefix,
+		Attempt: max(r.job.Attempt, 1),
 	})
 	if err != nil {
 		return err

@@ -190,6 +190,7 @@ func TestPlanCarriesTheLadderOfItsMode(t *testing.T) {
 		require.NotNil(t, req, mode)
 		assert.Equal(t, mode, req.GetLadderMode())
 		assert.Equal(t, "alice", req.GetOwner())
+		assert.Equal(t, int32(1), req.GetAttempt(), "an upload plans the first attempt")
 		assert.Equal(t, "corr-1", pub.got[0].GetCorrelationId())
 		assert.Equal(t, pub.got[0].GetEventId(), pub.got[1].GetEventId(), "%s: a redelivered upload plans the same request", mode)
 		jobID := jobs.NewID("local", pub.got[0].GetEventId())
@@ -264,6 +265,21 @@ func TestAFailureThatCannotBeAnnouncedIsRetried(t *testing.T) {
 	assert.Contains(t, err.Error(), "bus down")
 }
 
+// TestARetryStartsTheAttemptItAsksFor: EncodingStarted carries the attempt
+// of its request (POST /v1/assets/{id}/retry asks for the next), so that the
+// catalog can tell the retry's events from the failed attempt's.
+func TestARetryStartsTheAttemptItAsksFor(t *testing.T) {
+	t.Parallel()
+	pub := &recorder{}
+	d := &app.Dispatcher{Pub: pub, Backend: scripted{}, Log: zap.NewNop(), Producer: "test", ProgressEvery: time.Hour}
+	req := requested(&eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360})
+	req.Job.Attempt = 2
+	require.NoError(t, d.Run(context.Background(), req))
+	require.NotEmpty(t, pub.got)
+	require.NotNil(t, pub.got[0].GetEncodingStarted())
+	assert.Equal(t, int32(2), pub.got[0].GetEncodingStarted().GetAttempt())
+}
+
 func TestStartedAndThrottledProgressAreReported(t *testing.T) {
 	t.Parallel()
 	pub := &recorder{}
@@ -276,6 +292,7 @@ func TestStartedAndThrottledProgressAreReported(t *testing.T) {
 	require.NotNil(t, st)
 	assert.Equal(t, jobs.NewID("local", req.EventID), st.GetExternalJobId())
 	assert.Equal(t, "alice", st.GetOwner())
+	assert.Equal(t, int32(1), st.GetAttempt(), "a request that names no attempt is the first")
 	p := pub.got[1].GetEncodingProgress()
 	require.NotNil(t, p)
 	assert.InDelta(t, 10, p.GetPercent(), 0.001)

@@ -93,7 +93,7 @@ func (in *Ingestor) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 	}
 	st := &Staged{Path: f.Name()}
 	buf := make([]byte, 1<<20)
-	n, err := io.CopyBuffer(f, io.LimitReader(ctxReader{ctx, r}, in.MaxBytes+1), buf)
+	n, err := io.CopyBuffer(f, io.LimitReader(storage.ContextReader(ctx, r), in.MaxBytes+1), buf)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%w: %w", ErrUnavailable, cerr)
 	}
@@ -209,16 +209,4 @@ func probeSummary(src *media.Source, size int64) *eventsv1.ProbeSummary {
 		probe.AudioCodec = src.Audio[0].Codec
 	}
 	return probe
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

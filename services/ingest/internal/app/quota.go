@@ -40,14 +40,7 @@ func (q *Quota) reserve(owner string, sessions int, bytes int64) error {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.users == nil {
-		q.users = map[string]*usage{}
-	}
-	u := q.users[owner]
-	if u == nil {
-		u = &usage{}
-		q.users[owner] = u
-	}
+	u := q.user(owner)
 	switch {
 	case q.Sessions > 0 && sessions > 0 && u.sessions+sessions > q.Sessions:
 		return fmt.Errorf("%w: %d upload sessions open, at most %d per user; complete or abort one (DELETE /v1/uploads/{id})",
@@ -69,14 +62,7 @@ func (q *Quota) add(owner string, sessions int, bytes int64) {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.users == nil {
-		q.users = map[string]*usage{}
-	}
-	u := q.users[owner]
-	if u == nil {
-		u = &usage{}
-		q.users[owner] = u
-	}
+	u := q.user(owner)
 	u.sessions += sessions
 	u.bytes += bytes
 }
@@ -93,6 +79,19 @@ func (q *Quota) release(owner string, sessions int, bytes int64) {
 		u.bytes -= bytes
 		q.drop(owner, u)
 	}
+}
+
+// user is owner's usage, counted from zero the first time; q.mu is held.
+func (q *Quota) user(owner string) *usage {
+	if q.users == nil {
+		q.users = map[string]*usage{}
+	}
+	u := q.users[owner]
+	if u == nil {
+		u = &usage{}
+		q.users[owner] = u
+	}
+	return u
 }
 
 func (q *Quota) drop(owner string, u *usage) {

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pertitle/pertitle/pkg/storage"
 )
 
 // Errors of resumable uploads the HTTP port maps to status codes.
@@ -307,7 +309,7 @@ func (s *Sessions) PutPart(ctx context.Context, owner, id string, n int, length 
 	case length != want:
 		return Part{}, fmt.Errorf("%w: part %d must have exactly %d bytes, not %d", ErrInvalidUpload, n, want, length)
 	}
-	br := bufio.NewReaderSize(ctxReader{ctx, r}, 4096)
+	br := bufio.NewReaderSize(storage.ContextReader(ctx, r), 4096)
 	if n == 1 {
 		head, _ := br.Peek(int(min(want, 1024)))
 		if !LooksLikeVideo(head) {
@@ -519,7 +521,7 @@ func (s *Sessions) assemble(ctx context.Context, sess *Session) (*Staged, error)
 			break
 		}
 		var c int64
-		c, err = io.CopyBuffer(out, ctxReader{ctx, in}, buf)
+		c, err = io.CopyBuffer(out, storage.ContextReader(ctx, in), buf)
 		st.Size += c
 		_ = in.Close()
 	}

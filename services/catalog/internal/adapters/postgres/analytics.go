@@ -56,33 +56,10 @@ func (r *Repository) Report(ctx context.Context, f analytics.Filter, interval ti
 		return analytics.Report{}, fmt.Errorf("cannot begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // read only: nothing to commit
-	return sqlcommon.Report(ctx, dialect, func(ctx context.Context, q string, args []any, row func(sqlcommon.Scanner) error) error {
-		rows, err := tx.Query(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		return sqlcommon.EachRow(rows, row)
-	}, f, interval)
+	return sqlcommon.Report(ctx, dialect, querier{tx}.Each, f, interval)
 }
 
-// deleteBatch bounds how many rows one delete removes, so that no transaction
-// holds a large backlog's locks for long.
-const deleteBatch = 5000
-
-// DeleteEventsBefore deletes the playback events older than before (their ts),
-// in batches; it returns how many it deleted.
+// DeleteEventsBefore deletes the playback events older than before (their ts).
 func (r *Repository) DeleteEventsBefore(ctx context.Context, before time.Time) (int64, error) {
-	var total int64
-	for {
-		tag, err := r.pool.Exec(ctx, `DELETE FROM playback_events WHERE seq IN
-			(SELECT seq FROM playback_events WHERE ts < $1 LIMIT $2)`, before.UnixMilli(), deleteBatch)
-		if err != nil {
-			return total, fmt.Errorf("cannot delete old playback events: %w", err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < deleteBatch {
-			return total, nil
-		}
-	}
+	return sqlcommon.DeleteEventsBefore(ctx, r.db(), before)
 }

@@ -10,7 +10,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -114,62 +113,26 @@ func (r *Repository) Ping(ctx context.Context) error {
 	return nil
 }
 
-// assetColumns is the column list every read selects, in scanAsset's order; the
-// last one is the renditions as a JSON array, aggregated in the same statement.
-const assetColumns = `a.id, a.owner, a.title, a.source_key, a.duration_seconds, a.width, a.height, a.source_bytes,
-	a.status, a.error, a.retryable, a.progress_percent, a.progress_eta, a.progress_at,
-	a.progress_chunks_done, a.progress_chunks, a.progress_workers,
-	a.backend, a.job_id, a.attempt, a.job_at, a.hls_key, a.dash_key, a.hls_url, a.dash_url,
-	a.created_at, a.updated_at, a.ready_at, a.ready_transitions,
+// assetColumns is the column list every read selects, in ScanAsset's order;
+// the last one is the renditions as a JSON array, aggregated in the same statement.
+const assetColumns = sqlcommon.AssetColumns + `,
 	(SELECT COALESCE(json_agg(json_build_object('w', r.width, 'h', r.height, 'b', r.bitrate, 'ab', r.average_bitrate,
 		'c', r.codec, 'cs', r.codecs, 'fr', r.frame_rate, 'n', r.bytes, 'q', r.quality) ORDER BY r.position), '[]')::text
 	 FROM renditions r WHERE r.asset_id = a.id)`
 
 const getQuery = `SELECT ` + assetColumns + ` FROM assets a WHERE a.id = $1`
 
-func scanAsset(row pgx.Row) (domain.Asset, error) {
-	var a domain.Asset
-	var status, rends string
-	var progressAt, jobAt, createdAt, updatedAt, readyAt int64
-	err := row.Scan(&a.ID, &a.Owner, &a.Title, &a.SourceKey, &a.DurationSeconds, &a.Width, &a.Height, &a.SourceBytes,
-		&status, &a.Error, &a.Retryable, &a.ProgressPercent, &a.ProgressETA, &progressAt,
-		&a.ProgressChunksDone, &a.ProgressChunks, &a.ProgressWorkers,
-		&a.Backend, &a.JobID, &a.Attempt, &jobAt, &a.HLSKey, &a.DASHKey, &a.HLSURL, &a.DASHURL,
-		&createdAt, &updatedAt, &readyAt, &a.ReadyTransitions, &rends)
-	if err != nil {
-		return domain.Asset{}, err
-	}
-	a.Status = domain.Status(status)
-	a.ProgressAt, a.JobAt = fromNanos(progressAt), fromNanos(jobAt)
-	a.CreatedAt, a.UpdatedAt, a.ReadyAt = fromNanos(createdAt), fromNanos(updatedAt), fromNanos(readyAt)
-	if a.Renditions, err = sqlcommon.DecodeRenditions(rends); err != nil {
-		return domain.Asset{}, fmt.Errorf("asset %s: %w", a.ID, err)
-	}
-	return a, nil
-}
-
 // Get returns one asset.
 func (r *Repository) Get(ctx context.Context, id string) (domain.Asset, error) {
-	a, err := scanAsset(r.pool.QueryRow(ctx, getQuery, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return domain.Asset{}, fmt.Errorf("%w: %s", domain.ErrNotFound, id)
-	}
-	if err != nil {
-		return domain.Asset{}, fmt.Errorf("cannot get asset %s: %w", id, err)
-	}
-	return a, nil
+	return sqlcommon.Get(ctx, r.db(), getQuery, id)
 }
 
 // List returns a page of assets, newest first. The conditions are only those
 // the filter sets, so that the planner picks the index that serves them.
 func (r *Repository) List(ctx context.Context, f app.ListFilter) (app.Page, error) {
-	c, after, err := app.DecodeCursor(f.Cursor)
+	c, after, limit, err := sqlcommon.ListArgs(f)
 	if err != nil {
 		return app.Page{}, err
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = app.DefaultLimit
 	}
 	var conds []string
 	var args []any
@@ -184,7 +147,7 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) (app.Page, erro
 		conds = append(conds, "a.status = "+arg(string(f.Status)))
 	}
 	if after {
-		conds = append(conds, "(a.created_at, a.id) < ("+arg(toNanos(c.CreatedAt))+", "+arg(c.ID)+")")
+		conds = append(conds, "(a.created_at, a.id) < ("+arg(sqlcommon.ToNanos(c.CreatedAt))+", "+arg(c.ID)+")")
 	}
 	q := `SELECT ` + assetColumns + ` FROM assets a`
 	if len(conds) > 0 {
@@ -192,23 +155,7 @@ func (r *Repository) List(ctx context.Context, f app.ListFilter) (app.Page, erro
 	}
 	// One more than asked tells whether another page exists.
 	q += " ORDER BY a.created_at DESC, a.id DESC LIMIT " + arg(limit+1)
-	rows, err := r.pool.Query(ctx, q, args...)
-	if err != nil {
-		return app.Page{}, fmt.Errorf("cannot list assets: %w", err)
-	}
-	defer rows.Close()
-	p := app.Page{Assets: make([]domain.Asset, 0, min(limit, 64))}
-	for rows.Next() {
-		a, err := scanAsset(rows)
-		if err != nil {
-			return app.Page{}, fmt.Errorf("cannot list assets: %w", err)
-		}
-		p.Assets = append(p.Assets, a)
-	}
-	if err := rows.Err(); err != nil {
-		return app.Page{}, fmt.Errorf("cannot list assets: %w", err)
-	}
-	return app.PageOf(p.Assets, limit), nil
+	return sqlcommon.ListPage(ctx, r.db(), q, args, limit)
 }
 
 // Update applies fn to asset id and records key, in one transaction.
@@ -217,137 +164,47 @@ func (r *Repository) Update(ctx context.Context, key app.EventKey, id string, fn
 	if err != nil || !fresh {
 		return false, err // processed before: nothing to do
 	}
-	defer func() {
-		if err != nil || !applied {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	if _, err := tombstoned(ctx, tx, id); err != nil {
-		return false, err
-	}
-	cur, err := scanAsset(tx.QueryRow(ctx, getQuery, id))
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		cur = domain.Asset{ID: id}
-	case err != nil:
-		return false, fmt.Errorf("cannot read asset %s: %w", id, err)
-	}
-	next, changed, err := fn(cur)
+	return sqlcommon.Update(ctx, tx, getQuery, key, id, fn)
+}
+
+// begin begins a transaction that holds asset id's lock: every writer of
+// this asset queues there, in this process or another one, until the holder
+// commits.
+func (r *Repository) begin(ctx context.Context, id string) (sqlcommon.Tx, error) {
+	ptx, err := r.pool.Begin(ctx)
 	if err != nil {
-		return false, err
+		return nil, fmt.Errorf("cannot begin: %w", err)
 	}
-	if changed {
-		if next.ID != id {
-			return false, fmt.Errorf("update of asset %s returned asset %q", id, next.ID)
-		}
-		if err := save(ctx, tx, cur, next); err != nil {
-			return false, err
-		}
+	tx := txOf(ptx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("cannot lock asset %s: %w", id, err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("cannot commit event %s: %w", key.EventID, err)
-	}
-	return true, nil
+	return tx, nil
 }
 
 // beginEvent begins the transaction that applies the event key to asset id:
-// it takes the asset's lock and records key. A key recorded before gets
-// fresh=false and no transaction.
-func (r *Repository) beginEvent(ctx context.Context, key app.EventKey, id string) (tx pgx.Tx, fresh bool, err error) {
-	tx, err = r.pool.Begin(ctx)
+// it takes the asset's lock and records key, so that a duplicate of the
+// event finds its record. A key recorded before gets fresh=false and no
+// transaction.
+func (r *Repository) beginEvent(ctx context.Context, key app.EventKey, id string) (tx sqlcommon.Tx, fresh bool, err error) {
+	tx, err = r.begin(ctx, id)
 	if err != nil {
-		return nil, false, fmt.Errorf("cannot begin: %w", err)
+		return nil, false, err
 	}
-	defer func() {
-		if err != nil || !fresh {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-		}
-	}()
-	// Every writer of this asset queues here, in this process or another one,
-	// until the holder commits; a duplicate of the event then finds its record.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, id); err != nil {
-		return nil, false, fmt.Errorf("cannot lock asset %s: %w", id, err)
-	}
-	tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3)
+	n, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3)
 		ON CONFLICT (consumer, event_id) DO NOTHING`, key.Consumer, key.EventID, time.Now().UnixNano())
-	if err != nil {
-		return nil, false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
-	}
-	return tx, tag.RowsAffected() > 0, nil
-}
-
-func save(ctx context.Context, tx pgx.Tx, cur, a domain.Asset) error {
-	if !a.Status.Valid() {
-		return fmt.Errorf("cannot save asset %s with status %q", a.ID, a.Status)
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO assets (id, owner, title, source_key, duration_seconds, width, height,
-		source_bytes, status, error, retryable, progress_percent, progress_eta, progress_at,
-		progress_chunks_done, progress_chunks, progress_workers, backend, job_id, attempt,
-		job_at, hls_key, dash_key, hls_url, dash_url, created_at, updated_at, ready_at, ready_transitions)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-			$21, $22, $23, $24, $25, $26, $27, $28, $29)
-		ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, title = excluded.title, source_key = excluded.source_key,
-		duration_seconds = excluded.duration_seconds, width = excluded.width, height = excluded.height,
-		source_bytes = excluded.source_bytes, status = excluded.status, error = excluded.error,
-		retryable = excluded.retryable, progress_percent = excluded.progress_percent,
-		progress_eta = excluded.progress_eta, progress_at = excluded.progress_at,
-		progress_chunks_done = excluded.progress_chunks_done, progress_chunks = excluded.progress_chunks,
-		progress_workers = excluded.progress_workers, backend = excluded.backend,
-		job_id = excluded.job_id, attempt = excluded.attempt, job_at = excluded.job_at, hls_key = excluded.hls_key,
-		dash_key = excluded.dash_key, hls_url = excluded.hls_url, dash_url = excluded.dash_url,
-		created_at = excluded.created_at, updated_at = excluded.updated_at, ready_at = excluded.ready_at,
-		ready_transitions = excluded.ready_transitions`,
-		a.ID, a.Owner, a.Title, a.SourceKey, a.DurationSeconds, a.Width, a.Height, a.SourceBytes,
-		string(a.Status), a.Error, a.Retryable, a.ProgressPercent, a.ProgressETA, toNanos(a.ProgressAt),
-		a.ProgressChunksDone, a.ProgressChunks, a.ProgressWorkers,
-		a.Backend, a.JobID, a.Attempt, toNanos(a.JobAt), a.HLSKey, a.DASHKey, a.HLSURL, a.DASHURL,
-		toNanos(a.CreatedAt), toNanos(a.UpdatedAt), toNanos(a.ReadyAt), a.ReadyTransitions)
-	if err != nil {
-		return fmt.Errorf("cannot save asset %s: %w", a.ID, err)
-	}
-	// Progress reports are frequent; only a finished encode changes renditions.
-	if domain.RenditionsEqual(cur.Renditions, a.Renditions) {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM renditions WHERE asset_id = $1`, a.ID); err != nil {
-		return fmt.Errorf("cannot replace renditions of %s: %w", a.ID, err)
-	}
-	for i, rd := range a.Renditions {
-		q, err := sqlcommon.EncodeQuality(rd.Quality)
+	if err != nil || n == 0 {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		if err != nil {
-			return fmt.Errorf("rendition %d of %s: %w", i, a.ID, err)
+			return nil, false, fmt.Errorf("cannot record event %s: %w", key.EventID, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO renditions (asset_id, position, width, height, bitrate,
-			average_bitrate, codec, codecs, frame_rate, bytes, quality) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			a.ID, i, rd.Width, rd.Height, rd.Bitrate, rd.AverageBitrate, rd.Codec, rd.Codecs, rd.FrameRate,
-			rd.Bytes, q); err != nil {
-			return fmt.Errorf("cannot save rendition %d of %s: %w", i, a.ID, err)
-		}
+		return nil, false, nil
 	}
-	return nil
+	return tx, true, nil
 }
 
-// PruneProcessed forgets processed events older than before; redeliveries happen
-// within minutes, so a retention of days is plenty.
+// PruneProcessed forgets processed events older than before.
 func (r *Repository) PruneProcessed(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := r.pool.Exec(ctx, `DELETE FROM processed_events WHERE processed_at < $1`, before.UnixNano())
-	if err != nil {
-		return 0, fmt.Errorf("cannot prune processed events: %w", err)
-	}
-	return tag.RowsAffected(), nil
-}
-
-// toNanos stores a time as UTC Unix nanoseconds; 0 is the zero time (as in SQLite).
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
+	return sqlcommon.PruneProcessed(ctx, r.db(), before)
 }

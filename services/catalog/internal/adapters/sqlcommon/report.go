@@ -57,11 +57,44 @@ func Report(ctx context.Context, d Dialect, query QueryFunc, f analytics.Filter,
 	if interval <= 0 {
 		interval = time.Hour
 	}
+	q := newReportQueries(ctx, d, query, f, interval)
+	var s analytics.Sums
+	for _, st := range []struct {
+		what string
+		run  func(*analytics.Sums) error
+	}{
+		{"totals", q.totals},
+		{"plays", q.plays},
+		{"median startup", q.medianStartup},
+		{"renditions", q.renditions},
+		{"errors", q.errors},
+		{"timeline", q.timeline},
+	} {
+		if err := st.run(&s); err != nil {
+			return analytics.Report{}, fmt.Errorf("cannot compute the %s of playback events: %w", st.what, err)
+		}
+	}
+	return s.Report(), nil
+}
+
+// reportQueries are the queries of one report: each takes the same
+// parameters (the filter's) and adds its part to the sums.
+type reportQueries struct {
+	ctx      context.Context
+	d        Dialect
+	query    QueryFunc
+	args     []any
+	where    string // the filter's conditions
+	from     string // FROM and WHERE of the filter's events
+	interval time.Duration
+}
+
+func newReportQueries(ctx context.Context, d Dialect, query QueryFunc, f analytics.Filter, interval time.Duration) *reportQueries {
+	q := &reportQueries{ctx: ctx, d: d, query: query, interval: interval}
 	var conds []string
-	var args []any
 	arg := func(v any) string {
-		args = append(args, v)
-		return d.Param(len(args))
+		q.args = append(q.args, v)
+		return d.Param(len(q.args))
 	}
 	switch {
 	case f.AssetID != "":
@@ -72,90 +105,88 @@ func Report(ctx context.Context, d Dialect, query QueryFunc, f analytics.Filter,
 	if !f.Since.IsZero() {
 		conds = append(conds, "ts >= "+arg(f.Since.UnixMilli()))
 	}
-	where := "TRUE"
+	q.where = "TRUE"
 	if len(conds) > 0 {
-		where = strings.Join(conds, " AND ")
+		q.where = strings.Join(conds, " AND ")
 	}
-	from := " FROM playback_events WHERE " + where
+	q.from = " FROM playback_events WHERE " + q.where
+	return q
+}
+
+// one runs a query of one row into dest.
+func (q *reportQueries) one(sql string, dest ...any) error {
+	return q.query(q.ctx, sql, q.args, func(r Scanner) error { return r.Scan(dest...) })
+}
+
+func (q *reportQueries) totals(s *analytics.Sums) error {
+	return q.one(`SELECT COUNT(DISTINCT asset_id),
+		COUNT(DISTINCT CASE WHEN type = 'play_start' THEN viewer_id END),
+		COALESCE(SUM(CASE WHEN type = 'heartbeat' THEN watched_seconds END), 0),
+		CAST(COALESCE(SUM(CASE WHEN type = 'stall' THEN stall_ms END), 0) AS BIGINT),
+		COALESCE(SUM(CASE WHEN type = 'heartbeat' AND to_bitrate > 0 THEN to_bitrate * watched_seconds END), 0),
+		COALESCE(SUM(CASE WHEN type = 'heartbeat' AND to_bitrate > 0 THEN watched_seconds END), 0),
+		CAST(COALESCE(SUM(bytes_downloaded), 0) AS BIGINT)`+q.from,
+		&s.Assets, &s.UniqueViewers, &s.WatchedSeconds, &s.StallMS, &s.BitrateSeconds, &s.BitrateWeight, &s.BytesDownloaded)
+}
+
+// plays counts sessions: a session is one play, however often its
+// play_start was sent.
+func (q *reportQueries) plays(s *analytics.Sums) error {
+	return q.one(`SELECT COUNT(*) FROM (SELECT DISTINCT asset_id, session_id`+q.from+` AND type = 'play_start') p`, &s.Plays)
+}
+
+func (q *reportQueries) medianStartup(s *analytics.Sums) error {
+	return q.one(q.d.Median(q.where+" AND type = 'startup'"), &s.MedianStartupMS)
+}
+
+func (q *reportQueries) renditions(s *analytics.Sums) error {
+	return q.query(q.ctx, `SELECT width, height, to_bitrate, SUM(watched_seconds) AS secs`+q.from+
+		` AND type = 'heartbeat' AND (to_bitrate > 0 OR width > 0)
+		GROUP BY width, height, to_bitrate
+		ORDER BY secs DESC, to_bitrate DESC, width DESC, height DESC LIMIT `+strconv.Itoa(analytics.MaxRenditions), q.args,
+		func(r Scanner) error {
+			var x analytics.RenditionTime
+			if err := r.Scan(&x.Width, &x.Height, &x.Bitrate, &x.Seconds); err != nil {
+				return err
+			}
+			s.Renditions = append(s.Renditions, x)
+			return nil
+		})
+}
+
+func (q *reportQueries) errors(s *analytics.Sums) error {
+	return q.query(q.ctx, `SELECT error_code, COUNT(*) AS n`+q.from+` AND type = 'error'
+		GROUP BY error_code ORDER BY n DESC, error_code`+q.d.Bytewise+` LIMIT `+strconv.Itoa(analytics.MaxErrorCodes), q.args,
+		func(r Scanner) error {
+			var x analytics.ErrorCount
+			if err := r.Scan(&x.Code, &x.Count); err != nil {
+				return err
+			}
+			s.Errors = append(s.Errors, x)
+			return nil
+		})
+}
+
+// timeline counts plays and stalls per interval; a play counts in the bucket
+// of its session's first play_start.
+func (q *reportQueries) timeline(s *analytics.Sums) error {
 	// The interval is an integer of our own, written into the SQL: every query
 	// takes the same parameters, and only the timeline needs it.
-	iv, zero := strconv.FormatInt(interval.Milliseconds(), 10), strconv.FormatInt(zeroTimeMS, 10)
+	iv, zero := strconv.FormatInt(q.interval.Milliseconds(), 10), strconv.FormatInt(zeroTimeMS, 10)
 	bucketOf := func(col string) string { return "(" + col + " - ((" + col + " + " + zero + ") % " + iv + "))" }
-
-	var s analytics.Sums
-	one := func(q string, dest ...any) error {
-		return query(ctx, q, args, func(r Scanner) error { return r.Scan(dest...) })
-	}
-	steps := []struct {
-		what string
-		run  func() error
-	}{
-		{"totals", func() error {
-			return one(`SELECT COUNT(DISTINCT asset_id),
-				COUNT(DISTINCT CASE WHEN type = 'play_start' THEN viewer_id END),
-				COALESCE(SUM(CASE WHEN type = 'heartbeat' THEN watched_seconds END), 0),
-				CAST(COALESCE(SUM(CASE WHEN type = 'stall' THEN stall_ms END), 0) AS BIGINT),
-				COALESCE(SUM(CASE WHEN type = 'heartbeat' AND to_bitrate > 0 THEN to_bitrate * watched_seconds END), 0),
-				COALESCE(SUM(CASE WHEN type = 'heartbeat' AND to_bitrate > 0 THEN watched_seconds END), 0),
-				CAST(COALESCE(SUM(bytes_downloaded), 0) AS BIGINT)`+from,
-				&s.Assets, &s.UniqueViewers, &s.WatchedSeconds, &s.StallMS, &s.BitrateSeconds, &s.BitrateWeight, &s.BytesDownloaded)
-		}},
-		{"plays", func() error {
-			// A session is one play, however often its play_start was sent.
-			return one(`SELECT COUNT(*) FROM (SELECT DISTINCT asset_id, session_id`+from+` AND type = 'play_start') p`, &s.Plays)
-		}},
-		{"median startup", func() error {
-			return one(d.Median(where+" AND type = 'startup'"), &s.MedianStartupMS)
-		}},
-		{"renditions", func() error {
-			return query(ctx, `SELECT width, height, to_bitrate, SUM(watched_seconds) AS secs`+from+
-				` AND type = 'heartbeat' AND (to_bitrate > 0 OR width > 0)
-				GROUP BY width, height, to_bitrate
-				ORDER BY secs DESC, to_bitrate DESC, width DESC, height DESC LIMIT `+strconv.Itoa(analytics.MaxRenditions), args,
-				func(r Scanner) error {
-					var x analytics.RenditionTime
-					if err := r.Scan(&x.Width, &x.Height, &x.Bitrate, &x.Seconds); err != nil {
-						return err
-					}
-					s.Renditions = append(s.Renditions, x)
-					return nil
-				})
-		}},
-		{"errors", func() error {
-			return query(ctx, `SELECT error_code, COUNT(*) AS n`+from+` AND type = 'error'
-				GROUP BY error_code ORDER BY n DESC, error_code`+d.Bytewise+` LIMIT `+strconv.Itoa(analytics.MaxErrorCodes), args,
-				func(r Scanner) error {
-					var x analytics.ErrorCount
-					if err := r.Scan(&x.Code, &x.Count); err != nil {
-						return err
-					}
-					s.Errors = append(s.Errors, x)
-					return nil
-				})
-		}},
-		{"timeline", func() error {
-			// A play counts in the bucket of its session's first play_start.
-			return query(ctx, `SELECT b, SUM(p), SUM(st) FROM (
-					SELECT `+bucketOf("MIN(ts)")+` AS b, 1 AS p, 0 AS st`+from+` AND type = 'play_start' GROUP BY asset_id, session_id
-					UNION ALL
-					SELECT `+bucketOf("ts")+`, 0, 1`+from+` AND type = 'stall'
-				) buckets GROUP BY b ORDER BY b DESC LIMIT `+strconv.Itoa(analytics.MaxBuckets), args,
-				func(r Scanner) error {
-					var ms int64
-					var x analytics.Bucket
-					if err := r.Scan(&ms, &x.Plays, &x.Stalls); err != nil {
-						return err
-					}
-					x.T = time.UnixMilli(ms).UTC()
-					s.Timeline = append(s.Timeline, x)
-					return nil
-				})
-		}},
-	}
-	for _, st := range steps {
-		if err := st.run(); err != nil {
-			return analytics.Report{}, fmt.Errorf("cannot compute the %s of playback events: %w", st.what, err)
-		}
-	}
-	return s.Report(), nil
+	return q.query(q.ctx, `SELECT b, SUM(p), SUM(st) FROM (
+			SELECT `+bucketOf("MIN(ts)")+` AS b, 1 AS p, 0 AS st`+q.from+` AND type = 'play_start' GROUP BY asset_id, session_id
+			UNION ALL
+			SELECT `+bucketOf("ts")+`, 0, 1`+q.from+` AND type = 'stall'
+		) buckets GROUP BY b ORDER BY b DESC LIMIT `+strconv.Itoa(analytics.MaxBuckets), q.args,
+		func(r Scanner) error {
+			var ms int64
+			var x analytics.Bucket
+			if err := r.Scan(&ms, &x.Plays, &x.Stalls); err != nil {
+				return err
+			}
+			x.T = time.UnixMilli(ms).UTC()
+			s.Timeline = append(s.Timeline, x)
+			return nil
+		})
 }

@@ -3,7 +3,6 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -38,9 +37,7 @@ type Media interface {
 }
 
 // Instrumenter wraps a handler with metrics under a route name (svc.Metrics).
-type Instrumenter interface {
-	Instrument(route string, h http.Handler) http.Handler
-}
+type Instrumenter = svc.Instrumenter
 
 // Config of the HTTP port.
 type Config struct {
@@ -81,13 +78,7 @@ func New(cfg Config, q Queries, media Media, log *zap.Logger) *Handlers {
 
 // Register mounts the API and media routes on mux, instrumented by m (may be nil).
 func (h *Handlers) Register(mux svc.Mux, m Instrumenter) {
-	route := func(pattern, name string, fn http.HandlerFunc) {
-		var handler http.Handler = fn
-		if m != nil {
-			handler = m.Instrument(name, handler)
-		}
-		mux.Handle(pattern, handler)
-	}
+	route := svc.Instrumented(mux, m)
 	authed := func(fn http.HandlerFunc) http.HandlerFunc {
 		var handler http.Handler = auth.Required(fn)
 		if h.cfg.Authenticate != nil {
@@ -258,7 +249,7 @@ func (h *Handlers) getAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, h.toJSON(a))
+	problem.WriteJSON(w, http.StatusOK, h.toJSON(a))
 }
 
 // listAssets lists the caller's assets; admins list everyone's, or one owner's
@@ -303,7 +294,7 @@ func (h *Handlers) listAssets(w http.ResponseWriter, r *http.Request) {
 		out.Assets[i] = h.toJSON(a)
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, out)
+	problem.WriteJSON(w, http.StatusOK, out)
 }
 
 func (h *Handlers) internal(w http.ResponseWriter, r *http.Request, err error) {
@@ -312,18 +303,6 @@ func (h *Handlers) internal(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h.log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 	writeError(w, http.StatusInternalServerError, problem.Internal, "internal error")
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		problem.Write(w, http.StatusInternalServerError, problem.Internal, "cannot encode response")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
 }
 
 func writeError(w http.ResponseWriter, code int, t problem.Type, msg string) {

@@ -50,7 +50,7 @@ func (h *Handlers) retryAsset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/assets/"+got.AssetID)
-	writeJSON(w, http.StatusAccepted, retriedJSON{ID: got.AssetID, Attempt: got.Attempt, RequestID: got.RequestID, JobID: got.JobID})
+	problem.WriteJSON(w, http.StatusAccepted, retriedJSON{ID: got.AssetID, Attempt: got.Attempt, RequestID: got.RequestID, JobID: got.JobID})
 }
 
 func (h *Handlers) commandFailed(w http.ResponseWriter, r *http.Request, err error) {

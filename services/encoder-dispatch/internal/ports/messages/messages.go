@@ -64,7 +64,8 @@ func (h *Handlers) OnEncodingRequested(ctx context.Context, env *eventsv1.Envelo
 	}
 	return h.Dispatcher.Run(ctx, app.Request{Cause: cause(env), Job: app.Job{Title: req.GetTitle(),
 		SourceKey: req.GetSourceKey(), SourceURL: req.GetSourceUrl(), OutputPrefix: req.GetOutputPrefix(),
-		LadderMode: req.GetLadderMode(), Ladder: rungs(req.GetLadder()), Probe: req.GetProbe()}})
+		LadderMode: req.GetLadderMode(), Ladder: rungs(req.GetLadder()), Probe: req.GetProbe(),
+		Attempt: req.GetAttempt()}})
 }
 
 // OnChunkRequested encodes one chunk of a chunked job.

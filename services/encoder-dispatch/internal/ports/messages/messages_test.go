@@ -109,7 +109,7 @@ func TestARequestBecomesTheJobItDescribes(t *testing.T) {
 	env := event(t, &eventsv1.EncodingRequested{Owner: "alice", Title: "clip", SourceKey: "sources/asset-1/source.mp4",
 		OutputPrefix: "outputs/asset-1/x", LadderMode: jobs.LadderFixed,
 		Ladder: []*eventsv1.Rung{{Width: 1280, Height: 720, Bitrate: 3_000_000}, {Width: 640, Height: 360, Bitrate: 800_000}},
-		Probe:  &eventsv1.ProbeSummary{DurationSeconds: 4, FrameRate: 25, Width: 1280, Height: 720}})
+		Probe:  &eventsv1.ProbeSummary{DurationSeconds: 4, FrameRate: 25, Width: 1280, Height: 720}, Attempt: 3})
 	require.NoError(t, h.OnEncodingRequested(context.Background(), env))
 	require.Len(t, be.jobs, 1)
 	job := be.jobs[0]
@@ -117,6 +117,7 @@ func TestARequestBecomesTheJobItDescribes(t *testing.T) {
 	assert.Equal(t, "asset-1", job.AssetID)
 	assert.Equal(t, "alice", job.Owner)
 	assert.Equal(t, "clip", job.Title)
+	assert.Equal(t, int32(3), job.Attempt, "a retry's attempt reaches the job")
 	assert.Equal(t, "outputs/asset-1/x", job.OutputPrefix)
 	assert.Equal(t, "corr-1", job.CorrelationID)
 	assert.Equal(t, env.GetTraceparent(), job.Traceparent)

@@ -3,7 +3,6 @@
 package http
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -31,11 +30,11 @@ func uploadHandler(in *app.Ingestor, catalogURL string, log *zap.Logger) http.Ha
 		caller, ok := auth.FromContext(r.Context())
 		if !ok || caller.Subject == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
-			writeErr(w, http.StatusUnauthorized, problem.Unauthorized, "sign in to upload")
+			problem.Write(w, http.StatusUnauthorized, problem.Unauthorized, "sign in to upload")
 			return
 		}
 		if r.ContentLength > in.MaxBytes {
-			writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, app.ErrTooLarge.Error())
+			problem.Write(w, http.StatusRequestEntityTooLarge, problem.TooLarge, app.ErrTooLarge.Error())
 			return
 		}
 		if err := in.Admit(caller.Subject); err != nil {
@@ -84,7 +83,7 @@ func uploadHandler(in *app.Ingestor, catalogURL string, log *zap.Logger) http.Ha
 		if catalogURL != "" {
 			w.Header().Set("Location", strings.TrimSuffix(catalogURL, "/")+"/v1/assets/"+asset.ID)
 		}
-		writeJSON(w, http.StatusAccepted, asset)
+		problem.WriteJSON(w, http.StatusAccepted, asset)
 	})
 }
 
@@ -147,28 +146,28 @@ func fail(w http.ResponseWriter, log *zap.Logger, err error) {
 	case errors.Is(err, app.ErrQuota):
 		// Space frees up as the caller's uploads finish: a guess, not a promise.
 		limit.RetryAfter(w.Header(), quotaRetry)
-		writeErr(w, http.StatusTooManyRequests, problem.QuotaExceeded, err.Error())
+		problem.Write(w, http.StatusTooManyRequests, problem.QuotaExceeded, err.Error())
 	case errors.Is(err, limit.ErrTooSlow):
-		writeErr(w, http.StatusRequestTimeout, problem.TooSlow, err.Error())
+		problem.Write(w, http.StatusRequestTimeout, problem.TooSlow, err.Error())
 	case errors.As(err, &br):
-		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
+		problem.Write(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	case errors.Is(err, app.ErrEmpty), errors.Is(err, app.ErrInvalidUpload):
-		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
+		problem.Write(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	case errors.Is(err, app.ErrTooLarge):
-		writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, err.Error())
+		problem.Write(w, http.StatusRequestEntityTooLarge, problem.TooLarge, err.Error())
 	case errors.As(err, &inv):
-		writeErr(w, http.StatusUnprocessableEntity, problem.NotAVideo, "not a video we can encode: "+inv.Reason)
+		problem.Write(w, http.StatusUnprocessableEntity, problem.NotAVideo, "not a video we can encode: "+inv.Reason)
 	case errors.Is(err, events.ErrTooLarge):
 		// The client's title or file name made the event too large: no retry helps.
-		writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, "the upload's title and file name are too long to announce")
+		problem.Write(w, http.StatusRequestEntityTooLarge, problem.TooLarge, "the upload's title and file name are too long to announce")
 	case errors.Is(err, app.ErrUnavailable):
 		log.Error("upload failed", zap.Error(err))
 		w.Header().Set("Retry-After", "5")
-		writeErr(w, http.StatusServiceUnavailable, problem.Unavailable, err.Error())
+		problem.Write(w, http.StatusServiceUnavailable, problem.Unavailable, err.Error())
 	default:
 		// The client went away or the body broke mid-stream.
 		log.Warn("upload aborted", zap.Error(err))
-		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
+		problem.Write(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	}
 }
 
@@ -179,14 +178,4 @@ func firstNonEmpty(vals ...string) string {
 		}
 	}
 	return ""
-}
-
-func writeErr(w http.ResponseWriter, code int, t problem.Type, msg string) {
-	problem.Write(w, code, t, msg)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

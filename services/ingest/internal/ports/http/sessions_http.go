@@ -74,7 +74,7 @@ func (h *sessionHandlers) withCaller(fn callerHandler) http.Handler {
 		p, ok := auth.FromContext(r.Context())
 		if !ok || p.Subject == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pertitle"`)
-			writeErr(w, http.StatusUnauthorized, problem.Unauthorized, "sign in to upload")
+			problem.Write(w, http.StatusUnauthorized, problem.Unauthorized, "sign in to upload")
 			return
 		}
 		fn(w, r, p.Subject)
@@ -121,7 +121,7 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 		}
 	}
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
+		problem.Write(w, http.StatusBadRequest, problem.InvalidRequest, "body must be JSON {filename, size, content_type, title}: "+err.Error())
 		return
 	}
 	if err := h.in.Admit(owner); err != nil {
@@ -136,7 +136,7 @@ func (h *sessionHandlers) create(w http.ResponseWriter, r *http.Request, owner s
 	h.log.Info("upload session opened", zap.String("session_id", sess.ID), zap.String("owner", owner),
 		zap.Int64("size", sess.Size), zap.Int("parts", sess.PartsTotal))
 	w.Header().Set("Location", "/v1/uploads/"+sess.ID)
-	writeJSON(w, http.StatusCreated, createdJSON{ID: sess.ID, PartSize: sess.PartSize, PartsTotal: sess.PartsTotal,
+	problem.WriteJSON(w, http.StatusCreated, createdJSON{ID: sess.ID, PartSize: sess.PartSize, PartsTotal: sess.PartsTotal,
 		Size: sess.Size, Status: sess.Status, ExpiresAt: sess.ExpiresAt, Direct: h.direct})
 }
 
@@ -147,7 +147,7 @@ func (h *sessionHandlers) get(w http.ResponseWriter, r *http.Request, owner stri
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, progressJSON{ID: p.ID, Filename: p.Filename, Title: p.Title, ContentType: p.ContentType,
+	problem.WriteJSON(w, http.StatusOK, progressJSON{ID: p.ID, Filename: p.Filename, Title: p.Title, ContentType: p.ContentType,
 		Size: p.Size, PartSize: p.PartSize, PartsTotal: p.PartsTotal, Parts: p.Parts, ReceivedBytes: p.ReceivedBytes,
 		Status: p.Status, CreatedAt: p.CreatedAt, ExpiresAt: p.ExpiresAt, Direct: h.direct})
 }
@@ -157,7 +157,7 @@ func partNumber(w http.ResponseWriter, r *http.Request) (int, bool) {
 	v := r.PathValue("n")
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > app.MaxParts || len(v) > 5 {
-		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, "part number must be a positive integer, at most "+strconv.Itoa(app.MaxParts))
+		problem.Write(w, http.StatusBadRequest, problem.InvalidRequest, "part number must be a positive integer, at most "+strconv.Itoa(app.MaxParts))
 		return 0, false
 	}
 	return n, true
@@ -175,7 +175,7 @@ func (h *sessionHandlers) partURL(w http.ResponseWriter, r *http.Request, owner 
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, u)
+	problem.WriteJSON(w, http.StatusOK, u)
 }
 
 func (h *sessionHandlers) putPart(w http.ResponseWriter, r *http.Request, owner string) {
@@ -189,7 +189,7 @@ func (h *sessionHandlers) putPart(w http.ResponseWriter, r *http.Request, owner 
 		return
 	}
 	w.Header().Set("ETag", `"`+p.ETag+`"`)
-	writeJSON(w, http.StatusOK, p)
+	problem.WriteJSON(w, http.StatusOK, p)
 }
 
 func (h *sessionHandlers) complete(w http.ResponseWriter, r *http.Request, owner string) {
@@ -209,7 +209,7 @@ func (h *sessionHandlers) complete(w http.ResponseWriter, r *http.Request, owner
 	if h.catalogURL != "" {
 		w.Header().Set("Location", strings.TrimSuffix(h.catalogURL, "/")+"/v1/assets/"+asset.ID)
 	}
-	writeJSON(w, http.StatusAccepted, asset)
+	problem.WriteJSON(w, http.StatusAccepted, asset)
 }
 
 func (h *sessionHandlers) abort(w http.ResponseWriter, r *http.Request, owner string) {
@@ -223,18 +223,18 @@ func (h *sessionHandlers) abort(w http.ResponseWriter, r *http.Request, owner st
 func (h *sessionHandlers) fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, app.ErrSessionNotFound):
-		writeErr(w, http.StatusNotFound, problem.NotFound, err.Error())
+		problem.Write(w, http.StatusNotFound, problem.NotFound, err.Error())
 	case errors.Is(err, app.ErrInvalidUpload):
-		writeErr(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
+		problem.Write(w, http.StatusBadRequest, problem.InvalidRequest, err.Error())
 	case errors.Is(err, app.ErrUnsupportedType):
-		writeErr(w, http.StatusUnsupportedMediaType, problem.UnsupportedType, err.Error())
+		problem.Write(w, http.StatusUnsupportedMediaType, problem.UnsupportedType, err.Error())
 	case errors.Is(err, app.ErrPartTooLarge):
-		writeErr(w, http.StatusRequestEntityTooLarge, problem.TooLarge, err.Error())
+		problem.Write(w, http.StatusRequestEntityTooLarge, problem.TooLarge, err.Error())
 	case errors.Is(err, app.ErrLengthRequired):
-		writeErr(w, http.StatusLengthRequired, problem.LengthRequired, err.Error())
+		problem.Write(w, http.StatusLengthRequired, problem.LengthRequired, err.Error())
 	case errors.Is(err, app.ErrIncomplete), errors.Is(err, app.ErrSessionBusy),
 		errors.Is(err, app.ErrDirectPart), errors.Is(err, app.ErrNotDirect):
-		writeErr(w, http.StatusConflict, problem.UploadConflict, err.Error())
+		problem.Write(w, http.StatusConflict, problem.UploadConflict, err.Error())
 	default:
 		fail(w, h.log, err)
 	}
