@@ -1,11 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -57,7 +53,10 @@ func TestAWSCallsAreGranted(t *testing.T) {
 	// A resumable upload: its parts go straight to the input bucket through the
 	// URLs ingest presigns (through ingest's recording proxy: the PUT acts with
 	// ingest's rights), then ingest lists, completes and reads the object back.
-	direct := uploadDirect(t, s, clip)
+	now := make(chan struct{})
+	close(now)
+	direct, err := uploadDirect(s, s.Token("alice"), clip, "iam-direct", func() {}, now)
+	require.NoError(t, err)
 	require.Equal(t, "ready", s.WaitStatus(direct, 3*time.Minute, "ready", "failed").Status)
 
 	// An object dropped under uploads/ that is not a video: read, refused, deleted.
@@ -164,43 +163,4 @@ func TestAWSCallsAreGranted(t *testing.T) {
 	assert.True(t, has("encoder-dispatch", "UploadPart", "s3:PutObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "output:"}), "multipart upload")
 	assert.True(t, has("ingest", "DeleteObject", "s3:DeleteObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "input:uploads/"}), "refused object deleted")
 	assert.True(t, has("webhook-receiver", "GetObject", "s3:GetObject", awsaccess.Resource{Kind: awsaccess.Objects, Name: "output:jobs/"}), "job record read")
-}
-
-// uploadDirect runs the resumable upload API on S3 storage as a browser would
-// and returns the asset's id.
-func uploadDirect(t *testing.T, s *stack.Stack, file string) string {
-	t.Helper()
-	data, err := os.ReadFile(file)
-	require.NoError(t, err)
-	call := func(method, target string, body []byte, auth bool, out any) int {
-		req, err := http.NewRequest(method, target, bytes.NewReader(body))
-		require.NoError(t, err)
-		if auth {
-			req.Header.Set("Authorization", "Bearer "+s.Token("alice"))
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if out != nil {
-			require.NoError(t, json.Unmarshal(b, out), "%s", b)
-		}
-		return resp.StatusCode
-	}
-	meta, _ := json.Marshal(map[string]any{"filename": "direct.mp4", "size": len(data), "content_type": "video/mp4"})
-	var sess struct {
-		ID       string `json:"id"`
-		PartSize int    `json:"part_size"`
-		Direct   bool   `json:"direct"`
-	}
-	require.Equal(t, http.StatusCreated, call(http.MethodPost, s.URL("ingest", "/v1/uploads"), meta, true, &sess))
-	require.True(t, sess.Direct, "S3 storage: the parts go straight to the bucket")
-	for n, off := 1, 0; off < len(data); n, off = n+1, off+sess.PartSize {
-		var u struct{ URL string }
-		require.Equal(t, http.StatusOK, call(http.MethodGet, s.URL("ingest", fmt.Sprintf("/v1/uploads/%s/parts/%d/url", sess.ID, n)), nil, true, &u))
-		require.Equal(t, http.StatusOK, call(http.MethodPut, u.URL, data[off:min(off+sess.PartSize, len(data))], false, nil))
-	}
-	var asset struct{ ID string }
-	require.Equal(t, http.StatusAccepted, call(http.MethodPost, s.URL("ingest", "/v1/uploads/"+sess.ID+"/complete"), nil, true, &asset))
-	return asset.ID
 }
