@@ -117,6 +117,11 @@ func TestShotsInvariants(t *testing.T) {
 // profile pass finds the cuts and the shots start at the segment starts
 // nearest them; the 1 s scene joins a neighbour and the last, 7.2 s long,
 // is split to stay within 6 s.
+//
+// The cut at 8.8 s (life into gradients, both seeded at random) does not
+// always score over the threshold, and life's first frames may add one just
+// after 7.8 s: both land on the segment start at 8 s with the cut at 7.8 s,
+// so the shots are the same either way.
 func TestShotsOfScenes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -133,7 +138,7 @@ func TestShotsOfScenes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, prof.CPU)
 	assert.Len(t, prof.SegmentBits, 8)
-	for _, want := range []float64{3.2, 7.8, 8.8} {
+	for _, want := range []float64{3.2, 7.8} {
 		found := false
 		for _, c := range prof.Cuts {
 			found = found || math.Abs(c-want) < 0.05
