@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config, service string, log *zap.Logger, m *sv
 		log = zap.NewNop()
 	}
 	log = log.With(zap.String("component", "bus"))
-	b := &Bus{cfg: cfg, service: service, log: log, metrics: m, wmLog: zapAdapter{log},
+	b := &Bus{cfg: cfg, service: service, log: log, metrics: m, wmLog: zapAdapter{l: log},
 		running: make(chan struct{}), done: make(chan struct{}), handBack: make(chan struct{})}
 	switch cfg.Transport {
 	case TransportMemory:
@@ -298,7 +298,9 @@ func (b *Bus) Run(ctx context.Context) error {
 	// Handlers run on hardCtx: not cancelled by shutdown until the drain deadline.
 	hardCtx, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
-	router, subscribers, err := b.router(hardCtx, subs)
+	gate := &logGate{}
+	defer gate.close()
+	router, subscribers, err := b.router(hardCtx, subs, zapAdapter{l: b.log, gate: gate})
 	if err != nil {
 		return err
 	}
@@ -356,9 +358,9 @@ func (b *Bus) background(ctx context.Context, subs []subscription, onDead DeadLe
 }
 
 // router builds the watermill router that consumes every subscription's queue,
-// its handlers running on hardCtx.
-func (b *Bus) router(hardCtx context.Context, subs []subscription) (*message.Router, []message.Subscriber, error) {
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.drain() + afterCancel + 5*time.Second}, b.wmLog)
+// its handlers running on hardCtx, logging to log.
+func (b *Bus) router(hardCtx context.Context, subs []subscription, log watermill.LoggerAdapter) (*message.Router, []message.Subscriber, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: b.cfg.drain() + afterCancel + 5*time.Second}, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -451,7 +453,38 @@ func publicMeta(m message.Metadata) map[string]string {
 
 // zapAdapter sends watermill's logs to zap: its info is our debug, its errors our
 // warnings (the bus logs failures itself).
-type zapAdapter struct{ l *zap.Logger }
+type zapAdapter struct {
+	l    *zap.Logger
+	gate *logGate // nil: always logs
+}
+
+// logGate stops a watermill logger once its owner is done with it: the
+// router's watcher goroutines can still log after Router.Run has returned
+// (closing the subscribers first makes one announce that every handler has
+// stopped), and a test's logger must not be written to once the test ends.
+type logGate struct {
+	mu     sync.RWMutex
+	closed bool
+}
+
+// log runs write unless the gate is closed; close waits for writes in flight.
+func (g *logGate) log(write func()) {
+	if g == nil {
+		write()
+		return
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if !g.closed {
+		write()
+	}
+}
+
+func (g *logGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+}
 
 func (z zapAdapter) fields(f watermill.LogFields) []zap.Field {
 	out := make([]zap.Field, 0, len(f))
@@ -465,13 +498,13 @@ func (z zapAdapter) Error(msg string, err error, f watermill.LogFields) {
 	if errors.Is(err, errNack) {
 		return
 	}
-	z.l.Warn("watermill: "+msg, append(z.fields(f), zap.Error(err))...)
+	z.gate.log(func() { z.l.Warn("watermill: "+msg, append(z.fields(f), zap.Error(err))...) })
 }
 func (z zapAdapter) Info(msg string, f watermill.LogFields) {
-	z.l.Debug("watermill: "+msg, z.fields(f)...)
+	z.gate.log(func() { z.l.Debug("watermill: "+msg, z.fields(f)...) })
 }
 func (z zapAdapter) Debug(msg string, f watermill.LogFields) {}
 func (z zapAdapter) Trace(msg string, f watermill.LogFields) {}
 func (z zapAdapter) With(f watermill.LogFields) watermill.LoggerAdapter {
-	return zapAdapter{z.l.With(z.fields(f)...)}
+	return zapAdapter{l: z.l.With(z.fields(f)...), gate: z.gate}
 }

@@ -99,12 +99,34 @@ func withoutKeyframes(set []string) []string {
 	return out
 }
 
+// recordingScript is the stand-in ffmpeg's script, written once by TestMain
+// before any test starts a process: a script written while parallel tests
+// fork can be held open for writing by a child between its fork and exec, and
+// running it then fails with "text file busy" (a run of the parallel tests
+// once found no recorded arguments).
+var recordingScript string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pertitle-test-*")
+	if err != nil {
+		panic(err)
+	}
+	recordingScript = filepath.Join(dir, "ffmpeg")
+	if err := os.WriteFile(recordingScript, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$0.args\"\nexit 1\n"), 0o755); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // recordingFFmpeg is a stand-in ffmpeg that writes its arguments, one a
-// line, to recordedArgs's file and fails.
+// line, to recordedArgs's file and fails: a link of its own to the shared
+// script, so that each test's arguments land beside its own link ($0).
 func recordingFFmpeg(t *testing.T) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "ffmpeg")
-	require.NoError(t, os.WriteFile(p, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$0.args\"\nexit 1\n"), 0o755))
+	require.NoError(t, os.Symlink(recordingScript, p))
 	return p
 }
 

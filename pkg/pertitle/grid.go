@@ -227,8 +227,8 @@ func (a *analyzer) points(results [][][]gridResult, maps []presetMap) []Point {
 // corners are the cells the staggered grid skipped (crfsAt) next to a
 // measured point of the same size that is on the hull: there the corner may
 // be on the hull too, and without it the hull would jump to another size for
-// want of a measurement. It happens where two sizes are close (a 1280x272
-// source against 1102x234: the large size stays on the hull down to the
+// want of a measurement. It happens where two sizes are close (a 272-line
+// source against 234 lines: the large size stays on the hull down to the
 // lowest rates, docs/benchmarks.md). Each is a [size, crf] index pair.
 func (a *analyzer) corners(hull []Point, maps []presetMap) [][2]int {
 	on := func(si, ci int) bool {

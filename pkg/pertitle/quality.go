@@ -30,18 +30,16 @@ const DefaultQualityEvery = 2
 const analysisEveryMin = 4
 
 // analysisVMAFEvery is the least subsampling of the analysis's VMAF scores:
-// pairs of frames two in eleven (see qualityGraph), ten frames of a 2 s
-// piece at 25 fps.
+// pairs of frames two in eleven (see qualityGraph).
 const analysisVMAFEvery = 5
 
 // analysisEvery is the frame subsampling of the analysis scores. SSIM: one
 // frame in analysisEveryMin at least; grid points are compared with each
 // other on the same frames, and it halves the scoring CPU. VMAF: pairs two
-// in eleven at least (analysisVMAFEvery). Against pairs two in five, on the
-// ladder benchmark's seven titles, it cut the analysis CPU by a quarter to a
-// third and moved per-title's BD-rate against the hull by -2.8 to +0.7
-// points, within the noise of where the rungs fall (docs/benchmarks.md,
-// "Issue 11, second round").
+// in eleven at least (analysisVMAFEvery). Against pairs two in five it made
+// the analysis markedly cheaper and left per-title's distance to the hull
+// within the noise of where the rungs fall (docs/benchmarks.md, "Issue 11,
+// second round").
 func (o *Options) analysisEvery(m Metric) int {
 	if m == MetricVMAF {
 		return max(o.QualityEvery, analysisVMAFEvery)

@@ -39,9 +39,9 @@ const titlePerSampleSecond = 14.0
 // A piece is never shorter than a segment: the final encode's GOP. x264's
 // macroblock tree gives a picture fewer bits the fewer pictures follow it
 // within its lookahead, so a piece that stops mid-GOP reads low on
-// predictable content: a 1 s piece of a slow pan spent half the bits per
-// non-IDR picture that the same pictures got with 0.4 s more after them
-// (docs/benchmarks.md, "Pieces are whole GOPs"). A piece that ends where
+// predictable content: a 1 s piece of a slow pan read about half the bits its
+// pictures get with the rest of their GOP after them (docs/benchmarks.md,
+// "Pieces are whole GOPs"). A piece that ends where
 // the final encode's closed GOP ends has nothing after it to miss.
 func samplePlan(duration float64, count int, seconds, seg float64) (int, float64) {
 	length := math.Max(seconds, seg)

@@ -325,7 +325,7 @@ func (s *selector) ends() (top, bottom slot) {
 // segment (quality per doubling of the bitrate) reaches the target, when
 // that is at most twice the end's bitrate. The hull ends below the target where the grid's
 // lowest CRF does (a detailed title at 18); stopping there left the top rung
-// 1.9 VMAF under the static ladder's on one clip (docs/benchmarks.md). The
+// under the static ladder's on one clip (docs/benchmarks.md). The
 // slope only falls past the end (quality is concave in log bitrate), so the
 // estimate errs low, and the doubling bounds it.
 func (s *selector) beyondHull() (float64, bool) {
