@@ -73,17 +73,23 @@ func (b *Backoff) Fail(key string) time.Duration {
 		b.keys.get(key, nil) // most recently used
 	}
 	f.n++
-	if f.n <= b.Free {
-		f.until = now // counts, but no wait yet; ages out Max from now
+	wait := b.WaitAfter(f.n)
+	f.until = now.Add(wait) // with no wait yet it counts, and ages out Max from now
+	return wait
+}
+
+// WaitAfter is the wait a key has after n failures: none up to Free, then
+// Base, doubling with each failure, at most Max. (Stores that keep the counts
+// elsewhere, for several processes, apply the same rule.)
+func (b *Backoff) WaitAfter(n int) time.Duration {
+	if n <= b.Free {
 		return 0
 	}
 	wait := b.Base
-	for i := b.Free + 1; i < f.n && wait < b.Max; i++ {
+	for i := b.Free + 1; i < n && wait < b.Max; i++ {
 		wait *= 2
 	}
-	wait = min(wait, b.Max)
-	f.until = now.Add(wait)
-	return wait
+	return min(wait, b.Max)
 }
 
 // Succeed forgets key's failures.

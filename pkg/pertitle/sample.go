@@ -61,6 +61,22 @@ const minSceneTitle = 30.0
 // more than the cost of decoding.
 const profileWidth = 160
 
+// Profile is what the profile pass found in a whole title.
+type Profile struct {
+	Cuts        []float64 // scene cuts, seconds from the title's start, ascending
+	SegmentBits []float64 // bits of a tiny ultrafast encode per segment, in order
+	CPU         time.Duration
+}
+
+// ProfileTitle runs the profile pass (profileTitle) over the whole title:
+// its scene cuts and how hard each segment of seg seconds is to encode, for
+// little more than the cost of decoding it. fps is the title's frame rate;
+// dir receives temporary files.
+func ProfileTitle(ctx context.Context, ffmpeg, src, dir string, fps, seg float64) (Profile, error) {
+	cuts, bits, cpu, err := profileTitle(ctx, ffmpeg, src, dir, fps, seg)
+	return Profile{Cuts: cuts, SegmentBits: bits, CPU: cpu}, err
+}
+
 // profileTitle is one cheap pass over the whole title: scene cuts (the
 // select filter's scene score) and the bits an x264 ultrafast encode of a
 // profileWidth picture spends on each segment of seg seconds, a measure of

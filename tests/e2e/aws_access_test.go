@@ -50,6 +50,15 @@ func TestAWSCallsAreGranted(t *testing.T) {
 	require.Equal(t, "ready", a.Status, a.Error)
 	stack.Get(t, a.HLSURL) // served by the catalog from the output bucket
 
+	// A resumable upload: its parts go straight to the input bucket through the
+	// URLs ingest presigns (through ingest's recording proxy: the PUT acts with
+	// ingest's rights), then ingest lists, completes and reads the object back.
+	now := make(chan struct{})
+	close(now)
+	direct, err := uploadDirect(s, s.Token("alice"), clip, "iam-direct", func() {}, now)
+	require.NoError(t, err)
+	require.Equal(t, "ready", s.WaitStatus(direct, 3*time.Minute, "ready", "failed").Status)
+
 	// An object dropped under uploads/ that is not a video: read, refused, deleted.
 	store, err := storage.NewS3(ctx, storage.S3Config{Endpoint: s.S3Endpoint, InputBucket: "pertitle-input", OutputBucket: "pertitle-output"})
 	require.NoError(t, err)

@@ -172,18 +172,24 @@ func (d *Direct) Abort(ctx context.Context, owner, id string) error {
 	if err != nil {
 		return err
 	}
+	if s.Status == SessionCompleting && d.now().Before(s.LeaseUntil) {
+		return ErrSessionBusy // its object may be becoming an asset right now
+	}
 	return d.discard(ctx, s)
 }
 
-// discard removes everything of a session: parts, object, record.
+// discard removes everything of a session: parts, object (unless it may have
+// been announced: then it is an asset's source), record.
 func (d *Direct) discard(ctx context.Context, s DirectSession) error {
 	ctx = context.WithoutCancel(ctx)
 	var errs []error
 	if err := d.Uploads.AbortUpload(ctx, s.Key, s.UploadID); err != nil {
 		errs = append(errs, err)
 	}
-	if err := d.Ingestor.Store.Delete(ctx, s.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		errs = append(errs, err)
+	if !s.Announcing { // else left to the asset's deletion
+		if err := d.Ingestor.Store.Delete(ctx, s.Key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) == 0 {
 		errs = append(errs, d.Store.Delete(ctx, s.ID))
@@ -237,9 +243,9 @@ func refused(err error, objectDone bool) bool {
 		(objectDone && errors.Is(err, ErrInvalidUpload))
 }
 
-// forget deletes the record of a session whose object became an asset, so
-// that the janitor never deletes the asset's source: tried a few times, since
-// the asset was announced already.
+// forget deletes the record of a session whose object became an asset; tried
+// a few times. Should it stay behind, it is marked announcing, and the janitor
+// then forgets it without touching the asset's source.
 func (d *Direct) forget(ctx context.Context, id string) {
 	ctx = context.WithoutCancel(ctx)
 	for i := range 3 {
@@ -278,6 +284,11 @@ func (d *Direct) complete(ctx context.Context, s *DirectSession, correlationID s
 	src, err := d.Ingestor.Prober.Probe(ctx, staged.Path)
 	if err != nil {
 		return nil, err
+	}
+	// Recorded first: should forgetting the session fail once the asset is
+	// announced, the janitor must not take its source for an orphan.
+	if err := d.Store.Announcing(ctx, s.ID); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return d.Ingestor.announce(ctx, s.AssetID, s.Key, src, staged.Size, m)
 }

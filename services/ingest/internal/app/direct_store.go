@@ -16,6 +16,9 @@ type DirectSession struct {
 	// ObjectDone: the multipart upload was completed into the object Key (a
 	// retried completion goes on from there).
 	ObjectDone bool
+	// Announcing: the object is being, or may have been, announced as an
+	// asset's source; nothing but the asset's deletion may remove it now.
+	Announcing bool
 	// LeaseUntil bounds a completion in progress: past it (its process died),
 	// another may take the session over.
 	LeaseUntil time.Time
@@ -32,8 +35,10 @@ type SessionStore interface {
 	// false when it is neither (another completion holds it).
 	Claim(ctx context.Context, id string, now, leaseUntil time.Time) (bool, error)
 	// Release puts a claimed session back to SessionUploading, recording
-	// whether its object is done, and its new expiry.
+	// whether its object is done, and its new expiry; it is no longer announcing.
 	Release(ctx context.Context, id string, objectDone bool, expires time.Time) error
+	// Announcing marks a claimed session whose object is about to be announced.
+	Announcing(ctx context.Context, id string) error
 	// Touch slides the expiry of a live session.
 	Touch(ctx context.Context, id string, expires time.Time) error
 	Delete(ctx context.Context, id string) error

@@ -57,8 +57,19 @@ type Store interface {
 	// Secret returns the value kept under name, storing value first when there
 	// is none: every process ends up with the first one stored.
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
-	// Sweep deletes expired codes, and token families whose last token expired.
+	// Sweep deletes expired codes, token families whose last token expired,
+	// and sign-in failures past their forget time.
 	Sweep(ctx context.Context, now time.Time) error
+	// Failures is key's count of failed sign-ins and until when it waits (zero
+	// values for none); one whose forget time passed before now counts none.
+	Failures(ctx context.Context, key string, now time.Time) (n int, until time.Time, err error)
+	// Fail counts one more failure of key (the first, when the last one was
+	// forgotten by now), remembered at least forgetAfter, and returns the count.
+	Fail(ctx context.Context, key string, now time.Time, forgetAfter time.Duration) (int, error)
+	// Wait records until when key waits, and when it is forgotten.
+	Wait(ctx context.Context, key string, until, forgetAt time.Time) error
+	// Succeed forgets key's failures.
+	Succeed(ctx context.Context, key string) error
 	Ping(ctx context.Context) error
 	Close() error
 }

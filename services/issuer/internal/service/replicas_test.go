@@ -215,3 +215,31 @@ func TestSharedStateNeedsAKeyFile(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "secret")
 }
+
+// TestReplicasShareSignInBackoff (issue 13): wrong passwords sent to two
+// issuers on one database add up, so guessing at several replicas backs off
+// as soon as at one: after four failures split between A and B (three are
+// free), even the right password is refused at either.
+func TestReplicasShareSignInBackoff(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	vars := issuerVars(t, dir, testenv.Postgres(t))
+	vars["PERTITLE_ISSUER_SIGNIN_USER_FAILURES"] = "3"
+	require.NoError(t, files.RotateKeyFile(vars["PERTITLE_ISSUER_KEY"], 0))
+	varsB := map[string]string{}
+	for k, v := range vars {
+		varsB[k] = v
+	}
+	a, _ := process(t, vars)
+	b, _ := process(t, varsB)
+	guess := func(base, pw string) int {
+		status, _ := postForm(t, base+"/token", url.Values{"grant_type": {"password"}, "client_id": {"pertitle-cli"},
+			"username": {"bob"}, "password": {pw}})
+		return status
+	}
+	for _, base := range []string{a, b, a, b} {
+		require.Equal(t, http.StatusBadRequest, guess(base, "wrong"))
+	}
+	assert.Equal(t, http.StatusTooManyRequests, guess(a, "bob-pw"), "A counts B's failures")
+	assert.Equal(t, http.StatusTooManyRequests, guess(b, "bob-pw"), "and B A's")
+}

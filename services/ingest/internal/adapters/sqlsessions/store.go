@@ -36,14 +36,14 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 func ms(t time.Time) int64 { return sqldb.Millis(t) }
 
 const columns = `id, owner, filename, content_type, title, size, part_size, parts_total, status,
-	created_at, expires_at, lease_until, asset_id, object_key, upload_id, object_done`
+	created_at, expires_at, lease_until, asset_id, object_key, upload_id, object_done, announcing`
 
 // Create implements app.SessionStore.
 func (s *Store) Create(ctx context.Context, d app.DirectSession) error {
 	_, err := s.DB.ExecContext(ctx, s.DB.Q(`INSERT INTO ingest_upload_sessions (`+columns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		d.ID, d.Owner, d.Filename, d.ContentType, d.Title, d.Size, d.PartSize, d.PartsTotal, d.Status,
-		ms(d.CreatedAt), ms(d.ExpiresAt), ms(d.LeaseUntil), d.AssetID, d.Key, d.UploadID, boolInt(d.ObjectDone))
+		ms(d.CreatedAt), ms(d.ExpiresAt), ms(d.LeaseUntil), d.AssetID, d.Key, d.UploadID, boolInt(d.ObjectDone), boolInt(d.Announcing))
 	return err
 }
 
@@ -59,10 +59,10 @@ type scanner interface{ Scan(dest ...any) error }
 func scan(r scanner) (app.DirectSession, error) {
 	var d app.DirectSession
 	var created, expires, lease int64
-	var done int
+	var done, announcing int
 	err := r.Scan(&d.ID, &d.Owner, &d.Filename, &d.ContentType, &d.Title, &d.Size, &d.PartSize, &d.PartsTotal, &d.Status,
-		&created, &expires, &lease, &d.AssetID, &d.Key, &d.UploadID, &done)
-	d.CreatedAt, d.ExpiresAt, d.ObjectDone = sqldb.Time(created), sqldb.Time(expires), done == 1
+		&created, &expires, &lease, &d.AssetID, &d.Key, &d.UploadID, &done, &announcing)
+	d.CreatedAt, d.ExpiresAt, d.ObjectDone, d.Announcing = sqldb.Time(created), sqldb.Time(expires), done == 1, announcing == 1
 	if lease > 0 {
 		d.LeaseUntil = sqldb.Time(lease)
 	}
@@ -97,8 +97,14 @@ func affected(res sql.Result, err error) (bool, error) {
 // Release implements app.SessionStore.
 func (s *Store) Release(ctx context.Context, id string, objectDone bool, expires time.Time) error {
 	_, err := s.DB.ExecContext(ctx, s.DB.Q(`UPDATE ingest_upload_sessions
-		SET status = ?, lease_until = 0, object_done = ?, expires_at = ? WHERE id = ?`),
+		SET status = ?, lease_until = 0, object_done = ?, announcing = 0, expires_at = ? WHERE id = ?`),
 		app.SessionUploading, boolInt(objectDone), ms(expires), id)
+	return err
+}
+
+// Announcing implements app.SessionStore.
+func (s *Store) Announcing(ctx context.Context, id string) error {
+	_, err := s.DB.ExecContext(ctx, s.DB.Q(`UPDATE ingest_upload_sessions SET announcing = 1 WHERE id = ?`), id)
 	return err
 }
 

@@ -293,3 +293,34 @@ func TestDirectCompleteAgainAfterTheBusFailed(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, objs, 1, "one object, joined once")
 }
+
+// TestDirectJanitorKeepsAnAnnouncedSource: a session left behind after its
+// object was announced (forgetting it failed) expires without taking the
+// asset's source with it; a session being completed cannot be aborted.
+func TestDirectJanitorKeepsAnAnnouncedSource(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newDirect(t, newS3Store(t), filepath.Join(t.TempDir(), "ingest.db"), &recordingPublisher{})
+	id, _ := f.create(t, "alice", 3)
+	f.putPart(t, "alice", id, 1, []byte("abc"))
+	s, err := f.direct.Store.Get(ctx, id)
+	require.NoError(t, err)
+	parts, err := f.s3.Parts(ctx, s.Key, s.UploadID)
+	require.NoError(t, err)
+	require.NoError(t, f.s3.CompleteUpload(ctx, s.Key, s.UploadID, parts))
+	ok, err := f.direct.Store.Claim(ctx, id, time.Now(), time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	require.True(t, ok)
+	code, _ := f.call(t, "alice", http.MethodDelete, "/v1/uploads/"+id, nil)
+	assert.Equal(t, http.StatusConflict, code, "a session being completed is not aborted under it")
+
+	require.NoError(t, f.direct.Store.Announcing(ctx, id))
+	f.direct.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	n, err := f.direct.Expire(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, err = f.direct.Store.Get(ctx, id)
+	assert.ErrorIs(t, err, app.ErrSessionNotFound, "the session is forgotten")
+	_, err = f.s3.Stat(ctx, s.Key)
+	assert.NoError(t, err, "the announced source stays")
+}

@@ -160,6 +160,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 			`DELETE FROM issuer_refresh_tokens WHERE family IN (SELECT family FROM issuer_families WHERE expires_at <= ?)`,
 			`DELETE FROM issuer_families WHERE expires_at <= ?`,
 			`DELETE FROM issuer_refresh_tokens WHERE used = 0 AND expires_at <= ?`,
+			`DELETE FROM issuer_signin_failures WHERE forget_at <= ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, s.DB.Q(q), ms(now)); err != nil {
 				return err
@@ -167,4 +168,43 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) error {
 		}
 		return nil
 	})
+}
+
+// Failures implements app.Store.
+func (s *Store) Failures(ctx context.Context, key string, now time.Time) (int, time.Time, error) {
+	var n int
+	var until int64
+	err := s.DB.QueryRowContext(ctx, s.DB.Q(`SELECT failures, until FROM issuer_signin_failures
+		WHERE key = ? AND forget_at > ?`), key, ms(now)).Scan(&n, &until)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	return n, sqldb.Time(until), err
+}
+
+// Fail implements app.Store: one statement, so that failures counted at once
+// by several replicas all count.
+func (s *Store) Fail(ctx context.Context, key string, now time.Time, forgetAfter time.Duration) (int, error) {
+	var n int
+	err := s.DB.QueryRowContext(ctx, s.DB.Q(`INSERT INTO issuer_signin_failures (key, failures, until, forget_at)
+		VALUES (?, 1, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN issuer_signin_failures.forget_at <= excluded.until
+			THEN 1 ELSE issuer_signin_failures.failures + 1 END,
+			forget_at = CASE WHEN issuer_signin_failures.forget_at < excluded.forget_at
+			THEN excluded.forget_at ELSE issuer_signin_failures.forget_at END
+		RETURNING failures`), key, ms(now), ms(now.Add(forgetAfter))).Scan(&n)
+	return n, err
+}
+
+// Wait implements app.Store.
+func (s *Store) Wait(ctx context.Context, key string, until, forgetAt time.Time) error {
+	_, err := s.DB.ExecContext(ctx, s.DB.Q(`UPDATE issuer_signin_failures SET until = ?, forget_at = ? WHERE key = ?`),
+		ms(until), ms(forgetAt), key)
+	return err
+}
+
+// Succeed implements app.Store.
+func (s *Store) Succeed(ctx context.Context, key string) error {
+	_, err := s.DB.ExecContext(ctx, s.DB.Q(`DELETE FROM issuer_signin_failures WHERE key = ?`), key)
+	return err
 }

@@ -120,6 +120,44 @@ func Run(t *testing.T, newDSN func(t *testing.T) string, open Open) {
 		assert.Equal(t, []byte("first"), ka)
 		assert.Equal(t, ka, kb)
 	})
+	t.Run("sign-in failures add up across stores and age out", func(t *testing.T) {
+		t.Parallel()
+		dsn := newDSN(t)
+		a, b := open(t, dsn), open(t, dsn)
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Go(func() {
+				s := a
+				if i%2 == 1 {
+					s = b
+				}
+				_, err := s.Fail(ctx, "user:bob", t0, time.Minute)
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		n, err := a.Fail(ctx, "user:bob", t0, time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, 11, n, "every replica's failure counts")
+		require.NoError(t, b.Wait(ctx, "user:bob", t0.Add(30*time.Second), t0.Add(90*time.Second)))
+		n, until, err := a.Failures(ctx, "user:bob", t0)
+		require.NoError(t, err)
+		assert.Equal(t, 11, n)
+		assert.Equal(t, t0.Add(30*time.Second), until)
+		n, _, err = a.Failures(ctx, "user:bob", t0.Add(90*time.Second))
+		require.NoError(t, err)
+		assert.Zero(t, n, "forgotten at its forget time")
+		n, err = b.Fail(ctx, "user:bob", t0.Add(91*time.Second), time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "counting starts afresh")
+		n, _, err = a.Failures(ctx, "addr:1.2.3.4", t0)
+		require.NoError(t, err)
+		assert.Zero(t, n, "keys are apart")
+		require.NoError(t, a.Succeed(ctx, "user:bob"))
+		n, _, err = b.Failures(ctx, "user:bob", t0.Add(91*time.Second))
+		require.NoError(t, err)
+		assert.Zero(t, n, "a success forgets")
+	})
 	t.Run("sweep forgets what expired", func(t *testing.T) {
 		t.Parallel()
 		s := open(t, newDSN(t))

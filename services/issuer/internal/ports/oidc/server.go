@@ -146,6 +146,14 @@ type authRequest struct {
 	client, redirect, state, nonce, scope, challenge string
 }
 
+// throttle backs off failing keys: app.SharedBackoff, whose counts every
+// replica on the store shares (limit.Backoff has the same methods, per process).
+type throttle interface {
+	Wait(key string) time.Duration
+	Fail(key string) time.Duration
+	Succeed(key string)
+}
+
 // Server is the issuer's HTTP side.
 type Server struct {
 	cfg     Config
@@ -158,8 +166,8 @@ type Server struct {
 	// issuer keeps nothing per form, so anonymous GET /authorize floods cannot
 	// fill any table and lock real sign-ins out.
 	sealKey   []byte
-	userFails *limit.Backoff
-	addrFails *limit.Backoff
+	userFails throttle
+	addrFails throttle
 	addrRate  *limit.Keyed
 }
 
@@ -175,10 +183,12 @@ func New(cfg Config, keys Keys, users Users, state *app.State) *Server {
 			ClientWeb: {id: ClientWeb, exact: cfg.WebRedirectURIs},
 			ClientCLI: {id: ClientCLI, loopback: true, password: true},
 		},
-		sealKey:   cfg.SealKey,
-		userFails: &limit.Backoff{Free: sl.UserFailures, Base: sl.Backoff, Max: sl.BackoffMax, Now: cfg.Now},
-		addrFails: &limit.Backoff{Free: sl.AddressFailures, Base: sl.Backoff, Max: sl.BackoffMax, Now: cfg.Now},
-		addrRate:  limit.NewKeyed(limit.PerMinute(float64(sl.AddressPerMinute)), max(1, sl.AddressPerMinute/3), 0).WithClock(cfg.Now)}
+		sealKey: cfg.SealKey,
+		userFails: &app.SharedBackoff{Store: state.Store, Prefix: "user:",
+			Rule: &limit.Backoff{Free: sl.UserFailures, Base: sl.Backoff, Max: sl.BackoffMax, Now: cfg.Now}},
+		addrFails: &app.SharedBackoff{Store: state.Store, Prefix: "addr:",
+			Rule: &limit.Backoff{Free: sl.AddressFailures, Base: sl.Backoff, Max: sl.BackoffMax, Now: cfg.Now}},
+		addrRate: limit.NewKeyed(limit.PerMinute(float64(sl.AddressPerMinute)), max(1, sl.AddressPerMinute/3), 0).WithClock(cfg.Now)}
 }
 
 // Register mounts the OIDC endpoints on mux.
