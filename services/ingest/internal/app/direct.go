@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/pertitle/pertitle/pkg/idempotency"
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
@@ -17,9 +19,11 @@ import (
 // ErrDirectPart is a part sent to ingest for an upload whose parts go straight to storage.
 var ErrDirectPart = errors.New("this upload's parts go straight to storage: PUT each to the URL of GET /v1/uploads/{id}/parts/{n}/url")
 
-// completionLease bounds how long a completion (download, probe, publish) may
-// hold a session before another request may take it over.
-const completionLease = 30 * time.Minute
+// completionLease is how long a completion (download, probe, publish) holds
+// a session without renewing its lease; it renews every third of that, so a
+// replica killed mid-completion leaves the session to another within a
+// minute, while a live one keeps it however long it takes.
+const completionLease = time.Minute
 
 // Direct runs resumable uploads whose bytes go from the client straight to
 // storage (S3 multipart upload through presigned part URLs): ingest opens the
@@ -34,7 +38,10 @@ type Direct struct {
 	// TTL is how long a session lives after its last activity (creation, a
 	// part URL handed out, a failed completion).
 	TTL time.Duration
-	Now func() time.Time
+	// Lease is how long a completion holds its session between renewals
+	// (default completionLease; renewed every third of it).
+	Lease time.Duration
+	Now   func() time.Time
 }
 
 // PartURL is where to PUT one part.
@@ -210,14 +217,19 @@ func (d *Direct) Complete(ctx context.Context, owner, id, correlationID string) 
 		return nil, err
 	}
 	now := d.now()
-	ok, err := d.Store.Claim(ctx, id, now, now.Add(completionLease))
+	ok, err := d.Store.Claim(ctx, id, now, now.Add(d.lease()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if !ok {
 		return nil, ErrSessionBusy
 	}
-	asset, err := d.complete(ctx, &s, correlationID)
+	held, lost := d.holdLease(ctx, id, now.Add(d.lease()))
+	asset, err := d.complete(held, &s, correlationID)
+	if lost() {
+		// Another completion has the session now: leave it alone.
+		return nil, fmt.Errorf("%w: the completion lost its lease", ErrUnavailable)
+	}
 	if err == nil {
 		d.forget(ctx, id)
 		return asset, nil
@@ -233,6 +245,39 @@ func (d *Direct) Complete(ctx context.Context, owner, id, correlationID string) 
 	}
 	rerr := d.Store.Release(context.WithoutCancel(ctx), id, s.ObjectDone, d.now().Add(d.TTL))
 	return nil, errors.Join(err, rerr)
+}
+
+func (d *Direct) lease() time.Duration {
+	if d.Lease > 0 {
+		return d.Lease
+	}
+	return completionLease
+}
+
+// holdLease renews the completion's lease on session id (held until until)
+// every third of the lease while the completion runs. It returns the context the
+// completion runs on, cancelled should the lease be lost (it could not be
+// renewed, and another replica may take the session over), and lost, which
+// stops the renewals and reports whether that happened.
+func (d *Direct) holdLease(ctx context.Context, id string, until time.Time) (context.Context, func() bool) {
+	held, cancel := context.WithCancel(ctx)
+	var gone atomic.Bool
+	stop := idempotency.Beat(held, d.lease()/3, func() bool {
+		next := d.now().Add(d.lease())
+		ok, err := d.Store.Extend(held, id, until, next)
+		if err != nil || !ok {
+			gone.Store(true)
+			cancel()
+			return false
+		}
+		until = next
+		return true
+	})
+	return held, func() bool {
+		stop()
+		cancel()
+		return gone.Load()
+	}
 }
 
 // refused tells a file that can never become an asset (the session goes)

@@ -34,6 +34,10 @@ type SessionStore interface {
 	// SessionUploading or from a completion whose lease ran out before now;
 	// false when it is neither (another completion holds it).
 	Claim(ctx context.Context, id string, now, leaseUntil time.Time) (bool, error)
+	// Extend moves the lease of a completion from held (the lease its
+	// holder last set) to until; false when the lease is no longer held
+	// (it ran out and another completion took the session, or it is gone).
+	Extend(ctx context.Context, id string, held, until time.Time) (bool, error)
 	// Release puts a claimed session back to SessionUploading, recording
 	// whether its object is done, and its new expiry; it is no longer announcing.
 	Release(ctx context.Context, id string, objectDone bool, expires time.Time) error

@@ -86,6 +86,14 @@ func (s *Store) Claim(ctx context.Context, id string, now, leaseUntil time.Time)
 	return affected(res, err)
 }
 
+// Extend implements app.SessionStore: a compare-and-set on the lease, so a
+// holder whose lease was taken over cannot extend the new holder's.
+func (s *Store) Extend(ctx context.Context, id string, held, until time.Time) (bool, error) {
+	res, err := s.DB.ExecContext(ctx, s.DB.Q(`UPDATE ingest_upload_sessions SET lease_until = ?
+		WHERE id = ? AND status = ? AND lease_until = ?`), ms(until), id, app.SessionCompleting, ms(held))
+	return affected(res, err)
+}
+
 func affected(res sql.Result, err error) (bool, error) {
 	if err != nil {
 		return false, err

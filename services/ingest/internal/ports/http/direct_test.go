@@ -24,6 +24,7 @@ import (
 	"github.com/pertitle/pertitle/internal/testenv"
 	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/auth"
+	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/adapters/sqlsessions"
@@ -323,4 +324,69 @@ func TestDirectJanitorKeepsAnAnnouncedSource(t *testing.T) {
 	assert.ErrorIs(t, err, app.ErrSessionNotFound, "the session is forgotten")
 	_, err = f.s3.Stat(ctx, s.Key)
 	assert.NoError(t, err, "the announced source stays")
+}
+
+// slowProber holds the completion in its probe until the context ends or
+// release is closed.
+type slowProber struct {
+	app.Prober
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (p slowProber) Probe(ctx context.Context, path string) (*media.Source, error) {
+	close(p.entered)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.release:
+		return p.Prober.Probe(ctx, path)
+	}
+}
+
+// TestDirectCompletionRenewsItsLease: a completion renews its short lease
+// while it works, so nobody takes the session from a live replica; once its
+// lease is taken over (as after a pause longer than the lease), it stops and
+// leaves the session to the new holder instead of releasing or deleting it.
+func TestDirectCompletionRenewsItsLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newDirect(t, newS3Store(t), filepath.Join(t.TempDir(), "ingest.db"), &recordingPublisher{})
+	f.direct.Lease = 300 * time.Millisecond
+	clip := testmedia.Clip(t, testmedia.Spec{Width: 160, Height: 90, Seconds: 1})
+	data, err := os.ReadFile(clip)
+	require.NoError(t, err)
+	id, _ := f.create(t, "alice", len(data))
+	f.putPart(t, "alice", id, 1, data)
+	p := slowProber{Prober: f.direct.Ingestor.Prober, entered: make(chan struct{}), release: make(chan struct{})}
+	f.direct.Ingestor.Prober = p
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.direct.Complete(ctx, "alice", id, "corr")
+		done <- err
+	}()
+	<-p.entered
+	time.Sleep(time.Second) // three lease lengths: renewed all along
+	ok, err := f.direct.Store.Claim(ctx, id, time.Now(), time.Now().Add(time.Hour))
+	require.NoError(t, err)
+	require.False(t, ok, "a renewed lease is not taken over")
+
+	// Another replica takes the session as if the lease had run out.
+	ok, err = f.direct.Store.Claim(ctx, id, time.Now().Add(time.Hour), time.Now().Add(2*time.Hour))
+	require.NoError(t, err)
+	require.True(t, ok)
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, app.ErrUnavailable)
+		assert.Contains(t, err.Error(), "lost its lease")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the completion went on without its lease")
+	}
+	s, err := f.direct.Store.Get(ctx, id)
+	require.NoError(t, err, "the session stays with its new holder")
+	assert.Equal(t, app.SessionCompleting, s.Status)
+	f.pub.mu.Lock()
+	defer f.pub.mu.Unlock()
+	assert.Empty(t, f.pub.got, "nothing announced")
 }
