@@ -43,7 +43,7 @@ func TestAnalyzeCommand(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"table", []string{"analyze", clip, "--max-renditions", "2"}, []string{"hull:", "ladder (", "metric ssim", "crf"}},
+		{"table", []string{"analyze", clip, "--max-renditions", "2", "--vmaf-ffmpeg="}, []string{"hull:", "ladder (", "metric ssim", "crf"}},
 		{"flags before the source", []string{"analyze", "--max-bitrate", "300k", clip}, []string{"ladder ("}},
 	}
 	for _, tc := range cases {
@@ -59,7 +59,7 @@ func TestAnalyzeCommand(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	require.NoError(t, run(context.Background(), []string{"analyze", clip, "--json", "--max-bitrate", "400k"}, &stdout, &stderr), stderr.String())
+	require.NoError(t, run(context.Background(), []string{"analyze", clip, "--json", "--max-bitrate", "400k", "--vmaf-ffmpeg="}, &stdout, &stderr), stderr.String())
 	var got struct {
 		Analysis struct{ Metric string }
 		Ladder   struct {
