@@ -11,8 +11,13 @@ import (
 // Defaults of ladder selection, used when the matching Constraints field is zero.
 const (
 	DefaultMinStep       = 1.5
-	DefaultMaxStep       = 2.5
+	DefaultMaxStep       = 2.0
 	DefaultMaxRenditions = 6
+	// DefaultFloorVMAF is the VMAF below which a bottom rung is not worth
+	// watching: the bottom stops where the hull reaches it, and the rungs go
+	// where viewers are (above the static ladder's lowest rung on the
+	// benchmark's clips, docs/benchmarks.md).
+	DefaultFloorVMAF = 40.0
 )
 
 // Selection errors, wrapped with the details.
@@ -42,9 +47,10 @@ func DefaultTargetQuality(m Metric) float64 {
 //
 // The top rung sits where the hull reaches the target quality (or at its top
 // when it never does), capped by MaxBitrate; the bottom at the hull's lowest
-// point, raised to MinBitrate. Between those and any fixed rungs, rungs are
-// spaced geometrically with the step closest to √(MinStep·MaxStep) (≈1.9 with
-// the defaults, the classic "double per rung") that keeps every step within
+// point, or (VMAF) where the hull reaches DefaultFloorVMAF, raised to
+// MinBitrate. Between those and any fixed rungs, rungs are spaced
+// geometrically with the step closest to √(MinStep·MaxStep) (≈1.7 with the
+// defaults: denser than doubling, where the ladder is judged) that keeps every step within
 // [MinStep, MaxStep]; when MaxRenditions does not allow that, steps widen up to
 // MaxStep first, then the lowest free rungs are dropped.
 //
@@ -298,6 +304,10 @@ func (s *selector) ends() (top, bottom slot) {
 			s.note("the top rung goes on to %s, where the hull's last slope reaches the target (within one doubling past the grid)", fmtRate(b))
 			top.b, top.why = b, fmt.Sprintf("top: past the measured grid (it ends at %s %.4g), towards the target %.4g", s.metric, hi.Quality, s.target)
 		}
+	}
+	if b, ok := hullBitrateAt(s.hull, DefaultFloorVMAF); ok && s.metric == MetricVMAF && b > float64(lo.Bitrate) && b < top.b {
+		bottom.b = b
+		bottom.why = fmt.Sprintf("bottom: the hull reaches %s %g here; lower rungs are not worth watching", s.metric, DefaultFloorVMAF)
 	}
 	top.b, bottom.b = top.b*cf, bottom.b*cf
 	if cf != 1 {

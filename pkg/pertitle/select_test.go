@@ -68,18 +68,28 @@ func TestSelectLadder(t *testing.T) {
 		c     Constraints
 		check func(t *testing.T, l Ladder)
 	}{
-		{"defaults: target quality caps the top, steps within 1.5–2.5", testHull(), Constraints{SourceWidth: 1920, SourceHeight: 1080},
+		{"defaults: target quality caps the top, steps within 1.5–2", testHull(), Constraints{SourceWidth: 1920, SourceHeight: 1080},
 			func(t *testing.T, l Ladder) {
 				assert.Equal(t, MetricVMAF, l.Metric)
 				assert.InDelta(t, 95, l.Rungs[0].PredictedQuality, 0.05, "top at the target")
 				assert.Less(t, l.Rungs[0].Bitrate, int64(8_000_000), "bits above the target are not spent")
 				for _, s := range steps(l) {
 					assert.GreaterOrEqual(t, s, 1.5-1e-3)
-					assert.LessOrEqual(t, s, 2.5+1e-3)
+					assert.LessOrEqual(t, s, 2.0+1e-3)
 				}
 				assert.Len(t, l.Rungs, 6)
-				assert.Equal(t, 416, l.Rungs[len(l.Rungs)-1].Width, "smallest size at the bottom")
+				assert.True(t, hasNote(l, "max renditions 6: dropped"), "six rungs at ×2 do not span this hull: the lowest go")
 				assert.True(t, hasNote(l, "target quality"))
+			}},
+		{"the bottom stops where the hull reaches the VMAF floor", []Point{
+			pt(416, 234, 40, 50_000, 20), pt(416, 234, 34, 100_000, 38), pt(416, 234, 28, 200_000, 55),
+			pt(640, 360, 26, 400_000, 72), pt(640, 360, 22, 800_000, 85), pt(640, 360, 18, 1_600_000, 95),
+		}, Constraints{},
+			func(t *testing.T, l Ladder) {
+				bottom := l.Rungs[len(l.Rungs)-1]
+				assert.InDelta(t, DefaultFloorVMAF, bottom.PredictedQuality, 0.5, "not the hull's lowest point, VMAF 20")
+				assert.Contains(t, bottom.Why, "not worth watching")
+				assert.Greater(t, bottom.Bitrate, int64(100_000))
 			}},
 		{"lower target quality lowers the top", testHull(), Constraints{TargetQuality: 90},
 			func(t *testing.T, l Ladder) {
@@ -309,7 +319,9 @@ func clip04Points() []Point {
 // VMAF 40 where exhaustive analysis had 640x360 at 52).
 func TestSelectLadderStaysWithinMeasuredCurves(t *testing.T) {
 	t.Parallel()
-	c := Constraints{SourceWidth: 1280, SourceHeight: 720, TargetQuality: 0.9902}
+	// The steps of the earlier default (up to ×2.5) put a rung in the gap
+	// this test is about.
+	c := Constraints{SourceWidth: 1280, SourceHeight: 720, TargetQuality: 0.9902, MaxStep: 2.5}
 	l, err := SelectLadder(clip04Points(), c)
 	require.NoError(t, err)
 	checkLadder(t, l, c)
