@@ -2,12 +2,10 @@ package app_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -17,11 +15,11 @@ import (
 	"github.com/pertitle/pertitle/pkg/bus"
 	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/events/eventsv1"
-	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/s3event"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
+	"github.com/pertitle/pertitle/services/ingest/internal/app/apptest"
 )
 
 // FuzzOwnerTitle checks that whatever an object's key and metadata say, ingest
@@ -56,62 +54,6 @@ func FuzzOwnerTitle(f *testing.F) {
 			t.Fatalf("owner %q, title %q cannot be published: %v", o, ti, err)
 		}
 	})
-}
-
-// cachingProber is the real probe (ffprobe and a decode) remembered by content, so
-// that a fuzzer that sends the same file again and again does not wait for it.
-type cachingProber struct {
-	real app.Prober
-	mu   sync.Mutex
-	seen map[[32]byte]probed
-}
-
-type probed struct {
-	src *media.Source
-	err error
-}
-
-func (c *cachingProber) Probe(ctx context.Context, path string) (*media.Source, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(b)
-	c.mu.Lock()
-	p, ok := c.seen[sum]
-	c.mu.Unlock()
-	if !ok {
-		p.src, p.err = c.real.Probe(ctx, path)
-		c.mu.Lock()
-		c.seen[sum] = p
-		c.mu.Unlock()
-	}
-	return p.src, p.err
-}
-
-// marshallingPublisher does what the bus does with an event (encode it for SQS)
-// and keeps it.
-type marshallingPublisher struct {
-	mu  sync.Mutex
-	got []*eventsv1.Envelope
-}
-
-func (p *marshallingPublisher) Publish(_ context.Context, env *eventsv1.Envelope) error {
-	if _, err := events.Marshal(env); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.got = append(p.got, env)
-	return nil
-}
-
-func (p *marshallingPublisher) take() []*eventsv1.Envelope {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	got := p.got
-	p.got = nil
-	return got
 }
 
 // FuzzObjectIngestorHandle feeds arbitrary queue bodies to the S3-event consumer
@@ -155,18 +97,18 @@ func FuzzObjectIngestorHandle(f *testing.F) {
 	f.Add([]byte(`{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"in"},"object":{"key":"uploads/../sources/x"}}}]}`))
 	f.Add([]byte(`{"Event":"s3:TestEvent"}`))
 
-	pub := &marshallingPublisher{}
+	pub := &apptest.WirePublisher{}
 	in := &app.Ingestor{Store: store, Pub: pub, StagingDir: f.TempDir(), MaxBytes: 10 << 20, Producer: "ingest",
-		Prober: &cachingProber{real: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}, seen: map[[32]byte]probed{}}}
+		Prober: &apptest.CachingProber{Real: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}}}
 	oi := &app.ObjectIngestor{In: in, Bucket: "in", DefaultOwner: "local", Log: zap.NewNop()}
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, body []byte) {
-		pub.take()
+		pub.Take()
 		err := oi.Handle(ctx, body)
 		if err != nil && !bus.IsPermanent(err) {
 			t.Fatalf("a transient error for a body that will never change: %v", err)
 		}
-		first := pub.take()
+		first := pub.Take()
 		for _, env := range first {
 			up := env.GetAssetUploaded()
 			if up == nil || !strings.HasPrefix(up.GetSourceKey(), app.UploadsPrefix) || objects[up.GetSourceKey()] == "" {
@@ -179,7 +121,7 @@ func FuzzObjectIngestorHandle(f *testing.F) {
 		if again := oi.Handle(ctx, body); (again == nil) != (err == nil) {
 			t.Fatalf("a redelivery ended with %v, the first delivery with %v", again, err)
 		}
-		second := pub.take()
+		second := pub.Take()
 		if len(second) != len(first) {
 			t.Fatalf("a redelivery published %d events, the first delivery %d", len(second), len(first))
 		}

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,73 +23,18 @@ import (
 
 	"github.com/pertitle/pertitle/internal/testmedia"
 	"github.com/pertitle/pertitle/pkg/auth"
-	"github.com/pertitle/pertitle/pkg/events"
-	"github.com/pertitle/pertitle/pkg/events/eventsv1"
-	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/ingest/internal/adapters/ffprobe"
 	"github.com/pertitle/pertitle/services/ingest/internal/app"
+	"github.com/pertitle/pertitle/services/ingest/internal/app/apptest"
 )
-
-// wirePublisher encodes each event as the bus does before sending it, and keeps it.
-type wirePublisher struct {
-	mu  sync.Mutex
-	got []*eventsv1.Envelope
-}
-
-func (p *wirePublisher) Publish(_ context.Context, env *eventsv1.Envelope) error {
-	if _, err := events.Marshal(env); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.got = append(p.got, env)
-	return nil
-}
-
-func (p *wirePublisher) take() []*eventsv1.Envelope {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	got := p.got
-	p.got = nil
-	return got
-}
-
-// memoProber is the real probe remembered by content: the fuzzers below vary
-// what comes with a file, not the file.
-type memoProber struct {
-	real app.Prober
-	mu   sync.Mutex
-	seen map[[32]byte]memo
-}
-
-type memo struct {
-	src *media.Source
-	err error
-}
-
-func (m *memoProber) Probe(ctx context.Context, path string) (*media.Source, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(b)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r, ok := m.seen[sum]
-	if !ok {
-		r.src, r.err = m.real.Probe(ctx, path)
-		m.seen[sum] = r
-	}
-	return r.src, r.err
-}
 
 // fuzzPartSize keeps parts small, so that the fuzzer mutates and minimises them fast.
 const fuzzPartSize = 512
 
 type fuzzIngest struct {
 	store *storage.FS
-	pub   *wirePublisher
+	pub   *apptest.WirePublisher
 	in    *app.Ingestor
 	s     *app.Sessions
 	h     http.Handler
@@ -101,9 +45,9 @@ func newFuzzIngest(tb testing.TB, maxBytes int64) *fuzzIngest {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	pub := &wirePublisher{}
+	pub := &apptest.WirePublisher{}
 	in := &app.Ingestor{Store: st, Pub: pub, StagingDir: st.StagingDir(), MaxBytes: maxBytes, Producer: "ingest",
-		Prober: &memoProber{real: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}, seen: map[[32]byte]memo{}}}
+		Prober: &apptest.CachingProber{Real: ffprobe.Prober{FFprobe: "ffprobe", FFmpeg: "ffmpeg"}}}
 	s := &app.Sessions{Ingestor: in, Dir: filepath.Join(in.StagingDir, "sessions"), PartSize: fuzzPartSize, TTL: time.Hour}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/assets", uploadHandler(in, "http://catalog", zap.NewNop()))
@@ -328,7 +272,7 @@ func FuzzUploadMeta(f *testing.F) {
 			return // a header no HTTP server would pass on
 		}
 		rec := fx.do(req)
-		got := fx.pub.take()
+		got := fx.pub.Take()
 		if rec.Code != http.StatusAccepted {
 			if !oneOf(rec.Code, 400, 413, 415, 422) {
 				t.Fatalf("answered %d: %s", rec.Code, rec.Body)
