@@ -247,10 +247,11 @@ func (a *analyzer) corners(hull []Point, maps []presetMap) [][2]int {
 			continue
 		}
 		lo, hi := measured[0], measured[len(measured)-1]
-		for ci := range a.crfs {
-			if (ci < lo && ci == lo-1 && on(si, lo)) || (ci > hi && ci == hi+1 && on(si, hi)) {
-				out = append(out, [2]int{si, ci})
-			}
+		if lo > 0 && on(si, lo) {
+			out = append(out, [2]int{si, lo - 1})
+		}
+		if hi < len(a.crfs)-1 && on(si, hi) {
+			out = append(out, [2]int{si, hi + 1})
 		}
 	}
 	return out
