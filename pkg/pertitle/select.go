@@ -305,7 +305,7 @@ func (s *selector) ends() (top, bottom slot) {
 			top.b, top.why = b, fmt.Sprintf("top: past the measured grid (it ends at %s %.4g), towards the target %.4g", s.metric, hi.Quality, s.target)
 		}
 	}
-	if b, ok := hullBitrateAt(s.hull, DefaultFloorVMAF); ok && s.metric == MetricVMAF && b > float64(lo.Bitrate) && b < top.b {
+	if b, ok := s.floorBitrate(); ok && b < top.b {
 		bottom.b = b
 		bottom.why = fmt.Sprintf("bottom: the hull reaches %s %g here; lower rungs are not worth watching", s.metric, DefaultFloorVMAF)
 	}
@@ -329,6 +329,15 @@ func (s *selector) ends() (top, bottom slot) {
 		}
 	}
 	return top, bottom
+}
+
+// floorBitrate is where a VMAF hull reaches DefaultFloorVMAF, when it
+// starts below it.
+func (s *selector) floorBitrate() (float64, bool) {
+	if s.metric != MetricVMAF || s.hull[0].Quality >= DefaultFloorVMAF {
+		return 0, false
+	}
+	return hullBitrateAt(s.hull, DefaultFloorVMAF)
 }
 
 // beyondHull is the bitrate past the hull's end where the slope of its last
