@@ -102,7 +102,9 @@ func (b *Bus) sweepQueue(ctx context.Context, s subscription, h DeadLetterHandle
 	for ctx.Err() == nil {
 		items, err := b.tr.takeDeadLetters(ctx, s.queue, 10)
 		if err != nil {
-			log.Warn("cannot read dead-letter queue", zap.Error(err))
+			if ctx.Err() == nil { // not the shutdown cutting the receive short
+				log.Warn("cannot read dead-letter queue", zap.Error(err))
+			}
 			return
 		}
 		if len(items) == 0 {
