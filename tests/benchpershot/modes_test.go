@@ -2,11 +2,15 @@ package benchpershot
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,12 +60,43 @@ func runModes(ctx context.Context, t *testing.T, c cache, scorer, src, srcKey st
 		m.static = staticLadder(ctx, t, scorer, src, ref, s, preset, dir)
 		require.NoError(t, c.store(sk, m.static))
 	}
-	m.perTitle = perTitle(ctx, t, scorer, src, ref, s, preset, dir)
-	m.perShot, m.perShotErr = perShot(ctx, t, scorer, src, ref, s, preset, dir)
-	if m.perShotErr != nil {
-		t.Logf("per-shot mode: %v", m.perShotErr)
+	tk := fmt.Sprintf("pertitle-%s-%s-%s-e%d-p%d-a%d", engineKey(t, "pkg/pertitle", "pkg/media"), srcKey, preset, every, pixels, analysisEvery())
+	if !c.load(tk, &m.perTitle) {
+		m.perTitle = perTitle(ctx, t, scorer, src, ref, s, preset, dir)
+		require.NoError(t, c.store(tk, m.perTitle))
+	}
+	pk := fmt.Sprintf("pershot-mode-%s-%s-%s-e%d-p%d-a%d", engineKey(t, "pkg/pershot", "pkg/pertitle", "pkg/media"), srcKey, preset, every, pixels, analysisEvery())
+	if !c.load(pk, &m.perShot) {
+		m.perShot, m.perShotErr = perShot(ctx, t, scorer, src, ref, s, preset, dir)
+		if m.perShotErr != nil {
+			t.Logf("per-shot mode: %v", m.perShotErr)
+		} else {
+			require.NoError(t, c.store(pk, m.perShot))
+		}
 	}
 	return m
+}
+
+// engineKey names the code of the given directories (their non-test Go
+// files): a mode's cached result is used only while that code is unchanged.
+func engineKey(t *testing.T, dirs ...string) string {
+	t.Helper()
+	h := sha256.New()
+	for _, d := range dirs {
+		files, err := filepath.Glob(filepath.Join(repoRoot(t), d, "*.go"))
+		require.NoError(t, err)
+		sort.Strings(files)
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // measureLadder joins every rendition of an encoded ladder, measures its
