@@ -29,6 +29,10 @@ type Plan struct {
 	Ladder  []media.Rung
 	Preset  string
 	Chunks  []media.Chunk
+	// ChunkCRFs, when set, are a per-shot encode's CRFs: ChunkCRFs[k][i] is
+	// rung i's CRF in chunk k (media.ChunkRequest.CRFs), one list per chunk
+	// and one CRF per rung. Part of the content, so part of the plan's id.
+	ChunkCRFs [][]float64 `json:",omitempty"`
 	// Analysis, when set, makes this the plan of a per-title analysis
 	// rather than of an encode: chunk k is then sampled piece k, and
 	// Analysis holds the pieces' tasks (JSON of []pertitle.PieceTask).
@@ -81,7 +85,32 @@ func LoadPlan(ctx context.Context, st storage.Storage, key string) (*Plan, error
 	if p.JobID == "" || len(p.Chunks) == 0 || (!encode && len(p.Analysis) == 0) || PlanKey(p.Prefix) != key {
 		return nil, fmt.Errorf("jobs: %s is not a chunk plan", key)
 	}
+	if err := p.checkCRFs(); err != nil {
+		return nil, fmt.Errorf("jobs: %s: %w", key, err)
+	}
 	return &p, nil
+}
+
+// checkCRFs checks that per-chunk CRFs, when present, give every chunk one
+// CRF per rung, each one x264 takes.
+func (p *Plan) checkCRFs() error {
+	if len(p.ChunkCRFs) == 0 {
+		return nil
+	}
+	if len(p.ChunkCRFs) != len(p.Chunks) {
+		return fmt.Errorf("%d chunks but CRFs for %d", len(p.Chunks), len(p.ChunkCRFs))
+	}
+	for k, crfs := range p.ChunkCRFs {
+		if len(crfs) != len(p.Ladder) {
+			return fmt.Errorf("chunk %d has %d CRFs for %d rungs", k, len(crfs), len(p.Ladder))
+		}
+		for i, c := range crfs {
+			if !(c >= 0 && c <= 51) {
+				return fmt.Errorf("chunk %d rung %d: CRF %v outside 0-51", k, i, c)
+			}
+		}
+	}
+	return nil
 }
 
 // ChunkReport is what a chunk's done marker records.
