@@ -20,6 +20,7 @@ describe("report", () => {
     expect(ladderMode("pershot", null)).toBe("pershot");
     expect(ladderMode("static", { savings: {} })).toBe("static");
     expect(ladderMode(undefined, { shots: [{ start_seconds: 0 }], savings: {} })).toBe("pershot");
+    expect(ladderMode(undefined, { mode: "pershot", savings: {} })).toBe("pershot");
     expect(ladderMode(undefined, { savings: {} })).toBe("pertitle");
     expect(ladderMode("<img>", null)).toBe("");
     expect(ladderMode(undefined, null)).toBe("");

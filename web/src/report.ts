@@ -48,11 +48,14 @@ const modeNames: Record<string, string> = { pertitle: "Per-title", pershot: "Per
 
 /**
  * ladderMode is how an asset's ladder was chosen: as the catalog says, else
- * from its report (a per-shot report lists its shots), else unknown ("").
+ * as its report says (a per-shot report names its mode and lists its shots;
+ * a per-title one does neither), else unknown ("").
  */
 export function ladderMode(assetMode: unknown, report: unknown): string {
   if (typeof assetMode === "string" && assetMode in modeNames) return assetMode;
   if (!report) return "";
+  const m = pick(report, "mode");
+  if (typeof m === "string" && m in modeNames) return m;
   return pick(report, "shots", "Shots") ? "pershot" : "pertitle";
 }
 

@@ -3,6 +3,7 @@ package local_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,8 +19,10 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/pertitle/pertitle/internal/testmedia"
+	"github.com/pertitle/pertitle/pkg/events"
 	"github.com/pertitle/pertitle/pkg/jobs"
 	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/pertitle"
 	"github.com/pertitle/pertitle/pkg/storage"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/adapters/local"
 	"github.com/pertitle/pertitle/services/encoder-dispatch/internal/app"
@@ -53,6 +56,22 @@ func playlistFrames(t *testing.T, playlist string) int {
 	n, err := strconv.Atoi(strings.TrimSpace(strings.Split(string(out), "\n")[0]))
 	require.NoError(t, err, "%s", out)
 	return n
+}
+
+// testScorer is the VMAF-capable ffmpeg scripts/deps.sh installs (make test
+// runs it first); PERTITLE_VMAF_FFMPEG overrides it. Per-shot steered by
+// SSIM on a tiny title puts every rung at the grid's cheapest CRF.
+func testScorer(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("PERTITLE_VMAF_FFMPEG"); p != "" {
+		return p
+	}
+	p, err := filepath.Abs(filepath.Join("..", "..", "..", "..", "..", "bin", pertitle.ScorerDir, "ffmpeg"))
+	require.NoError(t, err)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no VMAF scorer at %s: run scripts/deps.sh (make test does)", p)
+	}
+	return p
 }
 
 // x264CRF is the CRF x264 wrote into an encode's settings (its SEI).
@@ -134,4 +153,63 @@ func TestPerShotWithoutWorkersEncodesHere(t *testing.T) {
 	require.Len(t, out.Renditions, 1)
 	n := playlistFrames(t, filepath.Join(req.OutDir, out.Renditions[0].Playlist))
 	assert.EqualValues(t, 150, n)
+}
+
+// TestPerShotJob: with ladder mode pershot and chunk workers, the backend
+// analyses the title shot by shot, the workers encode each shot once at the
+// CRFs the report gives it (shots of different content at different CRFs),
+// and the job finishes with the report's renditions, the per-shot report
+// beside the manifests.
+func TestPerShotJob(t *testing.T) {
+	t.Parallel()
+	d, rec, hk, st := setup(t)
+	d.LadderMode = jobs.LadderPerShot
+	be := d.Backend.(*local.Backend)
+	be.SegmentSeconds, be.PerTitle.FFprobe, be.PerTitle.SkipQuality = 2, "ffprobe", true
+	be.PerTitle.Scorer = testScorer(t)
+	be.Log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	cfg, coord := chunkBus(t)
+	be.Chunks = local.ChunkConfig{Seconds: 8, Pub: coord, Producer: "encoder-dispatch", Poll: 50 * time.Millisecond}
+	counters := startScoringWorkers(t, cfg, st, be.PerTitle.Scorer, "w1", "w2")
+	ctx := context.Background()
+
+	clip := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 320, Height: 180, Rate: "25", Scenes: []float64{3, 3, 3, 3}})
+	require.NoError(t, d.OnAssetUploaded(ctx, uploaded(t, st, clip, 320, 180)))
+	req := rec.ofType(events.TopicEncodingRequested)[0]
+	assert.Equal(t, jobs.LadderPerShot, req.GetEncodingRequested().GetLadderMode())
+	assert.Empty(t, req.GetEncodingRequested().GetLadder(), "the backend chooses the ladder")
+	require.NoError(t, d.OnEncodingRequested(ctx, req))
+
+	require.Len(t, hk.all(), 1)
+	res, err := jobs.Load(ctx, st, hk.all()[0].EncodingID())
+	require.NoError(t, err)
+	require.Equal(t, jobs.StatusFinished, res.Status, res.Error)
+	assert.Equal(t, jobs.LadderPerShot, res.LadderMode)
+	var report struct {
+		Mode       string `json:"mode"`
+		Shots      []struct{ CRFs []float64 }
+		Renditions []struct{ Width, Height int }
+	}
+	b, err := os.ReadFile(filepath.Join(st.(*storage.FS).Root(), req.GetEncodingRequested().GetOutputPrefix(), "report.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &report))
+	assert.Equal(t, "pershot", report.Mode)
+	require.Len(t, res.Renditions, len(report.Renditions), "the job's renditions are the report's")
+	require.GreaterOrEqual(t, len(report.Shots), 2, "a title of three scenes has shots")
+	crfs := map[int][]float64{}
+	for _, c := range counters {
+		for k, v := range c.crfs {
+			crfs[k] = v
+		}
+	}
+	differ := false
+	for k, s := range report.Shots {
+		assert.Equal(t, s.CRFs, crfs[k], "shot %d is encoded on a worker at the report's CRFs", k)
+		differ = differ || s.CRFs[0] != report.Shots[0].CRFs[0]
+	}
+	assert.True(t, differ, "shots of different content get different CRFs: %s", b)
+	for _, name := range []string{"report.svg", "master.m3u8", "manifest.mpd"} {
+		_, err := st.Stat(ctx, req.GetEncodingRequested().GetOutputPrefix()+"/"+name)
+		assert.NoError(t, err, name)
+	}
 }
