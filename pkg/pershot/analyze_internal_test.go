@@ -10,8 +10,8 @@ import (
 	"github.com/pertitle/pertitle/pkg/pertitle"
 )
 
-// TestGroupShots: shots within alikeRatio of each other's cost share a
-// measurement, others do not; a budget merges the groups nearest in cost.
+// TestGroupShots: shots are measured apart unless the budget forces them
+// to share; then the groups nearest in cost merge.
 func TestGroupShots(t *testing.T) {
 	t.Parallel()
 	shots := func(costs ...float64) []ShotAnalysis {
@@ -27,12 +27,14 @@ func TestGroupShots(t *testing.T) {
 		budget int
 		want   [][]int
 	}{
-		{"all different", []float64{100, 400, 1600}, 0, [][]int{{0}, {1}, {2}}},
-		{"alike shots share", []float64{100, 110, 1600, 105}, 0, [][]int{{0, 1, 3}, {2}}},
-		{"just over the ratio", []float64{100, 121}, 0, [][]int{{0}, {1}}},
-		{"a budget merges the nearest", []float64{100, 150, 1600, 6400}, 2, [][]int{{0, 1}, {2, 3}}},
+		{"no budget: each alone", []float64{100, 400, 1600}, 0, [][]int{{0}, {1}, {2}}},
+		{"alike shots too, without a budget", []float64{100, 105, 1600}, 0, [][]int{{0}, {1}, {2}}},
+		{"a budget that fits", []float64{100, 400, 1600}, 3, [][]int{{0}, {1}, {2}}},
+		{"a budget merges the nearest", []float64{100, 150, 1600, 6400}, 3, [][]int{{0, 1}, {2}, {3}}},
+		{"down to the budget", []float64{100, 150, 1600, 6400}, 2, [][]int{{0, 1}, {2, 3}}},
+		{"out of order", []float64{1600, 100, 6400, 150}, 2, [][]int{{0, 2}, {1, 3}}},
 		{"a budget of one", []float64{100, 400, 1600}, 1, [][]int{{0, 1, 2}}},
-		{"no profile bits", []float64{0, 0, 800}, 0, [][]int{{0, 1}, {2}}},
+		{"no profile bits", []float64{0, 0, 800}, 2, [][]int{{0, 1}, {2}}},
 	}
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, groupShots(shots(tc.costs...), tc.budget), tc.name)

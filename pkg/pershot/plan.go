@@ -34,9 +34,10 @@ type Ladder struct {
 // RungPlan is one rung's allocation.
 type RungPlan struct {
 	Width, Height int
-	// Bitrate is the target (the per-title rung's); MaxRate and BufSize
-	// its VBV (media.VBV of pertitle.MediaRungs), MaxRate the MaxPeak the
-	// candidates are held to over BufSize/MaxRate seconds.
+	// Bitrate is the target: the per-title rung's, lowered when the rung
+	// above is under its own (see Plan). MaxRate and BufSize are the
+	// per-title rung's VBV (media.VBV of pertitle.MediaRungs), MaxRate the
+	// MaxPeak the candidates are held to over BufSize/MaxRate seconds.
 	Bitrate, MaxRate, BufSize int64
 	PerTitleCRF               float64
 	// CRFs is the CRF of every shot, in order.
@@ -77,6 +78,11 @@ func (r RungPlan) meanCRF() float64 {
 // Peak measured over the rung's buffer duration (PeakRate). A shot whose
 // every candidate peaks over the cap keeps its cheapest (the encode's VBV
 // then decides), with a note.
+//
+// A rung's target is never above the rung above's predicted bitrate times
+// per-title's step between the two targets: where the VBV caps or the
+// grid's lowest CRF keep a rung under its target, the rungs below keep
+// per-title's spacing under it instead of repeating it.
 func Plan(an *Analysis, opt Options) (*Ladder, error) {
 	if an == nil || len(an.Shots) == 0 {
 		return nil, errors.New("pershot: plan: no shots")
@@ -92,7 +98,11 @@ func Plan(an *Analysis, opt Options) (*Ladder, error) {
 	mrs := pertitle.MediaRungs(pl.Rungs)
 	var allocs []Allocation
 	for i, r := range pl.Rungs {
-		rp, err := planRung(an, shots, r, mrs[i])
+		target := r.Bitrate
+		if i > 0 && pl.Rungs[i-1].Bitrate > 0 {
+			target = min(target, int64(lad.Rungs[i-1].PredictedBitrate*float64(r.Bitrate)/float64(pl.Rungs[i-1].Bitrate)))
+		}
+		rp, err := planRung(an, shots, r, mrs[i], target)
 		if err != nil {
 			return nil, fmt.Errorf("pershot: rung %d (%s): %w", i, pertitle.RungLabel(r), err)
 		}
@@ -132,11 +142,14 @@ func (an *Analysis) shotList() []Shot {
 	return out
 }
 
-// planRung allocates one rung: every shot's candidates at the rung's size,
-// peaks over the rung's buffer, interpolated, then Allocate.
-func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung) (RungPlan, error) {
+// planRung allocates one rung at target bits/s: every shot's candidates at
+// the rung's size, peaks over the rung's buffer, interpolated, then Allocate.
+func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung, target int64) (RungPlan, error) {
 	maxRate, bufSize := media.VBV(m)
-	rp := RungPlan{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, MaxRate: maxRate, BufSize: bufSize, PerTitleCRF: r.CRF}
+	rp := RungPlan{Width: r.Width, Height: r.Height, Bitrate: target, MaxRate: maxRate, BufSize: bufSize, PerTitleCRF: r.CRF}
+	if target < r.Bitrate {
+		rp.Notes = append(rp.Notes, fmt.Sprintf("target %s, under per-title's %s: the rung above is under its own", fmtRate(target), fmtRate(r.Bitrate)))
+	}
 	window := float64(bufSize) / float64(maxRate)
 	rung := make([]Shot, len(shots))
 	for k, s := range shots {
@@ -157,11 +170,17 @@ func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung) (RungPl
 		}
 		rung[k] = Shot{Seconds: s.Seconds, Candidates: at}
 	}
-	a, err := Allocate(rung, Target{Bitrate: r.Bitrate, MaxPeak: maxRate, SwitchCost: math.Inf(1)})
+	a, err := Allocate(rung, Target{Bitrate: max(target, 1), MaxPeak: maxRate, SwitchCost: math.Inf(1)})
 	if err != nil {
 		return rp, err
 	}
-	if !a.Fits {
+	switch {
+	case !a.Fits && target < r.Bitrate:
+		// Lowered under what the rung can spend: its cheapest plan is its
+		// target, still within per-title's.
+		rp.Bitrate = min(r.Bitrate, int64(math.Ceil(a.Bitrate)))
+		rp.Notes = append(rp.Notes, fmt.Sprintf("the cheapest CRFs average %s: that is the target", fmtRate(rp.Bitrate)))
+	case !a.Fits:
 		rp.Notes = append(rp.Notes, fmt.Sprintf("even the cheapest CRFs average %s, over the target", fmtRate(int64(a.Bitrate))))
 	}
 	rp.Allocation, rp.PredictedBitrate, rp.PredictedQuality = a, a.Bitrate, a.Quality
