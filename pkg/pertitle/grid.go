@@ -162,7 +162,11 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 		if gsecs <= 0 {
 			gsecs = secs
 		}
-		res[idx[k]] = gridResult{bits: bits, secs: gsecs, scores: scores[k]}
+		fb, err := frameBits(n)
+		if err != nil {
+			return nil, fmt.Errorf("pertitle: analysis encode: %w", err)
+		}
+		res[idx[k]] = gridResult{bits: bits, secs: gsecs, scores: scores[k], frames: fb}
 	}
 	return res, nil
 }

@@ -221,6 +221,7 @@ func TestAPlanCarriesItsChunksCRFs(t *testing.T) {
 		"no CRF":          {{23}, {}, {27}},
 		"outside x264's":  {{23}, {52}, {27}},
 		"negative":        {{23}, {-1}, {27}},
+		"zero":            {{23}, {0}, {27}},
 	} {
 		p.ChunkCRFs = crfs
 		bad, err := jobs.NewPlan(p)
