@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pertitle/pertitle/pkg/media"
+	"github.com/pertitle/pertitle/pkg/pershot"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 )
 
@@ -25,6 +26,11 @@ import (
 type modeRun struct {
 	Points                 []point
 	AnalysisCPU, EncodeCPU time.Duration
+	// Per-shot only: the shots, how many were measured, and the engine's
+	// own prediction of its BD-rate against its per-title hull.
+	Shots, Samples int     `json:",omitempty"`
+	Predicted      float64 `json:",omitempty"`
+	PredictedErr   string  `json:",omitempty"`
 }
 
 // bytes is the ladder's storage: every rendition's bitstream.
@@ -196,8 +202,26 @@ func renditions(rr []pertitle.RenditionReport) []media.Rendition {
 	return rs
 }
 
-// perShot runs the per-shot mode. Until pershot.Encode exists it reports
-// that it could not.
+// perShot runs the per-shot mode (pershot.Encode at the product's
+// defaults, the engine's shot rules). Its failure is reported, not fatal:
+// the other modes' numbers still print.
 func perShot(ctx context.Context, t *testing.T, scorer, src, ref string, s *media.Source, preset, dir string) (modeRun, error) {
-	return modeRun{}, errors.New("pershot.Encode is not built yet")
+	t.Helper()
+	out := filepath.Join(dir, "pershot")
+	rep, err := pershot.Encode(ctx, src, out, pershot.Options{Options: engineOptions(scorer, preset), Rules: shotRules})
+	if err != nil {
+		return modeRun{}, err
+	}
+	defer os.RemoveAll(out)
+	m := modeRun{EncodeCPU: rep.EncodeCPUTime, Predicted: rep.PerTitleBDRate, PredictedErr: rep.PerTitleBDRateError}
+	if rep.Analysis != nil {
+		m.AnalysisCPU = rep.Analysis.CPUTime
+		m.Samples = len(rep.Analysis.Samples)
+	}
+	m.Shots = len(rep.Shots)
+	m.Points = measureLadder(ctx, t, scorer, ref, s.Duration, out, renditions(rep.Renditions))
+	for i := range m.Points {
+		m.Points[i].CRF = rep.Renditions[i].CRF
+	}
+	return m, nil
 }

@@ -134,15 +134,23 @@ func printExhaustiveTable(rs []titleResult) {
 func printModesTable(rs []titleResult) {
 	p("### The modes on the whole title (BD-rate, VMAF vs log bitrate; negative = fewer bits for the same VMAF)")
 	p("")
-	p("| title | per-shot vs per-title | per-shot vs per-title hull | share of the optimum's gain | per-title vs hull | per-shot vs static | per-title vs static | hull vs static | optimum vs static |")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| title | per-shot vs per-title | per-shot vs per-title hull | share of the optimum's gain | per-title vs hull | per-shot vs static | per-title vs static | hull vs static | optimum vs static | per-shot: shots (measured), its own prediction vs per-title |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rs {
 		if r.modes == nil {
 			continue
 		}
 		mm := measureModes(r)
-		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", r.title.name, pct(mm.psPT), pct(mm.psHull), mm.share, pct(mm.ptHull),
-			pct(mm.psStatic), pct(mm.ptStatic), pct(mm.hullStatic), pct(mm.optStatic))
+		ps := r.modes.perShot
+		pred := fmt.Sprintf("%d (%d), %+.1f%%", ps.Shots, ps.Samples, ps.Predicted)
+		if ps.PredictedErr != "" {
+			pred = fmt.Sprintf("%d (%d), n/a (%s)", ps.Shots, ps.Samples, ps.PredictedErr)
+		}
+		if r.modes.perShotErr != nil {
+			pred = "failed: " + r.modes.perShotErr.Error()
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", r.title.name, pct(mm.psPT), pct(mm.psHull), mm.share, pct(mm.ptHull),
+			pct(mm.psStatic), pct(mm.ptStatic), pct(mm.hullStatic), pct(mm.optStatic), pred)
 	}
 	p("")
 }
