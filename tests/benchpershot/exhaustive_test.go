@@ -184,6 +184,8 @@ func optimum(shots []pershot.Shot, title []pertitle.Point, switchCost float64) (
 	for _, p := range title {
 		lo, hi = math.Min(lo, float64(p.Bitrate)), math.Max(hi, float64(p.Bitrate))
 	}
+	hi *= 1.001 // the curve's bitrates are rounded: its dearest point must fit
+
 	const steps = 40
 	var out []pershot.Allocation
 	for i := range steps {
