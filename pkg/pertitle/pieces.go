@@ -67,6 +67,13 @@ func AnalyzePiece(ctx context.Context, task PieceTask, opt Options) (*PieceResul
 		return nil, fmt.Errorf("pertitle: malformed piece task (%d sizes, %d CRFs, %g fps, %d frames)",
 			len(task.Sizes), len(task.CRFs), task.FPS, task.Frames)
 	}
+	for _, idx := range task.Encoded {
+		for _, ci := range idx {
+			if ci < 0 || ci >= len(task.CRFs) {
+				return nil, fmt.Errorf("pertitle: malformed piece task (CRF index %d of %d CRFs)", ci, len(task.CRFs))
+			}
+		}
+	}
 	if task.Metric == MetricVMAF {
 		if vm := detectVMAF(ctx, opt.Scorer, opt.VMAFModel); vm.filter == "" {
 			return nil, fmt.Errorf("%w: %s (%s)", ErrCannotScore, task.Metric, vm.why)
@@ -99,12 +106,10 @@ func AnalyzePiece(ctx context.Context, task PieceTask, opt Options) (*PieceResul
 		p.path = raw
 	}
 	cells := make([][]gridResult, len(task.Sizes))
-	err = runPool(ctx, opt.AnalysisWorkers, len(task.Sizes), func(ctx context.Context, si int) error {
-		r, err := a.encodeAndScore(ctx, p, 0, si, task.Preset, task.CRFs, task.Encoded[si], "")
-		cells[si] = r
-		return err
-	})
-	if err != nil {
+	for si := range cells {
+		cells[si] = make([]gridResult, len(task.CRFs))
+	}
+	if err := a.measure(ctx, []*piece{p}, task.Encoded, [][][]gridResult{cells}); err != nil {
 		return nil, err
 	}
 	res := &PieceResult{Cells: make([][]PieceCell, len(cells)), CPU: a.stages}
