@@ -178,7 +178,7 @@ func (a *analyzer) scoreCells(ctx context.Context, p *piece, cells []encoded, st
 		}
 	}()
 	q := QualityOptions{FFmpeg: a.opt.Scorer, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel,
-		Every: a.opt.analysisEvery(a.metric), VMAFPixels: analysisVMAFPixels, vmafOnly: a.metric == MetricVMAF}
+		Every: a.opt.analysisEvery(a.metric, p.frames), VMAFPixels: analysisVMAFPixels, vmafOnly: a.metric == MetricVMAF}
 	var (
 		scores []Score
 		cpu    time.Duration

@@ -76,3 +76,36 @@ func TestVMAFJoined(t *testing.T) {
 	_, _, err = measureVMAFJoined(ctx, ref, src, frames, []string{mid, short}, []int64{frames, 40}, opt)
 	assert.True(t, errors.Is(err, errJoinedFrames), "%v", err)
 }
+
+// TestAnalysisEvery: VMAF pairs are spread so that a piece of any frame
+// rate gets at most analysisVMAFPairs pairs (and close to that), never
+// denser than two in eleven nor than QualityEvery asks, with an odd period;
+// SSIM keeps one frame in four.
+func TestAnalysisEvery(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name         string
+		qualityEvery int
+		frames       int64
+	}{
+		{"2 s at 20 fps", 2, 40},
+		{"2 s at 24 fps", 2, 48},
+		{"2 s at 25 fps", 2, 50},
+		{"2 s at 30 fps", 2, 60},
+		{"2 s at 60 fps", 2, 120},
+		{"a short piece", 2, 12},
+		{"unknown length", 2, 0},
+		{"QualityEvery asks for fewer", 9, 40},
+	}
+	for _, tc := range cases {
+		o := Options{QualityEvery: tc.qualityEvery}
+		e := o.analysisEvery(MetricVMAF, tc.frames)
+		assert.GreaterOrEqual(t, e, max(analysisVMAFEvery, tc.qualityEvery), tc.name)
+		if tc.frames >= int64(2*analysisVMAFEvery+1)*analysisVMAFPairs {
+			n := selectedFrames(tc.frames, e)
+			assert.LessOrEqual(t, n, int64(2*analysisVMAFPairs), tc.name)
+			assert.GreaterOrEqual(t, n, int64(2*analysisVMAFPairs-2), tc.name)
+		}
+		assert.Equal(t, max(tc.qualityEvery, analysisEveryMin), o.analysisEvery(MetricSSIM, tc.frames), tc.name)
+	}
+}

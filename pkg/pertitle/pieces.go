@@ -132,7 +132,7 @@ func (a *analyzer) pieceTasks(pieces []*piece) []PieceTask {
 	for i, p := range pieces {
 		tasks[i] = PieceTask{File: p.path, Width: p.ref.Video.Width, Height: p.ref.Video.Height, Frames: p.frames,
 			Seconds: p.secs, FPS: a.fps, Sizes: a.sizes, CRFs: a.crfs, Encoded: encoded, Preset: a.opt.AnalysisPreset,
-			SegmentSeconds: a.opt.SegmentSeconds, Metric: a.metric, Every: a.opt.analysisEvery(a.metric)}
+			SegmentSeconds: a.opt.SegmentSeconds, Metric: a.metric, Every: a.opt.analysisEvery(a.metric, p.frames)}
 	}
 	return tasks
 }

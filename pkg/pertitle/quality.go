@@ -32,16 +32,30 @@ const analysisEveryMin = 4
 // pairs of frames two in eleven (see qualityGraph).
 const analysisVMAFEvery = 5
 
-// analysisEvery is the frame subsampling of the analysis scores. SSIM: one
-// frame in analysisEveryMin at least; grid points are compared with each
-// other on the same frames, and it halves the scoring CPU. VMAF: pairs two
-// in eleven at least (analysisVMAFEvery). Against pairs two in five it made
-// the analysis markedly cheaper and left per-title's distance to the hull
-// within the noise of where the rungs fall (docs/benchmarks.md, "Issue 11,
-// second round").
-func (o *Options) analysisEvery(m Metric) int {
+// analysisVMAFPairs is how many pairs of frames per piece the analysis's
+// VMAF scores need at most: the spacing of pairs widens on pieces with more
+// frames (a 2 s piece at 30 fps has 60), so every piece costs the same to
+// score whatever its frame rate. Four pairs is what a 40-frame piece (2 s at
+// 20 fps) got with pairs two in eleven, on which the second round measured
+// no loss against two in five.
+const analysisVMAFPairs = 4
+
+// analysisEvery is the frame subsampling of the analysis scores of a piece of
+// frames frames (0: unknown). SSIM: one frame in analysisEveryMin at least;
+// grid points are compared with each other on the same frames, and it halves
+// the scoring CPU. VMAF: pairs two in eleven at least (analysisVMAFEvery),
+// and no more than analysisVMAFPairs pairs per piece. Against pairs two in
+// five, two in eleven made the analysis markedly cheaper and left per-title's
+// distance to the hull within the noise of where the rungs fall
+// (docs/benchmarks.md, "Issue 11, second round"). The period 2·every+1 is
+// odd, so the pairs never lock onto x264's mini-GOP of four.
+func (o *Options) analysisEvery(m Metric, frames int64) int {
 	if m == MetricVMAF {
-		return max(o.QualityEvery, analysisVMAFEvery)
+		e := max(o.QualityEvery, analysisVMAFEvery)
+		if frames > 0 {
+			e = max(e, int(math.Ceil((float64(frames)/analysisVMAFPairs-1)/2)))
+		}
+		return e
 	}
 	return max(o.QualityEvery, analysisEveryMin)
 }
