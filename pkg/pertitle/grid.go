@@ -121,6 +121,7 @@ type encoded struct {
 	si, ci     int
 	frames     int64
 	bits, secs float64
+	stage      string // where its share of the scoring CPU is booked
 }
 
 // encodeCells encodes piece p at grid size si and the CRFs table[idx] with
@@ -154,19 +155,23 @@ func (a *analyzer) encodeCells(ctx context.Context, p *piece, pi, si int, preset
 		if gsecs <= 0 {
 			gsecs = secs
 		}
-		out[k] = encoded{file: n, si: si, ci: idx[k], frames: frames, bits: bits, secs: gsecs}
+		out[k] = encoded{file: n, si: si, ci: idx[k], frames: frames, bits: bits, secs: gsecs, stage: "score"}
+		if stage != "encode" {
+			out[k].stage = stage
+		}
 	}
 	return out, nil
 }
 
 // scoreCells scores encodes of piece p against it and removes their files;
-// the results are in the order of cells. When VMAF steers, every cell is
+// the results are in the order of cells, the CPU booked to the cells' stages
+// in proportion. When VMAF steers, every cell is
 // scored in one libvmaf run (measureVMAFJoined) with VMAF alone: the
 // analysis reads nothing else, and SSIM and PSNR beside it cost CPU for
 // numbers nobody uses (the renditions' scoring, MeasureQuality, keeps all
 // three). It falls back to one file per run when the frame counts are
 // unknown (a title analysed whole) or differ.
-func (a *analyzer) scoreCells(ctx context.Context, p *piece, cells []encoded, stage string) ([]gridResult, error) {
+func (a *analyzer) scoreCells(ctx context.Context, p *piece, cells []encoded) ([]gridResult, error) {
 	files := make([]string, len(cells))
 	frames := make([]int64, len(cells))
 	for k, c := range cells {
@@ -192,7 +197,9 @@ func (a *analyzer) scoreCells(ctx context.Context, p *piece, cells []encoded, st
 		scores, c, err = measureSources(ctx, p.path, p.ref, files, make([]*media.Source, len(files)), q)
 		cpu += c
 	}
-	a.addCPU(stage, cpu)
+	for _, c := range cells {
+		a.addCPU(c.stage, cpu/time.Duration(len(cells)))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -208,15 +215,14 @@ func (a *analyzer) scoreCells(ctx context.Context, p *piece, cells []encoded, st
 // is booked to stage ("calibrate") or, when stage is empty, to "encode" and
 // "score". The result is indexed like table; CRFs not in idx stay zero.
 func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, preset string, table []float64, idx []int, stage string) ([]gridResult, error) {
-	encStage, scoreStage := "encode", "score"
-	if stage != "" {
-		encStage, scoreStage = stage, stage
+	if stage == "" {
+		stage = "encode"
 	}
-	cells, err := a.encodeCells(ctx, p, pi, si, preset, table, idx, encStage)
+	cells, err := a.encodeCells(ctx, p, pi, si, preset, table, idx, stage)
 	if err != nil {
 		return nil, err
 	}
-	got, err := a.scoreCells(ctx, p, cells, scoreStage)
+	got, err := a.scoreCells(ctx, p, cells)
 	if err != nil {
 		return nil, err
 	}
@@ -245,27 +251,43 @@ func (a *analyzer) grid(ctx context.Context, pieces []*piece, remote bool) ([][]
 	for si := range a.sizes {
 		jobs[si] = a.crfsAt(si)
 	}
-	return results, a.measure(ctx, pieces, jobs, results)
+	return results, a.measure(ctx, pieces, jobs, results, a.calibrationJobs(len(pieces)))
 }
 
 // measure encodes every piece at every size si with CRFs jobs[si] (indices
 // into the analysis CRFs; none: the size is skipped), one ffmpeg per piece
-// and size, then scores each piece's encodes in one scorer run
+// and size, and the calibration encodes cal (calibrate.go, into
+// a.calibrated), then scores each piece's encodes in one scorer run
 // (scoreCells), into results[piece][size][crf].
-func (a *analyzer) measure(ctx context.Context, pieces []*piece, jobs [][]int, results [][][]gridResult) error {
-	var sizes []int
-	for si, idx := range jobs {
-		if len(idx) > 0 {
-			sizes = append(sizes, si)
+func (a *analyzer) measure(ctx context.Context, pieces []*piece, jobs [][]int, results [][][]gridResult, cal []calJob) error {
+	type enc struct {
+		pi, si int
+		cal    *calJob
+	}
+	var encs []enc
+	for pi := range pieces {
+		for si, idx := range jobs {
+			if len(idx) > 0 {
+				encs = append(encs, enc{pi: pi, si: si})
+			}
 		}
+	}
+	for i := range cal {
+		encs = append(encs, enc{pi: cal[i].pi, si: cal[i].si, cal: &cal[i]})
 	}
 	cells := make([][]encoded, len(pieces))
 	var mu sync.Mutex
-	err := runPool(ctx, a.opt.AnalysisWorkers, len(pieces)*len(sizes), func(ctx context.Context, j int) error {
-		pi, si := j/len(sizes), sizes[j%len(sizes)]
-		c, err := a.encodeCells(ctx, pieces[pi], pi, si, a.opt.AnalysisPreset, a.crfs, jobs[si], "encode")
+	err := runPool(ctx, a.opt.AnalysisWorkers, len(encs), func(ctx context.Context, j int) error {
+		e := encs[j]
+		var c []encoded
+		var err error
+		if e.cal == nil {
+			c, err = a.encodeCells(ctx, pieces[e.pi], e.pi, e.si, a.opt.AnalysisPreset, a.crfs, jobs[e.si], "encode")
+		} else {
+			c, err = a.encodeCells(ctx, pieces[e.pi], e.pi, e.si, a.opt.Preset, a.opt.CRFs, []int{e.cal.ci}, "calibrate")
+		}
 		mu.Lock()
-		cells[pi] = append(cells[pi], c...)
+		cells[e.pi] = append(cells[e.pi], c...)
 		mu.Unlock()
 		a.step()
 		return err
@@ -274,9 +296,13 @@ func (a *analyzer) measure(ctx context.Context, pieces []*piece, jobs [][]int, r
 		return err
 	}
 	return runPool(ctx, a.opt.AnalysisWorkers, len(pieces), func(ctx context.Context, pi int) error {
-		got, err := a.scoreCells(ctx, pieces[pi], cells[pi], "score")
+		got, err := a.scoreCells(ctx, pieces[pi], cells[pi])
 		for k, c := range cells[pi] {
-			if err == nil {
+			switch {
+			case err != nil:
+			case c.stage == "calibrate":
+				a.calibrated[c.si] = got[k]
+			default:
 				results[pi][c.si][c.ci] = got[k]
 			}
 		}
@@ -363,5 +389,5 @@ func (a *analyzer) refine(ctx context.Context, pieces []*piece, results [][][]gr
 	a.mu.Lock()
 	a.total += len(pieces) * n
 	a.mu.Unlock()
-	return a.measure(ctx, pieces, jobs, results)
+	return a.measure(ctx, pieces, jobs, results, nil)
 }

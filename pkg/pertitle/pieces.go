@@ -109,7 +109,7 @@ func AnalyzePiece(ctx context.Context, task PieceTask, opt Options) (*PieceResul
 	for si := range cells {
 		cells[si] = make([]gridResult, len(task.CRFs))
 	}
-	if err := a.measure(ctx, []*piece{p}, task.Encoded, [][][]gridResult{cells}); err != nil {
+	if err := a.measure(ctx, []*piece{p}, task.Encoded, [][][]gridResult{cells}, nil); err != nil {
 		return nil, err
 	}
 	res := &PieceResult{Cells: make([][]PieceCell, len(cells)), CPU: a.stages}
