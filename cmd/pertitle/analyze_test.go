@@ -92,6 +92,7 @@ func TestEncodeCommand(t *testing.T) {
 	}{
 		{"pertitle", []string{"--measure-quality"}},
 		{"static", []string{"--ladder", "static"}},
+		{"pershot", []string{"--ladder", "pershot"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -106,8 +107,15 @@ func TestEncodeCommand(t *testing.T) {
 			}
 			assert.Contains(t, stderr.String(), "encode: 100%")
 			assert.Contains(t, stdout.String(), "renditions:")
+			if tc.name == "pershot" {
+				assert.Contains(t, stdout.String(), "CRF per rung:", "the shots are listed")
+				b, err := os.ReadFile(filepath.Join(out, "report.json"))
+				require.NoError(t, err)
+				assert.Contains(t, string(b), `"mode": "pershot"`)
+			}
 		})
 	}
 	var stdout, stderr bytes.Buffer
+	require.Error(t, run(context.Background(), []string{"encode", clip, "-o", t.TempDir(), "--ladder", "pershots"}, &stdout, &stderr))
 	assert.Error(t, run(context.Background(), []string{"encode", clip}, &stdout, &stderr), "-o is required")
 }

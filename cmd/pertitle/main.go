@@ -65,9 +65,10 @@ Usage:
   pertitle analyze SRC [--analysis fast|exhaustive] [--json] [--max-bitrate R] [--min-bitrate R]
                    [--max-renditions N] [--target-quality Q] [--complexity F]
         analyse a video locally (ffmpeg): the quality/bitrate hull, the chosen ladder and why
-  pertitle encode SRC -o DIR [--ladder pertitle|static] [--analysis fast|exhaustive]
+  pertitle encode SRC -o DIR [--ladder pertitle|pershot|static] [--analysis fast|exhaustive]
                   [--with-static] [--measure-quality] (+ the analyze flags)
         analyse, encode and package HLS + DASH into DIR with report.json and report.svg
+        (pershot: each rung's CRF chosen per shot, the shots listed)
   pertitle provision
         create the SNS topics, SQS queues, dead-letter queues and subscriptions (idempotent)
   pertitle s3-notify KEY...

@@ -29,6 +29,10 @@ type Plan struct {
 	Ladder  []media.Rung
 	Preset  string
 	Chunks  []media.Chunk
+	// ChunkCRFs, when set, are a per-shot encode's CRFs: ChunkCRFs[k][i] is
+	// rung i's CRF in chunk k (media.ChunkRequest.CRFs), one list per chunk
+	// and one CRF per rung. Part of the content, so part of the plan's id.
+	ChunkCRFs [][]float64 `json:",omitempty"`
 	// Analysis, when set, makes this the plan of a per-title analysis
 	// rather than of an encode: chunk k is then sampled piece k, and
 	// Analysis holds the pieces' tasks (JSON of []pertitle.PieceTask).
@@ -81,7 +85,51 @@ func LoadPlan(ctx context.Context, st storage.Storage, key string) (*Plan, error
 	if p.JobID == "" || len(p.Chunks) == 0 || (!encode && len(p.Analysis) == 0) || PlanKey(p.Prefix) != key {
 		return nil, fmt.Errorf("jobs: %s is not a chunk plan", key)
 	}
+	if err := p.CheckChunkCRFs(); err != nil {
+		return nil, fmt.Errorf("jobs: %s: %w", key, err)
+	}
 	return &p, nil
+}
+
+// CRFs is chunk k's CRF per rung, or nil when the plan keeps the ladder's.
+func (p *Plan) CRFs(k int) []float64 {
+	if k < 0 || k >= len(p.ChunkCRFs) {
+		return nil
+	}
+	return p.ChunkCRFs[k]
+}
+
+// CheckChunkCRFs checks that per-chunk CRFs, when present, come with chunks
+// that follow one another from the first frame (each a shot of the title),
+// and give every chunk one CRF per rung, each one media.EncodeChunk takes.
+func (p *Plan) CheckChunkCRFs() error {
+	if len(p.ChunkCRFs) == 0 {
+		return nil
+	}
+	if len(p.ChunkCRFs) != len(p.Chunks) {
+		return fmt.Errorf("%d chunks but CRFs for %d", len(p.Chunks), len(p.ChunkCRFs))
+	}
+	var next int64
+	for k, c := range p.Chunks {
+		if c.Index != k || c.First != next || c.Frames <= 0 {
+			return fmt.Errorf("chunk %d (index %d, frames %d+%d) does not follow on frame %d", k, c.Index, c.First, c.Frames, next)
+		}
+		next = c.First + c.Frames
+	}
+	if p.Source != nil && p.Source.Video != nil && p.Source.Video.Frames > 0 && next != p.Source.Video.Frames {
+		return fmt.Errorf("the chunks hold %d frames, the source %d", next, p.Source.Video.Frames)
+	}
+	for k, crfs := range p.ChunkCRFs {
+		if len(crfs) != len(p.Ladder) {
+			return fmt.Errorf("chunk %d has %d CRFs for %d rungs", k, len(crfs), len(p.Ladder))
+		}
+		for i, c := range crfs {
+			if !(c > 0 && c <= 51) {
+				return fmt.Errorf("chunk %d rung %d: CRF %v outside (0, 51]", k, i, c)
+			}
+		}
+	}
+	return nil
 }
 
 // ChunkReport is what a chunk's done marker records.

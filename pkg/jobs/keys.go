@@ -21,12 +21,19 @@ const (
 	// LadderPerTitle: the backend analyses the title and chooses the ladder;
 	// the request's ladder is only the fallback for backends that cannot.
 	LadderPerTitle = "pertitle"
+	// LadderPerShot: as LadderPerTitle, then each rung's CRF is chosen per
+	// shot (pkg/pershot), and the title is encoded chunk by chunk at those CRFs.
+	LadderPerShot = "pershot"
 )
 
 // ValidLadderMode reports whether m is one of the ladder modes.
 func ValidLadderMode(m string) bool {
-	return m == LadderFixed || m == LadderStatic || m == LadderPerTitle
+	return m == LadderFixed || m == LadderStatic || m == LadderPerTitle || m == LadderPerShot
 }
+
+// Analysed reports whether the backend chooses the ladder of mode m itself
+// (per-title, per-shot): the request's ladder is then only a fallback.
+func Analysed(m string) bool { return m == LadderPerTitle || m == LadderPerShot }
 
 // Manifest names of every job's outputs, under its OutputPrefix.
 const (

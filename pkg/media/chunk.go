@@ -136,6 +136,12 @@ type ChunkRequest struct {
 	Timing Timing
 	Chunk  Chunk
 	Ladder []Rung
+	// CRFs, when set, overrides the CRF of every rung for this chunk
+	// (CRFs[i] for rung i, each > 0): a per-shot ladder's settings for one
+	// shot. Such chunks are encoded stitchable (x264StitchArgs), so that a
+	// rung's chunks at different CRFs share their parameter sets. nil keeps
+	// the ladder's.
+	CRFs   []float64
 	Preset string
 	// OutDir receives ChunkFile(i) for rung i.
 	OutDir   string
@@ -167,6 +173,9 @@ func EncodeChunk(ctx context.Context, req ChunkRequest) (*ChunkOutput, error) {
 	}
 	if len(req.Ladder) == 0 || req.Chunk.Frames <= 0 {
 		return nil, errors.New("media: encode chunk: nothing to encode")
+	}
+	if err := checkChunkCRFs(req.Ladder, req.CRFs); err != nil {
+		return nil, fmt.Errorf("media: encode chunk %d: %w", req.Chunk.Index, err)
 	}
 	if err := os.MkdirAll(req.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("media: encode chunk: %w", err)
@@ -215,6 +224,10 @@ func chunkArgs(req *ChunkRequest) []string {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i), "-c:v", "libx264", "-preset", req.Preset)
 		args = append(args, chunkGOPArgs(t, keys)...)
 		args = append(args, "-color_range", "tv")
+		if req.CRFs != nil {
+			r.CRF = req.CRFs[i]
+			args = append(args, x264StitchArgs()...)
+		}
 		args = append(args, rungRateArgs(r, "0")...)
 		args = append(args, "-r", rate, "-video_track_timescale", strconv.FormatInt(t.RateNum, 10),
 			"-an", "-sn", "-dn", "-map_metadata", "-1", "-f", "mp4", filepath.Join(req.OutDir, ChunkFile(i)))
@@ -289,11 +302,17 @@ func Package(ctx context.Context, req PackageRequest) (*Output, error) {
 	defer os.RemoveAll(lists)
 	args := []string{"-nostdin", "-hide_banner", "-nostats", "-v", "error", "-y"}
 	for i, files := range req.Chunks {
+		if err := checkParameterSets(files); err != nil {
+			return nil, fmt.Errorf("rung %d: %w", i, err)
+		}
 		list := filepath.Join(lists, fmt.Sprintf("rung-%d.ffconcat", i))
 		if err := writeConcatList(list, files); err != nil {
 			return nil, err
 		}
-		args = append(args, InputArgs(list, []string{"concat", "mov"}, "-f", "concat", "-safe", "0")...)
+		// auto_convert off: the demuxer would turn the samples into Annex B,
+		// and the muxer would then keep an SPS and PPS in band before every
+		// IDR picture, which an avc1 sample entry promises to hold.
+		args = append(args, InputArgs(list, []string{"concat", "mov"}, "-f", "concat", "-safe", "0", "-auto_convert", "0")...)
 	}
 	if req.Audio != "" {
 		args = append(args, InputArgs(req.Audio, []string{"mov"})...)

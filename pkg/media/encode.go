@@ -48,6 +48,15 @@ type EncodeRequest struct {
 	// careful static ladder is made. Every rung must then be average-bitrate
 	// (CRF 0): a CRF encode has no use for a first pass.
 	TwoPass bool
+	// Chunks and ChunkCRFs, when set, encode the title chunk by chunk with a
+	// CRF per rung per chunk: ChunkCRFs[k][i] is rung i's CRF in chunk k
+	// (each > 0; len(ChunkCRFs) == len(Chunks)). The chunks must follow one
+	// another from the first frame (pkg/pershot's Shots, say) and the source
+	// must have a constant frame rate. Every chunk is encoded in this process
+	// (CutPiece, EncodeChunk, then Package), since one ffmpeg over the whole
+	// title has one CRF per rung. TwoPass does not combine with them.
+	Chunks    []Chunk
+	ChunkCRFs [][]float64
 	// passLog is the two-pass statistics prefix (set by Encode).
 	passLog string
 	// Progress, when set, is called from a single goroutine at most every
@@ -115,6 +124,11 @@ type AudioRendition struct {
 // with BANDWIDTH (measured peak, never below ffmpeg's advertised value),
 // AVERAGE-BANDWIDTH, RESOLUTION, CODECS and FRAME-RATE taken from the files.
 //
+// With req.Chunks and req.ChunkCRFs (a CRF per rung per chunk, as a per-shot
+// ladder has) the title is encoded chunk by chunk instead, in this process
+// (CutPiece, EncodeChunk per chunk with its CRFs, EncodeAudio, Package),
+// every chunk stitchable so that each rung keeps one set of parameter sets.
+//
 // On failure the error is an *ExitError carrying the tail of ffmpeg's stderr. Cancelling ctx
 // kills ffmpeg and returns an error wrapping ctx.Err(). Partial output is left
 // in OutDir.
@@ -124,6 +138,9 @@ func Encode(ctx context.Context, req EncodeRequest) (*Output, error) {
 	}
 	if err := prepareOutDir(req.OutDir); err != nil {
 		return nil, err
+	}
+	if len(req.Chunks) > 0 {
+		return encodeChunks(ctx, &req)
 	}
 	var cpu time.Duration
 	start := time.Now()
@@ -228,7 +245,7 @@ func (req *EncodeRequest) normalize() error {
 			return fmt.Errorf("media: encode: rung %d: a two-pass encode takes average-bitrate rungs, not CRF %g", i, r.CRF)
 		}
 	}
-	return nil
+	return req.checkChunks()
 }
 
 func prepareOutDir(dir string) error {

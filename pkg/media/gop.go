@@ -52,3 +52,12 @@ func chunkGOPArgs(t Timing, keys []float64) []string {
 	}
 	return args
 }
+
+// x264StitchArgs are the x264 options of a chunk that is joined, without
+// re-encoding, to chunks of the same rung encoded at other CRFs (a per-shot
+// ladder): x264 otherwise writes the CRF into the picture parameter set
+// (pic_init_qp), so the chunks' parameter sets differ and the joined
+// rendition would change its PPS in band under one sample entry.
+// stitchable=1 makes x264 write the same parameter sets whatever the rate
+// control (docs/pershot.md).
+func x264StitchArgs() []string { return []string{"-x264-params", "stitchable=1"} }

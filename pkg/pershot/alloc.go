@@ -3,8 +3,12 @@
 // CRF each shot gets in each rung so that every shot sits at the same slope
 // of quality over bits (constant-slope, or Lagrangian, allocation).
 //
-// Everything here is pure: measurements in, a plan out. docs/pershot.md says
-// how it fits the chunked encode and what remains to build.
+// The allocation (Shots, Allocate, Compare) is pure: measurements in, a plan
+// out. Analyze measures a title's shots with pertitle's piece analysis, Plan
+// turns the measurements into a ladder with a CRF per shot per rung, and
+// Encode encodes it chunk by chunk (media.EncodeRequest.ChunkCRFs) and
+// reports. docs/pershot.md says how it fits the chunked encode and what
+// remains to build.
 package pershot
 
 import (
@@ -23,6 +27,9 @@ type Candidate struct {
 	// buffer's length inside the shot; 0 when not measured, then Bitrate
 	// stands for it.
 	Peak int64
+	// FrameBits are the bits of every picture of the measured encode, in
+	// decode order, when kept (FromPiece): what Peak is measured on.
+	FrameBits []int64 `json:"-"`
 }
 
 // peak is the candidate's peak bitrate, its average when not measured.

@@ -12,8 +12,9 @@ import (
 // and its quality the score of the metric the task steers by. Cells not
 // encoded (no bits) are skipped; an encoded cell without that score, or a
 // grid whose shape is not the task's, is an error rather than a candidate
-// at quality zero. Peaks are not measured by the piece analysis: they are
-// left 0 (the bitrate stands for them).
+// at quality zero. Peaks depend on the rung's buffer, so they are left 0
+// here; each candidate keeps its encode's bits per picture (FrameBits) for
+// Plan to measure them (PeakRate).
 func FromPiece(task pertitle.PieceTask, res *pertitle.PieceResult) ([]Candidate, error) {
 	if res == nil || len(res.Cells) != len(task.Sizes) {
 		return nil, fmt.Errorf("pershot: a piece grid of %d sizes for a task of %d", cellRows(res), len(task.Sizes))
@@ -35,7 +36,7 @@ func FromPiece(task pertitle.PieceTask, res *pertitle.PieceResult) ([]Candidate,
 				Width: task.Sizes[si][0], Height: task.Sizes[si][1], CRF: task.CRFs[ci],
 				Bitrate: int64(cell.Bits/cell.Seconds + 0.5), Quality: q, Metric: task.Metric,
 				Scores: cell.Scores,
-			}})
+			}, FrameBits: cell.FrameBits})
 		}
 	}
 	return out, nil

@@ -11,10 +11,10 @@ import (
 	"github.com/pertitle/pertitle/pkg/media"
 )
 
-// probeSource applies opt's defaults and checks it, then probes and validates
-// src: the first steps of Plan, Analyze and Encode. Unusable sources give errors wrapping
-// media.ErrInvalidSource.
-func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, error) {
+// ProbeSource applies opt's defaults and checks it, then probes and validates
+// src: the first steps of Plan, Analyze and Encode (and of pkg/pershot's).
+// Unusable sources give errors wrapping media.ErrInvalidSource.
+func ProbeSource(ctx context.Context, src string, opt *Options) (*media.Source, error) {
 	opt.setDefaults()
 	if err := opt.validate(); err != nil {
 		return nil, fmt.Errorf("pertitle: %w", err)
@@ -45,7 +45,7 @@ func probeSource(ctx context.Context, src string, opt *Options) (*media.Source, 
 // final preset. At most AnalysisWorkers ffmpeg processes run at once;
 // Analysis.CPUTime is their user+system CPU time.
 func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error) {
-	s, err := probeSource(ctx, src, &opt)
+	s, err := ProbeSource(ctx, src, &opt)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +66,7 @@ type gridResult struct {
 	bits   float64
 	secs   float64
 	scores Score
+	frames []int64 // bits per picture, in decode order
 }
 
 type analyzer struct {

@@ -236,6 +236,11 @@ type Options struct {
 //	func Plan(ctx context.Context, src string, opt Options) (Ladder, *Analysis, error)
 //	func Encode(ctx context.Context, src, outDir string, opt Options) (*Report, error)
 //
+// with the pieces pkg/pershot builds on: ProbeSource, ProfileTitle,
+// CutPieces and AnalyzePiece (analysis), ChooseLadder (the ladder of an
+// analysis), RenditionReports and FinishReport (the static ladder, scores
+// and savings of a report),
+//
 // and the pure part (hull.go, select.go, static.go, bdrate.go, report.go):
 //
 //	func UpperHull(points []Point) []Point

@@ -86,3 +86,18 @@ func segmentBits(stream []byte, perSegment int) []float64 {
 	})
 	return out
 }
+
+// frameBits is the bits of every picture of the raw H.264 stream at path,
+// in decode order (segmentBits of one picture each).
+func frameBits(path string) ([]int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	per := segmentBits(b, 1)
+	out := make([]int64, len(per))
+	for i, v := range per {
+		out[i] = int64(v)
+	}
+	return out, nil
+}

@@ -22,7 +22,7 @@ const (
 // static ladder (no analysis), otherwise Analyze, UpperHull and SelectLadder
 // with the source's display size as the size limit.
 func Plan(ctx context.Context, src string, opt Options) (Ladder, *Analysis, error) {
-	s, err := probeSource(ctx, src, &opt)
+	s, err := ProbeSource(ctx, src, &opt)
 	if err != nil {
 		return Ladder{}, nil, err
 	}
@@ -38,13 +38,22 @@ func plan(ctx context.Context, src string, s *media.Source, opt Options) (Ladder
 	if err != nil {
 		return Ladder{}, nil, err
 	}
-	c := opt.Constraints
+	l, err := ChooseLadder(an, opt.Constraints, dw, dh)
+	return l, an, err
+}
+
+// ChooseLadder is how Plan chooses the ladder of an analysis of a title
+// shown at dw×dh: SelectLadder over an.Points under c, the size limit the
+// display size, and without VMAF (and no TargetQuality in c) a top-rung
+// target read off an.Hull (fallbackTarget). pkg/pershot chooses its rung
+// targets with it from the same measurements as its shots.
+func ChooseLadder(an *Analysis, c Constraints, dw, dh int) (Ladder, error) {
 	c.SourceWidth, c.SourceHeight = dw, dh
 	var anchor string
 	c.TargetQuality, anchor = fallbackTarget(an, c, dw, dh)
 	l, err := SelectLadder(an.Points, c)
 	if err != nil {
-		return Ladder{}, an, fmt.Errorf("pertitle: cannot choose a ladder: %w", err)
+		return Ladder{}, fmt.Errorf("pertitle: cannot choose a ladder: %w", err)
 	}
 	if anchor != "" {
 		l.Notes = append([]string{anchor}, l.Notes...)
@@ -52,7 +61,7 @@ func plan(ctx context.Context, src string, s *media.Source, opt Options) (Ladder
 	if l.Metric == "" {
 		l.Metric = an.Metric
 	}
-	return l, an, nil
+	return l, nil
 }
 
 // fallbackTarget is the top-rung target when the metric is not VMAF and the
@@ -94,7 +103,7 @@ func fallbackTarget(an *Analysis, c Constraints, dw, dh int) (float64, string) {
 // scored against the source. report.json and report.svg are written into
 // outDir. Progress reports stages analysis, encode, static and quality.
 func Encode(ctx context.Context, src, outDir string, opt Options) (*Report, error) {
-	s, err := probeSource(ctx, src, &opt)
+	s, err := ProbeSource(ctx, src, &opt)
 	if err != nil {
 		return nil, err
 	}
@@ -117,50 +126,70 @@ func Encode(ctx context.Context, src, outDir string, opt Options) (*Report, erro
 	}
 	rep.EncodeTime = secondsDuration(out.EncodeSeconds)
 	rep.EncodeCPUTime = out.CPUTime
-	rep.Renditions = renditionReports(out, ladder.Rungs)
+	rep.Renditions = RenditionReports(out, ladder.Rungs)
 
-	var staticOut *media.Output
-	if opt.WithStatic {
-		static := AppleLadder(dw, dh)
-		for i := range static {
-			static[i].CRF = 0 // the static ladder is what it is: average bitrate
-		}
-		staticOut, err = encodeLadder(ctx, src, s, filepath.Join(outDir, StaticDir), static, "static", true, opt)
-		if err != nil {
-			return nil, err
-		}
-		rep.Static = renditionReports(staticOut, static)
-		for i := range rep.Static {
-			rep.Static[i].Playlist = StaticDir + "/" + rep.Static[i].Playlist
-		}
-	}
-
-	if opt.MeasureQuality || opt.WithStatic {
-		all := append(append([]RenditionReport(nil), rep.Renditions...), rep.Static...)
-		if err := scoreRenditions(ctx, src, s, outDir, all, opt); err != nil {
-			return nil, err
-		}
-		copy(rep.Renditions, all[:len(rep.Renditions)])
-		copy(rep.Static, all[len(rep.Renditions):])
-		if rep.Metric == "" && len(all) > 0 {
-			if _, ok := all[0].Scores[MetricVMAF]; ok {
-				rep.Metric = MetricVMAF
-			} else {
-				rep.Metric = MetricSSIM
-			}
-		}
-	}
-	if opt.WithStatic {
-		sv, err := ComputeSavings(rep.Renditions, rep.Static, rep.Metric, opt.CapBitrate)
-		if err != nil {
-			return nil, fmt.Errorf("pertitle: %w", err)
-		}
-		rep.Savings = sv
+	if err := FinishReport(ctx, src, s, outDir, rep, opt); err != nil {
+		return nil, err
 	}
 	if err := WriteReport(rep, outDir); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// FinishReport is the end of Encode once rep holds the encoded ladder of s
+// (Renditions, Metric): with opt.WithStatic it encodes the static ladder into
+// outDir/static (two-pass average bitrate) and fills rep.Static; with
+// WithStatic or MeasureQuality it scores every rendition against the source;
+// with WithStatic it computes rep.Savings. opt has its defaults (ProbeSource).
+func FinishReport(ctx context.Context, src string, s *media.Source, outDir string, rep *Report, opt Options) error {
+	if opt.WithStatic {
+		dw, dh := s.DisplaySize()
+		static := AppleLadder(dw, dh)
+		for i := range static {
+			static[i].CRF = 0 // the static ladder is what it is: average bitrate
+		}
+		staticOut, err := encodeLadder(ctx, src, s, filepath.Join(outDir, StaticDir), static, "static", true, opt)
+		if err != nil {
+			return err
+		}
+		rep.Static = RenditionReports(staticOut, static)
+		for i := range rep.Static {
+			rep.Static[i].Playlist = StaticDir + "/" + rep.Static[i].Playlist
+		}
+	}
+	if opt.MeasureQuality || opt.WithStatic {
+		if err := scoreReport(ctx, src, s, outDir, rep, opt); err != nil {
+			return err
+		}
+	}
+	if opt.WithStatic {
+		sv, err := ComputeSavings(rep.Renditions, rep.Static, rep.Metric, opt.CapBitrate)
+		if err != nil {
+			return fmt.Errorf("pertitle: %w", err)
+		}
+		rep.Savings = sv
+	}
+	return nil
+}
+
+// scoreReport scores the report's renditions, the static ones too, and
+// names the metric when the analysis did not.
+func scoreReport(ctx context.Context, src string, s *media.Source, outDir string, rep *Report, opt Options) error {
+	all := append(append([]RenditionReport(nil), rep.Renditions...), rep.Static...)
+	if err := scoreRenditions(ctx, src, s, outDir, all, opt); err != nil {
+		return err
+	}
+	copy(rep.Renditions, all[:len(rep.Renditions)])
+	copy(rep.Static, all[len(rep.Renditions):])
+	if rep.Metric == "" && len(all) > 0 {
+		if _, ok := all[0].Scores[MetricVMAF]; ok {
+			rep.Metric = MetricVMAF
+		} else {
+			rep.Metric = MetricSSIM
+		}
+	}
+	return nil
 }
 
 // WriteReport writes report.json and report.svg into dir.
@@ -227,7 +256,9 @@ func encodeLadder(ctx context.Context, src string, s *media.Source, dir string, 
 	return out, nil
 }
 
-func renditionReports(out *media.Output, rungs []Rung) []RenditionReport {
+// RenditionReports describes an encoded ladder's renditions for a Report,
+// each with the CRF its rung was chosen at.
+func RenditionReports(out *media.Output, rungs []Rung) []RenditionReport {
 	rs := make([]RenditionReport, 0, len(out.Renditions))
 	for i, r := range out.Renditions {
 		rr := RenditionReport{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, AverageBitrate: r.AverageBitrate,

@@ -121,7 +121,8 @@ type encoded struct {
 	si, ci     int
 	frames     int64
 	bits, secs float64
-	stage      string // where its share of the scoring CPU is booked
+	frameBits  []int64 // bits per picture, in decode order
+	stage      string  // where its share of the scoring CPU is booked
 }
 
 // encodeCells encodes piece p at grid size si and the CRFs table[idx] with
@@ -155,7 +156,11 @@ func (a *analyzer) encodeCells(ctx context.Context, p *piece, pi, si int, preset
 		if gsecs <= 0 {
 			gsecs = secs
 		}
-		out[k] = encoded{file: n, si: si, ci: idx[k], frames: frames, bits: bits, secs: gsecs, stage: "score"}
+		fb, err := frameBits(n)
+		if err != nil {
+			return nil, fmt.Errorf("pertitle: analysis encode: %w", err)
+		}
+		out[k] = encoded{file: n, si: si, ci: idx[k], frames: frames, bits: bits, secs: gsecs, frameBits: fb, stage: "score"}
 		if stage != "encode" {
 			out[k].stage = stage
 		}
@@ -205,7 +210,7 @@ func (a *analyzer) scoreCells(ctx context.Context, p *piece, cells []encoded) ([
 	}
 	out := make([]gridResult, len(cells))
 	for k, c := range cells {
-		out[k] = gridResult{bits: c.bits, secs: c.secs, scores: scores[k]}
+		out[k] = gridResult{bits: c.bits, secs: c.secs, scores: scores[k], frames: c.frameBits}
 	}
 	return out, nil
 }

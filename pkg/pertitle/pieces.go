@@ -50,6 +50,10 @@ type PieceResult struct {
 type PieceCell struct {
 	Bits, Seconds float64
 	Scores        map[Metric]float64 `json:",omitempty"`
+	// FrameBits are the bits of every picture of the encode, in decode
+	// order (parameter sets and SEI with the picture they precede): what
+	// pkg/pershot measures a candidate's peak rate on.
+	FrameBits []int64 `json:",omitempty"`
 }
 
 // ErrCannotScore: this process cannot measure the metric a piece task
@@ -116,10 +120,44 @@ func AnalyzePiece(ctx context.Context, task PieceTask, opt Options) (*PieceResul
 	for si, row := range cells {
 		res.Cells[si] = make([]PieceCell, len(row))
 		for ci, g := range row {
-			res.Cells[si][ci] = PieceCell{Bits: g.bits, Seconds: g.secs, Scores: g.scores.Scores}
+			res.Cells[si][ci] = PieceCell{Bits: g.bits, Seconds: g.secs, Scores: g.scores.Scores, FrameBits: g.frames}
 		}
 	}
 	return res, nil
+}
+
+// PieceCut is what CutPieces made: a task per stretch, the metric they
+// steer by, why it is not VMAF (Warnings) and the CPU time of the cuts.
+type PieceCut struct {
+	Tasks    []PieceTask
+	Metric   Metric
+	Warnings []string
+	CPU      time.Duration
+}
+
+// CutPieces cuts stretches ([start, end) seconds) of the probed title src
+// into dir (piece<i>.mkv), as the sampled analysis cuts pieces for other
+// processes: losslessly (x264 -qp 0) at display size, limited range and
+// 4:2:0. Each becomes a PieceTask over opt's analysis grid (sizes, CRFs
+// staggered as the analysis does, the analysis preset) steered by what the
+// scorer can measure (VMAF, else SSIM with a warning), for AnalyzePiece to
+// measure here or on a worker. opt has its defaults (ProbeSource).
+// Stretches should be whole segments (samplePlan says why).
+func CutPieces(ctx context.Context, src string, s *media.Source, stretches [][2]float64, dir string, opt Options) (*PieceCut, error) {
+	a := newAnalyzer(s, opt, dir)
+	res := &Analysis{}
+	a.chooseMetric(ctx, res)
+	pieces := make([]*piece, len(stretches))
+	for i, st := range stretches {
+		if !(st[0] >= 0 && st[1] > st[0] && st[1] <= s.Duration+1) {
+			return nil, fmt.Errorf("pertitle: stretch %d [%g, %g) is not inside a %g s title", i, st[0], st[1], s.Duration)
+		}
+		pieces[i] = &piece{start: st[0], secs: st[1] - st[0]}
+	}
+	if err := a.extractAll(ctx, src, pieces, true); err != nil {
+		return nil, err
+	}
+	return &PieceCut{Tasks: a.pieceTasks(pieces), Metric: a.metric, Warnings: res.Warnings, CPU: a.cpu}, nil
 }
 
 // pieceTasks describes the extracted pieces as tasks for Options.Pieces.

@@ -83,3 +83,41 @@ func TestAPieceTaskNeedsItsMetric(t *testing.T) {
 	_, err = AnalyzePiece(context.Background(), task, Options{Scorer: testScorer(t)})
 	assert.ErrorContains(t, err, "malformed piece task")
 }
+
+// TestCutPiecesAreAnalysed: stretches of a title cut by CutPieces become
+// tasks AnalyzePiece measures, each cell keeping the bits of every picture
+// (what pkg/pershot measures peaks on), summing to the cell's bits less the
+// start codes; without
+// libvmaf the tasks steer by SSIM and say so; a stretch outside the title
+// is refused.
+func TestCutPiecesAreAnalysed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clip := scenesClip(t, 6)
+	opt := Options{Scorer: "ffmpeg", SegmentSeconds: 1, Heights: []int{90}, CRFs: []float64{30, 36}}
+	s, err := ProbeSource(ctx, clip, &opt)
+	require.NoError(t, err)
+	cut, err := CutPieces(ctx, clip, s, [][2]float64{{0, 1}, {4, 5}}, t.TempDir(), opt)
+	require.NoError(t, err)
+	assert.Equal(t, MetricSSIM, cut.Metric)
+	assert.NotEmpty(t, cut.Warnings)
+	assert.Positive(t, cut.CPU)
+	require.Len(t, cut.Tasks, 2)
+	for i, task := range cut.Tasks {
+		assert.EqualValues(t, 25, task.Frames, "stretch %d: one second of frames", i)
+		res, err := AnalyzePiece(ctx, task, opt)
+		require.NoError(t, err)
+		for ci, cell := range res.Cells[0] {
+			require.Len(t, cell.FrameBits, 25, "stretch %d CRF %g: a size per picture", i, task.CRFs[ci])
+			var sum int64
+			for _, b := range cell.FrameBits {
+				sum += b
+			}
+			// All but the start codes (up to 4 bytes a NAL unit: a slice per
+			// picture, and a parameter set or SEI here and there).
+			assert.InDelta(t, cell.Bits-32*(25+3), float64(sum), 32*(25+3), "stretch %d CRF %g: the pictures hold the cell's bits", i, task.CRFs[ci])
+		}
+	}
+	_, err = CutPieces(ctx, clip, s, [][2]float64{{20, 40}}, t.TempDir(), opt)
+	assert.ErrorContains(t, err, "not inside")
+}

@@ -16,8 +16,9 @@ const (
 	svgLeft, svgRight, svgTop, svgBott = 78, 250, 56, 64
 )
 
-// svgPalette colours resolutions, largest first.
-var svgPalette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"}
+// SVGPalette colours resolutions, largest first (and pkg/pershot's rungs,
+// top first).
+var SVGPalette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"}
 
 // SVG is the report for people: a self-contained rate-quality plot. The x-axis
 // is bitrate on a log scale with kbit/s ticks, the y-axis the ladder's metric.
@@ -114,7 +115,7 @@ func (p *svgPlot) fitScales() {
 	if qmax-qmin < 1e-9 {
 		qmin, qmax = qmin-1, qmax+1
 	}
-	p.ystep = niceStep((qmax - qmin) / 6)
+	p.ystep = NiceStep((qmax - qmin) / 6)
 	p.qmin = math.Floor(qmin/p.ystep) * p.ystep
 	p.qmax = math.Ceil(qmax/p.ystep) * p.ystep
 	p.pw, p.ph = float64(svgW-svgLeft-svgRight), float64(svgH-svgTop-svgBott)
@@ -140,8 +141,8 @@ func (p *svgPlot) header(r *Report) {
 	if r.Width > 0 && r.Height > 0 {
 		title += fmt.Sprintf(" (%dx%d)", r.Width, r.Height)
 	}
-	svgText(w, svgLeft, 30, "start", `font-size="16" font-weight="bold"`, title)
-	svgText(w, svgLeft, 46, "start", `fill="#555555"`, fmt.Sprintf("%s over bitrate; hull over linear bitrate, drawn on a log axis", strings.ToUpper(string(p.metric))))
+	SVGText(w, svgLeft, 30, "start", `font-size="16" font-weight="bold"`, title)
+	SVGText(w, svgLeft, 46, "start", `fill="#555555"`, fmt.Sprintf("%s over bitrate; hull over linear bitrate, drawn on a log axis", strings.ToUpper(string(p.metric))))
 }
 
 // axes draws the grid, the frame, the tick labels and the axis titles.
@@ -159,15 +160,15 @@ func (p *svgPlot) axes() {
 	fmt.Fprintf(w, "</g>\n")
 	fmt.Fprintf(w, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#333333"/>`+"\n", svgLeft, svgTop, p.pw, p.ph)
 	for _, t := range xt {
-		svgText(w, p.X(t), float64(svgH-svgBott+16), "middle", "", strings.TrimSuffix(fmt.Sprintf("%.0f", t/1000), ".0"))
+		SVGText(w, p.X(t), float64(svgH-svgBott+16), "middle", "", strings.TrimSuffix(fmt.Sprintf("%.0f", t/1000), ".0"))
 	}
 	for q := p.qmin; q <= p.qmax+p.ystep/2; q += p.ystep {
-		svgText(w, svgLeft-6, p.Y(q)+4, "end", "", trimFloat(q, p.ystep))
+		SVGText(w, svgLeft-6, p.Y(q)+4, "end", "", trimFloat(q, p.ystep))
 	}
-	svgText(w, svgLeft+p.pw/2, float64(svgH-18), "middle", "", "bitrate (kbit/s, log scale)")
+	SVGText(w, svgLeft+p.pw/2, float64(svgH-18), "middle", "", "bitrate (kbit/s, log scale)")
 	fmt.Fprintf(w, `<text x="20" y="%.1f" text-anchor="middle" transform="rotate(-90 20 %.1f)">%s</text>`+"\n", svgTop+p.ph/2, svgTop+p.ph/2, xmlEscape(fmt.Sprintf("quality (%s)", strings.ToUpper(string(p.metric)))))
 	if p.empty {
-		svgText(w, svgLeft+p.pw/2, svgTop+p.ph/2, "middle", `fill="#999999"`, "no measured points")
+		SVGText(w, svgLeft+p.pw/2, svgTop+p.ph/2, "middle", `fill="#999999"`, "no measured points")
 	}
 }
 
@@ -183,7 +184,7 @@ func (p *svgPlot) colourSizes() {
 	sort.Slice(p.sizes, func(i, j int) bool { return p.sizes[i].w*p.sizes[i].h > p.sizes[j].w*p.sizes[j].h })
 	p.colour = map[svgSize]string{}
 	for i, s := range p.sizes {
-		p.colour[s] = svgPalette[i%len(svgPalette)]
+		p.colour[s] = SVGPalette[i%len(SVGPalette)]
 	}
 }
 
@@ -249,7 +250,7 @@ func (p *svgPlot) drawRungs() {
 		}
 		fmt.Fprintf(&p.w, `<path d="M%.1f %.1f L%.1f %.1f L%.1f %.1f L%.1f %.1f Z" fill="%s" stroke="#000000"><title>%s</title></path>`+"\n",
 			x, y-7, x+7, y, x, y+7, x-7, y, fill, xmlEscape(g.Why))
-		svgText(&p.w, x+9, y+14, "start", `font-size="11"`, RungLabel(g))
+		SVGText(&p.w, x+9, y+14, "start", `font-size="11"`, RungLabel(g))
 	}
 }
 
@@ -259,7 +260,7 @@ func (p *svgPlot) legend() {
 	lx, ly := float64(svgW-svgRight+18), float64(svgTop+8)
 	row := func(marker, label string) {
 		fmt.Fprintf(w, marker+"\n", lx, ly)
-		svgText(w, lx+18, ly+4, "start", "", label)
+		SVGText(w, lx+18, ly+4, "start", "", label)
 		ly += 20
 	}
 	for _, s := range p.sizes {
@@ -267,7 +268,7 @@ func (p *svgPlot) legend() {
 	}
 	if len(p.hull) > 0 {
 		fmt.Fprintf(w, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#222222" stroke-width="2"/>`+"\n", lx-6, ly, lx+6, ly)
-		svgText(w, lx+18, ly+4, "start", "", "convex hull")
+		SVGText(w, lx+18, ly+4, "start", "", "convex hull")
 		ly += 20
 	}
 	if len(p.rungs) > 0 {
@@ -307,7 +308,9 @@ func svgPolyline(ps []Point, X, Y func(float64) float64) string {
 	return b.String()
 }
 
-func svgText(w *bytes.Buffer, x, y float64, anchor, attrs, s string) {
+// SVGText writes a text element at x, y (anchor start, middle or end, extra
+// attributes attrs) holding s, escaped.
+func SVGText(w *bytes.Buffer, x, y float64, anchor, attrs, s string) {
 	if attrs != "" {
 		attrs = " " + attrs
 	}
@@ -342,8 +345,8 @@ func kbitTicks(lo, hi float64) []float64 {
 	return ts
 }
 
-// niceStep rounds a raw step up to 1, 2 or 5 times a power of ten.
-func niceStep(raw float64) float64 {
+// NiceStep rounds a raw step up to 1, 2 or 5 times a power of ten: axis ticks.
+func NiceStep(raw float64) float64 {
 	if raw <= 0 || math.IsNaN(raw) {
 		return 1
 	}

@@ -553,6 +553,7 @@ type Asset struct {
 	HLSURL           string `json:"hls_url"`
 	DASHURL          string `json:"dash_url"`
 	ReadyTransitions int    `json:"ready_transitions"`
+	LadderMode       string `json:"ladder_mode"`
 	Renditions       []struct {
 		Width   int    `json:"width"`
 		Height  int    `json:"height"`

@@ -59,6 +59,8 @@ export interface Rendition {
   quality: Quality[] | null;
 }
 
+export type LadderMode = "pertitle" | "pershot" | "static" | "fixed";
+
 export interface Asset {
   id: string;
   title: string;
@@ -77,6 +79,8 @@ export interface Asset {
   created_at: string;
   updated_at: string;
   ready_at?: string;
+  /** How the ready encoding chose its ladder; absent for older encodings. */
+  ladder_mode?: LadderMode;
   [k: string]: unknown;
 }
 

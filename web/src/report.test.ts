@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { savings, sibling } from "./report";
+import { ladderMode, modeName, savings, sibling } from "./report";
 
 vi.stubGlobal("location", { href: "http://127.0.0.1:8080/assets/x" });
 
@@ -14,5 +14,18 @@ describe("report", () => {
     expect(savings({ Savings: { BDRate: -23.5, StorageSaved: 0.31 } })).toMatchObject({ bdRate: -23.5, storageSaved: 0.31 });
     expect(savings({ savings: { bd_rate_percent: -10, streaming_cost_saved_bytes_per_hour: 1e9, bd_rate_error: "" } })).toMatchObject({ bdRate: -10, streamingCostSavedPerHour: 1e9 });
     expect(savings({})).toBeNull();
+  });
+
+  it("names the ladder mode the catalog gives, else the report's", () => {
+    expect(ladderMode("pershot", null)).toBe("pershot");
+    expect(ladderMode("static", { savings: {} })).toBe("static");
+    expect(ladderMode(undefined, { shots: [{ start_seconds: 0 }], savings: {} })).toBe("pershot");
+    expect(ladderMode(undefined, { mode: "pershot", savings: {} })).toBe("pershot");
+    expect(ladderMode(undefined, { savings: {} })).toBe("pertitle");
+    expect(ladderMode("<img>", null)).toBe("");
+    expect(ladderMode(undefined, null)).toBe("");
+    expect(modeName("pershot")).toBe("Per-shot");
+    expect(modeName("pertitle")).toBe("Per-title");
+    expect(modeName("")).toBe("");
   });
 });

@@ -1,5 +1,5 @@
-// The per-title engine writes report.json and report.svg beside master.m3u8, and
-// with a static ladder, static/master.m3u8. Their URLs derive from the HLS URL;
+// The per-title and per-shot engines write report.json and report.svg beside
+// master.m3u8, and with a static ladder, static/master.m3u8. Their URLs derive from the HLS URL;
 // a signed URL's query (a signature over the directory) is carried over.
 
 export function sibling(manifestURL: string, name: string): string {
@@ -42,4 +42,24 @@ export function savings(report: unknown): Savings | null {
     topBitrateSaved: pick(s, "TopBitrateSaved", "top_bitrate_saved"),
     streamingCostSavedPerHour: pick(s, "streaming_cost_saved_bytes_per_hour", "StreamingCostSavedPerHour", "streaming_cost_saved_per_hour"),
   };
+}
+
+const modeNames: Record<string, string> = { pertitle: "Per-title", pershot: "Per-shot", static: "Static ladder", fixed: "Fixed ladder" };
+
+/**
+ * ladderMode is how an asset's ladder was chosen: as the catalog says, else
+ * as its report says (a per-shot report names its mode and lists its shots;
+ * a per-title one does neither), else unknown ("").
+ */
+export function ladderMode(assetMode: unknown, report: unknown): string {
+  if (typeof assetMode === "string" && assetMode in modeNames) return assetMode;
+  if (!report) return "";
+  const m = pick(report, "mode");
+  if (typeof m === "string" && m in modeNames) return m;
+  return pick(report, "shots", "Shots") ? "pershot" : "pertitle";
+}
+
+/** modeName names a ladder mode for people: "Per-shot"; "" when unknown. */
+export function modeName(mode: string): string {
+  return modeNames[mode] ?? "";
 }

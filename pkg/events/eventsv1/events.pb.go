@@ -674,7 +674,7 @@ type EncodingRequested struct {
 	SourceUrl string                 `protobuf:"bytes,3,opt,name=source_url,json=sourceUrl,proto3" json:"source_url,omitempty"`
 	// "local" or "bitmovin".
 	Backend string `protobuf:"bytes,4,opt,name=backend,proto3" json:"backend,omitempty"`
-	// "fixed", "static", "pertitle".
+	// "fixed", "static", "pertitle", "pershot" (jobs.ValidLadderMode).
 	LadderMode   string        `protobuf:"bytes,5,opt,name=ladder_mode,json=ladderMode,proto3" json:"ladder_mode,omitempty"`
 	Ladder       []*Rung       `protobuf:"bytes,6,rep,name=ladder,proto3" json:"ladder,omitempty"`
 	OutputPrefix string        `protobuf:"bytes,7,opt,name=output_prefix,json=outputPrefix,proto3" json:"output_prefix,omitempty"`

@@ -1,7 +1,7 @@
 import * as api from "../api";
 import { Beacon } from "../beacon";
 import { attach, type Player } from "../player";
-import { savings as readSavings, sibling, type Savings } from "../report";
+import { ladderMode, modeName, savings as readSavings, sibling, type Savings } from "../report";
 import { errorText, formatBitrate, formatBytes, formatDuration, formatPercent, h, link, statusBadge } from "../ui";
 import { progressText } from "../progress";
 
@@ -54,6 +54,7 @@ function header(a: api.Asset): HTMLElement {
       h("span", {}, formatDuration(a.duration_seconds)),
       a.width ? h("span", {}, `source ${a.width}×${a.height}`) : null,
       h("span", {}, formatBytes(a.source_bytes)),
+      a.status === "ready" && modeName(a.ladder_mode ?? "") ? h("span", { "data-testid": "ladder-mode", title: "How the ladder was chosen" }, modeName(a.ladder_mode ?? "")) : null,
       a.status === "ready" ? link(`/analytics/${a.id}`, "Analytics") : null,
     ),
   );
@@ -133,14 +134,20 @@ async function renderReady(root: HTMLElement, section: HTMLElement, a: api.Asset
     playlist(staticURL),
   ]);
   if (!section.isConnected) return;
-  if (svg) {
-    const img = h("img", { class: "report", src: svg, alt: "rate-quality plot of this title", "data-testid": "report-svg" });
-    img.addEventListener("load", () => URL.revokeObjectURL(svg), { once: true });
-    root.append(
-      h("section", { class: "card" }, h("h2", {}, "Rate–quality"), h("p", { class: "muted" }, "Quality of every encode the analysis measured, the convex hull over them, and the ladder chosen on it."), img),
-    );
-  }
-  if (hasStatic) root.append(await comparison(a, hlsURL, staticURL, readSavings(report), players));
+  const mode = ladderMode(a.ladder_mode, report);
+  if (svg) root.append(reportCard(svg, mode));
+  if (hasStatic) root.append(await comparison(a, hlsURL, staticURL, readSavings(report), players, modeName(mode) || "Per-title"));
+}
+
+/** reportCard shows the engine's report.svg, saying what a per-shot one adds. */
+function reportCard(svg: string, mode: string): HTMLElement {
+  const perShot = mode === "pershot";
+  const img = h("img", { class: "report", src: svg, alt: `rate-quality plot of this title${perShot ? " and its per-shot CRFs" : ""}`, "data-testid": "report-svg" });
+  img.addEventListener("load", () => URL.revokeObjectURL(svg), { once: true });
+  const what = perShot
+    ? "Per-shot ladder: quality of every encode the analysis measured, the convex hull over them and the ladder chosen on it, then each rung's CRF shot by shot."
+    : "Quality of every encode the analysis measured, the convex hull over them, and the ladder chosen on it.";
+  return h("section", { class: "card", "data-mode": mode }, h("h2", {}, perShot ? "Rate–quality, shot by shot" : "Rate–quality"), h("p", { class: "muted" }, what), img);
 }
 
 /** change words a saved fraction: 0.3 → "30 % saved", -0.2 → "20 % more". */
@@ -170,7 +177,7 @@ function ladderTable(a: api.Asset): HTMLElement {
   return h("section", { class: "card" }, h("h2", {}, `Ladder: ${rows.length} renditions, ${formatBytes(total)}`), table);
 }
 
-async function comparison(a: api.Asset, perTitleURL: string, staticURL: string, s: Savings | null, players: Player[]): Promise<HTMLElement> {
+async function comparison(a: api.Asset, perTitleURL: string, staticURL: string, s: Savings | null, players: Player[], mode: string): Promise<HTMLElement> {
   const left = h("video", { controls: true, muted: true, playsinline: true, crossorigin: "anonymous" });
   const right = h("video", { controls: true, muted: true, playsinline: true, crossorigin: "anonymous" });
   const lInfo = h("span", { class: "muted" });
@@ -209,8 +216,8 @@ async function comparison(a: api.Asset, perTitleURL: string, staticURL: string, 
   return h(
     "section",
     { class: "card" },
-    h("div", { class: "row" }, h("h2", {}, "Per-title against the static ladder (two-pass)"), h("span", { class: "spacer" }), both),
+    h("div", { class: "row" }, h("h2", {}, `${mode} against the static ladder (two-pass)`), h("span", { class: "spacer" }), both),
     stats,
-    h("div", { class: "compare" }, h("figure", {}, left, h("figcaption", {}, h("strong", {}, "Per-title "), lInfo)), h("figure", {}, right, h("figcaption", {}, h("strong", {}, "Static (Apple bitrates, two-pass) "), rInfo))),
+    h("div", { class: "compare" }, h("figure", {}, left, h("figcaption", {}, h("strong", {}, `${mode} `), lInfo)), h("figure", {}, right, h("figcaption", {}, h("strong", {}, "Static (Apple bitrates, two-pass) "), rInfo))),
   );
 }

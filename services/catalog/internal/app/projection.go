@@ -133,13 +133,22 @@ func ToDomain(env *eventsv1.Envelope) (domain.Event, error) {
 		}
 		return domain.Finished{At: at, Owner: f.GetOwner(), Backend: f.GetBackend(), JobID: f.GetExternalJobId(),
 			HLSKey: f.GetHlsManifestKey(), DASHKey: f.GetDashManifestKey(), HLSURL: f.GetHlsUrl(), DASHURL: f.GetDashUrl(),
-			Renditions: rs}, nil
+			Renditions: rs, LadderMode: ladderMode(f.GetLadderMode())}, nil
 	case *eventsv1.Envelope_EncodingFailed:
 		f := p.EncodingFailed
 		return domain.Failed{At: at, Owner: f.GetOwner(), Backend: f.GetBackend(), JobID: f.GetExternalJobId(),
 			Reason: f.GetReason(), Retryable: f.GetRetryable()}, nil
 	}
 	return nil, nil
+}
+
+// ladderMode is an event's ladder mode if it is one, else "": the catalog
+// shows it, so it keeps only what it can name.
+func ladderMode(m string) string {
+	if jobs.ValidLadderMode(m) {
+		return m
+	}
+	return ""
 }
 
 // finite maps NaN and infinities, which JSON cannot carry, to 0.

@@ -252,3 +252,27 @@ func TestCursorRoundTrip(t *testing.T) {
 	assert.NoError(t, err)
 	assert.False(t, ok)
 }
+
+// TestProjectionKeepsTheLadderMode: the ready encoding's ladder mode is kept
+// for the web app to name; a mode the catalog does not know is dropped, and
+// a retry in another mode replaces it.
+func TestProjectionKeepsTheLadderMode(t *testing.T) {
+	t.Parallel()
+	p, q := newProjection(t)
+	f := finishedEv(t, 3, "job-1")
+	f.GetEncodingFinished().LadderMode = "pershot"
+	project(t, p, uploadedEv(t, 0), startedEv(t, 1, "job-1", 1), f)
+	assert.Equal(t, "pershot", get(t, q).LadderMode)
+
+	g := finishedEv(t, 6, "job-2")
+	g.GetEncodingFinished().LadderMode = "<script>"
+	project(t, p, startedEv(t, 5, "job-2", 2), g)
+	a := get(t, q)
+	assert.Equal(t, "job-2", a.JobID)
+	assert.Empty(t, a.LadderMode, "not a ladder mode: not kept")
+
+	h := finishedEv(t, 9, "job-3")
+	h.GetEncodingFinished().LadderMode = "pertitle"
+	project(t, p, startedEv(t, 8, "job-3", 3), h)
+	assert.Equal(t, "pertitle", get(t, q).LadderMode)
+}

@@ -162,6 +162,9 @@ type Asset struct {
 	HLSURL     string
 	DASHURL    string
 	Renditions []Rendition
+	// LadderMode is how that attempt chose its ladder (jobs.ValidLadderMode:
+	// "pertitle", "pershot", "static", "fixed"); empty when its event did not say.
+	LadderMode string
 
 	CreatedAt        time.Time
 	UpdatedAt        time.Time

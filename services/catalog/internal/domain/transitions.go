@@ -53,6 +53,7 @@ type Finished struct {
 	HLSURL     string
 	DASHURL    string
 	Renditions []Rendition
+	LadderMode string
 }
 
 // Failed: a job failed.
@@ -278,6 +279,7 @@ func applyFinished(a Asset, e Finished) (Asset, bool) {
 	n.HLSKey, n.DASHKey = e.HLSKey, e.DASHKey
 	n.HLSURL, n.DASHURL = e.HLSURL, e.DASHURL
 	n.Renditions = append([]Rendition(nil), e.Renditions...)
+	n.LadderMode = e.LadderMode
 	n.ReadyAt = e.At
 	n.ReadyTransitions++
 	return n, true

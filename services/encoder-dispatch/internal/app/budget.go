@@ -31,9 +31,9 @@ func DefaultBudget() Budget {
 	return Budget{Base: 10 * time.Minute, MinPixelRate: 2e6, Max: 11 * time.Hour}
 }
 
-// perTitleWork is how many times a ladder's encoding work a per-title job
-// does: its analysis, the final encode and its scoring, and the static
-// comparison ladder when asked for, each bounded by about one encode.
+// perTitleWork is how many times a ladder's encoding work a per-title or
+// per-shot job does: its analysis, the final encode and its scoring, and the
+// static comparison ladder when asked for, each bounded by about one encode.
 const perTitleWork = 3
 
 // For is job's deadline, counted from its start.
@@ -45,8 +45,8 @@ func (b Budget) For(job Job) time.Duration {
 	}
 	ladder := job.Ladder
 	if len(ladder) == 0 {
-		// Per-title: the backend chooses the ladder; the fixed one stands for
-		// its size.
+		// Per-title, per-shot: the backend chooses the ladder; the fixed one
+		// stands for its size.
 		ladder = media.BuiltinLadder(&media.Source{Video: &media.VideoStream{Width: int(job.Probe.GetWidth()),
 			Height: int(job.Probe.GetHeight()), FrameRate: fps}})
 	}
@@ -55,7 +55,7 @@ func (b Budget) For(job Job) time.Duration {
 		px += float64(r.Width) * float64(r.Height)
 	}
 	work := dur * fps * px
-	if job.LadderMode == jobs.LadderPerTitle {
+	if jobs.Analysed(job.LadderMode) {
 		work *= perTitleWork
 	}
 	d := b.Base

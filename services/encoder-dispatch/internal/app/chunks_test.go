@@ -186,3 +186,59 @@ func TestADeadChunkTaskMarksTheChunkFailed(t *testing.T) {
 	assert.NotContains(t, st.Failed, 1)
 	assert.Contains(t, st.Failed[2].Reason, "chunk 2 was given up on: not handled after 5 deliveries")
 }
+
+// TestAPlanCarriesItsChunksCRFs: a per-shot plan's CRFs travel to the worker
+// with the plan, are part of its id (other CRFs, another plan: their chunks
+// never mix), and a plan whose CRFs do not fit its chunks and rungs is
+// refused by the worker that loads it.
+func TestAPlanCarriesItsChunksCRFs(t *testing.T) {
+	t.Parallel()
+	f := newChunkFixture(t)
+	ctx := context.Background()
+	p := *f.plan
+	p.ChunkCRFs = [][]float64{{23}, {31.5}, {27}}
+	shot, err := jobs.NewPlan(p)
+	require.NoError(t, err)
+	assert.NotEqual(t, f.plan.Prefix, shot.Prefix, "the CRFs are part of the plan's id")
+	p.ChunkCRFs = [][]float64{{23}, {31}, {27}}
+	other, err := jobs.NewPlan(p)
+	require.NoError(t, err)
+	assert.NotEqual(t, shot.Prefix, other.Prefix)
+
+	require.NoError(t, jobs.SavePlan(ctx, f.store, shot))
+	var seen [][]float64
+	enc := &fakeEncoder{}
+	w := &app.ChunkWorker{State: f.state, Worker: "w1", Lease: time.Second, Log: zap.NewNop(),
+		Encoder: crfRecorder{enc: enc, seen: &seen}}
+	for k := range shot.Chunks {
+		require.NoError(t, w.Encode(ctx, app.ChunkTask{JobID: shot.JobID, PlanKey: jobs.PlanKey(shot.Prefix), Chunk: k}))
+	}
+	assert.Equal(t, [][]float64{{23}, {31.5}, {27}}, seen, "each chunk gets its own CRFs")
+
+	for name, crfs := range map[string][][]float64{
+		"a chunk short":   {{23}, {31}},
+		"a rung too many": {{23, 30}, {31}, {27}},
+		"no CRF":          {{23}, {}, {27}},
+		"outside x264's":  {{23}, {52}, {27}},
+		"negative":        {{23}, {-1}, {27}},
+		"zero":            {{23}, {0}, {27}},
+	} {
+		p.ChunkCRFs = crfs
+		bad, err := jobs.NewPlan(p)
+		require.NoError(t, err)
+		require.NoError(t, jobs.SavePlan(ctx, f.store, bad))
+		_, err = jobs.LoadPlan(ctx, f.store, jobs.PlanKey(bad.Prefix))
+		assert.Error(t, err, name)
+	}
+}
+
+// crfRecorder records the CRFs of the chunks it is asked to encode.
+type crfRecorder struct {
+	enc  *fakeEncoder
+	seen *[][]float64
+}
+
+func (c crfRecorder) EncodeChunk(ctx context.Context, p *jobs.Plan, k int) (jobs.ChunkReport, error) {
+	*c.seen = append(*c.seen, p.ChunkCRFs[k])
+	return c.enc.EncodeChunk(ctx, p, k)
+}

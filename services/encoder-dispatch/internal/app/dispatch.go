@@ -73,10 +73,10 @@ type Dispatcher struct {
 	// ProgressEvery bounds how often progress events are published.
 	ProgressEvery time.Duration
 	// LadderMode is what Plan plans: "pertitle" (the backend
-	// analyses the title and chooses the ladder; the request carries the fixed
-	// ladder as the fallback for backends that cannot), "static" (Apple HLS
-	// authoring specification ladder) or "fixed" (media.BuiltinLadder, also
-	// when empty).
+	// analyses the title and chooses the ladder; the request carries no
+	// ladder), "pershot" (as pertitle, then each rung's CRF is chosen per
+	// shot), "static" (Apple HLS authoring specification ladder) or "fixed"
+	// (media.BuiltinLadder, also when empty).
 	LadderMode string
 	// Limits are checked again on the probe an AssetUploaded carries: events
 	// are input too. Zero fields take media's defaults.
@@ -174,7 +174,8 @@ func (d *Dispatcher) Plan(ctx context.Context, up Upload) error {
 }
 
 // plannedLadder is the ladder a request of mode carries, which is what will be
-// encoded: none in per-title mode, where the backend chooses it.
+// encoded: none in the per-title and per-shot modes, where the backend
+// chooses it.
 func plannedLadder(mode string, src *media.Source) []media.Rung {
 	switch mode {
 	case jobs.LadderFixed:
@@ -197,7 +198,7 @@ func (d *Dispatcher) Run(ctx context.Context, req Request) error {
 	switch {
 	case !jobs.ValidLadderMode(job.LadderMode):
 		return d.refuse(ctx, req.Cause, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has ladder mode %q", req.EventID, job.LadderMode)))
-	case len(job.Ladder) == 0 && job.LadderMode != jobs.LadderPerTitle:
+	case len(job.Ladder) == 0 && !jobs.Analysed(job.LadderMode):
 		return d.refuse(ctx, req.Cause, job.ID, codeRefused, bus.Permanent(fmt.Errorf("encoding request %s has an empty %s ladder", req.EventID, job.LadderMode)))
 	}
 	rep := &reporter{d: d, cause: req.Cause, job: job}

@@ -123,6 +123,7 @@ func TestBudget(t *testing.T) {
 	assert.Equal(t, time.Minute+25*time.Second, b.For(job(jobs.LadderFixed, 1, r)), "1 s × 25 fps × 1 Mpx at 1 Mpx/s")
 	assert.Equal(t, time.Minute+50*time.Second, b.For(job(jobs.LadderFixed, 1, r, r)), "rungs add up")
 	assert.Equal(t, time.Minute+75*time.Second, b.For(job(jobs.LadderPerTitle, 1, r)), "per-title does three times the work")
+	assert.Equal(t, time.Minute+75*time.Second, b.For(job(jobs.LadderPerShot, 1, r)), "per-shot too")
 	assert.Equal(t, 2*time.Hour, b.For(job(jobs.LadderFixed, 1e6, r)), "capped")
 	assert.Equal(t, 11*time.Hour, app.DefaultBudget().For(job(jobs.LadderFixed, 1e6, r)))
 }
@@ -180,7 +181,7 @@ func upload(probe *eventsv1.ProbeSummary) app.Upload {
 func TestPlanCarriesTheLadderOfItsMode(t *testing.T) {
 	t.Parallel()
 	probe := &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 1920, Height: 1080, SizeBytes: 5 << 20}
-	for _, mode := range []string{jobs.LadderFixed, jobs.LadderStatic, jobs.LadderPerTitle} {
+	for _, mode := range []string{jobs.LadderFixed, jobs.LadderStatic, jobs.LadderPerTitle, jobs.LadderPerShot} {
 		pub := &recorder{}
 		d := &app.Dispatcher{Pub: pub, Backend: stalled{}, Log: zap.NewNop(), Producer: "test", LadderMode: mode}
 		require.NoError(t, d.Plan(context.Background(), upload(probe)), mode)
@@ -195,8 +196,8 @@ func TestPlanCarriesTheLadderOfItsMode(t *testing.T) {
 		assert.Equal(t, pub.got[0].GetEventId(), pub.got[1].GetEventId(), "%s: a redelivered upload plans the same request", mode)
 		jobID := jobs.NewID("local", pub.got[0].GetEventId())
 		assert.Equal(t, jobs.OutputPrefix("asset-1", jobID), req.GetOutputPrefix())
-		if mode == jobs.LadderPerTitle {
-			assert.Empty(t, req.GetLadder(), "per-title: the backend chooses the ladder")
+		if mode == jobs.LadderPerTitle || mode == jobs.LadderPerShot {
+			assert.Empty(t, req.GetLadder(), "%s: the backend chooses the ladder", mode)
 			continue
 		}
 		require.NotEmpty(t, req.GetLadder(), mode)
@@ -297,4 +298,38 @@ func TestStartedAndThrottledProgressAreReported(t *testing.T) {
 	require.NotNil(t, p)
 	assert.InDelta(t, 10, p.GetPercent(), 0.001)
 	assert.Equal(t, "encoding", p.GetStage(), "a stage is always named")
+}
+
+// modeRecorder is a backend that records the jobs it is given.
+type modeRecorder struct{ jobs *[]app.Job }
+
+func (modeRecorder) Name() string { return "local" }
+func (m modeRecorder) Run(_ context.Context, job app.Job, _ app.Reporter) error {
+	*m.jobs = append(*m.jobs, job)
+	return nil
+}
+
+// TestAnAnalysedModeRunsWithoutALadder: per-title and per-shot requests carry
+// no ladder (the backend chooses it) and reach the backend with their mode;
+// the other modes without a ladder are refused.
+func TestAnAnalysedModeRunsWithoutALadder(t *testing.T) {
+	t.Parallel()
+	probe := &eventsv1.ProbeSummary{DurationSeconds: 10, FrameRate: 25, Width: 640, Height: 360}
+	for _, mode := range []string{jobs.LadderPerTitle, jobs.LadderPerShot, jobs.LadderFixed, jobs.LadderStatic} {
+		var got []app.Job
+		pub := &recorder{}
+		d := &app.Dispatcher{Pub: pub, Backend: modeRecorder{jobs: &got}, Log: zap.NewNop(), Producer: "test"}
+		req := requested(probe)
+		req.Job.LadderMode, req.Job.Ladder = mode, nil
+		err := d.Run(context.Background(), req)
+		if !jobs.Analysed(mode) {
+			require.Error(t, err, mode)
+			assert.Empty(t, got, mode)
+			continue
+		}
+		require.NoError(t, err, mode)
+		require.Len(t, got, 1, mode)
+		assert.Equal(t, mode, got[0].LadderMode)
+		assert.Empty(t, pub.failures(), mode)
+	}
 }

@@ -25,3 +25,22 @@ func TestWebhookSecretIsRequiredAndNotAPublishedOne(t *testing.T) {
 	assert.NoError(t, load(map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "local-dev-secret", "PERTITLE_DEV_MODE": "1"}))
 	assert.NoError(t, load(map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "f1b8e0c2d4a6b8c0e2f4a6b8d0c2e4f6"}))
 }
+
+// TestLadderModes: PERTITLE_LADDER_MODE takes the four ladder modes and
+// nothing else, naming the variable when it refuses one.
+func TestLadderModes(t *testing.T) {
+	t.Parallel()
+	load := func(mode string) (Config, error) {
+		var cfg Config
+		err := svc.Load(svc.NewEnvFrom("encoder-dispatch", map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "f1b8e0c2d4a6b8c0e2f4a6b8d0c2e4f6",
+			"PERTITLE_LADDER_MODE": mode}), &cfg, nil, &bytes.Buffer{}, zap.NewNop())
+		return cfg, err
+	}
+	for _, mode := range []string{"fixed", "static", "pertitle", "pershot"} {
+		cfg, err := load(mode)
+		require.NoError(t, err, mode)
+		assert.Equal(t, mode, cfg.PerTitle.LadderMode)
+	}
+	_, err := load("pershots")
+	require.ErrorContains(t, err, `PERTITLE_LADDER_MODE="pershots"`)
+}

@@ -26,7 +26,7 @@ type PerTitleConfig struct {
 // FromEnv reads the per-title settings.
 func (c *PerTitleConfig) FromEnv(e *svc.Env) {
 	e.String(&c.LadderMode, "PERTITLE_LADDER_MODE", jobs.LadderPerTitle,
-		"ladder planned for uploads: pertitle (analyse the title, then encode the chosen ladder), static (Apple HLS authoring specification) or fixed")
+		"ladder planned for uploads: pertitle (analyse the title, then encode the chosen ladder), pershot (as pertitle, then each rung's CRF chosen per shot and the title encoded shot by shot), static (Apple HLS authoring specification) or fixed")
 	e.String(&c.Analysis, "PERTITLE_ANALYSIS", string(pertitle.ModeFast), "per-title analysis: fast (samples) or exhaustive (whole title, whole grid)")
 	e.String(&c.FFprobe, "PERTITLE_FFPROBE", "ffprobe", "ffprobe binary")
 	e.String(&c.Scorer, "PERTITLE_VMAF_FFMPEG", "",
@@ -37,8 +37,7 @@ func (c *PerTitleConfig) FromEnv(e *svc.Env) {
 }
 
 func (c *PerTitleConfig) check(v *svc.Validation) {
-	v.Check(c.LadderMode == jobs.LadderPerTitle || c.LadderMode == jobs.LadderStatic || c.LadderMode == jobs.LadderFixed,
-		"PERTITLE_LADDER_MODE=%q: use pertitle, static or fixed", c.LadderMode)
+	v.Check(jobs.ValidLadderMode(c.LadderMode), "PERTITLE_LADDER_MODE=%q: use pertitle, pershot, static or fixed", c.LadderMode)
 	v.Check(c.Analysis == string(pertitle.ModeFast) || c.Analysis == string(pertitle.ModeExhaustive),
 		"PERTITLE_ANALYSIS=%q: use fast or exhaustive", c.Analysis)
 	if c.Scorer != "" {
@@ -61,10 +60,10 @@ func (c *PerTitleConfig) scorer() string {
 	return pertitle.FindScorer()
 }
 
-// warnWithoutVMAF says loudly, once at start, when per-title jobs will be
-// steered by SSIM because the scorer has no libvmaf.
+// warnWithoutVMAF says loudly, once at start, when per-title (or per-shot)
+// jobs will be steered by SSIM because the scorer has no libvmaf.
 func (c *PerTitleConfig) warnWithoutVMAF(ctx context.Context, log *zap.Logger, ffmpeg string) {
-	if c.LadderMode != jobs.LadderPerTitle {
+	if !jobs.Analysed(c.LadderMode) {
 		return
 	}
 	scorer := c.scorer()

@@ -62,7 +62,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	for _, err := range errs {
 		require.NoError(t, err)
 	}
-	assert.Equal(t, []int64{0, 1, 2, 3, 4, 5}, versions(t, url))
+	assert.Equal(t, []int64{0, 1, 2, 3, 4, 5, 6}, versions(t, url))
 }
 
 func versions(t *testing.T, url string) []int64 {

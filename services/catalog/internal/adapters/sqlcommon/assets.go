@@ -16,7 +16,7 @@ const AssetColumns = `a.id, a.owner, a.title, a.source_key, a.duration_seconds, 
 	a.status, a.error, a.retryable, a.progress_percent, a.progress_eta, a.progress_at,
 	a.progress_chunks_done, a.progress_chunks, a.progress_workers,
 	a.backend, a.job_id, a.attempt, a.job_at, a.hls_key, a.dash_key, a.hls_url, a.dash_url,
-	a.created_at, a.updated_at, a.ready_at, a.ready_transitions`
+	a.created_at, a.updated_at, a.ready_at, a.ready_transitions, a.ladder_mode`
 
 // ScanAsset reads a row of AssetColumns and the renditions' JSON.
 func ScanAsset(s Scanner) (domain.Asset, error) {
@@ -28,7 +28,7 @@ func ScanAsset(s Scanner) (domain.Asset, error) {
 		&status, &a.Error, &a.Retryable, &a.ProgressPercent, &a.ProgressETA, &progressAt,
 		&a.ProgressChunksDone, &a.ProgressChunks, &a.ProgressWorkers,
 		&a.Backend, &a.JobID, &a.Attempt, &jobAt, &a.HLSKey, &a.DASHKey, &a.HLSURL, &a.DASHURL,
-		&createdAt, &updatedAt, &readyAt, &a.ReadyTransitions, &rends)
+		&createdAt, &updatedAt, &readyAt, &a.ReadyTransitions, &a.LadderMode, &rends)
 	if err != nil {
 		return domain.Asset{}, err
 	}
@@ -121,9 +121,9 @@ func save(ctx context.Context, tx Tx, cur, a domain.Asset) error {
 	_, err := tx.Exec(ctx, `INSERT INTO assets (id, owner, title, source_key, duration_seconds, width, height,
 		source_bytes, status, error, retryable, progress_percent, progress_eta, progress_at,
 		progress_chunks_done, progress_chunks, progress_workers, backend, job_id, attempt,
-		job_at, hls_key, dash_key, hls_url, dash_url, created_at, updated_at, ready_at, ready_transitions)
+		job_at, hls_key, dash_key, hls_url, dash_url, created_at, updated_at, ready_at, ready_transitions, ladder_mode)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-			$21, $22, $23, $24, $25, $26, $27, $28, $29)
+			$21, $22, $23, $24, $25, $26, $27, $28, $29, $30)
 		ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, title = excluded.title, source_key = excluded.source_key,
 		duration_seconds = excluded.duration_seconds, width = excluded.width, height = excluded.height,
 		source_bytes = excluded.source_bytes, status = excluded.status, error = excluded.error,
@@ -134,12 +134,12 @@ func save(ctx context.Context, tx Tx, cur, a domain.Asset) error {
 		job_id = excluded.job_id, attempt = excluded.attempt, job_at = excluded.job_at, hls_key = excluded.hls_key,
 		dash_key = excluded.dash_key, hls_url = excluded.hls_url, dash_url = excluded.dash_url,
 		created_at = excluded.created_at, updated_at = excluded.updated_at, ready_at = excluded.ready_at,
-		ready_transitions = excluded.ready_transitions`,
+		ready_transitions = excluded.ready_transitions, ladder_mode = excluded.ladder_mode`,
 		a.ID, a.Owner, a.Title, a.SourceKey, a.DurationSeconds, a.Width, a.Height, a.SourceBytes,
 		string(a.Status), a.Error, a.Retryable, a.ProgressPercent, a.ProgressETA, ToNanos(a.ProgressAt),
 		a.ProgressChunksDone, a.ProgressChunks, a.ProgressWorkers,
 		a.Backend, a.JobID, a.Attempt, ToNanos(a.JobAt), a.HLSKey, a.DASHKey, a.HLSURL, a.DASHURL,
-		ToNanos(a.CreatedAt), ToNanos(a.UpdatedAt), ToNanos(a.ReadyAt), a.ReadyTransitions)
+		ToNanos(a.CreatedAt), ToNanos(a.UpdatedAt), ToNanos(a.ReadyAt), a.ReadyTransitions, a.LadderMode)
 	if err != nil {
 		return fmt.Errorf("cannot save asset %s: %w", a.ID, err)
 	}

@@ -56,7 +56,7 @@ func TestMigrationsIdempotentAcrossReopen(t *testing.T) {
 	var versions, maxVersion int
 	require.NoError(t, db.QueryRow(`SELECT COUNT(*), MAX(version_id) FROM catalog_goose_db_version WHERE version_id > 0`).Scan(&versions, &maxVersion))
 	assert.Equal(t, versions, maxVersion, "each migration recorded once")
-	assert.Equal(t, 5, maxVersion)
+	assert.Equal(t, 6, maxVersion)
 	var mode string
 	require.NoError(t, db.QueryRow(`PRAGMA journal_mode`).Scan(&mode))
 	assert.Equal(t, "wal", mode)

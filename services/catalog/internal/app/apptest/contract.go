@@ -42,6 +42,7 @@ func full(id string) domain.Asset {
 	a.ProgressPercent, a.ProgressETA, a.ProgressAt = 100, 0, base.Add(2*time.Second)
 	a.ProgressChunksDone, a.ProgressChunks, a.ProgressWorkers = 7, 9, 3
 	a.Backend, a.JobID, a.Attempt, a.JobAt = "local", "job-1", 2, base.Add(3*time.Second)
+	a.LadderMode = "pershot"
 	a.HLSKey, a.DASHKey = "outputs/"+id+"/job-1/master.m3u8", "outputs/"+id+"/job-1/manifest.mpd"
 	a.HLSURL = "https://cdn.example/" + id + "/master.m3u8"
 	a.ReadyAt, a.ReadyTransitions = base.Add(4*time.Second), 1

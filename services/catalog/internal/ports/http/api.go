@@ -137,12 +137,15 @@ type assetJSON struct {
 	Width           int             `json:"width"`
 	Height          int             `json:"height"`
 	SourceBytes     int64           `json:"source_bytes"`
-	Backend         string          `json:"backend,omitempty"`
-	JobID           string          `json:"job_id,omitempty"`
-	Attempt         int             `json:"attempt,omitempty"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
-	ReadyAt         *time.Time      `json:"ready_at,omitempty"`
+	// LadderMode is how the ready encoding chose its ladder ("pertitle",
+	// "pershot", "static", "fixed").
+	LadderMode string     `json:"ladder_mode,omitempty"`
+	Backend    string     `json:"backend,omitempty"`
+	JobID      string     `json:"job_id,omitempty"`
+	Attempt    int        `json:"attempt,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	ReadyAt    *time.Time `json:"ready_at,omitempty"`
 	// ReadyTransitions counts how often the asset became ready: 1 after one
 	// encoding, however often its events were delivered.
 	ReadyTransitions int `json:"ready_transitions"`
@@ -189,7 +192,7 @@ func (h *Handlers) toJSON(a domain.Asset) assetJSON {
 		HLSURL: h.manifestURL(a.HLSURL, a.HLSKey), DASHURL: h.manifestURL(a.DASHURL, a.DASHKey),
 		Renditions:      make([]renditionJSON, len(a.Renditions)),
 		DurationSeconds: a.DurationSeconds, Width: a.Width, Height: a.Height, SourceBytes: a.SourceBytes,
-		Backend: a.Backend, JobID: a.JobID, Attempt: a.Attempt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
+		LadderMode: a.LadderMode, Backend: a.Backend, JobID: a.JobID, Attempt: a.Attempt, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt,
 		ReadyTransitions: a.ReadyTransitions,
 	}
 	if s := h.cfg.Signer; s != nil && (out.HLSURL != "" || out.DASHURL != "") {

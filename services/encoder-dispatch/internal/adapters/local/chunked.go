@@ -42,14 +42,21 @@ var chunkNamespace = uuid.MustParse("4d0b7c55-90a1-4e7e-b0c6-6a1f0f6f3c2e")
 // encoder is how a job encodes a ladder: whole in this process, or in chunks
 // across every worker when the title is long enough and its frames all last
 // the same. Two-pass encodes stay whole: their first pass spends the bits
-// across the whole title, which chunks would break.
+// across the whole title, which chunks would break. A per-shot encode (a CRF
+// per rung per chunk) is never whole: its chunks go to the workers whatever
+// the title's length, or are encoded one by one here (media.Encode) when
+// titles are not chunked.
 func (b *Backend) encoder(job app.Job, rep app.Reporter) func(context.Context, media.EncodeRequest) (*media.Output, error) {
 	return func(ctx context.Context, req media.EncodeRequest) (*media.Output, error) {
-		if b.Chunks.Seconds <= 0 || req.TwoPass || (req.Source != nil && req.Source.Duration > 0 && req.Source.Duration < 2*b.Chunks.Seconds) {
-			return media.Encode(ctx, req) // nothing to split: not even counting its frames
-		}
 		if req.SegmentSeconds <= 0 {
 			req.SegmentSeconds = media.DefaultSegmentSeconds
+		}
+		if len(req.ChunkCRFs) > 0 && b.Chunks.Seconds > 0 {
+			return b.encodeShots(ctx, job, req, rep)
+		}
+		if b.Chunks.Seconds <= 0 || req.TwoPass || len(req.ChunkCRFs) > 0 ||
+			(req.Source != nil && req.Source.Duration > 0 && req.Source.Duration < 2*b.Chunks.Seconds) {
+			return media.Encode(ctx, req) // nothing to split: not even counting its frames
 		}
 		t, err := media.TimingOf(req.Source, req.SegmentSeconds)
 		if err != nil {
@@ -73,6 +80,28 @@ func (b *Backend) encoder(job app.Job, rep app.Reporter) func(context.Context, m
 		}
 		return b.coordinate(ctx, job, req, plan, rep)
 	}
+}
+
+// encodeShots runs a per-shot encode across the workers: the request's
+// chunks (its shots) and their CRFs are the plan's, so chunk k of every rung
+// is encoded at ChunkCRFs[k].
+func (b *Backend) encodeShots(ctx context.Context, job app.Job, req media.EncodeRequest, rep app.Reporter) (*media.Output, error) {
+	if req.Source == nil || req.Source.Video == nil {
+		return nil, errors.New("per-shot encode: no probe of the source")
+	}
+	t, err := media.TimingOf(req.Source, req.SegmentSeconds)
+	if err != nil {
+		return nil, fmt.Errorf("per-shot encode: %w", err)
+	}
+	plan, err := jobs.NewPlan(jobs.Plan{JobID: job.ID, AssetID: job.AssetID, Source: req.Source, Timing: t,
+		Ladder: req.Ladder, Preset: req.Preset, Chunks: req.Chunks, ChunkCRFs: req.ChunkCRFs})
+	if err != nil {
+		return nil, err
+	}
+	if err := plan.CheckChunkCRFs(); err != nil {
+		return nil, fmt.Errorf("per-shot encode: %w", err)
+	}
+	return b.coordinate(ctx, job, req, plan, rep)
 }
 
 // coordinate runs a chunked encode: it stores the plan and the pieces, asks
@@ -293,7 +322,7 @@ func (b *Backend) EncodeChunk(ctx context.Context, plan *jobs.Plan, k int) (jobs
 		return jobs.ChunkReport{}, err
 	}
 	out, err := media.EncodeChunk(ctx, media.ChunkRequest{FFmpeg: b.FFmpeg, Piece: piece, Source: plan.Source, Timing: plan.Timing,
-		Chunk: plan.Chunks[k], Ladder: plan.Ladder, Preset: plan.Preset, OutDir: filepath.Join(dir, "out")})
+		Chunk: plan.Chunks[k], Ladder: plan.Ladder, CRFs: plan.CRFs(k), Preset: plan.Preset, OutDir: filepath.Join(dir, "out")})
 	if err != nil {
 		if ctx.Err() != nil {
 			return jobs.ChunkReport{}, err

@@ -34,6 +34,8 @@ type countingEncoder struct {
 	mu     sync.Mutex
 	got    map[int]int
 	pieces map[int]int
+	// crfs are the per-shot CRFs each chunk was asked to encode at.
+	crfs map[int][]float64
 }
 
 func (c *countingEncoder) EncodeChunk(ctx context.Context, p *jobs.Plan, k int) (jobs.ChunkReport, error) {
@@ -43,6 +45,12 @@ func (c *countingEncoder) EncodeChunk(ctx context.Context, p *jobs.Plan, k int) 
 	} else {
 		c.got[k]++
 	}
+	if crfs := p.CRFs(k); crfs != nil {
+		if c.crfs == nil {
+			c.crfs = map[int][]float64{}
+		}
+		c.crfs[k] = crfs
+	}
 	c.mu.Unlock()
 	return c.ChunkEncoder.EncodeChunk(ctx, p, k)
 }
@@ -51,11 +59,18 @@ func (c *countingEncoder) EncodeChunk(ctx context.Context, p *jobs.Plan, k int) 
 // backend (as separate processes would be) on the shared storage.
 func startWorkers(t *testing.T, cfg bus.Config, st storage.Storage, names ...string) map[string]*countingEncoder {
 	t.Helper()
+	return startScoringWorkers(t, cfg, st, "", names...)
+}
+
+// startScoringWorkers is startWorkers with workers that score analysis
+// pieces with scorer ("" for their ffmpeg).
+func startScoringWorkers(t *testing.T, cfg bus.Config, st storage.Storage, scorer string, names ...string) map[string]*countingEncoder {
+	t.Helper()
 	ctx := context.Background()
 	counters := map[string]*countingEncoder{}
 	for _, name := range names {
 		wb := &local.Backend{Store: st, WorkDir: t.TempDir(), FFmpeg: "ffmpeg", Log: zap.NewNop(),
-			PerTitle: local.PerTitleConfig{FFprobe: "ffprobe"}}
+			PerTitle: local.PerTitleConfig{FFprobe: "ffprobe", Scorer: scorer}}
 		counters[name] = &countingEncoder{ChunkEncoder: wb, got: map[int]int{}, pieces: map[int]int{}}
 		w := &app.ChunkWorker{State: jobs.ChunkStore{Store: st}, Encoder: counters[name], Worker: name, Lease: 5 * time.Second, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 		b, err := bus.New(ctx, cfg, bus.ServiceEncoderDispatch, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), nil)

@@ -33,9 +33,10 @@ type Backend struct {
 	SegmentSeconds float64
 	Webhook        webhook.Sender
 	Log            *zap.Logger
-	// PerTitle configures jobs whose ladder mode is "pertitle": the backend
-	// analyses the source, chooses the ladder and encodes it (pkg/pertitle);
-	// other jobs encode the ladder they carry.
+	// PerTitle configures jobs whose ladder mode is "pertitle" or "pershot":
+	// the backend analyses the source, chooses the ladder and encodes it
+	// (pkg/pertitle; pkg/pershot, a CRF per rung per shot); other jobs encode
+	// the ladder they carry.
 	PerTitle PerTitleConfig
 	// Chunks splits long titles across every worker (chunked.go).
 	Chunks ChunkConfig
@@ -125,22 +126,7 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*j
 		return nil, fmt.Errorf("cannot probe source %s: %w", job.SourceKey, err)
 	}
 	start := time.Now()
-	var (
-		out    *media.Output
-		report *pertitle.Report
-	)
-	if job.LadderMode == jobs.LadderPerTitle {
-		report, err = b.perTitle(ctx, job, srcPath, outDir, rep)
-	} else {
-		out, err = b.encoder(job, rep)(ctx, media.EncodeRequest{
-			FFmpeg: b.FFmpeg, SourcePath: srcPath, Source: src, OutDir: outDir, Ladder: job.Ladder,
-			SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
-			// The static ladder is the baseline per-title is judged
-			// against: encoded as careful static ladders are, in two passes.
-			TwoPass:  job.LadderMode == jobs.LadderStatic,
-			Progress: func(p media.Progress) { rep.Progress(ctx, p) },
-		})
-	}
+	out, report, err := b.encodeLadder(ctx, job, srcPath, src, outDir, rep)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("encode interrupted: %w", ctx.Err())
@@ -175,6 +161,29 @@ func (b *Backend) encode(ctx context.Context, job app.Job, rep app.Reporter) (*j
 	}
 	res.FinishedAt = time.Now().UTC()
 	return res, nil
+}
+
+// encodeLadder encodes the job's ladder into outDir as its mode says: the
+// per-title and per-shot engines choose the ladder and return their report,
+// the fixed and static modes encode the ladder the job carries.
+func (b *Backend) encodeLadder(ctx context.Context, job app.Job, srcPath string, src *media.Source, outDir string, rep app.Reporter) (*media.Output, *pertitle.Report, error) {
+	switch job.LadderMode {
+	case jobs.LadderPerTitle:
+		r, err := b.perTitle(ctx, job, srcPath, outDir, rep)
+		return nil, r, err
+	case jobs.LadderPerShot:
+		r, err := b.perShot(ctx, job, srcPath, outDir, rep)
+		return nil, r, err
+	}
+	out, err := b.encoder(job, rep)(ctx, media.EncodeRequest{
+		FFmpeg: b.FFmpeg, SourcePath: srcPath, Source: src, OutDir: outDir, Ladder: job.Ladder,
+		SegmentSeconds: b.SegmentSeconds, Preset: b.Preset,
+		// The static ladder is the baseline per-title is judged
+		// against: encoded as careful static ladders are, in two passes.
+		TwoPass:  job.LadderMode == jobs.LadderStatic,
+		Progress: func(p media.Progress) { rep.Progress(ctx, p) },
+	})
+	return out, nil, err
 }
 
 // failed records res as failed with code and err's first lines.

@@ -23,9 +23,21 @@ const (
 
 // perTitle analyses the source, encodes the chosen ladder into outDir and
 // writes report.json and report.svg beside the manifests. The catalog does not
-// index the reports yet; they are stored under the job's output prefix.
+// index the reports; they are stored under the job's output prefix.
 func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir string, rep app.Reporter) (*pertitle.Report, error) {
-	opt := pertitle.Options{
+	r, err := pertitle.Encode(ctx, srcPath, outDir, b.engineOptions(ctx, job, rep))
+	if err != nil {
+		return nil, err
+	}
+	b.observe(ctx, r, "per-title ladder encoded")
+	return r, nil
+}
+
+// engineOptions are the options of a job's per-title (or per-shot) engine:
+// the backend's settings, its encoder (chunks across the workers when titles
+// are chunked), its analysis pieces' runner, and progress by stage.
+func (b *Backend) engineOptions(ctx context.Context, job app.Job, rep app.Reporter) pertitle.Options {
+	return pertitle.Options{
 		Encoder: b.encoder(job, rep),
 		FFmpeg:  b.FFmpeg, FFprobe: b.PerTitle.FFprobe, Scorer: b.PerTitle.Scorer, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
 		Preset: b.Preset, SegmentSeconds: b.SegmentSeconds, WithStatic: b.PerTitle.WithStatic,
@@ -45,12 +57,13 @@ func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir str
 			rep.Progress(ctx, mp)
 		},
 	}
-	r, err := pertitle.Encode(ctx, srcPath, outDir, opt)
-	if err != nil {
-		return nil, err
-	}
-	fields := []zap.Field{zap.Int("rungs", len(r.Renditions)), zap.String("metric", string(r.Metric)),
-		zap.Duration("encode_cpu", r.EncodeCPUTime)}
+}
+
+// observe logs what an engine's report says of its job (msg, fields) and
+// records its analysis cost and savings in the video metrics.
+func (b *Backend) observe(ctx context.Context, r *pertitle.Report, msg string, fields ...zap.Field) {
+	fields = append(fields, zap.Int("rungs", len(r.Renditions)), zap.String("metric", string(r.Metric)),
+		zap.Duration("encode_cpu", r.EncodeCPUTime))
 	if r.Analysis != nil {
 		fields = append(fields, zap.Duration("analysis_cpu", r.Analysis.CPUTime), zap.Duration("analysis_took", r.Analysis.Elapsed))
 		videometrics.Video.ObserveAnalysis(string(r.Analysis.Mode), r.Analysis.CPUTime, r.EncodeCPUTime)
@@ -58,8 +71,7 @@ func (b *Backend) perTitle(ctx context.Context, job app.Job, srcPath, outDir str
 	if s := r.Savings; s != nil {
 		videometrics.Video.ObserveSavings(s.StorageSaved, s.TopBitrateSaved)
 	}
-	tracing.Logger(ctx, b.Log).Info("per-title ladder encoded", fields...)
-	return r, nil
+	tracing.Logger(ctx, b.Log).Info(msg, fields...)
 }
 
 // pieceRunner is where the sampled analysis's pieces run: on every worker,
