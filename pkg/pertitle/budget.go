@@ -111,16 +111,22 @@ func (m costModel) finalCost(duration float64) float64 {
 	return duration*m.fps*(m.ladderPx*m.final+m.sourcePx*decodePixelCost) + processCost
 }
 
-// analysisCost is the analysis of a title of duration seconds from n pieces
-// of length seconds: per piece its extraction, the grid's encodes (one
-// ffmpeg per size) and one scorer run of analysisVMAFPairs pairs per encode;
-// once per title the calibration encodes and, on titles over minSceneTitle,
-// the profile pass.
-func (m costModel) analysisCost(duration float64, n int, length float64) float64 {
+// pieceCost is the analysis of one piece of length seconds: its
+// extraction, the grid's encodes (one ffmpeg per size) and one scorer run of
+// analysisVMAFPairs pairs per encode.
+func (m costModel) pieceCost(length float64) float64 {
 	frames := length * m.fps
 	scored := math.Min(frames, 2*analysisVMAFPairs)
-	piece := frames*(m.sourcePx*extractPixelCost+m.gridPx*m.analysis) + float64(m.sizes+1)*processCost +
+	return frames*(m.sourcePx*extractPixelCost+m.gridPx*m.analysis) + float64(m.sizes+1)*processCost +
 		vmafRunCost + vmafRunPixelCost*m.windowPx + float64(m.points)*scored*m.windowPx*vmafPixelCost
+}
+
+// onceCost is what the analysis of a title of duration seconds spends once,
+// whatever its pieces: the calibration encodes (pieces of length seconds)
+// and, on titles over minSceneTitle, the profile pass.
+func (m costModel) onceCost(duration, length float64) float64 {
+	frames := length * m.fps
+	scored := math.Min(frames, 2*analysisVMAFPairs)
 	once := 0.0
 	if m.calibPx > 0 {
 		once += frames*m.calibPx*m.final + 2*processCost + 2*scored*m.windowPx*vmafPixelCost
@@ -128,22 +134,32 @@ func (m costModel) analysisCost(duration float64, n int, length float64) float64
 	if duration > minSceneTitle {
 		once += duration*m.fps*m.sourcePx*decodePixelCost + processCost
 	}
-	return float64(n)*piece + once
+	return once
 }
 
-// share is the analysis's predicted share of the final encode's CPU.
+// share is the analysis's predicted share of the final encode's CPU with n
+// pieces of length seconds.
 func (m costModel) share(duration float64, n int, length float64) float64 {
-	return m.analysisCost(duration, n, length) / m.finalCost(duration)
+	return (float64(n)*m.pieceCost(length) + m.onceCost(duration, length)) / m.finalCost(duration)
 }
 
 // affordable is how many pieces of length seconds, from 1 to count, the
 // budget affords on a title of duration seconds: the most whose predicted
-// share stays within it, and 1 when even one does not (a title that short
-// cannot be analysed for less without losing the ladder's quality: every
-// piece is a whole GOP on the whole grid).
+// share stays within it. When even one piece does not, the pieces get the
+// budget to themselves: on a short title that is one piece (every piece is
+// a whole GOP on the whole grid, and a title that short cannot be analysed
+// for less without losing the ladder's quality); on a long title of a small
+// picture at a fast preset, where the profile pass alone (a decode of the
+// whole title, as the final encode's) costs about a quarter of the final
+// encode, the title still gets pieces in proportion to its length rather
+// than one piece for two hours.
 func (m costModel) affordable(duration float64, count int, length float64) int {
+	spend := func(n int) float64 { return m.share(duration, n, length) }
+	if spend(1) > m.budget {
+		spend = func(n int) float64 { return float64(n) * m.pieceCost(length) / m.finalCost(duration) }
+	}
 	n := 1
-	for n < count && m.share(duration, n+1, length) <= m.budget {
+	for n < count && spend(n+1) <= m.budget {
 		n++
 	}
 	return n
