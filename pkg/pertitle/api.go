@@ -110,7 +110,8 @@ type Analysis struct {
 	// CPUByStage splits CPUTime: "profile" (the whole-title pass that finds
 	// scenes and how hard each segment is, on titles over 30 s), "extract"
 	// (cutting the pieces), "encode" (the grid), "score" (quality of the
-	// grid) and "calibrate" (the final-preset encode that scales bitrates).
+	// grid) and "calibrate" (the final-preset encodes that scale bitrates,
+	// with their share of the piece's scorer run).
 	CPUByStage map[string]time.Duration `json:",omitempty"`
 	Warnings   []string
 }

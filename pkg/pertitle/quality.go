@@ -71,8 +71,9 @@ const analysisVMAFPixels = vmafWindowPixels
 // vmafPerProcess is how many libvmaf filters one ffmpeg runs at most: one.
 // libvmaf 1.x ran three instances side by side on a small test, then
 // crashed (SIGSEGV) with four on 720x400 encodes; with two threads each it
-// aborted. A process per file costs a decode of the reference each, cheap
-// for the analysis's raw pieces.
+// aborted. A process per file costs a decode of the reference each, and
+// libvmaf's start (about half a second): the analysis scores all of a
+// piece's encodes in one libvmaf instead (measureVMAFJoined).
 const vmafPerProcess = 1
 
 // psnrCap stands for an infinite PSNR (identical pictures), so that scores stay
