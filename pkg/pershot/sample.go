@@ -14,8 +14,9 @@ import (
 // titlePerShotSecond is how many seconds of title one second measured on
 // the grid needs for the analysis to stay within about 30% of the final
 // encode's CPU. pertitle's sampled analysis measured 14 s of title per
-// analysed second for about 25% at the default preset (its
-// titlePerSampleSecond, docs/benchmarks.md); the per-shot analysis encodes
+// analysed second for about 25% at the default preset (its former
+// titlePerSampleSecond, docs/benchmarks.md; it now sizes its pieces with a
+// cost model, pertitle's budget.go); the per-shot analysis encodes
 // the same grid with the same scorer, and its profile pass takes a few
 // percent more, so the same ratio keeps it under 30%.
 const titlePerShotSecond = 14.0

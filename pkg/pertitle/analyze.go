@@ -77,15 +77,18 @@ type analyzer struct {
 	sizes [][2]int
 	// crfs are the CRFs the grid is encoded at with the analysis preset:
 	// Options.CRFs, moved down by analysisCRFShift when the final preset differs.
-	crfs   []float64
-	metric Metric
-	mu     sync.Mutex
-	cpu    time.Duration
-	stages map[string]time.Duration
-	done   int
-	total  int
-	start  time.Time
-	report func(Progress)
+	crfs []float64
+	// calibrated holds, by grid size, the calibration encodes measured with
+	// the grid (calibrationJobs); empty where they were not.
+	calibrated []gridResult
+	metric     Metric
+	mu         sync.Mutex
+	cpu        time.Duration
+	stages     map[string]time.Duration
+	done       int
+	total      int
+	start      time.Time
+	report     func(Progress)
 }
 
 func (a *analyzer) addCPU(stage string, d time.Duration) {
@@ -136,7 +139,9 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 	// Sampled pieces can be analysed elsewhere (Options.Pieces); they are
 	// then kept as lossless H.264, a tenth of raw video's size to store.
 	remote := opt.Pieces != nil && !whole
-	a.total = len(pieces)*len(a.sizes) + boolInt(!whole)*len(pieces) + boolInt(calibrating(opt))*min(2, len(a.sizes))
+	// Steps: the grid's encodes, the extractions, and each calibration size
+	// once (calibrateSizes), twice when its encode runs with the grid's.
+	a.total = len(pieces)*len(a.sizes) + boolInt(!whole)*len(pieces) + boolInt(calibrating(opt))*min(2, len(a.sizes))*(1+boolInt(!remote))
 	if !whole {
 		if err := a.extractAll(ctx, src, pieces, remote); err != nil {
 			return nil, err
@@ -195,7 +200,8 @@ func (a *analyzer) chooseMetric(ctx context.Context, res *Analysis) {
 // are still to be extracted.
 func (a *analyzer) choosePieces(ctx context.Context, src string, res *Analysis) (pieces []*piece, whole bool, err error) {
 	s, opt := a.src, a.opt
-	n, pieceSecs := samplePlan(s.Duration, opt.SampleCount, opt.SampleSeconds, opt.SegmentSeconds)
+	m := newCostModel(a)
+	n, pieceSecs := samplePlan(s.Duration, opt.SampleCount, opt.SampleSeconds, opt.SegmentSeconds, m)
 	if opt.Mode == ModeExhaustive || wholeTitle(s.Duration, n, pieceSecs) {
 		res.Samples = [][2]float64{{0, s.Duration}}
 		return []*piece{{path: src, ref: s, start: 0, secs: s.Duration}}, true, nil
@@ -203,6 +209,10 @@ func (a *analyzer) choosePieces(ctx context.Context, src string, res *Analysis) 
 	if n < opt.SampleCount {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples of %.3g s instead of %d of %.3g s: a %.0f s title affords no more within the CPU budget",
 			n, pieceSecs, opt.SampleCount, opt.SampleSeconds, s.Duration))
+	}
+	if share := m.share(s.Duration, n, pieceSecs); share > m.budget {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the analysis of this %.0f s title is estimated at %.0f%% of the final encode's CPU at %s, over the %.0f%% budget: one piece on the whole grid is the least it measures",
+			s.Duration, 100*share, opt.Preset, 100*m.budget))
 	}
 	res.Samples = chooseSamples(s.Duration, nil, n, pieceSecs, opt.SegmentSeconds)
 	if s.Duration > minSceneTitle {

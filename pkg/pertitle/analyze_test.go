@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pertitle/pertitle/internal/testmedia"
+	"github.com/pertitle/pertitle/pkg/media"
 )
 
 // lavfiClip renders a lavfi filtergraph (e.g. "color=c=gray:s=320x180:r=25")
@@ -113,7 +114,10 @@ func TestSamplingSpreadsOverScenes(t *testing.T) {
 		assert.True(t, found, "cut at %gs in %v", want, cuts)
 	}
 
-	a, err := Analyze(ctx, clip, Options{SampleCount: 3, SampleSeconds: 1, SegmentSeconds: 1, Heights: []int{180, 90}, CRFs: []float64{24, 36}})
+	// A 320x180 title's final encode is so cheap that the usual budget
+	// affords one piece; this test needs three.
+	a, err := Analyze(ctx, clip, Options{SampleCount: 3, SampleSeconds: 1, SegmentSeconds: 1, Heights: []int{180, 90}, CRFs: []float64{24, 36},
+		AnalysisBudget: 10})
 	require.NoError(t, err)
 	require.Len(t, a.Samples, 3)
 	scenes := map[int]bool{}
@@ -219,26 +223,77 @@ func TestFallbackTarget(t *testing.T) {
 	assert.Zero(t, q, "VMAF keeps its default")
 }
 
+// testCostModel is the cost model of a 1280x720 25 fps title analysed on
+// the default grid for a final encode at preset.
+func testCostModel(preset string) costModel {
+	src := &media.Source{Duration: 60, Video: &media.VideoStream{Width: 1280, Height: 720, FrameRate: 25}}
+	opt := Options{Preset: preset}
+	opt.setDefaults()
+	return newCostModel(newAnalyzer(src, opt, ""))
+}
+
+// TestSamplePlan: the number of pieces is the most the CPU budget affords
+// (the next one would break it), at least one and at most count; it never
+// falls as titles get longer; a slower final preset, whose encode costs
+// more, affords at least as many pieces (and more on some titles) although
+// its budget is a smaller share; a short title gets one piece.
 func TestSamplePlan(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		duration float64
-		n        int
-		secs     float64
-	}{{5, 1, 2}, {10, 1, 2}, {30, 1, 2}, {65, 2, 2}, {100, 3, 2}, {112, 4, 2}, {224, 8, 2}, {7200, 8, 2}}
-	for _, tc := range cases {
-		n, secs := samplePlan(tc.duration, 8, 2, 2)
-		assert.Equal(t, tc.n, n, "%gs", tc.duration)
-		assert.InDelta(t, tc.secs, secs, 1e-9, "%gs", tc.duration)
+	fast, slow := testCostModel("veryfast"), testCostModel("slow")
+	require.Greater(t, slow.finalCost(100), fast.finalCost(100))
+	require.Less(t, slow.budget, fast.budget)
+	more := false
+	prev := map[string]int{}
+	for _, d := range []float64{5, 10, 30, 65, 100, 224, 600, 1800, 7200} {
+		for name, m := range map[string]costModel{"veryfast": fast, "slow": slow} {
+			n, secs := samplePlan(d, 8, 2, 2, m)
+			assert.InDelta(t, 2, secs, 1e-9)
+			assert.GreaterOrEqual(t, n, 1, "%s %gs", name, d)
+			assert.LessOrEqual(t, n, 8, "%s %gs", name, d)
+			assert.GreaterOrEqual(t, n, prev[name], "%s %gs: no fewer pieces on a longer title", name, d)
+			prev[name] = n
+			// Within the budget, or the pieces alone within it when the
+			// once-costs (profile pass, calibration) break it by themselves.
+			spend := m.share(d, n, secs)
+			next := m.share(d, n+1, secs)
+			if m.share(d, 1, secs) > m.budget {
+				spend = float64(n) * m.pieceCost(secs) / m.finalCost(d)
+				next = float64(n+1) * m.pieceCost(secs) / m.finalCost(d)
+			}
+			if n > 1 {
+				assert.LessOrEqual(t, spend, m.budget, "%s %gs: within the budget", name, d)
+			}
+			if n < 8 {
+				assert.Greater(t, next, m.budget, "%s %gs: one more piece breaks it", name, d)
+			}
+		}
+		nf, _ := samplePlan(d, 8, 2, 2, fast)
+		ns, _ := samplePlan(d, 8, 2, 2, slow)
+		assert.GreaterOrEqual(t, ns, nf, "%gs", d)
+		more = more || ns > nf
 	}
+	assert.True(t, more, "slow affords more pieces on some title")
+	n, _ := samplePlan(10, 8, 2, 2, fast)
+	assert.Equal(t, 1, n, "a 10 s title")
+	n, _ = samplePlan(7200, 8, 2, 2, fast)
+	assert.Equal(t, 8, n, "a two-hour film")
+	// A small picture at veryfast: the profile pass alone is about a quarter
+	// of the final encode, and a long title still gets its pieces.
+	small := costModel{fps: 25, sourcePx: 640 * 360, gridPx: 3 * (640*360 + 416*234), sizes: 2, points: 6,
+		windowPx: 640 * 360, ladderPx: 640*360 + 416*234, analysis: 1, final: 1, budget: budgetShare}
+	require.Greater(t, small.share(7200, 1, 2), small.budget)
+	n, _ = samplePlan(7200, 8, 2, 2, small)
+	assert.Equal(t, 8, n, "a two-hour film of a small picture")
+	// Options.AnalysisBudget widens the budget.
+	wide := fast
+	wide.budget = 4 * fast.budget
+	nf, _ := samplePlan(120, 8, 2, 2, fast)
+	nw, _ := samplePlan(120, 8, 2, 2, wide)
+	assert.Greater(t, nw, nf, "four times the budget")
 	// A piece is never shorter than a segment (the final encode's GOP).
-	for _, tc := range []struct {
-		duration, seconds, seg, secs float64
-		n                            int
-	}{{60, 1, 2, 2, 2}, {60, 1, 4, 4, 1}, {600, 3, 2, 3, 8}} {
-		n, secs := samplePlan(tc.duration, 8, tc.seconds, tc.seg)
-		assert.Equal(t, tc.n, n, "%gs", tc.duration)
-		assert.InDelta(t, tc.secs, secs, 1e-9, "%gs", tc.duration)
+	for _, tc := range []struct{ seconds, seg, secs float64 }{{1, 2, 2}, {1, 4, 4}, {3, 2, 3}} {
+		_, secs := samplePlan(600, 8, tc.seconds, tc.seg, fast)
+		assert.InDelta(t, tc.secs, secs, 1e-9, "%g s pieces, %g s segments", tc.seconds, tc.seg)
 	}
 }
 
@@ -385,7 +440,7 @@ func TestAnalyzeMapsOntoASlowerFinalPreset(t *testing.T) {
 }
 
 // TestAnalyzeSteersByVMAF: with the scorer make installs, the analysis and
-// the ladder are in VMAF, every point carries SSIM and PSNR beside it, and
+// the ladder are in VMAF, every point carries VMAF alone (SSIM and PSNR beside it would cost CPU for nothing), and
 // nothing warns about a fallback; with a scorer lacking libvmaf the fallback
 // says so.
 func TestAnalyzeSteersByVMAF(t *testing.T) {
@@ -399,8 +454,8 @@ func TestAnalyzeSteersByVMAF(t *testing.T) {
 	for _, p := range a.Points {
 		assert.Equal(t, MetricVMAF, p.Metric)
 		assert.Equal(t, p.Scores[MetricVMAF], p.Quality)
-		assert.Contains(t, p.Scores, MetricSSIM)
-		assert.Contains(t, p.Scores, MetricPSNR)
+		assert.NotContains(t, p.Scores, MetricSSIM)
+		assert.NotContains(t, p.Scores, MetricPSNR)
 	}
 	for _, w := range a.Warnings {
 		assert.NotContains(t, w, "VMAF")

@@ -110,7 +110,8 @@ type Analysis struct {
 	// CPUByStage splits CPUTime: "profile" (the whole-title pass that finds
 	// scenes and how hard each segment is, on titles over 30 s), "extract"
 	// (cutting the pieces), "encode" (the grid), "score" (quality of the
-	// grid) and "calibrate" (the final-preset encode that scales bitrates).
+	// grid) and "calibrate" (the final-preset encodes that scale bitrates,
+	// with their share of the piece's scorer run).
 	CPUByStage map[string]time.Duration `json:",omitempty"`
 	Warnings   []string
 }
@@ -198,9 +199,14 @@ type Options struct {
 	Heights []int
 	CRFs    []float64
 	// SampleCount pieces of SampleSeconds each (never shorter than a
-	// segment, the final encode's GOP) are analysed in fast mode.
+	// segment, the final encode's GOP) are analysed in fast mode, or fewer
+	// (at least one) where they would cost more than AnalysisBudget.
 	SampleCount   int
 	SampleSeconds float64
+	// AnalysisBudget is the share of the final encode's CPU the fast
+	// analysis may spend, as estimated before it runs (budget.go); 0 takes
+	// 0.25, or 0.15 at slow and slower presets.
+	AnalysisBudget float64
 	// WithStatic also encodes the static ladder and computes Savings.
 	WithStatic bool
 	// CapBitrate is the bandwidth of the capped viewer in Savings (default 5 Mbit/s).

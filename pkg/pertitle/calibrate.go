@@ -71,6 +71,37 @@ func (a *analyzer) presetMaps(ctx context.Context, pieces []*piece, results [][]
 	return maps, nil
 }
 
+// calJob is one calibration encode: piece pi at grid size si and CRF
+// Options.CRFs[ci] with the final preset.
+type calJob struct{ pi, si, ci int }
+
+// calibrationEnds are the grid sizes calibrated: the largest and the smallest.
+func (a *analyzer) calibrationEnds() []int {
+	if len(a.sizes) == 1 {
+		return []int{0}
+	}
+	return []int{0, len(a.sizes) - 1}
+}
+
+// calibrationJobs are the calibration encodes of a title analysed from n
+// pieces, when the grid is encoded with another preset than the final one:
+// the middle piece at each of calibrationEnds and the middle CRF measured
+// there. The grid encodes them beside its own and scores them in the same
+// scorer run (measure), which saves a run per size (about half a second of
+// CPU each, see measureVMAFJoined).
+func (a *analyzer) calibrationJobs(n int) []calJob {
+	if !calibrating(a.opt) || n == 0 {
+		return nil
+	}
+	a.calibrated = make([]gridResult, len(a.sizes))
+	var jobs []calJob
+	for _, si := range a.calibrationEnds() {
+		idx := a.crfsAt(si)
+		jobs = append(jobs, calJob{pi: n / 2, si: si, ci: idx[len(idx)/2]})
+	}
+	return jobs
+}
+
 // calibrateSizes calibrates at the largest and the smallest grid size (in
 // parallel) and gives every size a map interpolated between the two in log
 // pixels: how much the final preset gains over the analysis preset depends on
@@ -78,10 +109,7 @@ func (a *analyzer) presetMaps(ctx context.Context, pieces []*piece, results [][]
 // point would make the other end of the grid look too cheap or too dear
 // against it.
 func (a *analyzer) calibrateSizes(ctx context.Context, p *piece, pi int, measured [][]gridResult) ([]presetMap, error) {
-	ends := []int{0, len(a.sizes) - 1}
-	if ends[1] == 0 {
-		ends = ends[:1]
-	}
+	ends := a.calibrationEnds()
 	got := make([]presetMap, len(ends))
 	if err := runPool(ctx, a.opt.AnalysisWorkers, len(ends), func(ctx context.Context, i int) error {
 		m, err := a.calibrate(ctx, p, pi, ends[i], measured)
@@ -108,19 +136,26 @@ func (a *analyzer) calibrateSizes(ctx context.Context, p *piece, pi int, measure
 	return maps, nil
 }
 
-// calibrate encodes piece p at grid size si and its middle CRF with
-// the final preset, scores it, and finds on the analysis preset's curve of the
+// calibrate takes the encode of piece p at grid size si and its middle CRF
+// with the final preset (measured with the grid, else encoded and scored
+// here), and finds on the analysis preset's curve of the
 // same piece and size (CRF against quality and log bits, linear between grid
 // CRFs) the point of equal quality. ratio is bounded to [0.4, 1.6], offset to
 // [-8, 8+analysisCRFShift].
 func (a *analyzer) calibrate(ctx context.Context, p *piece, pi, si int, measured [][]gridResult) (presetMap, error) {
 	idx := a.crfsAt(si)
 	ci := idx[len(idx)/2]
-	got, err := a.encodeAndScore(ctx, p, pi, si, a.opt.Preset, a.opt.CRFs, []int{ci}, "calibrate")
-	if err != nil {
-		return presetMap{}, fmt.Errorf("pertitle: preset calibration: %w", err)
+	var final gridResult
+	if si < len(a.calibrated) {
+		final = a.calibrated[si]
 	}
-	final := got[ci]
+	if final.bits <= 0 {
+		got, err := a.encodeAndScore(ctx, p, pi, si, a.opt.Preset, a.opt.CRFs, []int{ci}, "calibrate")
+		if err != nil {
+			return presetMap{}, fmt.Errorf("pertitle: preset calibration: %w", err)
+		}
+		final = got[ci]
+	}
 	var crfs, quality, logBits []float64
 	for _, k := range idx {
 		g := measured[si][k]

@@ -2,6 +2,7 @@ package pertitle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/pertitle/pertitle/pkg/media"
 )
@@ -111,29 +114,28 @@ func (a *analyzer) encodeArgs(in *piece, si int, preset string, crfs []float64, 
 	return append(args, "-progress", "pipe:1")
 }
 
-// encodeAndScore encodes piece p at grid size si and the CRFs table[idx]
-// with preset in one ffmpeg, then scores every output
-// against the piece in one more. CPU time is booked to stage ("calibrate") or,
-// when stage is empty, to "encode" and "score". The result is indexed like
-// table; CRFs not in idx stay zero.
-func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, preset string, table []float64, idx []int, stage string) ([]gridResult, error) {
-	encStage, scoreStage := "encode", "score"
-	if stage != "" {
-		encStage, scoreStage = stage, stage
-	}
+// encoded is one analysis encode of a piece waiting to be scored: its file,
+// the grid cell it fills, its frames and its steady-state bits over secs.
+type encoded struct {
+	file       string
+	si, ci     int
+	frames     int64
+	bits, secs float64
+	frameBits  []int64 // bits per picture, in decode order
+	stage      string  // where its share of the scoring CPU is booked
+}
+
+// encodeCells encodes piece p at grid size si and the CRFs table[idx] with
+// preset in one ffmpeg, booking its CPU time to stage.
+func (a *analyzer) encodeCells(ctx context.Context, p *piece, pi, si int, preset string, table []float64, idx []int, stage string) ([]encoded, error) {
 	names := make([]string, len(idx))
 	crfs := make([]float64, len(idx))
 	for k, ci := range idx {
 		names[k] = filepath.Join(a.dir, fmt.Sprintf("p%d_s%d_c%d_%s.h264", pi, si, ci, preset))
 		crfs[k] = table[ci]
 	}
-	defer func() {
-		for _, n := range names {
-			_ = os.Remove(n)
-		}
-	}()
 	frames, cpu, err := runFFmpeg(ctx, a.opt.FFmpeg, a.encodeArgs(p, si, preset, crfs, names))
-	a.addCPU(encStage, cpu)
+	a.addCPU(stage, cpu)
 	if err != nil {
 		return nil, fmt.Errorf("pertitle: analysis encode at %dx%d: %w", a.sizes[si][0], a.sizes[si][1], err)
 	}
@@ -144,16 +146,8 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 	if frames > 0 {
 		secs = float64(frames) / a.fps
 	}
-	dists := make([]*media.Source, len(names))
-	scores, cpu, err := measureSources(ctx, p.path, p.ref, names, dists, QualityOptions{
-		FFmpeg: a.opt.Scorer, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel, Every: a.opt.analysisEvery(a.metric),
-		VMAFPixels: analysisVMAFPixels})
-	a.addCPU(scoreStage, cpu)
-	if err != nil {
-		return nil, err
-	}
-	res := make([]gridResult, len(a.crfs))
 	gop := media.GOPFrames(a.fps, a.opt.SegmentSeconds)
+	out := make([]encoded, len(idx))
 	for k, n := range names {
 		bits, gsecs, err := steadyBits(n, frames, gop, a.fps)
 		if err != nil {
@@ -166,15 +160,87 @@ func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, pre
 		if err != nil {
 			return nil, fmt.Errorf("pertitle: analysis encode: %w", err)
 		}
-		res[idx[k]] = gridResult{bits: bits, secs: gsecs, scores: scores[k], frames: fb}
+		out[k] = encoded{file: n, si: si, ci: idx[k], frames: frames, bits: bits, secs: gsecs, frameBits: fb, stage: "score"}
+		if stage != "encode" {
+			out[k].stage = stage
+		}
+	}
+	return out, nil
+}
+
+// scoreCells scores encodes of piece p against it and removes their files;
+// the results are in the order of cells, the CPU booked to the cells' stages
+// in proportion. When VMAF steers, every cell is
+// scored in one libvmaf run (measureVMAFJoined) with VMAF alone: the
+// analysis reads nothing else, and SSIM and PSNR beside it cost CPU for
+// numbers nobody uses (the renditions' scoring, MeasureQuality, keeps all
+// three). It falls back to one file per run when the frame counts are
+// unknown (a title analysed whole) or differ.
+func (a *analyzer) scoreCells(ctx context.Context, p *piece, cells []encoded) ([]gridResult, error) {
+	files := make([]string, len(cells))
+	frames := make([]int64, len(cells))
+	for k, c := range cells {
+		files[k], frames[k] = c.file, c.frames
+	}
+	defer func() {
+		for _, f := range files {
+			_ = os.Remove(f)
+		}
+	}()
+	q := QualityOptions{FFmpeg: a.opt.Scorer, FFprobe: a.opt.FFprobe, VMAFModel: a.opt.VMAFModel,
+		Every: a.opt.analysisEvery(a.metric, p.frames), VMAFPixels: analysisVMAFPixels, vmafOnly: a.metric == MetricVMAF}
+	var (
+		scores []Score
+		cpu    time.Duration
+		err    error
+	)
+	if a.metric == MetricVMAF {
+		scores, cpu, err = measureVMAFJoined(ctx, p.path, p.ref, p.frames, files, frames, q)
+	}
+	if a.metric != MetricVMAF || errors.Is(err, errJoinedFrames) {
+		var c time.Duration
+		scores, c, err = measureSources(ctx, p.path, p.ref, files, make([]*media.Source, len(files)), q)
+		cpu += c
+	}
+	for _, c := range cells {
+		a.addCPU(c.stage, cpu/time.Duration(len(cells)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gridResult, len(cells))
+	for k, c := range cells {
+		out[k] = gridResult{bits: c.bits, secs: c.secs, scores: scores[k], frames: c.frameBits}
+	}
+	return out, nil
+}
+
+// encodeAndScore encodes piece p at grid size si and the CRFs table[idx]
+// with preset (encodeCells), then scores the outputs (scoreCells). CPU time
+// is booked to stage ("calibrate") or, when stage is empty, to "encode" and
+// "score". The result is indexed like table; CRFs not in idx stay zero.
+func (a *analyzer) encodeAndScore(ctx context.Context, p *piece, pi, si int, preset string, table []float64, idx []int, stage string) ([]gridResult, error) {
+	if stage == "" {
+		stage = "encode"
+	}
+	cells, err := a.encodeCells(ctx, p, pi, si, preset, table, idx, stage)
+	if err != nil {
+		return nil, err
+	}
+	got, err := a.scoreCells(ctx, p, cells)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]gridResult, len(table))
+	for k, c := range cells {
+		res[c.ci] = got[k]
 	}
 	return res, nil
 }
 
 // grid encodes and scores every piece at every grid size and analysis CRF,
-// here (one ffmpeg per piece and size encodes every CRF, then one more
-// scores them all against the piece) or, when remote, through
-// Options.Pieces. The result is indexed [piece][size][crf].
+// here (measure) or, when remote, through Options.Pieces. The result is
+// indexed [piece][size][crf].
 func (a *analyzer) grid(ctx context.Context, pieces []*piece, remote bool) ([][][]gridResult, error) {
 	if remote {
 		return a.remoteGrid(ctx, pieces)
@@ -182,18 +248,71 @@ func (a *analyzer) grid(ctx context.Context, pieces []*piece, remote bool) ([][]
 	results := make([][][]gridResult, len(pieces))
 	for i := range results {
 		results[i] = make([][]gridResult, len(a.sizes))
+		for si := range a.sizes {
+			results[i][si] = make([]gridResult, len(a.crfs))
+		}
 	}
-	err := runPool(ctx, a.opt.AnalysisWorkers, len(pieces)*len(a.sizes), func(ctx context.Context, j int) error {
-		pi, si := j/len(a.sizes), j%len(a.sizes)
-		r, err := a.encodeAndScore(ctx, pieces[pi], pi, si, a.opt.AnalysisPreset, a.crfs, a.crfsAt(si), "")
-		results[pi][si] = r
+	jobs := make([][]int, len(a.sizes))
+	for si := range a.sizes {
+		jobs[si] = a.crfsAt(si)
+	}
+	return results, a.measure(ctx, pieces, jobs, results, a.calibrationJobs(len(pieces)))
+}
+
+// measure encodes every piece at every size si with CRFs jobs[si] (indices
+// into the analysis CRFs; none: the size is skipped), one ffmpeg per piece
+// and size, and the calibration encodes cal (calibrate.go, into
+// a.calibrated), then scores each piece's encodes in one scorer run
+// (scoreCells), into results[piece][size][crf].
+func (a *analyzer) measure(ctx context.Context, pieces []*piece, jobs [][]int, results [][][]gridResult, cal []calJob) error {
+	type enc struct {
+		pi, si int
+		cal    *calJob
+	}
+	var encs []enc
+	for pi := range pieces {
+		for si, idx := range jobs {
+			if len(idx) > 0 {
+				encs = append(encs, enc{pi: pi, si: si})
+			}
+		}
+	}
+	for i := range cal {
+		encs = append(encs, enc{pi: cal[i].pi, si: cal[i].si, cal: &cal[i]})
+	}
+	cells := make([][]encoded, len(pieces))
+	var mu sync.Mutex
+	err := runPool(ctx, a.opt.AnalysisWorkers, len(encs), func(ctx context.Context, j int) error {
+		e := encs[j]
+		var c []encoded
+		var err error
+		if e.cal == nil {
+			c, err = a.encodeCells(ctx, pieces[e.pi], e.pi, e.si, a.opt.AnalysisPreset, a.crfs, jobs[e.si], "encode")
+		} else {
+			c, err = a.encodeCells(ctx, pieces[e.pi], e.pi, e.si, a.opt.Preset, a.opt.CRFs, []int{e.cal.ci}, "calibrate")
+		}
+		mu.Lock()
+		cells[e.pi] = append(cells[e.pi], c...)
+		mu.Unlock()
 		a.step()
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return results, nil
+	return runPool(ctx, a.opt.AnalysisWorkers, len(pieces), func(ctx context.Context, pi int) error {
+		got, err := a.scoreCells(ctx, pieces[pi], cells[pi])
+		for k, c := range cells[pi] {
+			switch {
+			case err != nil:
+			case c.stage == "calibrate":
+				a.calibrated[c.si] = got[k]
+			default:
+				results[pi][c.si][c.ci] = got[k]
+			}
+		}
+		return err
+	})
 }
 
 // points pools every grid cell over the pieces (bits and seconds summed,
@@ -264,16 +383,16 @@ func (a *analyzer) corners(hull []Point, maps []presetMap) [][2]int {
 // refine encodes and scores the corners on every piece, here (the pieces
 // are local files whether or not the grid ran elsewhere), into results.
 func (a *analyzer) refine(ctx context.Context, pieces []*piece, results [][][]gridResult, corners [][2]int) error {
+	jobs := make([][]int, len(a.sizes))
+	for _, c := range corners {
+		jobs[c[0]] = append(jobs[c[0]], c[1])
+	}
+	n := 0
+	for _, idx := range jobs {
+		n += boolInt(len(idx) > 0)
+	}
 	a.mu.Lock()
-	a.total += len(pieces) * len(corners)
+	a.total += len(pieces) * n
 	a.mu.Unlock()
-	return runPool(ctx, a.opt.AnalysisWorkers, len(pieces)*len(corners), func(ctx context.Context, j int) error {
-		pi, c := j/len(corners), corners[j%len(corners)]
-		r, err := a.encodeAndScore(ctx, pieces[pi], pi, c[0], a.opt.AnalysisPreset, a.crfs, []int{c[1]}, "")
-		if err == nil {
-			results[pi][c[0]][c[1]] = r[c[1]]
-		}
-		a.step()
-		return err
-	})
+	return a.measure(ctx, pieces, jobs, results, nil)
 }

@@ -71,6 +71,13 @@ func AnalyzePiece(ctx context.Context, task PieceTask, opt Options) (*PieceResul
 		return nil, fmt.Errorf("pertitle: malformed piece task (%d sizes, %d CRFs, %g fps, %d frames)",
 			len(task.Sizes), len(task.CRFs), task.FPS, task.Frames)
 	}
+	for _, idx := range task.Encoded {
+		for _, ci := range idx {
+			if ci < 0 || ci >= len(task.CRFs) {
+				return nil, fmt.Errorf("pertitle: malformed piece task (CRF index %d of %d CRFs)", ci, len(task.CRFs))
+			}
+		}
+	}
 	if task.Metric == MetricVMAF {
 		if vm := detectVMAF(ctx, opt.Scorer, opt.VMAFModel); vm.filter == "" {
 			return nil, fmt.Errorf("%w: %s (%s)", ErrCannotScore, task.Metric, vm.why)
@@ -103,12 +110,10 @@ func AnalyzePiece(ctx context.Context, task PieceTask, opt Options) (*PieceResul
 		p.path = raw
 	}
 	cells := make([][]gridResult, len(task.Sizes))
-	err = runPool(ctx, opt.AnalysisWorkers, len(task.Sizes), func(ctx context.Context, si int) error {
-		r, err := a.encodeAndScore(ctx, p, 0, si, task.Preset, task.CRFs, task.Encoded[si], "")
-		cells[si] = r
-		return err
-	})
-	if err != nil {
+	for si := range cells {
+		cells[si] = make([]gridResult, len(task.CRFs))
+	}
+	if err := a.measure(ctx, []*piece{p}, task.Encoded, [][][]gridResult{cells}, nil); err != nil {
 		return nil, err
 	}
 	res := &PieceResult{Cells: make([][]PieceCell, len(cells)), CPU: a.stages}
@@ -165,7 +170,7 @@ func (a *analyzer) pieceTasks(pieces []*piece) []PieceTask {
 	for i, p := range pieces {
 		tasks[i] = PieceTask{File: p.path, Width: p.ref.Video.Width, Height: p.ref.Video.Height, Frames: p.frames,
 			Seconds: p.secs, FPS: a.fps, Sizes: a.sizes, CRFs: a.crfs, Encoded: encoded, Preset: a.opt.AnalysisPreset,
-			SegmentSeconds: a.opt.SegmentSeconds, Metric: a.metric, Every: a.opt.analysisEvery(a.metric)}
+			SegmentSeconds: a.opt.SegmentSeconds, Metric: a.metric, Every: a.opt.analysisEvery(a.metric, p.frames)}
 	}
 	return tasks
 }

@@ -21,7 +21,10 @@ func TestPiecesAnalysedElsewhereGiveTheSameAnalysis(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clip := scenesClip(t, 12)
-	opt := Options{Scorer: testScorer(t), SampleCount: 3, SampleSeconds: 1, SegmentSeconds: 1, Heights: []int{180, 90}, CRFs: []float64{24, 30, 36}}
+	// A 320x180 title's final encode is so cheap that the usual budget
+	// affords one piece; this test needs three.
+	opt := Options{Scorer: testScorer(t), SampleCount: 3, SampleSeconds: 1, SegmentSeconds: 1, Heights: []int{180, 90}, CRFs: []float64{24, 30, 36},
+		AnalysisBudget: 10}
 	here, err := Analyze(ctx, clip, opt)
 	require.NoError(t, err)
 	require.Len(t, here.Samples, 3, "the title is sampled, not analysed whole")

@@ -3,7 +3,6 @@ package pertitle
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -33,16 +32,30 @@ const analysisEveryMin = 4
 // pairs of frames two in eleven (see qualityGraph).
 const analysisVMAFEvery = 5
 
-// analysisEvery is the frame subsampling of the analysis scores. SSIM: one
-// frame in analysisEveryMin at least; grid points are compared with each
-// other on the same frames, and it halves the scoring CPU. VMAF: pairs two
-// in eleven at least (analysisVMAFEvery). Against pairs two in five it made
-// the analysis markedly cheaper and left per-title's distance to the hull
-// within the noise of where the rungs fall (docs/benchmarks.md, "Issue 11,
-// second round").
-func (o *Options) analysisEvery(m Metric) int {
+// analysisVMAFPairs is how many pairs of frames per piece the analysis's
+// VMAF scores need at most: the spacing of pairs widens on pieces with more
+// frames (a 2 s piece at 30 fps has 60), so every piece costs the same to
+// score whatever its frame rate. Four pairs is what a 40-frame piece (2 s at
+// 20 fps) got with pairs two in eleven, on which the second round measured
+// no loss against two in five.
+const analysisVMAFPairs = 4
+
+// analysisEvery is the frame subsampling of the analysis scores of a piece of
+// frames frames (0: unknown). SSIM: one frame in analysisEveryMin at least;
+// grid points are compared with each other on the same frames, and it halves
+// the scoring CPU. VMAF: pairs two in eleven at least (analysisVMAFEvery),
+// and no more than analysisVMAFPairs pairs per piece. Against pairs two in
+// five, two in eleven made the analysis markedly cheaper and left per-title's
+// distance to the hull within the noise of where the rungs fall
+// (docs/benchmarks.md, "Issue 11, second round"). The period 2·every+1 is
+// odd, so the pairs never lock onto x264's mini-GOP of four.
+func (o *Options) analysisEvery(m Metric, frames int64) int {
 	if m == MetricVMAF {
-		return max(o.QualityEvery, analysisVMAFEvery)
+		e := max(o.QualityEvery, analysisVMAFEvery)
+		if frames > 0 {
+			e = max(e, int(math.Ceil((float64(frames)/analysisVMAFPairs-1)/2)))
+		}
+		return e
 	}
 	return max(o.QualityEvery, analysisEveryMin)
 }
@@ -58,8 +71,9 @@ const analysisVMAFPixels = vmafWindowPixels
 // vmafPerProcess is how many libvmaf filters one ffmpeg runs at most: one.
 // libvmaf 1.x ran three instances side by side on a small test, then
 // crashed (SIGSEGV) with four on 720x400 encodes; with two threads each it
-// aborted. A process per file costs a decode of the reference each, cheap
-// for the analysis's raw pieces.
+// aborted. A process per file costs a decode of the reference each, and
+// libvmaf's start (about half a second): the analysis scores all of a
+// piece's encodes in one libvmaf instead (measureVMAFJoined).
 const vmafPerProcess = 1
 
 // psnrCap stands for an infinite PSNR (identical pictures), so that scores stay
@@ -85,6 +99,9 @@ type QualityOptions struct {
 	// scores (vmafWindow); 0 scores the whole picture. MeasureQuality's
 	// callers that need it cheap pass vmafWindowPixels.
 	VMAFPixels int
+	// vmafOnly measures VMAF alone when the scorer has it: the analysis
+	// steers by VMAF and reads nothing else.
+	vmafOnly bool
 }
 
 // Score is the quality of one distorted file against its reference.
@@ -258,7 +275,14 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 		return nil, 0, fmt.Errorf("pertitle: quality: %w", err)
 	}
 	defer removeAll(logDir)
-	graph := qualityGraph(w, h, ref, dists, every, vmaf.filter, logDir, vmafWindow(w, h, opt.VMAFPixels))
+	metrics := []string{"ssim", "psnr"}
+	if vmaf.filter != "" {
+		metrics = append(metrics, "vmaf")
+		if opt.vmafOnly {
+			metrics = metrics[2:]
+		}
+	}
+	graph := qualityGraph(w, h, ref, dists, every, metrics, vmaf.filter, logDir, vmafWindow(w, h, opt.VMAFPixels))
 
 	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "info"}, media.InputArgs(reference, media.WorkFormats)...)
 	for _, d := range distorted {
@@ -274,9 +298,11 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 	if runErr != nil {
 		return nil, cpu, fmt.Errorf("pertitle: quality: %w", runErr)
 	}
-	scores, err := parseQualityLog(stderr.String(), len(distorted), vmaf.filter != "")
-	if err != nil {
-		return nil, cpu, err
+	scores := make([]Score, len(distorted))
+	if metrics[0] == "ssim" {
+		if scores, err = parseQualityLog(stderr.String(), len(distorted), vmaf.filter != ""); err != nil {
+			return nil, cpu, err
+		}
 	}
 	if vmaf.filter != "" {
 		for i := range scores {
@@ -284,14 +310,17 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 			if err != nil {
 				return nil, cpu, fmt.Errorf("pertitle: quality: %w", err)
 			}
-			scores[i].Scores[MetricVMAF], scores[i].Value = v, v
+			if scores[i].Scores == nil {
+				scores[i].Scores = map[Metric]float64{}
+			}
+			scores[i].Metric, scores[i].Scores[MetricVMAF], scores[i].Value = MetricVMAF, v, v
 		}
 	}
 	return scores, cpu, nil
 }
 
 // qualityGraph builds the filter graph: input 0 is the reference, inputs
-// 1..n the distorted files. Both sides get the same index-based timestamps
+// 1..n the distorted files, each measured by metrics (ssim, psnr, vmaf). Both sides get the same index-based timestamps
 // (settb + setpts=N) and the same frame selection, so that the metric filters
 // pair frame k of one with frame k of the other.
 //
@@ -308,30 +337,10 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 // VMAF writes a JSON log per distorted input into logDir (libvmaf 1.x logs
 // its score without the filter's instance name, so the log lines cannot tell
 // the inputs apart).
-func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int, vmafFilter, logDir string, crop [2]int) string {
-	metrics := []string{"ssim", "psnr"}
-	if vmafFilter != "" {
-		metrics = append(metrics, "vmaf")
-	}
-	sel := ""
-	switch {
-	case every > 1 && vmafFilter == "":
-		sel = fmt.Sprintf(",select='not(mod(n\\,%d))'", every)
-	case every > 1:
-		sel = fmt.Sprintf(",select='lt(mod(n\\,%d)\\,2)'", 2*every+1)
-	}
-	window := ""
-	if vmafFilter != "" && crop[0] > 0 && crop[1] > 0 && (crop[0] < w || crop[1] < h) {
-		window = fmt.Sprintf(",crop=%d:%d", crop[0], crop[1])
-	}
+func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int, metrics []string, vmafFilter, logDir string, crop [2]int) string {
 	n := len(dists)
 	norm := func(in string, src *media.Source) string {
-		rng := "tv"
-		if src != nil && src.Video != nil && src.Video.ColorRange == "pc" {
-			rng = "pc"
-		}
-		return fmt.Sprintf("%ssettb=1/25,setpts=N%s,scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,format=yuv420p,setsar=1%s",
-			in, sel, w, h, rng, window)
+		return in + normChain(w, h, src, every, vmafFilter != "", crop)
 	}
 	var g strings.Builder
 	g.WriteString(norm("[0:v:0]", ref))
@@ -359,6 +368,30 @@ func qualityGraph(w, h int, ref *media.Source, dists []*media.Source, every int,
 		}
 	}
 	return g.String()
+}
+
+// normChain is the chain every scored input goes through (see qualityGraph):
+// index timestamps, the frame selection (before any scaling, so unselected
+// frames cost only their decode), the upscale to w×h limited-range 4:2:0
+// and, for VMAF, the centred window crop. src nil stands for limited range.
+func normChain(w, h int, src *media.Source, every int, vmaf bool, crop [2]int) string {
+	sel := ""
+	switch {
+	case every > 1 && !vmaf:
+		sel = fmt.Sprintf(",select='not(mod(n\\,%d))'", every)
+	case every > 1:
+		sel = fmt.Sprintf(",select='lt(mod(n\\,%d)\\,2)'", 2*every+1)
+	}
+	window := ""
+	if vmaf && crop[0] > 0 && crop[1] > 0 && (crop[0] < w || crop[1] < h) {
+		window = fmt.Sprintf(",crop=%d:%d", crop[0], crop[1])
+	}
+	rng := "tv"
+	if src != nil && src.Video != nil && src.Video.ColorRange == "pc" {
+		rng = "pc"
+	}
+	return fmt.Sprintf("settb=1/25,setpts=N%s,scale=w=%d:h=%d:flags=bicubic:in_range=%s:out_range=tv,format=yuv420p,setsar=1%s",
+		sel, w, h, rng, window)
 }
 
 // vmafWindowPixels bounds the picture libvmaf 1.x scores. VMAF's features
@@ -391,30 +424,18 @@ func vmafLogPath(dir string, i int) string { return filepath.Join(dir, fmt.Sprin
 // readVMAFLog returns the mean per-frame VMAF of a libvmaf JSON log (1.x and
 // 2.x both list frames[].metrics.vmaf).
 func readVMAFLog(path string) (float64, error) {
-	b, err := os.ReadFile(path)
+	frames, err := readVMAFFrames(path)
 	if err != nil {
 		return 0, err
 	}
-	var doc struct {
-		Frames []struct {
-			Metrics map[string]float64 `json:"metrics"`
-		} `json:"frames"`
-	}
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return 0, fmt.Errorf("libvmaf log %s: %w", filepath.Base(path), err)
-	}
-	var sum float64
-	var n int
-	for _, f := range doc.Frames {
-		if v, ok := f.Metrics["vmaf"]; ok {
-			sum += v
-			n++
-		}
-	}
-	if n == 0 {
+	if len(frames) == 0 {
 		return 0, fmt.Errorf("libvmaf log %s has no frames", filepath.Base(path))
 	}
-	return sum / float64(n), nil
+	var sum float64
+	for _, v := range frames {
+		sum += v
+	}
+	return sum / float64(len(frames)), nil
 }
 
 func parseQualityLog(log string, n int, vmaf bool) ([]Score, error) {

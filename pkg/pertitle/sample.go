@@ -23,18 +23,10 @@ const (
 	sceneThreshold = 0.3
 )
 
-// titlePerSampleSecond is how many seconds of title one analysed second
-// needs for the analysis to stay within ~25% of the final encode's CPU at
-// the default preset (veryfast, where the analysis cannot be cheaper than
-// the encode it predicts), from the cost of one analysed second (a grid of
-// 4 sizes x 3 CRFs scored by VMAF) against a second of the final encode
-// (docs/benchmarks.md).
-const titlePerSampleSecond = 14.0
-
 // samplePlan is how many pieces, and how long, fast analysis takes from a
 // title of duration seconds: count pieces of seconds (at least one segment
-// of seg seconds) when the budget (duration/titlePerSampleSecond analysed
-// seconds) affords them, otherwise as many as it affords, at least one.
+// of seg seconds) when the CPU budget affords them (m.affordable), otherwise
+// as many as it affords, at least one.
 //
 // A piece is never shorter than a segment: the final encode's GOP. x264's
 // macroblock tree gives a picture fewer bits the fewer pictures follow it
@@ -43,10 +35,9 @@ const titlePerSampleSecond = 14.0
 // pictures get with the rest of their GOP after them (docs/benchmarks.md,
 // "Pieces are whole GOPs"). A piece that ends where
 // the final encode's closed GOP ends has nothing after it to miss.
-func samplePlan(duration float64, count int, seconds, seg float64) (int, float64) {
+func samplePlan(duration float64, count int, seconds, seg float64, m costModel) (int, float64) {
 	length := math.Max(seconds, seg)
-	budget := duration / titlePerSampleSecond
-	return max(min(int(budget/length), count), 1), length
+	return m.affordable(duration, max(count, 1), length), length
 }
 
 // minSceneTitle: titles up to this long (seconds) are sampled without the

@@ -429,6 +429,7 @@ func staticLadder(ctx context.Context, t *testing.T, bin, src, ref string, s *me
 type perTitleRun struct {
 	points                 []point
 	analysisCPU, encodeCPU time.Duration
+	stages                 map[string]time.Duration // analysis CPU by stage
 	report                 *pertitle.Report
 }
 
@@ -455,7 +456,7 @@ func perTitle(ctx context.Context, t *testing.T, bin, src, ref string, s *media.
 		}
 	}
 	if rep.Analysis != nil {
-		pr.analysisCPU = rep.Analysis.CPUTime
+		pr.analysisCPU, pr.stages = rep.Analysis.CPUTime, rep.Analysis.CPUByStage
 	}
 	return pr
 }

@@ -137,6 +137,7 @@ func printTables(rs []titleResult, presets []string) {
 		p("%s", row)
 	}
 	p("")
+	printStages(rs, presets)
 	for _, set := range []string{"tuning", "tuning (long)", "holdout"} {
 		printTargets(set, rs, ms, presets)
 	}
@@ -233,4 +234,32 @@ func mean(xs []float64) float64 {
 		s += x
 	}
 	return s / float64(len(xs))
+}
+
+// analysisStages are the stages of Analysis.CPUByStage, in the order they run.
+var analysisStages = []string{"profile", "extract", "encode", "score", "calibrate"}
+
+// printStages splits every run's analysis CPU by stage, in seconds, beside
+// the final encode's CPU: where the analysis's cost goes.
+func printStages(rs []titleResult, presets []string) {
+	p := func(format string, a ...any) { fmt.Printf(format+"\n", a...) }
+	p("### Analysis CPU by stage (user+system seconds) against the final encode's")
+	p("")
+	p("| title | preset | %s | analysis | final encode | share |", strings.Join(analysisStages, " | "))
+	p("|---|---|%s---:|---:|---:|", strings.Repeat("---:|", len(analysisStages)))
+	for _, r := range rs {
+		for _, pr := range presets {
+			run := r.runs[pr]
+			row := fmt.Sprintf("| %s | %s |", r.clip.name, pr)
+			for _, st := range analysisStages {
+				row += fmt.Sprintf(" %.1f |", run.stages[st].Seconds())
+			}
+			share := 0.0
+			if run.encodeCPU > 0 {
+				share = 100 * run.analysisCPU.Seconds() / run.encodeCPU.Seconds()
+			}
+			p("%s %.1f | %.1f | %.0f%% |", row, run.analysisCPU.Seconds(), run.encodeCPU.Seconds(), share)
+		}
+	}
+	p("")
 }

@@ -114,8 +114,8 @@ func perWorker(counters map[string]*countingEncoder, pieces bool) map[int]int {
 	return out
 }
 
-// TestPerTitleAnalysisAcrossWorkers: a 58 s per-title title (two analysis
-// pieces of a segment each within the budget) on two workers:
+// TestPerTitleAnalysisAcrossWorkers: a 58 s per-title title (several
+// analysis pieces of a segment each, within a widened budget) on two workers:
 // its sampled analysis pieces travel as tasks and are analysed once each by
 // the workers, not by the coordinator; then its chunks are encoded there
 // too, and the job finishes with the ladder the analysis chose.
@@ -125,6 +125,9 @@ func TestPerTitleAnalysisAcrossWorkers(t *testing.T) {
 	d.LadderMode = jobs.LadderPerTitle
 	be := d.Backend.(*local.Backend)
 	be.SegmentSeconds, be.PerTitle.FFprobe, be.PerTitle.SkipQuality = 2, "ffprobe", true
+	// A 320x180 title's final encode is so cheap that the usual CPU budget
+	// affords one analysis piece; this test needs several.
+	be.PerTitle.AnalysisBudget = 2
 	be.Log = zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	ctx := context.Background()
 	cfg, coord := chunkBus(t)
@@ -142,8 +145,6 @@ func TestPerTitleAnalysisAcrossWorkers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, jobs.StatusFinished, res.Status, res.Error)
 	require.NotEmpty(t, res.Renditions)
-	assert.Equal(t, map[int]int{0: 1, 1: 1}, perWorker(counters, true), "each of the two sampled pieces analysed once, on a worker")
-	assert.Equal(t, map[int]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}, perWorker(counters, false), "every chunk encoded once")
 	var report struct {
 		Analysis struct {
 			Samples [][2]float64
@@ -153,7 +154,13 @@ func TestPerTitleAnalysisAcrossWorkers(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(st.(*storage.FS).Root(), req.GetEncodingRequested().GetOutputPrefix(), "report.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &report))
-	assert.Len(t, report.Analysis.Samples, 2)
+	require.GreaterOrEqual(t, len(report.Analysis.Samples), 2, "a sampled title")
+	once := map[int]int{}
+	for i := range report.Analysis.Samples {
+		once[i] = 1
+	}
+	assert.Equal(t, once, perWorker(counters, true), "each sampled piece analysed once, on a worker")
+	assert.Equal(t, map[int]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}, perWorker(counters, false), "every chunk encoded once")
 	assert.NotEmpty(t, report.Analysis.Points, "the pieces' grid reached the analysis")
 	left, err := st.List(ctx, jobs.ChunkRoot(res.JobID))
 	require.NoError(t, err)

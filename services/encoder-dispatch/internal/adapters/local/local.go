@@ -57,6 +57,9 @@ type PerTitleConfig struct {
 	// SkipQuality leaves the final renditions unscored (scores are measured by
 	// default and travel in EncodingFinished).
 	SkipQuality bool
+	// AnalysisBudget is pertitle.Options.AnalysisBudget: the share of the
+	// final encode's CPU the analysis may spend (0: the engine's default).
+	AnalysisBudget float64
 }
 
 var _ app.Backend = (*Backend)(nil)

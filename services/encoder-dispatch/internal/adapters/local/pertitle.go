@@ -41,8 +41,8 @@ func (b *Backend) engineOptions(ctx context.Context, job app.Job, rep app.Report
 		Encoder: b.encoder(job, rep),
 		FFmpeg:  b.FFmpeg, FFprobe: b.PerTitle.FFprobe, Scorer: b.PerTitle.Scorer, VMAFModel: b.PerTitle.VMAFModel, Mode: b.PerTitle.Mode,
 		Preset: b.Preset, SegmentSeconds: b.SegmentSeconds, WithStatic: b.PerTitle.WithStatic,
-		MeasureQuality: !b.PerTitle.SkipQuality,
-		Pieces:         b.pieceRunner(job),
+		MeasureQuality: !b.PerTitle.SkipQuality, AnalysisBudget: b.PerTitle.AnalysisBudget,
+		Pieces: b.pieceRunner(job),
 		Progress: func(p pertitle.Progress) {
 			mp := media.Progress{Percent: p.Percent, ETA: p.ETA, Stage: "encoding",
 				ChunksDone: p.ChunksDone, Chunks: p.Chunks, Workers: p.Workers}
