@@ -6,7 +6,7 @@ SERVICES := ingest encoder-dispatch webhook-receiver catalog issuer
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X github.com/pertitle/pertitle/pkg/svc.Version=$(VERSION)
 
-.PHONY: all build run test test-short fuzz bench bench-ladder bench-chunked lint fmt proto proto-check deps goaws web clean help
+.PHONY: all build run test test-short fuzz bench bench-ladder bench-pershot bench-chunked lint fmt proto proto-check deps goaws web clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make build        binaries into bin/ (the catalog embeds the web app: npm ci + npm run build in web/)"
 	@echo "make bench        benchmarks, printed as tables"
 	@echo "make bench-ladder per-title vs static ladder on ../shared/media (VMAF, BD-rate, cost)"
+	@echo "make bench-pershot per-shot vs per-title and static on titles built from ../shared/media, against the exhaustive per-shot optimum (VMAF, BD-rate, cost)"
 	@echo "make bench-chunked chunked encoding: 1 vs 2 workers on a 10-minute 1080p title, CPU overhead, a kill (about an hour)"
 	@echo "make proto        regenerate Go from proto/ ; make proto-check fails on drift"
 	@echo "make lint fmt     go vet + gofmt check ; gofmt -w"
@@ -54,6 +55,9 @@ bench: deps build
 
 bench-ladder: deps
 	@./scripts/bench-ladder.sh
+
+bench-pershot: deps
+	@./scripts/bench-pershot.sh
 
 bench-chunked: deps
 	@./scripts/bench-chunked.sh
