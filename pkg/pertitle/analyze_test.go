@@ -493,3 +493,21 @@ func TestCornersFollowTheHull(t *testing.T) {
 		assert.Equal(t, tc.want, a.corners(tc.hull, maps), tc.name)
 	}
 }
+
+// TestAnalysisSaysWhenOverBudget: a short title sampled from one piece
+// costs more than the budget allows, and the analysis says so with its
+// estimate; a budget wide enough for it says nothing.
+func TestAnalysisSaysWhenOverBudget(t *testing.T) {
+	t.Parallel()
+	clip := lavfiClip(t, "mandelbrot=s=320x180:r=25", 12)
+	opt := Options{SampleCount: 1, SampleSeconds: 2, SegmentSeconds: 2, Heights: []int{180, 90}, CRFs: []float64{24, 36}}
+	a, err := Analyze(context.Background(), clip, opt)
+	require.NoError(t, err)
+	require.Len(t, a.Samples, 1)
+	assert.Contains(t, strings.Join(a.Warnings, "\n"), "over the 25% budget")
+	opt.AnalysisBudget = 100
+	a, err = Analyze(context.Background(), clip, opt)
+	require.NoError(t, err)
+	require.Len(t, a.Samples, 1, "still sampled")
+	assert.NotContains(t, strings.Join(a.Warnings, "\n"), "budget:")
+}
