@@ -81,14 +81,18 @@ type analyzer struct {
 	// calibrated holds, by grid size, the calibration encodes measured with
 	// the grid (calibrationJobs); empty where they were not.
 	calibrated []gridResult
-	metric     Metric
-	mu         sync.Mutex
-	cpu        time.Duration
-	stages     map[string]time.Duration
-	done       int
-	total      int
-	start      time.Time
-	report     func(Progress)
+	// bitsScale corrects the pooled bitrates for how much harder (or
+	// easier) the whole title is than the pieces measured (sampleScale);
+	// 1 when the title is analysed whole or without the profile pass.
+	bitsScale float64
+	metric    Metric
+	mu        sync.Mutex
+	cpu       time.Duration
+	stages    map[string]time.Duration
+	done      int
+	total     int
+	start     time.Time
+	report    func(Progress)
 }
 
 func (a *analyzer) addCPU(stage string, d time.Duration) {
@@ -99,6 +103,14 @@ func (a *analyzer) addCPU(stage string, d time.Duration) {
 	}
 	a.stages[stage] += d
 	a.mu.Unlock()
+}
+
+// scale is bitsScale, 1 when unset.
+func (a *analyzer) scale() float64 {
+	if a.bitsScale <= 0 {
+		return 1
+	}
+	return a.bitsScale
 }
 
 func (a *analyzer) step() {
@@ -222,6 +234,10 @@ func (a *analyzer) choosePieces(ctx context.Context, src string, res *Analysis) 
 			return nil, false, err
 		}
 		res.Samples = stratifiedSamples(segBits, opt.SegmentSeconds, s.Duration, cuts, n, pieceSecs)
+		a.bitsScale = sampleScale(segBits, opt.SegmentSeconds, res.Samples)
+		if a.bitsScale != 1 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("the pieces' bitrates are scaled by %.2f: the profile pass finds the whole title that much dearer than the pieces", a.bitsScale))
+		}
 	}
 	for _, sm := range res.Samples {
 		pieces = append(pieces, &piece{start: sm[0], secs: sm[1] - sm[0]})

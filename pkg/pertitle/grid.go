@@ -335,7 +335,7 @@ func (a *analyzer) points(results [][][]gridResult, maps []presetMap) []Point {
 			if secs <= 0 {
 				continue
 			}
-			finalCRF, bitrate := maps[si].apply(crf, bits/secs)
+			finalCRF, bitrate := maps[si].apply(crf, bits/secs*a.scale())
 			p := Point{Width: sz[0], Height: sz[1], CRF: finalCRF, Metric: a.metric, Scores: map[Metric]float64{}, Bitrate: bitrate}
 			for m, v := range sums {
 				p.Scores[m] = v / secs

@@ -232,3 +232,45 @@ func chooseSamples(duration float64, cuts []float64, count int, length, seg floa
 }
 
 func clampF(x, lo, hi float64) float64 { return math.Max(lo, math.Min(hi, x)) }
+
+// Bounds of sampleScale: the profile pass is a 160 px ultrafast encode, so
+// its ratios follow the title's complexity only roughly (it misses grain,
+// for one); a correction past these would trust it too far.
+const (
+	minSampleScale = 0.5
+	maxSampleScale = 3.0
+)
+
+// sampleScale is how much dearer the whole title is than the pieces
+// sampled from it, by the profile pass's bits per segment (segBits, seg
+// seconds each): the mean over every segment over the mean over the
+// segments the samples cover, bounded. With few pieces (a minute-long title
+// at veryfast affords one) the stratified pieces stand for the median
+// segment, not the mean: on a title of a long easy shot and short hard ones
+// the pooled bitrates, and so the top rung's VBV cap, came out at a third
+// of what the title needs, and the cap then starved the hard shots
+// (docs/benchmarks.md, "Per-shot": the long-and-short title). 1 when
+// nothing can be said.
+func sampleScale(segBits []float64, seg float64, samples [][2]float64) float64 {
+	var all, in float64
+	var nAll, nIn int
+	for i, b := range segBits {
+		if b <= 0 {
+			continue
+		}
+		all += b
+		nAll++
+		start := float64(i) * seg
+		for _, sm := range samples {
+			if start >= sm[0]-1e-6 && start < sm[1]-1e-6 {
+				in += b
+				nIn++
+				break
+			}
+		}
+	}
+	if nAll == 0 || nIn == 0 || in <= 0 {
+		return 1
+	}
+	return clampF((all/float64(nAll))/(in/float64(nIn)), minSampleScale, maxSampleScale)
+}
