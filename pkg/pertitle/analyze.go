@@ -235,7 +235,7 @@ func (a *analyzer) choosePieces(ctx context.Context, src string, res *Analysis) 
 		}
 		res.Samples = stratifiedSamples(segBits, opt.SegmentSeconds, s.Duration, cuts, n, pieceSecs)
 		a.bitsScale = sampleScale(segBits, opt.SegmentSeconds, res.Samples)
-		if a.bitsScale != 1 {
+		if math.Abs(a.bitsScale-1) > 0.2 { // smaller corrections are routine, not news
 			res.Warnings = append(res.Warnings, fmt.Sprintf("the pieces' bitrates are scaled by %.2f: the profile pass finds the whole title that much dearer than the pieces", a.bitsScale))
 		}
 	}
