@@ -3,6 +3,7 @@ package pershot
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"time"
@@ -183,19 +184,8 @@ func scaled(cands []Candidate, f float64) []Candidate {
 		for j, b := range c.FrameBits {
 			fb[j] = int64(math.Round(float64(b) * f))
 		}
-		c.FrameBits, c.Scores = fb, cloneScores(c.Scores)
+		c.FrameBits, c.Scores = fb, maps.Clone(c.Scores)
 		out[i] = c
-	}
-	return out
-}
-
-func cloneScores(m map[pertitle.Metric]float64) map[pertitle.Metric]float64 {
-	if m == nil {
-		return nil
-	}
-	out := make(map[pertitle.Metric]float64, len(m))
-	for k, v := range m {
-		out[k] = v
 	}
 	return out
 }
