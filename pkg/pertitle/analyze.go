@@ -52,6 +52,12 @@ func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error) {
 	return analyze(ctx, src, s, opt)
 }
 
+// AnalyzeSource is Analyze of a source that ProbeSource probed with opt (its
+// defaults set): pkg/pershot analyses a title as per-title mode does.
+func AnalyzeSource(ctx context.Context, src string, s *media.Source, opt Options) (*Analysis, error) {
+	return analyze(ctx, src, s, opt)
+}
+
 // piece is a stretch of the title that the grid is encoded from.
 type piece struct {
 	path   string        // file holding it
@@ -176,6 +182,7 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 		res.Points = a.points(results, maps)
 		res.Hull = UpperHull(res.Points)
 	}
+	res.PieceGrids = a.pieceGrids(results, maps)
 	res.CPUTime, res.CPUByStage = a.cpu, a.stages
 	res.Elapsed = time.Since(start)
 	return res, nil
@@ -233,6 +240,7 @@ func (a *analyzer) choosePieces(ctx context.Context, src string, res *Analysis) 
 		if err != nil {
 			return nil, false, err
 		}
+		res.Profile = &Profile{Cuts: cuts, SegmentBits: segBits, CPU: cpu}
 		res.Samples = stratifiedSamples(segBits, opt.SegmentSeconds, s.Duration, cuts, n, pieceSecs)
 		a.bitsScale = sampleScale(segBits, opt.SegmentSeconds, res.Samples)
 		if math.Abs(a.bitsScale-1) > 0.2 { // smaller corrections are routine, not news

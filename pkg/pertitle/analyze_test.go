@@ -135,6 +135,25 @@ func TestSamplingSpreadsOverScenes(t *testing.T) {
 		assert.Equal(t, a.Metric, p.Metric)
 		assert.Contains(t, p.Scores, MetricPSNR)
 	}
+
+	// The pieces' own grids (what pkg/pershot models shots by) pool into
+	// the points: their mean, scaled by the profile pass's correction.
+	require.NotNil(t, a.Profile)
+	assert.Equal(t, cuts, a.Profile.Cuts)
+	require.Len(t, a.PieceGrids, 3)
+	scale := sampleScale(a.Profile.SegmentBits, 1, a.Samples)
+	for j, p := range a.Points {
+		var bits, q float64
+		for _, g := range a.PieceGrids {
+			require.Len(t, g, len(a.Points))
+			assert.Equal(t, [3]float64{float64(p.Width), float64(p.Height), p.CRF}, [3]float64{float64(g[j].Width), float64(g[j].Height), g[j].CRF})
+			assert.Len(t, g[j].FrameBits, 25, "a 1 s piece's pictures")
+			bits += float64(g[j].Bitrate)
+			q += g[j].Quality
+		}
+		assert.InEpsilon(t, float64(p.Bitrate), bits/3*scale, 0.01, "point %d", j)
+		assert.InDelta(t, p.Quality, q/3, 1e-6, "point %d", j)
+	}
 }
 
 // TestStaticContentGetsCheaperLadder: a still picture needs far fewer bits

@@ -114,6 +114,22 @@ type Analysis struct {
 	// with their share of the piece's scorer run).
 	CPUByStage map[string]time.Duration `json:",omitempty"`
 	Warnings   []string
+	// Profile is the profile pass's result (ProfileTitle) where the
+	// analysis ran it: sampled titles over 30 s.
+	Profile *Profile `json:"-"`
+	// PieceGrids are, in the order of Samples, every point each piece
+	// measured on its own, in the final preset's terms (the CRF and bits
+	// through the calibration) but not scaled to the whole title as the
+	// pooled Points are: what pkg/pershot models each shot by.
+	PieceGrids [][]PiecePoint `json:"-"`
+}
+
+// PiecePoint is one (size, CRF) encode of one piece: its point (Bitrate
+// over the piece alone) and the bits of each of its pictures, in decode
+// order, scaled as Bitrate is.
+type PiecePoint struct {
+	Point
+	FrameBits []int64
 }
 
 // RenditionReport is one encoded rung as measured after the final encode.

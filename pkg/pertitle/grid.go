@@ -347,6 +347,34 @@ func (a *analyzer) points(results [][][]gridResult, maps []presetMap) []Point {
 	return points
 }
 
+// pieceGrids are the points of every piece on its own (Analysis.PieceGrids):
+// as points makes them, less the pooling and the title's scale.
+func (a *analyzer) pieceGrids(results [][][]gridResult, maps []presetMap) [][]PiecePoint {
+	out := make([][]PiecePoint, len(results))
+	for pi := range results {
+		for si, sz := range a.sizes {
+			for ci, crf := range a.crfs {
+				g := results[pi][si][ci]
+				if g.secs <= 0 {
+					continue
+				}
+				finalCRF, bitrate := maps[si].apply(crf, g.bits/g.secs)
+				p := PiecePoint{Point: Point{Width: sz[0], Height: sz[1], CRF: finalCRF, Metric: a.metric, Scores: map[Metric]float64{}, Bitrate: bitrate}}
+				for m, v := range g.scores.Scores {
+					p.Scores[m] = v
+				}
+				p.Quality = p.Scores[a.metric]
+				p.FrameBits = make([]int64, len(g.frames))
+				for i, b := range g.frames {
+					p.FrameBits[i] = int64(math.Round(float64(b) * maps[si].ratio))
+				}
+				out[pi] = append(out[pi], p)
+			}
+		}
+	}
+	return out
+}
+
 // corners are the cells the staggered grid skipped (crfsAt) next to a
 // measured point of the same size that is on the hull: there the corner may
 // be on the hull too, and without it the hull would jump to another size for
