@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/pertitle/pertitle/pkg/media"
@@ -21,8 +22,8 @@ type Options struct {
 	Rules Rules
 }
 
-// Analysis is what Analyze measured of a title: its shots, and for each the
-// candidates of the (size, CRF) grid.
+// Analysis is what Analyze measured of a title: per-title's analysis of it,
+// its shots, and for each the candidates of the (size, CRF) grid.
 type Analysis struct {
 	Source *media.Source `json:"-"`
 	// Width and Height are the title's display size.
@@ -30,6 +31,10 @@ type Analysis struct {
 	Metric        pertitle.Metric
 	Timing        media.Timing
 	Frames        int64
+	// Title is per-title mode's analysis of the title
+	// (pertitle.AnalyzeSource with the same options): the ladder's sizes,
+	// targets and VBV are what per-title mode would choose from it.
+	Title *pertitle.Analysis `json:"-"`
 	// Cuts and SegmentBits are the profile pass's (pertitle.ProfileTitle).
 	Cuts        []float64
 	SegmentBits []float64
@@ -37,7 +42,7 @@ type Analysis struct {
 	Elapsed     time.Duration
 	// CPUTime is the user+system CPU time of every ffmpeg of the analysis,
 	// the profile pass included; CPUByStage splits it (profile, extract,
-	// encode, score).
+	// encode, score, calibrate).
 	CPUTime    time.Duration
 	CPUByStage map[string]time.Duration
 	Warnings   []string
@@ -50,31 +55,36 @@ type ShotAnalysis struct {
 	// Complexity is the profile pass's bits per second over the shot's
 	// segments: how hard the shot is to encode, relative to the others.
 	Complexity float64
-	// Measured is the shot whose sample was encoded on the grid for this
-	// one (its own index unless it shares), Sample that stretch of the
-	// title (seconds) and Scale the factor applied to the sample's bits:
-	// this shot's complexity over the sample's.
+	// Measured is the piece of per-title's analysis that stands for this
+	// shot (an index into Title.Samples), Sample that stretch of the title
+	// (seconds) and Scale the factor applied to the piece's bits: this
+	// shot's complexity over the piece's, before the candidates are
+	// normalised to the title's pooled bitrates (normalise).
 	Measured int
 	Sample   [2]float64
 	Scale    float64
-	// Candidates are the grid's points for this shot (bits scaled).
+	// Candidates are the grid's points for this shot.
 	Candidates []Candidate
 }
 
-// Analyze probes src, finds its shots and measures them: the profile pass
-// (pertitle.ProfileTitle) gives the scene cuts and every segment's cost,
-// Shots snaps the cuts to the segment grid, shots of similar cost are
-// grouped (each group is measured once), and for each group one stretch of
-// whole segments inside a shot of it (the one whose cost is nearest the
-// shot's) is cut losslessly and encoded on the analysis grid with the final
-// preset, scored by VMAF (SSIM when the scorer has no libvmaf), through
-// pertitle.CutPieces and pertitle.AnalyzePiece (or opt.Pieces, elsewhere).
-// Every shot's candidates are its group's measurements with the bits scaled
-// by the shot's cost over the sample's; quality is taken as measured.
+// Analyze probes src and analyses it as per-title mode does
+// (pertitle.AnalyzeSource: the same pieces, grid, scorer and CPU budget),
+// then cuts it into shots and models each by one of those pieces.
 //
-// The number of groups is bounded by the CPU budget on titles longer than
-// pertitle analyses whole (see sampleBudget); shorter titles get a sample
-// per group of alike shots.
+// The profile pass (pertitle.ProfileTitle, run by per-title's analysis on
+// sampled titles and here otherwise) gives the scene cuts and every
+// segment's cost; Shots snaps the cuts to the segment grid. Each shot is
+// modelled by the piece inside it nearest its cost, else the piece nearest
+// its cost anywhere (pieceFor): the piece's grid with the bits scaled by
+// the shot's cost over the piece's, quality as measured. Then, point by
+// point, the shots' bits are normalised so that their mean over the title
+// is per-title's pooled prediction (normalise): one CRF for every shot is
+// exactly per-title mode's rung, so the allocation can only move bits
+// between shots, by how their measured quality trades against bits.
+//
+// No encode is added to per-title's analysis: per-shot mode costs what
+// per-title mode does, and a profile pass on titles per-title analyses
+// without one.
 func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error) {
 	s, err := pertitle.ProbeSource(ctx, src, &opt.Options)
 	if err != nil {
@@ -86,45 +96,45 @@ func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error) {
 // analyze is Analyze of a probed source, opt with its defaults.
 func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*Analysis, error) {
 	start := time.Now()
-	// The grid is encoded with the final preset: CRFs then mean what the
-	// final encode's mean, with no calibration between presets.
-	opt.AnalysisPreset = opt.Preset
-	an, err := shotsOf(ctx, src, s, opt)
+	title, err := pertitle.AnalyzeSource(ctx, src, s, opt.Options)
 	if err != nil {
 		return nil, err
 	}
-	groups := groupShots(an.Shots, sampleBudget(s.Duration, opt))
-	stretches := make([][2]float64, len(groups))
-	frames := make([][2]int64, len(groups))
-	for g, members := range groups {
-		rep := representative(an.Shots, members)
-		frames[g] = an.sampleOf(rep, opt)
-		stretches[g] = [2]float64{an.Timing.Seconds(frames[g][0]), an.Timing.Seconds(frames[g][1])}
-		for _, k := range members {
-			an.Shots[k].Measured, an.Shots[k].Sample = rep, stretches[g]
-		}
-	}
-	cands, err := an.measure(ctx, src, stretches, opt)
+	an, err := shotsOf(ctx, src, s, title, opt)
 	if err != nil {
 		return nil, err
 	}
-	for g, members := range groups {
-		sampleCost := an.cost(frames[g][0], frames[g][1])
-		for _, k := range members {
-			sh := &an.Shots[k]
-			sh.Scale = 1
-			if sampleCost > 0 && sh.Complexity > 0 {
-				sh.Scale = sh.Complexity / sampleCost
-			}
-			sh.Candidates = scaled(cands[g], sh.Scale)
-		}
+	if len(title.Samples) == 0 || len(title.PieceGrids) != len(title.Samples) {
+		return nil, fmt.Errorf("pershot: per-title's analysis kept %d piece grids for %d samples", len(title.PieceGrids), len(title.Samples))
 	}
+	t := an.Timing
+	spans := make([]pieceSpan, len(title.Samples))
+	for i, sm := range title.Samples {
+		a := int64(math.Round(sm[0] * t.FPS()))
+		b := min(an.Frames, int64(math.Round(sm[1]*t.FPS())))
+		spans[i] = pieceSpan{first: a, end: b, cost: an.cost(a, b)}
+	}
+	for k := range an.Shots {
+		sh := &an.Shots[k]
+		i := pieceFor(*sh, spans)
+		sh.Measured, sh.Sample, sh.Scale = i, title.Samples[i], 1
+		if spans[i].cost > 0 && sh.Complexity > 0 {
+			sh.Scale = sh.Complexity / spans[i].cost
+		}
+		cands := make([]Candidate, len(title.PieceGrids[i]))
+		for j, p := range title.PieceGrids[i] {
+			cands[j] = Candidate{Point: p.Point, FrameBits: p.FrameBits}
+		}
+		sh.Candidates = scaled(cands, sh.Scale)
+	}
+	normalise(an.Shots, title.Points)
 	an.Elapsed = time.Since(start)
 	return an, nil
 }
 
-// shotsOf runs the profile pass and cuts the title into shots.
-func shotsOf(ctx context.Context, src string, s *media.Source, opt Options) (*Analysis, error) {
+// shotsOf cuts the title into shots on the profile pass's cuts: per-title's
+// where its analysis ran one, else its own.
+func shotsOf(ctx context.Context, src string, s *media.Source, title *pertitle.Analysis, opt Options) (*Analysis, error) {
 	t, err := media.TimingOf(s, opt.SegmentSeconds)
 	if err != nil {
 		return nil, fmt.Errorf("pershot: %w", err)
@@ -135,18 +145,24 @@ func shotsOf(ctx context.Context, src string, s *media.Source, opt Options) (*An
 			return nil, fmt.Errorf("pershot: %w", err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "pershot-profile-*")
-	if err != nil {
-		return nil, fmt.Errorf("pershot: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	prof, err := pertitle.ProfileTitle(ctx, opt.FFmpeg, src, dir, t.FPS(), t.SegmentSeconds)
-	if err != nil {
-		return nil, err
-	}
 	dw, dh := s.DisplaySize()
-	an := &Analysis{Source: s, Width: dw, Height: dh, Timing: t, Frames: total, Cuts: prof.Cuts, SegmentBits: prof.SegmentBits,
-		CPUTime: prof.CPU, CPUByStage: map[string]time.Duration{"profile": prof.CPU}}
+	an := &Analysis{Source: s, Width: dw, Height: dh, Metric: title.Metric, Timing: t, Frames: total, Title: title,
+		CPUTime: title.CPUTime, CPUByStage: maps.Clone(title.CPUByStage), Warnings: slices.Clone(title.Warnings)}
+	prof := title.Profile
+	if prof == nil {
+		dir, err := os.MkdirTemp("", "pershot-profile-*")
+		if err != nil {
+			return nil, fmt.Errorf("pershot: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		p, err := pertitle.ProfileTitle(ctx, opt.FFmpeg, src, dir, t.FPS(), t.SegmentSeconds)
+		if err != nil {
+			return nil, err
+		}
+		an.addCPU("profile", p.CPU)
+		prof = &p
+	}
+	an.Cuts, an.SegmentBits = prof.Cuts, prof.SegmentBits
 	for _, c := range Shots(t, total, prof.Cuts, opt.Rules) {
 		a, b := t.Seconds(c.First), t.Seconds(c.First+c.Frames)
 		an.Shots = append(an.Shots, ShotAnalysis{Chunk: c, Start: a, Seconds: b - a})
@@ -156,6 +172,15 @@ func shotsOf(ctx context.Context, src string, s *media.Source, opt Options) (*An
 		return nil, fmt.Errorf("pershot: a title of %d frames has no shots", total)
 	}
 	return an, nil
+}
+
+// addCPU counts d of stage into the analysis's CPU.
+func (an *Analysis) addCPU(stage string, d time.Duration) {
+	if an.CPUByStage == nil {
+		an.CPUByStage = map[string]time.Duration{}
+	}
+	an.CPUByStage[stage] += d
+	an.CPUTime += d
 }
 
 // cost is the profile pass's bits per second over frames [a, b): the bits

@@ -7,61 +7,103 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pertitle/pertitle/pkg/media"
 	"github.com/pertitle/pertitle/pkg/pertitle"
 )
 
-// TestGroupShots: shots are measured apart unless the budget forces them
-// to share; then the groups nearest in cost merge.
-func TestGroupShots(t *testing.T) {
+// TestPieceFor: a shot is modelled by a piece inside it when there is one
+// (the nearest in cost among those), else by the nearest in cost.
+func TestPieceFor(t *testing.T) {
 	t.Parallel()
-	shots := func(costs ...float64) []ShotAnalysis {
-		out := make([]ShotAnalysis, len(costs))
-		for i, c := range costs {
-			out[i] = ShotAnalysis{Seconds: 4, Complexity: c}
+	shot := func(first, frames int64, cost float64) ShotAnalysis {
+		return ShotAnalysis{Chunk: media.Chunk{First: first, Frames: frames}, Complexity: cost}
+	}
+	pieces := []pieceSpan{{0, 50, 100}, {100, 150, 400}, {150, 200, 1600}, {300, 350, 400}}
+	tests := []struct {
+		name string
+		shot ShotAnalysis
+		want int
+	}{
+		{"the one inside", shot(0, 100, 800), 0},
+		{"the nearest in cost of those inside", shot(100, 100, 1500), 2},
+		{"inside beats nearer in cost outside", shot(100, 50, 1600), 1},
+		{"none inside: the nearest in cost", shot(200, 100, 1700), 2},
+		{"none inside, cheap", shot(200, 100, 90), 0},
+		{"a tie: the earlier", shot(200, 100, 410), 1},
+		{"pieces overlapping the shot are not inside it", shot(120, 60, 100), 0},
+		{"no profile bits: cost 0 reads as the cheapest", shot(200, 100, 0), 0},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, pieceFor(tc.shot, pieces), tc.name)
+	}
+}
+
+// TestNormalise: at every grid point the shots' bits (and pictures) are
+// scaled together so that their mean over the title is the pooled bitrate;
+// quality stays, and points the pool lacks are left alone.
+func TestNormalise(t *testing.T) {
+	t.Parallel()
+	cand := func(crf float64, br int64) Candidate {
+		return Candidate{Point: pertitle.Point{Width: 640, Height: 360, CRF: crf, Bitrate: br, Quality: 80}, FrameBits: []int64{br / 25, br / 25}}
+	}
+	shots := []ShotAnalysis{
+		{Seconds: 6, Candidates: []Candidate{cand(24, 1_000_000), cand(30, 500_000), cand(36, 250_000)}},
+		{Seconds: 2, Candidates: []Candidate{cand(24, 3_000_000), cand(30, 1_500_000), cand(36, 750_000)}},
+	}
+	// The shots' mean at CRF 24 is (6*1M + 2*3M)/8 = 1.5M; the pool says 1.2M.
+	pooled := []pertitle.Point{{Width: 640, Height: 360, CRF: 24, Bitrate: 1_200_000}, {Width: 640, Height: 360, CRF: 30, Bitrate: 750_000}}
+	normalise(shots, pooled)
+	assert.Equal(t, int64(800_000), shots[0].Candidates[0].Bitrate)
+	assert.Equal(t, int64(2_400_000), shots[1].Candidates[0].Bitrate)
+	assert.Equal(t, []int64{32_000, 32_000}, shots[0].Candidates[0].FrameBits)
+	assert.Equal(t, int64(500_000), shots[0].Candidates[1].Bitrate, "already the pool's mean")
+	assert.Equal(t, int64(1_500_000), shots[1].Candidates[1].Bitrate)
+	assert.Equal(t, int64(250_000), shots[0].Candidates[2].Bitrate, "not pooled: as it was")
+	for _, sh := range shots {
+		for _, c := range sh.Candidates {
+			assert.Equal(t, 80.0, c.Quality)
+		}
+	}
+}
+
+// TestWithCRF: per-title's CRF joins a size's candidates where it falls
+// between two, interpolated; past them it is extrapolated from the nearest
+// two, with a candidate every step on the way; nothing changes where it is
+// already there.
+func TestWithCRF(t *testing.T) {
+	t.Parallel()
+	pt := func(crf float64, br int64, q float64) Candidate {
+		return Candidate{Point: pertitle.Point{Width: 640, Height: 360, CRF: crf, Bitrate: br, Quality: q}}
+	}
+	base := func() []Candidate { return []Candidate{pt(24, 1_000_000, 82), pt(30, 250_000, 70)} }
+	crfs := func(cs []Candidate) []float64 {
+		var out []float64
+		for _, c := range cs {
+			out = append(out, c.CRF)
 		}
 		return out
 	}
-	tests := []struct {
-		name   string
-		costs  []float64
-		budget int
-		want   [][]int
-	}{
-		{"no budget: each alone", []float64{100, 400, 1600}, 0, [][]int{{0}, {1}, {2}}},
-		{"alike shots too, without a budget", []float64{100, 105, 1600}, 0, [][]int{{0}, {1}, {2}}},
-		{"a budget that fits", []float64{100, 400, 1600}, 3, [][]int{{0}, {1}, {2}}},
-		{"a budget merges the nearest", []float64{100, 150, 1600, 6400}, 3, [][]int{{0, 1}, {2}, {3}}},
-		{"down to the budget", []float64{100, 150, 1600, 6400}, 2, [][]int{{0, 1}, {2, 3}}},
-		{"out of order", []float64{1600, 100, 6400, 150}, 2, [][]int{{0, 2}, {1, 3}}},
-		{"a budget of one", []float64{100, 400, 1600}, 1, [][]int{{0, 1, 2}}},
-		{"no profile bits", []float64{0, 0, 800}, 2, [][]int{{0, 1}, {2}}},
-	}
-	for _, tc := range tests {
-		assert.Equal(t, tc.want, groupShots(shots(tc.costs...), tc.budget), tc.name)
-	}
-}
+	got := withCRF(base(), 25.5, 1)
+	require.Equal(t, []float64{24, 25.5, 30}, crfs(got))
+	assert.InDelta(t, 707_107, got[1].Bitrate, 1, "a quarter of the way in log")
+	assert.InDelta(t, 79, got[1].Quality, 1e-9)
+	assert.Len(t, withCRF(base(), 24, 1), 2)
 
-// TestRepresentative: the member nearest the group's mean cost in log, the
-// longer one on a tie.
-func TestRepresentative(t *testing.T) {
-	t.Parallel()
-	s := []ShotAnalysis{{Seconds: 2, Complexity: 100}, {Seconds: 2, Complexity: 200}, {Seconds: 2, Complexity: 400}}
-	assert.Equal(t, 1, representative(s, []int{0, 1, 2}))
-	s = []ShotAnalysis{{Seconds: 2, Complexity: 100}, {Seconds: 6, Complexity: 400}}
-	assert.Equal(t, 1, representative(s, []int{0, 1}), "weighted by duration")
-	s = []ShotAnalysis{{Seconds: 2, Complexity: 100}, {Seconds: 4, Complexity: 100}}
-	assert.Equal(t, 1, representative(s, []int{0, 1}), "the longer on a tie")
-}
+	got = withCRF(base(), 21.5, 1)
+	require.Equal(t, []float64{21.5, 22, 23, 24, 30}, crfs(got), "below the grid")
+	assert.InDelta(t, 1_587_401, got[1].Bitrate, 1, "two CRFs under 24: four times the bits per six, to the third")
+	assert.InDelta(t, 86, got[1].Quality, 1e-9)
+	for i := 1; i < len(got); i++ {
+		assert.Less(t, got[i].Bitrate, got[i-1].Bitrate)
+	}
+	got = withCRF([]Candidate{pt(24, 1_000_000, 97), pt(30, 250_000, 85)}, 18, 1)
+	assert.Equal(t, 100.0, got[0].Quality, "quality stays within 0..100")
 
-// TestSampleBudget: titles pertitle analyses whole have no limit; longer
-// ones afford a piece per titlePerShotSecond seconds of title per second.
-func TestSampleBudget(t *testing.T) {
-	t.Parallel()
-	opt := Options{Options: pertitle.Options{SampleCount: 8, SampleSeconds: 2, SegmentSeconds: 2}}
-	assert.Equal(t, 0, sampleBudget(32, opt))
-	assert.Equal(t, 2, sampleBudget(60, opt))
-	assert.Equal(t, 4, sampleBudget(120, opt))
-	assert.Equal(t, 1, sampleBudget(33, opt))
+	got = withCRF(base(), 32, 1)
+	require.Equal(t, []float64{24, 30, 31, 32}, crfs(got), "above the grid")
+	assert.InDelta(t, 157_490, got[3].Bitrate, 1)
+	assert.InDelta(t, 66, got[3].Quality, 1e-9)
+	assert.Len(t, withCRF(base()[:1], 20, 1), 1, "one point: nothing to extend")
 }
 
 // TestInterpolate: between measured CRFs of one size, candidates every

@@ -33,8 +33,8 @@ type ShotReport struct {
 	First, Frames  int64
 	Start, Seconds float64
 	Complexity     float64 // the profile pass's bits per second
-	// Measured is the shot whose Sample (seconds) was encoded on the grid for
-	// this one, Scale the factor on its bits.
+	// Measured is the piece of the analysis (Sample, seconds of the title)
+	// that stands for this shot, Scale the factor on its bits.
 	Measured int
 	Sample   [2]float64
 	Scale    float64
@@ -124,18 +124,10 @@ func encodeShots(ctx context.Context, src string, s *media.Source, outDir string
 // analysis as pertitle reports one (the title curve, its hull, the samples,
 // the CPU), the per-title ladder, the shots and the rungs.
 func newReport(src string, an *Analysis, lad *Ladder) *Report {
-	curve := TitleCurve(an.shotList())
-	pa := &pertitle.Analysis{Mode: pertitle.ModeFast, Metric: an.Metric, Points: curve, Hull: pertitle.UpperHull(curve),
-		Elapsed: an.Elapsed, CPUTime: an.CPUTime, CPUByStage: an.CPUByStage, Warnings: an.Warnings}
-	seen := map[int]bool{}
-	for _, sh := range an.Shots {
-		if !seen[sh.Measured] {
-			seen[sh.Measured] = true
-			pa.Samples = append(pa.Samples, sh.Sample)
-		}
-	}
+	pa := *an.Title
+	pa.Elapsed, pa.CPUTime, pa.CPUByStage, pa.Warnings = an.Elapsed, an.CPUTime, an.CPUByStage, an.Warnings
 	rep := &Report{Report: pertitle.Report{Source: filepath.Base(src), Width: an.Width, Height: an.Height,
-		Duration: an.Source.Duration, Metric: an.Metric, Analysis: pa, Ladder: lad.PerTitle, AnalysisTime: an.Elapsed},
+		Duration: an.Source.Duration, Metric: an.Metric, Analysis: &pa, Ladder: lad.PerTitle, AnalysisTime: an.Elapsed},
 		Rungs: lad.Rungs, PerTitleBDRate: lad.BDRate, PerTitleBDRateError: lad.BDRateError}
 	for k, sh := range an.Shots {
 		sr := ShotReport{Index: k, First: sh.First, Frames: sh.Frames, Start: sh.Start, Seconds: sh.Seconds,

@@ -83,8 +83,8 @@ func TestEncodeMultiShot(t *testing.T) {
 		// BufSize over its duration. The allocation aims at the target.
 		bound := float64(rp.MaxRate) + float64(rp.BufSize)/rep.Duration
 		got := rep.Renditions[i].AverageBitrate
-		t.Logf("rung %d %dx%d: target %d, predicted %.0f, encoded %d bit/s (VBV bound %.0f); CRFs %v",
-			i, rp.Width, rp.Height, rp.Bitrate, rp.PredictedBitrate, got, bound, rp.CRFs)
+		t.Logf("rung %d %dx%d: target %d, predicted %.0f, encoded %d bit/s (VBV bound %.0f); per-title CRF %g, CRFs %v",
+			i, rp.Width, rp.Height, rp.Bitrate, rp.PredictedBitrate, got, bound, rp.PerTitleCRF, rp.CRFs)
 		assert.LessOrEqual(t, rp.PredictedBitrate, float64(rp.Bitrate)*(1+1e-9), "rung %d: the plan fits its target", i)
 		assert.LessOrEqual(t, float64(got), math.Min(bound, 1.2*float64(rp.Bitrate)), "rung %d: average at its target", i)
 	}

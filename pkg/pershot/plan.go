@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/pertitle/pertitle/pkg/media"
@@ -19,8 +20,8 @@ const crfStep = 1.0
 // Ladder is a per-shot plan: the per-title ladder chosen on the title curve
 // of the same measurements, and per rung the CRF of every shot.
 type Ladder struct {
-	// PerTitle is what pertitle would choose from these measurements
-	// (pertitle.ChooseLadder over TitleCurve): the rungs' sizes, target
+	// PerTitle is per-title mode's ladder of the same analysis
+	// (pertitle.ChooseLadder of Analysis.Title): the rungs' sizes, target
 	// bitrates and VBV are its.
 	PerTitle pertitle.Ladder
 	Rungs    []RungPlan
@@ -34,8 +35,7 @@ type Ladder struct {
 // RungPlan is one rung's allocation.
 type RungPlan struct {
 	Width, Height int
-	// Bitrate is the target: the per-title rung's, lowered when the rung
-	// above is under its own (see Plan). MaxRate and BufSize are the
+	// Bitrate is the target, the per-title rung's. MaxRate and BufSize are the
 	// per-title rung's VBV (media.VBV of pertitle.MediaRungs), MaxRate the
 	// MaxPeak the candidates are held to over BufSize/MaxRate seconds.
 	Bitrate, MaxRate, BufSize int64
@@ -69,28 +69,28 @@ func (r RungPlan) meanCRF() float64 {
 	return math.Round(s/w*10) / 10
 }
 
-// Plan chooses the per-shot ladder of an analysis: the per-title ladder on
-// the hull of TitleCurve (pertitle.ChooseLadder under opt.Constraints, so
-// rung sizes and targets are per-title's), then for each rung Allocate over
+// Plan chooses the per-shot ladder of an analysis: per-title mode's ladder
+// (pertitle.ChooseLadder of an.Title under opt.Constraints: the rungs'
+// sizes, targets and VBV are per-title's), then for each rung Allocate over
 // the shots' candidates at the rung's size (interpolated every crfStep CRF
-// between measured ones), with SwitchCost +Inf (one resolution per rung:
+// between measured ones, and at per-title's CRF), with SwitchCost +Inf (one resolution per rung:
 // docs/pershot.md) and MaxPeak the rung's VBV max rate, each candidate's
 // Peak measured over the rung's buffer duration (PeakRate). A shot whose
 // every candidate peaks over the cap keeps its cheapest (the encode's VBV
 // then decides), with a note.
 //
-// A rung's target is never above the rung above's predicted bitrate times
-// per-title's step between the two targets: where the VBV caps or the
-// grid's lowest CRF keep a rung under its target, the rungs below keep
-// per-title's spacing under it instead of repeating it.
+// Every rung keeps per-title's target: per-title's CRF for every shot is
+// among its choices (withCRF), so the allocation's predicted quality is
+// never under per-title mode's at the same bits.
 func Plan(an *Analysis, opt Options) (*Ladder, error) {
 	if an == nil || len(an.Shots) == 0 {
 		return nil, errors.New("pershot: plan: no shots")
 	}
+	if an.Title == nil {
+		return nil, errors.New("pershot: plan: no per-title analysis")
+	}
 	shots := an.shotList()
-	curve := TitleCurve(shots)
-	pa := &pertitle.Analysis{Metric: an.Metric, Points: curve, Hull: pertitle.UpperHull(curve)}
-	pl, err := pertitle.ChooseLadder(pa, opt.Constraints, an.Width, an.Height)
+	pl, err := pertitle.ChooseLadder(an.Title, opt.Constraints, an.Width, an.Height)
 	if err != nil {
 		return nil, fmt.Errorf("pershot: %w", err)
 	}
@@ -98,11 +98,7 @@ func Plan(an *Analysis, opt Options) (*Ladder, error) {
 	mrs := pertitle.MediaRungs(pl.Rungs)
 	var allocs []Allocation
 	for i, r := range pl.Rungs {
-		target := r.Bitrate
-		if i > 0 && pl.Rungs[i-1].Bitrate > 0 {
-			target = min(target, int64(lad.Rungs[i-1].PredictedBitrate*float64(r.Bitrate)/float64(pl.Rungs[i-1].Bitrate)))
-		}
-		rp, err := planRung(an, shots, r, mrs[i], target)
+		rp, err := planRung(an, shots, r, mrs[i])
 		if err != nil {
 			return nil, fmt.Errorf("pershot: rung %d (%s): %w", i, pertitle.RungLabel(r), err)
 		}
@@ -142,14 +138,13 @@ func (an *Analysis) shotList() []Shot {
 	return out
 }
 
-// planRung allocates one rung at target bits/s: every shot's candidates at
-// the rung's size, peaks over the rung's buffer, interpolated, then Allocate.
-func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung, target int64) (RungPlan, error) {
+// planRung allocates one rung at per-title's target: every shot's
+// candidates at the rung's size, peaks over the rung's buffer, interpolated,
+// then Allocate.
+func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung) (RungPlan, error) {
+	target := r.Bitrate
 	maxRate, bufSize := media.VBV(m)
 	rp := RungPlan{Width: r.Width, Height: r.Height, Bitrate: target, MaxRate: maxRate, BufSize: bufSize, PerTitleCRF: r.CRF}
-	if target < r.Bitrate {
-		rp.Notes = append(rp.Notes, fmt.Sprintf("target %s, under per-title's %s: the rung above is under its own", fmtRate(target), fmtRate(r.Bitrate)))
-	}
 	window := float64(bufSize) / float64(maxRate)
 	rung := make([]Shot, len(shots))
 	for k, s := range shots {
@@ -163,7 +158,7 @@ func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung, target 
 		if len(at) == 0 {
 			return rp, fmt.Errorf("shot %d has no candidate at %dx%d", k, r.Width, r.Height)
 		}
-		at = interpolate(at, crfStep)
+		at = withCRF(interpolate(at, crfStep), r.CRF, crfStep)
 		if cheapest := under(at, maxRate); cheapest >= 0 {
 			at[cheapest].Peak = maxRate
 			rp.Notes = append(rp.Notes, fmt.Sprintf("shot %d peaks over %s even at CRF %g: the VBV cap decides", k, fmtRate(maxRate), at[cheapest].CRF))
@@ -174,13 +169,7 @@ func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung, target 
 	if err != nil {
 		return rp, err
 	}
-	switch {
-	case !a.Fits && target < r.Bitrate:
-		// Lowered under what the rung can spend: its cheapest plan is its
-		// target, still within per-title's.
-		rp.Bitrate = min(r.Bitrate, int64(math.Ceil(a.Bitrate)))
-		rp.Notes = append(rp.Notes, fmt.Sprintf("the cheapest CRFs average %s: that is the target", fmtRate(rp.Bitrate)))
-	case !a.Fits:
+	if !a.Fits {
 		rp.Notes = append(rp.Notes, fmt.Sprintf("even the cheapest CRFs average %s, over the target", fmtRate(int64(a.Bitrate))))
 	}
 	rp.Allocation, rp.PredictedBitrate, rp.PredictedQuality = a, a.Bitrate, a.Quality
@@ -215,23 +204,82 @@ func interpolate(cands []Candidate, step float64) []Candidate {
 	for i := 1; i < len(cands); i++ {
 		a, b := cands[i-1], cands[i]
 		for crf := a.CRF + step; crf < b.CRF-1e-9; crf += step {
-			f := (crf - a.CRF) / (b.CRF - a.CRF)
-			c := Candidate{Point: a.Point}
-			c.CRF = crf
-			c.Bitrate = int64(math.Round(logLerp(float64(a.Bitrate), float64(b.Bitrate), f)))
-			c.Peak = int64(math.Round(logLerp(float64(a.peak()), float64(b.peak()), f)))
-			c.Quality = a.Quality + f*(b.Quality-a.Quality)
-			c.Scores = map[pertitle.Metric]float64{}
-			for m, v := range a.Scores {
-				if w, ok := b.Scores[m]; ok {
-					c.Scores[m] = v + f*(w-v)
-				}
-			}
-			out = append(out, c)
+			out = append(out, between(a, b, crf))
 		}
 		out = append(out, b)
 	}
 	return out
+}
+
+// withCRF adds to cands (one size, sorted by CRF) per-title's CRF for the
+// rung, so that one CRF for every shot, per-title mode's plan, is always a
+// choice: interpolated as interpolate does where it lies between two
+// candidates, and where it lies past the measured ones (per-title extends
+// its top rung past the grid towards its target quality) extrapolated from
+// the two nearest, with candidates every step CRF on the way, quality
+// within 0..100.
+func withCRF(cands []Candidate, crf, step float64) []Candidate {
+	n := len(cands)
+	if n < 2 {
+		return cands
+	}
+	for _, c := range cands {
+		if math.Abs(c.CRF-crf) < 1e-9 {
+			return cands
+		}
+	}
+	switch {
+	case crf < cands[0].CRF:
+		a, b := cands[0], cands[1]
+		var ext []Candidate
+		for c := a.CRF - step; c > crf+1e-9; c -= step {
+			ext = append(ext, between(a, b, c))
+		}
+		ext = append(ext, between(a, b, crf))
+		slices.Reverse(ext)
+		return append(ext, cands...)
+	case crf > cands[n-1].CRF:
+		a, b := cands[n-2], cands[n-1]
+		for c := b.CRF + step; c < crf-1e-9; c += step {
+			cands = append(cands, between(a, b, c))
+		}
+		return append(cands, between(a, b, crf))
+	}
+	for i := 1; i < n; i++ {
+		if a, b := cands[i-1], cands[i]; a.CRF < crf && crf < b.CRF {
+			return slices.Insert(cands, i, between(a, b, crf))
+		}
+	}
+	return cands
+}
+
+// between is the candidate at crf on the line through a and b (a.CRF <
+// b.CRF; crf between them, or past them to extrapolate): bitrate and peak
+// linear in log, quality and scores linear in CRF, within 0..100.
+func between(a, b Candidate, crf float64) Candidate {
+	f := (crf - a.CRF) / (b.CRF - a.CRF)
+	c := Candidate{Point: a.Point}
+	c.CRF = crf
+	c.Bitrate = int64(math.Round(logLerp(float64(a.Bitrate), float64(b.Bitrate), f)))
+	c.Peak = int64(math.Round(logLerp(float64(a.peak()), float64(b.peak()), f)))
+	c.Quality = clampQ(a.Metric, a.Quality+f*(b.Quality-a.Quality))
+	c.Scores = map[pertitle.Metric]float64{}
+	for m, v := range a.Scores {
+		if w, ok := b.Scores[m]; ok {
+			c.Scores[m] = clampQ(m, v+f*(w-v))
+		}
+	}
+	return c
+}
+
+// clampQ keeps an extrapolated score of metric m within its range: 0..1
+// for SSIM, else 0..100.
+func clampQ(m pertitle.Metric, q float64) float64 {
+	top := 100.0
+	if m == pertitle.MetricSSIM {
+		top = 1
+	}
+	return math.Max(0, math.Min(top, q))
 }
 
 func logLerp(a, b, f float64) float64 {

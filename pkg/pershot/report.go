@@ -36,7 +36,7 @@ type jsonShot struct {
 	StartSeconds float64    `json:"start_seconds"`
 	Seconds      float64    `json:"seconds"`
 	Complexity   float64    `json:"complexity_bits_per_second"`
-	Measured     int        `json:"measured_shot"`
+	Measured     int        `json:"measured_piece"`
 	Sample       [2]float64 `json:"sample"`
 	Scale        float64    `json:"scale"`
 	CRFs         []float64  `json:"crfs"`
