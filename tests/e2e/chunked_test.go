@@ -19,10 +19,12 @@ import (
 	"github.com/pertitle/pertitle/tests/stack"
 )
 
-// chunkLog is one "encoding chunk" or "chunk encoded" line of a worker's log.
+// chunkLog is one "encoding chunk" or "chunk encoded" line of a worker's
+// log; Kind is "encode", or "analysis" for a piece of a title's analysis.
 type chunkLog struct {
 	Msg   string    `json:"msg"`
 	Chunk int       `json:"chunk"`
+	Kind  string    `json:"kind"`
 	TS    time.Time `json:"ts"`
 }
 
@@ -46,21 +48,20 @@ func chunkLogs(t *testing.T, s *stack.Stack, worker string) []chunkLog {
 	return out
 }
 
-// busyWorker waits until one of the workers (other than skip) is encoding a
-// chunk it has not finished, and returns the worker and the chunk.
-func busyWorker(t *testing.T, s *stack.Stack, workers int, skip map[string]bool) (string, int) {
+// busyWorker waits until one of the workers is encoding a chunk of kind
+// ("" for any) it has not finished, and returns the worker and the chunk.
+func busyWorker(t *testing.T, s *stack.Stack, workers int, kind string) (string, int) {
 	t.Helper()
 	var name string
 	chunk := -1
 	require.Eventually(t, func() bool {
 		for i := 1; i <= workers; i++ {
 			w := stack.Worker(i)
-			if skip[w] {
-				continue
-			}
 			open := map[int]bool{}
 			for _, l := range chunkLogs(t, s, w) {
-				open[l.Chunk] = l.Msg == "encoding chunk"
+				if kind == "" || l.Kind == kind {
+					open[l.Chunk] = l.Msg == "encoding chunk"
+				}
 			}
 			for k, busy := range open {
 				if busy {
@@ -104,7 +105,7 @@ func TestSIGTERMHandsTheChunkBackAtOnce(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, body)
 	id := body["id"].(string)
 
-	termed, chunk := busyWorker(t, s, workers, nil)
+	termed, chunk := busyWorker(t, s, workers, "")
 	stopped := time.Now()
 	_, err := s.Stop(termed)
 	require.NoError(t, err)
@@ -147,7 +148,7 @@ func TestChunkedEncodeSurvivesAKilledWorker(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, code, body)
 	id := body["id"].(string)
 
-	killed, _ := busyWorker(t, s, workers, nil)
+	killed, _ := busyWorker(t, s, workers, "")
 	s.Kill9(killed)
 
 	a := s.WaitStatus(id, 6*time.Minute, "ready", "failed")

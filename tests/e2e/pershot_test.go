@@ -100,29 +100,40 @@ func TestPerShotUploadToReady(t *testing.T) {
 		assert.Equal(t, keys(want), keys(got), "renditions found by ffprobe in %s", u)
 	}
 
-	var report struct {
-		Mode  string `json:"mode"`
-		Shots []struct {
-			CRFs []float64 `json:"crfs"`
-		} `json:"shots"`
-	}
-	require.NoError(t, json.Unmarshal(stack.Get(t, resolve(t, a.HLSURL, "report.json")), &report))
+	report, differ := assertEncodedAsReported(t, a, src)
 	assert.Equal(t, "pershot", report.Mode)
 	require.Greater(t, len(report.Shots), 1, "four scenes make several shots")
-	playlists := uris(t, a.HLSURL)
+	assert.True(t, differ, "shots of different content get different CRFs: %+v", report.Shots)
+}
+
+// shotReport is what the per-shot tests read of report.json.
+type shotReport struct {
+	Mode  string `json:"mode"`
+	Shots []struct {
+		CRFs []float64 `json:"crfs"`
+	} `json:"shots"`
+}
+
+// assertEncodedAsReported: every rung of the ready asset a has every frame
+// of src once, and its segments carry, shot after shot, the CRFs its
+// report.json chose, so the chunks really were encoded at them. differ
+// tells whether some rung gave shots different CRFs.
+func assertEncodedAsReported(t *testing.T, a *stack.Asset, src string) (report shotReport, differ bool) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(stack.Get(t, resolve(t, a.HLSURL, "report.json")), &report))
 	var media []string
-	for _, p := range playlists {
+	for _, p := range uris(t, a.HLSURL) {
 		if !strings.Contains(p, "audio") {
 			media = append(media, p)
 		}
 	}
 	require.Len(t, media, len(a.Renditions))
 	total := frames(t, src)
-	differ := false
 	for i, p := range media {
 		assert.Equal(t, total, frames(t, p), "rung %d: every frame of the title, once", i)
 		var chosen []float64
 		for _, sh := range report.Shots {
+			require.Len(t, sh.CRFs, len(media))
 			chosen = append(chosen, sh.CRFs[i])
 			differ = differ || sh.CRFs[i] != report.Shots[0].CRFs[i]
 		}
@@ -133,5 +144,59 @@ func TestPerShotUploadToReady(t *testing.T) {
 			assert.InDelta(t, chosen[k], got[k], 0.051, "rung %d shot %d: encoded at the CRF the report chose", i, k)
 		}
 	}
-	assert.True(t, differ, "shots of different content get different CRFs: %+v", report.Shots)
+	return report, differ
+}
+
+// TestPerShotSurvivesAKilledWorker: a per-shot title of five shots on three
+// chunk workers; one is killed with SIGKILL in the middle of a shot's
+// encode (whether or not it coordinates the title). The title becomes ready
+// once, with every frame, every shot encoded at the CRFs the report chose
+// and each shot's chunk finished once: a coordinator that takes the title
+// over finds the analysis's pieces and the plan (its CRFs included) where
+// the first left them, rather than choosing again.
+func TestPerShotSurvivesAKilledWorker(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	const workers = 3
+	s := stack.Start(t, stack.Options{Workers: workers, Env: map[string]string{
+		"PERTITLE_LADDER_MODE": "pershot", "PERTITLE_CHUNK_SECONDS": "8", "PERTITLE_X264_PRESET": "medium",
+		"PERTITLE_VMAF_FFMPEG": scorer(t), "PERTITLE_MEASURE_QUALITY": "false",
+	}})
+	src := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 640, Height: 360, Rate: "25", Scenes: []float64{4.1, 3.9, 4.2, 4, 4.1}, Audio: true})
+	code, body := s.Upload(src, "per shot, kill -9")
+	require.Equal(t, http.StatusAccepted, code, body)
+	id := body["id"].(string)
+
+	killed, chunk := busyWorker(t, s, workers, "encode")
+	s.Kill9(killed)
+
+	a := s.WaitStatus(id, 6*time.Minute, "ready", "failed")
+	require.Equal(t, "ready", a.Status, a.Error)
+	assert.Equal(t, 1, a.ReadyTransitions, "ready exactly once")
+	assert.Equal(t, "pershot", a.LadderMode)
+	report, _ := assertEncodedAsReported(t, a, src)
+	starts := 0
+	finished := map[int]int{}
+	by := ""
+	for i := 1; i <= workers; i++ {
+		for _, l := range chunkLogs(t, s, stack.Worker(i)) {
+			switch {
+			case l.Kind != "encode":
+			case l.Msg == "encoding chunk":
+				starts++
+			default:
+				finished[l.Chunk]++
+				if l.Chunk == chunk {
+					by = stack.Worker(i)
+				}
+			}
+		}
+	}
+	t.Logf("%s was killed encoding shot %d; %s finished it", killed, chunk, by)
+	want := map[int]int{}
+	for k := range report.Shots {
+		want[k] = 1
+	}
+	assert.Equal(t, want, finished, "each shot's chunk finished once")
+	assert.LessOrEqual(t, starts, len(report.Shots)+1, "one more chunk encode started for the kill, at most")
 }

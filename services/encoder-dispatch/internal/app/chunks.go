@@ -72,7 +72,11 @@ func (w *ChunkWorker) Encode(ctx context.Context, task ChunkTask) error {
 	if k < 0 || k >= len(plan.Chunks) || plan.JobID != task.JobID {
 		return bus.Permanent(fmt.Errorf("chunk %d is not in the plan of job %s", k, task.JobID))
 	}
-	log := tracing.Logger(ctx, w.Log).With(zap.String("job_id", plan.JobID), zap.Int("chunk", k))
+	kind := "encode"
+	if len(plan.Analysis) > 0 {
+		kind = "analysis" // a sampled piece of the title's analysis
+	}
+	log := tracing.Logger(ctx, w.Log).With(zap.String("job_id", plan.JobID), zap.Int("chunk", k), zap.String("kind", kind))
 	if done, err := w.State.Done(ctx, plan, k); err != nil {
 		return err
 	} else if done {
