@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { ladderMode, modeName, savings, sibling } from "./report";
+import { ladderMode, modeName, perShotPrediction, predictionText, savings, sibling } from "./report";
 
 vi.stubGlobal("location", { href: "http://127.0.0.1:8080/assets/x" });
 
@@ -27,5 +27,16 @@ describe("report", () => {
     expect(modeName("pershot")).toBe("Per-shot");
     expect(modeName("pertitle")).toBe("Per-title");
     expect(modeName("")).toBe("");
+  });
+
+  it("reads a per-shot report's prediction against per-title, and words it", () => {
+    expect(perShotPrediction({ mode: "pershot", per_title_bd_rate_percent: -4.2 })).toEqual({ bdRate: -4.2 });
+    expect(perShotPrediction({ mode: "pershot", per_title_bd_rate_percent: 0, per_title_bd_rate_error: "too few points" })).toEqual({ error: "too few points" });
+    expect(perShotPrediction({ mode: "pershot" })).toEqual({ error: "the report has no prediction" });
+    expect(perShotPrediction({ savings: {} })).toBeNull();
+    expect(perShotPrediction(null)).toBeNull();
+    expect(predictionText({ bdRate: -4.25 })).toContain("4.3 % fewer bits than per-title");
+    expect(predictionText({ bdRate: 2 })).toContain("2.0 % more bits than per-title");
+    expect(predictionText({ error: "too few points" })).toBe("No prediction against per-title: too few points.");
   });
 });

@@ -63,3 +63,28 @@ export function ladderMode(assetMode: unknown, report: unknown): string {
 export function modeName(mode: string): string {
   return modeNames[mode] ?? "";
 }
+
+export interface Prediction {
+  bdRate?: number; // percent against per-title, negative = fewer bits
+  error?: string; // why there is none
+}
+
+/**
+ * perShotPrediction is a per-shot report's own prediction of its BD-rate
+ * against per-title on the same analysis; null for any other report.
+ */
+export function perShotPrediction(report: unknown): Prediction | null {
+  if (pick(report, "mode") !== "pershot") return null;
+  const bd = pick(report, "per_title_bd_rate_percent", "PerTitleBDRate");
+  const error = pick(report, "per_title_bd_rate_error", "PerTitleBDRateError");
+  if (typeof error === "string" && error !== "") return { error };
+  return typeof bd === "number" && Number.isFinite(bd) ? { bdRate: bd } : { error: "the report has no prediction" };
+}
+
+/** predictionText words a prediction for the asset page. */
+export function predictionText(p: Prediction): string {
+  if (p.bdRate === undefined) return `No prediction against per-title: ${p.error ?? "unknown"}.`;
+  const pct = `${Math.abs(p.bdRate).toFixed(1)} %`;
+  const how = p.bdRate <= 0 ? `${pct} fewer bits` : `${pct} more bits`;
+  return `Predicted from this title's analysis: ${how} than per-title for the same quality (BD-rate). A prediction, not a measurement: encode the title both ways to measure it.`;
+}

@@ -1,7 +1,7 @@
 import * as api from "../api";
 import { Beacon } from "../beacon";
 import { attach, type Player } from "../player";
-import { ladderMode, modeName, savings as readSavings, sibling, type Savings } from "../report";
+import { ladderMode, modeName, perShotPrediction, predictionText, savings as readSavings, sibling, type Prediction, type Savings } from "../report";
 import { errorText, formatBitrate, formatBytes, formatDuration, formatPercent, h, link, statusBadge } from "../ui";
 import { progressText } from "../progress";
 
@@ -135,19 +135,20 @@ async function renderReady(root: HTMLElement, section: HTMLElement, a: api.Asset
   ]);
   if (!section.isConnected) return;
   const mode = ladderMode(a.ladder_mode, report);
-  if (svg) root.append(reportCard(svg, mode));
+  if (svg) root.append(reportCard(svg, mode, perShotPrediction(report)));
   if (hasStatic) root.append(await comparison(a, hlsURL, staticURL, readSavings(report), players, modeName(mode) || "Per-title"));
 }
 
-/** reportCard shows the engine's report.svg, saying what a per-shot one adds. */
-function reportCard(svg: string, mode: string): HTMLElement {
+/** reportCard shows the engine's report.svg, saying what a per-shot one adds and, for per-shot, its predicted BD-rate against per-title. */
+function reportCard(svg: string, mode: string, prediction: Prediction | null): HTMLElement {
   const perShot = mode === "pershot";
   const img = h("img", { class: "report", src: svg, alt: `rate-quality plot of this title${perShot ? " and its per-shot CRFs" : ""}`, "data-testid": "report-svg" });
   img.addEventListener("load", () => URL.revokeObjectURL(svg), { once: true });
   const what = perShot
     ? "Per-shot ladder: quality of every encode the analysis measured, the convex hull over them and the ladder chosen on it, then each rung's CRF shot by shot."
     : "Quality of every encode the analysis measured, the convex hull over them, and the ladder chosen on it.";
-  return h("section", { class: "card", "data-mode": mode }, h("h2", {}, perShot ? "Rate–quality, shot by shot" : "Rate–quality"), h("p", { class: "muted" }, what), img);
+  const predicted = perShot && prediction ? h("p", { "data-testid": "pershot-prediction" }, predictionText(prediction)) : null;
+  return h("section", { class: "card", "data-mode": mode }, h("h2", {}, perShot ? "Rate–quality, shot by shot" : "Rate–quality"), h("p", { class: "muted" }, what), predicted, img);
 }
 
 /** change words a saved fraction: 0.3 → "30 % saved", -0.2 → "20 % more". */
