@@ -75,6 +75,27 @@ func busyWorker(t *testing.T, s *stack.Stack, workers int, kind string) (string,
 	return name, chunk
 }
 
+// chunkCounts reads every worker's chunk lines of kind ("" for any): how
+// many chunk encodes started, how many times each chunk finished, and the
+// worker that last finished each.
+func chunkCounts(t *testing.T, s *stack.Stack, workers int, kind string) (starts int, finished map[int]int, by map[int]string) {
+	t.Helper()
+	finished, by = map[int]int{}, map[int]string{}
+	for i := 1; i <= workers; i++ {
+		for _, l := range chunkLogs(t, s, stack.Worker(i)) {
+			switch {
+			case kind != "" && l.Kind != kind:
+			case l.Msg == "encoding chunk":
+				starts++
+			default:
+				finished[l.Chunk]++
+				by[l.Chunk] = stack.Worker(i)
+			}
+		}
+	}
+	return starts, finished, by
+}
+
 // frames counts the video frames of a file, or of the first rendition of an
 // HLS master.
 func frames(t *testing.T, url string) int {
@@ -155,17 +176,7 @@ func TestChunkedEncodeSurvivesAKilledWorker(t *testing.T) {
 	require.Equal(t, "ready", a.Status, a.Error)
 	assert.Equal(t, 1, a.ReadyTransitions, "ready exactly once")
 	assert.Equal(t, frames(t, src), frames(t, a.HLSURL), "every frame of the title, once")
-	starts := 0
-	finished := map[int]int{}
-	for i := 1; i <= workers; i++ {
-		for _, l := range chunkLogs(t, s, stack.Worker(i)) {
-			if l.Msg == "encoding chunk" {
-				starts++
-			} else {
-				finished[l.Chunk]++
-			}
-		}
-	}
+	starts, finished, _ := chunkCounts(t, s, workers, "")
 	assert.Equal(t, map[int]int{0: 1, 1: 1, 2: 1, 3: 1, 4: 1}, finished, "each chunk finished once")
 	assert.LessOrEqual(t, starts, 5+1, "one more chunk encode started for the kill, at most")
 }

@@ -175,24 +175,8 @@ func TestPerShotSurvivesAKilledWorker(t *testing.T) {
 	assert.Equal(t, 1, a.ReadyTransitions, "ready exactly once")
 	assert.Equal(t, "pershot", a.LadderMode)
 	report, _ := assertEncodedAsReported(t, a, src)
-	starts := 0
-	finished := map[int]int{}
-	by := ""
-	for i := 1; i <= workers; i++ {
-		for _, l := range chunkLogs(t, s, stack.Worker(i)) {
-			switch {
-			case l.Kind != "encode":
-			case l.Msg == "encoding chunk":
-				starts++
-			default:
-				finished[l.Chunk]++
-				if l.Chunk == chunk {
-					by = stack.Worker(i)
-				}
-			}
-		}
-	}
-	t.Logf("%s was killed encoding shot %d; %s finished it", killed, chunk, by)
+	starts, finished, by := chunkCounts(t, s, workers, "encode")
+	t.Logf("%s was killed encoding shot %d; %s finished it", killed, chunk, by[chunk])
 	want := map[int]int{}
 	for k := range report.Shots {
 		want[k] = 1
