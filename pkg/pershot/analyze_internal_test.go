@@ -211,3 +211,23 @@ func TestProbeChoices(t *testing.T) {
 	assert.Equal(t, []int{1, 2, 3}, probeCRFs(5))
 	assert.Equal(t, []int{0, 1}, probeCRFs(2))
 }
+
+// TestPerTitlesPlanAlwaysFits: where the shots' model puts per-title's CRF
+// a hair over per-title's own prediction, a one-shot title still gets
+// per-title's CRF, not the next CRF up.
+func TestPerTitlesPlanAlwaysFits(t *testing.T) {
+	t.Parallel()
+	pt := func(crf float64, br int64, q float64) Candidate {
+		return Candidate{Point: pertitle.Point{Width: 640, Height: 360, CRF: crf, Bitrate: br, Quality: q, Metric: pertitle.MetricVMAF}}
+	}
+	shots := []Shot{{Seconds: 10, Candidates: []Candidate{pt(18, 2_000_000, 96), pt(24, 1_000_000, 90), pt(30, 500_000, 80)}}}
+	an := &Analysis{Timing: media.Timing{RateNum: 25, RateDen: 1, SegmentSeconds: 2}}
+	at := between(shots[0].Candidates[0], shots[0].Candidates[1], 21.5)
+	r := pertitle.Rung{Width: 640, Height: 360, CRF: 21.5, Bitrate: int64(float64(at.Bitrate) * 0.995)}
+	top := pertitle.Rung{Width: 640, Height: 360, CRF: 18, Bitrate: 2_000_000}
+	// A rung below the top: its VBV has the headroom the top's lacks.
+	rp, err := planRung(an, shots, r, pertitle.MediaRungs([]pertitle.Rung{top, r})[1])
+	require.NoError(t, err)
+	assert.Equal(t, []float64{21.5}, rp.CRFs)
+	assert.Equal(t, r.Bitrate, rp.Bitrate, "the rung keeps per-title's target as its label")
+}

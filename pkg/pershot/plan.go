@@ -165,6 +165,12 @@ func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung) (RungPl
 		}
 		rung[k] = Shot{Seconds: s.Seconds, Candidates: at}
 	}
+	// Per-title's plan, every shot at its CRF, must fit: where the shots'
+	// model puts it a hair over per-title's own prediction (their
+	// interpolations differ), the target is that plan's bits.
+	if u, ok := uniformBits(rung, r.CRF, maxRate); ok {
+		target = max(target, int64(math.Ceil(u)))
+	}
 	a, err := Allocate(rung, Target{Bitrate: max(target, 1), MaxPeak: maxRate, SwitchCost: math.Inf(1)})
 	if err != nil {
 		return rp, err
@@ -177,6 +183,28 @@ func planRung(an *Analysis, shots []Shot, r pertitle.Rung, m media.Rung) (RungPl
 		rp.CRFs = append(rp.CRFs, c.CRF)
 	}
 	return rp, nil
+}
+
+// uniformBits is the title's bitrate with every shot at crf, as the
+// shots' candidates predict it; false when some shot has no candidate
+// there within maxRate.
+func uniformBits(shots []Shot, crf float64, maxRate int64) (float64, bool) {
+	var bits, secs float64
+	for _, s := range shots {
+		found := false
+		for _, c := range s.Candidates {
+			if math.Abs(c.CRF-crf) < 1e-9 && c.peak() <= maxRate {
+				bits += float64(c.Bitrate) * s.Seconds
+				found = true
+				break
+			}
+		}
+		if !found {
+			return 0, false
+		}
+		secs += s.Seconds
+	}
+	return bits / secs, secs > 0
 }
 
 // under is -1 when some candidate peaks within maxRate, else the index of
