@@ -26,6 +26,7 @@ type engineFlags struct {
 	preset        string
 	vmafModel     string
 	scorer        string
+	budget        float64
 }
 
 func (e *engineFlags) register(fs *flag.FlagSet) {
@@ -35,6 +36,7 @@ func (e *engineFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.maxRenditions, "max-renditions", 0, "most renditions in the ladder (0 = default)")
 	fs.Float64Var(&e.target, "target-quality", 0, "top-rung quality in the ladder's metric (0 = default: VMAF 95, SSIM: what the static ladder's top rate gives this title, at most 0.9975)")
 	fs.Float64Var(&e.complexity, "complexity", 0, "scale chosen bitrates (>1 more bits, <1 fewer; 0 = 1)")
+	fs.Float64Var(&e.budget, "analysis-budget", 0, "share of the final encode's CPU the fast analysis may spend (0 = 0.25, or 0.15 at slow and slower presets)")
 	fs.StringVar(&e.preset, "preset", envOr("PERTITLE_X264_PRESET", pertitle.DefaultPreset), "x264 preset of the final encode")
 	fs.StringVar(&e.vmafModel, "vmaf-model", envOr("PERTITLE_VMAF_MODEL", ""), "VMAF model file for libvmaf 1.x (default: the v0.6.1 model the engine ships)")
 	fs.StringVar(&e.scorer, "vmaf-ffmpeg", envOr("PERTITLE_VMAF_FFMPEG", pertitle.FindScorer()),
@@ -48,7 +50,7 @@ func (e *engineFlags) options() (pertitle.Options, error) {
 	}
 	return pertitle.Options{
 		FFmpeg: envOr("PERTITLE_FFMPEG", "ffmpeg"), FFprobe: envOr("PERTITLE_FFPROBE", "ffprobe"),
-		VMAFModel: e.vmafModel, Scorer: e.scorer, Mode: mode, Preset: e.preset,
+		VMAFModel: e.vmafModel, Scorer: e.scorer, Mode: mode, Preset: e.preset, AnalysisBudget: e.budget,
 		Constraints: pertitle.Constraints{
 			MinBitrate: int64(e.minBitrate), MaxBitrate: int64(e.maxBitrate), MaxRenditions: e.maxRenditions,
 			TargetQuality: e.target, ComplexityFactor: e.complexity,
@@ -86,7 +88,7 @@ func parseBitrate(s string) (int64, error) {
 	return int64(f * mult), nil
 }
 
-const analyzeUsage = "usage: pertitle analyze SRC [--analysis fast|exhaustive] [--json] [--max-bitrate R] [--min-bitrate R] [--max-renditions N] [--target-quality Q] [--complexity F]"
+const analyzeUsage = "usage: pertitle analyze SRC [--analysis fast|exhaustive] [--json] [--max-bitrate R] [--min-bitrate R] [--max-renditions N] [--target-quality Q] [--complexity F] [--analysis-budget S]"
 
 func cmdAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("analyze", strings.TrimPrefix(analyzeUsage, "usage: "), stderr)

@@ -63,7 +63,7 @@ Usage:
         your assets (admins: anyone's): list, show, delete (with its source and outputs),
         encode a failed one again
   pertitle analyze SRC [--analysis fast|exhaustive] [--json] [--max-bitrate R] [--min-bitrate R]
-                   [--max-renditions N] [--target-quality Q] [--complexity F]
+                   [--max-renditions N] [--target-quality Q] [--complexity F] [--analysis-budget S]
         analyse a video locally (ffmpeg): the quality/bitrate hull, the chosen ladder and why
   pertitle encode SRC -o DIR [--ladder pertitle|pershot|static] [--analysis fast|exhaustive]
                   [--with-static] [--measure-quality] (+ the analyze flags)

@@ -3,6 +3,7 @@ package pertitle
 import (
 	"bufio"
 	"context"
+	"math"
 	"encoding/json"
 	"errors"
 	"os"
@@ -180,5 +181,17 @@ func TestMediaRungsVBV(t *testing.T) {
 	assert.Zero(t, got[2].CRF)
 	for _, r := range got {
 		assert.Equal(t, "high", r.Profile)
+	}
+}
+
+// TestAnalysisBudgetIsChecked: a budget that is no share of the final
+// encode's CPU is refused before anything runs.
+func TestAnalysisBudgetIsChecked(t *testing.T) {
+	t.Parallel()
+	for _, b := range []float64{-0.1, MaxAnalysisBudget + 1, math.NaN()} {
+		opt := Options{AnalysisBudget: b}
+		_, err := ProbeSource(context.Background(), "/nonexistent.mp4", &opt)
+		require.Error(t, err, "%g", b)
+		assert.Contains(t, err.Error(), "analysis budget", "%g", b)
 	}
 }

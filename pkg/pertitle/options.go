@@ -111,5 +111,8 @@ func (o *Options) validate() error {
 			errs = append(errs, fmt.Errorf("height %d is too small", h))
 		}
 	}
+	if !(o.AnalysisBudget >= 0 && o.AnalysisBudget <= MaxAnalysisBudget) {
+		errs = append(errs, fmt.Errorf("analysis budget %g is outside 0..%g (a share of the final encode's CPU; 0 for the preset's default)", o.AnalysisBudget, float64(MaxAnalysisBudget)))
+	}
 	return errors.Join(errs...)
 }

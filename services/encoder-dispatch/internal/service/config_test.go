@@ -44,3 +44,26 @@ func TestLadderModes(t *testing.T) {
 	_, err := load("pershots")
 	require.ErrorContains(t, err, `PERTITLE_LADDER_MODE="pershots"`)
 }
+
+// TestAnalysisBudget: PERTITLE_ANALYSIS_BUDGET reaches the local backend's
+// engine options; a negative share, or one past MaxAnalysisBudget, is
+// refused naming the variable.
+func TestAnalysisBudget(t *testing.T) {
+	t.Parallel()
+	load := func(budget string) (Config, error) {
+		var cfg Config
+		err := svc.Load(svc.NewEnvFrom("encoder-dispatch", map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "f1b8e0c2d4a6b8c0e2f4a6b8d0c2e4f6",
+			"PERTITLE_ANALYSIS_BUDGET": budget}), &cfg, nil, &bytes.Buffer{}, zap.NewNop())
+		return cfg, err
+	}
+	cfg, err := load("0.4")
+	require.NoError(t, err)
+	assert.Equal(t, 0.4, cfg.PerTitle.backend().AnalysisBudget)
+	cfg, err = load("0")
+	require.NoError(t, err)
+	assert.Zero(t, cfg.PerTitle.backend().AnalysisBudget, "0: the preset's default")
+	for _, bad := range []string{"-0.1", "11"} {
+		_, err = load(bad)
+		require.ErrorContains(t, err, "PERTITLE_ANALYSIS_BUDGET="+bad, bad)
+	}
+}

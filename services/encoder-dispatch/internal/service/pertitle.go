@@ -21,6 +21,7 @@ type PerTitleConfig struct {
 	VMAFModel      string
 	WithStatic     bool
 	MeasureQuality bool
+	AnalysisBudget float64
 }
 
 // FromEnv reads the per-title settings.
@@ -28,6 +29,8 @@ func (c *PerTitleConfig) FromEnv(e *svc.Env) {
 	e.String(&c.LadderMode, "PERTITLE_LADDER_MODE", jobs.LadderPerTitle,
 		"ladder planned for uploads: pertitle (analyse the title, then encode the chosen ladder), pershot (as pertitle, then each rung's CRF chosen per shot and the title encoded shot by shot), static (Apple HLS authoring specification) or fixed")
 	e.String(&c.Analysis, "PERTITLE_ANALYSIS", string(pertitle.ModeFast), "per-title analysis: fast (samples) or exhaustive (whole title, whole grid)")
+	e.Float64(&c.AnalysisBudget, "PERTITLE_ANALYSIS_BUDGET", 0,
+		"share of the final encode's CPU the fast analysis may spend, as estimated before it runs (0: 0.25, or 0.15 at slow and slower presets)")
 	e.String(&c.FFprobe, "PERTITLE_FFPROBE", "ffprobe", "ffprobe binary")
 	e.String(&c.Scorer, "PERTITLE_VMAF_FFMPEG", "",
 		"ffmpeg with libvmaf that scores quality, so the per-title analysis steers by VMAF (empty: vmaf-ffmpeg/ffmpeg beside this binary or under ./bin, as make installs it, else PERTITLE_FFMPEG; without libvmaf the engine falls back to SSIM and warns)")
@@ -40,6 +43,8 @@ func (c *PerTitleConfig) check(v *svc.Validation) {
 	v.Check(jobs.ValidLadderMode(c.LadderMode), "PERTITLE_LADDER_MODE=%q: use pertitle, pershot, static or fixed", c.LadderMode)
 	v.Check(c.Analysis == string(pertitle.ModeFast) || c.Analysis == string(pertitle.ModeExhaustive),
 		"PERTITLE_ANALYSIS=%q: use fast or exhaustive", c.Analysis)
+	v.Check(c.AnalysisBudget >= 0 && c.AnalysisBudget <= pertitle.MaxAnalysisBudget,
+		"PERTITLE_ANALYSIS_BUDGET=%g: a share of the final encode's CPU between 0 (the preset's default) and %d", c.AnalysisBudget, pertitle.MaxAnalysisBudget)
 	if c.Scorer != "" {
 		_, err := exec.LookPath(c.Scorer)
 		v.Check(err == nil, "PERTITLE_VMAF_FFMPEG=%q not found (scripts/vmaf-ffmpeg.sh installs one)", c.Scorer)
@@ -48,7 +53,7 @@ func (c *PerTitleConfig) check(v *svc.Validation) {
 
 func (c *PerTitleConfig) backend() local.PerTitleConfig {
 	return local.PerTitleConfig{FFprobe: c.FFprobe, Scorer: c.scorer(), VMAFModel: c.VMAFModel, Mode: pertitle.Mode(c.Analysis),
-		WithStatic: c.WithStatic, SkipQuality: !c.MeasureQuality}
+		WithStatic: c.WithStatic, SkipQuality: !c.MeasureQuality, AnalysisBudget: c.AnalysisBudget}
 }
 
 // scorer resolves PERTITLE_VMAF_FFMPEG: as set, else the scorer make
