@@ -3,9 +3,9 @@ package pertitle
 import (
 	"bufio"
 	"context"
-	"math"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
