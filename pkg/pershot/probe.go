@@ -119,15 +119,13 @@ func correct(cands []Candidate, c correction) []Candidate {
 // Shots with a piece inside them keep it as measured. The probes' CPU is
 // the analysis's stage "probe".
 func (an *Analysis) probeShots(ctx context.Context, src string, spans []pieceSpan, opt Options) error {
-	type need struct{ shot, piece int }
-	var needs []need
+	var shots []int
 	for k, sh := range an.Shots {
-		p := spans[sh.Measured]
-		if !(p.first >= sh.First && p.end <= sh.First+sh.Frames) {
-			needs = append(needs, need{k, sh.Measured})
+		if p := spans[sh.Measured]; !(p.first >= sh.First && p.end <= sh.First+sh.Frames) {
+			shots = append(shots, k)
 		}
 	}
-	if len(needs) == 0 {
+	if len(shots) == 0 {
 		return nil
 	}
 	// One stretch per probed shot and per piece that stands for one.
@@ -143,57 +141,20 @@ func (an *Analysis) probeShots(ctx context.Context, src string, spans []pieceSpa
 		return index[key]
 	}
 	shotProbe, pieceProbe := map[int]int{}, map[int]int{}
-	for _, n := range needs {
-		s := an.sampleOf(n.shot, opt)
-		shotProbe[n.shot] = add(s[0], s[1])
-		pieceProbe[n.shot] = add(spans[n.piece].first, spans[n.piece].end)
+	for _, k := range shots {
+		s := an.sampleOf(k, opt)
+		shotProbe[k] = add(s[0], s[1])
+		p := spans[an.Shots[k].Measured]
+		pieceProbe[k] = add(p.first, p.end)
 	}
-	dir, err := os.MkdirTemp("", "pershot-probe-*")
-	if err != nil {
-		return fmt.Errorf("pershot: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	cut, err := pertitle.CutPieces(ctx, src, an.Source, stretches, dir, opt.Options)
+	curves, err := an.measureProbes(ctx, src, stretches, opt)
 	if err != nil {
 		return err
 	}
-	an.addCPU("probe", cut.CPU)
-	if len(cut.Tasks) == 0 {
-		return nil
-	}
-	si, cis := probeSize(cut.Tasks[0].Sizes), probeCRFs(len(cut.Tasks[0].CRFs))
-	for i := range cut.Tasks {
-		enc := make([][]int, len(cut.Tasks[i].Sizes))
-		enc[si] = cis
-		cut.Tasks[i].Encoded = enc
-	}
-	results, err := runProbes(ctx, cut.Tasks, opt)
-	if err != nil {
-		return err
-	}
-	curves := make([]probeCurve, len(results))
-	for i, r := range results {
-		for _, d := range r.CPU {
-			an.addCPU("probe", d)
-		}
-		if len(r.Cells) <= si || len(r.Cells[si]) != len(cut.Tasks[i].CRFs) {
-			return fmt.Errorf("pershot: probe %d: a result of %d sizes for a task of %d", i, len(r.Cells), len(cut.Tasks[i].Sizes))
-		}
-		for _, ci := range cis {
-			cell := r.Cells[si][ci]
-			q, ok := cell.Scores[cut.Metric]
-			if cell.Bits <= 0 || !(cell.Seconds > 0) || !ok {
-				return fmt.Errorf("pershot: probe %d at CRF %g has no %s score or no bits", i, cut.Tasks[i].CRFs[ci], cut.Metric)
-			}
-			curves[i].crf = append(curves[i].crf, cut.Tasks[i].CRFs[ci])
-			curves[i].logBits = append(curves[i].logBits, math.Log(cell.Bits/cell.Seconds))
-			curves[i].quality = append(curves[i].quality, q)
-		}
-	}
-	for _, n := range needs {
-		sh := &an.Shots[n.shot]
-		c := diff(curves[shotProbe[n.shot]], curves[pieceProbe[n.shot]])
-		sh.Probe = [2]float64{stretches[shotProbe[n.shot]][0], stretches[shotProbe[n.shot]][1]}
+	for _, k := range shots {
+		sh := &an.Shots[k]
+		c := diff(curves[shotProbe[k]], curves[pieceProbe[k]])
+		sh.Probe = stretches[shotProbe[k]]
 		var sum float64
 		for _, d := range c.dLogBits {
 			sum += d
@@ -204,6 +165,54 @@ func (an *Analysis) probeShots(ctx context.Context, src string, spans []pieceSpa
 		sh.Candidates = correct(an.pieceCandidates(sh.Measured), c)
 	}
 	return nil
+}
+
+// measureProbes cuts the stretches and encodes each at probeSize and
+// probeCRFs, here or through opt.Pieces, and returns their curves.
+func (an *Analysis) measureProbes(ctx context.Context, src string, stretches [][2]float64, opt Options) ([]probeCurve, error) {
+	dir, err := os.MkdirTemp("", "pershot-probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("pershot: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	cut, err := pertitle.CutPieces(ctx, src, an.Source, stretches, dir, opt.Options)
+	if err != nil {
+		return nil, err
+	}
+	an.addCPU("probe", cut.CPU)
+	if len(cut.Tasks) != len(stretches) {
+		return nil, fmt.Errorf("pershot: %d probe tasks for %d stretches", len(cut.Tasks), len(stretches))
+	}
+	si, cis := probeSize(cut.Tasks[0].Sizes), probeCRFs(len(cut.Tasks[0].CRFs))
+	for i := range cut.Tasks {
+		enc := make([][]int, len(cut.Tasks[i].Sizes))
+		enc[si] = cis
+		cut.Tasks[i].Encoded = enc
+	}
+	results, err := runProbes(ctx, cut.Tasks, opt)
+	if err != nil {
+		return nil, err
+	}
+	curves := make([]probeCurve, len(results))
+	for i, r := range results {
+		for _, d := range r.CPU {
+			an.addCPU("probe", d)
+		}
+		if len(r.Cells) <= si || len(r.Cells[si]) != len(cut.Tasks[i].CRFs) {
+			return nil, fmt.Errorf("pershot: probe %d: a result of %d sizes for a task of %d", i, len(r.Cells), len(cut.Tasks[i].Sizes))
+		}
+		for _, ci := range cis {
+			cell := r.Cells[si][ci]
+			q, ok := cell.Scores[cut.Metric]
+			if cell.Bits <= 0 || !(cell.Seconds > 0) || !ok {
+				return nil, fmt.Errorf("pershot: probe %d at CRF %g has no %s score or no bits", i, cut.Tasks[i].CRFs[ci], cut.Metric)
+			}
+			curves[i].crf = append(curves[i].crf, cut.Tasks[i].CRFs[ci])
+			curves[i].logBits = append(curves[i].logBits, math.Log(cell.Bits/cell.Seconds))
+			curves[i].quality = append(curves[i].quality, q)
+		}
+	}
+	return curves, nil
 }
 
 // runProbes measures the probe tasks through opt.Pieces, or here one after

@@ -221,7 +221,7 @@ type Options struct {
 	SampleSeconds float64
 	// AnalysisBudget is the share of the final encode's CPU the fast
 	// analysis may spend, as estimated before it runs (budget.go); 0 takes
-	// 0.25, or 0.15 at slow and slower presets; at most MaxAnalysisBudget.
+	// 0.25, or 0.15 at slow and slower presets.
 	AnalysisBudget float64
 	// WithStatic also encodes the static ladder and computes Savings.
 	WithStatic bool

@@ -11,10 +11,6 @@ import (
 // constants were measured on a 2 s piece of a 720p title on this project's
 // 2-core machine (docs/benchmarks.md, "Issue 11, third round"); only their
 // ratios matter, since the analysis and the final encode run on one machine.
-// MaxAnalysisBudget is the largest Options.AnalysisBudget: an analysis
-// dearer than ten final encodes is a mistake, not a setting.
-const MaxAnalysisBudget = 10
-
 const (
 	budgetShare     = 0.25
 	budgetShareSlow = 0.15

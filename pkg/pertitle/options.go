@@ -3,6 +3,7 @@ package pertitle
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/pertitle/pertitle/pkg/media"
 )
@@ -111,8 +112,8 @@ func (o *Options) validate() error {
 			errs = append(errs, fmt.Errorf("height %d is too small", h))
 		}
 	}
-	if !(o.AnalysisBudget >= 0 && o.AnalysisBudget <= MaxAnalysisBudget) {
-		errs = append(errs, fmt.Errorf("analysis budget %g is outside 0..%g (a share of the final encode's CPU; 0 for the preset's default)", o.AnalysisBudget, float64(MaxAnalysisBudget)))
+	if !(o.AnalysisBudget >= 0) || math.IsInf(o.AnalysisBudget, 1) {
+		errs = append(errs, fmt.Errorf("analysis budget %g is no share of the final encode's CPU (0 for the preset's default)", o.AnalysisBudget))
 	}
 	return errors.Join(errs...)
 }

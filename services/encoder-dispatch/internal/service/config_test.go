@@ -46,8 +46,8 @@ func TestLadderModes(t *testing.T) {
 }
 
 // TestAnalysisBudget: PERTITLE_ANALYSIS_BUDGET reaches the local backend's
-// engine options; a negative share, or one past MaxAnalysisBudget, is
-// refused naming the variable.
+// engine options; a negative or infinite share is refused naming the
+// variable.
 func TestAnalysisBudget(t *testing.T) {
 	t.Parallel()
 	load := func(budget string) (Config, error) {
@@ -62,8 +62,8 @@ func TestAnalysisBudget(t *testing.T) {
 	cfg, err = load("0")
 	require.NoError(t, err)
 	assert.Zero(t, cfg.PerTitle.backend().AnalysisBudget, "0: the preset's default")
-	for _, bad := range []string{"-0.1", "11"} {
+	for _, bad := range []string{"-0.1", "+Inf", "NaN"} {
 		_, err = load(bad)
-		require.ErrorContains(t, err, "PERTITLE_ANALYSIS_BUDGET="+bad, bad)
+		require.ErrorContains(t, err, "PERTITLE_ANALYSIS_BUDGET=", bad)
 	}
 }

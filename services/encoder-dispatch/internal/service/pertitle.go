@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"math"
 	"os/exec"
 
 	"go.uber.org/zap"
@@ -43,8 +44,8 @@ func (c *PerTitleConfig) check(v *svc.Validation) {
 	v.Check(jobs.ValidLadderMode(c.LadderMode), "PERTITLE_LADDER_MODE=%q: use pertitle, pershot, static or fixed", c.LadderMode)
 	v.Check(c.Analysis == string(pertitle.ModeFast) || c.Analysis == string(pertitle.ModeExhaustive),
 		"PERTITLE_ANALYSIS=%q: use fast or exhaustive", c.Analysis)
-	v.Check(c.AnalysisBudget >= 0 && c.AnalysisBudget <= pertitle.MaxAnalysisBudget,
-		"PERTITLE_ANALYSIS_BUDGET=%g: a share of the final encode's CPU between 0 (the preset's default) and %d", c.AnalysisBudget, pertitle.MaxAnalysisBudget)
+	v.Check(c.AnalysisBudget >= 0 && !math.IsInf(c.AnalysisBudget, 1),
+		"PERTITLE_ANALYSIS_BUDGET=%g: a share of the final encode's CPU, 0 or more (0: the preset's default)", c.AnalysisBudget)
 	if c.Scorer != "" {
 		_, err := exec.LookPath(c.Scorer)
 		v.Check(err == nil, "PERTITLE_VMAF_FFMPEG=%q not found (scripts/vmaf-ffmpeg.sh installs one)", c.Scorer)
