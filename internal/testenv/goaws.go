@@ -4,6 +4,7 @@ package testenv
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -58,10 +59,31 @@ var (
 // FreePort returns a TCP port free on the loopback interface right now and never
 // handed out before in this process: the kernel may offer a just-closed port
 // again, and two services of one test stack must not be given the same one.
+//
+// The port is drawn at random below the kernel's ephemeral range (Linux's
+// default starts at 32768): a port the kernel hands out (":0" here, or the
+// local end of any outgoing connection in another test process running
+// beside this one) comes from that range, and one taken from it could be
+// given to someone else before the service binds it, which failed a browser
+// test with "address already in use". Only when 200 draws find nothing free
+// does it fall back to the kernel's choice.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
+	for i := 0; i < 200; i++ {
+		p := lowPortMin + rand.IntN(lowPortMax-lowPortMin)
+		if ports[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		ports[p] = true
+		return p
+	}
 	for i := 0; i < 100; i++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -77,6 +99,13 @@ func FreePort(t testing.TB) int {
 	t.Fatalf("testenv: no unused free port after 100 tries")
 	return 0
 }
+
+// FreePort draws from [lowPortMin, lowPortMax): above the well-known and
+// commonly configured ports, below the ephemeral range.
+const (
+	lowPortMin = 20000
+	lowPortMax = 32000
+)
 
 var buildOnce sync.Once
 

@@ -2,6 +2,8 @@ package testenv_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,10 +20,21 @@ func TestRepoRoot(t *testing.T) {
 	require.FileExists(t, root+"/go.work")
 }
 
+// TestFreePort: ports come from below the kernel's ephemeral range (where
+// no other process's ":0" or outgoing connection can take them), are free,
+// and are never handed out twice.
 func TestFreePort(t *testing.T) {
-	p := testenv.FreePort(t)
-	require.Greater(t, p, 0)
-	require.Less(t, p, 65536)
+	seen := map[int]bool{}
+	for range 50 {
+		p := testenv.FreePort(t)
+		require.GreaterOrEqual(t, p, 20000)
+		require.Less(t, p, 32768, "below the ephemeral range")
+		require.False(t, seen[p], "port %d handed out twice", p)
+		seen[p] = true
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		require.NoError(t, err, "port %d is free", p)
+		require.NoError(t, l.Close())
+	}
 }
 
 func TestGoaws(t *testing.T) {
