@@ -63,6 +63,10 @@ type ShotAnalysis struct {
 	Measured int
 	Sample   [2]float64
 	Scale    float64
+	// Probe is the stretch of this shot (seconds) probed beside its piece
+	// when no piece lies inside it (probeShots); Scale is then the probes'
+	// mean ratio of bits. Zero when not probed.
+	Probe [2]float64
 	// Candidates are the grid's points for this shot.
 	Candidates []Candidate
 }
@@ -121,15 +125,25 @@ func analyze(ctx context.Context, src string, s *media.Source, opt Options) (*An
 		if spans[i].cost > 0 && sh.Complexity > 0 {
 			sh.Scale = sh.Complexity / spans[i].cost
 		}
-		cands := make([]Candidate, len(title.PieceGrids[i]))
-		for j, p := range title.PieceGrids[i] {
-			cands[j] = Candidate{Point: p.Point, FrameBits: p.FrameBits}
+		sh.Candidates = scaled(an.pieceCandidates(i), sh.Scale)
+	}
+	if len(an.Shots) > 1 {
+		if err := an.probeShots(ctx, src, spans, opt); err != nil {
+			return nil, err
 		}
-		sh.Candidates = scaled(cands, sh.Scale)
 	}
 	normalise(an.Shots, title.Points)
 	an.Elapsed = time.Since(start)
 	return an, nil
+}
+
+// pieceCandidates are piece i's grid (per-title's analysis) as candidates.
+func (an *Analysis) pieceCandidates(i int) []Candidate {
+	cands := make([]Candidate, len(an.Title.PieceGrids[i]))
+	for j, p := range an.Title.PieceGrids[i] {
+		cands[j] = Candidate{Point: p.Point, FrameBits: p.FrameBits}
+	}
+	return cands
 }
 
 // shotsOf cuts the title into shots on the profile pass's cuts: per-title's

@@ -146,3 +146,68 @@ func TestScaled(t *testing.T) {
 	assert.Equal(t, 90.0, orig[0].Scores[pertitle.MetricVMAF])
 	assert.False(t, math.IsNaN(float64(got[0].Bitrate)))
 }
+
+// TestCorrection: a shot's probe against its piece's gives, at each probed
+// CRF, the quality to add and the log ratio of bits; linear between probed
+// CRFs and held beyond them; CRFs only one side measured are left out.
+func TestCorrection(t *testing.T) {
+	t.Parallel()
+	shot := probeCurve{crf: []float64{22, 28, 34}, logBits: []float64{math.Log(2e6), math.Log(8e5), math.Log(3e5)}, quality: []float64{90, 80, 62}}
+	ref := probeCurve{crf: []float64{22, 28, 34}, logBits: []float64{math.Log(1e6), math.Log(4e5), math.Log(2e5)}, quality: []float64{94, 90, 84}}
+	c := diff(shot, ref)
+	require.Equal(t, []float64{22, 28, 34}, c.crf)
+	tests := []struct {
+		crf       float64
+		ratio, dq float64
+		name      string
+	}{
+		{22, 2, -4, "at a probed CRF"},
+		{25, 2, -7, "halfway: quality linear, bits ratio linear in log"},
+		{34, 1.5, -22, "the last"},
+		{16, 2, -4, "below: held"},
+		{40, 1.5, -22, "above: held"},
+	}
+	for _, tc := range tests {
+		dl, dq := c.at(tc.crf)
+		assert.InDelta(t, tc.ratio, math.Exp(dl), 1e-9, tc.name)
+		assert.InDelta(t, tc.dq, dq, 1e-9, tc.name)
+	}
+	partial := diff(probeCurve{crf: []float64{22, 28}, logBits: []float64{1, 2}, quality: []float64{9, 8}}, ref)
+	assert.Equal(t, []float64{22, 28}, partial.crf)
+	dl, dq := correction{}.at(30)
+	assert.Zero(t, dl+dq, "no probe, no correction")
+}
+
+// TestCorrect: a piece's candidates become the shot's: bits and pictures
+// times the ratio at their CRF, quality (and its score) moved, within the
+// metric's range; the piece's own candidates are left as they were.
+func TestCorrect(t *testing.T) {
+	t.Parallel()
+	cand := func(crf float64, br int64, q float64) Candidate {
+		return Candidate{Point: pertitle.Point{Width: 640, Height: 360, CRF: crf, Bitrate: br, Quality: q, Metric: pertitle.MetricVMAF,
+			Scores: map[pertitle.Metric]float64{pertitle.MetricVMAF: q}}, FrameBits: []int64{br / 25}}
+	}
+	piece := []Candidate{cand(22, 1_000_000, 98), cand(34, 200_000, 84)}
+	c := correction{crf: []float64{22, 34}, dLogBits: []float64{math.Log(2), math.Log(1.5)}, dQuality: []float64{4, -22}}
+	got := correct(piece, c)
+	assert.Equal(t, int64(2_000_000), got[0].Bitrate)
+	assert.Equal(t, []int64{80_000}, got[0].FrameBits)
+	assert.Equal(t, 100.0, got[0].Quality, "within VMAF's range")
+	assert.Equal(t, 100.0, got[0].Scores[pertitle.MetricVMAF])
+	assert.Equal(t, int64(300_000), got[1].Bitrate)
+	assert.InDelta(t, 62, got[1].Quality, 1e-9)
+	assert.Equal(t, int64(1_000_000), piece[0].Bitrate, "the piece's own stay")
+	assert.Equal(t, 98.0, piece[0].Scores[pertitle.MetricVMAF])
+	assert.Equal(t, []int64{40_000}, piece[0].FrameBits)
+}
+
+// TestProbeChoices: the middle size, and CRFs a quarter, half and three
+// quarters up the grid (all of a short one).
+func TestProbeChoices(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, 2, probeSize([][2]int{{960, 540}, {768, 432}, {640, 360}, {416, 234}}))
+	assert.Equal(t, 0, probeSize([][2]int{{320, 180}}))
+	assert.Equal(t, []int{2, 4, 6}, probeCRFs(8))
+	assert.Equal(t, []int{1, 2, 3}, probeCRFs(5))
+	assert.Equal(t, []int{0, 1}, probeCRFs(2))
+}

@@ -38,6 +38,9 @@ type ShotReport struct {
 	Measured int
 	Sample   [2]float64
 	Scale    float64
+	// Probe is the stretch of this shot probed beside its piece, when no
+	// piece lies inside it (zero otherwise).
+	Probe [2]float64
 	// CRFs, Bitrates and Qualities are this shot's in every rung, in
 	// ladder order (bitrates and qualities as the allocation predicts them).
 	CRFs      []float64
@@ -131,7 +134,7 @@ func newReport(src string, an *Analysis, lad *Ladder) *Report {
 		Rungs: lad.Rungs, PerTitleBDRate: lad.BDRate, PerTitleBDRateError: lad.BDRateError}
 	for k, sh := range an.Shots {
 		sr := ShotReport{Index: k, First: sh.First, Frames: sh.Frames, Start: sh.Start, Seconds: sh.Seconds,
-			Complexity: sh.Complexity, Measured: sh.Measured, Sample: sh.Sample, Scale: sh.Scale}
+			Complexity: sh.Complexity, Measured: sh.Measured, Sample: sh.Sample, Scale: sh.Scale, Probe: sh.Probe}
 		for _, r := range lad.Rungs {
 			c := r.Allocation.Choices[k]
 			sr.CRFs, sr.Bitrates, sr.Qualities = append(sr.CRFs, c.CRF), append(sr.Bitrates, c.Bitrate), append(sr.Qualities, c.Quality)

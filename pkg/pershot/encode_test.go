@@ -42,7 +42,7 @@ func testScorer(t *testing.T) string {
 // shot at 320x180 and 214x120 (VMAF-steered): the HLS and DASH manifests
 // parse and list the same segments for every rung, the segments align
 // across rungs (keyframes on the same frames, every frame once), every rung
-// gives shots of different cost different CRFs, and every rung's average
+// gives shots of different content different CRFs, and every rung's average
 // stays within what its VBV allows over its target.
 func TestEncodeMultiShot(t *testing.T) {
 	t.Parallel()
@@ -117,18 +117,23 @@ func multiShotTitle(t *testing.T) string {
 	return out
 }
 
-// assertCRFsFollowShots: in every rung the first shot (mostly the slow
-// gradient) and the last (testsrc2 under grain, the dearest by far) get
-// different CRFs, the easy one the lower: at one slope of quality over bits
-// a cheap shot buys quality for few bits. (Which shot is dearest is known
-// by construction, not from the profile pass, which does not see grain.)
+// assertCRFsFollowShots: in every rung the shots do not all share one CRF,
+// and the first (mostly the slow gradient, whose VMAF barely moves with its
+// CRF: the shots' probes say so) is not given more bits than the grainy
+// last one, the dearest by far (which is known by construction, not from
+// the profile pass, which does not see grain).
 func assertCRFsFollowShots(t *testing.T, rep *pershot.Report) {
 	t.Helper()
 	easy, hard := 0, len(rep.Shots)-1
 	require.InDelta(t, 10, rep.Shots[hard].Start, 1e-9, "the last shot is the grainy scene")
 	for i, rp := range rep.Rungs {
 		require.Len(t, rp.CRFs, len(rep.Shots))
-		assert.Less(t, rp.CRFs[easy], rp.CRFs[hard], "rung %d: the easy shot at a lower CRF than the grainy one", i)
+		same := true
+		for _, c := range rp.CRFs {
+			same = same && c == rp.CRFs[0]
+		}
+		assert.False(t, same, "rung %d: shots of different content at different CRFs: %v", i, rp.CRFs)
+		assert.GreaterOrEqual(t, rp.CRFs[easy], rp.CRFs[hard], "rung %d: the gradient at no lower a CRF than the grainy shot", i)
 	}
 }
 

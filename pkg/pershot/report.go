@@ -30,18 +30,19 @@ func WriteReport(rep *Report, dir string) error {
 }
 
 type jsonShot struct {
-	Index        int        `json:"index"`
-	FirstFrame   int64      `json:"first_frame"`
-	Frames       int64      `json:"frames"`
-	StartSeconds float64    `json:"start_seconds"`
-	Seconds      float64    `json:"seconds"`
-	Complexity   float64    `json:"complexity_bits_per_second"`
-	Measured     int        `json:"measured_piece"`
-	Sample       [2]float64 `json:"sample"`
-	Scale        float64    `json:"scale"`
-	CRFs         []float64  `json:"crfs"`
-	Bitrates     []int64    `json:"bitrates"`
-	Qualities    []float64  `json:"qualities"`
+	Index        int         `json:"index"`
+	FirstFrame   int64       `json:"first_frame"`
+	Frames       int64       `json:"frames"`
+	StartSeconds float64     `json:"start_seconds"`
+	Seconds      float64     `json:"seconds"`
+	Complexity   float64     `json:"complexity_bits_per_second"`
+	Measured     int         `json:"measured_piece"`
+	Sample       [2]float64  `json:"sample"`
+	Scale        float64     `json:"scale"`
+	Probe        *[2]float64 `json:"probe,omitempty"`
+	CRFs         []float64   `json:"crfs"`
+	Bitrates     []int64     `json:"bitrates"`
+	Qualities    []float64   `json:"qualities"`
 }
 
 type jsonRungPlan struct {
@@ -74,9 +75,13 @@ func (r *Report) JSON() ([]byte, error) {
 	}
 	shots := make([]jsonShot, 0, len(r.Shots))
 	for _, s := range r.Shots {
-		shots = append(shots, jsonShot{Index: s.Index, FirstFrame: s.First, Frames: s.Frames, StartSeconds: fin(s.Start),
+		js := jsonShot{Index: s.Index, FirstFrame: s.First, Frames: s.Frames, StartSeconds: fin(s.Start),
 			Seconds: fin(s.Seconds), Complexity: fin(s.Complexity), Measured: s.Measured, Sample: [2]float64{fin(s.Sample[0]), fin(s.Sample[1])},
-			Scale: fin(s.Scale), CRFs: fins(s.CRFs), Bitrates: s.Bitrates, Qualities: fins(s.Qualities)})
+			Scale: fin(s.Scale), CRFs: fins(s.CRFs), Bitrates: s.Bitrates, Qualities: fins(s.Qualities)}
+		if s.Probe[1] > 0 {
+			js.Probe = &[2]float64{fin(s.Probe[0]), fin(s.Probe[1])}
+		}
+		shots = append(shots, js)
 	}
 	rungs := make([]jsonRungPlan, 0, len(r.Rungs))
 	for _, p := range r.Rungs {
