@@ -208,20 +208,25 @@ func WriteReport(rep *Report, dir string) error {
 }
 
 // MediaRungs turns chosen rungs into media.Encode rungs. Without a CRF:
-// average bitrate with media.VBV's usual cap. With one (constrained quality):
-// the top rung is capped at its bitrate (media.CappedVBV), where the hull
-// reaches the target quality (more bits are waste by the engine's own
-// measure, and a capped viewer's plan rests on it); the rungs below get the
-// static ladder's headroom (media.HeadroomVBV), so a title harder than its
-// samples is not starved where the analysis guessed low.
-func MediaRungs(rungs []Rung) []media.Rung {
+// average bitrate with media.VBV's usual cap. With one (constrained
+// quality): the static ladder's headroom (media.HeadroomVBV: a max rate of
+// 1.5× the rung's bitrate), so a title harder than its samples is not
+// starved where the analysis guessed low; the top rung's max rate, which
+// players read as its peak (HLS BANDWIDTH), is kept within capBitrate (the
+// capped viewer's bandwidth; 0 for no limit) but never under its bitrate.
+//
+// The top rung used to be capped at its own bitrate (media.CappedVBV):
+// wherever the samples were easier than the title, that starved the dear
+// shots of the title's best rendition (docs/benchmarks.md, "The top
+// rung's headroom").
+func MediaRungs(rungs []Rung, capBitrate int64) []media.Rung {
 	out := make([]media.Rung, 0, len(rungs))
 	for i, r := range rungs {
 		m := media.Rung{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, Profile: "high", CRF: r.CRF}
 		if r.CRF > 0 {
 			m.MaxRate, m.BufSize = media.HeadroomVBV(r.Bitrate)
-			if i == 0 {
-				m.MaxRate, m.BufSize = media.CappedVBV(r.Bitrate)
+			if i == 0 && capBitrate > 0 && m.MaxRate > capBitrate {
+				m.MaxRate = max(r.Bitrate, capBitrate)
 			}
 		}
 		out = append(out, m)
@@ -241,7 +246,7 @@ func encodeLadder(ctx context.Context, src string, s *media.Source, dir string, 
 		encode = media.Encode
 	}
 	out, err := encode(ctx, media.EncodeRequest{
-		FFmpeg: opt.FFmpeg, SourcePath: src, Source: s, OutDir: dir, Ladder: MediaRungs(rungs),
+		FFmpeg: opt.FFmpeg, SourcePath: src, Source: s, OutDir: dir, Ladder: MediaRungs(rungs, opt.CapBitrate),
 		SegmentSeconds: opt.SegmentSeconds, Preset: opt.Preset, TwoPass: twoPass,
 		Progress: func(p media.Progress) {
 			if opt.Progress != nil {

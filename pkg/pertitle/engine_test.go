@@ -166,13 +166,14 @@ func TestEncodeRejectsBadSources(t *testing.T) {
 
 func TestMediaRungsVBV(t *testing.T) {
 	t.Parallel()
-	got := MediaRungs([]Rung{
+	ladder := []Rung{
 		{Width: 1280, Height: 720, Bitrate: 3_000_000, CRF: 21},
 		{Width: 960, Height: 540, Bitrate: 1_200_000, CRF: 25},
 		{Width: 640, Height: 360, Bitrate: 500_000}, // no CRF: average bitrate
-	})
+	}
+	got := MediaRungs(ladder, 0)
 	require.Len(t, got, 3)
-	assert.Equal(t, int64(3_000_000), got[0].MaxRate, "top rung capped at its bitrate")
+	assert.Equal(t, int64(4_500_000), got[0].MaxRate, "the top rung gets 1.5x headroom too")
 	assert.Equal(t, int64(6_000_000), got[0].BufSize)
 	assert.Equal(t, int64(1_800_000), got[1].MaxRate, "lower rungs: 1.5x headroom")
 	assert.Equal(t, int64(2_400_000), got[1].BufSize)
@@ -182,6 +183,12 @@ func TestMediaRungsVBV(t *testing.T) {
 	for _, r := range got {
 		assert.Equal(t, "high", r.Profile)
 	}
+
+	got = MediaRungs(ladder, 4_000_000)
+	assert.Equal(t, int64(4_000_000), got[0].MaxRate, "the top rung's peak within the capped viewer's bandwidth")
+	assert.Equal(t, int64(1_800_000), got[1].MaxRate, "lower rungs are not the capped viewer's concern")
+	got = MediaRungs(ladder, 2_000_000)
+	assert.Equal(t, int64(3_000_000), got[0].MaxRate, "never under the rung's own bitrate")
 }
 
 // TestAnalysisBudgetIsChecked: a budget that is no share of the final

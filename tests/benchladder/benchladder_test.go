@@ -419,7 +419,7 @@ func staticLadder(ctx context.Context, t *testing.T, bin, src, ref string, s *me
 	dw, dh := s.DisplaySize()
 	out := filepath.Join(dir, fmt.Sprintf("static-%s-%v", preset, twoPass))
 	o, err := media.Encode(ctx, media.EncodeRequest{FFmpeg: ffmpegBin(), SourcePath: src, Source: s, OutDir: out,
-		Ladder: pertitle.MediaRungs(pertitle.AppleLadder(dw, dh)), SegmentSeconds: 2, Preset: preset, TwoPass: twoPass})
+		Ladder: pertitle.MediaRungs(pertitle.AppleLadder(dw, dh), 0), SegmentSeconds: 2, Preset: preset, TwoPass: twoPass})
 	require.NoError(t, err)
 	defer os.RemoveAll(out)
 	return measureLadder(ctx, t, bin, ref, s.Duration, out, o.Renditions)

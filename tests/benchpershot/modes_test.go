@@ -157,7 +157,7 @@ func staticLadder(ctx context.Context, t *testing.T, scorer, src, ref string, s 
 	out := filepath.Join(dir, "static")
 	cpu0 := childCPU()
 	o, err := media.Encode(ctx, media.EncodeRequest{FFmpeg: ffmpegBin(), SourcePath: src, Source: s, OutDir: out,
-		Ladder: pertitle.MediaRungs(pertitle.AppleLadder(dw, dh)), SegmentSeconds: segmentSeconds, Preset: preset, TwoPass: true})
+		Ladder: pertitle.MediaRungs(pertitle.AppleLadder(dw, dh), 0), SegmentSeconds: segmentSeconds, Preset: preset, TwoPass: true})
 	require.NoError(t, err)
 	defer os.RemoveAll(out)
 	return modeRun{Points: measureLadder(ctx, t, scorer, ref, s.Duration, out, o.Renditions), EncodeCPU: childCPU() - cpu0}

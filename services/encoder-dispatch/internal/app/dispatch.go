@@ -182,7 +182,7 @@ func plannedLadder(mode string, src *media.Source) []media.Rung {
 		return media.BuiltinLadder(src)
 	case jobs.LadderStatic:
 		w, h := src.DisplaySize()
-		return pertitle.MediaRungs(pertitle.AppleLadder(w, h))
+		return pertitle.MediaRungs(pertitle.AppleLadder(w, h), 0)
 	}
 	return nil
 }

@@ -403,7 +403,7 @@ func (b *Backend) setupStatic(ctx context.Context, job app.Job, name string) (st
 	id := created.ID
 	input := []bitmovin.StreamInput{{InputID: s.InputID, InputPath: job.SourceKey, SelectionMode: bitmovin.SelectionModeAuto}}
 	prefix := path.Join(job.OutputPrefix, pertitle.StaticDir)
-	for _, r := range pertitle.MediaRungs(pertitle.AppleLadder(w, h)) {
+	for _, r := range pertitle.MediaRungs(pertitle.AppleLadder(w, h), 0) {
 		maxRate, bufSize := media.VBV(r)
 		label := fmt.Sprintf("%dx%d %dk", r.Width, r.Height, r.Bitrate/1000)
 		cfg, err := b.Client.CreateH264Configuration(ctx, bitmovin.H264VideoConfiguration{Name: "pertitle " + name + " h264 " + label,
