@@ -30,12 +30,7 @@ func TestWebhookSecretIsRequiredAndNotAPublishedOne(t *testing.T) {
 // nothing else, naming the variable when it refuses one.
 func TestLadderModes(t *testing.T) {
 	t.Parallel()
-	load := func(mode string) (Config, error) {
-		var cfg Config
-		err := svc.Load(svc.NewEnvFrom("encoder-dispatch", map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "f1b8e0c2d4a6b8c0e2f4a6b8d0c2e4f6",
-			"PERTITLE_LADDER_MODE": mode}), &cfg, nil, &bytes.Buffer{}, zap.NewNop())
-		return cfg, err
-	}
+	load := func(mode string) (Config, error) { return loadWith("PERTITLE_LADDER_MODE", mode) }
 	for _, mode := range []string{"fixed", "static", "pertitle", "pershot"} {
 		cfg, err := load(mode)
 		require.NoError(t, err, mode)
@@ -50,12 +45,7 @@ func TestLadderModes(t *testing.T) {
 // variable.
 func TestAnalysisBudget(t *testing.T) {
 	t.Parallel()
-	load := func(budget string) (Config, error) {
-		var cfg Config
-		err := svc.Load(svc.NewEnvFrom("encoder-dispatch", map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "f1b8e0c2d4a6b8c0e2f4a6b8d0c2e4f6",
-			"PERTITLE_ANALYSIS_BUDGET": budget}), &cfg, nil, &bytes.Buffer{}, zap.NewNop())
-		return cfg, err
-	}
+	load := func(budget string) (Config, error) { return loadWith("PERTITLE_ANALYSIS_BUDGET", budget) }
 	cfg, err := load("0.4")
 	require.NoError(t, err)
 	assert.Equal(t, 0.4, cfg.PerTitle.backend().AnalysisBudget)
@@ -66,4 +56,13 @@ func TestAnalysisBudget(t *testing.T) {
 		_, err = load(bad)
 		require.ErrorContains(t, err, "PERTITLE_ANALYSIS_BUDGET=", bad)
 	}
+}
+
+// loadWith loads encoder-dispatch's configuration with a webhook secret
+// and name=value.
+func loadWith(name, value string) (Config, error) {
+	var cfg Config
+	err := svc.Load(svc.NewEnvFrom("encoder-dispatch", map[string]string{"PERTITLE_BITMOVIN_WEBHOOK_SECRET": "f1b8e0c2d4a6b8c0e2f4a6b8d0c2e4f6",
+		name: value}), &cfg, nil, &bytes.Buffer{}, zap.NewNop())
+	return cfg, err
 }
