@@ -80,15 +80,16 @@ type ShotAnalysis struct {
 // segment's cost; Shots snaps the cuts to the segment grid. Each shot is
 // modelled by the piece inside it nearest its cost, else the piece nearest
 // its cost anywhere (pieceFor): the piece's grid with the bits scaled by
-// the shot's cost over the piece's, quality as measured. Then, point by
-// point, the shots' bits are normalised so that their mean over the title
-// is per-title's pooled prediction (normalise): one CRF for every shot is
-// exactly per-title mode's rung, so the allocation can only move bits
-// between shots, by how their measured quality trades against bits.
+// the shot's cost over the piece's, quality as measured. A shot with no
+// piece inside it is probed, and its piece's grid corrected by the probes'
+// difference (probeShots). Then, point by point, the shots' bits are
+// normalised so that their mean over the title is per-title's pooled
+// prediction (normalise): one CRF for every shot is exactly per-title
+// mode's rung, so the allocation can only move bits between shots, by how
+// their quality trades against bits.
 //
-// No encode is added to per-title's analysis: per-shot mode costs what
-// per-title mode does, and a profile pass on titles per-title analyses
-// without one.
+// Per-shot mode's analysis costs per-title's, the probes, and a profile
+// pass on titles per-title analyses without one.
 func Analyze(ctx context.Context, src string, opt Options) (*Analysis, error) {
 	s, err := pertitle.ProbeSource(ctx, src, &opt.Options)
 	if err != nil {
