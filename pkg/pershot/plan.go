@@ -80,8 +80,9 @@ func (r RungPlan) meanCRF() float64 {
 // then decides), with a note.
 //
 // Every rung keeps per-title's target: per-title's CRF for every shot is
-// among its choices (withCRF), so the allocation's predicted quality is
-// never under per-title mode's at the same bits.
+// among its choices (withCRF, uniformBits), so wherever that plan's peaks
+// fit the rung's cap the allocation's predicted quality is never under
+// per-title mode's at the same bits.
 func Plan(an *Analysis, opt Options) (*Ladder, error) {
 	if an == nil || len(an.Shots) == 0 {
 		return nil, errors.New("pershot: plan: no shots")
