@@ -14,8 +14,8 @@ import (
 // too few to tell shots apart. A shot with no piece inside it would take a
 // piece's quality as its own, and VMAF at one CRF is not alike across
 // shots: on make bench-pershot's titles an easy shot lost 9 points from CRF
-// 18 to 30 at 960x540 where the dear ones lost 15 to 24 (docs/benchmarks.md,
-// "Per-shot"). An allocation that believes them alike moves bits from the
+// 18 to 30 at 960x540 where the dear ones lost 18 to 24 (docs/benchmarks.md,
+// "Per-shot on per-title's analysis"). An allocation that believes them alike moves bits from the
 // dear shots to the easy ones, the wrong way. So every such shot is probed:
 // a stretch of it, and the stretch of its piece beside it, are encoded at
 // one size (probeSize) and a few CRFs (probeCRFs) and scored, and the
