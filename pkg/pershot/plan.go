@@ -96,7 +96,7 @@ func Plan(an *Analysis, opt Options) (*Ladder, error) {
 		return nil, fmt.Errorf("pershot: %w", err)
 	}
 	lad := &Ladder{PerTitle: pl}
-	mrs := pertitle.MediaRungs(pl.Rungs, opt.CapBitrate)
+	mrs := pertitle.MediaRungs(pl.Rungs, pertitle.TopPeak(an.Source, opt.CapBitrate))
 	var allocs []Allocation
 	for i, r := range pl.Rungs {
 		rp, err := planRung(an, shots, r, mrs[i])

@@ -212,26 +212,44 @@ func WriteReport(rep *Report, dir string) error {
 // quality): the static ladder's headroom (media.HeadroomVBV: a max rate of
 // 1.5× the rung's bitrate), so a title harder than its samples is not
 // starved where the analysis guessed low; the top rung's max rate, which
-// players read as its peak (HLS BANDWIDTH), is kept within capBitrate (the
-// capped viewer's bandwidth; 0 for no limit) but never under its bitrate.
+// players read as its peak (HLS BANDWIDTH), is kept within topPeak
+// (TopPeak; 0 for no limit) but never under its bitrate.
 //
 // The top rung used to be capped at its own bitrate (media.CappedVBV):
 // wherever the samples were easier than the title, that starved the dear
 // shots of the title's best rendition (docs/benchmarks.md, "The top
 // rung's headroom").
-func MediaRungs(rungs []Rung, capBitrate int64) []media.Rung {
+func MediaRungs(rungs []Rung, topPeak int64) []media.Rung {
 	out := make([]media.Rung, 0, len(rungs))
 	for i, r := range rungs {
 		m := media.Rung{Width: r.Width, Height: r.Height, Bitrate: r.Bitrate, Profile: "high", CRF: r.CRF}
 		if r.CRF > 0 {
 			m.MaxRate, m.BufSize = media.HeadroomVBV(r.Bitrate)
-			if i == 0 && capBitrate > 0 && m.MaxRate > capBitrate {
-				m.MaxRate = max(r.Bitrate, capBitrate)
+			if i == 0 && topPeak > 0 && m.MaxRate > topPeak {
+				m.MaxRate = max(r.Bitrate, topPeak)
 			}
 		}
 		out = append(out, m)
 	}
 	return out
+}
+
+// TopPeak is the most the top constrained-quality rung of a title s may
+// peak at (MediaRungs): the static ladder's top bitrate for its display
+// size, within capBitrate (the capped viewer's bandwidth; 0 for none).
+// Past static's top average, the headroom would buy the capped viewer more
+// than static gives it, for more bits than static spends (on a multi-scene
+// title, 2.29 Mbit/s against static's 2.01: docs/benchmarks.md).
+func TopPeak(s *media.Source, capBitrate int64) int64 {
+	peak := capBitrate
+	if s == nil || s.Video == nil {
+		return peak
+	}
+	dw, dh := s.DisplaySize()
+	if l := AppleLadder(dw, dh); len(l) > 0 && (peak <= 0 || l[0].Bitrate < peak) {
+		peak = l[0].Bitrate
+	}
+	return peak
 }
 
 // encodeLadder encodes rungs into dir; twoPass for the static ladder, which
@@ -246,7 +264,7 @@ func encodeLadder(ctx context.Context, src string, s *media.Source, dir string, 
 		encode = media.Encode
 	}
 	out, err := encode(ctx, media.EncodeRequest{
-		FFmpeg: opt.FFmpeg, SourcePath: src, Source: s, OutDir: dir, Ladder: MediaRungs(rungs, opt.CapBitrate),
+		FFmpeg: opt.FFmpeg, SourcePath: src, Source: s, OutDir: dir, Ladder: MediaRungs(rungs, TopPeak(s, opt.CapBitrate)),
 		SegmentSeconds: opt.SegmentSeconds, Preset: opt.Preset, TwoPass: twoPass,
 		Progress: func(p media.Progress) {
 			if opt.Progress != nil {

@@ -202,3 +202,20 @@ func TestAnalysisBudgetIsChecked(t *testing.T) {
 		assert.Contains(t, err.Error(), "analysis budget", "%g", b)
 	}
 }
+
+// TestTopPeak: the top rung may peak at the static ladder's top bitrate for
+// the source's size, within the capped viewer's bandwidth.
+func TestTopPeak(t *testing.T) {
+	t.Parallel()
+	src := func(w, h int) *media.Source {
+		return &media.Source{Video: &media.VideoStream{Width: w, Height: h}}
+	}
+	qhd := AppleLadder(960, 540)[0].Bitrate
+	require.Less(t, qhd, int64(5_000_000))
+	assert.Equal(t, qhd, TopPeak(src(960, 540), 5_000_000), "static's top, under the viewer's cap")
+	assert.Equal(t, qhd, TopPeak(src(960, 540), 0), "no viewer's cap")
+	hd := AppleLadder(1920, 1080)[0].Bitrate
+	require.Greater(t, hd, int64(5_000_000))
+	assert.Equal(t, int64(5_000_000), TopPeak(src(1920, 1080), 5_000_000), "the viewer's cap, under static's top")
+	assert.Equal(t, int64(5_000_000), TopPeak(nil, 5_000_000), "no source: the viewer's cap")
+}
