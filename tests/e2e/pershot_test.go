@@ -184,3 +184,82 @@ func TestPerShotSurvivesAKilledWorker(t *testing.T) {
 	assert.Equal(t, want, finished, "each shot's chunk finished once")
 	assert.LessOrEqual(t, starts, len(report.Shots)+1, "one more chunk encode started for the kill, at most")
 }
+
+// planLines are the "chunks requested" lines of every worker's log: which
+// worker coordinated which plan (its storage prefix, a hash of its
+// content, the shots' CRFs included).
+func planLines(t *testing.T, s *stack.Stack, workers int) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for i := 1; i <= workers; i++ {
+		w := stack.Worker(i)
+		b, err := os.ReadFile(filepath.Join(s.Dir, w+".log"))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l struct {
+				Msg  string `json:"msg"`
+				Plan string `json:"plan"`
+			}
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "chunks requested" {
+				out[w] = append(out[w], l.Plan)
+			}
+		}
+	}
+	return out
+}
+
+// TestPerShotCoordinatorKilledPlansTheSame: the worker coordinating a
+// per-shot title is killed with SIGKILL once its shots are on the workers.
+// The title's message comes back to another worker, which analyses the
+// title again and must arrive at the same plan (the same shots and CRFs:
+// the plan's storage prefix is a hash of them), so the shots already
+// encoded are not encoded again. The title becomes ready once, every shot
+// at the report's CRFs, each shot's chunk finished once.
+func TestPerShotCoordinatorKilledPlansTheSame(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	const workers = 3
+	s := stack.Start(t, stack.Options{Workers: workers, Env: map[string]string{
+		"PERTITLE_LADDER_MODE": "pershot", "PERTITLE_CHUNK_SECONDS": "8", "PERTITLE_X264_PRESET": "medium",
+		"PERTITLE_VMAF_FFMPEG": scorer(t), "PERTITLE_MEASURE_QUALITY": "false",
+	}})
+	src := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 640, Height: 360, Rate: "25", Scenes: []float64{4.1, 3.9, 4.2, 4, 4.1}, Audio: true})
+	code, body := s.Upload(src, "per shot, coordinator kill -9")
+	require.Equal(t, http.StatusAccepted, code, body)
+	id := body["id"].(string)
+
+	var coordinator, plan string
+	require.Eventually(t, func() bool {
+		for w, plans := range planLines(t, s, workers) {
+			coordinator, plan = w, plans[0]
+			return true
+		}
+		return false
+	}, 3*time.Minute, 50*time.Millisecond, "a worker coordinates the title")
+	s.Kill9(coordinator)
+
+	a := s.WaitStatus(id, 6*time.Minute, "ready", "failed")
+	require.Equal(t, "ready", a.Status, a.Error)
+	assert.Equal(t, 1, a.ReadyTransitions, "ready exactly once")
+	report, _ := assertEncodedAsReported(t, a, src)
+	lines := planLines(t, s, workers)
+	var again []string
+	for w, plans := range lines {
+		if w != coordinator {
+			again = append(again, plans...)
+		}
+	}
+	require.NotEmpty(t, again, "another worker took the title over: %v", lines)
+	for _, p := range again {
+		assert.Equal(t, plan, p, "the title planned again to the same shots and CRFs")
+	}
+	_, finished, _ := chunkCounts(t, s, workers, "encode")
+	for k := range report.Shots {
+		assert.LessOrEqual(t, finished[k], 1, "shot %d's chunk finished at most once (%v)", k, finished)
+	}
+	t.Logf("%s coordinated %s and was killed; taken over with %d plan line(s)", coordinator, plan, len(again))
+}
