@@ -296,3 +296,50 @@ func assertReports(t *testing.T, dir string, rep *pershot.Report) {
 		assert.Contains(t, string(svg), strconv.Itoa(rp.Width)+"x"+strconv.Itoa(rp.Height)+", target")
 	}
 }
+
+// TestProbesGoThroughPieces: with Options.Pieces (the services' workers),
+// per-title's pieces and the probes both go through it, the probes as
+// tasks that encode one size at three CRFs, and the shots without a piece
+// of their own come back probed.
+func TestProbesGoThroughPieces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := multiShotTitle(t)
+	var calls [][]pertitle.PieceTask
+	opt := pershot.Options{Options: pertitle.Options{Scorer: testScorer(t), Heights: []int{180, 120},
+		CRFs: []float64{18, 26, 34, 42}, Constraints: pertitle.Constraints{MaxRenditions: 3}}}
+	opt.Pieces = func(ctx context.Context, tasks []pertitle.PieceTask, done func()) ([]pertitle.PieceResult, error) {
+		calls = append(calls, tasks)
+		out := make([]pertitle.PieceResult, len(tasks))
+		for i, task := range tasks {
+			r, err := pertitle.AnalyzePiece(ctx, task, opt.Options)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = *r
+			done()
+		}
+		return out, nil
+	}
+	an, err := pershot.Analyze(ctx, src, opt)
+	require.NoError(t, err)
+	require.Len(t, calls, 2, "per-title's pieces, then the probes")
+	probed := 0
+	for _, sh := range an.Shots {
+		if sh.Probe[1] > 0 {
+			probed++
+		}
+	}
+	require.Positive(t, probed, "shots without a piece of their own are probed")
+	require.Len(t, calls[1], probed+1, "a probe per such shot and one of the piece they share")
+	for _, task := range calls[1] {
+		sizes := 0
+		for _, enc := range task.Encoded {
+			if len(enc) > 0 {
+				sizes++
+				assert.Len(t, enc, 3, "three CRFs")
+			}
+		}
+		assert.Equal(t, 1, sizes, "one size")
+	}
+}
