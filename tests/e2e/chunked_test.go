@@ -31,21 +31,30 @@ type chunkLog struct {
 // chunkLogs reads the chunk lines of worker's log.
 func chunkLogs(t *testing.T, s *stack.Stack, worker string) []chunkLog {
 	t.Helper()
+	var out []chunkLog
+	eachLogLine(t, s, worker, func(line []byte) {
+		var l chunkLog
+		if json.Unmarshal(line, &l) == nil && (l.Msg == "encoding chunk" || l.Msg == "chunk encoded") {
+			out = append(out, l)
+		}
+	})
+	return out
+}
+
+// eachLogLine calls fn with every line of worker's log (none while the log
+// does not exist yet).
+func eachLogLine(t *testing.T, s *stack.Stack, worker string, fn func(line []byte)) {
+	t.Helper()
 	f, err := os.Open(filepath.Join(s.Dir, worker+".log"))
 	if err != nil {
-		return nil
+		return
 	}
 	defer f.Close()
-	var out []chunkLog
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var l chunkLog
-		if json.Unmarshal(sc.Bytes(), &l) == nil && (l.Msg == "encoding chunk" || l.Msg == "chunk encoded") {
-			out = append(out, l)
-		}
+		fn(sc.Bytes())
 	}
-	return out
 }
 
 // busyWorker waits until one of the workers is encoding a chunk of kind

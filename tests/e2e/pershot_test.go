@@ -158,14 +158,7 @@ func TestPerShotSurvivesAKilledWorker(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
 	const workers = 3
-	s := stack.Start(t, stack.Options{Workers: workers, Env: map[string]string{
-		"PERTITLE_LADDER_MODE": "pershot", "PERTITLE_CHUNK_SECONDS": "8", "PERTITLE_X264_PRESET": "medium",
-		"PERTITLE_VMAF_FFMPEG": scorer(t), "PERTITLE_MEASURE_QUALITY": "false",
-	}})
-	src := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 640, Height: 360, Rate: "25", Scenes: []float64{4.1, 3.9, 4.2, 4, 4.1}, Audio: true})
-	code, body := s.Upload(src, "per shot, kill -9")
-	require.Equal(t, http.StatusAccepted, code, body)
-	id := body["id"].(string)
+	s, src, id := perShotOnWorkers(t, workers, "per shot, kill -9")
 
 	killed, chunk := busyWorker(t, s, workers, "encode")
 	s.Kill9(killed)
@@ -185,6 +178,21 @@ func TestPerShotSurvivesAKilledWorker(t *testing.T) {
 	assert.LessOrEqual(t, starts, len(report.Shots)+1, "one more chunk encode started for the kill, at most")
 }
 
+// perShotOnWorkers starts a stack of chunk workers in per-shot mode (shots
+// at x264's medium, long enough to be caught mid-encode) and uploads a 20 s
+// title of five scenes as title: the stack, the source and the asset's id.
+func perShotOnWorkers(t *testing.T, workers int, title string) (*stack.Stack, string, string) {
+	t.Helper()
+	s := stack.Start(t, stack.Options{Workers: workers, Env: map[string]string{
+		"PERTITLE_LADDER_MODE": "pershot", "PERTITLE_CHUNK_SECONDS": "8", "PERTITLE_X264_PRESET": "medium",
+		"PERTITLE_VMAF_FFMPEG": scorer(t), "PERTITLE_MEASURE_QUALITY": "false",
+	}})
+	src := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 640, Height: 360, Rate: "25", Scenes: []float64{4.1, 3.9, 4.2, 4, 4.1}, Audio: true})
+	code, body := s.Upload(src, title)
+	require.Equal(t, http.StatusAccepted, code, body)
+	return s, src, body["id"].(string)
+}
+
 // planLines are the "chunks requested" lines of every worker's log: which
 // worker coordinated which plan (its storage prefix, a hash of its
 // content, the shots' CRFs included).
@@ -193,21 +201,15 @@ func planLines(t *testing.T, s *stack.Stack, workers int) map[string][]string {
 	out := map[string][]string{}
 	for i := 1; i <= workers; i++ {
 		w := stack.Worker(i)
-		b, err := os.ReadFile(filepath.Join(s.Dir, w+".log"))
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
+		eachLogLine(t, s, w, func(line []byte) {
 			var l struct {
 				Msg  string `json:"msg"`
 				Plan string `json:"plan"`
 			}
-			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "chunks requested" {
+			if json.Unmarshal(line, &l) == nil && l.Msg == "chunks requested" {
 				out[w] = append(out[w], l.Plan)
 			}
-		}
+		})
 	}
 	return out
 }
@@ -223,14 +225,7 @@ func TestPerShotCoordinatorKilledPlansTheSame(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
 	const workers = 3
-	s := stack.Start(t, stack.Options{Workers: workers, Env: map[string]string{
-		"PERTITLE_LADDER_MODE": "pershot", "PERTITLE_CHUNK_SECONDS": "8", "PERTITLE_X264_PRESET": "medium",
-		"PERTITLE_VMAF_FFMPEG": scorer(t), "PERTITLE_MEASURE_QUALITY": "false",
-	}})
-	src := testmedia.Scenes(t, testmedia.ScenesSpec{Width: 640, Height: 360, Rate: "25", Scenes: []float64{4.1, 3.9, 4.2, 4, 4.1}, Audio: true})
-	code, body := s.Upload(src, "per shot, coordinator kill -9")
-	require.Equal(t, http.StatusAccepted, code, body)
-	id := body["id"].(string)
+	s, src, id := perShotOnWorkers(t, workers, "per shot, coordinator kill -9")
 
 	var coordinator, plan string
 	require.Eventually(t, func() bool {
