@@ -52,11 +52,7 @@ func measureVMAFJoined(ctx context.Context, reference string, ref *media.Source,
 	w, h := ref.DisplaySize()
 	logPath := vmafLogPath(logDir, 0)
 	graph := joinedGraph(w, h, ref, len(distorted), every, vm.filter, logPath, vmafWindow(w, h, opt.VMAFPixels))
-	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "error"}, media.InputArgs(reference, media.WorkFormats)...)
-	for _, d := range distorted {
-		args = append(args, media.InputArgs(d, media.WorkFormats)...)
-	}
-	args = append(args, "-filter_complex", graph, "-an", "-sn", "-dn", "-f", "null", "-")
+	args := scorerArgs("error", reference, distorted, graph)
 	var stderr bytes.Buffer
 	res, err := (&media.Cmd{Bin: opt.FFmpeg, Args: args, Stderr: &stderr}).Run(ctx)
 	if ctx.Err() != nil {

@@ -284,11 +284,7 @@ func measureSources(ctx context.Context, reference string, ref *media.Source, di
 	}
 	graph := qualityGraph(w, h, ref, dists, every, metrics, vmaf.filter, logDir, vmafWindow(w, h, opt.VMAFPixels))
 
-	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", "info"}, media.InputArgs(reference, media.WorkFormats)...)
-	for _, d := range distorted {
-		args = append(args, media.InputArgs(d, media.WorkFormats)...)
-	}
-	args = append(args, "-filter_complex", graph, "-an", "-sn", "-dn", "-f", "null", "-")
+	args := scorerArgs("info", reference, distorted, graph)
 	var stderr bytes.Buffer
 	res, runErr := (&media.Cmd{Bin: opt.FFmpeg, Args: args, Stderr: &stderr}).Run(ctx)
 	cpu := res.CPU
@@ -485,4 +481,15 @@ func tail(s string, n int) string {
 		s = "…" + s[len(s)-n:]
 	}
 	return s
+}
+
+// scorerArgs are the arguments of one scorer run: the reference and every
+// distorted file (each read as a work file: the formats the engine writes),
+// the quality graph over them, nothing written; ffmpeg logs at level.
+func scorerArgs(level, reference string, distorted []string, graph string) []string {
+	args := append([]string{"-nostdin", "-hide_banner", "-nostats", "-v", level}, media.InputArgs(reference, media.WorkFormats)...)
+	for _, d := range distorted {
+		args = append(args, media.InputArgs(d, media.WorkFormats)...)
+	}
+	return append(args, "-filter_complex", graph, "-an", "-sn", "-dn", "-f", "null", "-")
 }
