@@ -320,7 +320,7 @@ func (a *analyzer) measure(ctx context.Context, pieces []*piece, jobs [][]int, r
 // through the size's presetMap. Cells no piece encoded give no point.
 func (a *analyzer) points(results [][][]gridResult, maps []presetMap) []Point {
 	var points []Point
-	for si, sz := range a.sizes {
+	for si := range a.sizes {
 		for ci, crf := range a.crfs {
 			var bits, secs float64
 			sums := map[Metric]float64{}
@@ -335,16 +335,22 @@ func (a *analyzer) points(results [][][]gridResult, maps []presetMap) []Point {
 			if secs <= 0 {
 				continue
 			}
-			finalCRF, bitrate := maps[si].apply(crf, bits/secs*a.scale())
-			p := Point{Width: sz[0], Height: sz[1], CRF: finalCRF, Metric: a.metric, Scores: map[Metric]float64{}, Bitrate: bitrate}
-			for m, v := range sums {
-				p.Scores[m] = v / secs
+			for m := range sums {
+				sums[m] /= secs
 			}
-			p.Quality = p.Scores[a.metric]
-			points = append(points, p)
+			points = append(points, a.cellPoint(maps[si], si, crf, bits/secs*a.scale(), sums))
 		}
 	}
 	return points
+}
+
+// cellPoint is the grid cell of size si and analysis CRF crf, at bitrate
+// bits/s with scores (kept, not copied), as a point in the final preset's
+// terms (the size's presetMap).
+func (a *analyzer) cellPoint(m presetMap, si int, crf, bitrate float64, scores map[Metric]float64) Point {
+	finalCRF, br := m.apply(crf, bitrate)
+	return Point{Width: a.sizes[si][0], Height: a.sizes[si][1], CRF: finalCRF, Metric: a.metric, Scores: scores,
+		Bitrate: br, Quality: scores[a.metric]}
 }
 
 // pieceGrids are the points of every piece on its own (Analysis.PieceGrids):
@@ -352,18 +358,17 @@ func (a *analyzer) points(results [][][]gridResult, maps []presetMap) []Point {
 func (a *analyzer) pieceGrids(results [][][]gridResult, maps []presetMap) [][]PiecePoint {
 	out := make([][]PiecePoint, len(results))
 	for pi := range results {
-		for si, sz := range a.sizes {
+		for si := range a.sizes {
 			for ci, crf := range a.crfs {
 				g := results[pi][si][ci]
 				if g.secs <= 0 {
 					continue
 				}
-				finalCRF, bitrate := maps[si].apply(crf, g.bits/g.secs)
-				p := PiecePoint{Point: Point{Width: sz[0], Height: sz[1], CRF: finalCRF, Metric: a.metric, Scores: map[Metric]float64{}, Bitrate: bitrate}}
+				scores := make(map[Metric]float64, len(g.scores.Scores))
 				for m, v := range g.scores.Scores {
-					p.Scores[m] = v
+					scores[m] = v
 				}
-				p.Quality = p.Scores[a.metric]
+				p := PiecePoint{Point: a.cellPoint(maps[si], si, crf, g.bits/g.secs, scores)}
 				p.FrameBits = make([]int64, len(g.frames))
 				for i, b := range g.frames {
 					p.FrameBits[i] = int64(math.Round(float64(b) * maps[si].ratio))
