@@ -14,6 +14,7 @@ package pershot
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 
 	"github.com/pertitle/pertitle/pkg/pertitle"
@@ -38,6 +39,18 @@ func (c Candidate) peak() int64 {
 		return c.Peak
 	}
 	return c.Bitrate
+}
+
+// timesBits is c with its bits, the average and every picture's, times f;
+// its pictures and scores are copies, never c's own.
+func (c Candidate) timesBits(f float64) Candidate {
+	c.Bitrate = int64(math.Round(float64(c.Bitrate) * f))
+	fb := make([]int64, len(c.FrameBits))
+	for j, b := range c.FrameBits {
+		fb[j] = int64(math.Round(float64(b) * f))
+	}
+	c.FrameBits, c.Scores = fb, maps.Clone(c.Scores)
+	return c
 }
 
 // Shot is what the allocation knows of one shot: its length and its

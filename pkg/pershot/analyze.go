@@ -219,13 +219,7 @@ func (an *Analysis) cost(a, b int64) float64 {
 func scaled(cands []Candidate, f float64) []Candidate {
 	out := make([]Candidate, len(cands))
 	for i, c := range cands {
-		c.Bitrate = int64(math.Round(float64(c.Bitrate) * f))
-		fb := make([]int64, len(c.FrameBits))
-		for j, b := range c.FrameBits {
-			fb[j] = int64(math.Round(float64(b) * f))
-		}
-		c.FrameBits, c.Scores = fb, maps.Clone(c.Scores)
-		out[i] = c
+		out[i] = c.timesBits(f)
 	}
 	return out
 }

@@ -93,22 +93,11 @@ func correct(cands []Candidate, c correction) []Candidate {
 	out := make([]Candidate, len(cands))
 	for i, cd := range cands {
 		dl, dq := c.at(cd.CRF)
-		f := math.Exp(dl)
-		cd.Bitrate = int64(math.Round(float64(cd.Bitrate) * f))
-		fb := make([]int64, len(cd.FrameBits))
-		for j, b := range cd.FrameBits {
-			fb[j] = int64(math.Round(float64(b) * f))
-		}
-		cd.FrameBits = fb
+		cd = cd.timesBits(math.Exp(dl))
 		cd.Quality = clampQ(cd.Metric, cd.Quality+dq)
-		scores := make(map[pertitle.Metric]float64, len(cd.Scores))
-		for m, v := range cd.Scores {
-			if m == cd.Metric {
-				v = cd.Quality
-			}
-			scores[m] = v
+		if _, ok := cd.Scores[cd.Metric]; ok {
+			cd.Scores[cd.Metric] = cd.Quality
 		}
-		cd.Scores = scores
 		out[i] = cd
 	}
 	return out

@@ -64,11 +64,7 @@ func normalise(shots []ShotAnalysis, pooled []pertitle.Point) {
 			if !ok || bits[key] <= 0 || w <= 0 {
 				continue
 			}
-			f := w / (bits[key] / secs[key])
-			c.Bitrate = int64(math.Round(float64(c.Bitrate) * f))
-			for j, b := range c.FrameBits {
-				c.FrameBits[j] = int64(math.Round(float64(b) * f))
-			}
+			*c = c.timesBits(w / (bits[key] / secs[key]))
 		}
 	}
 }
